@@ -1,0 +1,25 @@
+/* sema.h - semantic analysis of a loaded program.
+ *
+ * Resolves names across modules, checks calls (arity, named arguments),
+ * infers and checks every static shape, instantiates layers per call site and
+ * repeat steps per stage, and checks the train block and the decomposition
+ * strategy against the model.  Errors and warnings go to Diag.
+ * The result (a typed, instantiated program) is what the IR lowering reads. */
+#ifndef EXA_SEMA_H
+#define EXA_SEMA_H
+
+#include <stdio.h>
+
+#include "diag.h"
+#include "loader.h"
+
+typedef struct Sema Sema;
+
+/* Checks p.  Never returns NULL; look at d->errors for the verdict. */
+Sema *sema_check(Program *p, Diag *d);
+/* exac --emit=shapes: every value, stage and parameter with its shape, and
+ * the parameter count. */
+void sema_emit_shapes(FILE *out, const Sema *s);
+void sema_free(Sema *s);
+
+#endif
