@@ -108,7 +108,7 @@ static void yyerror(const Span *loc, yyscan_t scanner, struct ParseCtx *ctx, con
 %token END_OF_FILE 0 "end of file"
 
 %type <node> decl type formal field stmt setting strat_stmt block_decl
-%type <node> expr primary call arg index opt_expr split_what
+%type <node> expr primary call arg index opt_expr split_what primitive
 %type <list> decls formals opt_formals fields block stmts settings strat_stmts
 %type <list> args opt_args exprs opt_exprs indices dims
 
@@ -296,6 +296,18 @@ arg
     : expr                      { $$ = $1; }
     | IDENT ':' expr            { $$ = NEW(N_NAMED_ARG, @1); $$->name = $1->name; $$->a = $3;
                                   deepen(ctx, $$, $3); }
+    | primitive ':' expr        { $$ = NEW(N_NAMED_ARG, @1); $$->name = $1->name; $$->a = $3;
+                                  deepen(ctx, $$, $3); }
+    ;
+
+/* The strategy primitives may name arguments of the built-in strategies:
+ * params(by: stage, local: lbfgs(steps: 10), combine: additive, global: lbfgs()) */
+primitive
+    : SPLIT                     { $$ = $1; }
+    | LOCAL                     { $$ = $1; }
+    | COMBINE                   { $$ = $1; }
+    | GLOBAL                    { $$ = $1; }
+    | BY                        { $$ = $1; }
     ;
 
 opt_exprs
