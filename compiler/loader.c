@@ -134,17 +134,44 @@ static char *base_name(Arena *ar, const char *path)
     return arena_strndup(ar, base, len);
 }
 
+/* Every program sees the stdlib's strategies (sapts, precond_lbfgs, ...) as if
+ * it imported them: they are the built-in strategies, written in .exa. */
+static void load_prelude(Program *p, const LoaderOptions *opt, Diag *d)
+{
+    static const char prelude[] = "strategies";
+    if (!opt->stdlib_dir || find_module(p, prelude))
+        return;
+    char *path = module_path(&p->arena, opt->stdlib_dir, strlen(opt->stdlib_dir), prelude);
+    SourceFile *f = source_load(&p->sources, path);
+    if (!f)
+        return; /* a missing stdlib shows up as unknown names, with their own errors */
+    Module *m = add_module(p, prelude, f, 1);
+    m->ast = parse_file(f, &p->arena, d);
+    load_imports(p, m, opt, d);
+    Module **deps = arena_alloc(&p->arena, (p->root->nimports + 1) * sizeof *deps);
+    if (p->root->nimports)
+        memcpy(deps, p->root->imports, p->root->nimports * sizeof *deps);
+    deps[p->root->nimports++] = m;
+    p->root->imports = deps;
+}
+
 static int load_root(Program *p, SourceFile *f, const LoaderOptions *opt, Diag *d)
 {
     int before = d->errors;
     p->root = add_module(p, base_name(&p->arena, f->path), f, 0);
     p->root->ast = parse_file(f, &p->arena, d);
     load_imports(p, p->root, opt, d);
+    load_prelude(p, opt, d);
     return d->errors > before;
 }
 
 int loader_load(Program *p, const char *path, const LoaderOptions *opt, Diag *d)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        diag_fatal_file(d, path, "not a regular file");
+        return 1;
+    }
     SourceFile *f = source_load(&p->sources, path);
     if (!f) {
         diag_fatal_file(d, path, "cannot read: %s", strerror(errno));

@@ -3,7 +3,9 @@
  * `import nn;` looks for nn.exa in, in order: the importing file's directory,
  * each -I directory, each directory of EXA_PATH (colon-separated), and the
  * stdlib directory found relative to exac itself.  Each module is loaded and
- * parsed once, whatever the number of imports that name it. */
+ * parsed once, whatever the number of imports that name it.  Imports are
+ * transitive.  The root module also imports the stdlib's `strategies`
+ * implicitly (the prelude). */
 #ifndef EXA_LOADER_H
 #define EXA_LOADER_H
 
