@@ -1,0 +1,14 @@
+#!/bin/sh
+# install-deps.sh - every Debian package exa needs to build, test and run its
+# examples.  Run as root on Debian 12.  The CUDA toolkit is not a Debian
+# package: it is used from /usr/local/cuda when present (GPU parts are
+# optional at configure time and loaded at run time).
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential cmake flex bison \
+    llvm-14-dev llvm-14-tools clang-14 libclang-rt-14-dev \
+    libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev \
+    dataset-fashion-mnist \
+    vim-nox emacs-nox nodejs npm >/dev/null

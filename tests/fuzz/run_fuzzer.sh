@@ -1,0 +1,15 @@
+#!/bin/sh
+# run_fuzzer.sh FUZZER CORPUS SECONDS SOURCE_DIR
+# Fuzzes for SECONDS, seeded with the repository's .exa files.  libFuzzer
+# exits non-zero on a crash, leak or timeout and writes the input to
+# crash-*/leak-*/timeout-* in the current directory: add it to
+# tests/fuzz/regressions/ once fixed.
+set -eu
+fuzzer=$1 corpus=$2 seconds=$3 src=$4
+mkdir -p "$corpus"
+for f in "$src"/examples/*.exa "$src"/stdlib/*.exa "$src"/tests/diag/*.exa "$src"/tests/shapes/*.exa; do
+    [ -f "$f" ] && cp "$f" "$corpus/"
+done
+# -rss_limit_mb: exac must stay small on any input; -timeout: no hangs.
+exec "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
+     -max_len=4096 -print_final_stats=1
