@@ -146,7 +146,7 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
     IrValue val = f->v[v]; /* a copy: f->v moves as values are added */
     IrId a = val.in[0], b = val.in[1];
     switch (val.op) {
-    case IR_INPUT: case IR_PARAM: case IR_CONST: case IR_LABEL: case IR_INV_BATCH:
+    case IR_INPUT: case IR_PARAM: case IR_CONST: case IR_LABEL: case IR_INV_BATCH: case IR_STEP_SIZE:
     case IR_BASIS: case IR_FILL: case IR_STEP: case IR_SIGN:
         return 0;
     case IR_ADD: accum(s, a, g); accum(s, b, g); return 0;

@@ -79,9 +79,23 @@ void ir_init(IrFunc *f)
     memset(f, 0, sizeof *f);
 }
 
+void ir_output(IrFunc *f, IrId id, int slot, int64_t offset)
+{
+    if (f->nout == f->out_cap) {
+        f->out_cap = f->out_cap ? 2 * f->out_cap : 8;
+        f->out = realloc(f->out, f->out_cap * sizeof *f->out);
+        if (!f->out) {
+            fputs("exac: out of memory\n", stderr);
+            exit(2);
+        }
+    }
+    f->out[f->nout++] = (IrOutput){ .value = id, .slot = slot, .offset = offset };
+}
+
 void ir_free(IrFunc *f)
 {
     free(f->v);
+    free(f->out);
     memset(f, 0, sizeof *f);
 }
 
@@ -264,6 +278,8 @@ IrId ir_reduce_to(IrFunc *f, IrId a, const IrShape *shape, int batched)
 
 void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams)
 {
+    if (f->name)
+        fprintf(out, "func %s\n", f->name);
     for (int i = 0; i < nparams; i++) {
         fprintf(out, "param %d %s ", i, params[i].path);
         ir_shape_print(out, &params[i].shape);
@@ -309,4 +325,7 @@ void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams)
             fprintf(out, " ; %s", v->name);
         fputc('\n', out);
     }
+    for (int i = 0; i < f->nout; i++)
+        fprintf(out, "out %%%d -> slot %d offset %lld\n", f->out[i].value, f->out[i].slot,
+                (long long)f->out[i].offset);
 }

@@ -34,6 +34,7 @@ typedef struct IrShape {
     X(CONST, 0, 1)     /* uniform scalar c, broadcast as needed */             \
     X(LABEL, 0, 0)     /* iarg[0] = data field index: an int class per sample */ \
     X(INV_BATCH, 0, 0) /* uniform scalar 1/B, B the run-time batch size */     \
+    X(STEP_SIZE, 0, 0) /* uniform scalar h, a run-time argument (MGRIT levels) */ \
     X(BASIS, 0, 0)     /* uniform tensor: 1 at flat index iarg[0], else 0 */    \
     X(FILL, 0, 0)      /* uniform tensor of this shape filled with c */        \
     /* elementwise, two operands */                                            \
@@ -95,9 +96,24 @@ typedef struct IrValue {
     const char *name;         /* source name, for dumps; may be NULL */
 } IrValue;
 
+/* Where a generated function writes one of its values: outputs[slot] of its
+ * argument block, at element offset `offset` (a parameter's place in the flat
+ * gradient).  A batched value is written as B rows, a uniform one once. */
+typedef struct IrOutput {
+    IrId value;
+    int slot;
+    int64_t offset;
+} IrOutput;
+
+enum { IR_MAX_OUTPUTS = 4096 };
+
+/* One generated function: its values, and which of them it writes out. */
 typedef struct IrFunc {
+    const char *name;         /* symbol of the generated function */
     IrValue *v;
     int n, cap;
+    IrOutput *out;
+    int nout, out_cap;
 } IrFunc;
 
 /* A parameter tensor of the program, in the order of the flat vector. */
@@ -133,6 +149,9 @@ IrId ir_binary(IrFunc *f, IrOp op, IrId a, IrId b);
 IrId ir_const(IrFunc *f, double c);
 IrId ir_reduce(IrFunc *f, IrOp op, IrId a, int axis);
 IrId ir_reduce_to(IrFunc *f, IrId a, const IrShape *shape, int batched);
+
+/* Marks value id as written to outputs[slot] at element offset. */
+void ir_output(IrFunc *f, IrId id, int slot, int64_t offset);
 
 /* exac --emit=ir: one line per value. */
 void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams);

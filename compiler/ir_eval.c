@@ -236,6 +236,7 @@ static void step(IrEval *e, IrId id, int64_t s)
         return;
     case IR_CONST: y[0] = v->c; return;
     case IR_INV_BATCH: y[0] = 1.0 / (double)e->batch; return;
+    case IR_STEP_SIZE: y[0] = e->step_size; return;
     case IR_FILL: for (int64_t i = 0; i < n; i++) y[i] = v->c; return;
     case IR_BASIS: memset(y, 0, n * sizeof *y); y[v->iarg[0]] = 1; return;
     case IR_MATMUL: matmul(e, id, s); return;

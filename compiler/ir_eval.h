@@ -15,6 +15,7 @@ typedef struct IrEval {
     const double *theta;
     const double *const *inputs;
     int64_t batch;
+    double step_size;  /* the value of STEP_SIZE */
     double **val; /* out */
 } IrEval;
 
