@@ -1,0 +1,193 @@
+/* comm.c - MPI collectives with errors that name the rank and the call, and
+ * deadlines instead of hangs.
+ *
+ * MPI has no timeout on collectives, so each one is started non-blocking
+ * (MPI_Iallreduce, MPI_Ibcast, ...) and completed by polling MPI_Test until
+ * it finishes or the deadline passes.  Polling costs a little latency on
+ * small messages; a hung training job on a cluster costs far more. */
+#include "exa/comm.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void exa_comm_abort(const ExaComm *c, const char *fmt, ...)
+{
+    int rank = c ? c->world_rank : 0;
+    fprintf(stderr, "exa: rank %d: ", rank);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1); /* not reached: MPI_Abort ends the process */
+}
+
+static void check(const ExaComm *c, int err, const char *call)
+{
+    if (err == MPI_SUCCESS)
+        return;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(err, msg, &len);
+    exa_comm_abort(c, "%s: %.*s", call, len, msg);
+}
+
+/* Completes req, or ends the job when c->timeout passes first. */
+static void wait_for(const ExaComm *c, MPI_Request *req, const char *call)
+{
+    double start = now();
+    int done = 0;
+    while (!done) {
+        check(c, MPI_Test(req, &done, MPI_STATUS_IGNORE), call);
+        if (!done && c->timeout > 0 && now() - start > c->timeout)
+            exa_comm_abort(c, "%s: no answer from the other %d ranks after %.0f s "
+                              "(a rank died or ranks disagree on the call); stopping",
+                           call, c->size - 1, c->timeout);
+    }
+    if (c->seconds)
+        *c->seconds += now() - start;
+}
+
+int exa_comm_init(int *argc, char ***argv, double timeout, ExaComm *world)
+{
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised && MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fputs("exa: MPI_Init failed\n", stderr);
+        return -1;
+    }
+    /* errors come back to us, so they can be reported with the rank */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    world->comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world->size);
+    world->world_rank = world->rank;
+    world->seconds = NULL;
+    const char *env = getenv("EXA_COMM_TIMEOUT");
+    world->timeout = env ? atof(env) : timeout;
+    return 0;
+}
+
+void exa_comm_finalize(void)
+{
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized)
+        MPI_Finalize();
+}
+
+int exa_comm_split(const ExaComm *c, int color, int key, ExaComm *out)
+{
+    *out = *c;
+    check(c, MPI_Comm_split(c->comm, color, key, &out->comm), "MPI_Comm_split");
+    MPI_Comm_set_errhandler(out->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(out->comm, &out->rank);
+    MPI_Comm_size(out->comm, &out->size);
+    return 0;
+}
+
+void exa_comm_free(ExaComm *c)
+{
+    if (c->comm != MPI_COMM_WORLD && c->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&c->comm);
+}
+
+static MPI_Datatype mpi_type(ExaReal type)
+{
+    return type == EXA_REAL_F32 ? MPI_FLOAT : MPI_DOUBLE;
+}
+
+void exa_comm_allreduce_sum(const ExaComm *c, void *buf, size_t n, ExaReal type)
+{
+    if (c->size == 1 || n == 0)
+        return;
+    if (n > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Iallreduce: %zu elements is more than one call can send", n);
+    MPI_Request req;
+    check(c, MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(type), MPI_SUM, c->comm, &req),
+          "MPI_Iallreduce");
+    wait_for(c, &req, "MPI_Iallreduce");
+}
+
+void exa_comm_allreduce_mean(const ExaComm *c, void *buf, size_t n, ExaReal type)
+{
+    exa_comm_allreduce_sum(c, buf, n, type);
+    if (c->size == 1)
+        return;
+    if (type == EXA_REAL_F32) {
+        float *x = buf, s = 1.0f / (float)c->size;
+        for (size_t i = 0; i < n; i++)
+            x[i] *= s;
+    } else {
+        double *x = buf, s = 1.0 / (double)c->size;
+        for (size_t i = 0; i < n; i++)
+            x[i] *= s;
+    }
+}
+
+double exa_comm_sum_double(const ExaComm *c, double x)
+{
+    exa_comm_allreduce_sum(c, &x, 1, EXA_REAL_F64);
+    return x;
+}
+
+int exa_comm_max_int(const ExaComm *c, int x)
+{
+    if (c->size == 1)
+        return x;
+    MPI_Request req;
+    check(c, MPI_Iallreduce(MPI_IN_PLACE, &x, 1, MPI_INT, MPI_MAX, c->comm, &req), "MPI_Iallreduce");
+    wait_for(c, &req, "MPI_Iallreduce");
+    return x;
+}
+
+void exa_comm_bcast(const ExaComm *c, void *buf, size_t bytes, int root)
+{
+    if (c->size == 1 || bytes == 0)
+        return;
+    if (bytes > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Ibcast: %zu bytes is more than one call can send", bytes);
+    MPI_Request req;
+    check(c, MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, c->comm, &req), "MPI_Ibcast");
+    wait_for(c, &req, "MPI_Ibcast");
+}
+
+void exa_comm_barrier(const ExaComm *c)
+{
+    if (c->size == 1)
+        return;
+    MPI_Request req;
+    check(c, MPI_Ibarrier(c->comm, &req), "MPI_Ibarrier");
+    wait_for(c, &req, "MPI_Ibarrier");
+}
+
+void exa_comm_send(const ExaComm *c, const void *buf, size_t bytes, int to, int tag)
+{
+    MPI_Request req;
+    check(c, MPI_Isend(buf, (int)bytes, MPI_BYTE, to, tag, c->comm, &req), "MPI_Isend");
+    wait_for(c, &req, "MPI_Isend");
+}
+
+void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag)
+{
+    MPI_Request req;
+    check(c, MPI_Irecv(buf, (int)bytes, MPI_BYTE, from, tag, c->comm, &req), "MPI_Irecv");
+    wait_for(c, &req, "MPI_Irecv");
+}
+
+double exa_comm_seconds(const ExaComm *c)
+{
+    return c->seconds ? *c->seconds : 0;
+}

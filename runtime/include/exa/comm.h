@@ -1,0 +1,63 @@
+/* comm.h - the communication layer: MPI worlds, groups and collectives on
+ * parameter and gradient buffers.
+ *
+ * Every strategy talks to other ranks through this module only, so the
+ * messages a run sends are visible in one place (and could be sent over NCCL
+ * instead on a GPU).  Errors never abort silently: a failed call prints
+ *     exa: rank 3: MPI_Allreduce: <MPI's message>
+ * and ends the whole job.  Collectives have a deadline: a rank that waits
+ * longer than the timeout for the others (a peer died, or ranks disagree on
+ * what to call) says so and ends the job instead of hanging.
+ *
+ * One-rank runs (./train without mpirun) work: MPI is initialised as a
+ * singleton and every collective is a copy. */
+#ifndef EXA_COMM_H
+#define EXA_COMM_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+typedef enum ExaReal { EXA_REAL_F32 = 4, EXA_REAL_F64 = 8 } ExaReal;
+
+typedef struct ExaComm {
+    MPI_Comm comm;
+    int rank, size;
+    double timeout;       /* seconds a collective may wait; <= 0: forever */
+    int world_rank;       /* for messages */
+    double *seconds;      /* if set, time spent waiting in collectives is added
+                             here (shared by a world and its splits) */
+} ExaComm;
+
+/* Initialises MPI (once per process) and returns the world.  timeout is the
+ * deadline for collectives in seconds (EXA_COMM_TIMEOUT overrides it). */
+int exa_comm_init(int *argc, char ***argv, double timeout, ExaComm *world);
+void exa_comm_finalize(void);
+
+/* Splits c into groups: ranks with the same color form one, ordered by key. */
+int exa_comm_split(const ExaComm *c, int color, int key, ExaComm *out);
+void exa_comm_free(ExaComm *c);
+
+/* In-place sum over the group of n reals (or mean: the sum divided by size). */
+void exa_comm_allreduce_sum(const ExaComm *c, void *buf, size_t n, ExaReal type);
+void exa_comm_allreduce_mean(const ExaComm *c, void *buf, size_t n, ExaReal type);
+/* Sum of one double over the group (losses, predicted reductions). */
+double exa_comm_sum_double(const ExaComm *c, double x);
+/* Maximum of one int over the group (agreement checks). */
+int exa_comm_max_int(const ExaComm *c, int x);
+void exa_comm_bcast(const ExaComm *c, void *buf, size_t bytes, int root);
+void exa_comm_barrier(const ExaComm *c);
+/* Point to point, for layer-parallel neighbours. */
+void exa_comm_send(const ExaComm *c, const void *buf, size_t bytes, int to, int tag);
+void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag);
+
+/* Ends the job from any rank with "exa: rank R: message" on stderr. */
+void exa_comm_abort(const ExaComm *c, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3), noreturn))
+#endif
+    ;
+
+/* Seconds counted in *c->seconds so far (0 when not counting). */
+double exa_comm_seconds(const ExaComm *c);
+
+#endif
