@@ -1,0 +1,135 @@
+/* program.h - the descriptor of a compiled program, as libexa reads it.
+ *
+ * exac writes the descriptor as text into the executable (exa_program[] in
+ * abi.h); exa_program_parse turns it into this struct.  The format, one
+ * record per line, fields separated by blanks, strings in double quotes:
+ *
+ *   exa-program 1                          format version
+ *   source "peaks.exa"
+ *   precision f32                          or f64
+ *   weights 2437                           length of the flat parameter vector
+ *   param "classify/dense#1/W" offset 0 stage 0 init glorot fan 2 8 shape 2 8 2
+ *                                          shape: rank, then dims; init: glorot
+ *                                          | he | zeros | ones | normal STD |
+ *                                          uniform A B; fan: fan-in fan-out
+ *   stages 34
+ *   data "train" role train source peaks(samples=5000,seed=1)
+ *   field "train" "x" real shape 1 2       or: field "train" "y" class 5
+ *   train epochs 20 batch 5000 seed 1
+ *   setting checkpoint "ckpt/"             any further train setting
+ *   optimizer lbfgs(history=10)            a call tree (below)
+ *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
+ *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
+ *   metric accuracy output 1 label 1       model output slot and label input
+ *   end
+ *
+ * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
+ * identifier, a "string" or another call; positional arguments have keys
+ * _0, _1, ...  A user strategy arrives expanded into its primitives:
+ * strategy(split=data,into=ranks,local=...,combine=additive,global=...). */
+#ifndef EXA_PROGRAM_H
+#define EXA_PROGRAM_H
+
+#include <stdint.h>
+
+enum { EXA_MAX_RANK = 6 };
+
+typedef struct ExaShape {
+    int rank;
+    int64_t dim[EXA_MAX_RANK];
+} ExaShape;
+
+typedef enum ExaValueKind { EXA_NUM, EXA_IDENT, EXA_STR, EXA_CALL } ExaValueKind;
+
+typedef struct ExaCall ExaCall;
+typedef struct ExaValue {
+    ExaValueKind kind;
+    double num;
+    char *str;      /* identifier or string */
+    ExaCall *call;
+} ExaValue;
+
+struct ExaCall {
+    char *name;
+    int nargs;
+    char **keys;
+    ExaValue *values;
+};
+
+typedef enum ExaInit { EXA_INIT_GLOROT, EXA_INIT_HE, EXA_INIT_ZEROS, EXA_INIT_ONES,
+                       EXA_INIT_NORMAL, EXA_INIT_UNIFORM } ExaInit;
+
+typedef struct ExaParamInfo {
+    char *path;
+    int64_t offset, size;
+    int stage;
+    ExaInit init;
+    double init_a, init_b;
+    int64_t fan_in, fan_out;
+    ExaShape shape;
+} ExaParamInfo;
+
+typedef struct ExaFieldInfo {
+    char *name;
+    int classes;      /* > 0: a class label in 0 .. classes-1; 0: reals */
+    ExaShape shape;   /* of one sample's reals */
+} ExaFieldInfo;
+
+typedef enum ExaRole { EXA_ROLE_NONE, EXA_ROLE_TRAIN, EXA_ROLE_VALIDATE } ExaRole;
+
+typedef struct ExaDataInfo {
+    char *name;
+    ExaRole role;
+    ExaCall *source;
+    int nfields;
+    ExaFieldInfo *fields;
+} ExaDataInfo;
+
+typedef struct ExaFunctionInfo {
+    int index;        /* into exa_functions */
+    char *kind;       /* loss, loss_grad, stage_step, ... */
+    int ninputs, noutputs;
+} ExaFunctionInfo;
+
+typedef struct ExaSetting {
+    char *key;
+    ExaValue value;
+} ExaSetting;
+
+typedef struct ExaProgram {
+    int version;
+    char *source;
+    int precision;    /* 4 or 8: bytes per real */
+    int64_t nweights;
+    int nparams;
+    ExaParamInfo *params;
+    int nstages;
+    int ndata;
+    ExaDataInfo *data;
+    int64_t epochs, batch, seed;
+    int nsettings;
+    ExaSetting *settings;
+    ExaCall *optimizer;   /* never NULL after a successful parse */
+    ExaCall *decompose;   /* NULL: no decomposition */
+    int nfunctions;
+    ExaFunctionInfo *functions;
+    int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
+} ExaProgram;
+
+/* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
+ * err (errlen bytes). */
+int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen);
+void exa_program_free(ExaProgram *p);
+
+const ExaDataInfo *exa_program_data(const ExaProgram *p, ExaRole role);
+const ExaFunctionInfo *exa_program_function(const ExaProgram *p, const char *kind);
+const ExaSetting *exa_program_setting(const ExaProgram *p, const char *key);
+
+/* Looks up an argument of a call: NULL when absent. */
+const ExaValue *exa_call_arg(const ExaCall *c, const char *key);
+double exa_call_num(const ExaCall *c, const char *key, double fallback);
+const char *exa_call_ident(const ExaCall *c, const char *key, const char *fallback);
+/* Writes the call back as text (for messages and --describe). */
+void exa_call_print(const ExaCall *c, char *buf, int len);
+
+#endif

@@ -1,0 +1,553 @@
+/* program.c - parsing the descriptor exac embeds in every executable.
+ *
+ * A small recursive-descent reader over one line at a time; every error names
+ * the line and what was expected, because a mismatch here means the
+ * executable and libexa disagree on the format (a version skew), which the
+ * user must be able to see. */
+#include "exa/program.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Reader {
+    const char *s;    /* cursor */
+    int line;
+    char *err;
+    int errlen;
+    int failed;
+} Reader;
+
+static void fail(Reader *r, const char *fmt, ...)
+{
+    if (r->failed)
+        return;
+    r->failed = 1;
+    int n = snprintf(r->err, r->errlen, "line %d: ", r->line);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && n < r->errlen)
+        vsnprintf(r->err + n, r->errlen - n, fmt, ap);
+    va_end(ap);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
+static void *grow(void *p, int n, size_t size)
+{
+    /* arrays grow one element at a time: descriptors are small */
+    void *q = realloc(p, (size_t)(n + 1) * size);
+    if (!q) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    memset((char *)q + (size_t)n * size, 0, size);
+    return q;
+}
+
+static void skip_blanks(Reader *r)
+{
+    while (*r->s == ' ' || *r->s == '\t')
+        r->s++;
+}
+
+static int at_end_of_line(Reader *r)
+{
+    skip_blanks(r);
+    return *r->s == '\n' || *r->s == '\0';
+}
+
+static int is_word_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-' || c == '+' || c == '#';
+}
+
+/* A bare word: identifier or number. */
+static char *word(Reader *r)
+{
+    skip_blanks(r);
+    const char *start = r->s;
+    while (is_word_char(*r->s))
+        r->s++;
+    if (r->s == start) {
+        fail(r, "expected a word, found '%.10s'", start);
+        return strdup("");
+    }
+    return strndup(start, r->s - start);
+}
+
+static char *quoted(Reader *r)
+{
+    skip_blanks(r);
+    if (*r->s != '"') {
+        fail(r, "expected a quoted string");
+        return strdup("");
+    }
+    r->s++;
+    size_t cap = 32, len = 0;
+    char *out = xcalloc(cap, 1);
+    while (*r->s && *r->s != '"' && *r->s != '\n') {
+        char c = *r->s++;
+        if (c == '\\' && *r->s) {
+            c = *r->s++;
+            c = c == 'n' ? '\n' : c == 't' ? '\t' : c;
+        }
+        if (len + 2 > cap)
+            out = realloc(out, cap *= 2);
+        out[len++] = c;
+        out[len] = '\0';
+    }
+    if (*r->s != '"')
+        fail(r, "unterminated string");
+    else
+        r->s++;
+    return out;
+}
+
+static int64_t integer(Reader *r)
+{
+    char *w = word(r), *end;
+    long long v = strtoll(w, &end, 10);
+    if (*end || !*w)
+        fail(r, "expected an integer, found '%s'", w);
+    free(w);
+    return v;
+}
+
+static double number(Reader *r)
+{
+    char *w = word(r), *end;
+    double v = strtod(w, &end);
+    if (*end || !*w)
+        fail(r, "expected a number, found '%s'", w);
+    free(w);
+    return v;
+}
+
+static int expect_word(Reader *r, const char *want)
+{
+    char *w = word(r);
+    int ok = strcmp(w, want) == 0;
+    if (!ok)
+        fail(r, "expected '%s', found '%s'", want, w);
+    free(w);
+    return ok;
+}
+
+static ExaCall *call(Reader *r, int depth);
+
+static void value(Reader *r, ExaValue *v, int depth)
+{
+    skip_blanks(r);
+    if (*r->s == '"') {
+        v->kind = EXA_STR;
+        v->str = quoted(r);
+        return;
+    }
+    const char *save = r->s;
+    char *w = word(r);
+    if (*r->s == '(') {
+        r->s = save;
+        free(w);
+        v->kind = EXA_CALL;
+        v->call = call(r, depth + 1);
+        return;
+    }
+    char *end;
+    double d = strtod(w, &end);
+    if (*w && !*end) {
+        v->kind = EXA_NUM;
+        v->num = d;
+        free(w);
+    } else {
+        v->kind = EXA_IDENT;
+        v->str = w;
+    }
+}
+
+static ExaCall *call(Reader *r, int depth)
+{
+    ExaCall *c = xcalloc(1, sizeof *c);
+    c->name = word(r);
+    if (depth > 32) {
+        fail(r, "call nested too deeply");
+        return c;
+    }
+    if (*r->s != '(') {
+        fail(r, "expected '(' after '%s'", c->name);
+        return c;
+    }
+    r->s++;
+    while (!r->failed && *r->s != ')') {
+        c->keys = grow(c->keys, c->nargs, sizeof *c->keys);
+        c->values = grow(c->values, c->nargs, sizeof *c->values);
+        c->keys[c->nargs] = word(r);
+        if (*r->s != '=') {
+            fail(r, "expected '=' after argument name '%s'", c->keys[c->nargs]);
+            c->nargs++;
+            break;
+        }
+        r->s++;
+        value(r, &c->values[c->nargs], depth);
+        c->nargs++;
+        if (*r->s == ',')
+            r->s++;
+        else if (*r->s != ')')
+            fail(r, "expected ',' or ')' in call '%s'", c->name);
+    }
+    if (*r->s == ')')
+        r->s++;
+    return c;
+}
+
+static void free_call(ExaCall *c);
+
+static void free_value(ExaValue *v)
+{
+    free(v->str);
+    if (v->call)
+        free_call(v->call);
+}
+
+static void free_call(ExaCall *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->nargs; i++) {
+        free(c->keys[i]);
+        free_value(&c->values[i]);
+    }
+    free(c->keys);
+    free(c->values);
+    free(c->name);
+    free(c);
+}
+
+static ExaShape shape(Reader *r)
+{
+    ExaShape s = { 0 };
+    expect_word(r, "shape");
+    int64_t rank = integer(r);
+    if (rank < 0 || rank > EXA_MAX_RANK) {
+        fail(r, "rank %lld out of range", (long long)rank);
+        return s;
+    }
+    s.rank = (int)rank;
+    for (int i = 0; i < s.rank; i++)
+        s.dim[i] = integer(r);
+    return s;
+}
+
+static ExaInit init_kind(Reader *r, const char *w)
+{
+    static const char *const names[] = { "glorot", "he", "zeros", "ones", "normal", "uniform" };
+    for (int i = 0; i < 6; i++)
+        if (strcmp(w, names[i]) == 0)
+            return (ExaInit)i;
+    fail(r, "unknown initialiser '%s'", w);
+    return EXA_INIT_ZEROS;
+}
+
+static void param_line(Reader *r, ExaProgram *p)
+{
+    p->params = grow(p->params, p->nparams, sizeof *p->params);
+    ExaParamInfo *q = &p->params[p->nparams++];
+    q->path = quoted(r);
+    expect_word(r, "offset");
+    q->offset = integer(r);
+    expect_word(r, "stage");
+    q->stage = (int)integer(r);
+    expect_word(r, "init");
+    char *w = word(r);
+    q->init = init_kind(r, w);
+    free(w);
+    if (q->init == EXA_INIT_NORMAL)
+        q->init_a = number(r);
+    if (q->init == EXA_INIT_UNIFORM) {
+        q->init_a = number(r);
+        q->init_b = number(r);
+    }
+    expect_word(r, "fan");
+    q->fan_in = integer(r);
+    q->fan_out = integer(r);
+    q->shape = shape(r);
+    q->size = 1;
+    for (int i = 0; i < q->shape.rank; i++)
+        q->size *= q->shape.dim[i];
+    if (q->offset < 0 || q->offset + q->size > p->nweights)
+        fail(r, "parameter '%s' lies outside the %lld weights", q->path, (long long)p->nweights);
+}
+
+static ExaDataInfo *find_data(ExaProgram *p, const char *name)
+{
+    for (int i = 0; i < p->ndata; i++)
+        if (strcmp(p->data[i].name, name) == 0)
+            return &p->data[i];
+    return NULL;
+}
+
+static void data_line(Reader *r, ExaProgram *p)
+{
+    p->data = grow(p->data, p->ndata, sizeof *p->data);
+    ExaDataInfo *d = &p->data[p->ndata++];
+    d->name = quoted(r);
+    expect_word(r, "role");
+    char *role = word(r);
+    d->role = strcmp(role, "train") == 0 ? EXA_ROLE_TRAIN
+              : strcmp(role, "validate") == 0 ? EXA_ROLE_VALIDATE : EXA_ROLE_NONE;
+    free(role);
+    expect_word(r, "source");
+    d->source = call(r, 0);
+}
+
+static void field_line(Reader *r, ExaProgram *p)
+{
+    char *set = quoted(r);
+    ExaDataInfo *d = find_data(p, set);
+    if (!d) {
+        fail(r, "field of unknown data set '%s'", set);
+        free(set);
+        return;
+    }
+    free(set);
+    d->fields = grow(d->fields, d->nfields, sizeof *d->fields);
+    ExaFieldInfo *f = &d->fields[d->nfields++];
+    f->name = quoted(r);
+    char *kind = word(r);
+    if (strcmp(kind, "class") == 0) {
+        f->classes = (int)integer(r);
+    } else if (strcmp(kind, "real") == 0) {
+        f->shape = shape(r);
+    } else {
+        fail(r, "unknown field kind '%s'", kind);
+    }
+    free(kind);
+}
+
+static void settings_line(Reader *r, ExaProgram *p)
+{
+    while (!r->failed && !at_end_of_line(r)) {
+        char *key = word(r);
+        int64_t v = integer(r);
+        if (strcmp(key, "epochs") == 0)
+            p->epochs = v;
+        else if (strcmp(key, "batch") == 0)
+            p->batch = v;
+        else if (strcmp(key, "seed") == 0)
+            p->seed = v;
+        else
+            fail(r, "unknown train field '%s'", key);
+        free(key);
+    }
+}
+
+static void function_line(Reader *r, ExaProgram *p)
+{
+    p->functions = grow(p->functions, p->nfunctions, sizeof *p->functions);
+    ExaFunctionInfo *f = &p->functions[p->nfunctions++];
+    f->index = (int)integer(r);
+    f->kind = word(r);
+    expect_word(r, "inputs");
+    f->ninputs = (int)integer(r);
+    expect_word(r, "outputs");
+    f->noutputs = (int)integer(r);
+}
+
+static void record(Reader *r, ExaProgram *p, const char *kind)
+{
+    if (strcmp(kind, "source") == 0) {
+        p->source = quoted(r);
+    } else if (strcmp(kind, "precision") == 0) {
+        char *w = word(r);
+        p->precision = strcmp(w, "f32") == 0 ? 4 : strcmp(w, "f64") == 0 ? 8 : 0;
+        if (!p->precision)
+            fail(r, "unknown precision '%s'", w);
+        free(w);
+    } else if (strcmp(kind, "weights") == 0) {
+        p->nweights = integer(r);
+    } else if (strcmp(kind, "param") == 0) {
+        param_line(r, p);
+    } else if (strcmp(kind, "stages") == 0) {
+        p->nstages = (int)integer(r);
+    } else if (strcmp(kind, "data") == 0) {
+        data_line(r, p);
+    } else if (strcmp(kind, "field") == 0) {
+        field_line(r, p);
+    } else if (strcmp(kind, "train") == 0) {
+        settings_line(r, p);
+    } else if (strcmp(kind, "setting") == 0) {
+        p->settings = grow(p->settings, p->nsettings, sizeof *p->settings);
+        ExaSetting *s = &p->settings[p->nsettings++];
+        s->key = word(r);
+        value(r, &s->value, 0);
+    } else if (strcmp(kind, "optimizer") == 0) {
+        free_call(p->optimizer);
+        p->optimizer = call(r, 0);
+    } else if (strcmp(kind, "decompose") == 0) {
+        free_call(p->decompose);
+        p->decompose = call(r, 0);
+    } else if (strcmp(kind, "function") == 0) {
+        function_line(r, p);
+    } else if (strcmp(kind, "metric") == 0) {
+        expect_word(r, "accuracy");
+        expect_word(r, "output");
+        p->accuracy_output = (int)integer(r);
+        expect_word(r, "label");
+        p->accuracy_label = (int)integer(r);
+    } else {
+        fail(r, "unknown record '%s'", kind);
+    }
+}
+
+int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->accuracy_output = p->accuracy_label = -1;
+    p->epochs = p->batch = 1;
+    Reader r = { .s = text, .line = 1, .err = err, .errlen = errlen };
+    int ended = 0;
+    if (!expect_word(&r, "exa-program"))
+        return -1;
+    p->version = (int)integer(&r);
+    if (!r.failed && p->version != 1)
+        fail(&r, "descriptor version %d; this libexa reads version 1", p->version);
+    while (!r.failed && !ended) {
+        if (!at_end_of_line(&r))
+            fail(&r, "unexpected '%.10s' at the end of a record", r.s);
+        if (*r.s == '\0')
+            break;
+        r.s++;
+        r.line++;
+        if (at_end_of_line(&r))
+            continue;
+        char *kind = word(&r);
+        ended = strcmp(kind, "end") == 0;
+        if (!ended)
+            record(&r, p, kind);
+        free(kind);
+    }
+    if (!r.failed && !ended)
+        fail(&r, "the descriptor has no 'end': truncated");
+    if (!r.failed && !p->optimizer)
+        fail(&r, "no optimizer");
+    if (!r.failed && !p->precision)
+        fail(&r, "no precision");
+    if (r.failed) {
+        exa_program_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+void exa_program_free(ExaProgram *p)
+{
+    free(p->source);
+    for (int i = 0; i < p->nparams; i++)
+        free(p->params[i].path);
+    free(p->params);
+    for (int i = 0; i < p->ndata; i++) {
+        free(p->data[i].name);
+        free_call(p->data[i].source);
+        for (int k = 0; k < p->data[i].nfields; k++)
+            free(p->data[i].fields[k].name);
+        free(p->data[i].fields);
+    }
+    free(p->data);
+    for (int i = 0; i < p->nsettings; i++) {
+        free(p->settings[i].key);
+        free_value(&p->settings[i].value);
+    }
+    free(p->settings);
+    free_call(p->optimizer);
+    free_call(p->decompose);
+    for (int i = 0; i < p->nfunctions; i++)
+        free(p->functions[i].kind);
+    free(p->functions);
+    memset(p, 0, sizeof *p);
+}
+
+const ExaDataInfo *exa_program_data(const ExaProgram *p, ExaRole role)
+{
+    for (int i = 0; i < p->ndata; i++)
+        if (p->data[i].role == role)
+            return &p->data[i];
+    return NULL;
+}
+
+const ExaFunctionInfo *exa_program_function(const ExaProgram *p, const char *kind)
+{
+    for (int i = 0; i < p->nfunctions; i++)
+        if (strcmp(p->functions[i].kind, kind) == 0)
+            return &p->functions[i];
+    return NULL;
+}
+
+const ExaSetting *exa_program_setting(const ExaProgram *p, const char *key)
+{
+    for (int i = 0; i < p->nsettings; i++)
+        if (strcmp(p->settings[i].key, key) == 0)
+            return &p->settings[i];
+    return NULL;
+}
+
+const ExaValue *exa_call_arg(const ExaCall *c, const char *key)
+{
+    for (int i = 0; c && i < c->nargs; i++)
+        if (strcmp(c->keys[i], key) == 0)
+            return &c->values[i];
+    return NULL;
+}
+
+double exa_call_num(const ExaCall *c, const char *key, double fallback)
+{
+    const ExaValue *v = exa_call_arg(c, key);
+    return v && v->kind == EXA_NUM ? v->num : fallback;
+}
+
+const char *exa_call_ident(const ExaCall *c, const char *key, const char *fallback)
+{
+    const ExaValue *v = exa_call_arg(c, key);
+    return v && (v->kind == EXA_IDENT || v->kind == EXA_STR) ? v->str : fallback;
+}
+
+static int print_call(const ExaCall *c, char *buf, int len)
+{
+    int n = snprintf(buf, len > 0 ? len : 0, "%s(", c->name);
+    for (int i = 0; i < c->nargs; i++) {
+        const ExaValue *v = &c->values[i];
+        char *at = buf + (n < len ? n : len);
+        int room = len - n > 0 ? len - n : 0;
+        n += snprintf(at, room, "%s%s: ", i ? ", " : "", c->keys[i]);
+        at = buf + (n < len ? n : len);
+        room = len - n > 0 ? len - n : 0;
+        if (v->kind == EXA_NUM)
+            n += snprintf(at, room, "%g", v->num);
+        else if (v->kind == EXA_STR)
+            n += snprintf(at, room, "\"%s\"", v->str);
+        else if (v->kind == EXA_IDENT)
+            n += snprintf(at, room, "%s", v->str);
+        else
+            n += print_call(v->call, at, room);
+    }
+    char *at = buf + (n < len ? n : len);
+    n += snprintf(at, len - n > 0 ? len - n : 0, ")");
+    return n;
+}
+
+void exa_call_print(const ExaCall *c, char *buf, int len)
+{
+    if (len > 0)
+        buf[0] = '\0';
+    if (c)
+        print_call(c, buf, len);
+}
