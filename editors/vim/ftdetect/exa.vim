@@ -1,0 +1,2 @@
+" ftdetect/exa.vim - recognise .exa programs.
+autocmd BufRead,BufNewFile *.exa setfiletype exa
