@@ -1,0 +1,158 @@
+/* optim.c - first-order optimisers (SGD with momentum, Adam) in f64 and f32,
+ * and the adapter that lets float objectives drive the double optimisers.
+ *
+ * How one implementation serves both precisions: the update of one
+ * coordinate is a static inline function on doubles (sgd_one, adam_one);
+ * exa_*_step_f64 and exa_*_step_f32 are two short loops that load x, g and
+ * the state as double, call it, and store the results in their own type.
+ * The compiler inlines the kernel into each loop, so there is one place that
+ * defines the arithmetic and no macro-generated code; in f32 each update is
+ * computed in double and rounded once, so it is never less accurate than a
+ * float-only version (and matches PyTorch's float results to rounding). */
+#include "exa/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- SGD ---- */
+
+int exa_sgd_init(ExaSgd *s, ExaSgdConfig cfg, int64_t n, int f64)
+{
+    s->cfg = cfg;
+    s->n = n;
+    s->steps = 0;
+    s->f64 = f64;
+    s->buf = NULL;
+    if (cfg.momentum != 0) {
+        s->buf = calloc((size_t)n, f64 ? sizeof(double) : sizeof(float));
+        if (!s->buf)
+            return -1;
+    }
+    return 0;
+}
+
+void exa_sgd_free(ExaSgd *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+}
+
+/* One coordinate: returns the new x, updates the momentum buffer *b. */
+static inline double sgd_one(const ExaSgdConfig *c, int first, double x, double g, double *b)
+{
+    g += c->weight_decay * x;
+    if (c->momentum == 0)
+        return x - c->lr * g;
+    *b = first ? g : c->momentum * *b + (1 - c->dampening) * g;
+    double d = c->nesterov ? g + c->momentum * *b : *b;
+    return x - c->lr * d;
+}
+
+void exa_sgd_step_f64(ExaSgd *s, double *x, const double *g)
+{
+    double *buf = s->buf, none = 0;
+    int first = s->steps == 0;
+    for (int64_t i = 0; i < s->n; i++)
+        x[i] = sgd_one(&s->cfg, first, x[i], g[i], buf ? &buf[i] : &none);
+    s->steps++;
+}
+
+void exa_sgd_step_f32(ExaSgd *s, float *x, const float *g)
+{
+    float *buf = s->buf;
+    int first = s->steps == 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        double b = buf ? buf[i] : 0;
+        x[i] = (float)sgd_one(&s->cfg, first, x[i], g[i], &b);
+        if (buf)
+            buf[i] = (float)b;
+    }
+    s->steps++;
+}
+
+/* ---- Adam ---- */
+
+ExaAdamConfig exa_adam_defaults(void)
+{
+    return (ExaAdamConfig){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+}
+
+int exa_adam_init(ExaAdam *a, ExaAdamConfig cfg, int64_t n, int f64)
+{
+    size_t size = f64 ? sizeof(double) : sizeof(float);
+    a->cfg = cfg;
+    a->n = n;
+    a->t = 0;
+    a->f64 = f64;
+    a->m = calloc((size_t)n ? (size_t)n : 1, size);
+    a->v = calloc((size_t)n ? (size_t)n : 1, size);
+    if (!a->m || !a->v) {
+        exa_adam_free(a);
+        return -1;
+    }
+    return 0;
+}
+
+void exa_adam_free(ExaAdam *a)
+{
+    free(a->m);
+    free(a->v);
+    a->m = a->v = NULL;
+}
+
+/* What every coordinate of step t shares: the bias corrections. */
+typedef struct AdamStep {
+    double b1, b2, eps, wd, step_size, inv_sqrt_bc2;
+} AdamStep;
+
+static AdamStep adam_begin(ExaAdam *a)
+{
+    a->t++;
+    double bc1 = 1 - pow(a->cfg.beta1, (double)a->t);
+    double bc2 = 1 - pow(a->cfg.beta2, (double)a->t);
+    return (AdamStep){a->cfg.beta1, a->cfg.beta2, a->cfg.eps, a->cfg.weight_decay,
+                      a->cfg.lr / bc1, 1 / sqrt(bc2)};
+}
+
+/* One coordinate, in PyTorch's order of operations. */
+static inline double adam_one(const AdamStep *k, double x, double g, double *m, double *v)
+{
+    g += k->wd * x;
+    *m = k->b1 * *m + (1 - k->b1) * g;
+    *v = k->b2 * *v + (1 - k->b2) * g * g;
+    double denom = sqrt(*v) * k->inv_sqrt_bc2 + k->eps;
+    return x - k->step_size * *m / denom;
+}
+
+void exa_adam_step_f64(ExaAdam *a, double *x, const double *g)
+{
+    AdamStep k = adam_begin(a);
+    double *m = a->m, *v = a->v;
+    for (int64_t i = 0; i < a->n; i++)
+        x[i] = adam_one(&k, x[i], g[i], &m[i], &v[i]);
+}
+
+void exa_adam_step_f32(ExaAdam *a, float *x, const float *g)
+{
+    AdamStep k = adam_begin(a);
+    float *m = a->m, *v = a->v;
+    for (int64_t i = 0; i < a->n; i++) {
+        double mi = m[i], vi = v[i];
+        x[i] = (float)adam_one(&k, x[i], g[i], &mi, &vi);
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+    }
+}
+
+/* ---- float objectives ---- */
+
+double exa_f32_objective(void *ctx, const double *x, double *g)
+{
+    ExaF32Objective *o = ctx;
+    for (int64_t i = 0; i < o->n; i++)
+        o->x[i] = (float)x[i];
+    double fx = o->f(o->ctx, o->x, o->g);
+    for (int64_t i = 0; i < o->n; i++)
+        g[i] = o->g[i];
+    return fx;
+}
