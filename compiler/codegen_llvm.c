@@ -1,0 +1,631 @@
+/* codegen_llvm.c - the CPU back end (codegen_llvm.h): one LLVM module with a
+ * function per IrFunc, built from its fusion plan (fuse.h), then verified,
+ * optimised for the host and written as an object file.
+ *
+ * A generated function loads the fields of its ExaArgs once, computes the
+ * address of every value (parameters are views into theta, inputs into
+ * args->inputs, everything else a buffer in the workspace at the offset the
+ * plan gave it), then runs the plan's steps in order: a fused loop nest
+ * (codegen_llvm_loop.c), a kernel call (exa/kernels.h), or a scalar stored
+ * for a kernel.  Outputs are copied to args->outputs right after the step
+ * that computes them, so their buffers are free for reuse afterwards.
+ *
+ * Every matrix product is one cblas GEMM where the batch allows it: per
+ * sample W x over the batch is X W^T, a weight gradient OUTER(g, x) summed over
+ * the batch is G^T X, and MATMUL(TRANSPOSE(W), g) is G W through the GEMM's
+ * transpose flag (fuse.c turned the TRANSPOSE into that flag).  Only products
+ * of two batched operands are a loop of small GEMMs.
+ *
+ * Optimisation: LLVM 14's new pass manager through LLVMRunPasses with
+ * "default<O3>" and a target machine for the host CPU and its features (the
+ * loop vectoriser's cost model and the instruction selection both need
+ * them); the legacy PassManagerBuilder is deprecated and dropped in later
+ * LLVMs, so the new one keeps this file working on upgrade. */
+#include "codegen_llvm.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen_llvm_int.h"
+
+static int fail(char **error, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (error && (*error = malloc(strlen(msg) + 1)))
+        strcpy(*error, msg);
+    return -1;
+}
+
+/* ---- small builders ---------------------------------------------------- */
+
+static LLVMValueRef i32c(Cg *cg, int c) { return LLVMConstInt(cg->i32, (unsigned long long)c, 1); }
+
+/* B * m, as an i64 value */
+static LLVMValueRef times_batch(Cg *cg, int64_t m)
+{
+    return m == 1 ? cg->batch : LLVMBuildNSWMul(cg->b, cg->batch, cg_i64(cg, m), "");
+}
+
+static LLVMValueRef count_of(Cg *cg, const IrValue *v)
+{
+    return v->batched ? cg->batch : cg_i64(cg, 1);
+}
+
+/* exa_k_NAME_f32 or _f64, returning void */
+static void kernel(Cg *cg, const char *name, LLVMValueRef *args, int nargs)
+{
+    char full[64];
+    snprintf(full, sizeof full, "exa_k_%s_%s", name, cg->prec == CG_F64 ? "f64" : "f32");
+    cg_call(cg, full, cg->vd, args, nargs);
+}
+
+/* A small int64 array in the function's frame (dims and strides for a kernel). */
+static LLVMValueRef i64_array(Cg *cg, LLVMValueRef *vals, int n)
+{
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(cg->entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, cg->entry);
+    LLVMTypeRef at = LLVMArrayType(cg->i64, (unsigned)(n > 0 ? n : 1));
+    LLVMValueRef arr = LLVMBuildAlloca(tmp, at, "dims");
+    LLVMDisposeBuilder(tmp);
+    for (int i = 0; i < n; i++) {
+        LLVMValueRef idx[2] = { cg_i64(cg, 0), cg_i64(cg, i) };
+        LLVMBuildStore(cg->b, vals[i], LLVMBuildInBoundsGEP2(cg->b, at, arr, idx, 2, ""));
+    }
+    LLVMValueRef idx[2] = { cg_i64(cg, 0), cg_i64(cg, 0) };
+    return LLVMBuildInBoundsGEP2(cg->b, at, arr, idx, 2, "");
+}
+
+/* C_i = op(A_i) op(B_i) for i < count (beta 0; summed when sc == 0) */
+static void gemm(Cg *cg, LLVMValueRef count, int ta, int tb, LLVMValueRef m, LLVMValueRef n,
+                 LLVMValueRef k, LLVMValueRef a, int64_t lda, int64_t sa, LLVMValueRef b,
+                 int64_t ldb, int64_t sb, LLVMValueRef c, int64_t ldc, int64_t sc)
+{
+    LLVMValueRef args[] = { count, i32c(cg, ta), i32c(cg, tb), m, n, k, a, cg_i64(cg, lda),
+                            cg_i64(cg, sa), b, cg_i64(cg, ldb), cg_i64(cg, sb), cg_real(cg, 0),
+                            c, cg_i64(cg, ldc), cg_i64(cg, sc) };
+    kernel(cg, "gemm", args, 16);
+}
+
+/* ---- matrix products --------------------------------------------------- */
+
+/* A per-sample matrix operand: stored rows x cols (a vector is a row for the
+ * left operand, a column for the right), used transposed or not. */
+typedef struct Mat {
+    int64_t rows, cols, ld; /* of op(stored) */
+    int trans, batched;
+    int64_t size;
+    LLVMValueRef ptr;
+} Mat;
+
+static Mat mat(Cg *cg, IrId u, int trans, int right)
+{
+    const IrValue *v = &cg->p->v[u];
+    Mat m = { .trans = trans, .batched = v->batched, .size = fuse_size(v), .ptr = cg->ptr[u] };
+    int64_t r = v->shape.rank == 2 ? v->shape.dim[0] : right ? v->shape.dim[0] : 1;
+    int64_t c = v->shape.rank == 2 ? v->shape.dim[1] : right ? 1 : v->shape.dim[0];
+    m.ld = c;
+    m.rows = trans ? c : r;
+    m.cols = trans ? r : c;
+    return m;
+}
+
+/* MATMUL: [m,n]@[n], [m,n]@[n,k], [n]@[n,k], either operand maybe transposed */
+static void emit_matmul(Cg *cg, IrId id)
+{
+    const IrValue *v = &cg->p->v[id];
+    const FuseInfo *fi = &cg->p->info[id];
+    Mat a = mat(cg, v->in[0], fi->trans[0], 0), b = mat(cg, v->in[1], fi->trans[1], 1);
+    int64_t M = a.rows, K = a.cols, N = b.cols;
+    LLVMValueRef c = cg->ptr[id];
+    if (!a.batched && !b.batched) {
+        gemm(cg, cg_i64(cg, 1), a.trans, b.trans, cg_i64(cg, M), cg_i64(cg, N), cg_i64(cg, K),
+             a.ptr, a.ld, 0, b.ptr, b.ld, 0, c, N, 0);
+    } else if (a.batched && !b.batched && !a.trans) { /* stack the samples' rows: [B*M, K] */
+        gemm(cg, cg_i64(cg, 1), 0, b.trans, times_batch(cg, M), cg_i64(cg, N), cg_i64(cg, K),
+             a.ptr, a.ld, 0, b.ptr, b.ld, 0, c, N, 0);
+    } else if (!a.batched && b.batched && N == 1) { /* per sample op(A) x: X [B, K] op(A)^T */
+        gemm(cg, cg_i64(cg, 1), 0, !a.trans, cg->batch, cg_i64(cg, M), cg_i64(cg, K),
+             b.ptr, K, 0, a.ptr, a.ld, 0, c, M, 0);
+    } else { /* one small GEMM per sample */
+        gemm(cg, cg->batch, a.trans, b.trans, cg_i64(cg, M), cg_i64(cg, N), cg_i64(cg, K),
+             a.ptr, a.ld, a.batched ? a.size : 0, b.ptr, b.ld, b.batched ? b.size : 0, c, N, M * N);
+    }
+}
+
+/* OUTER: C [m, n] = A [m, k] B [n, k]^T (vectors: k = 1), summed over the
+ * batch into a uniform result */
+static void emit_outer(Cg *cg, IrId id)
+{
+    const FusePlan *p = cg->p;
+    const IrValue *v = &p->v[id], *av = &p->v[v->in[0]], *bv = &p->v[v->in[1]];
+    int64_t m = av->shape.dim[0], n = bv->shape.dim[0], k = av->shape.rank == 2 ? av->shape.dim[1] : 1;
+    LLVMValueRef a = cg->ptr[v->in[0]], b = cg->ptr[v->in[1]], c = cg->ptr[id];
+    int64_t sa = av->batched ? m * k : 0, sb = bv->batched ? n * k : 0;
+    if (!v->batched && av->batched && bv->batched && k == 1) /* G^T X: the batch is the inner dim */
+        gemm(cg, cg_i64(cg, 1), 1, 0, cg_i64(cg, m), cg_i64(cg, n), cg->batch, a, m, 0, b, n, 0, c, n, 0);
+    else
+        gemm(cg, av->batched || bv->batched ? cg->batch : cg_i64(cg, 1), 0, 1, cg_i64(cg, m),
+             cg_i64(cg, n), cg_i64(cg, k), a, k, sa, b, k, sb, c, n, v->batched ? m * n : 0);
+}
+
+/* ---- the other kernels ------------------------------------------------- */
+
+static int64_t prod(const IrShape *s, int from, int to)
+{
+    int64_t n = 1;
+    for (int d = from; d < to; d++)
+        n *= s->dim[d];
+    return n;
+}
+
+/* REDUCE_TO: x's elements (the batch first when batched) summed into y where
+ * y has them, broadcast dims (1 or missing) and a uniform y's batch summed */
+static void emit_reduce_to(Cg *cg, IrId id)
+{
+    const IrValue *v = &cg->p->v[id], *a = &cg->p->v[v->in[0]];
+    LLVMValueRef dim[IR_MAX_RANK + 1], ys[IR_MAX_RANK + 1];
+    int nd = 0;
+    int64_t natural[IR_MAX_RANK], acc = 1;
+    for (int j = v->shape.rank - 1; j >= 0; j--) {
+        natural[j] = acc;
+        acc *= v->shape.dim[j];
+    }
+    if (a->batched) {
+        dim[nd] = cg->batch;
+        ys[nd++] = cg_i64(cg, v->batched ? acc : 0);
+    }
+    for (int d = 0; d < a->shape.rank; d++) {
+        int j = d - (a->shape.rank - v->shape.rank);
+        dim[nd] = cg_i64(cg, a->shape.dim[d]);
+        ys[nd++] = cg_i64(cg, j < 0 || v->shape.dim[j] == 1 ? 0 : natural[j]);
+    }
+    LLVMValueRef ysize = v->batched ? times_batch(cg, acc) : cg_i64(cg, acc);
+    LLVMValueRef args[] = { i32c(cg, nd), i64_array(cg, dim, nd), i64_array(cg, ys, nd),
+                            cg->ptr[v->in[0]], cg->ptr[id], ysize };
+    kernel(cg, "reduce_to", args, 6);
+}
+
+static void emit_slice(Cg *cg, IrId id)
+{
+    const IrValue *v = &cg->p->v[id], *a = &cg->p->v[v->in[0]];
+    int grad = v->op == IR_SLICE_GRAD;
+    const IrShape *big = grad ? &v->shape : &a->shape, *small = grad ? &a->shape : &v->shape;
+    LLVMValueRef bd[IR_MAX_RANK], lo[IR_MAX_RANK], sd[IR_MAX_RANK];
+    for (int d = 0; d < big->rank; d++) {
+        bd[d] = cg_i64(cg, big->dim[d]);
+        lo[d] = cg_i64(cg, v->slice[d][0]);
+        sd[d] = cg_i64(cg, small->dim[d]);
+    }
+    LLVMValueRef bigp = grad ? cg->ptr[id] : cg->ptr[v->in[0]];
+    LLVMValueRef smallp = grad ? cg->ptr[v->in[0]] : cg->ptr[id];
+    LLVMValueRef args[] = { count_of(cg, v), i32c(cg, big->rank), i64_array(cg, bd, big->rank),
+                            i64_array(cg, lo, big->rank), i64_array(cg, sd, big->rank), bigp,
+                            cg_i64(cg, ir_shape_size(big)), smallp, cg_i64(cg, ir_shape_size(small)),
+                            i32c(cg, grad) };
+    kernel(cg, "slice", args, 10);
+}
+
+/* CONV, CONV_GRAD_X, CONV_GRAD_W: geometry from x [c, h, w] and w [o, c, k, k] */
+static void emit_conv(Cg *cg, IrId id, LLVMValueRef scratch)
+{
+    const FusePlan *p = cg->p;
+    const IrValue *v = &p->v[id], *a = &p->v[v->in[0]], *b = &p->v[v->in[1]];
+    const IrShape *x = v->op == IR_CONV ? &a->shape : v->op == IR_CONV_GRAD_X ? &v->shape : &b->shape;
+    const IrShape *w = v->op == IR_CONV_GRAD_W ? &v->shape : &b->shape;
+    int summed = v->op == IR_CONV_GRAD_W && !v->batched;
+    LLVMValueRef count = summed ? (a->batched || b->batched ? cg->batch : cg_i64(cg, 1)) : count_of(cg, v);
+    LLVMValueRef args[] = {
+        count, cg_i64(cg, x->dim[0]), cg_i64(cg, x->dim[1]), cg_i64(cg, x->dim[2]),
+        cg_i64(cg, w->dim[0]), cg_i64(cg, w->dim[2]), cg_i64(cg, v->iarg[0] ? v->iarg[0] : 1),
+        cg_i64(cg, v->iarg[1]), cg->ptr[v->in[0]], cg_i64(cg, a->batched ? fuse_size(a) : 0),
+        cg->ptr[v->in[1]], cg_i64(cg, b->batched ? fuse_size(b) : 0), cg->ptr[id],
+        cg_i64(cg, v->batched ? fuse_size(v) : 0), scratch,
+    };
+    kernel(cg, v->op == IR_CONV ? "conv" : v->op == IR_CONV_GRAD_X ? "conv_grad_x" : "conv_grad_w", args, 15);
+}
+
+static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
+{
+    const FusePlan *p = cg->p;
+    const IrValue *v = &p->v[id];
+    const IrValue *a = v->in[0] >= 0 ? &p->v[v->in[0]] : NULL, *b = v->in[1] >= 0 ? &p->v[v->in[1]] : NULL;
+    LLVMValueRef y = cg->ptr[id], x = a ? cg->ptr[v->in[0]] : NULL, x2 = b ? cg->ptr[v->in[1]] : NULL;
+    LLVMValueRef cnt = count_of(cg, v);
+    switch (v->op) {
+    case IR_MATMUL: emit_matmul(cg, id); return;
+    case IR_OUTER: emit_outer(cg, id); return;
+    case IR_SUM: case IR_MEAN: case IR_MAX: { /* x as [outer, len, inner] */
+        int axis = v->iarg[0], r = a->shape.rank;
+        int64_t outer = axis < 0 ? 1 : prod(&a->shape, 0, axis);
+        int64_t len = axis < 0 ? fuse_size(a) : a->shape.dim[axis];
+        int64_t inner = axis < 0 ? 1 : prod(&a->shape, axis + 1, r);
+        LLVMValueRef args[] = { i32c(cg, v->op == IR_SUM ? 0 : v->op == IR_MEAN ? 1 : 2),
+                                a->batched ? times_batch(cg, outer) : cg_i64(cg, outer), cg_i64(cg, len),
+                                cg_i64(cg, inner), x, y };
+        kernel(cg, "reduce", args, 6);
+        return;
+    }
+    case IR_LOGSUMEXP: case IR_SOFTMAX: {
+        LLVMValueRef args[] = { cnt, cg_i64(cg, fuse_size(a)), x, y };
+        kernel(cg, v->op == IR_LOGSUMEXP ? "logsumexp" : "softmax", args, 4);
+        return;
+    }
+    case IR_REDUCE_TO: emit_reduce_to(cg, id); return;
+    case IR_TRANSPOSE: {
+        LLVMValueRef args[] = { cnt, cg_i64(cg, a->shape.dim[0]), cg_i64(cg, a->shape.dim[1]), x,
+                                cg_i64(cg, a->batched ? fuse_size(a) : 0), y };
+        kernel(cg, "transpose", args, 6);
+        return;
+    }
+    case IR_SLICE: case IR_SLICE_GRAD: emit_slice(cg, id); return;
+    case IR_CONCAT: {
+        int64_t na = fuse_size(a), nb = fuse_size(b);
+        LLVMValueRef args[] = { cnt, cg_i64(cg, na), x, cg_i64(cg, a->batched ? na : 0), cg_i64(cg, nb),
+                                x2, cg_i64(cg, b->batched ? nb : 0), y };
+        kernel(cg, "concat", args, 8);
+        return;
+    }
+    case IR_PICK: case IR_PICK_GRAD: {
+        int64_t n = v->op == IR_PICK ? fuse_size(a) : fuse_size(v);
+        LLVMValueRef args[] = { cg->batch, cg_i64(cg, n), x, cg_i64(cg, a->batched ? fuse_size(a) : 0), x2, y };
+        kernel(cg, v->op == IR_PICK ? "pick" : "pick_grad", args, 6);
+        return;
+    }
+    case IR_CONV: case IR_CONV_GRAD_X: case IR_CONV_GRAD_W: emit_conv(cg, id, scratch); return;
+    case IR_MAXPOOL: case IR_MAXPOOL_GRAD: {
+        const IrShape *xs = v->op == IR_MAXPOOL ? &a->shape : &v->shape;
+        int grad = v->op == IR_MAXPOOL_GRAD;
+        LLVMValueRef args[] = { cnt, cg_i64(cg, xs->dim[0]), cg_i64(cg, xs->dim[1]), cg_i64(cg, xs->dim[2]),
+                                cg_i64(cg, v->iarg[0]), cg_i64(cg, v->iarg[1]), x,
+                                cg_i64(cg, a->batched ? fuse_size(a) : 0), grad ? x2 : y,
+                                grad ? cg_i64(cg, b->batched ? fuse_size(b) : 0) : cg_i64(cg, fuse_size(v)),
+                                y, cg_i64(cg, fuse_size(v)) };
+        kernel(cg, grad ? "maxpool_grad" : "maxpool", args, grad ? 12 : 10);
+        return;
+    }
+    case IR_BASIS: {
+        LLVMValueRef args[] = { cg_i64(cg, fuse_size(v)), cg_i64(cg, v->iarg[0]), y };
+        kernel(cg, "basis", args, 3);
+        return;
+    }
+    default:
+        return; /* fuse.c makes kernels only of the ops above */
+    }
+}
+
+/* ---- functions --------------------------------------------------------- */
+
+static LLVMValueRef field(Cg *cg, LLVMValueRef args, int i, LLVMTypeRef t, const char *name)
+{
+    LLVMValueRef at = LLVMBuildStructGEP2(cg->b, cg->args, args, (unsigned)i, "");
+    return LLVMBuildLoad2(cg->b, t, at, name);
+}
+
+static void host_attributes(Cg *cg, LLVMValueRef fn)
+{
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cg->cpu, (unsigned)strlen(cg->cpu)));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(cg->ctx, "target-features", 15, cg->features,
+                                                      (unsigned)strlen(cg->features)));
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
+}
+
+/* outputs[slot] + offset <- the value's B rows (or one tensor) */
+static void copy_out(Cg *cg, LLVMValueRef outputs, const IrOutput *o)
+{
+    LLVMBuilderRef B = cg->b;
+    const IrValue *v = &cg->p->v[o->value];
+    LLVMValueRef slot = cg_i64(cg, o->slot);
+    LLVMValueRef dst = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, outputs, &slot, 1, ""), "");
+    LLVMValueRef off = cg_i64(cg, o->offset);
+    dst = LLVMBuildInBoundsGEP2(B, cg->real, LLVMBuildBitCast(B, dst, cg->realp, ""), &off, 1, "");
+    int elem = cg->prec == CG_F64 ? 8 : 4;
+    int64_t bytes = fuse_size(v) * elem;
+    LLVMValueRef n = v->batched ? times_batch(cg, bytes) : cg_i64(cg, bytes);
+    LLVMBuildMemCpy(B, dst, (unsigned)elem, cg->ptr[o->value], (unsigned)elem, n);
+}
+
+/* int64_t NAME_workspace(int64_t B): max over buffers of their end */
+static LLVMValueRef emit_workspace(Cg *cg, const char *name)
+{
+    char wname[512];
+    snprintf(wname, sizeof wname, "%s_workspace", name);
+    LLVMTypeRef ft = LLVMFunctionType(cg->i64, &cg->i64, 1, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, wname, ft);
+    host_attributes(cg, fn);
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef batch = LLVMGetParam(fn, 0), r = cg_i64(cg, 0);
+    for (int i = 0; i < cg->p->nbuf; i++) {
+        const FuseBuffer *fb = &cg->p->buf[i];
+        LLVMValueRef end = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, fb->at_a + fb->a), ""),
+                                        cg_i64(cg, fb->at_c + fb->b + 64), "");
+        r = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, end, r, ""), end, r, "");
+    }
+    LLVMBuildRet(cg->b, r);
+    return fn;
+}
+
+/* Which step writes each value's memory: -1 for views and scalars, which
+ * exist from the start. */
+static void def_steps(const FusePlan *p, int *def)
+{
+    for (int i = 0; i < p->n; i++)
+        def[i] = -1;
+    for (int s = 0; s < p->nsteps; s++) {
+        const FuseStep *st = &p->steps[s];
+        if (st->kind == FUSE_STEP_LOOP)
+            for (int i = 0; i < p->groups[st->group].n; i++)
+                def[p->groups[st->group].member[i]] = s;
+        else
+            def[st->value] = s;
+    }
+}
+
+static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int nparams,
+                         LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
+{
+    FusePlan plan;
+    if (fuse_plan(f, cg->prec == CG_F64 ? 8 : 4, &plan, error) != 0)
+        return -1;
+    const FusePlan *p = cg->p = &plan;
+    int status = -1;
+    cg->ptr = calloc((size_t)p->n + 1, sizeof *cg->ptr);
+    cg->scalar = calloc((size_t)p->n + 1, sizeof *cg->scalar);
+    LLVMValueRef *scratch = calloc((size_t)p->n + 1, sizeof *scratch);
+    int *def = calloc((size_t)p->n + 1, sizeof *def);
+    if (!cg->ptr || !cg->scalar || !scratch || !def) {
+        fail(error, "out of memory");
+        goto done;
+    }
+    LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
+    LLVMValueRef fn = cg->fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
+    host_attributes(cg, fn);
+    LLVMBuilderRef B = cg->b;
+    cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(B, cg->entry);
+    LLVMValueRef args = LLVMGetParam(fn, 0);
+    cg->batch = field(cg, args, 0, cg->i64, "batch");
+    cg->step_size = field(cg, args, 1, LLVMDoubleTypeInContext(cg->ctx), "h");
+    LLVMValueRef theta = LLVMBuildBitCast(B, field(cg, args, 2, cg->i8p, ""), cg->realp, "theta");
+    LLVMValueRef inputs = field(cg, args, 3, LLVMPointerType(cg->i8p, 0), "inputs");
+    LLVMValueRef outputs = field(cg, args, 4, LLVMPointerType(cg->i8p, 0), "outputs");
+    LLVMValueRef ws = field(cg, args, 5, cg->i8p, "workspace");
+
+    for (int i = 0; i < p->nbuf; i++) { /* align64(at_a B + at_c) */
+        const FuseBuffer *fb = &p->buf[i];
+        LLVMValueRef off = LLVMBuildAdd(B, LLVMBuildMul(B, cg->batch, cg_i64(cg, fb->at_a), ""),
+                                        cg_i64(cg, fb->at_c + 63), "");
+        off = LLVMBuildAnd(B, off, cg_i64(cg, ~(int64_t)63), "");
+        LLVMValueRef at = LLVMBuildBitCast(B, LLVMBuildInBoundsGEP2(B, cg->i8, ws, &off, 1, ""), cg->realp, "buf");
+        for (IrId id = 0; id < p->n; id++) {
+            if (p->info[id].buffer == i)
+                cg->ptr[id] = at;
+            if (p->info[id].scratch == i)
+                scratch[id] = at;
+        }
+    }
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        const FuseInfo *fi = &p->info[id];
+        if (fi->kind == FUSE_VIEW && v->op == IR_PARAM) {
+            if (v->iarg[0] < 0 || v->iarg[0] >= nparams) {
+                fail(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
+                goto done;
+            }
+            LLVMValueRef off = cg_i64(cg, params[v->iarg[0]].offset);
+            cg->ptr[id] = LLVMBuildInBoundsGEP2(B, cg->real, theta, &off, 1, "param");
+        } else if (fi->kind == FUSE_VIEW) {
+            LLVMValueRef k = cg_i64(cg, v->iarg[0]);
+            LLVMValueRef in = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, inputs, &k, 1, ""), "");
+            cg->ptr[id] = LLVMBuildBitCast(B, in, v->op == IR_LABEL ? cg->i32p : cg->realp, v->op == IR_LABEL ? "label" : "input");
+        } else if (fi->kind == FUSE_ALIAS) {
+            cg->ptr[id] = cg->ptr[fi->root];
+        } else if (fi->kind == FUSE_SCALAR) {
+            if (v->op == IR_INV_BATCH)
+                cg->scalar[id] = LLVMBuildFDiv(B, cg_real(cg, 1), LLVMBuildSIToFP(B, cg->batch, cg->real, ""), "inv_batch");
+            else if (v->op == IR_STEP_SIZE)
+                cg->scalar[id] = cg->prec == CG_F64 ? cg->step_size : LLVMBuildFPTrunc(B, cg->step_size, cg->real, "");
+            else
+                cg->scalar[id] = cg_real(cg, v->c);
+        }
+    }
+    def_steps(p, def);
+    for (int i = 0; i < p->nout; i++) /* views: written before anything runs */
+        if (def[p->info[p->out[i].value].root] < 0 && p->info[p->out[i].value].kind != FUSE_SCALAR)
+            copy_out(cg, outputs, &p->out[i]);
+    for (int s = 0; s < p->nsteps; s++) {
+        const FuseStep *st = &p->steps[s];
+        if (st->kind == FUSE_STEP_LOOP) {
+            cg_emit_loop(cg, &p->groups[st->group]);
+        } else if (st->kind == FUSE_STEP_KERNEL) {
+            emit_kernel(cg, st->value, scratch[st->value]);
+        } else {
+            const IrValue *v = &p->v[st->value];
+            LLVMValueRef a[] = { cg_i64(cg, fuse_size(v)), cg->scalar[st->value], cg->ptr[st->value] };
+            kernel(cg, "fill", a, 3);
+        }
+        for (int i = 0; i < p->nout; i++)
+            if (def[p->info[p->out[i].value].root] == s)
+                copy_out(cg, outputs, &p->out[i]);
+    }
+    LLVMBuildRetVoid(B);
+    *ws_fn = emit_workspace(cg, f->name);
+    status = 0;
+done:
+    free(cg->ptr);
+    free(cg->scalar);
+    free(scratch);
+    free(def);
+    cg->ptr = cg->scalar = NULL;
+    cg->p = NULL;
+    fuse_free(&plan);
+    return status;
+}
+
+/* ---- the module -------------------------------------------------------- */
+
+static LLVMValueRef string_global(Cg *cg, const char *name, const char *s, int private_)
+{
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, s, (unsigned)strlen(s), 0);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    if (private_) {
+        LLVMSetLinkage(g, LLVMPrivateLinkage);
+        LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    }
+    return g;
+}
+
+/* const ExaFunction exa_functions[] = { {name, run, workspace}, ..., {0} } */
+static void function_table(Cg *cg, const IrFunc *funcs, int nfuncs, LLVMValueRef *run, LLVMValueRef *ws)
+{
+    LLVMTypeRef runp = LLVMPointerType(LLVMFunctionType(cg->vd, &cg->argsp, 1, 0), 0);
+    LLVMTypeRef wsp = LLVMPointerType(LLVMFunctionType(cg->i64, &cg->i64, 1, 0), 0);
+    LLVMTypeRef fields[3] = { cg->i8p, runp, wsp };
+    LLVMTypeRef et = LLVMStructTypeInContext(cg->ctx, fields, 3, 0);
+    LLVMValueRef *rows = calloc((size_t)nfuncs + 1, sizeof *rows);
+    for (int i = 0; i < nfuncs; i++) {
+        LLVMValueRef name = string_global(cg, "exa_fname", funcs[i].name, 1);
+        LLVMValueRef zero[2] = { cg_i64(cg, 0), cg_i64(cg, 0) };
+        LLVMValueRef vals[3] = { LLVMConstInBoundsGEP2(LLVMTypeOf(LLVMGetInitializer(name)), name, zero, 2),
+                                 run[i], ws[i] };
+        rows[i] = LLVMConstNamedStruct(et, vals, 3);
+    }
+    rows[nfuncs] = LLVMConstNull(et);
+    LLVMValueRef init = LLVMConstArray(et, rows, (unsigned)nfuncs + 1);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "exa_functions");
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    free(rows);
+}
+
+static void init_types(Cg *cg)
+{
+    LLVMContextRef c = cg->ctx;
+    cg->real = cg->prec == CG_F64 ? LLVMDoubleTypeInContext(c) : LLVMFloatTypeInContext(c);
+    cg->realp = LLVMPointerType(cg->real, 0);
+    cg->i1 = LLVMInt1TypeInContext(c);
+    cg->i8 = LLVMInt8TypeInContext(c);
+    cg->i32 = LLVMInt32TypeInContext(c);
+    cg->i64 = LLVMInt64TypeInContext(c);
+    cg->i8p = LLVMPointerType(cg->i8, 0);
+    cg->i32p = LLVMPointerType(cg->i32, 0);
+    cg->i64p = LLVMPointerType(cg->i64, 0);
+    cg->vd = LLVMVoidTypeInContext(c);
+    /* ExaArgs: batch, step_size, theta, inputs, outputs, workspace */
+    LLVMTypeRef f[6] = { cg->i64, LLVMDoubleTypeInContext(c), cg->i8p, LLVMPointerType(cg->i8p, 0),
+                         LLVMPointerType(cg->i8p, 0), cg->i8p };
+    cg->args = LLVMStructCreateNamed(c, "ExaArgs");
+    LLVMStructSetBody(cg->args, f, 6, 0);
+    cg->argsp = LLVMPointerType(cg->args, 0);
+}
+
+/* The host target machine: its CPU and features, position-independent code
+ * (the object may go into a PIE executable or a shared object). */
+static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
+{
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0) {
+        fail(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        LLVMDisposeMessage(triple);
+        return NULL;
+    }
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, LLVMCodeGenLevelAggressive,
+                                                      LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMSetTarget(cg->mod, triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(cg->mod, dl);
+    LLVMDisposeTargetData(dl);
+    LLVMDisposeMessage(triple);
+    return tm;
+}
+
+int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
+                 const char *descriptor, CgPrecision prec, const char *obj_path, FILE *llvm_text,
+                 char **error)
+{
+    Cg cg = { .prec = prec };
+    int status = -1;
+    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures(), *msg = NULL;
+    cg.cpu = cpu;
+    cg.features = features;
+    cg.ctx = LLVMContextCreate();
+    cg.mod = LLVMModuleCreateWithNameInContext("exa", cg.ctx);
+    cg.b = LLVMCreateBuilderInContext(cg.ctx);
+    init_types(&cg);
+    LLVMValueRef *run = calloc((size_t)nfuncs + 1, sizeof *run), *ws = calloc((size_t)nfuncs + 1, sizeof *ws);
+    LLVMTargetMachineRef tm = host_machine(&cg, error);
+    if (!tm || !run || !ws)
+        goto done;
+    for (int i = 0; i < nfuncs; i++) {
+        if (!funcs[i].name) {
+            fail(error, "function %d has no name", i);
+            goto done;
+        }
+        if (emit_function(&cg, &funcs[i], params, nparams, &run[i], &ws[i], error) != 0)
+            goto done;
+    }
+    function_table(&cg, funcs, nfuncs, run, ws);
+    string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
+    if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
+        fail(error, "generated LLVM IR does not verify: %s", msg);
+        goto done;
+    }
+    if (llvm_text) {
+        char *text = LLVMPrintModuleToString(cg.mod);
+        fputs(text, llvm_text);
+        LLVMDisposeMessage(text);
+    }
+    if (obj_path) {
+        LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+        LLVMErrorRef err = LLVMRunPasses(cg.mod, "default<O3>", tm, opts);
+        LLVMDisposePassBuilderOptions(opts);
+        if (err) {
+            char *m = LLVMGetErrorMessage(err);
+            fail(error, "LLVM optimisation failed: %s", m);
+            LLVMDisposeErrorMessage(m);
+            goto done;
+        }
+        char *m = NULL;
+        if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
+            fail(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
+            LLVMDisposeMessage(m);
+            goto done;
+        }
+    }
+    status = 0;
+done:
+    LLVMDisposeMessage(msg);
+    free(run);
+    free(ws);
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    LLVMDisposeBuilder(cg.b);
+    LLVMDisposeModule(cg.mod);
+    LLVMContextDispose(cg.ctx);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return status;
+}

@@ -1,0 +1,35 @@
+/* codegen_llvm_int.h - what the files of the LLVM back end share: the state
+ * of one module and of the function being built.  Not for other modules.
+ *
+ * codegen_llvm.c       the module, functions, kernel calls, optimisation, object
+ * codegen_llvm_loop.c  fused elementwise loop nests and the scalar math in them */
+#ifndef EXA_CODEGEN_LLVM_INT_H
+#define EXA_CODEGEN_LLVM_INT_H
+
+#include <llvm-c/Core.h>
+
+#include "codegen_llvm.h"
+#include "fuse.h"
+
+typedef struct Cg {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    CgPrecision prec;
+    LLVMTypeRef real, realp, i1, i32, i64, i8, i8p, i32p, i64p, vd, args, argsp;
+    const char *cpu, *features; /* host, as function attributes */
+    /* the function being built */
+    const FusePlan *p;
+    LLVMValueRef fn, batch, step_size;
+    LLVMValueRef *ptr;    /* per value: its memory (real* or i32* for labels) */
+    LLVMValueRef *scalar; /* per FUSE_SCALAR value: its value */
+    LLVMBasicBlockRef entry;
+} Cg;
+
+/* codegen_llvm_loop.c */
+void cg_emit_loop(Cg *cg, const FuseGroup *g);
+LLVMValueRef cg_real(Cg *cg, double c);
+LLVMValueRef cg_i64(Cg *cg, int64_t c);
+LLVMValueRef cg_call(Cg *cg, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int nargs);
+
+#endif

@@ -1,0 +1,354 @@
+/* codegen_llvm_loop.c - a fused group of elementwise ops as one LLVM loop nest.
+ *
+ * The loop runs over the group's iteration space: the batch (when it is
+ * batched) and then the dims of its shape.  Every value the group reads from
+ * memory is a *stream* with one stride per loop dim: 0 along a dim it is
+ * broadcast over (a uniform bias along the batch, an [m, 1] operand along n),
+ * its natural stride otherwise.  Adjacent dims that every stream walks
+ * contiguously are merged, so a batched chain with a uniform bias is a
+ * two-deep nest (samples, then features) and a chain over batched values only
+ * is one flat loop of B*n iterations: simple counted loops over contiguous
+ * memory, which LLVM's loop vectoriser turns into SIMD code.  Group members
+ * used only inside the group stay in registers; the others are stored.
+ *
+ * exp, and tanh and sigmoid through it, are computed inline (range reduction
+ * by ln 2 and a Taylor polynomial, exact to about an ulp) rather than by
+ * calls to libm, because a call per element would keep the loop scalar. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen_llvm_int.h"
+
+LLVMValueRef cg_real(Cg *cg, double c)
+{
+    return LLVMConstReal(cg->real, c);
+}
+
+LLVMValueRef cg_i64(Cg *cg, int64_t c)
+{
+    return LLVMConstInt(cg->i64, (unsigned long long)c, 1);
+}
+
+/* Calls `name`, declared on first use with the types of the arguments. */
+LLVMValueRef cg_call(Cg *cg, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int nargs)
+{
+    LLVMTypeRef pt[32];
+    for (int i = 0; i < nargs; i++)
+        pt[i] = LLVMTypeOf(args[i]);
+    LLVMTypeRef ft = LLVMFunctionType(ret, pt, (unsigned)nargs, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (!fn)
+        fn = LLVMAddFunction(cg->mod, name, ft);
+    return LLVMBuildCall2(cg->b, ft, fn, args, (unsigned)nargs, "");
+}
+
+/* An LLVM intrinsic overloaded on the real type: llvm.sqrt, llvm.rint, ... */
+static LLVMValueRef intrinsic(Cg *cg, const char *name, LLVMValueRef *args, int nargs)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef t = cg->real;
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &t, 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(cg->ctx, id, &t, 1);
+    return LLVMBuildCall2(cg->b, ft, fn, args, (unsigned)nargs, "");
+}
+
+static LLVMValueRef intrinsic1(Cg *cg, const char *name, LLVMValueRef x)
+{
+    return intrinsic(cg, name, &x, 1);
+}
+
+static LLVMValueRef select_gt(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef t, LLVMValueRef f)
+{
+    LLVMBuilderRef B = cg->b;
+    return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, a, b, ""), t, f, "");
+}
+
+/* ---- scalar math ------------------------------------------------------- */
+
+static double inv_factorial(int k)
+{
+    double f = 1;
+    for (int i = 2; i <= k; i++)
+        f *= i;
+    return 1 / f;
+}
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2 (ln 2 split in two for exactness),
+ * e^r by its Taylor polynomial (degree 12 in double, 7 in float: below half
+ * an ulp on that interval), 2^n built in the exponent bits.  Beyond the range
+ * of finite results: +inf above, 0 below; NaN stays NaN. */
+static LLVMValueRef emit_exp(Cg *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef B = cg->b;
+    int dbl = cg->prec == CG_F64;
+    double hi = dbl ? 709.0 : 88.0, lo = dbl ? -708.0 : -87.0;
+    double ln2hi = dbl ? 6.93147180369123816490e-01 : 0.693359375;
+    double ln2lo = dbl ? 1.90821492927058770002e-10 : -2.12194440e-4;
+    LLVMValueRef xc = select_gt(cg, x, cg_real(cg, hi), cg_real(cg, hi), x);
+    xc = select_gt(cg, cg_real(cg, lo), xc, cg_real(cg, lo), xc);
+    LLVMValueRef n = intrinsic1(cg, "llvm.rint", LLVMBuildFMul(B, xc, cg_real(cg, 1.4426950408889634), ""));
+    LLVMValueRef r = LLVMBuildFSub(B, xc, LLVMBuildFMul(B, n, cg_real(cg, ln2hi), ""), "");
+    r = LLVMBuildFSub(B, r, LLVMBuildFMul(B, n, cg_real(cg, ln2lo), ""), "");
+    int degree = dbl ? 12 : 7;
+    LLVMValueRef poly = cg_real(cg, inv_factorial(degree));
+    for (int k = degree - 1; k >= 0; k--) /* Horner: 1/k! + r (...) */
+        poly = LLVMBuildFAdd(B, LLVMBuildFMul(B, poly, r, ""), cg_real(cg, inv_factorial(k)), "");
+    LLVMTypeRef it = dbl ? cg->i64 : cg->i32;
+    LLVMValueRef ni = LLVMBuildFPToSI(B, n, it, "");
+    LLVMValueRef bits = LLVMBuildShl(B, LLVMBuildAdd(B, ni, LLVMConstInt(it, dbl ? 1023 : 127, 0), ""),
+                                     LLVMConstInt(it, dbl ? 52 : 23, 0), "");
+    LLVMValueRef y = LLVMBuildFMul(B, poly, LLVMBuildBitCast(B, bits, cg->real, ""), "");
+    y = select_gt(cg, x, cg_real(cg, hi), cg_real(cg, INFINITY), y);
+    y = select_gt(cg, cg_real(cg, lo), x, cg_real(cg, 0), y);
+    return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealUNO, x, x, ""), x, y, "");
+}
+
+/* tanh x = sign(x) (1 - t) / (1 + t), t = e^(-2|x|): no overflow for any x */
+static LLVMValueRef emit_tanh(Cg *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef t = emit_exp(cg, LLVMBuildFMul(B, intrinsic1(cg, "llvm.fabs", x), cg_real(cg, -2), ""));
+    LLVMValueRef r = LLVMBuildFDiv(B, LLVMBuildFSub(B, cg_real(cg, 1), t, ""),
+                                   LLVMBuildFAdd(B, cg_real(cg, 1), t, ""), "");
+    LLVMValueRef args[2] = { r, x };
+    return intrinsic(cg, "llvm.copysign", args, 2);
+}
+
+/* a^b; small integer exponents (x^2, x^3 in losses and PINN terms) as products */
+static LLVMValueRef emit_pow(Cg *cg, LLVMValueRef a, LLVMValueRef b, const IrValue *bv)
+{
+    LLVMBuilderRef B = cg->b;
+    if (bv->op == IR_CONST && bv->c == (int)bv->c && bv->c >= -4 && bv->c <= 4 && bv->c != 0) {
+        int k = (int)bv->c, m = k < 0 ? -k : k;
+        LLVMValueRef y = a;
+        for (int i = 1; i < m; i++)
+            y = LLVMBuildFMul(B, y, a, "");
+        return k < 0 ? LLVMBuildFDiv(B, cg_real(cg, 1), y, "") : y;
+    }
+    LLVMValueRef args[2] = { a, b };
+    return intrinsic(cg, "llvm.pow", args, 2);
+}
+
+/* One elementwise op on scalars; the semantics are ir_eval.c's. */
+static LLVMValueRef emit_elem(Cg *cg, const IrValue *v, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    switch (v->op) {
+    case IR_ADD: return LLVMBuildFAdd(B, a, b, "");
+    case IR_SUB: return LLVMBuildFSub(B, a, b, "");
+    case IR_MUL: return LLVMBuildFMul(B, a, b, "");
+    case IR_DIV: return LLVMBuildFDiv(B, a, b, "");
+    case IR_POW: return emit_pow(cg, a, b, &cg->p->v[v->in[1]]);
+    case IR_MAXIMUM: return select_gt(cg, a, b, a, b);
+    case IR_NEG: return LLVMBuildFNeg(B, a, "");
+    case IR_TANH: return emit_tanh(cg, a);
+    case IR_SIGMOID:
+        return LLVMBuildFDiv(B, one, LLVMBuildFAdd(B, one, emit_exp(cg, LLVMBuildFNeg(B, a, "")), ""), "");
+    case IR_RELU: return select_gt(cg, a, zero, a, zero);
+    case IR_SOFTPLUS: { /* log1p has no inline form here: a libm call */
+        LLVMValueRef e = emit_exp(cg, a);
+        LLVMValueRef l = cg_call(cg, cg->prec == CG_F64 ? "log1p" : "log1pf", cg->real, &e, 1);
+        return select_gt(cg, a, cg_real(cg, 30), a, l);
+    }
+    case IR_EXP: return emit_exp(cg, a);
+    case IR_LOG: return intrinsic1(cg, "llvm.log", a);
+    case IR_SIN: return intrinsic1(cg, "llvm.sin", a);
+    case IR_COS: return intrinsic1(cg, "llvm.cos", a);
+    case IR_SQRT: return intrinsic1(cg, "llvm.sqrt", a);
+    case IR_ABS: return intrinsic1(cg, "llvm.fabs", a);
+    case IR_STEP: return select_gt(cg, a, zero, one, zero);
+    case IR_SIGN:
+        return select_gt(cg, a, zero, one, select_gt(cg, zero, a, cg_real(cg, -1), zero));
+    case IR_BROADCAST: return a; /* the broadcast is in the operand's strides */
+    default: return NULL; /* fuse.c groups only the ops above */
+    }
+}
+
+/* ---- the loop nest ----------------------------------------------------- */
+
+enum { MAX_DIMS = IR_MAX_RANK + 1 };
+
+typedef struct Stream {
+    IrId value;
+    int store;                 /* written (a stored member) or read */
+    LLVMValueRef base;
+    int64_t stride[MAX_DIMS];
+} Stream;
+
+typedef struct Nest {
+    int nd;
+    int64_t ext[MAX_DIMS];     /* extent: ext, times B where batch[d] */
+    int batch[MAX_DIMS];
+    Stream *st;
+    int ns;
+    const FuseGroup *g;
+    LLVMValueRef *val;         /* per value id: its scalar in this iteration */
+} Nest;
+
+/* The strides of a value of shape s (batched or not) over the loop dims of
+ * space: broadcast dims (1, or missing on the left) and the batch of a
+ * uniform value get stride 0. */
+static void strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)
+{
+    int64_t natural[IR_MAX_RANK], acc = 1;
+    for (int j = s->rank - 1; j >= 0; j--) {
+        natural[j] = acc;
+        acc *= s->dim[j];
+    }
+    int k = 0;
+    if (space->batched)
+        out[k++] = batched ? acc : 0;
+    for (int d = 0; d < space->shape.rank; d++) {
+        int j = d - (space->shape.rank - s->rank);
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
+    }
+}
+
+static void add_stream(Nest *n, Cg *cg, IrId u, int store)
+{
+    for (int i = 0; i < n->ns; i++)
+        if (n->st[i].value == u && n->st[i].store == store)
+            return;
+    Stream *s = &n->st[n->ns++];
+    const IrValue *uv = &cg->p->v[u];
+    s->value = u;
+    s->store = store;
+    s->base = cg->ptr[u];
+    strides(&uv->shape, uv->batched, &cg->p->v[n->g->last], s->stride);
+}
+
+/* Drops dims of extent 1 and merges each dim into the next inner one where
+ * every stream steps through both as one contiguous run. */
+static void collapse(Nest *n)
+{
+    int k = 0;
+    for (int d = 0; d < n->nd; d++) { /* drop extent-1 dims */
+        if (n->ext[d] == 1 && !n->batch[d])
+            continue;
+        n->ext[k] = n->ext[d];
+        n->batch[k] = n->batch[d];
+        for (int s = 0; s < n->ns; s++)
+            n->st[s].stride[k] = n->st[s].stride[d];
+        k++;
+    }
+    n->nd = k;
+    for (int d = n->nd - 2; d >= 0; d--) {
+        int ok = 1; /* dim d + 1 is never the batch (always dim 0): ext is exact */
+        for (int s = 0; s < n->ns && ok; s++)
+            ok = n->st[s].stride[d] == n->st[s].stride[d + 1] * n->ext[d + 1];
+        if (!ok)
+            continue;
+        n->ext[d] *= n->ext[d + 1];
+        for (int s = 0; s < n->ns; s++)
+            n->st[s].stride[d] = n->st[s].stride[d + 1];
+        for (int e = d + 1; e < n->nd - 1; e++) { /* remove dim d + 1 */
+            n->ext[e] = n->ext[e + 1];
+            n->batch[e] = n->batch[e + 1];
+            for (int s = 0; s < n->ns; s++)
+                n->st[s].stride[e] = n->st[s].stride[e + 1];
+        }
+        n->nd--;
+    }
+}
+
+static LLVMValueRef element(Cg *cg, const Stream *s, LLVMValueRef off)
+{
+    return LLVMBuildInBoundsGEP2(cg->b, cg->real, s->base, &off, 1, "");
+}
+
+/* The innermost body: load what is read, compute the members, store. */
+static void body(Cg *cg, Nest *n, LLVMValueRef *off)
+{
+    const FusePlan *p = cg->p;
+    for (int s = 0; s < n->ns; s++)
+        if (!n->st[s].store)
+            n->val[n->st[s].value] = LLVMBuildLoad2(cg->b, cg->real, element(cg, &n->st[s], off[s]), "");
+    for (int i = 0; i < n->g->n; i++) {
+        IrId m = n->g->member[i];
+        const IrValue *v = &p->v[m];
+        LLVMValueRef x[2] = { NULL, NULL };
+        for (int k = 0; k < ir_op_arity(v->op); k++) {
+            IrId u = v->in[k];
+            x[k] = n->val[u] ? n->val[u] : cg->scalar[u];
+        }
+        n->val[m] = emit_elem(cg, v, x[0], x[1]);
+    }
+    for (int s = 0; s < n->ns; s++)
+        if (n->st[s].store)
+            LLVMBuildStore(cg->b, n->val[n->st[s].value], element(cg, &n->st[s], off[s]));
+}
+
+/* Loop `level` and everything inside it; off are the streams' offsets so far. */
+static void loop(Cg *cg, Nest *n, int level, LLVMValueRef *off)
+{
+    if (level == n->nd) {
+        body(cg, n, off);
+        return;
+    }
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef ext = cg_i64(cg, n->ext[level]);
+    if (n->batch[level])
+        ext = n->ext[level] == 1 ? cg->batch : LLVMBuildNSWMul(B, cg->batch, ext, "");
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
+    LLVMBasicBlockRef inner = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "done");
+    LLVMBuildBr(B, head);
+    LLVMPositionBuilderAtEnd(B, head);
+    LLVMValueRef i = LLVMBuildPhi(B, cg->i64, "i");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, i, ext, ""), inner, done);
+    LLVMPositionBuilderAtEnd(B, inner);
+    LLVMValueRef *next = calloc((size_t)n->ns + 1, sizeof *next);
+    for (int s = 0; s < n->ns; s++) {
+        int64_t st = n->st[s].stride[level];
+        next[s] = st == 0 ? off[s] : LLVMBuildNSWAdd(B, off[s], st == 1 ? i : LLVMBuildNSWMul(B, i, cg_i64(cg, st), ""), "");
+    }
+    loop(cg, n, level + 1, next);
+    free(next);
+    LLVMValueRef inc = LLVMBuildNSWAdd(B, i, cg_i64(cg, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(B);
+    LLVMBuildBr(B, head);
+    LLVMValueRef in_v[2] = { cg_i64(cg, 0), inc };
+    LLVMBasicBlockRef in_b[2] = { pre, latch };
+    LLVMAddIncoming(i, in_v, in_b, 2);
+    LLVMMoveBasicBlockAfter(done, LLVMGetLastBasicBlock(cg->fn)); /* reads in order when printed */
+    LLVMPositionBuilderAtEnd(B, done);
+}
+
+void cg_emit_loop(Cg *cg, const FuseGroup *g)
+{
+    const FusePlan *p = cg->p;
+    const IrValue *space = &p->v[g->last];
+    Nest n = { .g = g };
+    n.st = calloc(4 * (size_t)g->n + 1, sizeof *n.st);
+    n.val = calloc((size_t)p->n, sizeof *n.val);
+    if (space->batched) {
+        n.ext[n.nd] = 1;
+        n.batch[n.nd++] = 1;
+    }
+    for (int d = 0; d < space->shape.rank; d++)
+        n.ext[n.nd++] = space->shape.dim[d];
+    for (int i = 0; i < g->n; i++) {
+        const IrValue *v = &p->v[g->member[i]];
+        for (int k = 0; k < ir_op_arity(v->op); k++) {
+            IrId u = v->in[k];
+            const FuseInfo *ui = &p->info[u];
+            if ((ui->kind == FUSE_ELEM && ui->group == p->info[g->member[i]].group) || ui->kind == FUSE_SCALAR)
+                continue;
+            add_stream(&n, cg, u, 0);
+        }
+    }
+    for (int i = 0; i < g->n; i++)
+        if (p->info[g->member[i]].stored)
+            add_stream(&n, cg, g->member[i], 1);
+    collapse(&n);
+    LLVMValueRef *off = calloc((size_t)n.ns + 1, sizeof *off);
+    for (int s = 0; s < n.ns; s++)
+        off[s] = cg_i64(cg, 0);
+    loop(cg, &n, 0, off);
+    free(off);
+    free(n.st);
+    free(n.val);
+}

@@ -1,0 +1,489 @@
+/* fuse.c - the execution plan of a graph IR function: cleaning, fusion of
+ * elementwise chains, kernel steps, and workspace buffers (see fuse.h).
+ *
+ * Passes, each a linear sweep over the values in definition order:
+ *   1. common subexpressions: a value identical to an earlier one (same op,
+ *      operands, shape, batching and attributes) is replaced by it; autodiff
+ *      writes many of these (1 - v*v once per use of tanh's derivative, ...);
+ *   2. TRANSPOSE feeding a MATMUL becomes a GEMM transpose flag, so a
+ *      weight is never transposed in memory;
+ *   3. dead values (that no output needs) are dropped;
+ *   4. grouping: an elementwise value joins the group of an elementwise
+ *      operand with the same iteration space (shape and batching) unless a
+ *      value outside that group has already used one of its members; the
+ *      loop then runs where its last member is defined, which is safe because
+ *      everything its members read is defined by then and nothing outside has
+ *      read them before;
+ *   5. buffers: every value read outside its loop, every kernel result and
+ *      every kernel's scratch gets a buffer live from the step that writes it
+ *      to the last step that reads it; buffers whose lifetimes overlap are
+ *      kept apart, the others share memory. */
+#include "fuse.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fputs("exac: out of memory\n", stderr);
+        exit(2);
+    }
+    return p;
+}
+
+static int fail(char **error, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (error) {
+        *error = malloc(strlen(msg) + 1);
+        if (*error)
+            strcpy(*error, msg);
+    }
+    return -1;
+}
+
+int64_t fuse_size(const IrValue *v)
+{
+    return ir_shape_size(&v->shape);
+}
+
+/* ---- 1. common subexpressions ------------------------------------------ */
+
+/* Two values compute the same thing.  c is compared bit for bit (so -0.0
+ * and 0.0 stay apart, and NaN constants merge). */
+static int same(const IrValue *x, const IrValue *y)
+{
+    return x->op == y->op && x->batched == y->batched && ir_shape_equal(&x->shape, &y->shape) &&
+           memcmp(x->in, y->in, sizeof x->in) == 0 && memcmp(&x->c, &y->c, sizeof x->c) == 0 &&
+           memcmp(x->iarg, y->iarg, sizeof x->iarg) == 0 &&
+           memcmp(x->slice, y->slice, sizeof x->slice) == 0;
+}
+
+static uint64_t hash_value(const IrValue *v)
+{
+    uint64_t h = 1469598103934665603u;
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211u)
+    MIX(v->op);
+    MIX(v->batched);
+    for (int k = 0; k < 3; k++)
+        MIX(v->in[k] + 1);
+    uint64_t cbits;
+    memcpy(&cbits, &v->c, sizeof cbits);
+    MIX(cbits);
+    for (int k = 0; k < 4; k++)
+        MIX(v->iarg[k]);
+    MIX(v->shape.rank);
+    for (int d = 0; d < v->shape.rank; d++)
+        MIX(v->shape.dim[d]);
+#undef MIX
+    return h;
+}
+
+static void cse(FusePlan *p, IrId *canon)
+{
+    int cap = 1;
+    while (cap < 2 * p->n)
+        cap *= 2;
+    IrId *table = xcalloc((size_t)cap, sizeof *table);
+    for (int i = 0; i < cap; i++)
+        table[i] = -1;
+    for (IrId id = 0; id < p->n; id++) {
+        IrValue *v = &p->v[id];
+        for (int k = 0; k < ir_op_arity(v->op); k++)
+            v->in[k] = canon[v->in[k]];
+        canon[id] = id;
+        for (size_t h = hash_value(v) & (size_t)(cap - 1);; h = (h + 1) & (size_t)(cap - 1)) {
+            if (table[h] < 0) {
+                table[h] = id;
+                break;
+            }
+            if (same(&p->v[table[h]], v)) {
+                canon[id] = table[h];
+                break;
+            }
+        }
+    }
+    free(table);
+}
+
+/* ---- 4. grouping ------------------------------------------------------- */
+
+static int is_elem(IrOp op)
+{
+    return (ir_op_is_elementwise(op) && op != IR_CONST) || op == IR_BROADCAST;
+}
+
+static int is_scalar_leaf(IrOp op)
+{
+    return op == IR_CONST || op == IR_FILL || op == IR_INV_BATCH || op == IR_STEP_SIZE;
+}
+
+static int same_space(const IrValue *x, const IrValue *y)
+{
+    return x->batched == y->batched && ir_shape_equal(&x->shape, &y->shape);
+}
+
+static void group_add(FusePlan *p, int g, IrId id)
+{
+    FuseGroup *gr = &p->groups[g];
+    gr->member = realloc(gr->member, (size_t)(gr->n + 1) * sizeof *gr->member);
+    if (!gr->member) {
+        fputs("exac: out of memory\n", stderr);
+        exit(2);
+    }
+    gr->member[gr->n++] = id;
+    gr->last = id;
+    p->info[id].group = g;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return *(const IrId *)a - *(const IrId *)b;
+}
+
+/* Moves group `from` into `into` (members stay in definition order). */
+static void group_merge(FusePlan *p, int into, int from)
+{
+    FuseGroup *g = &p->groups[from];
+    for (int i = 0; i < g->n; i++)
+        group_add(p, into, g->member[i]);
+    FuseGroup *t = &p->groups[into];
+    qsort(t->member, (size_t)t->n, sizeof *t->member, cmp_id);
+    t->last = t->member[t->n - 1];
+    free(g->member);
+    g->member = NULL;
+    g->n = 0;
+}
+
+static int make_groups(FusePlan *p, char *sealed, char **error)
+{
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        FuseInfo *fi = &p->info[id];
+        if (fi->kind == FUSE_DEAD)
+            continue;
+        int arity = ir_op_arity(v->op);
+        if (fi->kind == FUSE_ELEM) {
+            int g = -1;
+            for (int k = 0; k < arity; k++) {
+                IrId u = v->in[k];
+                if (p->v[u].op == IR_LABEL)
+                    return fail(error, "a label is used as a real number (%s)", ir_op_name(v->op));
+                if (p->info[u].kind != FUSE_ELEM || !same_space(&p->v[u], v))
+                    continue;
+                int gu = p->info[u].group;
+                if (sealed[gu] || gu == g)
+                    continue;
+                if (g < 0)
+                    g = gu;
+                else
+                    group_merge(p, g, gu);
+            }
+            if (g < 0) {
+                g = p->ngroups++;
+                memset(&p->groups[g], 0, sizeof p->groups[g]);
+            }
+            group_add(p, g, id);
+        }
+        /* a group read by a value outside it can take no later members */
+        for (int k = 0; k < arity; k++) {
+            IrId u = v->in[k];
+            if (p->info[u].kind == FUSE_ELEM &&
+                (fi->kind != FUSE_ELEM || p->info[u].group != fi->group))
+                sealed[p->info[u].group] = 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- 5. buffers -------------------------------------------------------- */
+
+static int new_buffer(FusePlan *p, int64_t a, int64_t b, int step, IrId value)
+{
+    FuseBuffer *fb = &p->buf[p->nbuf];
+    *fb = (FuseBuffer){ .a = a, .b = b, .def = step, .last = step, .value = value };
+    return p->nbuf++;
+}
+
+/* x lies wholly before y for every B >= 0, alignment slack included. */
+static int before(const FuseBuffer *x, const FuseBuffer *y)
+{
+    return x->at_a + x->a <= y->at_a && x->at_c + x->b + 64 <= y->at_c;
+}
+
+static int overlap_in_time(const FuseBuffer *x, const FuseBuffer *y)
+{
+    return x->def <= y->last && y->def <= x->last;
+}
+
+/* Greedy first fit in step order: a buffer goes at the origin or just after a
+ * buffer live at the same time, wherever it is apart from all of those and
+ * the address at B = 64 is least. */
+static void place(FusePlan *p)
+{
+    for (int i = 0; i < p->nbuf; i++) {
+        FuseBuffer *b = &p->buf[i];
+        /* above everything live at the same time: always fits */
+        int64_t top_a = 0, top_c = 0;
+        for (int k = 0; k < i; k++)
+            if (overlap_in_time(&p->buf[k], b)) {
+                const FuseBuffer *o = &p->buf[k];
+                top_a = o->at_a + o->a > top_a ? o->at_a + o->a : top_a;
+                top_c = o->at_c + o->b + 64 > top_c ? o->at_c + o->b + 64 : top_c;
+            }
+        int64_t best_a = top_a, best_c = top_c, best_cost = top_a * 64 + top_c;
+        for (int j = -1; j < i; j++) {
+            if (j >= 0 && !overlap_in_time(&p->buf[j], b))
+                continue;
+            b->at_a = j < 0 ? 0 : p->buf[j].at_a + p->buf[j].a;
+            b->at_c = j < 0 ? 0 : p->buf[j].at_c + p->buf[j].b + 64;
+            int ok = 1;
+            for (int k = 0; k < i && ok; k++)
+                if (overlap_in_time(&p->buf[k], b))
+                    ok = before(&p->buf[k], b) || before(b, &p->buf[k]);
+            int64_t cost = b->at_a * 64 + b->at_c;
+            if (ok && cost < best_cost) {
+                best_a = b->at_a;
+                best_c = b->at_c;
+                best_cost = cost;
+            }
+        }
+        b->at_a = best_a;
+        b->at_c = best_c;
+    }
+}
+
+int64_t fuse_buffer_offset(const FuseBuffer *b, int64_t batch)
+{
+    return (b->at_a * batch + b->at_c + 63) & ~(int64_t)63;
+}
+
+int64_t fuse_workspace(const FusePlan *p, int64_t batch)
+{
+    int64_t ws = 0;
+    for (int i = 0; i < p->nbuf; i++) {
+        const FuseBuffer *b = &p->buf[i];
+        int64_t end = (b->at_a + b->a) * batch + b->at_c + b->b + 64;
+        ws = end > ws ? end : ws;
+    }
+    return ws;
+}
+
+/* Elements of the im2col matrix of a convolution-like value: [c*k*k, oh*ow]. */
+static int64_t conv_scratch(const FusePlan *p, const IrValue *v)
+{
+    const IrShape *x = v->op == IR_CONV ? &p->v[v->in[0]].shape
+                     : v->op == IR_CONV_GRAD_X ? &v->shape : &p->v[v->in[1]].shape;
+    const IrShape *w = v->op == IR_CONV_GRAD_W ? &v->shape : &p->v[v->in[1]].shape;
+    int64_t k = w->dim[2], stride = v->iarg[0] ? v->iarg[0] : 1, pad = v->iarg[1];
+    int64_t oh = (x->dim[1] + 2 * pad - k) / stride + 1, ow = (x->dim[2] + 2 * pad - k) / stride + 1;
+    return x->dim[0] * k * k * oh * ow;
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+int fuse_plan(const IrFunc *f, int elem, FusePlan *p, char **error)
+{
+    memset(p, 0, sizeof *p);
+    p->src = f;
+    p->n = f->n;
+    p->elem = elem;
+    p->v = xcalloc((size_t)f->n, sizeof *p->v);
+    memcpy(p->v, f->v, (size_t)f->n * sizeof *p->v);
+    p->info = xcalloc((size_t)f->n, sizeof *p->info);
+    IrId *canon = xcalloc((size_t)f->n, sizeof *canon);
+    char *sealed = xcalloc((size_t)f->n, 1);
+    int *stepof = xcalloc((size_t)f->n, sizeof *stepof);
+    int status = -1;
+
+    cse(p, canon);
+    for (IrId id = 0; id < p->n; id++) { /* 2. TRANSPOSE into GEMM flags */
+        IrValue *v = &p->v[id];
+        p->info[id].buffer = p->info[id].scratch = p->info[id].group = -1;
+        if (v->op != IR_MATMUL)
+            continue;
+        for (int k = 0; k < 2; k++)
+            if (p->v[v->in[k]].op == IR_TRANSPOSE) {
+                v->in[k] = p->v[v->in[k]].in[0];
+                p->info[id].trans[k] = 1;
+            }
+    }
+    p->nout = f->nout;
+    p->out = xcalloc((size_t)f->nout, sizeof *p->out);
+    for (int i = 0; i < f->nout; i++) {
+        p->out[i] = f->out[i];
+        if (f->out[i].value < 0 || f->out[i].value >= f->n) {
+            fail(error, "output %d names no value", i);
+            goto done;
+        }
+        p->out[i].value = canon[f->out[i].value];
+        if (p->v[p->out[i].value].op == IR_LABEL) {
+            fail(error, "output %d is a label", i);
+            goto done;
+        }
+    }
+
+    /* 3. dead values: mark back from the outputs */
+    char *live = sealed; /* reused below after being cleared */
+    for (int i = 0; i < p->nout; i++)
+        live[p->out[i].value] = 1;
+    for (IrId id = p->n - 1; id >= 0; id--)
+        if (live[id])
+            for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
+                live[p->v[id].in[k]] = 1;
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        FuseInfo *fi = &p->info[id];
+        fi->root = id;
+        if (!live[id]) {
+            fi->kind = FUSE_DEAD;
+            continue;
+        }
+        for (int k = 0; k < ir_op_arity(v->op); k++)
+            p->info[v->in[k]].nuses++;
+        switch (v->op) {
+        case IR_PARAM: case IR_INPUT: case IR_LABEL: fi->kind = FUSE_VIEW; break;
+        case IR_RESHAPE: fi->kind = FUSE_ALIAS; break;
+        case IR_BASIS: fi->kind = FUSE_KERNEL; break;
+        default:
+            fi->kind = is_scalar_leaf(v->op) ? FUSE_SCALAR : is_elem(v->op) ? FUSE_ELEM : FUSE_KERNEL;
+        }
+        if (v->shape.rank > IR_MAX_RANK || (v->op == IR_TRANSPOSE && v->shape.rank != 2)) {
+            fail(error, "value %%%d (%s) has a shape the back end cannot handle", id, ir_op_name(v->op));
+            goto done;
+        }
+    }
+    memset(sealed, 0, (size_t)f->n);
+
+    p->groups = xcalloc((size_t)f->n, sizeof *p->groups);
+    if (make_groups(p, sealed, error) != 0)
+        goto done;
+
+    /* which values need memory: read outside their loop, or written out */
+    for (int i = 0; i < p->nout; i++)
+        p->info[p->out[i].value].stored = 1;
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        FuseInfo *fi = &p->info[id];
+        if (fi->kind == FUSE_DEAD)
+            continue;
+        if (fi->kind == FUSE_KERNEL)
+            fi->stored = 1;
+        for (int k = 0; k < ir_op_arity(v->op); k++) {
+            FuseInfo *ui = &p->info[v->in[k]];
+            if ((ui->kind == FUSE_ELEM && (fi->kind != FUSE_ELEM || ui->group != fi->group)) ||
+                (ui->kind == FUSE_SCALAR && fi->kind != FUSE_ELEM))
+                ui->stored = 1;
+        }
+        if (fi->kind == FUSE_ALIAS)
+            fi->root = p->info[v->in[0]].root;
+    }
+
+    /* steps, in definition order */
+    p->steps = xcalloc((size_t)f->n, sizeof *p->steps);
+    p->buf = xcalloc(2 * (size_t)f->n, sizeof *p->buf);
+    for (IrId id = 0; id < p->n; id++) {
+        FuseInfo *fi = &p->info[id];
+        stepof[id] = -1;
+        FuseStep st = { .group = -1, .value = id };
+        if (fi->kind == FUSE_ELEM) {
+            if (p->groups[fi->group].last != id)
+                continue;
+            st.kind = FUSE_STEP_LOOP;
+            st.group = fi->group;
+        } else if (fi->kind == FUSE_KERNEL) {
+            st.kind = FUSE_STEP_KERNEL;
+        } else if (fi->kind == FUSE_SCALAR && fi->stored) {
+            st.kind = FUSE_STEP_STORE;
+        } else {
+            continue;
+        }
+        int s = p->nsteps++;
+        p->steps[s] = st;
+        if (st.kind == FUSE_STEP_LOOP) {
+            const FuseGroup *g = &p->groups[st.group];
+            for (int i = 0; i < g->n; i++)
+                stepof[g->member[i]] = s;
+        } else {
+            stepof[id] = s;
+        }
+        /* a buffer for every stored value this step writes, and scratch */
+        const FuseGroup *g = st.kind == FUSE_STEP_LOOP ? &p->groups[st.group] : NULL;
+        for (int i = 0; i < (g ? g->n : 1); i++) {
+            IrId m = g ? g->member[i] : id;
+            const IrValue *mv = &p->v[m];
+            if (!p->info[m].stored)
+                continue;
+            int64_t bytes = fuse_size(mv) * elem;
+            p->info[m].buffer = new_buffer(p, mv->batched ? bytes : 0, mv->batched ? 0 : bytes, s, m);
+        }
+        const IrValue *v = &p->v[id];
+        if (v->op == IR_CONV || v->op == IR_CONV_GRAD_X || v->op == IR_CONV_GRAD_W)
+            fi->scratch = new_buffer(p, 0, conv_scratch(p, v) * elem, s, -1);
+    }
+    /* lifetimes: a buffer lives to the last step reading it (through aliases) */
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        int s = stepof[id];
+        if (s < 0)
+            continue;
+        for (int k = 0; k < ir_op_arity(v->op); k++) {
+            int b = p->info[p->info[v->in[k]].root].buffer;
+            if (b >= 0 && p->buf[b].last < s)
+                p->buf[b].last = s;
+        }
+    }
+    place(p);
+    status = 0;
+done:
+    free(canon);
+    free(sealed);
+    free(stepof);
+    if (status != 0)
+        fuse_free(p);
+    return status;
+}
+
+void fuse_free(FusePlan *p)
+{
+    if (p->groups)
+        for (int g = 0; g < p->ngroups; g++)
+            free(p->groups[g].member);
+    free(p->groups);
+    free(p->v);
+    free(p->info);
+    free(p->out);
+    free(p->steps);
+    free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+void fuse_dump(FILE *out, const FusePlan *p)
+{
+    for (int s = 0; s < p->nsteps; s++) {
+        const FuseStep *st = &p->steps[s];
+        if (st->kind == FUSE_STEP_LOOP) {
+            const FuseGroup *g = &p->groups[st->group];
+            fprintf(out, "step %d loop", s); /* a * marks a stored member */
+            for (int i = 0; i < g->n; i++)
+                fprintf(out, " %%%d %s%s", g->member[i], ir_op_name(p->v[g->member[i]].op),
+                        p->info[g->member[i]].stored ? "*" : "");
+            fputc('\n', out);
+        } else {
+            fprintf(out, "step %d %s %%%d %s\n", s, st->kind == FUSE_STEP_KERNEL ? "kernel" : "store",
+                    st->value, ir_op_name(p->v[st->value].op));
+        }
+    }
+    for (int i = 0; i < p->nbuf; i++) {
+        const FuseBuffer *b = &p->buf[i];
+        fprintf(out, "buffer %d %%%d size %lld*B+%lld at %lld*B+%lld live %d..%d\n", i, b->value,
+                (long long)b->a, (long long)b->b, (long long)b->at_a, (long long)b->at_c, b->def, b->last);
+    }
+}

@@ -1,0 +1,99 @@
+/* fuse.h - from a graph IR function to an execution plan: what runs, in
+ * which order, and where every value lives.
+ *
+ * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
+ * operands of MATMUL absorbed into a GEMM transpose flag, dead values
+ * dropped), groups chains of elementwise ops over the same iteration space
+ * into one fused loop, turns every other op into one kernel call, and gives
+ * every value that needs memory a place in the workspace.  The back ends
+ * (codegen_llvm.c) only walk the plan's steps.
+ *
+ * Workspace layout.  A buffer holds either B rows (batched) or one tensor
+ * (uniform), so its size is a*B + b bytes.  A buffer is placed at a pair
+ * (A, C): its bytes start at align64(A*B + C).  Two buffers whose lifetimes
+ * overlap are placed so that one lies wholly before the other for every B
+ * (both coordinates ordered, with 64 bytes of slack for the alignment), so
+ * one static placement is valid for every batch size and
+ * workspace(B) = max over buffers of (A + a)*B + C + b + 64 is exact for it. */
+#ifndef EXA_FUSE_H
+#define EXA_FUSE_H
+
+#include "ir.h"
+
+typedef enum FuseKind {
+    FUSE_DEAD,     /* not needed by any output */
+    FUSE_VIEW,     /* PARAM (theta + offset), INPUT, LABEL: no copy */
+    FUSE_SCALAR,   /* CONST, FILL, INV_BATCH, STEP_SIZE: a constant per call */
+    FUSE_ALIAS,    /* RESHAPE: the memory of the value it reshapes */
+    FUSE_ELEM,     /* a member of a fused elementwise group (BROADCAST included) */
+    FUSE_KERNEL,   /* one kernel call */
+} FuseKind;
+
+typedef struct FuseInfo {
+    FuseKind kind;
+    int group;     /* FUSE_ELEM: its group */
+    int stored;    /* needs memory of its own (else a register in its loop) */
+    int buffer;    /* index into FusePlan.buf, or -1 (views, aliases, registers) */
+    IrId root;     /* where its memory is: itself, or a RESHAPE's source's root */
+    int trans[2];  /* MATMUL: operand k is used transposed (an absorbed TRANSPOSE) */
+    int scratch;   /* CONV*: buffer index of its im2col scratch, else -1 */
+    int nuses;
+} FuseInfo;
+
+typedef struct FuseGroup {
+    IrId *member;  /* in definition order */
+    int n;
+    IrId last;     /* the loop runs where its last member is defined */
+} FuseGroup;
+
+typedef enum FuseStepKind {
+    FUSE_STEP_LOOP,    /* one fused loop nest: group */
+    FUSE_STEP_KERNEL,  /* one kernel call: value */
+    FUSE_STEP_STORE,   /* a scalar that a kernel or an output needs in memory */
+} FuseStepKind;
+
+typedef struct FuseStep {
+    FuseStepKind kind;
+    int group;
+    IrId value;
+} FuseStep;
+
+typedef struct FuseBuffer {
+    int64_t a, b;      /* size a*B + b bytes */
+    int64_t at_a, at_c;/* placed at align64(at_a*B + at_c) */
+    int def, last;     /* live from step def to step last, inclusive */
+    IrId value;        /* whose it is, or -1 for a kernel's scratch */
+} FuseBuffer;
+
+typedef struct FusePlan {
+    const IrFunc *src;
+    IrValue *v;        /* the source values with operands remapped (CSE, TRANSPOSE) */
+    int n;
+    FuseInfo *info;
+    IrOutput *out;     /* outputs, remapped to the surviving values */
+    int nout;
+    FuseGroup *groups;
+    int ngroups;
+    FuseStep *steps;
+    int nsteps;
+    FuseBuffer *buf;
+    int nbuf;
+    int elem;          /* bytes per real: 4 or 8 */
+} FusePlan;
+
+/* Plans f for reals of elem_bytes (4 or 8).  Returns 0, or -1 with *error set
+ * (malloc'd) for a function it cannot plan. */
+int fuse_plan(const IrFunc *f, int elem_bytes, FusePlan *p, char **error);
+void fuse_free(FusePlan *p);
+
+/* The workspace in bytes for batch B, and a buffer's byte offset in it. */
+int64_t fuse_workspace(const FusePlan *p, int64_t batch);
+int64_t fuse_buffer_offset(const FuseBuffer *b, int64_t batch);
+
+/* Elements of a value per sample (batched) or in all (uniform). */
+int64_t fuse_size(const IrValue *v);
+
+/* Prints the plan: groups, kernels, buffers (for debugging and tests). */
+void fuse_dump(FILE *out, const FusePlan *p);
+
+#endif

@@ -1,0 +1,93 @@
+/* kernels.h - the compute kernels that generated code calls, for every graph
+ * IR op that is not a fused elementwise loop.
+ *
+ * Every kernel exists as exa_k_NAME_f32 and exa_k_NAME_f64 with the same
+ * arguments, `real` standing for float or double (see kernels_t.c for how
+ * one source gives both).  The batch is explicit here: `count` is the number
+ * of per-sample problems (B for batched values, 1 for uniform ones) and each
+ * operand has a per-problem stride in elements, 0 when it is uniform and so
+ * shared by all of them.  All matrices are row-major.  Kernels that
+ * accumulate (gradients summed over the batch) clear their result first.
+ *
+ * exa_k_*_ref_* are plain loops beside the fast paths, for tests. */
+#ifndef EXA_KERNELS_H
+#define EXA_KERNELS_H
+
+#include <stdint.h>
+
+#define EXA_K_DECLARE(real, S)                                                          \
+    /* C_i = op(A_i) op(B_i) + beta C_i for i < count; op(A) [m, k], op(B) [k, n],     \
+     * C [m, n].  With sc == 0 and count > 1 the products are summed into one C:        \
+     * beta applies to the first, the rest accumulate. */                               \
+    void exa_k_gemm_##S(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k, \
+                        const real *a, int64_t lda, int64_t sa, const real *b,          \
+                        int64_t ldb, int64_t sb, real beta, real *c, int64_t ldc,       \
+                        int64_t sc);                                                    \
+    void exa_k_gemm_ref_##S(int64_t count, int ta, int tb, int64_t m, int64_t n,        \
+                            int64_t k, const real *a, int64_t lda, int64_t sa,          \
+                            const real *b, int64_t ldb, int64_t sb, real beta, real *c, \
+                            int64_t ldc, int64_t sc);                                   \
+    /* y [outer, inner] = sum/mean/max over k of x [outer, len, inner];                 \
+     * op 0 sum, 1 mean, 2 max (the batch folds into outer). */                         \
+    void exa_k_reduce_##S(int op, int64_t outer, int64_t len, int64_t inner,            \
+                          const real *x, real *y);                                      \
+    /* per row of x [rows, n]: y [rows] = log sum exp, or y [rows, n] = softmax;        \
+     * both shift by the row's maximum first. */                                        \
+    void exa_k_logsumexp_##S(int64_t rows, int64_t n, const real *x, real *y);          \
+    void exa_k_softmax_##S(int64_t rows, int64_t n, const real *x, real *y);            \
+    /* y [ysize] = 0, then y[sum_d i_d ystride[d]] += x[i] over x as [dim[0], ...,        \
+     * dim[ndim-1]] (row-major, ndim <= 8): the sum of a broadcast's adjoint, over the   \
+     * batch (a stride of 0 for a summed dim) as well as within a sample. */             \
+    void exa_k_reduce_to_##S(int ndim, const int64_t *dim, const int64_t *ystride,      \
+                             const real *x, real *y, int64_t ysize);                    \
+    /* y_i [c, r] = x_i [r, c]^T */                                                     \
+    void exa_k_transpose_##S(int64_t count, int64_t r, int64_t c, const real *x,        \
+                             int64_t sx, real *y);                                      \
+    /* small_i = big_i[lo : lo + small] per dim (rank dims of big / small);              \
+     * to_big: big_i = 0 with small_i added at that place (SLICE_GRAD). */              \
+    void exa_k_slice_##S(int64_t count, int rank, const int64_t *big, const int64_t *lo, \
+                         const int64_t *small, real *bigp, int64_t sbig, real *smallp,   \
+                         int64_t ssmall, int to_big);                                   \
+    /* y_i [na + nb] = a_i [na] followed by b_i [nb] */                                 \
+    void exa_k_concat_##S(int64_t count, int64_t na, const real *a, int64_t sa,         \
+                          int64_t nb, const real *b, int64_t sb, real *y);              \
+    /* y_i = a_i [n] at label_i;  pick_grad: y_i [n] = 0 with g_i at label_i */          \
+    void exa_k_pick_##S(int64_t count, int64_t n, const real *a, int64_t sa,            \
+                        const int32_t *label, real *y);                                 \
+    void exa_k_pick_grad_##S(int64_t count, int64_t n, const real *g, int64_t sg,       \
+                             const int32_t *label, real *y);                            \
+    /* convolution, x [c, h, w], w [o, c, kk, kk], y [o, oh, ow]; scratch holds the      \
+     * im2col matrix [c*kk*kk, oh*ow].  conv_grad_x: (g, w) -> dx [c, h, w];             \
+     * conv_grad_w: (g, x) -> dw, summed over the batch when sdw == 0. */               \
+    void exa_k_conv_##S(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o,      \
+                        int64_t kk, int64_t stride, int64_t pad, const real *x,         \
+                        int64_t sx, const real *wt, int64_t sw, real *y, int64_t sy,    \
+                        real *scratch);                                                 \
+    void exa_k_conv_grad_x_##S(int64_t count, int64_t c, int64_t h, int64_t w,          \
+                               int64_t o, int64_t kk, int64_t stride, int64_t pad,      \
+                               const real *g, int64_t sg, const real *wt, int64_t sw,   \
+                               real *dx, int64_t sdx, real *scratch);                   \
+    void exa_k_conv_grad_w_##S(int64_t count, int64_t c, int64_t h, int64_t w,          \
+                               int64_t o, int64_t kk, int64_t stride, int64_t pad,      \
+                               const real *g, int64_t sg, const real *x, int64_t sx,    \
+                               real *dw, int64_t sdw, real *scratch);                   \
+    void exa_k_conv_ref_##S(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,     \
+                            int64_t stride, int64_t pad, const real *x, const real *wt, \
+                            real *y);                                                   \
+    /* max pooling, x [c, h, w] -> y [c, oh, ow]; grad routes g [c, oh, ow] to each     \
+     * window's first maximum in dx [c, h, w] (cleared first). */                       \
+    void exa_k_maxpool_##S(int64_t count, int64_t c, int64_t h, int64_t w,              \
+                           int64_t window, int64_t stride, const real *x, int64_t sx,   \
+                           real *y, int64_t sy);                                        \
+    void exa_k_maxpool_grad_##S(int64_t count, int64_t c, int64_t h, int64_t w,         \
+                                int64_t window, int64_t stride, const real *g,          \
+                                int64_t sg, const real *x, int64_t sx, real *dx,        \
+                                int64_t sdx);                                           \
+    /* y [n] = value (FILL, stored scalars); basis: y [n] = 0 with 1 at k */             \
+    void exa_k_fill_##S(int64_t n, real value, real *y);                                \
+    void exa_k_basis_##S(int64_t n, int64_t k, real *y);
+
+EXA_K_DECLARE(float, f32)
+EXA_K_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,369 @@
+/* kernels_t.c - the type-generic body of kernels.c, included once per type
+ * with `real` (EXA_K_REAL), FN(name) and GEMM defined; see kernels.c.  Shapes
+ * in comments are per problem (per sample, or the one uniform tensor). */
+#ifdef EXA_K_REAL
+#define real EXA_K_REAL
+
+/* ---- matrix products --------------------------------------------------- */
+
+/* C_i [m, n] = op(A_i) [m, k] op(B_i) [k, n] + beta C_i; summed into one C
+ * when sc == 0 (a weight gradient over the batch). */
+void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const real *a, int64_t lda, int64_t sa, const real *b, int64_t ldb,
+                    int64_t sb, real beta, real *c, int64_t ldc, int64_t sc)
+{
+    if (m == 0 || n == 0)
+        return;
+    for (int64_t i = 0; i < count; i++) {
+        real bi = sc == 0 && i > 0 ? 1 : beta;
+        GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+             (int)m, (int)n, (int)k, 1, a + i * sa, (int)(lda > 0 ? lda : 1), b + i * sb,
+             (int)(ldb > 0 ? ldb : 1), bi, c + i * sc, (int)(ldc > 0 ? ldc : 1));
+    }
+}
+
+void FN(exa_k_gemm_ref)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                        const real *a, int64_t lda, int64_t sa, const real *b, int64_t ldb,
+                        int64_t sb, real beta, real *c, int64_t ldc, int64_t sc)
+{
+    for (int64_t s = 0; s < count; s++) {
+        const real *as = a + s * sa, *bs = b + s * sb;
+        real *cs = c + s * sc, bi = sc == 0 && s > 0 ? 1 : beta;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                real acc = 0;
+                for (int64_t l = 0; l < k; l++)
+                    acc += (ta ? as[l * lda + i] : as[i * lda + l]) * (tb ? bs[j * ldb + l] : bs[l * ldb + j]);
+                cs[i * ldc + j] = acc + (bi != 0 ? bi * cs[i * ldc + j] : 0);
+            }
+    }
+}
+
+/* ---- reductions -------------------------------------------------------- */
+
+/* y [outer, inner] = reduce over len of x [outer, len, inner] */
+void FN(exa_k_reduce)(int op, int64_t outer, int64_t len, int64_t inner, const real *x, real *y)
+{
+    for (int64_t o = 0; o < outer; o++) {
+        real *yo = y + o * inner;
+        const real *xo = x + o * len * inner;
+        for (int64_t i = 0; i < inner; i++)
+            yo[i] = op == 2 ? -INFINITY : 0;
+        for (int64_t k = 0; k < len; k++) /* rows of x, so the inner loop is contiguous */
+            for (int64_t i = 0; i < inner; i++) {
+                real t = xo[k * inner + i];
+                yo[i] = op == 2 ? (t > yo[i] || yo[i] != yo[i] ? t : yo[i]) : yo[i] + t;
+            }
+        if (op == 1)
+            for (int64_t i = 0; i < inner; i++)
+                yo[i] /= (real)len;
+    }
+}
+
+/* y [rows] = log sum exp of each row of x [rows, n] */
+void FN(exa_k_logsumexp)(int64_t rows, int64_t n, const real *x, real *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const real *xr = x + r * n;
+        real mx = -INFINITY, acc = 0;
+        for (int64_t i = 0; i < n; i++)
+            mx = xr[i] > mx ? xr[i] : mx;
+        for (int64_t i = 0; i < n; i++)
+            acc += exp(xr[i] - mx);
+        y[r] = mx + log(acc);
+    }
+}
+
+/* y [rows, n] = softmax of each row of x [rows, n] */
+void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const real *xr = x + r * n;
+        real *yr = y + r * n, mx = -INFINITY, acc = 0;
+        for (int64_t i = 0; i < n; i++)
+            mx = xr[i] > mx ? xr[i] : mx;
+        for (int64_t i = 0; i < n; i++)
+            acc += yr[i] = exp(xr[i] - mx);
+        real inv = 1 / acc;
+        for (int64_t i = 0; i < n; i++)
+            yr[i] *= inv;
+    }
+}
+
+/* y [ysize] = sum of x [dim...] into y[sum_d i_d ystride[d]] */
+void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, const real *x,
+                         real *y, int64_t ysize)
+{
+    memset(y, 0, (size_t)ysize * sizeof *y);
+    if (ndim == 0) {
+        y[0] += x[0];
+        return;
+    }
+    int64_t idx[8] = { 0 }, n = dim[ndim - 1], ys = ystride[ndim - 1], outer = 1;
+    for (int d = 0; d < ndim - 1; d++)
+        outer *= dim[d];
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t yo = 0;
+        for (int d = 0; d < ndim - 1; d++)
+            yo += idx[d] * ystride[d];
+        const real *xo = x + o * n;
+        if (ys == 0) { /* the innermost dim is summed: a dot with ones */
+            real acc = 0;
+            for (int64_t i = 0; i < n; i++)
+                acc += xo[i];
+            y[yo] += acc;
+        } else {
+            real *yp = y + yo;
+            for (int64_t i = 0; i < n; i++)
+                yp[i * ys] += xo[i];
+        }
+        for (int d = ndim - 2; d >= 0 && ++idx[d] == dim[d]; d--)
+            idx[d] = 0;
+    }
+}
+
+/* ---- data movement ----------------------------------------------------- */
+
+/* y_i [c, r] = x_i [r, c]^T, in 32x32 tiles so both sides stay in cache */
+void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+{
+    for (int64_t s = 0; s < count; s++) {
+        const real *xs = x + s * sx;
+        real *ys = y + s * r * c;
+        for (int64_t i0 = 0; i0 < r; i0 += 32)
+            for (int64_t j0 = 0; j0 < c; j0 += 32)
+                for (int64_t i = i0; i < r && i < i0 + 32; i++)
+                    for (int64_t j = j0; j < c && j < j0 + 32; j++)
+                        ys[j * r + i] = xs[i * c + j];
+    }
+}
+
+/* small_i = big_i[lo : lo + small]; to_big: big_i = 0 plus small_i there */
+void FN(exa_k_slice)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                     const int64_t *small, real *bigp, int64_t sbig, real *smallp,
+                     int64_t ssmall, int to_big)
+{
+    int64_t nbig = 1, nsmall = 1;
+    for (int d = 0; d < rank; d++) {
+        nbig *= big[d];
+        nsmall *= small[d];
+    }
+    if (to_big)
+        memset(bigp, 0, (size_t)(count * nbig) * sizeof *bigp);
+    for (int64_t s = 0; s < count; s++) {
+        real *bp = bigp + s * sbig, *sp = smallp + s * ssmall;
+        for (int64_t f = 0; f < nsmall; f++) {
+            int64_t rem = f, at = 0, stride = 1;
+            for (int d = rank - 1; d >= 0; d--) {
+                at += (rem % small[d] + lo[d]) * stride;
+                rem /= small[d];
+                stride *= big[d];
+            }
+            if (to_big)
+                bp[at] += sp[f];
+            else
+                sp[f] = bp[at];
+        }
+    }
+}
+
+/* y_i [na + nb] = a_i [na] ++ b_i [nb] */
+void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
+                      const real *b, int64_t sb, real *y)
+{
+    for (int64_t s = 0; s < count; s++) {
+        memcpy(y + s * (na + nb), a + s * sa, (size_t)na * sizeof *y);
+        memcpy(y + s * (na + nb) + na, b + s * sb, (size_t)nb * sizeof *y);
+    }
+}
+
+/* y_i [] = a_i [n] at label_i */
+void FN(exa_k_pick)(int64_t count, int64_t n, const real *a, int64_t sa, const int32_t *label, real *y)
+{
+    (void)n;
+    for (int64_t s = 0; s < count; s++)
+        y[s] = a[s * sa + label[s]];
+}
+
+/* y_i [n] = 0 with g_i [] at label_i */
+void FN(exa_k_pick_grad)(int64_t count, int64_t n, const real *g, int64_t sg, const int32_t *label, real *y)
+{
+    memset(y, 0, (size_t)(count * n) * sizeof *y);
+    for (int64_t s = 0; s < count; s++)
+        y[s * n + label[s]] = g[s * sg];
+}
+
+/* ---- convolution: im2col + GEMM ---------------------------------------- */
+
+/* col [c*kk*kk, oh*ow] from x [c, h, w]: row (ci, p, q) holds, for every
+ * output position, the input element under kernel tap (p, q), 0 in padding. */
+static void FN(im2col)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stride, int64_t pad,
+                       int64_t oh, int64_t ow, const real *x, real *col)
+{
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t p = 0; p < kk; p++)
+            for (int64_t q = 0; q < kk; q++) {
+                real *row = col + ((ci * kk + p) * kk + q) * oh * ow;
+                for (int64_t i = 0; i < oh; i++) {
+                    int64_t r = i * stride + p - pad;
+                    for (int64_t j = 0; j < ow; j++) {
+                        int64_t t = j * stride + q - pad;
+                        row[i * ow + j] = r >= 0 && r < h && t >= 0 && t < w ? x[(ci * h + r) * w + t] : 0;
+                    }
+                }
+            }
+}
+
+/* dx [c, h, w] += col [c*kk*kk, oh*ow] scattered back (im2col's adjoint) */
+static void FN(col2im)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stride, int64_t pad,
+                       int64_t oh, int64_t ow, const real *col, real *dx)
+{
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t p = 0; p < kk; p++)
+            for (int64_t q = 0; q < kk; q++) {
+                const real *row = col + ((ci * kk + p) * kk + q) * oh * ow;
+                for (int64_t i = 0; i < oh; i++) {
+                    int64_t r = i * stride + p - pad;
+                    if (r < 0 || r >= h)
+                        continue;
+                    for (int64_t j = 0; j < ow; j++) {
+                        int64_t t = j * stride + q - pad;
+                        if (t >= 0 && t < w)
+                            dx[(ci * h + r) * w + t] += row[i * ow + j];
+                    }
+                }
+            }
+}
+
+#define CONV_GEOMETRY                                                          \
+    int64_t oh = (h + 2 * pad - kk) / stride + 1, ow = (w + 2 * pad - kk) / stride + 1; \
+    int64_t ckk = c * kk * kk, np = oh * ow
+
+/* y_i [o, oh*ow] = W [o, c*kk*kk] @ im2col(x_i) */
+void FN(exa_k_conv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                    int64_t stride, int64_t pad, const real *x, int64_t sx, const real *wt,
+                    int64_t sw, real *y, int64_t sy, real *scratch)
+{
+    CONV_GEOMETRY;
+    for (int64_t s = 0; s < count; s++) {
+        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch);
+        FN(exa_k_gemm)(1, 0, 0, o, np, ckk, wt + s * sw, ckk, 0, scratch, np, 0, 0, y + s * sy, np, 0);
+    }
+}
+
+/* dx_i = col2im(W^T [c*kk*kk, o] @ g_i [o, oh*ow]) */
+void FN(exa_k_conv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                           int64_t stride, int64_t pad, const real *g, int64_t sg, const real *wt,
+                           int64_t sw, real *dx, int64_t sdx, real *scratch)
+{
+    CONV_GEOMETRY;
+    for (int64_t s = 0; s < count; s++) {
+        FN(exa_k_gemm)(1, 1, 0, ckk, np, o, wt + s * sw, ckk, 0, g + s * sg, np, 0, 0, scratch, np, 0);
+        memset(dx + s * sdx, 0, (size_t)(c * h * w) * sizeof *dx);
+        FN(col2im)(c, h, w, kk, stride, pad, oh, ow, scratch, dx + s * sdx);
+    }
+}
+
+/* dW [o, c*kk*kk] (+)= g_i [o, oh*ow] @ im2col(x_i)^T, one dW per sample or
+ * summed over them (sdw == 0) */
+void FN(exa_k_conv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                           int64_t stride, int64_t pad, const real *g, int64_t sg, const real *x,
+                           int64_t sx, real *dw, int64_t sdw, real *scratch)
+{
+    CONV_GEOMETRY;
+    if (count == 0 && sdw == 0)
+        memset(dw, 0, (size_t)(o * ckk) * sizeof *dw);
+    for (int64_t s = 0; s < count; s++) {
+        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch);
+        real beta = sdw == 0 && s > 0 ? 1 : 0;
+        FN(exa_k_gemm)(1, 0, 1, o, ckk, np, g + s * sg, np, 0, scratch, np, 0, beta, dw + s * sdw, ckk, 0);
+    }
+}
+
+/* y [o, oh, ow] = conv(x [c, h, w], W [o, c, kk, kk]) by the definition */
+void FN(exa_k_conv_ref)(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk, int64_t stride,
+                        int64_t pad, const real *x, const real *wt, real *y)
+{
+    CONV_GEOMETRY;
+    (void)ckk;
+    (void)np;
+    for (int64_t oc = 0; oc < o; oc++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                real acc = 0;
+                for (int64_t ci = 0; ci < c; ci++)
+                    for (int64_t p = 0; p < kk; p++)
+                        for (int64_t q = 0; q < kk; q++) {
+                            int64_t r = i * stride + p - pad, t = j * stride + q - pad;
+                            if (r >= 0 && r < h && t >= 0 && t < w)
+                                acc += x[(ci * h + r) * w + t] * wt[((oc * c + ci) * kk + p) * kk + q];
+                        }
+                y[(oc * oh + i) * ow + j] = acc;
+            }
+}
+#undef CONV_GEOMETRY
+
+/* ---- max pooling ------------------------------------------------------- */
+
+/* y_i [c, oh, ow] = max over each window of x_i [c, h, w] */
+void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+                       int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
+{
+    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    for (int64_t s = 0; s < count; s++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    const real *xw = x + s * sx + (ch * h + i * stride) * w + j * stride;
+                    real best = xw[0];
+                    for (int64_t p = 0; p < window; p++)
+                        for (int64_t q = 0; q < window; q++)
+                            best = xw[p * w + q] > best ? xw[p * w + q] : best;
+                    y[s * sy + (ch * oh + i) * ow + j] = best;
+                }
+}
+
+/* dx_i [c, h, w] = g_i [c, oh, ow] routed to each window's first maximum */
+void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+                            int64_t stride, const real *g, int64_t sg, const real *x, int64_t sx,
+                            real *dx, int64_t sdx)
+{
+    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    for (int64_t s = 0; s < count; s++) {
+        const real *xs = x + s * sx, *gs = g + s * sg;
+        real *ds = dx + s * sdx;
+        memset(ds, 0, (size_t)(c * h * w) * sizeof *ds);
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    int64_t best = (ch * h + i * stride) * w + j * stride;
+                    for (int64_t p = 0; p < window; p++)
+                        for (int64_t q = 0; q < window; q++) {
+                            int64_t at = (ch * h + i * stride + p) * w + j * stride + q;
+                            if (xs[at] > xs[best])
+                                best = at;
+                        }
+                    ds[best] += gs[(ch * oh + i) * ow + j];
+                }
+    }
+}
+
+/* ---- constants --------------------------------------------------------- */
+
+void FN(exa_k_fill)(int64_t n, real value, real *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = value;
+}
+
+void FN(exa_k_basis)(int64_t n, int64_t k, real *y)
+{
+    memset(y, 0, (size_t)n * sizeof *y);
+    y[k] = 1;
+}
+
+#undef real
+#else
+/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+typedef int exa_kernels_t_is_included_by_kernels_c;
+#endif

@@ -1,0 +1,121 @@
+/* cg_kernels.c - libexa's kernels against plain loops, in f64 and f32.
+ *
+ * GEMM (every transpose combination, batched strides, summed over the batch)
+ * against exa_k_gemm_ref; convolution against the direct definition
+ * exa_k_conv_ref, and its two gradients through the adjoint identities
+ * <conv(x, w), g> = <x, conv_grad_x(g, w)> = <w, conv_grad_w(g, x)>;
+ * softmax, logsumexp and reduce_to against loops written here.  Prints the
+ * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
+ * 1e-5 (f32). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exa/kernels.h"
+
+static unsigned seed = 7;
+static int failed;
+
+static double rnd(void)
+{
+    seed = seed * 1103515245u + 12345u;
+    return ((seed >> 8) & 0xffff) / 32767.5 - 1;
+}
+
+static void report(const char *what, const char *type, double diff, double scale, double tol)
+{
+    double rel = diff / (scale > 0 ? scale : 1);
+    int ok = rel < tol;
+    printf("%s %-34s %s max rel diff %.2e\n", ok ? "ok  " : "FAIL", what, type, rel);
+    failed += !ok;
+}
+
+/* One body for both types, as in the runtime: T, S(name) and TOL set below. */
+#define KERNEL_TESTS(T, S, TYPE, TOL)                                                              \
+    static void tests_##S(void)                                                                    \
+    {                                                                                              \
+        enum { N = 4096 };                                                                         \
+        static T a[N], b[N], c1[N], c2[N], x[N], w[N], g[N], y[N], dx[N], dw[N], scratch[N];      \
+        for (int i = 0; i < N; i++)                                                                \
+            a[i] = (T)rnd(), b[i] = (T)rnd(), x[i] = (T)rnd(), w[i] = (T)rnd(), g[i] = (T)rnd();   \
+        for (int ta = 0; ta < 2; ta++)                                                             \
+            for (int tb = 0; tb < 2; tb++)                                                         \
+                for (int sc = 0; sc < 2; sc++) { /* C_i [5, 6] = op(A_i) [5, 7] op(B_i) [7, 6] */   \
+                    int64_t m = 5, n = 6, k = 7, count = 3;                                        \
+                    for (int i = 0; i < N; i++)                                                    \
+                        c1[i] = c2[i] = (T)rnd();                                                  \
+                    exa_k_gemm_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, tb ? k : n,    \
+                                   k * n, (T)0.5, c1, n, sc ? m * n : 0);                          \
+                    exa_k_gemm_ref_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b,            \
+                                       tb ? k : n, k * n, (T)0.5, c2, n, sc ? m * n : 0);          \
+                    double d = 0, s = 0;                                                           \
+                    for (int i = 0; i < count * m * n; i++)                                        \
+                        d = fmax(d, fabs((double)c1[i] - c2[i])), s = fmax(s, fabs((double)c2[i])); \
+                    char what[64];                                                                 \
+                    snprintf(what, sizeof what, "gemm ta %d tb %d %s", ta, tb,                     \
+                             sc ? "batched" : "summed");                                           \
+                    report(what, TYPE, d, s, TOL);                                                 \
+                }                                                                                  \
+        for (int stride = 1; stride <= 2; stride++)                                                \
+            for (int pad = 0; pad <= 1; pad++) { /* x [2, 7, 7], w [3, 2, 3, 3] */                 \
+                int64_t C = 2, H = 7, O = 3, K = 3, oh = (H + 2 * pad - K) / stride + 1;           \
+                exa_k_conv_##S(1, C, H, H, O, K, stride, pad, x, 0, w, 0, c1, 0, scratch);         \
+                exa_k_conv_ref_##S(C, H, H, O, K, stride, pad, x, w, c2);                          \
+                double d = 0, s = 0, gy = 0, xdx = 0, wdw = 0;                                     \
+                for (int i = 0; i < O * oh * oh; i++) {                                            \
+                    d = fmax(d, fabs((double)c1[i] - c2[i]));                                      \
+                    s = fmax(s, fabs((double)c2[i]));                                              \
+                    gy += (double)g[i] * c2[i];                                                    \
+                }                                                                                  \
+                char what[64];                                                                     \
+                snprintf(what, sizeof what, "conv stride %d pad %d", stride, pad);                 \
+                report(what, TYPE, d, s, TOL);                                                     \
+                exa_k_conv_grad_x_##S(1, C, H, H, O, K, stride, pad, g, 0, w, 0, dx, 0, scratch);  \
+                exa_k_conv_grad_w_##S(1, C, H, H, O, K, stride, pad, g, 0, x, 0, dw, 0, scratch);  \
+                for (int i = 0; i < C * H * H; i++)                                                \
+                    xdx += (double)x[i] * dx[i];                                                   \
+                for (int i = 0; i < O * C * K * K; i++)                                            \
+                    wdw += (double)w[i] * dw[i];                                                   \
+                snprintf(what, sizeof what, "conv grads (adjoint) s %d p %d", stride, pad);        \
+                report(what, TYPE, fmax(fabs(gy - xdx), fabs(gy - wdw)), fabs(gy), TOL * 10);      \
+            }                                                                                      \
+        { /* softmax and logsumexp of 3 rows of 9 */                                               \
+            exa_k_softmax_##S(3, 9, x, y);                                                         \
+            exa_k_logsumexp_##S(3, 9, x, c1);                                                      \
+            double d = 0;                                                                          \
+            for (int r = 0; r < 3; r++) {                                                          \
+                double z = 0;                                                                      \
+                for (int i = 0; i < 9; i++)                                                        \
+                    z += exp((double)x[r * 9 + i]);                                                \
+                d = fmax(d, fabs(c1[r] - log(z)));                                                 \
+                for (int i = 0; i < 9; i++)                                                        \
+                    d = fmax(d, fabs(y[r * 9 + i] - exp((double)x[r * 9 + i]) / z));               \
+            }                                                                                      \
+            report("softmax, logsumexp", TYPE, d, 1, TOL);                                         \
+        }                                                                                          \
+        { /* reduce_to: [B=4, 3, 5] -> [3, 1] summed over the batch and the last dim */            \
+            int64_t dim[3] = { 4, 3, 5 }, ys[3] = { 0, 1, 0 };                                     \
+            exa_k_reduce_to_##S(3, dim, ys, x, y, 3);                                              \
+            double d = 0;                                                                          \
+            for (int i = 0; i < 3; i++) {                                                          \
+                double acc = 0;                                                                    \
+                for (int s = 0; s < 4; s++)                                                        \
+                    for (int j = 0; j < 5; j++)                                                    \
+                        acc += x[(s * 3 + i) * 5 + j];                                             \
+                d = fmax(d, fabs(acc - y[i]));                                                     \
+            }                                                                                      \
+            report("reduce_to", TYPE, d, 1, TOL);                                                  \
+        }                                                                                          \
+    }
+
+KERNEL_TESTS(double, f64, "f64", 1e-12)
+KERNEL_TESTS(float, f32, "f32", 1e-5)
+
+int main(void)
+{
+    tests_f64();
+    tests_f32();
+    printf("%d failed\n", failed);
+    return failed ? 1 : 0;
+}
