@@ -12,6 +12,7 @@
 
 #include "diag.h"
 #include "loader.h"
+#include "typed.h"
 
 typedef struct Sema Sema;
 
@@ -20,6 +21,8 @@ Sema *sema_check(Program *p, Diag *d);
 /* exac --emit=shapes: every value, stage and parameter with its shape, and
  * the parameter count. */
 void sema_emit_shapes(FILE *out, const Sema *s);
+/* The instantiated program (typed.h); complete only when d->errors is 0. */
+const SemaTyped *sema_typed(const Sema *s);
 void sema_free(Sema *s);
 
 #endif
