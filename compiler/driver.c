@@ -3,7 +3,9 @@
  *   exac check FILE...          parse and check, report every error
  *   exac --emit=ast FILE        print the syntax tree
  *   exac --emit=shapes FILE     print every value's, stage's and parameter's shape
- *   exac FILE -o OUT            compile to a training executable (issue 3)
+ *   exac --emit=ir FILE         print the graph IR of the generated functions
+ *   exac --emit=llvm FILE       print the LLVM IR (before optimisation)
+ *   exac FILE -o OUT            compile to a training executable
  */
 #include <errno.h>
 #include <limits.h>
@@ -12,15 +14,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codegen_llvm.h"
+#include "link.h"
 #include "loader.h"
+#include "lower.h"
 #include "sema.h"
 
-enum Emit { EMIT_NONE, EMIT_AST, EMIT_SHAPES };
+enum Emit { EMIT_NONE, EMIT_AST, EMIT_SHAPES, EMIT_IR, EMIT_LLVM, EMIT_DESCRIPTOR };
 
 typedef struct Options {
     int check;
     enum Emit emit;
     const char *output;
+    int precision;          /* bytes per real: 4 or 8 */
     const char **files;
     int nfiles;
     LoaderOptions loader;
@@ -31,8 +37,12 @@ static void usage(FILE *out)
     fputs("usage: exac check FILE...           parse and check .exa programs\n"
           "       exac --emit=ast FILE         print the syntax tree\n"
           "       exac --emit=shapes FILE      print the shape of every value and parameter\n"
+          "       exac --emit=ir FILE          print the graph IR of the generated functions\n"
+          "       exac --emit=llvm FILE        print the generated LLVM IR\n"
+          "       exac --emit=descriptor FILE  print the descriptor the executable carries\n"
           "       exac FILE -o OUTPUT          compile a training executable\n"
           "options:\n"
+          "  --precision=f32|f64  reals of the generated code (default f32)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
           "  --help           show this help\n"
@@ -93,8 +103,20 @@ static int parse_args(int argc, char **argv, Options *o)
             o->emit = EMIT_AST;
         } else if (strcmp(a, "--emit=shapes") == 0) {
             o->emit = EMIT_SHAPES;
+        } else if (strcmp(a, "--emit=ir") == 0) {
+            o->emit = EMIT_IR;
+        } else if (strcmp(a, "--emit=llvm") == 0) {
+            o->emit = EMIT_LLVM;
+        } else if (strcmp(a, "--emit=descriptor") == 0) {
+            o->emit = EMIT_DESCRIPTOR;
+        } else if (strcmp(a, "--precision=f32") == 0) {
+            o->precision = 4;
+        } else if (strcmp(a, "--precision=f64") == 0) {
+            o->precision = 8;
+        } else if (strncmp(a, "--precision", 11) == 0) {
+            return fail_usage("unknown precision '%s'; expected --precision=f32 or --precision=f64", a);
         } else if (strncmp(a, "--emit=", 7) == 0) {
-            return fail_usage("unknown --emit kind '%s'; expected ast or shapes", a + 7);
+            return fail_usage("unknown --emit kind '%s'; expected ast, shapes, ir, llvm or descriptor", a + 7);
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "-I") == 0) {
             if (i + 1 == argc)
                 return fail_usage("'%s' needs an argument", a);
@@ -112,9 +134,47 @@ static int parse_args(int argc, char **argv, Options *o)
     }
     if (o->nfiles == 0)
         return fail_usage("%s", "no input files");
+    if (!o->check && o->emit == EMIT_NONE && !o->output)
+        return fail_usage("%s", "no -o OUTPUT given (use 'exac check FILE' to check only)");
     if (!o->check && o->nfiles > 1)
         return fail_usage("%s", "more than one input file; use 'exac check FILE...' to check several");
     return 0;
+}
+
+/* Lowers a checked program and prints the IR, the LLVM IR or the descriptor,
+ * or writes the executable. */
+static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
+{
+    Lowered low;
+    if (lower_program(p, s, o->precision, &low, d) != 0)
+        return 1;
+    int failed = 0;
+    char *error = NULL;
+    CgPrecision prec = o->precision == 8 ? CG_F64 : CG_F32;
+    if (o->emit == EMIT_IR) {
+        for (int i = 0; i < low.nfuncs; i++)
+            ir_dump(stdout, &low.funcs[i], i == 0 ? low.params : NULL, i == 0 ? low.nparams : 0);
+    } else if (o->emit == EMIT_DESCRIPTOR) {
+        fputs(low.descriptor, stdout);
+    } else if (o->emit == EMIT_LLVM) {
+        failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
+                              NULL, stdout, &error) != 0;
+    } else if (o->output) {
+        char obj[4096];
+        snprintf(obj, sizeof obj, "%s.o", o->output);
+        failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
+                              obj, NULL, &error) != 0;
+        if (!failed)
+            failed = link_executable(obj, o->output, &error) != 0;
+        remove(obj);
+    }
+    if (failed) {
+        fprintf(stderr, "exac: error: %s\n", error ? error : "code generation failed");
+        d->errors++;
+    }
+    free(error);
+    lowered_free(&low);
+    return failed;
 }
 
 /* Parses and checks one program; prints what --emit asks for. */
@@ -129,6 +189,10 @@ static int compile_one(const char *path, const Options *o, Diag *d)
         Sema *s = sema_check(&p, d);
         if (o->emit == EMIT_SHAPES && d->errors == before)
             sema_emit_shapes(stdout, s);
+        int generates = o->emit == EMIT_IR || o->emit == EMIT_LLVM || o->emit == EMIT_DESCRIPTOR
+                        || (o->output && !o->check);
+        if (generates && d->errors == before)
+            generate(&p, s, o, d);
         sema_free(s);
     }
     program_free(&p);
@@ -137,7 +201,7 @@ static int compile_one(const char *path, const Options *o, Diag *d)
 
 int main(int argc, char **argv)
 {
-    Options o = {0};
+    Options o = { .precision = 4 };
     int status = parse_args(argc, argv, &o);
     if (status)
         return status;
@@ -149,11 +213,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.nfiles; i++)
         failed |= compile_one(o.files[i], &o, &d);
     diag_finish(&d);
-    if (!failed && o.output && !o.check) {
-        fprintf(stderr, "exac: error: -o: code generation is not available in this version "
-                        "of exac; only checking ('exac check') is\n");
-        failed = 1;
-    }
     free(stdlib);
     free(o.files);
     free(o.loader.include_dirs);

@@ -1,0 +1,765 @@
+/* lower.c - instantiating the checked program as graph IR.
+ *
+ * The walk mirrors sema_inst.c, which has already proven the program
+ * well-formed: a layer call makes an instance with its own parameters (path
+ * parent/name#k, k counting calls of that name in the body, arguments first),
+ * a model is instantiated once per distinct argument values and shared, each
+ * repeat step is a stage with its own parameters (path model/step[k]), and a
+ * for body is instantiated once and unrolled.  Parameters are found by path
+ * among sema's, so the two passes cannot disagree silently: a path sema did
+ * not make is an internal error.  Compile-time integers and numbers are folded
+ * here; only tensors become IR. */
+#include "lower.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+
+typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
+
+typedef struct LVal {
+    LKind kind;
+    IrId id;              /* tensors; LABEL value of a class */
+    int64_t i;            /* ints; classes of a class */
+    double num;
+    int64_t list[IR_MAX_RANK];
+    int nlist;
+} LVal;
+
+typedef struct Binding {
+    const char *name;
+    LVal v;
+} Binding;
+
+enum { MAX_BINDINGS = 256, MAX_COUNTS = 64, MAX_MEMO = 256 };
+
+typedef struct Scope {
+    Binding b[MAX_BINDINGS];
+    int n;
+    const char *path;     /* instance path; NULL inside fns */
+    struct { const char *name; int n; } counts[MAX_COUNTS];
+    int ncounts;
+    int model;            /* index in SemaTyped.models, or -1 */
+    int stage;            /* global stage of the code being lowered */
+    int in_loss;
+} Scope;
+
+typedef struct ModelMemo {
+    const char *name;
+    IrId args[8];
+    int nargs;
+    LVal result;
+} ModelMemo;
+
+typedef struct Lower {
+    const Program *p;
+    const SemaTyped *t;
+    Diag *d;
+    IrFunc *f;
+    IrParam *params;
+    IrId *param_ids;
+    int nparams;
+    int *stage_base;      /* per model: its first global stage */
+    ModelMemo memo[MAX_MEMO];
+    int nmemo;
+    IrId accuracy_out;
+    int64_t classes;
+    int failed;
+    int depth;
+} Lower;
+
+static LVal lower_expr(Lower *L, Scope *s, const Node *n);
+
+static void fail(Lower *L, Span at, const char *fmt, const char *arg)
+{
+    if (!L->failed)
+        diag_error(L->d, at, fmt, arg);
+    L->failed = 1;
+}
+
+static LVal none(void) { return (LVal){ .kind = LV_NONE, .id = -1 }; }
+static LVal tensor(IrId id) { return (LVal){ .kind = LV_TENSOR, .id = id }; }
+static LVal integer(int64_t i) { return (LVal){ .kind = LV_INT, .i = i, .id = -1 }; }
+static LVal number(double x) { return (LVal){ .kind = LV_NUM, .num = x, .id = -1 }; }
+
+static int is_const(LVal v) { return v.kind == LV_INT || v.kind == LV_NUM; }
+static double as_num(LVal v) { return v.kind == LV_INT ? (double)v.i : v.num; }
+
+static IrId as_tensor(Lower *L, LVal v)
+{
+    if (v.kind == LV_TENSOR)
+        return v.id;
+    return ir_const(L->f, as_num(v));
+}
+
+static void bind(Lower *L, Scope *s, const char *name, LVal v, Span at)
+{
+    for (int i = s->n - 1; i >= 0; i--)
+        if (strcmp(s->b[i].name, name) == 0) {
+            s->b[i].v = v;
+            return;
+        }
+    if (s->n == MAX_BINDINGS) {
+        fail(L, at, "too many values in one body for code generation (at '%s')", name);
+        return;
+    }
+    s->b[s->n].name = name;
+    s->b[s->n++].v = v;
+}
+
+static const LVal *lookup(Scope *s, const char *name)
+{
+    for (int i = s->n - 1; i >= 0; i--)
+        if (strcmp(s->b[i].name, name) == 0)
+            return &s->b[i].v;
+    return NULL;
+}
+
+/* The declaration named name (layer, fn, model or strategy) in any module. */
+static const Node *find_decl(const Program *p, const char *name)
+{
+    for (int m = 0; m < p->nmodules; m++) {
+        const NodeList *l = &p->modules[m]->ast->list;
+        for (int i = 0; i < l->len; i++) {
+            const Node *d = l->items[i];
+            if ((d->kind == N_LAYER || d->kind == N_FN || d->kind == N_MODEL || d->kind == N_STRATEGY)
+                && strcmp(d->name, name) == 0)
+                return d;
+        }
+    }
+    return NULL;
+}
+
+static char *fmt_path(const char *a, const char *b, int k)
+{
+    size_t n = strlen(a) + strlen(b) + 24;
+    char *s = malloc(n);
+    if (!s)
+        abort();
+    if (k > 0)
+        snprintf(s, n, "%s/%s#%d", a, b, k);
+    else
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+/* parent/name#k, counting calls of name in the parent body (call_path in sema). */
+static char *call_path(Scope *s, const char *name)
+{
+    int k = 0;
+    while (k < s->ncounts && strcmp(s->counts[k].name, name) != 0)
+        k++;
+    if (k == s->ncounts && k < MAX_COUNTS) {
+        s->counts[k].name = name;
+        s->counts[k].n = 0;
+        s->ncounts++;
+    }
+    int number = k < MAX_COUNTS ? ++s->counts[k].n : 0;
+    return fmt_path(s->path ? s->path : "?", name, number);
+}
+
+/* ---- parameters ------------------------------------------------------- */
+
+static IrId param_value(Lower *L, const char *path, Span at)
+{
+    for (int i = 0; i < L->nparams; i++) {
+        if (strcmp(L->params[i].path, path) != 0)
+            continue;
+        if (L->param_ids[i] < 0) {
+            IrValue v = { .op = IR_PARAM, .in = { -1, -1, -1 }, .shape = L->params[i].shape,
+                          .iarg = { i }, .stage = L->params[i].stage, .name = L->params[i].path };
+            L->param_ids[i] = ir_add(L->f, &v);
+        }
+        return L->param_ids[i];
+    }
+    fail(L, at, "internal error: code generation found no parameter '%s'", path);
+    return -1;
+}
+
+/* ---- builtins --------------------------------------------------------- */
+
+static double fold_unary(const char *name, double x)
+{
+    static const struct { const char *name; double (*f)(double); } fns[] = {
+        { "tanh", tanh }, { "exp", exp }, { "log", log }, { "sin", sin },
+        { "cos", cos }, { "sqrt", sqrt }, { "abs", fabs },
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (strcmp(fns[i].name, name) == 0)
+            return fns[i].f(x);
+    if (strcmp(name, "sigmoid") == 0)
+        return 1 / (1 + exp(-x));
+    if (strcmp(name, "relu") == 0)
+        return x > 0 ? x : 0;
+    return log1p(exp(x)); /* softplus */
+}
+
+static const struct { const char *name; IrOp op; } unary_ops[] = {
+    { "tanh", IR_TANH }, { "sigmoid", IR_SIGMOID }, { "relu", IR_RELU }, { "softplus", IR_SOFTPLUS },
+    { "exp", IR_EXP }, { "log", IR_LOG }, { "sin", IR_SIN }, { "cos", IR_COS }, { "sqrt", IR_SQRT },
+    { "abs", IR_ABS },
+};
+
+/* Positional argument k and named argument `name` of a call. */
+static const Node *arg_at(const Node *call, int k)
+{
+    int seen = 0;
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *a = call->list.items[i];
+        if (a->kind == N_NAMED_ARG)
+            continue;
+        if (seen++ == k)
+            return a;
+    }
+    return NULL;
+}
+
+static const Node *named_arg(const Node *call, const char *name)
+{
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *a = call->list.items[i];
+        if (a->kind == N_NAMED_ARG && strcmp(a->name, name) == 0)
+            return a->a;
+    }
+    return NULL;
+}
+
+static int64_t const_int(Lower *L, Scope *s, const Node *n, int64_t fallback)
+{
+    if (!n)
+        return fallback;
+    LVal v = lower_expr(L, s, n);
+    return v.kind == LV_INT ? v.i : v.kind == LV_NUM ? (int64_t)v.num : fallback;
+}
+
+static IrId shaped(Lower *L, IrOp op, IrId a, IrId b, IrShape shape, int i0, int i1)
+{
+    IrValue v = { .op = op, .in = { a, b, -1 }, .shape = shape, .iarg = { i0, i1 }, .stage = -1 };
+    v.stage = L->f->v[a].stage;
+    return ir_add(L->f, &v);
+}
+
+/* d(f, p[i]) and d2(f, p[i]): forward mode along input component i. */
+static LVal lower_derivative(Lower *L, Scope *s, const Node *call, int order)
+{
+    LVal out = lower_expr(L, s, arg_at(call, 0));
+    const Node *wrt = arg_at(call, 1);
+    if (L->failed)
+        return none();
+    if (wrt->kind != N_INDEX || wrt->a->kind != N_NAME || wrt->list.len != 1) {
+        fail(L, wrt->span, "the second argument of '%s' must be a component of a model input, like p[0]",
+             call->name);
+        return none();
+    }
+    const LVal *input = lookup(s, wrt->a->name);
+    int64_t k = const_int(L, s, wrt->list.items[0], -1);
+    if (!input || input->kind != LV_TENSOR || L->f->v[input->id].op != IR_INPUT || k < 0) {
+        fail(L, wrt->span, "'%s' differentiates with respect to a part of the training data only",
+             call->name);
+        return none();
+    }
+    IrId id = as_tensor(L, out);
+    const char *why = NULL;
+    for (int i = 0; i < order && id >= 0; i++)
+        id = ad_jvp(L->f, input->id, k, id, &why);
+    if (id < 0) {
+        fail(L, call->span, "cannot differentiate with respect to the input through %s", why);
+        return none();
+    }
+    return tensor(id);
+}
+
+static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
+{
+    const char *name = call->name;
+    if (strcmp(name, "d") == 0 || strcmp(name, "d2") == 0)
+        return lower_derivative(L, s, call, name[1] == '2' ? 2 : 1);
+    if (strcmp(name, "zeros") == 0 || strcmp(name, "ones") == 0) {
+        LVal dims = lower_expr(L, s, arg_at(call, 0));
+        IrValue v = { .op = IR_FILL, .in = { -1, -1, -1 }, .c = name[0] == 'o', .stage = s->stage };
+        v.shape = ir_shape(dims.nlist, dims.list);
+        return tensor(ir_add(L->f, &v));
+    }
+    LVal x = lower_expr(L, s, arg_at(call, 0));
+    if (L->failed)
+        return none();
+    for (size_t i = 0; i < sizeof unary_ops / sizeof unary_ops[0]; i++)
+        if (strcmp(unary_ops[i].name, name) == 0)
+            return is_const(x) ? number(fold_unary(name, as_num(x)))
+                               : tensor(ir_unary(L->f, unary_ops[i].op, x.id));
+    IrId a = as_tensor(L, x);
+    IrShape as = L->f->v[a].shape;
+    if (strcmp(name, "sum") == 0 || strcmp(name, "mean") == 0 || strcmp(name, "max") == 0) {
+        IrOp op = name[1] == 'u' ? IR_SUM : name[1] == 'e' ? IR_MEAN : IR_MAX;
+        return tensor(ir_reduce(L->f, op, a, (int)const_int(L, s, named_arg(call, "axis"), -1)));
+    }
+    if (strcmp(name, "logsumexp") == 0)
+        return tensor(ir_unary(L->f, IR_LOGSUMEXP, a));
+    if (strcmp(name, "softmax") == 0)
+        return tensor(ir_unary(L->f, IR_SOFTMAX, a));
+    if (strcmp(name, "transpose") == 0)
+        return tensor(ir_unary(L->f, IR_TRANSPOSE, a));
+    if (strcmp(name, "flatten") == 0) {
+        int64_t size = ir_shape_size(&as);
+        return tensor(shaped(L, IR_RESHAPE, a, -1, ir_shape(1, &size), 0, 0));
+    }
+    if (strcmp(name, "reshape") == 0) {
+        LVal dims = lower_expr(L, s, arg_at(call, 1));
+        return tensor(shaped(L, IR_RESHAPE, a, -1, ir_shape(dims.nlist, dims.list), 0, 0));
+    }
+    if (strcmp(name, "concat") == 0) {
+        IrId acc = a;
+        for (int k = 1; arg_at(call, k); k++)
+            acc = ir_binary(L->f, IR_CONCAT, acc, as_tensor(L, lower_expr(L, s, arg_at(call, k))));
+        return tensor(acc);
+    }
+    if (strcmp(name, "conv") == 0) { /* x [c,h,w], W [o,c,k,k] */
+        IrId w = as_tensor(L, lower_expr(L, s, arg_at(call, 1)));
+        int stride = (int)const_int(L, s, named_arg(call, "stride"), 1);
+        int pad = (int)const_int(L, s, named_arg(call, "padding"), 0);
+        IrShape ws = L->f->v[w].shape;
+        int64_t dims[3] = { ws.dim[0], (as.dim[1] + 2 * pad - ws.dim[2]) / stride + 1,
+                            (as.dim[2] + 2 * pad - ws.dim[3]) / stride + 1 };
+        return tensor(shaped(L, IR_CONV, a, w, ir_shape(3, dims), stride, pad));
+    }
+    if (strcmp(name, "maxpool") == 0) {
+        int window = (int)const_int(L, s, arg_at(call, 1), 2);
+        int stride = (int)const_int(L, s, named_arg(call, "stride"), window);
+        int64_t dims[3] = { as.dim[0], (as.dim[1] - window) / stride + 1, (as.dim[2] - window) / stride + 1 };
+        return tensor(shaped(L, IR_MAXPOOL, a, -1, ir_shape(3, dims), window, stride));
+    }
+    fail(L, call->span, "code generation does not support '%s' yet", name);
+    return none();
+}
+
+/* ---- calls of layers, fns and models ----------------------------------- */
+
+/* Binds generic dimension names of formal type `type` from the actual value. */
+static void bind_generics(Lower *L, Scope *callee, const Node *type, LVal actual)
+{
+    if (type->kind == N_TYPE_CLASS && actual.kind == LV_CLASS && type->a->kind == N_NAME
+        && !lookup(callee, type->a->name))
+        bind(L, callee, type->a->name, integer(actual.i), type->span);
+    if (type->kind != N_TYPE_SHAPE || actual.kind != LV_TENSOR)
+        return;
+    const IrShape *sh = &L->f->v[actual.id].shape;
+    for (int i = 0; i < type->list.len && i < sh->rank; i++) {
+        const Node *dim = type->list.items[i];
+        if (dim->kind == N_NAME && !lookup(callee, dim->name))
+            bind(L, callee, dim->name, integer(sh->dim[i]), dim->span);
+    }
+}
+
+static LVal lower_body(Lower *L, Scope *s, const NodeList *body);
+
+static LVal lower_call(Lower *L, Scope *s, const Node *call)
+{
+    const Node *decl = find_decl(L->p, call->name);
+    if (!decl || decl->kind == N_STRATEGY)
+        return lower_builtin(L, s, call);
+    if (++L->depth > 64) {
+        fail(L, call->span, "calls nested too deeply for code generation (at '%s')", call->name);
+        return none();
+    }
+    LVal actual[16];
+    int nformals = decl->list.len < 16 ? decl->list.len : 16;
+    for (int i = 0; i < nformals; i++)
+        actual[i] = none();
+    int positional = 0;
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *a = call->list.items[i];
+        int slot = positional;
+        const Node *e = a;
+        if (a->kind == N_NAMED_ARG) {
+            for (slot = 0; slot < nformals; slot++)
+                if (strcmp(decl->list.items[slot]->name, a->name) == 0)
+                    break;
+            e = a->a;
+        } else {
+            positional++;
+        }
+        if (slot < nformals)
+            actual[slot] = lower_expr(L, s, e);
+    }
+    if (L->failed) {
+        L->depth--;
+        return none();
+    }
+    /* a model: one instance, shared by calls with the same arguments */
+    if (decl->kind == N_MODEL) {
+        for (int i = 0; i < L->nmemo; i++) {
+            ModelMemo *m = &L->memo[i];
+            int same = strcmp(m->name, decl->name) == 0 && m->nargs == nformals;
+            for (int k = 0; same && k < nformals; k++)
+                same = m->args[k] == actual[k].id;
+            if (same) {
+                L->depth--;
+                return m->result;
+            }
+        }
+    }
+    Scope *callee = calloc(1, sizeof *callee);
+    if (!callee)
+        abort();
+    callee->model = s->model;
+    callee->stage = s->stage;
+    if (decl->kind == N_MODEL) {
+        callee->path = decl->name;
+        callee->model = -1;
+        for (int m = 0; m < L->t->nmodels; m++)
+            if (strcmp(L->t->models[m].name, decl->name) == 0)
+                callee->model = m;
+        callee->stage = callee->model >= 0 ? L->stage_base[callee->model] : 0;
+    } else if (decl->kind == N_LAYER) {
+        callee->path = call_path(s, call->name);
+    }
+    for (int i = 0; i < nformals; i++) {
+        const Node *formal = decl->list.items[i];
+        if (actual[i].kind == LV_NONE && formal->b)
+            actual[i] = lower_expr(L, callee, formal->b);
+        bind(L, callee, formal->name, actual[i], formal->span);
+        bind_generics(L, callee, formal->a, actual[i]);
+    }
+    LVal result = lower_body(L, callee, &decl->list2);
+    if (decl->kind == N_MODEL && L->nmemo < MAX_MEMO && nformals <= 8) {
+        ModelMemo *m = &L->memo[L->nmemo++];
+        m->name = decl->name;
+        m->nargs = nformals;
+        for (int k = 0; k < nformals; k++)
+            m->args[k] = actual[k].id;
+        m->result = result;
+        /* the model output the accuracy is measured on */
+        if (s->in_loss && L->accuracy_out < 0 && result.kind == LV_TENSOR) {
+            const IrShape *sh = &L->f->v[result.id].shape;
+            if (L->classes > 0 && sh->rank == 1 && sh->dim[0] == L->classes)
+                L->accuracy_out = result.id;
+        }
+    }
+    if (decl->kind == N_LAYER)
+        free((char *)callee->path);
+    free(callee);
+    L->depth--;
+    return result;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+static void save_counts(const Scope *s, Scope *into)
+{
+    memcpy(into->counts, s->counts, sizeof s->counts);
+    into->ncounts = s->ncounts;
+}
+
+static void restore_counts(Scope *s, const Scope *from)
+{
+    memcpy(s->counts, from->counts, sizeof s->counts);
+    s->ncounts = from->ncounts;
+}
+
+static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
+{
+    for (int i = 0; i < body->len && !L->failed; i++) {
+        const Node *st = body->items[i];
+        switch (st->kind) {
+        case N_ASSIGN:
+            bind(L, s, st->name, lower_expr(L, s, st->a), st->span);
+            break;
+        case N_PARAM: {
+            char *path = fmt_path(s->path ? s->path : "?", st->name, 0);
+            bind(L, s, st->name, tensor(param_value(L, path, st->span)), st->span);
+            free(path);
+            break;
+        }
+        case N_RETURN:
+            return lower_expr(L, s, st->a);
+        case N_REPEAT: {
+            int64_t count = const_int(L, s, st->a, 0);
+            Scope *saved = calloc(1, sizeof *saved);
+            if (!saved)
+                abort();
+            save_counts(s, saved);
+            const char *path = s->path;
+            int base = s->stage;
+            for (int64_t k = 0; k < count && !L->failed; k++) {
+                char step[64];
+                snprintf(step, sizeof step, "step[%lld]", (long long)k);
+                s->path = fmt_path(path, step, 0);
+                s->ncounts = 0;
+                s->stage = base + 1 + (int)k;
+                lower_body(L, s, &st->list);
+                free((char *)s->path);
+            }
+            s->path = path;
+            s->stage = base + 1 + (int)count;
+            restore_counts(s, saved);
+            free(saved);
+            break;
+        }
+        case N_FOR: {
+            int64_t lo = const_int(L, s, st->a, 0), hi = const_int(L, s, st->b, 0);
+            Scope *saved = calloc(1, sizeof *saved);
+            if (!saved)
+                abort();
+            save_counts(s, saved);
+            for (int64_t t = lo; t < hi && !L->failed; t++) {
+                restore_counts(s, saved); /* one set of instances for every iteration */
+                bind(L, s, st->name, integer(t), st->span);
+                lower_body(L, s, &st->list);
+            }
+            free(saved);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return none();
+}
+
+/* ---- expressions ------------------------------------------------------- */
+
+static LVal fold(int op, LVal a, LVal b)
+{
+    if (a.kind == LV_INT && b.kind == LV_INT && op != '/' && op != '^')
+        return integer(op == '+' ? a.i + b.i : op == '-' ? a.i - b.i : a.i * b.i);
+    double x = as_num(a), y = as_num(b);
+    switch (op) {
+    case '+': return number(x + y);
+    case '-': return number(x - y);
+    case '*': return number(x * y);
+    case '/': return number(x / y);
+    default: return number(pow(x, y));
+    }
+}
+
+static LVal lower_index(Lower *L, Scope *s, const Node *n)
+{
+    LVal base = lower_expr(L, s, n->a);
+    if (L->failed)
+        return none();
+    IrId a = as_tensor(L, base);
+    IrShape src = L->f->v[a].shape;
+    if (n->list.len == 1 && n->list.items[0]->kind != N_SLICE) {
+        LVal idx = lower_expr(L, s, n->list.items[0]);
+        if (idx.kind == LV_CLASS)
+            return tensor(ir_binary(L->f, IR_PICK, a, idx.id));
+    }
+    IrValue v = { .op = IR_SLICE, .in = { a, -1, -1 }, .stage = L->f->v[a].stage };
+    IrShape kept = { 0 };
+    v.shape.rank = src.rank;
+    for (int d = 0; d < src.rank; d++) {
+        int64_t lo = 0, hi = src.dim[d];
+        int drop = 0;
+        if (d < n->list.len) {
+            const Node *ix = n->list.items[d];
+            if (ix->kind == N_SLICE) {
+                lo = ix->a ? const_int(L, s, ix->a, 0) : 0;
+                hi = ix->b ? const_int(L, s, ix->b, src.dim[d]) : src.dim[d];
+            } else {
+                lo = const_int(L, s, ix, 0);
+                hi = lo + 1;
+                drop = 1;
+            }
+        }
+        v.slice[d][0] = lo;
+        v.slice[d][1] = hi;
+        v.shape.dim[d] = hi - lo;
+        if (!drop)
+            kept.dim[kept.rank++] = hi - lo;
+    }
+    IrId sl = ir_add(L->f, &v);
+    if (kept.rank == src.rank)
+        return tensor(sl);
+    return tensor(shaped(L, IR_RESHAPE, sl, -1, kept, 0, 0));
+}
+
+static LVal lower_expr(Lower *L, Scope *s, const Node *n)
+{
+    if (L->failed || !n)
+        return none();
+    switch (n->kind) {
+    case N_INT: return integer(n->ival);
+    case N_FLOAT: return number(n->num);
+    case N_NAME: {
+        const LVal *v = lookup(s, n->name);
+        if (v)
+            return *v;
+        if (strcmp(n->name, "pi") == 0)
+            return number(3.14159265358979323846);
+        fail(L, n->span, "internal error: code generation found no value '%s'", n->name);
+        return none();
+    }
+    case N_UNARY: {
+        LVal a = lower_expr(L, s, n->a);
+        if (a.kind == LV_INT)
+            return integer(-a.i);
+        if (a.kind == LV_NUM)
+            return number(-a.num);
+        return tensor(ir_unary(L->f, IR_NEG, as_tensor(L, a)));
+    }
+    case N_BINARY: {
+        LVal a = lower_expr(L, s, n->a), b = lower_expr(L, s, n->b);
+        if (L->failed)
+            return none();
+        if (is_const(a) && is_const(b))
+            return fold(n->op, a, b);
+        static const struct { int op; IrOp ir; } ops[] = {
+            { '+', IR_ADD }, { '-', IR_SUB }, { '*', IR_MUL }, { '/', IR_DIV }, { '^', IR_POW },
+            { '@', IR_MATMUL },
+        };
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+            if (ops[i].op == n->op)
+                return tensor(ir_binary(L->f, ops[i].ir, as_tensor(L, a), as_tensor(L, b)));
+        return none();
+    }
+    case N_CALL: return lower_call(L, s, n);
+    case N_INDEX: return lower_index(L, s, n);
+    case N_LIST: {
+        LVal v = { .kind = LV_LIST, .id = -1 };
+        for (int i = 0; i < n->list.len && i < IR_MAX_RANK; i++)
+            v.list[v.nlist++] = const_int(L, s, n->list.items[i], 1);
+        return v;
+    }
+    default:
+        fail(L, n->span, "code generation does not support this %s here", ast_kind_name(n->kind));
+        return none();
+    }
+}
+
+/* ---- the program -------------------------------------------------------- */
+
+/* Parameters in the flat vector: models in order, each model's in its order
+ * (which is stage order); stages numbered across models. */
+static void layout_params(Lower *L, Lowered *out)
+{
+    const SemaTyped *t = L->t;
+    int total = 0, stages = 0;
+    L->stage_base = calloc(t->nmodels + 1, sizeof *L->stage_base);
+    for (int m = 0; m < t->nmodels; m++)
+        total += t->models[m].nparams;
+    L->params = calloc(total + 1, sizeof *L->params);
+    L->param_ids = malloc((total + 1) * sizeof *L->param_ids);
+    if (!L->stage_base || !L->params || !L->param_ids)
+        abort();
+    int64_t offset = 0;
+    for (int m = 0; m < t->nmodels; m++) {
+        const SemaModel *sm = &t->models[m];
+        L->stage_base[m] = stages;
+        for (int i = 0; i < sm->nparams; i++) {
+            IrParam *q = &L->params[L->nparams];
+            q->path = sm->params[i].path;
+            q->shape = ir_shape(sm->params[i].shape.rank, sm->params[i].shape.dim);
+            q->offset = offset;
+            q->stage = stages + sm->params[i].stage;
+            L->param_ids[L->nparams++] = -1;
+            offset += sm->params[i].count;
+        }
+        stages += sm->nstages;
+    }
+    out->params = L->params;
+    out->nparams = L->nparams;
+    out->nweights = offset;
+}
+
+static void copy_func(const IrFunc *src, IrFunc *dst, const char *name)
+{
+    ir_init(dst);
+    dst->name = name;
+    for (int i = 0; i < src->n; i++)
+        ir_add(dst, &src->v[i]);
+}
+
+int lower_program(const Program *p, const Sema *sema, int precision, Lowered *out, Diag *d)
+{
+    memset(out, 0, sizeof *out);
+    const SemaTyped *t = sema_typed(sema);
+    if (!t->loss) {
+        diag_fatal_file(d, p->root->file->path, "has no loss: nothing to train");
+        return -1;
+    }
+    IrFunc f;
+    ir_init(&f);
+    Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1 };
+    layout_params(&L, out);
+    const SemaData *data = &t->data[t->train.data];
+    Scope *top = calloc(1, sizeof *top);
+    if (!top)
+        abort();
+    top->model = -1;
+    top->in_loss = 1;
+    for (int k = 0; k < data->nfields; k++) {
+        const SemaField *fld = &data->fields[k];
+        IrValue v = { .in = { -1, -1, -1 }, .batched = 1, .iarg = { k }, .stage = 0, .name = fld->name };
+        if (fld->is_class) {
+            v.op = IR_LABEL;
+            LVal c = { .kind = LV_CLASS, .id = ir_add(&f, &v), .i = fld->classes };
+            bind(&L, top, fld->name, c, t->loss->span);
+            if (!L.classes)
+                L.classes = fld->classes;
+        } else {
+            v.op = IR_INPUT;
+            v.shape = ir_shape(fld->shape.rank, fld->shape.dim);
+            bind(&L, top, fld->name, tensor(ir_add(&f, &v)), t->loss->span);
+        }
+    }
+    LVal loss = lower_expr(&L, top, t->loss->a);
+    free(top);
+    if (L.failed || loss.kind == LV_NONE) {
+        ir_free(&f);
+        free(L.stage_base);
+        free(L.param_ids);
+        return -1;
+    }
+    IrId per_sample = as_tensor(&L, loss);
+    if (f.v[per_sample].shape.rank > 0) /* a [1] loss: its one element */
+        per_sample = shaped(&L, IR_RESHAPE, per_sample, -1, ir_scalar(), 0, 0);
+    if (!f.v[per_sample].batched) {
+        IrValue b = { .op = IR_BROADCAST, .in = { per_sample, -1, -1 }, .batched = 1, .stage = -1 };
+        per_sample = ir_add(&f, &b);
+    }
+    int acc = L.accuracy_out >= 0;
+    /* loss: values and outputs */
+    copy_func(&f, &out->funcs[0], "exa_loss");
+    ir_output(&out->funcs[0], per_sample, 0, 0);
+    if (acc)
+        ir_output(&out->funcs[0], L.accuracy_out, 1, 0);
+    /* loss_grad: the same, then reverse mode from the mean loss */
+    IrFunc *g = &out->funcs[1];
+    copy_func(&f, g, "exa_loss_grad");
+    IrValue seedv = { .op = IR_INV_BATCH, .in = { -1, -1, -1 }, .stage = -1 };
+    IrId seed = ir_add(g, &seedv);
+    IrId *adj = malloc((size_t)g->n * sizeof *adj);
+    const char *why = NULL;
+    int rc = adj ? ad_vjp(g, per_sample, seed, adj, &why) : -1;
+    if (rc != 0) {
+        diag_error(d, t->loss->span, "cannot differentiate the loss: no derivative of %s",
+                   why ? why : "?");
+    } else {
+        ir_output(g, per_sample, 0, 0);
+        if (acc)
+            ir_output(g, L.accuracy_out, 1, 0);
+        for (int i = 0; i < L.nparams; i++)
+            if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0)
+                ir_output(g, adj[L.param_ids[i]], 2, L.params[i].offset);
+    }
+    free(adj);
+    out->nfuncs = 2;
+    ir_free(&f);
+    free(L.stage_base);
+    free(L.param_ids);
+    if (rc != 0)
+        return -1;
+    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc, d);
+    return out->descriptor ? 0 : -1;
+}
+
+void lowered_free(Lowered *l)
+{
+    for (int i = 0; i < l->nfuncs; i++)
+        ir_free(&l->funcs[i]);
+    free(l->params);
+    free(l->descriptor);
+    memset(l, 0, sizeof *l);
+}

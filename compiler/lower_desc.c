@@ -1,0 +1,332 @@
+/* lower_desc.c - writing the program descriptor (format in
+ * runtime/include/exa/program.h) from the checked program.
+ *
+ * Call trees (data sources, the optimiser, the strategy) are written with
+ * their arguments folded to constants; a strategy declared in .exa is expanded
+ * here into its four primitives with its formals substituted, so the runtime
+ * only ever sees strategy(split=..., local=..., combine=..., global=...) or a
+ * built-in (data, params, layers, grid). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower.h"
+
+/* The text being written, and the program whose strategies it expands. */
+typedef struct Text {
+    char *s;
+    size_t len, cap;
+    const Program *p;
+} Text;
+
+static void put(Text *t, const char *fmt, ...) EXA_PRINTF(2, 3);
+static void put(Text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        t->cap = t->cap * 2 + (size_t)n + 64;
+        t->s = realloc(t->s, t->cap);
+        if (!t->s)
+            abort();
+    }
+}
+
+static void put_string(Text *t, const char *s)
+{
+    put(t, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            put(t, "\\%c", *s);
+        else if (*s == '\n')
+            put(t, "\\n");
+        else
+            put(t, "%c", *s);
+    }
+    put(t, "\"");
+}
+
+/* Strategy formals bound to their argument expressions while expanding. */
+typedef struct Env {
+    const char *name[32];
+    const Node *value[32];
+    int n;
+} Env;
+
+static const Node *env_get(const Env *e, const char *name)
+{
+    for (int i = e ? e->n - 1 : -1; i >= 0; i--)
+        if (strcmp(e->name[i], name) == 0)
+            return e->value[i];
+    return NULL;
+}
+
+/* A compile-time number, or NAN when n is not one. */
+static double fold(const Node *n, const Env *e)
+{
+    switch (n->kind) {
+    case N_INT: return (double)n->ival;
+    case N_FLOAT: return n->num;
+    case N_NAME: {
+        const Node *v = env_get(e, n->name);
+        if (v)
+            return fold(v, NULL);
+        return strcmp(n->name, "pi") == 0 ? 3.14159265358979323846 : NAN;
+    }
+    case N_UNARY: return -fold(n->a, e);
+    case N_BINARY: {
+        double a = fold(n->a, e), b = fold(n->b, e);
+        switch (n->op) {
+        case '+': return a + b;
+        case '-': return a - b;
+        case '*': return a * b;
+        case '/': return a / b;
+        case '^': return pow(a, b);
+        default: return NAN;
+        }
+    }
+    default: return NAN;
+    }
+}
+
+static void put_call(Text *t, const Node *call, const Env *e);
+
+static void put_value(Text *t, const Node *n, const Env *e)
+{
+    if (n->kind == N_NAME) {
+        const Node *v = env_get(e, n->name);
+        if (v) {
+            put_value(t, v, NULL);
+            return;
+        }
+    }
+    if (n->kind == N_STRING)
+        put_string(t, n->name);
+    else if (n->kind == N_CALL)
+        put_call(t, n, e);
+    else if (n->kind == N_NAME && isnan(fold(n, e)))
+        put(t, "%s", n->name);
+    else if (n->kind == N_LIST) {
+        put(t, "list(");
+        for (int i = 0; i < n->list.len; i++) {
+            put(t, "%s_%d=", i ? "," : "", i);
+            put_value(t, n->list.items[i], e);
+        }
+        put(t, ")");
+    } else
+        put(t, "%.17g", fold(n, e));
+}
+
+static void put_args(Text *t, const Node *call, const Env *e, int first)
+{
+    int positional = 0;
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *a = call->list.items[i];
+        put(t, first && i == 0 ? "" : ",");
+        if (a->kind == N_NAMED_ARG) {
+            put(t, "%s=", a->name);
+            put_value(t, a->a, e);
+        } else {
+            put(t, "_%d=", positional++);
+            put_value(t, a, e);
+        }
+    }
+}
+
+static const Node *find_strategy(const Program *p, const char *name)
+{
+    for (int m = 0; m < p->nmodules; m++) {
+        const NodeList *l = &p->modules[m]->ast->list;
+        for (int i = 0; i < l->len; i++)
+            if (l->items[i]->kind == N_STRATEGY && strcmp(l->items[i]->name, name) == 0)
+                return l->items[i];
+    }
+    return NULL;
+}
+
+static void put_strategy(Text *t, const Node *decl, const Node *call)
+{
+    /* formal i takes the i-th positional argument, a named one, or its default */
+    Env env = { 0 };
+    for (int i = 0; i < decl->list.len && i < 32; i++) {
+        const Node *formal = decl->list.items[i];
+        const Node *value = formal->b;
+        int positional = 0;
+        for (int k = 0; k < call->list.len; k++) {
+            const Node *a = call->list.items[k];
+            if (a->kind == N_NAMED_ARG) {
+                if (strcmp(a->name, formal->name) == 0)
+                    value = a->a;
+            } else if (positional++ == i) {
+                value = a;
+            }
+        }
+        env.name[env.n] = formal->name;
+        env.value[env.n++] = value;
+    }
+    put(t, "strategy(name=%s", decl->name);
+    for (int i = 0; i < decl->list2.len; i++) {
+        const Node *st = decl->list2.items[i];
+        switch (st->kind) {
+        case N_SPLIT:
+            put(t, ",split=%s", st->name);
+            if (st->b)
+                put(t, ",by=%s", st->b->name);
+            put(t, ",into=");
+            put_value(t, st->a, &env);
+            break;
+        case N_LOCAL: put(t, ",local="); put_value(t, st->a, &env); break;
+        case N_COMBINE: put(t, ",combine="); put_value(t, st->a, &env); break;
+        case N_GLOBAL: put(t, ",global="); put_value(t, st->a, &env); break;
+        default: break;
+        }
+    }
+    put(t, ")");
+}
+
+static void put_call(Text *t, const Node *call, const Env *e)
+{
+    const Node *decl = find_strategy(t->p, call->name);
+    if (decl) {
+        put_strategy(t, decl, call);
+        return;
+    }
+    put(t, "%s(", call->name);
+    put_args(t, call, e, 1);
+    put(t, ")");
+}
+
+/* Fan-in and fan-out as PyTorch counts them: W [out, in], conv W [o, c, k, k]. */
+static void fans(const IrShape *s, int64_t *in, int64_t *out)
+{
+    int64_t receptive = 1;
+    for (int i = 2; i < s->rank; i++)
+        receptive *= s->dim[i];
+    if (s->rank >= 2) {
+        *in = s->dim[1] * receptive;
+        *out = s->dim[0] * receptive;
+    } else {
+        *in = *out = s->rank == 1 ? s->dim[0] : 1;
+    }
+}
+
+static const SemaParam *sema_param(const SemaTyped *t, const char *path)
+{
+    for (int m = 0; m < t->nmodels; m++)
+        for (int i = 0; i < t->models[m].nparams; i++)
+            if (strcmp(t->models[m].params[i].path, path) == 0)
+                return &t->models[m].params[i];
+    return NULL;
+}
+
+static void put_init(Text *t, const Node *init)
+{
+    if (!init || init->kind == N_NAME) {
+        put(t, "%s", init ? init->name : "zeros");
+        return;
+    }
+    put(t, "%s", init->name);
+    for (int i = 0; i < init->list.len; i++) {
+        const Node *a = init->list.items[i];
+        put(t, " %.17g", fold(a->kind == N_NAMED_ARG ? a->a : a, NULL));
+    }
+}
+
+static void put_shape(Text *t, int rank, const int64_t *dim)
+{
+    put(t, "shape %d", rank);
+    for (int i = 0; i < rank; i++)
+        put(t, " %lld", (long long)dim[i]);
+}
+
+char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *params, int nparams,
+                       int64_t nweights, int precision, int has_accuracy, Diag *d)
+{
+    (void)d;
+    Text t = { .p = p };
+    int stages = 0;
+    for (int m = 0; m < st->nmodels; m++)
+        stages += st->models[m].nstages;
+    put(&t, "exa-program 1\nsource ");
+    put_string(&t, p->root->file->path);
+    put(&t, "\nprecision %s\nweights %lld\n", precision == 4 ? "f32" : "f64", (long long)nweights);
+    for (int i = 0; i < nparams; i++) {
+        const IrParam *q = &params[i];
+        const SemaParam *sp = sema_param(st, q->path);
+        int64_t in, out;
+        fans(&q->shape, &in, &out);
+        put(&t, "param ");
+        put_string(&t, q->path);
+        put(&t, " offset %lld stage %d init ", (long long)q->offset, q->stage);
+        put_init(&t, sp ? sp->init : NULL);
+        put(&t, " fan %lld %lld ", (long long)in, (long long)out);
+        put_shape(&t, q->shape.rank, q->shape.dim);
+        put(&t, "\n");
+    }
+    put(&t, "stages %d\n", stages);
+    for (int i = 0; i < st->ndata; i++) {
+        const SemaData *dt = &st->data[i];
+        put(&t, "data ");
+        put_string(&t, dt->name);
+        put(&t, " role %s source ", i == st->train.data ? "train" : i == st->train.validate ? "validate" : "none");
+        put_call(&t, dt->decl->a, NULL);
+        put(&t, "\n");
+        for (int k = 0; k < dt->nfields; k++) {
+            const SemaField *f = &dt->fields[k];
+            put(&t, "field ");
+            put_string(&t, dt->name);
+            put(&t, " ");
+            put_string(&t, f->name);
+            if (f->is_class) {
+                put(&t, " class %lld\n", (long long)f->classes);
+            } else {
+                put(&t, " real ");
+                put_shape(&t, f->shape.rank, f->shape.dim);
+                put(&t, "\n");
+            }
+        }
+    }
+    put(&t, "train epochs %lld batch %lld seed %lld\n", (long long)st->train.epochs,
+        (long long)st->train.batch, (long long)st->train.seed);
+    if (st->train.checkpoint) {
+        put(&t, "setting checkpoint ");
+        put_string(&t, st->train.checkpoint);
+        put(&t, "\n");
+    }
+    if (st->train.log) {
+        put(&t, "setting log ");
+        put_string(&t, st->train.log);
+        put(&t, "\n");
+    }
+    put(&t, "optimizer ");
+    if (st->train.optimizer)
+        put_call(&t, st->train.optimizer, NULL);
+    else
+        put(&t, "sgd(lr=0.01)");
+    put(&t, "\n");
+    if (st->train.decompose && st->train.decompose->kind == N_CALL) {
+        put(&t, "decompose ");
+        put_call(&t, st->train.decompose, NULL);
+        put(&t, "\n");
+    }
+    put(&t, "function 0 loss inputs %d outputs 2\n", st->data[st->train.data].nfields);
+    put(&t, "function 1 loss_grad inputs %d outputs 3\n", st->data[st->train.data].nfields);
+    if (has_accuracy) {
+        int label = 0;
+        const SemaData *dt = &st->data[st->train.data];
+        for (int k = 0; k < dt->nfields; k++)
+            if (dt->fields[k].is_class)
+                label = k;
+        put(&t, "metric accuracy output 1 label %d\n", label);
+    }
+    put(&t, "end\n");
+    return t.s;
+}

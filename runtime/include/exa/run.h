@@ -1,0 +1,125 @@
+/* run.h - one training run: the state shared by the trainer, the model
+ * evaluation and the strategies.
+ *
+ *   main.c          entry point: descriptor, flags, MPI, then the trainer
+ *   run_options.c   command-line flags
+ *   run_data.c      the data sets of the descriptor, with --data overrides
+ *   run_model.c     parameters, and the loss and gradient over a batch
+ *   trainer.c       epochs: order, strategy steps, evaluation, logs, checkpoints
+ *   strategy*.c     how one mini-batch step is taken (decompose = ...)
+ *
+ * Reals are float or double as the program was compiled (elem bytes); the
+ * parameter vector theta and the gradient are flat arrays of that type. */
+#ifndef EXA_RUN_H
+#define EXA_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "exa/abi.h"
+#include "exa/comm.h"
+#include "exa/data.h"
+#include "exa/metrics.h"
+#include "exa/program.h"
+
+enum { EXA_MAX_OVERRIDES = 32, EXA_MAX_INPUTS = 8 };
+
+typedef struct ExaOptions {
+    int64_t epochs, batch, seed;   /* -1: the program's */
+    double lr;                     /* < 0: the optimiser's */
+    int threads;                   /* 0: leave OpenBLAS alone */
+    const char *checkpoint_dir;    /* NULL: the program's, if any */
+    int resume;
+    const char *log_path;
+    int quiet;
+    int64_t limit;                 /* > 0: use only the first N training samples */
+    int64_t eval_limit;            /* > 0: and the first N validation samples */
+    int describe;
+    const char *device;            /* "cpu" or "gpu" */
+    double stop_after;             /* > 0: stop (as if killed) after this many epochs */
+    int nover;
+    const char *over_key[EXA_MAX_OVERRIDES];  /* "train" or "train.images" */
+    const char *over_path[EXA_MAX_OVERRIDES];
+} ExaOptions;
+
+/* Parses argv into o; on a bad flag prints one line and returns 2; --help
+ * prints the program's usage and returns 1 (exit 0). */
+int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o);
+
+typedef enum ExaShard {
+    EXA_SHARD_SPLIT, /* each rank its share of the rows; results summed over ranks */
+    EXA_SHARD_LOCAL, /* this rank's share only, no communication (micro-batch) */
+    EXA_SHARD_ALL    /* every row on this rank, no communication */
+} ExaShard;
+
+typedef struct ExaRun {
+    const ExaProgram *prog;
+    const ExaFunction *fns;       /* exa_functions of the executable */
+    ExaOptions opt;
+    ExaComm world;
+    double comm_seconds;
+    int elem;                     /* 4 or 8 */
+    int64_t n;                    /* weights */
+    void *theta, *grad;
+    ExaDataset train, valid;
+    int have_valid;
+    const ExaDataInfo *train_info, *valid_info;
+    int64_t *order;               /* this epoch's order of the training samples */
+    int64_t epoch, step;          /* completed epochs; optimiser steps in all */
+    int64_t epochs, batch, seed;  /* in force (program, then flags) */
+    const ExaFunction *loss_fn, *grad_fn;
+    int nin;                      /* inputs of the generated functions */
+    /* scratch for one call: inputs, outputs, workspace */
+    void *in[EXA_MAX_INPUTS];
+    void *loss_rows, *out_rows, *work;
+    int64_t rows_cap, work_cap;
+    int64_t out_size;             /* model output per sample (accuracy), or 0 */
+} ExaRun;
+
+/* ---- run_data.c ---- */
+/* Loads the training (and validation) sets; 0, or -1 with err set. */
+int exa_run_load_data(ExaRun *r, char *err, size_t errlen);
+
+/* ---- run_model.c ---- */
+int exa_run_init(ExaRun *r, char *err, size_t errlen);  /* buffers, functions */
+void exa_run_free(ExaRun *r);
+void exa_run_init_params(ExaRun *r);                   /* from the seed; same on every rank */
+/* Mean loss over rows [begin, begin + count) of r->order in the training
+ * set, and its gradient into grad when not NULL, at parameters theta. */
+double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
+                    ExaShard mode);
+/* Loss and accuracy (NAN without class labels) over a whole data set, split
+ * over the ranks. */
+void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
+
+/* Reals of the program's precision, whatever it is. */
+static inline double exa_get(const ExaRun *r, const void *v, int64_t i)
+{
+    return r->elem == 4 ? (double)((const float *)v)[i] : ((const double *)v)[i];
+}
+static inline void exa_set(const ExaRun *r, void *v, int64_t i, double x)
+{
+    if (r->elem == 4)
+        ((float *)v)[i] = (float)x;
+    else
+        ((double *)v)[i] = x;
+}
+
+/* ---- strategy.c ---- */
+typedef struct ExaStrategy ExaStrategy;
+/* Builds the strategy of the program's decompose line (or none) with its
+ * optimiser; NULL with err set when the run cannot use it (e.g. ranks). */
+ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen);
+/* One step on the mini-batch of rows [begin, begin + count); returns the
+ * mini-batch loss before the step. */
+double exa_strategy_step(ExaStrategy *s, int64_t begin, int64_t count);
+/* Optimiser state for checkpoints: up to 4 arrays. */
+int exa_strategy_state(ExaStrategy *s, void **arrays, int64_t *bytes);
+int exa_strategy_restore(ExaStrategy *s, void *const *arrays, const int64_t *bytes, int n);
+const char *exa_strategy_name(const ExaStrategy *s);
+void exa_strategy_free(ExaStrategy *s);
+
+/* ---- trainer.c ---- */
+int exa_train(ExaRun *r);
+
+#endif

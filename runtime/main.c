@@ -1,0 +1,69 @@
+/* main.c - the entry point of every training executable.
+ *
+ * exac's object file provides the descriptor (exa_program) and the generated
+ * functions (exa_functions); this reads the one, checks the flags, starts MPI
+ * and hands over to the trainer.  Exit status: 0 trained, 1 a run-time error,
+ * 2 a bad flag, 3 stopped on a NaN or Inf loss. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exa/gpu.h"
+#include "exa/run.h"
+
+extern const char exa_program[];
+extern const ExaFunction exa_functions[];
+
+/* OpenBLAS's own call, declared here to keep cblas.h out of this file. */
+void openblas_set_num_threads(int n);
+
+int main(int argc, char **argv)
+{
+    static ExaProgram prog;
+    char err[1024];
+    if (exa_program_parse(exa_program, &prog, err, sizeof err) != 0) {
+        fprintf(stderr, "exa: %s: its program descriptor is damaged: %s\n", argv[0], err);
+        return 1;
+    }
+    ExaRun *r = calloc(1, sizeof *r);
+    if (!r)
+        return 1;
+    r->prog = &prog;
+    r->fns = exa_functions;
+    int rc = exa_options_parse(argc, argv, &prog, &r->opt);
+    if (rc != 0) {
+        exa_program_free(&prog);
+        free(r);
+        return rc == 1 ? 0 : rc;
+    }
+    if (r->opt.describe) {
+        fputs(exa_program, stdout);
+        exa_program_free(&prog);
+        free(r);
+        return 0;
+    }
+    if (strcmp(r->opt.device, "gpu") == 0) {
+        ExaGpu gpu;
+        if (exa_gpu_open(&gpu, 0, err, sizeof err) != 0) {
+            fprintf(stderr, "exa: --device gpu: %s\n", err);
+            exa_program_free(&prog);
+            free(r);
+            return 1;
+        }
+        exa_gpu_close(&gpu);
+        fputs("exa: --device gpu: training on the GPU is not available in this version; "
+              "use --device cpu\n", stderr);
+        return 1;
+    }
+    if (r->opt.threads > 0)
+        openblas_set_num_threads(r->opt.threads);
+    if (exa_comm_init(&argc, &argv, 600, &r->world) != 0)
+        return 1;
+    r->world.seconds = &r->comm_seconds;
+    rc = exa_train(r);
+    exa_run_free(r);
+    exa_program_free(&prog);
+    free(r);
+    exa_comm_finalize();
+    return rc;
+}

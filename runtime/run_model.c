@@ -1,0 +1,235 @@
+/* run_model.c - parameters, and the model's loss and gradient over rows of a
+ * data set through the generated functions.
+ *
+ * Generated functions (descriptor kinds):
+ *   loss       inputs: the training set's fields; outputs: 0 per-sample loss,
+ *              1 model output per sample (for accuracy, when there is one)
+ *   loss_grad  the same, and output 2: the gradient of the batch's mean loss
+ * The gradient a call returns is the mean over the rows it was given; a
+ * data-parallel sum weights each rank's by its share of the rows, so P ranks
+ * give the gradient of one rank up to round-off. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exa/rng.h"
+#include "exa/run.h"
+
+static void *grow(void *p, size_t bytes)
+{
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    return q;
+}
+
+static const ExaFunction *function_of(const ExaRun *r, const char *kind)
+{
+    const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
+    return f ? &r->fns[f->index] : NULL;
+}
+
+int exa_run_init(ExaRun *r, char *err, size_t errlen)
+{
+    r->elem = r->prog->precision;
+    r->n = r->prog->nweights;
+    r->theta = calloc(r->n ? r->n : 1, r->elem);
+    r->grad = calloc(r->n ? r->n : 1, r->elem);
+    r->loss_fn = function_of(r, "loss");
+    r->grad_fn = function_of(r, "loss_grad");
+    if (!r->theta || !r->grad) {
+        snprintf(err, errlen, "exa: out of memory for %lld parameters", (long long)r->n);
+        return -1;
+    }
+    if (!r->loss_fn || !r->grad_fn) {
+        snprintf(err, errlen, "exa: the executable has no loss functions: was it built by a "
+                              "matching exac?");
+        return -1;
+    }
+    r->nin = r->train_info->nfields;
+    if (r->nin > EXA_MAX_INPUTS) {
+        snprintf(err, errlen, "exa: data '%s' has %d parts; at most %d are supported",
+                 r->train_info->name, r->nin, EXA_MAX_INPUTS);
+        return -1;
+    }
+    const ExaFunctionInfo *lf = exa_program_function(r->prog, "loss");
+    r->out_size = 0;
+    if (r->prog->accuracy_output >= 0 && lf->noutputs > 1)
+        r->out_size = r->train.classes;
+    return 0;
+}
+
+void exa_run_free(ExaRun *r)
+{
+    free(r->theta);
+    free(r->grad);
+    free(r->order);
+    for (int i = 0; i < EXA_MAX_INPUTS; i++)
+        free(r->in[i]);
+    free(r->loss_rows);
+    free(r->out_rows);
+    free(r->work);
+    exa_data_free(&r->train);
+    if (r->have_valid)
+        exa_data_free(&r->valid);
+}
+
+/* Glorot (Xavier) uniform, He (Kaiming) normal, or the declared constant or
+ * distribution; each tensor has its own random stream, so adding a parameter
+ * does not change the others' initial values. */
+void exa_run_init_params(ExaRun *r)
+{
+    for (int i = 0; i < r->prog->nparams; i++) {
+        const ExaParamInfo *q = &r->prog->params[i];
+        ExaRng rng;
+        exa_rng_seed_stream(&rng, (uint64_t)r->seed, (uint64_t)i + 1);
+        double fan_in = q->fan_in > 0 ? (double)q->fan_in : 1;
+        double fan_out = q->fan_out > 0 ? (double)q->fan_out : 1;
+        double glorot = sqrt(6.0 / (fan_in + fan_out)), he = sqrt(2.0 / fan_in);
+        for (int64_t k = 0; k < q->size; k++) {
+            double v = 0;
+            switch (q->init) {
+            case EXA_INIT_GLOROT: v = exa_rng_range(&rng, -glorot, glorot); break;
+            case EXA_INIT_HE: v = he * exa_rng_normal(&rng); break;
+            case EXA_INIT_ZEROS: v = 0; break;
+            case EXA_INIT_ONES: v = 1; break;
+            case EXA_INIT_NORMAL: v = q->init_a * exa_rng_normal(&rng); break;
+            case EXA_INIT_UNIFORM: v = exa_rng_range(&rng, q->init_a, q->init_b); break;
+            }
+            exa_set(r, r->theta, q->offset + k, v);
+        }
+    }
+    /* one source of truth even where libm differs between nodes */
+    exa_comm_bcast(&r->world, r->theta, (size_t)r->n * r->elem, 0);
+}
+
+/* Room for `rows` samples in the input, output and workspace buffers. */
+static void reserve(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int64_t rows,
+                    const ExaFunction *fn)
+{
+    if (rows > r->rows_cap) {
+        for (int i = 0, reals = 0; i < set->nfields; i++) {
+            const ExaFieldInfo *f = &set->fields[i];
+            int64_t per = f->classes ? (int64_t)sizeof(int32_t)
+                                     : (reals++ == 0 ? d->features : d->targets) * r->elem;
+            r->in[i] = grow(r->in[i], (size_t)(rows * per));
+        }
+        r->loss_rows = grow(r->loss_rows, (size_t)(rows * r->elem));
+        r->out_rows = grow(r->out_rows, (size_t)(rows * (r->out_size ? r->out_size : 1) * r->elem));
+        r->rows_cap = rows;
+    }
+    int64_t need = fn->workspace(rows);
+    if (need > r->work_cap) {
+        free(r->work);
+        r->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
+        if (!r->work) {
+            fputs("exa: out of memory for the workspace\n", stderr);
+            exit(1);
+        }
+        r->work_cap = need;
+    }
+}
+
+/* Copies rows order[begin .. begin+count) of d into the input buffers. */
+static void gather(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
+                   int64_t begin, int64_t count)
+{
+    void *x = NULL, *y = NULL;
+    int32_t *label = NULL;
+    for (int i = 0, reals = 0; i < set->nfields; i++) {
+        if (set->fields[i].classes)
+            label = r->in[i];
+        else if (reals++ == 0)
+            x = r->in[i];
+        else
+            y = r->in[i];
+    }
+    if (r->elem == 4)
+        exa_data_gather_f32(d, order, begin, count, x, label, y);
+    else
+        exa_data_gather_f64(d, order, begin, count, x, label, y);
+}
+
+/* Runs fn on `count` gathered rows; returns the sum of their losses. */
+static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
+                       int64_t count)
+{
+    void *outputs[3] = { r->loss_rows, r->out_rows, grad };
+    ExaArgs args = {
+        .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
+        .outputs = outputs, .workspace = r->work,
+    };
+    fn->run(&args);
+    double sum = 0;
+    for (int64_t i = 0; i < count; i++)
+        sum += exa_get(r, r->loss_rows, i);
+    return sum;
+}
+
+double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
+                    ExaShard mode)
+{
+    int64_t lb = 0, ln = count;
+    if (mode != EXA_SHARD_ALL)
+        exa_data_shard(count, r->world.rank, r->world.size, &lb, &ln);
+    const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
+    double sum = 0;
+    if (grad)
+        memset(grad, 0, (size_t)r->n * r->elem);
+    if (ln > 0) {
+        reserve(r, &r->train, r->train_info, ln, fn);
+        gather(r, &r->train, r->train_info, r->order, begin + lb, ln);
+        sum = run_rows(r, fn, theta, grad, ln);
+    }
+    if (mode == EXA_SHARD_LOCAL)
+        return ln > 0 ? sum / (double)ln : 0;
+    if (mode == EXA_SHARD_SPLIT && r->world.size > 1) {
+        if (grad) { /* weight each rank's mean by its share of the rows */
+            double w = (double)ln / (double)count;
+            for (int64_t i = 0; i < r->n; i++)
+                exa_set(r, grad, i, w * exa_get(r, grad, i));
+            exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
+        }
+        sum = exa_comm_sum_double(&r->world, sum);
+    }
+    return sum / (double)count;
+}
+
+/* The index of the largest of n reals. */
+static int64_t argmax(const ExaRun *r, const void *v, int64_t at, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (exa_get(r, v, at + i) > exa_get(r, v, at + best))
+            best = i;
+    return best;
+}
+
+void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy)
+{
+    enum { CHUNK = 1000 };
+    int64_t lb, ln;
+    exa_data_shard(d->n, r->world.rank, r->world.size, &lb, &ln);
+    int64_t *order = malloc((size_t)(ln > 0 ? ln : 1) * sizeof *order);
+    for (int64_t i = 0; i < ln; i++)
+        order[i] = lb + i;
+    /* the validation set has the training set's parts: same functions */
+    const ExaDataInfo *set = d == &r->train ? r->train_info : r->valid_info;
+    double sums[2] = { 0, 0 }; /* loss, correct */
+    for (int64_t at = 0; at < ln; at += CHUNK) {
+        int64_t count = ln - at < CHUNK ? ln - at : CHUNK;
+        reserve(r, d, set, count, r->loss_fn);
+        gather(r, d, set, order, at, count);
+        sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count);
+        if (r->out_size > 0 && d->label)
+            for (int64_t i = 0; i < count; i++)
+                sums[1] += argmax(r, r->out_rows, i * r->out_size, r->out_size)
+                           == d->label[order[at + i]];
+    }
+    free(order);
+    exa_comm_allreduce_sum(&r->world, sums, 2, EXA_REAL_F64);
+    *loss = d->n ? sums[0] / (double)d->n : NAN;
+    *accuracy = r->out_size > 0 && d->n ? sums[1] / (double)d->n : NAN;
+}

@@ -1,0 +1,49 @@
+/* strategy_internal.h - what strategy.c (building a strategy from the
+ * descriptor) and strategy_solve.c (running its steps) share. */
+#ifndef EXA_STRATEGY_INTERNAL_H
+#define EXA_STRATEGY_INTERNAL_H
+
+#include "exa/checkpoint.h"
+#include "exa/optim.h"
+#include "exa/run.h"
+
+enum { EXA_CKPT_ARRAYS = EXA_CKPT_MAX_STATE };
+
+typedef enum OptKind { OPT_NONE, OPT_SGD, OPT_ADAM, OPT_LBFGS, OPT_TR, OPT_GRADIENT, OPT_PLAIN } OptKind;
+
+typedef struct OptSpec {
+    OptKind kind;
+    const ExaCall *call;  /* its arguments */
+    int steps;            /* iterations per mini-batch (steps: k) */
+} OptSpec;
+
+typedef struct Optimizer {
+    OptSpec spec;
+    ExaSgd sgd;
+    ExaAdam adam;
+    ExaLbfgs lbfgs;
+    ExaTrust trust;
+} Optimizer;
+
+typedef enum Split { SPLIT_DATA, SPLIT_PARAMS } Split;
+typedef enum Combine { COMBINE_ADDITIVE, COMBINE_SUM, COMBINE_AVERAGE, COMBINE_MULTIPLICATIVE } Combine;
+
+struct ExaStrategy {
+    ExaRun *r;
+    char name[512];
+    Split split;
+    OptSpec local, global;
+    Combine combine;
+    Optimizer gopt, lopt;     /* global and local optimiser state */
+    double delta;             /* global trust radius (SAPTS, APTS) */
+    char *mask;               /* SPLIT_PARAMS: 1 for this rank's weights */
+    double *x, *g, *x0, *g0, *shift, *y, *c; /* n doubles each */
+    void *stage_theta, *stage_grad;          /* n reals of the program's precision */
+    double meta[8];           /* checkpointed counters */
+};
+
+double strategy_global_step(ExaStrategy *s, Optimizer *o, int64_t begin, int64_t count, ExaShard mode);
+double strategy_data_step(ExaStrategy *s, int64_t begin, int64_t count);
+double strategy_params_step(ExaStrategy *s, int64_t begin, int64_t count);
+
+#endif

@@ -1,0 +1,195 @@
+/* trainer.c - the epoch loop: shuffle, one strategy step per mini-batch,
+ * evaluate, log, checkpoint.
+ *
+ * Every rank runs this loop in step; rank 0 alone prints, logs and writes
+ * checkpoints.  The order of the samples in an epoch depends only on (seed,
+ * epoch), so a run resumed from the checkpoint of epoch k continues exactly
+ * as the uninterrupted run did. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exa/checkpoint.h"
+#include "exa/run.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A message from rank 0, then every rank stops with status rc. */
+static int stop(ExaRun *r, int rc, const char *msg)
+{
+    if (r->world.rank == 0 && msg && *msg)
+        fprintf(stderr, "%s\n", msg);
+    return rc;
+}
+
+static const char *setting_string(const ExaRun *r, const char *key)
+{
+    const ExaSetting *s = exa_program_setting(r->prog, key);
+    return s && s->value.kind == EXA_STR ? s->value.str : NULL;
+}
+
+static void checkpoint_path(const char *dir, char *path, size_t len)
+{
+    snprintf(path, len, "%s/checkpoint.exa", dir);
+}
+
+static int write_checkpoint(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t errlen)
+{
+    if (r->world.rank != 0)
+        return 0;
+    mkdir(dir, 0777); /* may exist; a real failure shows when writing */
+    ExaCheckpoint c = { .precision = r->elem, .epoch = (uint64_t)r->epoch, .step = (uint64_t)r->step,
+                        .nparams = r->n, .params = r->theta };
+    c.nstate = exa_strategy_state(s, c.state, c.state_bytes);
+    char path[4096];
+    checkpoint_path(dir, path, sizeof path);
+    return exa_checkpoint_write(path, &c, err, errlen);
+}
+
+static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    checkpoint_path(dir, path, sizeof path);
+    ExaCheckpoint c;
+    if (exa_checkpoint_read(path, &c, r->n, r->elem, err, errlen) != 0)
+        return -1;
+    memcpy(r->theta, c.params, (size_t)r->n * r->elem);
+    r->epoch = (int64_t)c.epoch;
+    r->step = (int64_t)c.step;
+    int rc = exa_strategy_restore(s, c.state, c.state_bytes, c.nstate);
+    if (rc != 0)
+        snprintf(err, errlen, "exa: %.512s: its optimiser state does not fit strategy %.256s "
+                 "(written by another program or strategy?)", path, exa_strategy_name(s));
+    exa_checkpoint_free(&c);
+    return rc;
+}
+
+/* One epoch; returns its mean training loss (NaN stops the run). */
+static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples)
+{
+    exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, r->epoch);
+    int64_t nb = exa_data_batches(r->train.n, r->batch);
+    double sum = 0, t0 = now();
+    int64_t seen = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t begin, count;
+        exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
+        double loss = exa_strategy_step(s, begin, count);
+        r->step++;
+        seen += count;
+        sum += loss * (double)count;
+        if (!isfinite(loss))
+            return loss;
+        if (r->world.rank == 0 && !r->opt.quiet)
+            exa_progress_step(progress, r->epoch + 1, b + 1, loss, (double)seen / (now() - t0),
+                              now() - start);
+    }
+    *samples = seen;
+    return sum / (double)seen;
+}
+
+int exa_train(ExaRun *r)
+{
+    char err[1024] = "";
+    const ExaProgram *p = r->prog;
+    r->epochs = r->opt.epochs > 0 ? r->opt.epochs : p->epochs;
+    r->batch = r->opt.batch > 0 ? r->opt.batch : p->batch;
+    r->seed = r->opt.seed >= 0 ? r->opt.seed : p->seed;
+    if (exa_run_load_data(r, err, sizeof err) != 0 || exa_run_init(r, err, sizeof err) != 0)
+        return stop(r, 1, err);
+    if (r->batch > r->train.n)
+        r->batch = r->train.n;
+    r->order = malloc((size_t)r->train.n * sizeof *r->order);
+    if (!r->order)
+        return stop(r, 1, "exa: out of memory");
+    ExaStrategy *s = exa_strategy_create(r, err, sizeof err);
+    if (!s)
+        return stop(r, 1, err);
+    const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
+    const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
+    exa_run_init_params(r);
+    if (r->opt.resume) {
+        if (!dir) {
+            exa_strategy_free(s);
+            return stop(r, 2, "exa: --resume: no checkpoint directory (give --checkpoint DIR)");
+        }
+        if (resume(r, s, dir, err, sizeof err) != 0) {
+            exa_strategy_free(s);
+            return stop(r, 1, err);
+        }
+    }
+    ExaMetricsLog log = { 0 };
+    int logging = r->world.rank == 0 && log_path;
+    if (logging && exa_metrics_open(&log, log_path, r->opt.resume, err, sizeof err) != 0) {
+        exa_strategy_free(s);
+        return stop(r, 1, err);
+    }
+    ExaProgress progress;
+    exa_progress_init(&progress, stdout, -1, r->epochs, exa_data_batches(r->train.n, r->batch));
+    if (r->world.rank == 0 && !r->opt.quiet)
+        printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s\n",
+               p->source, (long long)r->n, (long long)r->train.n, (long long)r->batch,
+               exa_strategy_name(s), r->world.size, r->world.size == 1 ? "" : "s");
+    double start = now();
+    int rc = 0, done_here = 0;
+    while (r->epoch < r->epochs) {
+        double t0 = now();
+        int64_t samples = 0;
+        double loss = epoch(r, s, &progress, start, &samples);
+        if (!isfinite(loss)) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "exa: epoch %lld: the loss is %s; stopping%s%s", (long long)r->epoch + 1,
+                     isnan(loss) ? "NaN" : "infinite",
+                     dir ? " (the last checkpoint is kept in " : "", dir ? dir : "");
+            if (dir)
+                strcat(msg, ")");
+            rc = stop(r, 3, msg);
+            break;
+        }
+        r->epoch++;
+        double seconds = now() - t0;
+        double vloss = NAN, vacc = NAN;
+        if (r->have_valid)
+            exa_run_evaluate(r, &r->valid, &vloss, &vacc);
+        if (r->world.rank == 0) {
+            if (!r->opt.quiet) {
+                exa_progress_epoch(&progress, r->epoch, loss, (double)samples / seconds, now() - start);
+                if (r->have_valid)
+                    printf("    %s: loss %.6g%s", r->valid_info->name, vloss, isnan(vacc) ? "\n" : "");
+                if (r->have_valid && !isnan(vacc))
+                    printf("  accuracy %.2f%%\n", 100 * vacc);
+                fflush(stdout);
+            }
+            if (logging) {
+                const char *names[] = { "validation_loss" };
+                double values[] = { vloss };
+                ExaEpochRecord rec = { .epoch = r->epoch, .loss = loss, .accuracy = vacc,
+                                       .seconds = seconds, .samples_per_s = (double)samples / seconds,
+                                       .nextra = 1, .names = names, .values = values };
+                if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
+                    fprintf(stderr, "%s\n", err);
+            }
+        }
+        /* collective: a rank that failed to write stops every rank */
+        int failed = dir && write_checkpoint(r, s, dir, err, sizeof err) != 0;
+        if (exa_comm_max_int(&r->world, failed)) {
+            rc = stop(r, 1, err);
+            break;
+        }
+        if (r->opt.stop_after > 0 && ++done_here >= r->opt.stop_after)
+            break;
+    }
+    if (logging)
+        exa_metrics_close(&log);
+    exa_strategy_free(s);
+    return rc;
+}
