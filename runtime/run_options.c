@@ -47,6 +47,7 @@ static void usage(const ExaProgram *p)
            "  --log FILE          one JSON line per epoch\n"
            "  --device cpu|gpu    where to train (default cpu)\n"
            "  --describe          print the compiled program's descriptor\n"
+           "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
            "  --quiet             no progress output\n\n",
            p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
            (long long)p->batch, (long long)p->seed);
@@ -93,6 +94,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->quiet = 1, takes = 0;
         } else if (strcmp(a, "--describe") == 0) {
             o->describe = 1, takes = 0;
+        } else if (strcmp(a, "--gradcheck") == 0) {
+            o->gradcheck = 1, takes = 0;
         } else if (!v && a[0] == '-') {
             int known = 0;
             static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",

@@ -117,6 +117,10 @@ int exa_train(ExaRun *r)
     const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
     const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
     exa_run_init_params(r);
+    if (r->opt.gradcheck) {
+        exa_strategy_free(s);
+        return exa_gradcheck(r);
+    }
     if (r->opt.resume) {
         if (!dir) {
             exa_strategy_free(s);

@@ -35,6 +35,7 @@ typedef struct ExaOptions {
     int64_t limit;                 /* > 0: use only the first N training samples */
     int64_t eval_limit;            /* > 0: and the first N validation samples */
     int describe;
+    int gradcheck;                 /* check the generated gradient and exit */
     const char *device;            /* "cpu" or "gpu" */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
@@ -121,5 +122,11 @@ void exa_strategy_free(ExaStrategy *s);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);
+
+/* ---- gradcheck.c ---- */
+/* Compares the generated gradient with central differences of the generated
+ * loss at the initial parameters; prints the worst relative error; returns 0
+ * when it is below 1e-6, 1 otherwise. */
+int exa_gradcheck(ExaRun *r);
 
 #endif
