@@ -277,15 +277,16 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
     return -1;
 }
 
-/* live[i]: value i depends on a parameter or an input, so its adjoint matters. */
-static char *find_live(const IrFunc *f, int n)
+/* live[i]: value i depends on a parameter (or, with inputs, on an input), so
+ * its adjoint matters. */
+static char *find_live(const IrFunc *f, int n, int inputs)
 {
     char *live = calloc(n > 0 ? (size_t)n : 1, 1);
     if (!live)
         abort();
     for (int i = 0; i < n; i++) {
         const IrValue *v = &f->v[i];
-        if (v->op == IR_PARAM || v->op == IR_INPUT) {
+        if (v->op == IR_PARAM || (inputs && v->op == IR_INPUT)) {
             live[i] = 1;
             continue;
         }
@@ -295,12 +296,12 @@ static char *find_live(const IrFunc *f, int n)
     return live;
 }
 
-int ad_vjp(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why)
+static int vjp(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why, int inputs)
 {
     int n = f->n;
     for (int i = 0; i < n; i++)
         adj[i] = -1;
-    Vjp s = { .f = f, .adj = adj, .live = find_live(f, n) };
+    Vjp s = { .f = f, .adj = adj, .live = find_live(f, n, inputs) };
     int status = 0;
     if (s.live[out]) {
         adj[out] = like(f, seed, out);
@@ -310,6 +311,16 @@ int ad_vjp(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why)
     }
     free((void *)s.live);
     return status;
+}
+
+int ad_vjp(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why)
+{
+    return vjp(f, out, seed, adj, why, 1);
+}
+
+int ad_vjp_params(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why)
+{
+    return vjp(f, out, seed, adj, why, 0);
 }
 
 /* ---- forward mode ------------------------------------------------------ */

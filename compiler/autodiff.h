@@ -19,6 +19,11 @@
  * (with *why set) when an op on the path has no derivative rule. */
 int ad_vjp(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why);
 
+/* The same, for the parameter gradient only: values that depend on model
+ * inputs but on no parameter get no adjoint (the input gradient of a first
+ * layer is a whole GEMM nobody needs). */
+int ad_vjp_params(IrFunc *f, IrId out, IrId seed, IrId *adj, const char **why);
+
 /* Appends the derivative of out along the unit vector e_k of the input value
  * `input` (flat index k).  Returns its id, or -1 (with *why set) when an op on
  * the path has no forward rule.  A value independent of input gets a zero

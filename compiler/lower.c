@@ -732,7 +732,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     IrId seed = ir_add(g, &seedv);
     IrId *adj = malloc((size_t)g->n * sizeof *adj);
     const char *why = NULL;
-    int rc = adj ? ad_vjp(g, per_sample, seed, adj, &why) : -1;
+    int rc = adj ? ad_vjp_params(g, per_sample, seed, adj, &why) : -1;
     if (rc != 0) {
         diag_error(d, t->loss->span, "cannot differentiate the loss: no derivative of %s",
                    why ? why : "?");

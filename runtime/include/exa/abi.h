@@ -19,7 +19,23 @@
  * adding a kind of function never changes this header.
  *
  * Precision: a program is compiled for float or double (--precision); every
- * real buffer below holds that type.  Labels are int32. */
+ * real buffer below holds that type.  Labels are int32.
+ *
+ * Optional GPU extension (compiler/codegen_cuda.h, runtime exa/gpu_exec.h):
+ * a program compiled with GPU code links a second object exporting
+ *
+ *   const char exa_cuda_ptx[];       the PTX of every generated CUDA kernel
+ *                                    (NVRTC, a virtual architecture, so the
+ *                                    driver compiles it for the GPU it finds)
+ *   const char exa_cuda_launches[];  the launch table: for each function of
+ *                                    exa_functions[], by name, its workspace
+ *                                    and its steps (kernel launches, cuBLAS
+ *                                    GEMMs, per-sample repeats) as text
+ *
+ * The same plans give the same buffers on both sides: a GPU function takes
+ * its arguments as ExaArgs does, with device pointers (ExaGpuArgs).  The CPU
+ * symbols above are unchanged, and libexa refers to these two weakly, so a
+ * program without them still links and runs on the CPU. */
 #ifndef EXA_ABI_H
 #define EXA_ABI_H
 

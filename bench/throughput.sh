@@ -1,0 +1,62 @@
+#!/bin/sh
+# throughput.sh - training throughput of exa against PyTorch (CPU, float32),
+# side by side in one run, for the models of issue 3:
+#   a 784-128-10 batch 100 SGD      b Allen-Cahn PINN 2-40x6-1 batch 1000 Adam
+#   c peaks ODE net batch 5000 SGD  d 784-2048-2048-10 batch 256 SGD
+#   e LeNet batch 100 SGD
+# and the GFLOP/s of (d) against OpenBLAS sgemm measured in the same run.
+#
+# usage: bench/throughput.sh [BUILD_DIR] [THREADS...]      (default: build, 1 2)
+#
+# Both sides are pinned alike: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS (torch's
+# set_num_threads does not reach OpenBLAS), exa's --threads.  This script
+# UNSETS OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for its own commands (both
+# sides), which some machines here set and which halve sgemm; tests and CI
+# leave them alone.
+# exa's samples/s is its own per-epoch measurement (epoch 2, after warm-up), a
+# full step including gathering the batch; PyTorch's is timed over >= 2 s of
+# steps on tensors already in memory.
+set -eu
+build=${1:-build}
+[ $# -gt 0 ] && shift
+threads=${*:-1 2}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+exac="$build/bin/exac"
+
+# model letter, file, extra flags limiting the run (whole epochs are measured)
+models="a a_mlp --limit=12000
+b b_pinn
+c c_peaks
+d d_wide --limit=5120
+e e_lenet --limit=6000"
+
+echo "$models" | while read -r m file _; do
+    "$exac" "$here/models/$file.exa" -o "$work/$m" || exit 1
+done
+cc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas
+
+# (d) per sample: forward 2*MACs, weight gradients 2*MACs, input gradients of
+# layers 2 and 3 2*MACs
+d_flops=$(awk 'BEGIN { m = 784*2048 + 2048*2048 + 2048*10; print 2*m + 2*m + 2*(2048*2048 + 2048*10) }')
+
+for t in $threads; do
+    export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
+    echo "== $t thread(s)"
+    printf '%-3s %14s %14s %8s\n' model "exa samples/s" "torch samples/s" ratio
+    torch=$(/usr/bin/python3 "$here/torch_ref.py" "$t" a b c d e)
+    echo "$models" | while read -r m file extra; do
+        # shellcheck disable=SC2086
+        "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
+        exa=$(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')
+        ref=$(echo "$torch" | awk -v m="$m" '$1 == m { print $2 }')
+        awk -v m="$m" -v e="$exa" -v r="$ref" 'BEGIN { printf "%-3s %14.0f %14.0f %7.2fx\n", m, e, r, e / r }'
+        if [ "$m" = d ]; then
+            peak=$("$work/gemm_peak" 2048 5)
+            awk -v e="$exa" -v f="$d_flops" -v p="$peak" 'BEGIN {
+                g = e * f / 1e9; printf "    (d) %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", g, 100 * g / p, p }'
+        fi
+    done
+done

@@ -1,0 +1,232 @@
+/* codegen_cuda_nvrtc.c - CUDA C to PTX with NVRTC, and the object file that
+ * carries the PTX and the launch table into the executable (codegen_cuda.h).
+ *
+ * NVRTC is opened with dlopen at the moment GPU code is asked for, never
+ * linked: exac has to run on machines without CUDA, and there a request for
+ * GPU code gets one line naming what is missing.  The library is looked for
+ * under $EXA_NVRTC (a path), the names the dynamic loader knows, and then the
+ * toolkit CMake found when exac was built (EXA_NVRTC_HINT).  The NVRTC types
+ * are declared here with its C ABI (results are ints, programs pointers), so
+ * building exac needs no CUDA headers.
+ *
+ * The object is a second LLVM module with two constant strings, written for
+ * the host like the CPU object; the driver links it beside that one, so the
+ * CPU symbols (exa_functions, exa_program) are untouched. */
+#include "codegen_cuda.h"
+
+#include <dlfcn.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char **error, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (error && (*error = malloc(strlen(msg) + 1)))
+        strcpy(*error, msg);
+    return -1;
+}
+
+/* ---- NVRTC ------------------------------------------------------------- */
+
+typedef struct Nvrtc {
+    void *lib;
+    int (*create)(void **prog, const char *src, const char *name, int nheaders,
+                  const char *const *headers, const char *const *include_names);
+    int (*compile)(void *prog, int nopts, const char *const *opts);
+    int (*log_size)(void *prog, size_t *size);
+    int (*log)(void *prog, char *log);
+    int (*ptx_size)(void *prog, size_t *size);
+    int (*ptx)(void *prog, char *ptx);
+    int (*destroy)(void **prog);
+    const char *(*error_string)(int result);
+} Nvrtc;
+
+/* dlsym into a function pointer (through memcpy: C does not let void *
+ * convert to one, POSIX guarantees the bits do) */
+static int sym(void *lib, const char *name, void *slot)
+{
+    void *p = dlsym(lib, name);
+    if (p)
+        memcpy(slot, &p, sizeof p);
+    return p != NULL;
+}
+
+static int nvrtc_open(Nvrtc *n, char **error)
+{
+    memset(n, 0, sizeof *n);
+    const char *names[] = {
+        getenv("EXA_NVRTC"), "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so",
+#ifdef EXA_NVRTC_HINT
+        EXA_NVRTC_HINT,
+#endif
+        "/usr/local/cuda/lib64/libnvrtc.so",
+    };
+    char why[256] = "not found";
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !n->lib; i++) {
+        if (!names[i] || !*names[i])
+            continue;
+        n->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!n->lib && i == 0) /* the user's choice failing is the useful reason */
+            snprintf(why, sizeof why, "%s", dlerror());
+        else if (!n->lib)
+            (void)dlerror();
+    }
+    if (!n->lib)
+        return fail(error, "cannot make GPU code: no NVRTC (libnvrtc.so: %s); install the CUDA toolkit "
+                           "or set EXA_NVRTC to its libnvrtc.so", why);
+    if (!sym(n->lib, "nvrtcCreateProgram", &n->create) || !sym(n->lib, "nvrtcCompileProgram", &n->compile)
+        || !sym(n->lib, "nvrtcGetProgramLogSize", &n->log_size) || !sym(n->lib, "nvrtcGetProgramLog", &n->log)
+        || !sym(n->lib, "nvrtcGetPTXSize", &n->ptx_size) || !sym(n->lib, "nvrtcGetPTX", &n->ptx)
+        || !sym(n->lib, "nvrtcDestroyProgram", &n->destroy)
+        || !sym(n->lib, "nvrtcGetErrorString", &n->error_string)) {
+        dlclose(n->lib);
+        n->lib = NULL;
+        return fail(error, "cannot make GPU code: the NVRTC found lacks an entry point (too old a version?)");
+    }
+    return 0;
+}
+
+int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **error)
+{
+    Nvrtc n;
+    *ptx = NULL;
+    if (nvrtc_open(&n, error) != 0)
+        return -1;
+    char archopt[64];
+    snprintf(archopt, sizeof archopt, "--gpu-architecture=%s", arch ? arch : "compute_75");
+    const char *opts[] = { archopt, "--std=c++17" };
+    void *prog = NULL;
+    int status = -1, r = n.create(&prog, source, "exa.cu", 0, NULL, NULL);
+    if (r != 0) {
+        fail(error, "NVRTC: %s", n.error_string(r));
+        goto done;
+    }
+    r = n.compile(prog, 2, opts);
+    if (r != 0) { /* the log says where: it is what a user would need */
+        size_t len = 0;
+        char *log = NULL;
+        if (n.log_size(prog, &len) == 0 && (log = malloc(len + 1)) && n.log(prog, log) == 0) {
+            log[len] = '\0';
+            *error = log;
+            log = NULL;
+        } else {
+            fail(error, "NVRTC: %s", n.error_string(r));
+        }
+        free(log);
+        goto done;
+    }
+    size_t len = 0;
+    if ((r = n.ptx_size(prog, &len)) != 0 || !(*ptx = malloc(len + 1)) || (r = n.ptx(prog, *ptx)) != 0) {
+        free(*ptx);
+        *ptx = NULL;
+        fail(error, "NVRTC: %s", r ? n.error_string(r) : "out of memory");
+        goto done;
+    }
+    (*ptx)[len] = '\0';
+    status = 0;
+done:
+    if (prog)
+        n.destroy(&prog);
+    /* NVRTC stays loaded (the next dlopen only counts up): unloading it
+     * strands the buffers its C++ runtime allocated once per load */
+    return status;
+}
+
+/* ---- the object -------------------------------------------------------- */
+
+static void string_global(LLVMContextRef ctx, LLVMModuleRef mod, const char *name, const char *s)
+{
+    LLVMValueRef init = LLVMConstStringInContext(ctx, s, (unsigned)strlen(s), 0);
+    LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+}
+
+/* exa_cuda_ptx[] and exa_cuda_launches[] in an object for the host */
+static int write_object(const char *path, const char *ptx, const char *table, char **error)
+{
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("exa_cuda", ctx);
+    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+    LLVMTargetRef target;
+    int status = -1;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0) {
+        fail(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        goto done;
+    }
+    tm = LLVMCreateTargetMachine(target, triple, "generic", "", LLVMCodeGenLevelNone, LLVMRelocPIC,
+                                 LLVMCodeModelDefault);
+    LLVMSetTarget(mod, triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(mod, dl);
+    LLVMDisposeTargetData(dl);
+    string_global(ctx, mod, "exa_cuda_ptx", ptx);
+    string_global(ctx, mod, "exa_cuda_launches", table);
+    if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, LLVMObjectFile, &msg) != 0) {
+        fail(error, "%s: cannot write the object file: %s", path, msg ? msg : "?");
+        goto done;
+    }
+    status = 0;
+done:
+    LLVMDisposeMessage(msg);
+    LLVMDisposeMessage(triple);
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    LLVMDisposeModule(mod);
+    LLVMContextDispose(ctx);
+    return status;
+}
+
+int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
+                 CgPrecision prec, const char *arch, const char *obj_path, char **ptx_text,
+                 char **table_text, char **error)
+{
+    FusePlan *plans = calloc((size_t)nfuncs + 1, sizeof *plans);
+    char *source = NULL, *table = NULL, *ptx = NULL;
+    int planned = 0, status = -1;
+    if (ptx_text)
+        *ptx_text = NULL;
+    if (table_text)
+        *table_text = NULL;
+    if (!plans) {
+        fail(error, "out of memory");
+        goto done;
+    }
+    for (; planned < nfuncs; planned++)
+        if (fuse_plan(&funcs[planned], prec == CG_F64 ? 8 : 4, &plans[planned], error) != 0)
+            goto done;
+    if (cg_cuda_source(plans, nfuncs, params, nparams, prec, &source, &table, error) != 0
+        || cg_cuda_compile(source, arch, &ptx, error) != 0)
+        goto done;
+    if (obj_path && write_object(obj_path, ptx, table, error) != 0)
+        goto done;
+    if (ptx_text) {
+        *ptx_text = ptx;
+        ptx = NULL;
+    }
+    if (table_text) {
+        *table_text = table;
+        table = NULL;
+    }
+    status = 0;
+done:
+    for (int i = 0; i < planned; i++)
+        fuse_free(&plans[i]);
+    free(plans);
+    free(source);
+    free(table);
+    free(ptx);
+    return status;
+}
