@@ -191,10 +191,9 @@ ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    if (s->split == SPLIT_DATA && s->r->world.size > 1 && r->opt.batch <= 0
-        && r->prog->batch < r->world.size) {
+    if (s->split == SPLIT_DATA && r->world.size > 1 && r->batch < r->world.size) {
         snprintf(err, errlen, "exa: %d ranks but a mini-batch of %lld samples: every rank needs at "
-                 "least one (use --batch %d or more)", r->world.size, (long long)r->prog->batch,
+                 "least one (use --batch %d or more)", r->world.size, (long long)r->batch,
                  r->world.size);
         free(s);
         return NULL;

@@ -174,11 +174,11 @@ int exa_train(ExaRun *r)
                 fflush(stdout);
             }
             if (logging) {
-                const char *names[] = { "validation_loss" };
-                double values[] = { vloss };
+                const char *names[] = { "validation_loss", "comm_seconds" };
+                double values[] = { vloss, exa_comm_seconds(&r->world) };
                 ExaEpochRecord rec = { .epoch = r->epoch, .loss = loss, .accuracy = vacc,
                                        .seconds = seconds, .samples_per_s = (double)samples / seconds,
-                                       .nextra = 1, .names = names, .values = values };
+                                       .nextra = 2, .names = names, .values = values };
                 if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
                     fprintf(stderr, "%s\n", err);
             }
