@@ -10,6 +10,8 @@ mkdir -p "$corpus"
 for f in "$src"/examples/*.exa "$src"/stdlib/*.exa "$src"/tests/diag/*.exa "$src"/tests/shapes/*.exa; do
     [ -f "$f" ] && cp "$f" "$corpus/"
 done
-# -rss_limit_mb: exac must stay small on any input; -timeout: no hangs.
-exec "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
+# -rss_limit_mb: exac must stay small on any input; -timeout: no hangs.  Both
+# leave room for the largest programs sema accepts (200000 instances) under
+# ASan, which a fuzzer reaches by mutating tests/diag's exponential-layer case.
+exec "$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2560 \
      -max_len=4096 -print_final_stats=1
