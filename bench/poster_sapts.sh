@@ -32,7 +32,7 @@ for p in mlp_sgd mlp_sapts cnn_sgd cnn_sapts; do
     for np in 1 2 4 8; do
         # shellcheck disable=SC2086
         $mpirun -np "$np" "$work/$p" --epochs "$epochs" --quiet --log "$work/$p.$np.log" $limit >/dev/null
-        acc=$(awk -F'"accuracy":' '{ split($2, a, ","); printf "%s%.2f", NR > 1 ? ", " : "", 100 * a[1] }' "$work/$p.$np.log")
+        acc=$(awk -F'"accuracy":' '{ split($2, a, ","); printf "%s%.2f", (NR > 1 ? ", " : ""), 100 * a[1] }' "$work/$p.$np.log")
         secs=$(awk -F'"seconds":' '{ split($2, a, ","); s += a[1] } END { printf "%.0f", s }' "$work/$p.$np.log")
         echo "| ${p%_*} | ${p#*_} | $np | $acc | $secs |"
     done
