@@ -6,6 +6,7 @@
  * epoch), so a run resumed from the checkpoint of epoch k continues exactly
  * as the uninterrupted run did. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,18 @@ static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t 
     return rc;
 }
 
+/* EXA_TEST_KILL=RANK:STEP makes that rank die (SIGKILL, no clean-up) after
+ * that optimiser step: how tests check that a rank dying mid-run ends the job
+ * with a message instead of a hang, and leaves the last checkpoint intact. */
+static void maybe_die(const ExaRun *r)
+{
+    const char *spec = getenv("EXA_TEST_KILL");
+    int rank;
+    long long step;
+    if (spec && sscanf(spec, "%d:%lld", &rank, &step) == 2 && rank == r->world.rank && step == r->step)
+        raise(SIGKILL);
+}
+
 /* One epoch; returns its mean training loss (NaN stops the run). */
 static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples)
 {
@@ -85,6 +98,7 @@ static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double sta
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
         double loss = exa_strategy_step(s, begin, count);
         r->step++;
+        maybe_die(r);
         seen += count;
         sum += loss * (double)count;
         if (!isfinite(loss))
