@@ -527,7 +527,11 @@ static int print_call(const ExaCall *c, char *buf, int len)
         const ExaValue *v = &c->values[i];
         char *at = buf + (n < len ? n : len);
         int room = len - n > 0 ? len - n : 0;
-        n += snprintf(at, room, "%s%s: ", i ? ", " : "", c->keys[i]);
+        /* positional arguments (keys _0, _1, ...) print without their key */
+        if (c->keys[i][0] == '_')
+            n += snprintf(at, room, "%s", i ? ", " : "");
+        else
+            n += snprintf(at, room, "%s%s: ", i ? ", " : "", c->keys[i]);
         at = buf + (n < len ? n : len);
         room = len - n > 0 ? len - n : 0;
         if (v->kind == EXA_NUM)
