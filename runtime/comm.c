@@ -44,17 +44,30 @@ static void check(const ExaComm *c, int err, const char *call)
     exa_comm_abort(c, "%s: %.*s", call, len, msg);
 }
 
-/* Completes req, or ends the job when c->timeout passes first. */
+/* Completes req, or ends the job when c->timeout passes first.  Polls
+ * flat out for a short while (a collective between busy ranks completes in
+ * microseconds), then backs off with growing sleeps: a rank waiting for a
+ * slower one must not take the core that one needs, which matters whenever
+ * there are more ranks than cores. */
 static void wait_for(const ExaComm *c, MPI_Request *req, const char *call)
 {
     double start = now();
     int done = 0;
+    long spins = 0, nap_ns = 1000;
     while (!done) {
         check(c, MPI_Test(req, &done, MPI_STATUS_IGNORE), call);
-        if (!done && c->timeout > 0 && now() - start > c->timeout)
+        if (done)
+            break;
+        if (c->timeout > 0 && now() - start > c->timeout)
             exa_comm_abort(c, "%s: no answer from the other %d ranks after %.0f s "
                               "(a rank died or ranks disagree on the call); stopping",
                            call, c->size - 1, c->timeout);
+        if (++spins > 2000) {
+            struct timespec nap = { 0, nap_ns };
+            nanosleep(&nap, NULL);
+            if (nap_ns < 200000)
+                nap_ns *= 2;
+        }
     }
     if (c->seconds)
         *c->seconds += now() - start;
