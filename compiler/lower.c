@@ -68,6 +68,7 @@ typedef struct Lower {
     int64_t classes;
     int failed;
     int depth;
+    LowerRepeat *repeat;  /* layers(mgrit): the repeat block's states, else NULL */
 } Lower;
 
 static LVal lower_expr(Lower *L, Scope *s, const Node *n);
@@ -446,6 +447,13 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
 
 /* ---- statements -------------------------------------------------------- */
 
+/* layers(mgrit): a carried value's IR id, for lower_stage_mark. */
+static IrId scope_tensor(void *scope, const char *name)
+{
+    const LVal *v = lookup(scope, name);
+    return v && v->kind == LV_TENSOR ? v->id : -1;
+}
+
 static void save_counts(const Scope *s, Scope *into)
 {
     memcpy(into->counts, s->counts, sizeof s->counts);
@@ -483,6 +491,8 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
             const char *path = s->path;
             int base = s->stage;
             for (int64_t k = 0; k < count && !L->failed; k++) {
+                if (L->repeat)
+                    lower_stage_mark(L->repeat, st, k, count, base + 1, scope_tensor, s);
                 char step[64];
                 snprintf(step, sizeof step, "step[%lld]", (long long)k);
                 s->path = fmt_path(path, step, 0);
@@ -491,6 +501,8 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
                 lower_body(L, s, &st->list);
                 free((char *)s->path);
             }
+            if (L->repeat)
+                lower_stage_mark(L->repeat, st, count, count, base + 1, scope_tensor, s);
             s->path = path;
             s->stage = base + 1 + (int)count;
             restore_counts(s, saved);
@@ -681,7 +693,9 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     }
     IrFunc f;
     ir_init(&f);
-    Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1 };
+    LowerRepeat repeat = { 0 };
+    Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1,
+                .repeat = lower_stage_wanted(t) ? &repeat : NULL };
     layout_params(&L, out);
     const SemaData *data = &t->data[t->train.data];
     Scope *top = calloc(1, sizeof *top);
@@ -710,6 +724,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         ir_free(&f);
         free(L.stage_base);
         free(L.param_ids);
+        lower_stage_free(&repeat);
         return -1;
     }
     IrId per_sample = as_tensor(&L, loss);
@@ -746,12 +761,19 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     }
     free(adj);
     out->nfuncs = 2;
+    if (rc == 0 && L.repeat)
+        rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
     ir_free(&f);
     free(L.stage_base);
     free(L.param_ids);
-    if (rc != 0)
+    if (rc != 0) {
+        lower_stage_free(&repeat);
         return -1;
+    }
     out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc, d);
+    if (out->descriptor && L.repeat)
+        lower_stage_describe(&out->descriptor, &repeat);
+    lower_stage_free(&repeat);
     return out->descriptor ? 0 : -1;
 }
 

@@ -18,7 +18,7 @@
 #include "loader.h"
 #include "sema.h"
 
-enum { LOWER_MAX_FUNCS = 4 };
+enum { LOWER_MAX_FUNCS = 10 };
 
 typedef struct Lowered {
     IrFunc funcs[LOWER_MAX_FUNCS];
@@ -37,5 +37,34 @@ void lowered_free(Lowered *l);
 /* The descriptor's part that does not depend on the IR (lower_desc.c). */
 char *lower_descriptor(const Program *p, const SemaTyped *t, const IrParam *params, int nparams,
                        int64_t nweights, int precision, int has_accuracy, Diag *d);
+
+/* ---- lower_stage.c: the MGRIT stage functions of layers(mgrit(...)) ----
+ * While the loss is lowered, lower.c records the first repeat block it meets
+ * (lower_stage_mark, through a lookup of the carried name in the caller's
+ * scope); lower_stages then cuts the finished loss graph at the recorded
+ * states into prologue, step and epilogue functions. */
+typedef struct LowerRepeat {
+    const Node *node;     /* the N_REPEAT, NULL until one is met */
+    const char *name;     /* the carried value (NULL: none found) */
+    int ncarried;         /* names the body updates that exist before it */
+    int64_t count;        /* steps */
+    int stage0;           /* global stage of step 0 */
+    int done;             /* every step recorded */
+    IrId *state;          /* count + 1 ids: the carried value before step k */
+    char *desc;           /* descriptor lines of the stage functions (malloc'd) */
+} LowerRepeat;
+
+/* 1 when the program's decompose is layers(mgrit(...)). */
+int lower_stage_wanted(const SemaTyped *t);
+/* Called before step k of a repeat block (k = count: after the last step). */
+void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,
+                      IrId (*lookup)(void *scope, const char *name), void *scope);
+/* Appends the stage functions to out->funcs and keeps their descriptor lines
+ * in r->desc.  Returns 0, or -1 after reporting to d. */
+int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy, int nfields,
+                 Lowered *out, Diag *d, Span at);
+/* Inserts r->desc before the descriptor's closing "end" line. */
+void lower_stage_describe(char **descriptor, const LowerRepeat *r);
+void lower_stage_free(LowerRepeat *r);
 
 #endif

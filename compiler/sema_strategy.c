@@ -26,7 +26,7 @@ static int is_word(const Node *e, const char *const *words)
 
 static const char *const combines[] = { "additive", "multiplicative", "average", "sum", NULL };
 static const char *const word_args[] = { "line_search", "model", "relax", NULL };
-static const char *const relaxes[] = { "F", "FC", "FCF", NULL };
+static const char *const relaxes[] = { "F", "FC", "FCF", "FCFCF", NULL };
 
 /* Named arguments of a builtin call, their values by the shared rules. */
 static int in_list(const char *name, const char *const *words)
@@ -50,13 +50,13 @@ static int builtin_call_args(Sema *s, const Module *m, const Node *e, const Buil
         const Node *a = named[i];
         if (in_list(a->name, word_args) && a->a->kind == N_NAME) {
             if (!strcmp(a->name, "relax") && !is_word(a->a, relaxes)) {
-                sema_error(s, a->a->span, "unknown relaxation '%s'; expected F, FC or FCF", a->a->name);
+                sema_error(s, a->a->span, "unknown relaxation '%s'; expected F, FC, FCF or FCFCF", a->a->name);
                 return 0;
             }
             continue;
         }
         if (!strcmp(a->name, "relax")) {
-            sema_error(s, a->a->span, "'relax' must be F, FC or FCF");
+            sema_error(s, a->a->span, "'relax' must be F, FC, FCF or FCFCF");
             return 0;
         }
         Val v = sema_const_expr(s, m, a->a, strategy);

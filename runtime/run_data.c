@@ -42,6 +42,22 @@ static int check_overrides(const ExaRun *r, char *err, size_t errlen)
                              d->name, d->name);
                     return -1;
                 }
+                const char *src = d->source->name, *arg = key[len] ? key + len + 1 : NULL;
+                const char *files = strcmp(src, "idx") == 0   ? " images labels "
+                                    : strcmp(src, "csv") == 0 ? " path "
+                                    : strcmp(src, "npy") == 0 ? " x y " : NULL;
+                char word[260];
+                snprintf(word, sizeof word, " %s ", arg ? arg : "");
+                if (!files) {
+                    snprintf(err, errlen, "exa: --data %s: data set '%s' is generated (%s); it reads "
+                             "no file", key, d->name, src);
+                    return -1;
+                }
+                if (arg && !strstr(files, word)) {
+                    snprintf(err, errlen, "exa: --data %s: a %s source reads no file '%s'; its files "
+                             "are: %.*s", key, src, arg, (int)strlen(files) - 2, files + 1);
+                    return -1;
+                }
             }
         }
         if (!found) {

@@ -40,7 +40,8 @@ static void usage(const ExaProgram *p)
            "  --seed N            seed for initialisation and shuffling (default %lld)\n"
            "  --data NAME=PATH    read data set NAME from PATH (NAME.ARG=PATH for one\n"
            "                      file argument of a source with several, e.g. train.labels)\n"
-           "  --limit N           train on the first N samples only (and --eval-limit N)\n"
+           "  --limit N           train on the first N samples only\n"
+           "  --eval-limit N      evaluate on the first N validation samples only\n"
            "  --threads N         BLAS threads\n"
            "  --checkpoint DIR    write DIR/checkpoint.exa after every epoch\n"
            "  --resume            continue from DIR/checkpoint.exa\n"
@@ -48,6 +49,8 @@ static void usage(const ExaProgram *p)
            "  --device cpu|gpu    where to train (default cpu)\n"
            "  --describe          print the compiled program's descriptor\n"
            "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
+           "  --gradcompare       layers(mgrit): compare the MGRIT gradient with the serial one\n"
+           "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
            "  --quiet             no progress output\n\n",
            p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
            (long long)p->batch, (long long)p->seed);
@@ -96,6 +99,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->describe = 1, takes = 0;
         } else if (strcmp(a, "--gradcheck") == 0) {
             o->gradcheck = 1, takes = 0;
+        } else if (strcmp(a, "--gradcompare") == 0) {
+            o->gradcompare = 1, takes = 0;
         } else if (!v && a[0] == '-') {
             int known = 0;
             static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",

@@ -179,10 +179,20 @@ ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen)
             free(s);
             return NULL;
         }
+    } else if (same(d->name, "layers")) { /* the train block's optimiser on MGRIT gradients */
+        s->split = SPLIT_DATA;
+        s->local = spec_of(NULL, NULL);
+        s->local.kind = OPT_GRADIENT;
+        s->global = spec_of(NULL, optimizer);
+        if (strategy_layers_create(s, err, errlen) != 0) {
+            strategy_layers_free(s->layers);
+            free(s);
+            return NULL;
+        }
     } else {
         snprintf(err, errlen, "exa: decompose = %s: this strategy is not available in this version "
-                 "of libexa; data(), params(...) and strategies of split, local, combine and "
-                 "global are", s->name);
+                 "of libexa; data(), params(...), layers(mgrit(...)) and strategies of split, "
+                 "local, combine and global are", s->name);
         free(s);
         return NULL;
     }
@@ -191,7 +201,7 @@ ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    if (s->split == SPLIT_DATA && r->world.size > 1 && r->batch < r->world.size) {
+    if (s->split == SPLIT_DATA && !s->layers && r->world.size > 1 && r->batch < r->world.size) {
         snprintf(err, errlen, "exa: %d ranks but a mini-batch of %lld samples: every rank needs at "
                  "least one (use --batch %d or more)", r->world.size, (long long)r->batch,
                  r->world.size);
@@ -292,5 +302,6 @@ void exa_strategy_free(ExaStrategy *s)
     free_optimizer(&s->lopt);
     free(s->x), free(s->g), free(s->x0), free(s->g0), free(s->shift), free(s->y), free(s->c);
     free(s->stage_theta), free(s->stage_grad), free(s->mask);
+    strategy_layers_free(s->layers);
     free(s);
 }

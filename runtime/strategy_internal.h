@@ -26,6 +26,7 @@ typedef struct Optimizer {
 } Optimizer;
 
 typedef enum Split { SPLIT_DATA, SPLIT_PARAMS } Split;
+typedef struct ExaLayers ExaLayers; /* layers(mgrit(...)): strategy_layers.c */
 typedef enum Combine { COMBINE_ADDITIVE, COMBINE_SUM, COMBINE_AVERAGE, COMBINE_MULTIPLICATIVE } Combine;
 
 struct ExaStrategy {
@@ -40,10 +41,17 @@ struct ExaStrategy {
     double *x, *g, *x0, *g0, *shift, *y, *c; /* n doubles each */
     void *stage_theta, *stage_grad;          /* n reals of the program's precision */
     double meta[8];           /* checkpointed counters */
+    ExaLayers *layers;        /* layers(mgrit(...)), else NULL */
 };
 
 double strategy_global_step(ExaStrategy *s, Optimizer *o, int64_t begin, int64_t count, ExaShard mode);
 double strategy_data_step(ExaStrategy *s, int64_t begin, int64_t count);
 double strategy_params_step(ExaStrategy *s, int64_t begin, int64_t count);
+
+/* strategy_layers.c: the mini-batch loss and gradient by MGRIT over the
+ * repeat block's steps; the optimisers use it in place of exa_run_loss. */
+int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen);
+double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t begin, int64_t count);
+void strategy_layers_free(ExaLayers *L);
 
 #endif

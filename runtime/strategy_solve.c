@@ -39,6 +39,15 @@ static void from_double(const ExaRun *r, const double *x, void *v)
         exa_set(r, v, i, x[i]);
 }
 
+/* The mini-batch loss (and gradient): by MGRIT for layers(mgrit(...)). */
+static double loss_of(ExaStrategy *s, const void *theta, void *grad, int64_t begin, int64_t count,
+                      ExaShard mode)
+{
+    if (s->layers)
+        return strategy_layers_loss(s->layers, theta, grad, begin, count);
+    return exa_run_loss(s->r, theta, grad, begin, count, mode);
+}
+
 static double objective(void *ctx, const double *x, double *g)
 {
     Objective *o = ctx;
@@ -46,10 +55,10 @@ static double objective(void *ctx, const double *x, double *g)
     ExaRun *r = s->r;
     double f;
     if (r->elem == 8) { /* evaluate in place: no conversion */
-        f = exa_run_loss(r, x, g, o->begin, o->count, o->mode);
+        f = loss_of(s, x, g, o->begin, o->count, o->mode);
     } else {
         from_double(r, x, s->stage_theta);
-        f = exa_run_loss(r, s->stage_theta, s->stage_grad, o->begin, o->count, o->mode);
+        f = loss_of(s, s->stage_theta, s->stage_grad, o->begin, o->count, o->mode);
         to_double(r, s->stage_grad, g);
     }
     if (o->shift) {
@@ -92,7 +101,7 @@ double strategy_global_step(ExaStrategy *s, Optimizer *o, int64_t begin, int64_t
     if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) {
         double loss = 0;
         for (int k = 0; k < o->spec.steps; k++) {
-            double f = exa_run_loss(r, r->theta, r->grad, begin, count, mode);
+            double f = loss_of(s, r->theta, r->grad, begin, count, mode);
             if (k == 0)
                 loss = f;
             if (o->spec.kind == OPT_SGD && r->elem == 4)

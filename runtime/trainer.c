@@ -131,6 +131,11 @@ int exa_train(ExaRun *r)
     const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
     const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
     exa_run_init_params(r);
+    if (r->opt.gradcompare) {
+        int rc = exa_strategy_gradcompare(s);
+        exa_strategy_free(s);
+        return rc;
+    }
     if (r->opt.gradcheck) {
         exa_strategy_free(s);
         return exa_gradcheck(r);
@@ -152,11 +157,15 @@ int exa_train(ExaRun *r)
         return stop(r, 1, err);
     }
     ExaProgress progress;
-    exa_progress_init(&progress, stdout, -1, r->epochs, exa_data_batches(r->train.n, r->batch));
+    /* mpirun hands its ranks a pseudo-terminal even when its own output is a
+     * file or a pipe: under mpirun, print plain lines */
+    int tty = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ? 0 : -1;
+    exa_progress_init(&progress, stdout, tty, r->epochs, exa_data_batches(r->train.n, r->batch));
     if (r->world.rank == 0 && !r->opt.quiet)
         printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s\n",
                p->source, (long long)r->n, (long long)r->train.n, (long long)r->batch,
-               exa_strategy_name(s), r->world.size, r->world.size == 1 ? "" : "s");
+               p->decompose || r->world.size == 1 ? exa_strategy_name(s) : "data parallel (no decompose line)",
+               r->world.size, r->world.size == 1 ? "" : "s");
     double start = now();
     int rc = 0, done_here = 0;
     while (r->epoch < r->epochs) {

@@ -36,6 +36,7 @@ typedef struct ExaOptions {
     int64_t eval_limit;            /* > 0: and the first N validation samples */
     int describe;
     int gradcheck;                 /* check the generated gradient and exit */
+    int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
     const char *device;            /* "cpu" or "gpu" */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
@@ -118,6 +119,10 @@ double exa_strategy_step(ExaStrategy *s, int64_t begin, int64_t count);
 int exa_strategy_state(ExaStrategy *s, void **arrays, int64_t *bytes);
 int exa_strategy_restore(ExaStrategy *s, void *const *arrays, const int64_t *bytes, int n);
 const char *exa_strategy_name(const ExaStrategy *s);
+/* --gradcompare (strategy_layers.c): the layers(mgrit) loss and gradient of
+ * the first mini-batch against the serial ones; prints both; returns 0 when
+ * they agree to 1e-9 relative, 1 when not, 2 without layers(mgrit). */
+int exa_strategy_gradcompare(ExaStrategy *s);
 void exa_strategy_free(ExaStrategy *s);
 
 /* ---- trainer.c ---- */

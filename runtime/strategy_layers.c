@@ -1,0 +1,583 @@
+/* strategy_layers.c - layer-parallel training: decompose = layers(mgrit(...)).
+ *
+ * The network's repeat block is a time-stepping problem u_{k+1} = u_k +
+ * s E(u_k, theta_k) over N steps; exac generated its stage functions
+ * (compiler/lower_stage.c: prologue, stage_step, stage_adjoint, stage_vjp,
+ * prologue_vjp, epilogue_grad) and described them in the descriptor's
+ * `setting layers stages(state, steps, offset, size, stride, h)`.  One
+ * evaluation of the mini-batch loss and gradient is
+ *
+ *   1. the prologue on every rank (cheap, and every rank needs u_0 as guess);
+ *   2. a forward MGRIT solve for u_0 .. u_N, each rank owning the contiguous
+ *      block of points mgrit.c gives it and keeping its states (access);
+ *   3. on the rank owning u_N: the epilogue (loss, its gradient with respect
+ *      to u_N and to the parameters after the block);
+ *   4. an adjoint MGRIT solve w_N = dL/du_N, w_i = J_i^T w_{i+1}, with the
+ *      same ownership, so every step_adjoint finds u_i locally;
+ *   5. each rank's steps' parameter gradients from (u_i, w_{i+1}) - one
+ *      message brings w_{hi+1} from the right neighbour - and the prologue's
+ *      from w_0 on rank 0; the gradient is summed over the ranks.
+ * The loss and gradient are exact when both solves converge and inexact when
+ * they stop after a fixed number of iterations (the default, 2): they are
+ * handed to the train block's optimiser as they are.  The optimisers are the
+ * strategy engine's own (strategy_solve.c asks this file for the loss in
+ * place of exa_run_loss), so SGD, Adam and L-BFGS all work unchanged.
+ *
+ * Step k reads its parameters through theta shifted by k * stride reals (the
+ * generated step reads step 0's offsets), and writes its gradient through the
+ * gradient shifted the same way; coarse MGRIT levels use the parameters of
+ * the step at the coarse point (injection) and step size h cf^l. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exa/mgrit.h"
+#include "strategy_internal.h"
+
+enum { LAYERS_TAG = 7411 };
+
+/* Settings of one MGRIT solve (forward or adjoint). */
+typedef struct Solve {
+    int levels, cfactor, nrelax, iters, fmg, skip, min_coarse;
+    double tol;               /* 0: a fixed number of iterations */
+} Solve;
+
+struct ExaLayers {
+    ExaRun *r;
+    const ExaFunction *step, *adjoint, *vjp, *pro, *pro_vjp, *epi;
+    int64_t w, nsteps, stride; /* state reals per sample, steps, reals between steps */
+    double h;                  /* the fine step the generated code divides by */
+    Solve fwd, bwd;
+    ExaMgrit *mf, *mb;
+    int64_t lo, hi;            /* this rank's fine points */
+    /* the evaluation in progress */
+    int64_t B;                 /* rows of the mini-batch */
+    const void *theta;
+    int64_t cap;               /* rows the buffers below hold */
+    size_t vbytes;             /* bytes of one state vector (B rows) */
+    void **u, **lam;           /* u_i, w_i for i in lo..hi */
+    void *u0, *gN, *lam_next, *tmp;
+    void *in[EXA_MAX_INPUTS + 1];
+    void *loss_rows, *out_rows, *gscratch, *work;
+    int64_t work_cap;
+    /* warm starts: the last evaluation's states, by sample */
+    int warm, warm_adj;        /* u[], lam[] hold the last solves' results */
+    int64_t *ids, nids;        /* the samples of the last evaluation's rows */
+    int64_t *where;            /* sample -> its row in the last evaluation, or -1 */
+    int64_t *perm;             /* this evaluation's row j was row perm[j] */
+    /* statistics of the last evaluation */
+    int fwd_iters, bwd_iters;
+};
+
+static void *xmalloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
+static const ExaFunction *fn(const ExaRun *r, const char *kind)
+{
+    const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
+    return f ? &r->fns[f->index] : NULL;
+}
+
+/* Workspace for a call of f on B rows (all functions share one buffer). */
+static void *workspace(ExaLayers *L, const ExaFunction *f)
+{
+    int64_t need = f->workspace(L->B);
+    if (need > L->work_cap) {
+        free(L->work);
+        L->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
+        if (!L->work) {
+            fputs("exa: out of memory for the workspace\n", stderr);
+            exit(1);
+        }
+        L->work_cap = need;
+    }
+    return L->work;
+}
+
+/* Runs f on the current batch with theta shifted to step k (k < 0: none). */
+static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const void *const *in,
+                 void *const *out)
+{
+    const char *theta = L->theta;
+    ExaArgs a = { .batch = L->B, .step_size = h,
+                  .theta = theta + (k > 0 ? k * L->stride * L->r->elem : 0),
+                  .inputs = in, .outputs = out, .workspace = workspace(L, f) };
+    f->run(&a);
+}
+
+/* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
+
+static int cb_step(void *app, int level, int64_t i, double h, void *u)
+{
+    ExaLayers *L = app;
+    (void)level;
+    const void *in[1] = { u };
+    void *out[1] = { L->tmp };
+    call(L, L->step, i, h, in, out);
+    memcpy(u, L->tmp, L->vbytes);
+    return 0;
+}
+
+static void *cb_clone(void *app, const void *u)
+{
+    ExaLayers *L = app;
+    void *v = xmalloc(L->vbytes);
+    memcpy(v, u, L->vbytes);
+    return v;
+}
+
+/* u_0 exactly at 0; elsewhere the last solve's state of the same samples
+ * (a warm start, with skip: 0 only: skipping the first down-cycle would
+ * discard it), else u_0, a fair guess since the steps are near identity. */
+static void *cb_init(void *app, int64_t i)
+{
+    ExaLayers *L = app;
+    return cb_clone(app, i > 0 && L->warm && !L->fwd.skip ? L->u[i - L->lo] : L->u0);
+}
+
+static void cb_free(void *app, void *u)
+{
+    (void)app;
+    free(u);
+}
+
+static int cb_sum(void *app, double a, const void *x, double b, void *y)
+{
+    ExaLayers *L = app;
+    int64_t n = L->B * L->w;
+    if (L->r->elem == 4) {
+        const float *xs = x;
+        float *ys = y;
+        for (int64_t i = 0; i < n; i++)
+            ys[i] = (float)(a * xs[i] + (b == 0 ? 0 : b * ys[i]));
+    } else {
+        const double *xs = x;
+        double *ys = y;
+        for (int64_t i = 0; i < n; i++)
+            ys[i] = a * xs[i] + (b == 0 ? 0 : b * ys[i]);
+    }
+    return 0;
+}
+
+static double cb_norm(void *app, const void *u)
+{
+    ExaLayers *L = app;
+    double s = 0;
+    for (int64_t i = 0; i < L->B * L->w; i++) {
+        double x = exa_get(L->r, u, i);
+        s += x * x;
+    }
+    return sqrt(s);
+}
+
+static size_t cb_size(void *app)
+{
+    return ((ExaLayers *)app)->vbytes;
+}
+
+static int cb_pack(void *app, const void *u, void *buf)
+{
+    memcpy(buf, u, ((ExaLayers *)app)->vbytes);
+    return 0;
+}
+
+static void *cb_unpack(void *app, const void *buf)
+{
+    return cb_clone(app, buf);
+}
+
+static int cb_access(void *app, int adjoint, int64_t i, const void *u)
+{
+    ExaLayers *L = app;
+    if (i < L->lo || i > L->hi)
+        return -1;
+    memcpy((adjoint ? L->lam : L->u)[i - L->lo], u, L->vbytes);
+    return 0;
+}
+
+/* w <- J^T w for the step (of size h, at level l) starting at u_i. */
+static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
+{
+    ExaLayers *L = app;
+    (void)level;
+    if (i < L->lo || i > L->hi)
+        return -1; /* the forward state must be local (mgrit.h) */
+    const void *in[2] = { L->u[i - L->lo], w };
+    void *out[1] = { L->tmp };
+    call(L, L->adjoint, i, h, in, out);
+    memcpy(w, L->tmp, L->vbytes);
+    return 0;
+}
+
+static void *cb_init_adjoint(void *app, int64_t i)
+{
+    ExaLayers *L = app;
+    if (i == L->nsteps)
+        return cb_clone(app, L->gN);
+    if (L->warm_adj && !L->bwd.skip)
+        return cb_clone(app, L->lam[i - L->lo]);
+    void *v = xmalloc(L->vbytes);
+    memset(v, 0, L->vbytes); /* zero is exactly 0.0 in both precisions */
+    return v;
+}
+
+/* ---- settings --------------------------------------------------------------- */
+
+static int relax_of(const char *name)
+{
+    if (!name || !strcmp(name, "FCF") || !strcmp(name, "FC"))
+        return 1;
+    if (!strcmp(name, "F"))
+        return 0;
+    if (!strcmp(name, "FCFCF"))
+        return 2;
+    return -1;
+}
+
+/* One solve's settings: `prefix`levels etc. override the shared ones. */
+static Solve solve_of(const ExaCall *m, const char *prefix)
+{
+    char key[32];
+#define ARG(name, fallback) \
+    (snprintf(key, sizeof key, "%s%s", prefix, name), \
+     exa_call_num(m, key, exa_call_num(m, name, fallback)))
+    Solve s;
+    s.levels = (int)ARG("levels", 10);
+    s.cfactor = (int)ARG("cfactor", 2);
+    s.iters = (int)ARG("iters", exa_call_num(m, "cycles", 2));
+    s.tol = ARG("tol", 0);
+#undef ARG
+    s.nrelax = relax_of(exa_call_ident(m, "relax", "FCF"));
+    s.skip = (int)exa_call_num(m, "skip", 1);
+    s.fmg = (int)exa_call_num(m, "fmg", 0);
+    s.min_coarse = (int)exa_call_num(m, "min_coarse", 2);
+    snprintf(key, sizeof key, "%siters", prefix);
+    if (s.tol > 0 && !exa_call_arg(m, key) && !exa_call_arg(m, "iters") && !exa_call_arg(m, "cycles"))
+        s.iters = 100; /* to a tolerance: iterate until it is met */
+    return s;
+}
+
+static int configure(ExaMgrit *m, const Solve *s)
+{
+    int rc = exa_mgrit_set_max_levels(m, s->levels < 1 ? 1 : s->levels);
+    rc |= exa_mgrit_set_cfactor(m, -1, s->cfactor);
+    rc |= exa_mgrit_set_nrelax(m, -1, s->nrelax);
+    rc |= exa_mgrit_set_max_iter(m, s->iters);
+    rc |= exa_mgrit_set_abs_tol(m, s->tol);
+    rc |= exa_mgrit_set_skip(m, s->skip);
+    rc |= exa_mgrit_set_fmg(m, s->fmg);
+    rc |= exa_mgrit_set_min_coarse(m, s->min_coarse);
+    return rc;
+}
+
+/* The descriptor's `setting layers stages(...)` and the stage functions. */
+static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
+{
+    ExaRun *r = L->r;
+    const ExaSetting *st = exa_program_setting(r->prog, "layers");
+    const ExaCall *c = st && st->value.kind == EXA_CALL ? st->value.call : NULL;
+    L->step = fn(r, "stage_step"), L->adjoint = fn(r, "stage_adjoint"), L->vjp = fn(r, "stage_vjp");
+    L->pro = fn(r, "prologue"), L->pro_vjp = fn(r, "prologue_vjp"), L->epi = fn(r, "epilogue_grad");
+    if (!c || !L->step || !L->adjoint || !L->vjp || !L->pro || !L->pro_vjp || !L->epi) {
+        snprintf(err, errlen, "exa: decompose = %s: the executable has no stage functions: was it "
+                 "built by a matching exac?", name);
+        return -1;
+    }
+    L->w = (int64_t)exa_call_num(c, "state", 0);
+    L->nsteps = (int64_t)exa_call_num(c, "steps", 0);
+    L->stride = (int64_t)exa_call_num(c, "stride", 0);
+    L->h = exa_call_num(c, "h", 0);
+    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)) {
+        snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
+        return -1;
+    }
+    return 0;
+}
+
+int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
+{
+    ExaRun *r = s->r;
+    const ExaCall *d = r->prog->decompose;
+    const ExaValue *inner = exa_call_arg(d, "_0");
+    const ExaCall *m = inner && inner->kind == EXA_CALL ? inner->call : NULL;
+    if (!m || strcmp(m->name, "mgrit") != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs layers(mgrit(...)) "
+                 "only", s->name);
+        return -1;
+    }
+    ExaLayers *L = calloc(1, sizeof *L);
+    if (!L)
+        return -1;
+    s->layers = L;
+    L->r = r;
+    if (read_stages(L, s->name, err, errlen) != 0)
+        return -1;
+    if (exa_call_num(m, "nested", 0) != 0 && r->world.rank == 0)
+        fprintf(stderr, "exa: decompose = %s: nested iteration is not implemented in this version; "
+                "training the full network from the start\n", s->name);
+    L->fwd = solve_of(m, "fwd_");
+    L->bwd = solve_of(m, "bwd_");
+    if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
+        || L->bwd.iters < 1) {
+        snprintf(err, errlen, "exa: decompose = %s: relax must be F, FCF or FCFCF, cfactor at least "
+                 "2 and iters at least 1", s->name);
+        return -1;
+    }
+    if (r->world.size > L->nsteps + 1) {
+        snprintf(err, errlen, "exa: decompose = %s: the repeat block has %lld steps (%lld states) "
+                 "and the run has %d ranks; run with at most %lld", s->name, (long long)L->nsteps,
+                 (long long)L->nsteps + 1, r->world.size, (long long)L->nsteps + 1);
+        return -1;
+    }
+    /* this rank's fine points: mgrit.c's (and XBraid's) block distribution */
+    int64_t npts = L->nsteps + 1, q = npts / r->world.size, rem = npts % r->world.size;
+    int p = r->world.rank;
+    L->lo = p * q + (p < rem ? p : rem);
+    L->hi = L->lo + q + (p < rem ? 1 : 0) - 1;
+    ExaMgritOps ops = { .step = cb_step, .init = cb_init, .clone = cb_clone, .free = cb_free,
+                        .sum = cb_sum, .norm = cb_norm, .buffer_size = cb_size, .pack = cb_pack,
+                        .unpack = cb_unpack, .access = cb_access, .step_adjoint = cb_step_adjoint,
+                        .init_adjoint = cb_init_adjoint };
+    if (exa_mgrit_create(r->world.comm, L->nsteps, L->h, &ops, L, &L->mf) != 0
+        || exa_mgrit_create(r->world.comm, L->nsteps, L->h, &ops, L, &L->mb) != 0
+        || configure(L->mf, &L->fwd) != 0 || configure(L->mb, &L->bwd) != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: cannot set up the MGRIT solver", s->name);
+        return -1;
+    }
+    L->gscratch = xmalloc((size_t)(r->n > 0 ? r->n : 1) * (size_t)r->elem);
+    L->where = xmalloc((size_t)(r->train.n > 0 ? r->train.n : 1) * sizeof *L->where);
+    for (int64_t i = 0; i < r->train.n; i++)
+        L->where[i] = -1;
+    return 0;
+}
+
+void strategy_layers_free(ExaLayers *L)
+{
+    if (!L)
+        return;
+    exa_mgrit_destroy(L->mf);
+    exa_mgrit_destroy(L->mb);
+    int64_t nloc = L->hi - L->lo + 1;
+    for (int64_t i = 0; L->u && i < nloc; i++)
+        free(L->u[i]), free(L->lam[i]);
+    free(L->u), free(L->lam);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    for (int i = 0; i <= EXA_MAX_INPUTS; i++)
+        free(L->in[i]);
+    free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
+    free(L->ids), free(L->where), free(L->perm);
+    free(L);
+}
+
+/* ---- one evaluation ------------------------------------------------------------ */
+
+/* Buffers for B rows: the data, the states and adjoints of the local points. */
+static void reserve(ExaLayers *L, int64_t B)
+{
+    ExaRun *r = L->r;
+    L->B = B;
+    L->vbytes = (size_t)(B * L->w * r->elem);
+    if (B <= L->cap)
+        return;
+    L->warm = L->warm_adj = 0; /* the stored states go with the old buffers */
+    free(L->ids), free(L->perm);
+    L->ids = xmalloc((size_t)B * sizeof *L->ids);
+    L->perm = xmalloc((size_t)B * sizeof *L->perm);
+    L->nids = 0;
+    const ExaDataInfo *set = r->train_info;
+    for (int i = 0, reals = 0; i < set->nfields; i++) {
+        const ExaFieldInfo *f = &set->fields[i];
+        int64_t per = f->classes ? (int64_t)sizeof(int32_t)
+                                 : (reals++ == 0 ? r->train.features : r->train.targets) * r->elem;
+        free(L->in[i]);
+        L->in[i] = xmalloc((size_t)(B * per));
+    }
+    int64_t nloc = L->hi - L->lo + 1;
+    if (!L->u) {
+        L->u = calloc((size_t)nloc, sizeof *L->u);
+        L->lam = calloc((size_t)nloc, sizeof *L->lam);
+        if (!L->u || !L->lam) {
+            fputs("exa: out of memory\n", stderr);
+            exit(1);
+        }
+    }
+    for (int64_t i = 0; i < nloc; i++) {
+        free(L->u[i]), free(L->lam[i]);
+        L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
+    }
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    L->u0 = xmalloc(L->vbytes), L->gN = xmalloc(L->vbytes);
+    L->lam_next = xmalloc(L->vbytes), L->tmp = xmalloc(L->vbytes);
+    free(L->loss_rows), free(L->out_rows);
+    L->loss_rows = xmalloc((size_t)(B * r->elem));
+    L->out_rows = xmalloc((size_t)(B * (r->out_size > 0 ? r->out_size : 1) * r->elem));
+    L->cap = B;
+}
+
+/* Rows order[begin .. begin + count) of the training set into L->in. */
+static void gather(ExaLayers *L, int64_t begin, int64_t count)
+{
+    ExaRun *r = L->r;
+    const ExaDataInfo *set = r->train_info;
+    void *x = NULL, *y = NULL;
+    int32_t *label = NULL;
+    for (int i = 0, reals = 0; i < set->nfields; i++) {
+        if (set->fields[i].classes)
+            label = L->in[i];
+        else if (reals++ == 0)
+            x = L->in[i];
+        else
+            y = L->in[i];
+    }
+    if (r->elem == 4)
+        exa_data_gather_f32(&r->train, r->order, begin, count, x, label, y);
+    else
+        exa_data_gather_f64(&r->train, r->order, begin, count, x, label, y);
+}
+
+/* Keeps the stored states when this batch has the last one's samples (the
+ * same mini-batch again: L-BFGS iterations and line searches, or a full
+ * batch reshuffled), rows permuted to the new order; forgets them otherwise. */
+static void warm_start(ExaLayers *L, int64_t begin, int64_t count)
+{
+    const int64_t *order = L->r->order + begin;
+    int same = count == L->nids, identity = 1;
+    for (int64_t j = 0; j < count && same; j++) {
+        L->perm[j] = L->where[order[j]];
+        same = L->perm[j] >= 0;
+        identity &= L->perm[j] == j;
+    }
+    if (!same) {
+        L->warm = L->warm_adj = 0;
+    } else if (!identity && (L->warm || L->warm_adj)) {
+        size_t row = (size_t)(L->w * L->r->elem);
+        for (int64_t i = 0; i <= L->hi - L->lo; i++)
+            for (int which = 0; which < 2; which++) {
+                void **v = which ? &L->lam[i] : &L->u[i];
+                for (int64_t j = 0; j < count; j++)
+                    memcpy((char *)L->tmp + (size_t)j * row, (char *)*v + (size_t)L->perm[j] * row, row);
+                void *t = *v; /* the permuted copy becomes the state; tmp is scratch */
+                *v = L->tmp;
+                L->tmp = t;
+            }
+    }
+    for (int64_t j = 0; j < L->nids; j++)
+        L->where[L->ids[j]] = -1;
+    for (int64_t j = 0; j < count; j++)
+        L->where[order[j]] = j, L->ids[j] = order[j];
+    L->nids = count;
+}
+
+static void add_into(const ExaRun *r, void *grad, const void *part)
+{
+    for (int64_t i = 0; i < r->n; i++)
+        exa_set(r, grad, i, exa_get(r, grad, i) + exa_get(r, part, i));
+}
+
+static void mgrit_check(ExaLayers *L, int rc, const char *what)
+{
+    if (rc != 0)
+        exa_comm_abort(&L->r->world, "exa: layers(mgrit): the %s solve failed (error %d)", what, rc);
+}
+
+double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t begin,
+                            int64_t count)
+{
+    ExaRun *r = L->r;
+    int nf = r->nin, last = L->hi == L->nsteps;
+    reserve(L, count);
+    gather(L, begin, count);
+    warm_start(L, begin, count);
+    L->theta = theta;
+    /* 1-2: prologue, forward solve */
+    void *out1[1] = { L->u0 };
+    call(L, L->pro, -1, 0, (const void *const *)L->in, out1);
+    mgrit_check(L, exa_mgrit_solve(L->mf), "forward");
+    L->fwd_iters = exa_mgrit_num_iterations(L->mf);
+    L->warm = 1;
+    /* 3: the epilogue where u_N is */
+    double sum = 0;
+    if (grad)
+        memset(grad, 0, (size_t)r->n * (size_t)r->elem);
+    if (last) {
+        L->in[nf] = L->u[L->nsteps - L->lo];
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+        void *out[4] = { L->loss_rows, L->out_rows, L->gscratch, L->gN };
+        call(L, L->epi, -1, 0, (const void *const *)L->in, out);
+        L->in[nf] = NULL;
+        for (int64_t i = 0; i < count; i++)
+            sum += exa_get(r, L->loss_rows, i);
+        if (grad)
+            add_into(r, grad, L->gscratch);
+    }
+    sum = exa_comm_sum_double(&r->world, sum);
+    if (!grad)
+        return sum / (double)count;
+    /* 4: the adjoint solve */
+    mgrit_check(L, exa_mgrit_solve_adjoint(L->mb), "adjoint");
+    L->bwd_iters = exa_mgrit_num_iterations(L->mb);
+    L->warm_adj = 1;
+    /* 5: w_{hi+1} from the right neighbour, then this rank's steps */
+    int p = r->world.rank;
+    if (p > 0)
+        exa_comm_send(&r->world, L->lam[0], L->vbytes, p - 1, LAYERS_TAG);
+    if (!last)
+        exa_comm_recv(&r->world, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
+    for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
+        const void *in[2] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next };
+        void *out[2] = { L->tmp, (char *)grad + i * L->stride * r->elem };
+        call(L, L->vjp, i, L->h, in, out);
+    }
+    if (p == 0) {
+        L->in[nf] = L->lam[0];
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+        void *out[1] = { L->gscratch };
+        call(L, L->pro_vjp, -1, 0, (const void *const *)L->in, out);
+        L->in[nf] = NULL;
+        add_into(r, grad, L->gscratch);
+    }
+    exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
+    return sum / (double)count;
+}
+
+/* --gradcompare: the MGRIT loss and gradient against the serial loss_grad on
+ * the first mini-batch at the initial parameters. */
+int exa_strategy_gradcompare(ExaStrategy *s)
+{
+    const double tol = 1e-9;
+    ExaRun *r = s->r;
+    if (!s->layers) {
+        if (r->world.rank == 0)
+            fprintf(stderr, "exa: --gradcompare: the program does not decompose = layers(mgrit(...))\n");
+        return 2;
+    }
+    exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
+    int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
+    void *g = xmalloc((size_t)r->n * (size_t)r->elem);
+    double fs = exa_run_loss(r, r->theta, r->grad, 0, count, EXA_SHARD_ALL);
+    double fm = strategy_layers_loss(s->layers, r->theta, g, 0, count);
+    double dmax = 0, gmax = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        double a = exa_get(r, r->grad, i), b = exa_get(r, g, i);
+        dmax = fmax(dmax, fabs(a - b));
+        gmax = fmax(gmax, fabs(a));
+    }
+    free(g);
+    double lrel = fabs(fm - fs) / fmax(fabs(fs), 1e-300), grel = dmax / fmax(gmax, 1e-300);
+    int ok = lrel <= tol && grel <= tol;
+    if (r->world.rank == 0)
+        printf("gradcompare: %d ranks, batch %lld: loss serial %.17g mgrit %.17g (rel %.3e); "
+               "gradient max|diff|/max|g| %.3e; mgrit iterations forward %d adjoint %d: %s "
+               "(tolerance %.1e)\n",
+               r->world.size, (long long)count, fs, fm, lrel, grel, s->layers->fwd_iters,
+               s->layers->bwd_iters, ok ? "ok" : "FAILED", tol);
+    return ok ? 0 : 1;
+}
