@@ -234,7 +234,10 @@ double strategy_params_step(ExaStrategy *s, int64_t begin, int64_t count)
     } else {
         memcpy(s->y, s->x, (size_t)n * sizeof *s->x);
         double fy = objective(&local, s->y, s->g0), before = fy;
-        reset_local(s, 0);
+        /* APTS: local radius Delta/P, so the sum of the P disjoint blocks'
+         * steps has norm at most Delta/sqrt(P) and needs no clamping, and the
+         * summed local reductions remain its prediction */
+        reset_local(s, s->global.kind == OPT_TR ? s->delta / r->world.size : 0);
         run_solver(&s->lopt, &local, s->y, &fy, s->g0);
         for (int64_t i = 0; i < n; i++)
             s->c[i] = s->y[i] - s->x[i];
@@ -242,9 +245,12 @@ double strategy_params_step(ExaStrategy *s, int64_t begin, int64_t count)
     }
     if (s->global.kind == OPT_TR) {
         double norm = sqrt(dot(s->c, s->c, n));
-        if (norm > s->delta) /* the step is clamped to the trust region */
+        if (norm > s->delta) { /* clamped to the trust region (multiplicative);
+                                * the prediction scaled with it, to first order */
             for (int64_t i = 0; i < n; i++)
                 s->c[i] *= s->delta / norm;
+            pred *= s->delta / norm;
+        }
         ratio_test(s, &global, f, pred);
     } else if (s->global.kind == OPT_LBFGS) {
         /* x_half = x + a c, a from a strong-Wolfe search from 1; then one
