@@ -11,6 +11,7 @@
  * generic pass and again by each instance) is printed once: sema_error keeps
  * the text of every message it printed and drops repeats with their notes.
  * All memory lives in the Sema's arena. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,32 +205,43 @@ Decl *sema_lookup(Sema *s, const Module *m, const char *name)
     return other;
 }
 
+/* How far apart two names are for "did you mean": twice the optimal string
+ * alignment distance of their lower-case forms (so a swap of neighbours, as in
+ * 'tahn', costs one edit), plus one if they differ in case; 0 when equal.
+ * Case and swaps are the typos people make, so they rank first. */
 static int edit_distance(const char *a, const char *b)
 {
     size_t n = strlen(a), m = strlen(b);
     if (n > 40 || m > 40)
-        return 99;
-    int prev[41], cur[41];
+        return 999;
+    int d[42][42];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
     for (size_t j = 0; j <= m; j++)
-        prev[j] = (int)j;
+        d[0][j] = (int)j;
+    int case_differs = 0;
     for (size_t i = 1; i <= n; i++) {
-        cur[0] = (int)i;
         for (size_t j = 1; j <= m; j++) {
-            int c = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            if (prev[j] + 1 < c)
-                c = prev[j] + 1;
-            if (cur[j - 1] + 1 < c)
-                c = cur[j - 1] + 1;
-            cur[j] = c;
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int c = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < c)
+                c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c)
+                c = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2])
+                && tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < c)
+                c = d[i - 2][j - 2] + 1;
+            d[i][j] = c;
         }
-        memcpy(prev, cur, sizeof cur);
     }
-    return prev[m];
+    for (size_t i = 0; i < n && i < m; i++)
+        case_differs |= a[i] != b[i] && tolower((unsigned char)a[i]) == tolower((unsigned char)b[i]);
+    return 2 * d[n][m] + case_differs;
 }
 
 void sema_suggest(Sema *s, const Module *m, const char *name, const char *const *extra)
 {
-    int limit = strlen(name) <= 3 ? 1 : 2, best = limit + 1;
+    int limit = 2 * (strlen(name) <= 3 ? 1 : 2) + 1, best = limit + 1;
     const char *pick = NULL;
     char vis[256] = {0};
     if (m && s->p->nmodules <= 256)
