@@ -317,23 +317,6 @@ typedef struct Nest {
     int ns;
 } Nest;
 
-/* strides of a value of shape s over the loop dims of space; 0 where it is
- * broadcast (a dim of 1 or missing, the batch of a uniform value) */
-static void strides(const IrShape *s, int batched, const IrValue *space, int64_t *o)
-{
-    int64_t natural[IR_MAX_RANK], acc = 1;
-    for (int j = s->rank - 1; j >= 0; j--) {
-        natural[j] = acc;
-        acc *= s->dim[j];
-    }
-    int k = 0;
-    if (space->batched)
-        o[k++] = batched ? acc : 0;
-    for (int d = 0; d < space->shape.rank; d++) {
-        int j = d - (space->shape.rank - s->rank);
-        o[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
-    }
-}
 
 static void add_stream(Nest *n, const FusePlan *p, const IrValue *space, IrId u, int store)
 {
@@ -343,7 +326,7 @@ static void add_stream(Nest *n, const FusePlan *p, const IrValue *space, IrId u,
     Stream *s = &n->st[n->ns++];
     s->value = u;
     s->store = store;
-    strides(&p->v[u].shape, p->v[u].batched, space, s->stride);
+    fuse_strides(&p->v[u].shape, p->v[u].batched, space, s->stride);
 }
 
 /* drop extent-1 dims; merge a dim into the next where every stream runs on */
@@ -481,12 +464,9 @@ typedef struct Mat {
 static Mat mat(Gen *g, IrId u, int trans, int right)
 {
     const IrValue *v = &g->p->v[u];
-    Mat m = { .trans = trans, .batched = v->batched, .size = fuse_size(v), .id = u };
-    int64_t r = v->shape.rank == 2 ? v->shape.dim[0] : right ? v->shape.dim[0] : 1;
-    int64_t c = v->shape.rank == 2 ? v->shape.dim[1] : right ? 1 : v->shape.dim[0];
-    m.ld = c;
-    m.rows = trans ? c : r;
-    m.cols = trans ? r : c;
+    FuseMatrix f = fuse_matrix(v, trans, right);
+    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .id = u,
+              .rows = f.rows, .cols = f.cols, .ld = f.ld };
     return m;
 }
 

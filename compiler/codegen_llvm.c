@@ -113,12 +113,9 @@ typedef struct Mat {
 static Mat mat(Cg *cg, IrId u, int trans, int right)
 {
     const IrValue *v = &cg->p->v[u];
-    Mat m = { .trans = trans, .batched = v->batched, .size = fuse_size(v), .ptr = cg->ptr[u] };
-    int64_t r = v->shape.rank == 2 ? v->shape.dim[0] : right ? v->shape.dim[0] : 1;
-    int64_t c = v->shape.rank == 2 ? v->shape.dim[1] : right ? 1 : v->shape.dim[0];
-    m.ld = c;
-    m.rows = trans ? c : r;
-    m.cols = trans ? r : c;
+    FuseMatrix f = fuse_matrix(v, trans, right);
+    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .ptr = cg->ptr[u],
+              .rows = f.rows, .cols = f.cols, .ld = f.ld };
     return m;
 }
 

@@ -187,24 +187,6 @@ typedef struct Nest {
     LLVMValueRef *val;         /* per value id: its scalar in this iteration */
 } Nest;
 
-/* The strides of a value of shape s (batched or not) over the loop dims of
- * space: broadcast dims (1, or missing on the left) and the batch of a
- * uniform value get stride 0. */
-static void strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)
-{
-    int64_t natural[IR_MAX_RANK], acc = 1;
-    for (int j = s->rank - 1; j >= 0; j--) {
-        natural[j] = acc;
-        acc *= s->dim[j];
-    }
-    int k = 0;
-    if (space->batched)
-        out[k++] = batched ? acc : 0;
-    for (int d = 0; d < space->shape.rank; d++) {
-        int j = d - (space->shape.rank - s->rank);
-        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
-    }
-}
 
 static void add_stream(Nest *n, Cg *cg, IrId u, int store)
 {
@@ -216,7 +198,7 @@ static void add_stream(Nest *n, Cg *cg, IrId u, int store)
     s->value = u;
     s->store = store;
     s->base = cg->ptr[u];
-    strides(&uv->shape, uv->batched, &cg->p->v[n->g->last], s->stride);
+    fuse_strides(&uv->shape, uv->batched, &cg->p->v[n->g->last], s->stride);
 }
 
 /* Drops dims of extent 1 and merges each dim into the next inner one where

@@ -487,3 +487,30 @@ void fuse_dump(FILE *out, const FusePlan *p)
                 (long long)b->a, (long long)b->b, (long long)b->at_a, (long long)b->at_c, b->def, b->last);
     }
 }
+
+void fuse_strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)
+{
+    int64_t natural[IR_MAX_RANK], acc = 1;
+    for (int j = s->rank - 1; j >= 0; j--) {
+        natural[j] = acc;
+        acc *= s->dim[j];
+    }
+    int k = 0;
+    if (space->batched)
+        out[k++] = batched ? acc : 0;
+    for (int d = 0; d < space->shape.rank; d++) {
+        int j = d - (space->shape.rank - s->rank);
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
+    }
+}
+
+FuseMatrix fuse_matrix(const IrValue *v, int trans, int right)
+{
+    FuseMatrix m = { .trans = trans, .batched = v->batched, .size = fuse_size(v) };
+    int64_t r = v->shape.rank == 2 ? v->shape.dim[0] : right ? v->shape.dim[0] : 1;
+    int64_t c = v->shape.rank == 2 ? v->shape.dim[1] : right ? 1 : v->shape.dim[0];
+    m.ld = c;
+    m.rows = trans ? c : r;
+    m.cols = trans ? r : c;
+    return m;
+}

@@ -93,6 +93,21 @@ int64_t fuse_buffer_offset(const FuseBuffer *b, int64_t batch);
 /* Elements of a value per sample (batched) or in all (uniform). */
 int64_t fuse_size(const IrValue *v);
 
+/* Geometry both back ends share. */
+
+/* The strides of a value of shape s (batched or not) over the loop dims of
+ * space (the batch first when space is batched): broadcast dims (1, or
+ * missing on the left) and the batch of a uniform value get stride 0. */
+void fuse_strides(const IrShape *s, int batched, const IrValue *space, int64_t *out);
+
+/* A MATMUL operand as a row-major matrix: a vector is a row (left operand)
+ * or a column (right operand); trans: used transposed (an absorbed TRANSPOSE). */
+typedef struct FuseMatrix {
+    int64_t rows, cols, ld, size;
+    int trans, batched;
+} FuseMatrix;
+FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);
+
 /* Prints the plan: groups, kernels, buffers (for debugging and tests). */
 void fuse_dump(FILE *out, const FusePlan *p);
 
