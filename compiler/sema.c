@@ -241,6 +241,8 @@ static int edit_distance(const char *a, const char *b)
 
 void sema_suggest(Sema *s, const Module *m, const char *name, const char *const *extra)
 {
+    if (s->quiet)
+        return; /* its error was a repeat, not printed: skip the costly search */
     int limit = 2 * (strlen(name) <= 3 ? 1 : 2) + 1, best = limit + 1;
     const char *pick = NULL;
     char vis[256] = {0};
@@ -350,7 +352,7 @@ Sema *sema_check(Program *p, Diag *d)
     }
     s->p = p;
     s->d = d;
-    s->budget = 200000; /* instances and stages: bounds time and memory */
+    s->budget = SEMA_BUDGET;
     s->train_data = -1;
     s->typed.train = (SemaTrain){ .epochs = 1, .batch = 32, .seed = 0, .data = -1, .validate = -1 };
     if (!p->root || !p->root->ast)

@@ -5,7 +5,9 @@
  * the order is the program's, so the output is a stable golden file.  The
  * values of a repeat body are printed once as step[*]/name when every step
  * gives them the same shape (they are the same statement). */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sema_internal.h"
@@ -81,27 +83,57 @@ static const char *shapes_s(Sema *s, const SemaShape *sh, int n)
     return r;
 }
 
+/* Values ordered by the statement that made them, then by position: the
+ * values of one repeat-body statement become neighbours. */
+typedef struct ByNode {
+    const Node *node;
+    int index;
+} ByNode;
+
+static int by_node(const void *pa, const void *pb)
+{
+    const ByNode *a = pa, *b = pb;
+    if (a->node != b->node)
+        return (uintptr_t)a->node < (uintptr_t)b->node ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+/* A repeat body's values are printed once, as step[*]/name, when every step
+ * gives them the same type.  Grouping by sorting keeps this O(n log n): a
+ * model may have 10^5 values (the fuzzer found the quadratic scan). */
 static void emit_values(FILE *out, Sema *s, const SemaModel *m)
 {
-    Table t = {0};
-    for (int i = 0; i < m->nvalues; i++) {
-        const SemaValue *v = &m->values[i];
-        const char *type = value_type(s, v), *path = v->path;
-        if (strncmp(path, "step[", 5) == 0) {
-            int first = 1, same = 1;
-            for (int k = 0; k < m->nvalues; k++) {
-                if (m->values[k].node != v->node)
-                    continue;
-                if (k < i)
-                    first = 0;
-                same &= strcmp(value_type(s, &m->values[k]), type) == 0;
-            }
-            if (same && !first)
-                continue;
-            if (same)
-                path = sema_fmt(s, "step[*]%s", strchr(path, '/'));
+    int n = m->nvalues;
+    const char **type = sema_alloc(s, (size_t)n * sizeof *type + 1);
+    char *fold = sema_alloc(s, (size_t)n + 1); /* 1: step[*] row, 2: hidden */
+    ByNode *order = sema_alloc(s, (size_t)n * sizeof *order + 1);
+    for (int i = 0; i < n; i++) {
+        type[i] = value_type(s, &m->values[i]);
+        fold[i] = 0;
+        order[i] = (ByNode){ m->values[i].node, i };
+    }
+    if (n > 1)
+        qsort(order, (size_t)n, sizeof *order, by_node);
+    for (int g = 0; g < n;) {
+        int end = g, same = 1;
+        while (end < n && order[end].node == order[g].node) {
+            same &= strcmp(type[order[end].index], type[order[g].index]) == 0;
+            end++;
         }
-        row(s, &t, path, type, where(s, v->node), NULL);
+        for (int k = g; same && k < end; k++)
+            fold[order[k].index] = k == g ? 1 : 2;
+        g = end;
+    }
+    Table t = {0};
+    for (int i = 0; i < n; i++) {
+        const char *path = m->values[i].path;
+        if (strncmp(path, "step[", 5) == 0 && fold[i] == 2)
+            continue;
+        if (strncmp(path, "step[", 5) == 0 && fold[i] == 1) {
+            const char *rest = strchr(path, '/');
+            path = sema_fmt(s, "step[*]%s", rest ? rest : "");
+        }
+        row(s, &t, path, type[i], where(s, m->values[i].node), NULL);
     }
     print_table(out, &t, "    ");
 }

@@ -51,6 +51,26 @@ Local *sema_add_local(Body *b, const char *name, LocalKind kind, Val v, const No
 
 /* ---- recording the instantiated model (typed.h) --------------------------- */
 
+/* Every fn or layer call and every repeat step instantiated costs one unit
+ * of a budget that bounds exac's time and memory on any input: calls nest,
+ * so a few lines can ask for 2^30 instances.  Reports once; 1 when spent. */
+static int spend_budget(Body *b, Span at)
+{
+    Sema *s = b->s;
+    if (--s->budget >= 0)
+        return 0;
+    if (!s->over_budget) {
+        if (b->mb)
+            sema_error(s, b->mb->m->decl->span,
+                       "model '%s' is too large to instantiate: more than %d calls and repeat steps",
+                       b->mb->m->name, SEMA_BUDGET);
+        else
+            sema_error(s, at, "this expression is too large to instantiate: more than %d calls", SEMA_BUDGET);
+    }
+    s->over_budget = 1;
+    return 1;
+}
+
 static int new_instance(Body *b, const char *path, const Node *decl, const Node *call)
 {
     ModelBuild *mb = b->mb;
@@ -523,12 +543,8 @@ static void repeat_stmt(Body *b, const Node *st)
     memcpy(saved, b->counts, sizeof saved);
     b->in_repeat = 1;
     for (int64_t k = 0; k < count; k++) {
-        if (--s->budget < 0) {
-            if (!s->over_budget)
-                sema_error(s, st->span, "model '%s' is too large to instantiate: more than 200000 instances and stages", m->name);
-            s->over_budget = 1;
+        if (spend_budget(b, st->span))
             break;
-        }
         b->stage = new_stage(b, SEMA_STAGE_STEP, (int)k, st);
         SemaStage *sg = &m->stages[b->stage];
         sg->nin = nc;
@@ -782,13 +798,10 @@ Val sema_call_user(Body *b, const Node *e, Decl *callee)
     }
     s->stack[s->depth++] = fn;
     if (ck == N_FN) {
-        walk_body(&cb);
+        if (!spend_budget(b, e->span))
+            walk_body(&cb);
     } else if (ck == N_LAYER && b->mb) {
-        if (--s->budget < 0) {
-            if (!s->over_budget)
-                sema_error(s, b->mb->m->decl->span, "model '%s' is too large to instantiate: more than 200000 instances and stages", b->mb->m->name);
-            s->over_budget = 1;
-        } else {
+        if (!spend_budget(b, e->span)) {
             cb.mb = b->mb;
             cb.stage = b->stage;
             cb.path = call_path(b, fn->name);

@@ -51,6 +51,7 @@ typedef struct Shape {
 extern const char sema_unknown_dim[];
 enum { SEMA_MAX_DIM = 1 << 30 };            /* a dimension's largest value */
 #define SEMA_MAX_ELEMS ((int64_t)1 << 36)    /* a tensor's largest element count */
+enum { SEMA_BUDGET = 200000 };               /* calls and repeat steps per program */
 
 Dim dim_const(int64_t v);
 Dim dim_unknown(void);
@@ -138,7 +139,7 @@ struct Sema {
     int nseen, capseen;
     int quiet;            /* the last error was a duplicate: drop its notes */
     int generic;          /* which pass runs */
-    int64_t budget;       /* instances and stages left before we give up */
+    int64_t budget;       /* calls and repeat steps left before we give up (spend_budget) */
     int over_budget;
     const Node *stack[64];/* calls being instantiated, for recursion */
     int depth;
