@@ -24,10 +24,12 @@
 #include "codegen_llvm.h"
 
 #include <llvm-c/Analysis.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,7 +116,7 @@ static Mat mat(Cg *cg, IrId u, int trans, int right)
 {
     const IrValue *v = &cg->p->v[u];
     FuseMatrix f = fuse_matrix(v, trans, right);
-    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .ptr = cg->ptr[u],
+    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .ptr = cg_ptr(cg, u),
               .rows = f.rows, .cols = f.cols, .ld = f.ld };
     return m;
 }
@@ -126,7 +128,7 @@ static void emit_matmul(Cg *cg, IrId id)
     const FuseInfo *fi = &cg->p->info[id];
     Mat a = mat(cg, v->in[0], fi->trans[0], 0), b = mat(cg, v->in[1], fi->trans[1], 1);
     int64_t M = a.rows, K = a.cols, N = b.cols;
-    LLVMValueRef c = cg->ptr[id];
+    LLVMValueRef c = cg_ptr(cg, id);
     if (!a.batched && !b.batched) {
         gemm(cg, cg_i64(cg, 1), a.trans, b.trans, cg_i64(cg, M), cg_i64(cg, N), cg_i64(cg, K),
              a.ptr, a.ld, 0, b.ptr, b.ld, 0, c, N, 0);
@@ -149,7 +151,7 @@ static void emit_outer(Cg *cg, IrId id)
     const FusePlan *p = cg->p;
     const IrValue *v = &p->v[id], *av = &p->v[v->in[0]], *bv = &p->v[v->in[1]];
     int64_t m = av->shape.dim[0], n = bv->shape.dim[0], k = av->shape.rank == 2 ? av->shape.dim[1] : 1;
-    LLVMValueRef a = cg->ptr[v->in[0]], b = cg->ptr[v->in[1]], c = cg->ptr[id];
+    LLVMValueRef a = cg_ptr(cg, v->in[0]), b = cg_ptr(cg, v->in[1]), c = cg_ptr(cg, id);
     int64_t sa = av->batched ? m * k : 0, sb = bv->batched ? n * k : 0;
     if (!v->batched && av->batched && bv->batched && k == 1) /* G^T X: the batch is the inner dim */
         gemm(cg, cg_i64(cg, 1), 1, 0, cg_i64(cg, m), cg_i64(cg, n), cg->batch, a, m, 0, b, n, 0, c, n, 0);
@@ -191,7 +193,7 @@ static void emit_reduce_to(Cg *cg, IrId id)
     }
     LLVMValueRef ysize = v->batched ? times_batch(cg, acc) : cg_i64(cg, acc);
     LLVMValueRef args[] = { i32c(cg, nd), i64_array(cg, dim, nd), i64_array(cg, ys, nd),
-                            cg->ptr[v->in[0]], cg->ptr[id], ysize };
+                            cg_ptr(cg, v->in[0]), cg_ptr(cg, id), ysize };
     kernel(cg, "reduce_to", args, 6);
 }
 
@@ -206,8 +208,8 @@ static void emit_slice(Cg *cg, IrId id)
         lo[d] = cg_i64(cg, v->slice[d][0]);
         sd[d] = cg_i64(cg, small->dim[d]);
     }
-    LLVMValueRef bigp = grad ? cg->ptr[id] : cg->ptr[v->in[0]];
-    LLVMValueRef smallp = grad ? cg->ptr[v->in[0]] : cg->ptr[id];
+    LLVMValueRef bigp = grad ? cg_ptr(cg, id) : cg_ptr(cg, v->in[0]);
+    LLVMValueRef smallp = grad ? cg_ptr(cg, v->in[0]) : cg_ptr(cg, id);
     LLVMValueRef args[] = { count_of(cg, v), i32c(cg, big->rank), i64_array(cg, bd, big->rank),
                             i64_array(cg, lo, big->rank), i64_array(cg, sd, big->rank), bigp,
                             cg_i64(cg, ir_shape_size(big)), smallp, cg_i64(cg, ir_shape_size(small)),
@@ -227,8 +229,8 @@ static void emit_conv(Cg *cg, IrId id, LLVMValueRef scratch)
     LLVMValueRef args[] = {
         count, cg_i64(cg, x->dim[0]), cg_i64(cg, x->dim[1]), cg_i64(cg, x->dim[2]),
         cg_i64(cg, w->dim[0]), cg_i64(cg, w->dim[2]), cg_i64(cg, v->iarg[0] ? v->iarg[0] : 1),
-        cg_i64(cg, v->iarg[1]), cg->ptr[v->in[0]], cg_i64(cg, a->batched ? fuse_size(a) : 0),
-        cg->ptr[v->in[1]], cg_i64(cg, b->batched ? fuse_size(b) : 0), cg->ptr[id],
+        cg_i64(cg, v->iarg[1]), cg_ptr(cg, v->in[0]), cg_i64(cg, a->batched ? fuse_size(a) : 0),
+        cg_ptr(cg, v->in[1]), cg_i64(cg, b->batched ? fuse_size(b) : 0), cg_ptr(cg, id),
         cg_i64(cg, v->batched ? fuse_size(v) : 0), scratch,
     };
     kernel(cg, v->op == IR_CONV ? "conv" : v->op == IR_CONV_GRAD_X ? "conv_grad_x" : "conv_grad_w", args, 15);
@@ -239,7 +241,7 @@ static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
     const FusePlan *p = cg->p;
     const IrValue *v = &p->v[id];
     const IrValue *a = v->in[0] >= 0 ? &p->v[v->in[0]] : NULL, *b = v->in[1] >= 0 ? &p->v[v->in[1]] : NULL;
-    LLVMValueRef y = cg->ptr[id], x = a ? cg->ptr[v->in[0]] : NULL, x2 = b ? cg->ptr[v->in[1]] : NULL;
+    LLVMValueRef y = cg_ptr(cg, id), x = a ? cg_ptr(cg, v->in[0]) : NULL, x2 = b ? cg_ptr(cg, v->in[1]) : NULL;
     LLVMValueRef cnt = count_of(cg, v);
     switch (v->op) {
     case IR_MATMUL: emit_matmul(cg, id); return;
@@ -311,7 +313,7 @@ static LLVMValueRef field(Cg *cg, LLVMValueRef args, int i, LLVMTypeRef t, const
     return LLVMBuildLoad2(cg->b, t, at, name);
 }
 
-static void host_attributes(Cg *cg, LLVMValueRef fn)
+void cg_host_attributes(Cg *cg, LLVMValueRef fn)
 {
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                             LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cg->cpu, (unsigned)strlen(cg->cpu)));
@@ -323,44 +325,183 @@ static void host_attributes(Cg *cg, LLVMValueRef fn)
 }
 
 /* outputs[slot] + offset <- the value's B rows (or one tensor) */
-static void copy_out(Cg *cg, LLVMValueRef outputs, const IrOutput *o)
+static void copy_out(Cg *cg, const IrOutput *o)
 {
     LLVMBuilderRef B = cg->b;
     const IrValue *v = &cg->p->v[o->value];
     LLVMValueRef slot = cg_i64(cg, o->slot);
-    LLVMValueRef dst = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, outputs, &slot, 1, ""), "");
+    LLVMValueRef dst = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, cg->outputs, &slot, 1, ""), "");
     LLVMValueRef off = cg_i64(cg, o->offset);
     dst = LLVMBuildInBoundsGEP2(B, cg->real, LLVMBuildBitCast(B, dst, cg->realp, ""), &off, 1, "");
     int elem = cg->prec == CG_F64 ? 8 : 4;
     int64_t bytes = fuse_size(v) * elem;
     LLVMValueRef n = v->batched ? times_batch(cg, bytes) : cg_i64(cg, bytes);
-    LLVMBuildMemCpy(B, dst, (unsigned)elem, cg->ptr[o->value], (unsigned)elem, n);
+    LLVMBuildMemCpy(B, dst, (unsigned)elem, cg_ptr(cg, o->value), (unsigned)elem, n);
 }
 
-/* int64_t NAME_workspace(int64_t B): max over buffers of their end */
+/* The end of a buffer, slope*B + intercept bytes. */
+typedef struct Line {
+    int64_t slope, intercept;
+} Line;
+
+static int steeper_first(const void *pa, const void *pb)
+{
+    const Line *a = pa, *b = pb;
+    if (a->slope != b->slope)
+        return a->slope < b->slope ? 1 : -1;
+    return (a->intercept < b->intercept) - (a->intercept > b->intercept);
+}
+
+/* int64_t NAME_workspace(int64_t B): max over buffers of their end.  Only
+ * the ends that can be the largest for some B >= 0 are compared: a line with
+ * no more slope and no more intercept than another never is.  (A chain of a
+ * select per buffer, 10^4 of them in a deep net, made the back end crawl.) */
 static LLVMValueRef emit_workspace(Cg *cg, const char *name)
 {
     char wname[512];
     snprintf(wname, sizeof wname, "%s_workspace", name);
     LLVMTypeRef ft = LLVMFunctionType(cg->i64, &cg->i64, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, wname, ft);
-    host_attributes(cg, fn);
+    cg_host_attributes(cg, fn);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     LLVMValueRef batch = LLVMGetParam(fn, 0), r = cg_i64(cg, 0);
-    for (int i = 0; i < cg->p->nbuf; i++) {
+    int n = cg->p->nbuf;
+    Line *line = calloc((size_t)n + 1, sizeof *line);
+    if (!line)
+        abort();
+    for (int i = 0; i < n; i++) {
         const FuseBuffer *fb = &cg->p->buf[i];
-        LLVMValueRef end = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, fb->at_a + fb->a), ""),
-                                        cg_i64(cg, fb->at_c + fb->b + 64), "");
+        line[i] = (Line){ fb->at_a + fb->a, fb->at_c + fb->b + 64 };
+    }
+    qsort(line, (size_t)n, sizeof *line, steeper_first);
+    int64_t best_intercept = INT64_MIN;
+    for (int i = 0; i < n; i++) {
+        if (line[i].intercept <= best_intercept)
+            continue; /* a steeper (or as steep) line lies above it */
+        best_intercept = line[i].intercept;
+        LLVMValueRef end = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, line[i].slope), ""),
+                                        cg_i64(cg, line[i].intercept), "");
         r = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, end, r, ""), end, r, "");
     }
+    free(line);
     LLVMBuildRet(cg->b, r);
     return fn;
 }
 
-/* Which step writes each value's memory: -1 for views and scalars, which
- * exist from the start. */
-static void def_steps(const FusePlan *p, int *def)
+/* ---- addresses and scalars, made on first use ----------------------------
+ *
+ * A generated function is one straight-line block of calls (loop nests are
+ * outlined), so an address computed where it is first needed dominates every
+ * later use.  The caches are per function: begin_body empties them. */
+
+static LLVMValueRef buffer_ptr(Cg *cg, int i)
 {
+    if (!cg->bufptr[i]) { /* align64(at_a B + at_c) */
+        LLVMBuilderRef B = cg->b;
+        const FuseBuffer *fb = &cg->p->buf[i];
+        LLVMValueRef off = LLVMBuildAdd(B, LLVMBuildMul(B, cg->batch, cg_i64(cg, fb->at_a), ""),
+                                        cg_i64(cg, fb->at_c + 63), "");
+        off = LLVMBuildAnd(B, off, cg_i64(cg, ~(int64_t)63), "");
+        cg->bufptr[i] = LLVMBuildBitCast(B, LLVMBuildInBoundsGEP2(B, cg->i8, cg->ws, &off, 1, ""), cg->realp, "buf");
+    }
+    return cg->bufptr[i];
+}
+
+/* A value's memory: a view into theta or the inputs, its alias's, or its buffer. */
+LLVMValueRef cg_ptr(Cg *cg, IrId id)
+{
+    if (cg->ptr[id])
+        return cg->ptr[id];
+    LLVMBuilderRef B = cg->b;
+    const IrValue *v = &cg->p->v[id];
+    const FuseInfo *fi = &cg->p->info[id];
+    LLVMValueRef r = NULL;
+    if (fi->kind == FUSE_VIEW && v->op == IR_PARAM) {
+        LLVMValueRef off = cg_i64(cg, cg->params[v->iarg[0]].offset);
+        r = LLVMBuildInBoundsGEP2(B, cg->real, cg->theta, &off, 1, "param");
+    } else if (fi->kind == FUSE_VIEW) {
+        LLVMValueRef k = cg_i64(cg, v->iarg[0]);
+        LLVMValueRef in = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, cg->inputs, &k, 1, ""), "");
+        r = LLVMBuildBitCast(B, in, v->op == IR_LABEL ? cg->i32p : cg->realp, v->op == IR_LABEL ? "label" : "input");
+    } else if (fi->kind == FUSE_ALIAS) {
+        r = cg_ptr(cg, fi->root);
+    } else if (fi->buffer >= 0) {
+        r = buffer_ptr(cg, fi->buffer);
+    }
+    return cg->ptr[id] = r;
+}
+
+/* A FUSE_SCALAR value: a constant, 1/B, or the step size. */
+LLVMValueRef cg_scalar(Cg *cg, IrId id)
+{
+    if (cg->scalar[id])
+        return cg->scalar[id];
+    const IrValue *v = &cg->p->v[id];
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef r;
+    if (v->op == IR_INV_BATCH)
+        r = LLVMBuildFDiv(B, cg_real(cg, 1), LLVMBuildSIToFP(B, cg->batch, cg->real, ""), "inv_batch");
+    else if (v->op == IR_STEP_SIZE)
+        r = cg->prec == CG_F64 ? cg->step_size : LLVMBuildFPTrunc(B, cg->step_size, cg->real, "");
+    else
+        r = cg_real(cg, v->c);
+    return cg->scalar[id] = r;
+}
+
+/* ---- functions, in parts ------------------------------------------------ */
+
+/* Steps per function: a function of a 2048-step ODE net has some 10^5
+ * straight-line instructions, and LLVM's back end (domain reassignment,
+ * instruction selection) is superlinear in a block's length.  Longer plans
+ * become a chain of private parts, each loading its own arguments. */
+enum { PART_STEPS = 128 };
+
+/* Starts fn's body: entry block, the fields of its ExaArgs, empty caches. */
+static void begin_body(Cg *cg, LLVMValueRef fn)
+{
+    const FusePlan *p = cg->p;
+    LLVMBuilderRef B = cg->b;
+    cg->fn = fn;
+    cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(B, cg->entry);
+    LLVMValueRef args = LLVMGetParam(fn, 0);
+    cg->batch = field(cg, args, 0, cg->i64, "batch");
+    cg->step_size = field(cg, args, 1, LLVMDoubleTypeInContext(cg->ctx), "h");
+    cg->theta = LLVMBuildBitCast(B, field(cg, args, 2, cg->i8p, ""), cg->realp, "theta");
+    cg->inputs = field(cg, args, 3, LLVMPointerType(cg->i8p, 0), "inputs");
+    cg->outputs = field(cg, args, 4, LLVMPointerType(cg->i8p, 0), "outputs");
+    cg->ws = field(cg, args, 5, cg->i8p, "workspace");
+    memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
+    memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
+    memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
+}
+
+/* Plan step s, then the outputs it completes (a list per step: out_first/next). */
+static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
+{
+    const FusePlan *p = cg->p;
+    const FuseStep *st = &p->steps[s];
+    if (st->kind == FUSE_STEP_LOOP) {
+        cg_emit_loop(cg, &p->groups[st->group]);
+    } else if (st->kind == FUSE_STEP_KERNEL) {
+        const FuseInfo *fi = &p->info[st->value];
+        emit_kernel(cg, st->value, fi->scratch >= 0 ? buffer_ptr(cg, fi->scratch) : NULL);
+    } else {
+        const IrValue *v = &p->v[st->value];
+        LLVMValueRef a[] = { cg_i64(cg, fuse_size(v)), cg_scalar(cg, st->value), cg_ptr(cg, st->value) };
+        kernel(cg, "fill", a, 3);
+    }
+    for (int i = out_first[s]; i >= 0; i = out_next[i])
+        copy_out(cg, &p->out[i]);
+}
+
+/* Which step writes each output's memory (-1: a view, there from the start),
+ * as one list per step: first[step + 1] and next[output]. */
+static void output_steps(const FusePlan *p, int *first, int *next)
+{
+    int *def = calloc((size_t)p->n + 1, sizeof *def);
+    if (!def)
+        abort();
     for (int i = 0; i < p->n; i++)
         def[i] = -1;
     for (int s = 0; s < p->nsteps; s++) {
@@ -371,6 +512,17 @@ static void def_steps(const FusePlan *p, int *def)
         else
             def[st->value] = s;
     }
+    for (int s = 0; s <= p->nsteps; s++)
+        first[s] = -1;
+    for (int i = p->nout - 1; i >= 0; i--) { /* lists in output order */
+        const FuseInfo *fi = &p->info[p->out[i].value];
+        if (fi->kind == FUSE_SCALAR && def[fi->root] < 0)
+            continue; /* fuse.c gives a scalar output a FUSE_STEP_STORE */
+        int s = def[fi->root] + 1;
+        next[i] = first[s];
+        first[s] = i;
+    }
+    free(def);
 }
 
 static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int nparams,
@@ -381,94 +533,65 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
         return -1;
     const FusePlan *p = cg->p = &plan;
     int status = -1;
+    cg->params = params;
     cg->ptr = calloc((size_t)p->n + 1, sizeof *cg->ptr);
     cg->scalar = calloc((size_t)p->n + 1, sizeof *cg->scalar);
-    LLVMValueRef *scratch = calloc((size_t)p->n + 1, sizeof *scratch);
-    int *def = calloc((size_t)p->n + 1, sizeof *def);
-    if (!cg->ptr || !cg->scalar || !scratch || !def) {
+    cg->val = calloc((size_t)p->n + 1, sizeof *cg->val);
+    cg->bufptr = calloc((size_t)p->nbuf + 1, sizeof *cg->bufptr);
+    int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
+    int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
+    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next) {
         fail(error, "out of memory");
         goto done;
     }
-    LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
-    LLVMValueRef fn = cg->fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
-    host_attributes(cg, fn);
-    LLVMBuilderRef B = cg->b;
-    cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
-    LLVMPositionBuilderAtEnd(B, cg->entry);
-    LLVMValueRef args = LLVMGetParam(fn, 0);
-    cg->batch = field(cg, args, 0, cg->i64, "batch");
-    cg->step_size = field(cg, args, 1, LLVMDoubleTypeInContext(cg->ctx), "h");
-    LLVMValueRef theta = LLVMBuildBitCast(B, field(cg, args, 2, cg->i8p, ""), cg->realp, "theta");
-    LLVMValueRef inputs = field(cg, args, 3, LLVMPointerType(cg->i8p, 0), "inputs");
-    LLVMValueRef outputs = field(cg, args, 4, LLVMPointerType(cg->i8p, 0), "outputs");
-    LLVMValueRef ws = field(cg, args, 5, cg->i8p, "workspace");
-
-    for (int i = 0; i < p->nbuf; i++) { /* align64(at_a B + at_c) */
-        const FuseBuffer *fb = &p->buf[i];
-        LLVMValueRef off = LLVMBuildAdd(B, LLVMBuildMul(B, cg->batch, cg_i64(cg, fb->at_a), ""),
-                                        cg_i64(cg, fb->at_c + 63), "");
-        off = LLVMBuildAnd(B, off, cg_i64(cg, ~(int64_t)63), "");
-        LLVMValueRef at = LLVMBuildBitCast(B, LLVMBuildInBoundsGEP2(B, cg->i8, ws, &off, 1, ""), cg->realp, "buf");
-        for (IrId id = 0; id < p->n; id++) {
-            if (p->info[id].buffer == i)
-                cg->ptr[id] = at;
-            if (p->info[id].scratch == i)
-                scratch[id] = at;
-        }
-    }
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
-        const FuseInfo *fi = &p->info[id];
-        if (fi->kind == FUSE_VIEW && v->op == IR_PARAM) {
-            if (v->iarg[0] < 0 || v->iarg[0] >= nparams) {
-                fail(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
-                goto done;
-            }
-            LLVMValueRef off = cg_i64(cg, params[v->iarg[0]].offset);
-            cg->ptr[id] = LLVMBuildInBoundsGEP2(B, cg->real, theta, &off, 1, "param");
-        } else if (fi->kind == FUSE_VIEW) {
-            LLVMValueRef k = cg_i64(cg, v->iarg[0]);
-            LLVMValueRef in = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, inputs, &k, 1, ""), "");
-            cg->ptr[id] = LLVMBuildBitCast(B, in, v->op == IR_LABEL ? cg->i32p : cg->realp, v->op == IR_LABEL ? "label" : "input");
-        } else if (fi->kind == FUSE_ALIAS) {
-            cg->ptr[id] = cg->ptr[fi->root];
-        } else if (fi->kind == FUSE_SCALAR) {
-            if (v->op == IR_INV_BATCH)
-                cg->scalar[id] = LLVMBuildFDiv(B, cg_real(cg, 1), LLVMBuildSIToFP(B, cg->batch, cg->real, ""), "inv_batch");
-            else if (v->op == IR_STEP_SIZE)
-                cg->scalar[id] = cg->prec == CG_F64 ? cg->step_size : LLVMBuildFPTrunc(B, cg->step_size, cg->real, "");
-            else
-                cg->scalar[id] = cg_real(cg, v->c);
+        if (p->info[id].kind == FUSE_VIEW && v->op == IR_PARAM && (v->iarg[0] < 0 || v->iarg[0] >= nparams)) {
+            fail(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
+            goto done;
         }
     }
-    def_steps(p, def);
-    for (int i = 0; i < p->nout; i++) /* views: written before anything runs */
-        if (def[p->info[p->out[i].value].root] < 0 && p->info[p->out[i].value].kind != FUSE_SCALAR)
-            copy_out(cg, outputs, &p->out[i]);
-    for (int s = 0; s < p->nsteps; s++) {
-        const FuseStep *st = &p->steps[s];
-        if (st->kind == FUSE_STEP_LOOP) {
-            cg_emit_loop(cg, &p->groups[st->group]);
-        } else if (st->kind == FUSE_STEP_KERNEL) {
-            emit_kernel(cg, st->value, scratch[st->value]);
-        } else {
-            const IrValue *v = &p->v[st->value];
-            LLVMValueRef a[] = { cg_i64(cg, fuse_size(v)), cg->scalar[st->value], cg->ptr[st->value] };
-            kernel(cg, "fill", a, 3);
+    output_steps(p, out_first, out_next);
+    LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
+    LLVMValueRef fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
+    cg_host_attributes(cg, fn);
+    begin_body(cg, fn);
+    for (int i = out_first[0]; i >= 0; i = out_next[i]) /* views: written before anything runs */
+        copy_out(cg, &p->out[i]);
+    if (p->nsteps <= PART_STEPS) {
+        for (int s = 0; s < p->nsteps; s++)
+            emit_step(cg, s, out_first + 1, out_next);
+    } else {
+        LLVMBasicBlockRef main_block = cg->entry;
+        LLVMValueRef args = LLVMGetParam(fn, 0);
+        unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+        for (int first = 0; first < p->nsteps; first += PART_STEPS) {
+            char name[512];
+            snprintf(name, sizeof name, "%s.part%d", f->name, first / PART_STEPS);
+            LLVMValueRef part = LLVMAddFunction(cg->mod, name, ft);
+            LLVMSetLinkage(part, LLVMPrivateLinkage);
+            cg_host_attributes(cg, part);
+            LLVMAddAttributeAtIndex(part, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+            LLVMBuildCall2(cg->b, ft, part, &args, 1, "");
+            begin_body(cg, part);
+            for (int s = first; s < p->nsteps && s < first + PART_STEPS; s++)
+                emit_step(cg, s, out_first + 1, out_next);
+            LLVMBuildRetVoid(cg->b);
+            cg->fn = fn;
+            LLVMPositionBuilderAtEnd(cg->b, main_block);
         }
-        for (int i = 0; i < p->nout; i++)
-            if (def[p->info[p->out[i].value].root] == s)
-                copy_out(cg, outputs, &p->out[i]);
     }
-    LLVMBuildRetVoid(B);
+    LLVMBuildRetVoid(cg->b);
     *ws_fn = emit_workspace(cg, f->name);
     status = 0;
 done:
     free(cg->ptr);
     free(cg->scalar);
-    free(scratch);
-    free(def);
-    cg->ptr = cg->scalar = NULL;
+    free(cg->val);
+    free(cg->bufptr);
+    free(out_first);
+    free(out_next);
+    cg->ptr = cg->scalar = cg->val = cg->bufptr = NULL;
     cg->p = NULL;
     fuse_free(&plan);
     return status;
@@ -557,6 +680,23 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
     return tm;
 }
 
+/* The SLP vectoriser's search for horizontal reductions and chains is
+ * quadratic in the length of a basic block, and a generated function is one
+ * long block of kernel calls and buffer addresses: 93% of O3's time on a
+ * 256-step ODE net (10 s; 0.45 s without it).  Our loops are vectorised by
+ * the loop vectoriser and reductions run in runtime kernels, so that search
+ * finds nothing here.  It is a process-wide LLVM option, settable only
+ * through LLVM's command-line parser, once per process. */
+static void limit_slp_vectorizer(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    const char *argv[] = { "exac", "-slp-vectorize-hor=false" };
+    LLVMParseCommandLineOptions(2, argv, NULL);
+}
+
 int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
                  const char *descriptor, CgPrecision prec, const char *obj_path, FILE *llvm_text,
                  char **error)
@@ -582,6 +722,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         if (emit_function(&cg, &funcs[i], params, nparams, &run[i], &ws[i], error) != 0)
             goto done;
     }
+    cg_finish_loops(&cg);
     function_table(&cg, funcs, nfuncs, run, ws);
     string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
     if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
@@ -594,6 +735,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         LLVMDisposeMessage(text);
     }
     if (obj_path) {
+        limit_slp_vectorizer();
         LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
         LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
         LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
@@ -614,6 +756,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     }
     status = 0;
 done:
+    cg_finish_loops(&cg); /* again after an error: frees what is left */
     LLVMDisposeMessage(msg);
     free(run);
     free(ws);

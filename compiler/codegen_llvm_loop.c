@@ -15,6 +15,7 @@
  * by ln 2 and a Taylor polynomial, exact to about an ulp) rather than by
  * calls to libm, because a call per element would keep the loop scalar. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,7 +198,7 @@ static void add_stream(Nest *n, Cg *cg, IrId u, int store)
     const IrValue *uv = &cg->p->v[u];
     s->value = u;
     s->store = store;
-    s->base = cg->ptr[u];
+    s->base = cg_ptr(cg, u);
     fuse_strides(&uv->shape, uv->batched, &cg->p->v[n->g->last], s->stride);
 }
 
@@ -299,13 +300,193 @@ static void loop(Cg *cg, Nest *n, int level, LLVMValueRef *off)
     LLVMPositionBuilderAtEnd(B, done);
 }
 
+/* ---- outlining --------------------------------------------------------
+ *
+ * Each nest becomes a private function of the module, called with the batch
+ * size, one pointer per stream and the run-time scalars (1/B, the step size);
+ * constants are compiled in.  Nests of the same structure share one function:
+ * the steps of a repeat block give the same nests over and over, and LLVM's
+ * O3 is superlinear in the size of a function (a 512-step ODE net took 100 s
+ * to compile with its loops inline in exa_loss_grad).  The stream pointers
+ * are noalias: the plan (fuse.h) gives values whose lifetimes meet disjoint
+ * buffers, and a nest only reads the values it does not write. */
+
+struct CgLoop {
+    int64_t *key;
+    int len;
+    uint64_t hash;
+    LLVMValueRef fn;
+    int calls;
+};
+
+typedef struct Key {
+    int64_t *w;
+    int len, cap;
+} Key;
+
+static void put(Key *k, int64_t x)
+{
+    if (k->len == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->w = realloc(k->w, (size_t)k->cap * sizeof *k->w);
+        if (!k->w)
+            abort();
+    }
+    k->w[k->len++] = x;
+}
+
+static uint64_t hash_key(const Key *k)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a over the words */
+    for (int i = 0; i < k->len; i++) {
+        h ^= (uint64_t)k->w[i];
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+/* A member's local index in its group, or -1. */
+static int member_index(const FuseGroup *g, IrId u)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->member[i] == u)
+            return i;
+    return -1;
+}
+
+static int stream_index(const Nest *n, IrId u, int store)
+{
+    for (int s = 0; s < n->ns; s++)
+        if (n->st[s].value == u && n->st[s].store == store)
+            return s;
+    return -1;
+}
+
+/* Everything the generated function depends on: the nest's extents and
+ * strides, the ops, where each operand comes from, and the constants.  The
+ * run-time scalars are listed in rt (their ids), in first-use order. */
+static void nest_key(Cg *cg, const Nest *n, Key *k, IrId *rt, int *nrt)
+{
+    const FusePlan *p = cg->p;
+    put(k, n->nd);
+    for (int d = 0; d < n->nd; d++)
+        put(k, n->ext[d]), put(k, n->batch[d]);
+    put(k, n->ns);
+    for (int s = 0; s < n->ns; s++) {
+        put(k, n->st[s].store ? 1 + member_index(n->g, n->st[s].value) : 0);
+        for (int d = 0; d < n->nd; d++)
+            put(k, n->st[s].stride[d]);
+    }
+    put(k, n->g->n);
+    for (int i = 0; i < n->g->n; i++) {
+        const IrValue *v = &p->v[n->g->member[i]];
+        put(k, v->op);
+        for (int a = 0; a < ir_op_arity(v->op); a++) {
+            IrId u = v->in[a];
+            int m = member_index(n->g, u), s = m >= 0 && m < i ? -1 : stream_index(n, u, 0);
+            if (m >= 0 && m < i) {
+                put(k, 1), put(k, m);
+            } else if (s >= 0) {
+                put(k, 2), put(k, s);
+            } else if (LLVMIsAConstantFP(cg_scalar(cg, u))) {
+                LLVMBool lost;
+                double c = LLVMConstRealGetDouble(cg->scalar[u], &lost);
+                int64_t bits;
+                memcpy(&bits, &c, sizeof bits);
+                put(k, 3), put(k, bits);
+            } else {
+                int r = 0;
+                while (r < *nrt && rt[r] != u)
+                    r++;
+                if (r == *nrt)
+                    rt[(*nrt)++] = u;
+                put(k, 4), put(k, r);
+            }
+        }
+    }
+}
+
+static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt)
+{
+    LLVMBuilderRef B = cg->b;
+    int np = 1 + n->ns + nrt;
+    LLVMTypeRef *pt = calloc((size_t)np, sizeof *pt);
+    pt[0] = cg->i64;
+    for (int s = 0; s < n->ns; s++)
+        pt[1 + s] = cg->realp;
+    for (int r = 0; r < nrt; r++)
+        pt[1 + n->ns + r] = cg->real;
+    char name[32];
+    snprintf(name, sizeof name, "exa_loop.%d", cg->nloops);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, pt, (unsigned)np, 0));
+    free(pt);
+    LLVMSetLinkage(fn, LLVMPrivateLinkage);
+    cg_host_attributes(cg, fn);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (int s = 0; s < n->ns; s++)
+        LLVMAddAttributeAtIndex(fn, (unsigned)(2 + s), LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+
+    /* build it with the caller's state swapped out */
+    LLVMBasicBlockRef caller_block = LLVMGetInsertBlock(B);
+    LLVMValueRef caller_fn = cg->fn, caller_batch = cg->batch;
+    LLVMValueRef *saved = calloc((size_t)nrt + 1, sizeof *saved);
+    cg->fn = fn;
+    cg->batch = LLVMGetParam(fn, 0);
+    LLVMSetValueName2(cg->batch, "batch", 5);
+    for (int s = 0; s < n->ns; s++)
+        n->st[s].base = LLVMGetParam(fn, (unsigned)(1 + s));
+    for (int r = 0; r < nrt; r++) {
+        saved[r] = cg->scalar[rt[r]];
+        cg->scalar[rt[r]] = LLVMGetParam(fn, (unsigned)(1 + n->ns + r));
+    }
+    LLVMPositionBuilderAtEnd(B, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef *off = calloc((size_t)n->ns + 1, sizeof *off);
+    for (int s = 0; s < n->ns; s++)
+        off[s] = cg_i64(cg, 0);
+    loop(cg, n, 0, off);
+    LLVMBuildRetVoid(B);
+    free(off);
+    for (int r = 0; r < nrt; r++)
+        cg->scalar[rt[r]] = saved[r];
+    free(saved);
+    cg->fn = caller_fn;
+    cg->batch = caller_batch;
+    LLVMPositionBuilderAtEnd(B, caller_block);
+    return fn;
+}
+
+static LLVMValueRef nest_function(Cg *cg, Nest *n, const Key *k, const IrId *rt, int nrt)
+{
+    uint64_t h = hash_key(k);
+    for (int i = 0; i < cg->nloops; i++) {
+        struct CgLoop *l = &cg->loops[i];
+        if (l->hash == h && l->len == k->len && memcmp(l->key, k->w, (size_t)k->len * sizeof *k->w) == 0) {
+            l->calls++;
+            return l->fn;
+        }
+    }
+    if (cg->nloops == cg->caploops) {
+        cg->caploops = cg->caploops ? 2 * cg->caploops : 16;
+        cg->loops = realloc(cg->loops, (size_t)cg->caploops * sizeof *cg->loops);
+        if (!cg->loops)
+            abort();
+    }
+    LLVMValueRef fn = build_nest_function(cg, n, rt, nrt);
+    struct CgLoop *l = &cg->loops[cg->nloops++];
+    *l = (struct CgLoop){ .key = malloc((size_t)k->len * sizeof *k->w), .len = k->len, .hash = h, .fn = fn,
+                          .calls = 1 };
+    if (!l->key)
+        abort();
+    memcpy(l->key, k->w, (size_t)k->len * sizeof *k->w);
+    return fn;
+}
+
 void cg_emit_loop(Cg *cg, const FuseGroup *g)
 {
     const FusePlan *p = cg->p;
     const IrValue *space = &p->v[g->last];
-    Nest n = { .g = g };
+    Nest n = { .g = g, .val = cg->val };
     n.st = calloc(4 * (size_t)g->n + 1, sizeof *n.st);
-    n.val = calloc((size_t)p->n, sizeof *n.val);
     if (space->batched) {
         n.ext[n.nd] = 1;
         n.batch[n.nd++] = 1;
@@ -326,11 +507,43 @@ void cg_emit_loop(Cg *cg, const FuseGroup *g)
         if (p->info[g->member[i]].stored)
             add_stream(&n, cg, g->member[i], 1);
     collapse(&n);
-    LLVMValueRef *off = calloc((size_t)n.ns + 1, sizeof *off);
+
+    Key k = {0};
+    IrId *rt = calloc(2 * (size_t)g->n + 1, sizeof *rt);
+    int nrt = 0;
+    nest_key(cg, &n, &k, rt, &nrt);
+    int nargs = 1 + n.ns + nrt;
+    LLVMValueRef *args = calloc((size_t)nargs, sizeof *args);
+    args[0] = cg->batch;
     for (int s = 0; s < n.ns; s++)
-        off[s] = cg_i64(cg, 0);
-    loop(cg, &n, 0, off);
-    free(off);
+        args[1 + s] = n.st[s].base;
+    for (int r = 0; r < nrt; r++)
+        args[1 + n.ns + r] = cg->scalar[rt[r]];
+    LLVMValueRef fn = nest_function(cg, &n, &k, rt, nrt);
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)nargs, "");
+    for (int i = 0; i < g->n; i++) /* cg->val is all NULL between nests */
+        cg->val[g->member[i]] = NULL;
+    for (int s = 0; s < n.ns; s++)
+        cg->val[n.st[s].value] = NULL;
+    free(args);
+    free(rt);
+    free(k.w);
     free(n.st);
-    free(n.val);
+}
+
+/* Nests called from more than one place stay functions: inlined back, they
+ * would make the big function the outlining avoids.  A nest called once is
+ * left to the inliner.  Frees the table. */
+void cg_finish_loops(Cg *cg)
+{
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    for (int i = 0; i < cg->nloops; i++) {
+        if (cg->loops[i].calls > 1)
+            LLVMAddAttributeAtIndex(cg->loops[i].fn, LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+        free(cg->loops[i].key);
+    }
+    free(cg->loops);
+    cg->loops = NULL;
+    cg->nloops = cg->caploops = 0;
 }

@@ -93,6 +93,26 @@ static int64_t slot_size(const CgCase *c, int slot, int64_t batch)
 }
 
 /* Runs the generated function once and returns the worst difference. */
+
+/* Buffers live at the same step must not share a byte at this batch size
+ * (fuse.c places them apart for every B). */
+static int placement_disjoint(const FusePlan *p, int64_t batch)
+{
+    for (int i = 0; i < p->nbuf; i++)
+        for (int k = 0; k < i; k++) {
+            const FuseBuffer *x = &p->buf[i], *y = &p->buf[k];
+            if (x->def > y->last || y->def > x->last)
+                continue;
+            int64_t x0 = fuse_buffer_offset(x, batch), x1 = x0 + x->a * batch + x->b;
+            int64_t y0 = fuse_buffer_offset(y, batch), y1 = y0 + y->a * batch + y->b;
+            if (x0 < y1 && y0 < x1 && x1 > x0 && y1 > y0) {
+                fprintf(stderr, "buffers %d and %d overlap at B = %lld\n", k, i, (long long)batch);
+                return 0;
+            }
+        }
+    return 1;
+}
+
 static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_t batch, int *bad_ws)
 {
     int f64 = prec == CG_F64, elem = f64 ? 8 : 4;
@@ -128,7 +148,7 @@ static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_
     FusePlan plan;
     char *error = NULL;
     if (fuse_plan(&c->f, elem, &plan, &error) == 0) {
-        *bad_ws |= ws != fuse_workspace(&plan, batch);
+        *bad_ws |= ws != fuse_workspace(&plan, batch) || !placement_disjoint(&plan, batch);
         fuse_free(&plan);
     }
     size_t wsize = ((size_t)ws + 63) / 64 * 64 + 64;
