@@ -50,6 +50,8 @@ static void usage(const ExaProgram *p)
            "  --describe          print the compiled program's descriptor\n"
            "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
            "  --gradcompare       layers(mgrit): compare the MGRIT gradient with the serial one\n"
+           "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
+           "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
            "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
            "  --quiet             no progress output\n\n",
            p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
@@ -105,7 +107,7 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             int known = 0;
             static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
                                                   "--limit", "--eval-limit", "--threads", "--checkpoint",
-                                                  "--log", "--device", "--stop-after", NULL };
+                                                  "--log", "--device", "--stop-after", "--bench-step", NULL };
             for (int k = 0; valued[k]; k++)
                 known |= strcmp(a, valued[k]) == 0;
             return known ? bad(a, "missing value", NULL) : bad(a, "unknown option (see --help)", NULL);
@@ -115,6 +117,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             rc = positive(a, v, &o->batch);
         } else if (strcmp(a, "--limit") == 0) {
             rc = positive(a, v, &o->limit);
+        } else if (strcmp(a, "--bench-step") == 0) {
+            rc = positive(a, v, &o->bench_step);
         } else if (strcmp(a, "--eval-limit") == 0) {
             rc = positive(a, v, &o->eval_limit);
         } else if (strcmp(a, "--seed") == 0) {

@@ -66,8 +66,10 @@ struct ExaLayers {
     int64_t *ids, nids;        /* the samples of the last evaluation's rows */
     int64_t *where;            /* sample -> its row in the last evaluation, or -1 */
     int64_t *perm;             /* this evaluation's row j was row perm[j] */
+    void *gbench;              /* --bench-step's gradient */
     /* statistics of the last evaluation */
     int fwd_iters, bwd_iters;
+    int64_t nfwd[EXA_MGRIT_MAX_LEVELS], nadj[EXA_MGRIT_MAX_LEVELS]; /* step calls per level */
 };
 
 static void *xmalloc(size_t bytes)
@@ -118,7 +120,7 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
 static int cb_step(void *app, int level, int64_t i, double h, void *u)
 {
     ExaLayers *L = app;
-    (void)level;
+    L->nfwd[level]++;
     const void *in[1] = { u };
     void *out[1] = { L->tmp };
     call(L, L->step, i, h, in, out);
@@ -207,7 +209,7 @@ static int cb_access(void *app, int adjoint, int64_t i, const void *u)
 static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
 {
     ExaLayers *L = app;
-    (void)level;
+    L->nadj[level]++;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
     const void *in[2] = { L->u[i - L->lo], w };
@@ -548,6 +550,82 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
     return sum / (double)count;
 }
 
+/* Seconds per evaluation of f(): the minimum over n timed calls (after one
+ * untimed call), all ranks starting together (barriers). */
+static double time_min(ExaLayers *L, int64_t n, int (*f)(ExaLayers *, int64_t), int64_t count)
+{
+    MPI_Comm comm = L->r->world.comm;
+    double best = INFINITY;
+    f(L, count);
+    for (int64_t k = 0; k < n; k++) {
+        MPI_Barrier(comm);
+        double t0 = MPI_Wtime();
+        f(L, count);
+        MPI_Barrier(comm);
+        best = fmin(best, MPI_Wtime() - t0);
+    }
+    return best;
+}
+
+static int eval_serial(ExaLayers *L, int64_t count)
+{
+    exa_run_loss(L->r, L->r->theta, L->r->grad, 0, count, EXA_SHARD_ALL);
+    return 0;
+}
+
+static int eval_mgrit(ExaLayers *L, int64_t count)
+{
+    strategy_layers_loss(L, L->r->theta, L->gbench, 0, count);
+    return 0;
+}
+
+static int eval_fine_step(ExaLayers *L, int64_t count)
+{
+    (void)count;
+    return cb_step(L, 0, 0, L->h, L->u[0]);
+}
+
+/* --bench-step N: seconds per loss+gradient evaluation of the first mini-batch
+ * (minimum of N), by MGRIT and by the serial loss_grad (each rank runs the
+ * whole serial network; no collectives), the MGRIT iterations and last
+ * residuals, the step calls per level (summed over ranks) and the cost of
+ * one fine step on the batch. */
+static int layers_bench(ExaStrategy *s, int64_t n)
+{
+    ExaRun *r = s->r;
+    ExaLayers *L = s->layers;
+    exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
+    int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
+    L->gbench = xmalloc((size_t)r->n * (size_t)r->elem);
+    double ts = time_min(L, n, eval_serial, count);
+    double tm = time_min(L, n, eval_mgrit, count);
+    memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
+    eval_mgrit(L, count);
+    int64_t nf[EXA_MGRIT_MAX_LEVELS], na[EXA_MGRIT_MAX_LEVELS];
+    MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, r->world.comm);
+    MPI_Allreduce(L->nadj, na, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, r->world.comm);
+    double tstep = time_min(L, 20, eval_fine_step, count); /* u[0] is scratch here */
+    if (r->world.rank == 0) {
+        double rf = exa_mgrit_residual_norm(L->mf, L->fwd_iters - 1);
+        double rb = exa_mgrit_residual_norm(L->mb, L->bwd_iters - 1);
+        printf("bench: ranks %d batch %lld steps %lld width %lld: serial %.6e s mgrit %.6e s "
+               "speedup %.4f; iterations forward %d adjoint %d; last residual forward %.3e "
+               "adjoint %.3e; levels %d; fine step %.6e s\n",
+               r->world.size, (long long)count, (long long)L->nsteps, (long long)L->w, ts, tm,
+               ts / tm, L->fwd_iters, L->bwd_iters, rf, rb, exa_mgrit_num_levels(L->mf), tstep);
+        printf("bench: step calls per level, forward:");
+        for (int l = 0; l < exa_mgrit_num_levels(L->mf); l++)
+            printf(" %lld", (long long)nf[l]);
+        printf("; adjoint:");
+        for (int l = 0; l < exa_mgrit_num_levels(L->mb); l++)
+            printf(" %lld", (long long)na[l]);
+        printf("\n");
+    }
+    free(L->gbench);
+    L->gbench = NULL;
+    return 0;
+}
+
 /* --gradcompare: the MGRIT loss and gradient against the serial loss_grad on
  * the first mini-batch at the initial parameters. */
 int exa_strategy_gradcompare(ExaStrategy *s)
@@ -556,9 +634,12 @@ int exa_strategy_gradcompare(ExaStrategy *s)
     ExaRun *r = s->r;
     if (!s->layers) {
         if (r->world.rank == 0)
-            fprintf(stderr, "exa: --gradcompare: the program does not decompose = layers(mgrit(...))\n");
+            fprintf(stderr, "exa: %s: the program does not decompose = layers(mgrit(...))\n",
+                    r->opt.bench_step > 0 ? "--bench-step" : "--gradcompare");
         return 2;
     }
+    if (r->opt.bench_step > 0)
+        return layers_bench(s, r->opt.bench_step);
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
     int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
     void *g = xmalloc((size_t)r->n * (size_t)r->elem);

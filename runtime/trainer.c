@@ -131,7 +131,7 @@ int exa_train(ExaRun *r)
     const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
     const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
     exa_run_init_params(r);
-    if (r->opt.gradcompare) {
+    if (r->opt.gradcompare || r->opt.bench_step > 0) {
         int rc = exa_strategy_gradcompare(s);
         exa_strategy_free(s);
         return rc;

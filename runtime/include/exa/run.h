@@ -37,6 +37,7 @@ typedef struct ExaOptions {
     int describe;
     int gradcheck;                 /* check the generated gradient and exit */
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
+    int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     const char *device;            /* "cpu" or "gpu" */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
