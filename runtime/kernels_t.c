@@ -195,42 +195,77 @@ void FN(exa_k_pick_grad)(int64_t count, int64_t n, const real *g, int64_t sg, co
 
 /* ---- convolution: im2col + GEMM ---------------------------------------- */
 
-/* col [c*kk*kk, oh*ow] from x [c, h, w]: row (ci, p, q) holds, for every
- * output position, the input element under kernel tap (p, q), 0 in padding. */
+/* The output columns j in [*j0, *j1) whose tap q lands inside a row of width
+ * w: 0 <= j*stride + q - pad < w.  Hoisting this out of the inner loops
+ * leaves them branch-free (a copy or an add the compiler vectorises); with
+ * the test per element, im2col was a third of LeNet's training time. */
+static void FN(tap_range)(int64_t q, int64_t stride, int64_t pad, int64_t w, int64_t ow, int64_t *j0,
+                          int64_t *j1)
+{
+    int64_t lo = pad - q, hi = w + pad - q; /* j*stride in [lo, hi) */
+    *j0 = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+    *j1 = hi <= 0 ? 0 : (hi + stride - 1) / stride;
+    *j1 = *j1 < ow ? *j1 : ow;
+    *j0 = *j0 < *j1 ? *j0 : *j1;
+}
+
+/* col [c*kk*kk, oh*ow] (rows ld apart) from x [c, h, w]: row (ci, p, q)
+ * holds, for every output position, the input element under kernel tap
+ * (p, q), 0 in padding. */
 static void FN(im2col)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stride, int64_t pad,
-                       int64_t oh, int64_t ow, const real *x, real *col)
+                       int64_t oh, int64_t ow, const real *restrict x, real *restrict col, int64_t ld)
 {
     for (int64_t ci = 0; ci < c; ci++)
         for (int64_t p = 0; p < kk; p++)
             for (int64_t q = 0; q < kk; q++) {
-                real *row = col + ((ci * kk + p) * kk + q) * oh * ow;
+                real *row = col + ((ci * kk + p) * kk + q) * ld;
+                int64_t j0, j1;
+                FN(tap_range)(q, stride, pad, w, ow, &j0, &j1);
                 for (int64_t i = 0; i < oh; i++) {
                     int64_t r = i * stride + p - pad;
-                    for (int64_t j = 0; j < ow; j++) {
-                        int64_t t = j * stride + q - pad;
-                        row[i * ow + j] = r >= 0 && r < h && t >= 0 && t < w ? x[(ci * h + r) * w + t] : 0;
+                    real *out = row + i * ow;
+                    if (r < 0 || r >= h) {
+                        memset(out, 0, (size_t)ow * sizeof *out);
+                        continue;
                     }
+                    int64_t at = (ci * h + r) * w + q - pad; /* x[at + j*stride], j >= j0 */
+                    for (int64_t j = 0; j < j0; j++)
+                        out[j] = 0;
+                    if (stride == 1) /* short rows (24, 8 in LeNet): a loop, not a memcpy call */
+                        for (int64_t j = j0; j < j1; j++)
+                            out[j] = x[at + j];
+                    else
+                        for (int64_t j = j0; j < j1; j++)
+                            out[j] = x[at + j * stride];
+                    for (int64_t j = j1; j < ow; j++)
+                        out[j] = 0;
                 }
             }
 }
 
-/* dx [c, h, w] += col [c*kk*kk, oh*ow] scattered back (im2col's adjoint) */
+/* dx [c, h, w] += col [c*kk*kk, oh*ow] (rows ld apart) scattered back
+ * (im2col's adjoint) */
 static void FN(col2im)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stride, int64_t pad,
-                       int64_t oh, int64_t ow, const real *col, real *dx)
+                       int64_t oh, int64_t ow, const real *restrict col, int64_t ld, real *restrict dx)
 {
     for (int64_t ci = 0; ci < c; ci++)
         for (int64_t p = 0; p < kk; p++)
             for (int64_t q = 0; q < kk; q++) {
-                const real *row = col + ((ci * kk + p) * kk + q) * oh * ow;
+                const real *row = col + ((ci * kk + p) * kk + q) * ld;
+                int64_t j0, j1;
+                FN(tap_range)(q, stride, pad, w, ow, &j0, &j1);
                 for (int64_t i = 0; i < oh; i++) {
                     int64_t r = i * stride + p - pad;
                     if (r < 0 || r >= h)
                         continue;
-                    for (int64_t j = 0; j < ow; j++) {
-                        int64_t t = j * stride + q - pad;
-                        if (t >= 0 && t < w)
-                            dx[(ci * h + r) * w + t] += row[i * ow + j];
-                    }
+                    int64_t at = (ci * h + r) * w + q - pad; /* dx[at + j*stride], j >= j0 */
+                    const real *in = row + i * ow;
+                    if (stride == 1)
+                        for (int64_t j = j0; j < j1; j++)
+                            dx[at + j] += in[j];
+                    else
+                        for (int64_t j = j0; j < j1; j++)
+                            dx[at + j * stride] += in[j];
                 }
             }
 }
@@ -239,14 +274,17 @@ static void FN(col2im)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stri
     int64_t oh = (h + 2 * pad - kk) / stride + 1, ow = (w + 2 * pad - kk) / stride + 1; \
     int64_t ckk = c * kk * kk, np = oh * ow
 
-/* y_i [o, oh*ow] = W [o, c*kk*kk] @ im2col(x_i) */
+/* y_i [o, oh*ow] = W [o, c*kk*kk] @ im2col(x_i).  One GEMM per sample: one
+ * GEMM per 4 to 32 samples (im2col side by side) was no faster on LeNet at
+ * batch 100, 32 was 20% slower (OpenBLAS's small-matrix kernels suit these
+ * sizes; the big GEMM packs its operands). */
 void FN(exa_k_conv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                     int64_t stride, int64_t pad, const real *x, int64_t sx, const real *wt,
                     int64_t sw, real *y, int64_t sy, real *scratch)
 {
     CONV_GEOMETRY;
     for (int64_t s = 0; s < count; s++) {
-        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch);
+        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch, np);
         FN(exa_k_gemm)(1, 0, 0, o, np, ckk, wt + s * sw, ckk, 0, scratch, np, 0, 0, y + s * sy, np, 0);
     }
 }
@@ -260,7 +298,7 @@ void FN(exa_k_conv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64
     for (int64_t s = 0; s < count; s++) {
         FN(exa_k_gemm)(1, 1, 0, ckk, np, o, wt + s * sw, ckk, 0, g + s * sg, np, 0, 0, scratch, np, 0);
         memset(dx + s * sdx, 0, (size_t)(c * h * w) * sizeof *dx);
-        FN(col2im)(c, h, w, kk, stride, pad, oh, ow, scratch, dx + s * sdx);
+        FN(col2im)(c, h, w, kk, stride, pad, oh, ow, scratch, np, dx + s * sdx);
     }
 }
 
@@ -274,7 +312,7 @@ void FN(exa_k_conv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64
     if (count == 0 && sdw == 0)
         memset(dw, 0, (size_t)(o * ckk) * sizeof *dw);
     for (int64_t s = 0; s < count; s++) {
-        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch);
+        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch, np);
         real beta = sdw == 0 && s > 0 ? 1 : 0;
         FN(exa_k_gemm)(1, 0, 1, o, ckk, np, g + s * sg, np, 0, scratch, np, 0, beta, dw + s * sdw, ckk, 0);
     }
@@ -305,22 +343,72 @@ void FN(exa_k_conv_ref)(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk, 
 
 /* ---- max pooling ------------------------------------------------------- */
 
-/* y_i [c, oh, ow] = max over each window of x_i [c, h, w] */
+/* The index in x of the first maximum of the window at output (i, j) of
+ * channel ch. */
+static inline int64_t FN(window_argmax)(const real *x, int64_t h, int64_t w, int64_t window, int64_t stride,
+                                        int64_t ch, int64_t i, int64_t j)
+{
+    int64_t best = (ch * h + i * stride) * w + j * stride;
+    for (int64_t p = 0; p < window; p++)
+        for (int64_t q = 0; q < window; q++) {
+            int64_t at = (ch * h + i * stride + p) * w + j * stride + q;
+            if (x[at] > x[best])
+                best = at;
+        }
+    return best;
+}
+
+/* The same for a 2x2 window at stride 2, the common case, without branches:
+ * the data-dependent branches of the loop above mispredict half the time
+ * (maxpool_grad was 12% of LeNet's training step). */
+static inline int64_t FN(argmax2x2)(const real *x, int64_t h, int64_t w, int64_t ch, int64_t i, int64_t j)
+{
+    int64_t at = (ch * h + 2 * i) * w + 2 * j;
+    int64_t k = at;
+    real m = x[at];
+    int64_t cand[3] = { at + 1, at + w, at + w + 1 };
+    for (int t = 0; t < 3; t++) {
+        int gt = x[cand[t]] > m;
+        k = gt ? cand[t] : k;
+        m = gt ? x[cand[t]] : m;
+    }
+    return k;
+}
+
+static inline int64_t FN(pool_argmax)(const real *x, int64_t h, int64_t w, int64_t window, int64_t stride,
+                                      int64_t ch, int64_t i, int64_t j)
+{
+    return window == 2 && stride == 2 ? FN(argmax2x2)(x, h, w, ch, i, j)
+                                      : FN(window_argmax)(x, h, w, window, stride, ch, i, j);
+}
+
+static void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
+                               const real *x, real *y)
+{
+    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++)
+                y[(ch * oh + i) * ow + j] = x[FN(pool_argmax)(x, h, w, window, stride, ch, i, j)];
+}
+
+/* y_i [c, oh, ow] = the maximum of each window of x_i [c, h, w] */
 void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
                        int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
 {
-    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
     for (int64_t s = 0; s < count; s++)
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t i = 0; i < oh; i++)
-                for (int64_t j = 0; j < ow; j++) {
-                    const real *xw = x + s * sx + (ch * h + i * stride) * w + j * stride;
-                    real best = xw[0];
-                    for (int64_t p = 0; p < window; p++)
-                        for (int64_t q = 0; q < window; q++)
-                            best = xw[p * w + q] > best ? xw[p * w + q] : best;
-                    y[s * sy + (ch * oh + i) * ow + j] = best;
-                }
+        FN(maxpool_sample)(c, h, w, window, stride, x + s * sx, y + s * sy);
+}
+
+static void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
+                                    const real *g, const real *x, real *dx)
+{
+    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    memset(dx, 0, (size_t)(c * h * w) * sizeof *dx);
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++)
+                dx[FN(pool_argmax)(x, h, w, window, stride, ch, i, j)] += g[(ch * oh + i) * ow + j];
 }
 
 /* dx_i [c, h, w] = g_i [c, oh, ow] routed to each window's first maximum */
@@ -328,24 +416,8 @@ void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int6
                             int64_t stride, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dx, int64_t sdx)
 {
-    int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
-    for (int64_t s = 0; s < count; s++) {
-        const real *xs = x + s * sx, *gs = g + s * sg;
-        real *ds = dx + s * sdx;
-        memset(ds, 0, (size_t)(c * h * w) * sizeof *ds);
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t i = 0; i < oh; i++)
-                for (int64_t j = 0; j < ow; j++) {
-                    int64_t best = (ch * h + i * stride) * w + j * stride;
-                    for (int64_t p = 0; p < window; p++)
-                        for (int64_t q = 0; q < window; q++) {
-                            int64_t at = (ch * h + i * stride + p) * w + j * stride + q;
-                            if (xs[at] > xs[best])
-                                best = at;
-                        }
-                    ds[best] += gs[(ch * oh + i) * ow + j];
-                }
-    }
+    for (int64_t s = 0; s < count; s++)
+        FN(maxpool_grad_sample)(c, h, w, window, stride, g + s * sg, x + s * sx, dx + s * sdx);
 }
 
 /* ---- constants --------------------------------------------------------- */

@@ -4,7 +4,9 @@
  * against exa_k_gemm_ref; convolution against the direct definition
  * exa_k_conv_ref, and its two gradients through the adjoint identities
  * <conv(x, w), g> = <x, conv_grad_x(g, w)> = <w, conv_grad_w(g, x)>;
- * softmax, logsumexp and reduce_to against loops written here.  Prints the
+ * a batch of 40 convolutions (per-sample strides, the summed weight
+ * gradient) against one sample at a time; softmax, logsumexp and reduce_to against loops
+ * written here.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
 #include <math.h>
@@ -58,7 +60,7 @@ static void report(const char *what, const char *type, double diff, double scale
                     report(what, TYPE, d, s, TOL);                                                 \
                 }                                                                                  \
         for (int stride = 1; stride <= 2; stride++)                                                \
-            for (int pad = 0; pad <= 1; pad++) { /* x [2, 7, 7], w [3, 2, 3, 3] */                 \
+            for (int pad = 0; pad <= 2; pad++) { /* x [2, 7, 7], w [3, 2, 3, 3] */                 \
                 int64_t C = 2, H = 7, O = 3, K = 3, oh = (H + 2 * pad - K) / stride + 1;           \
                 exa_k_conv_##S(1, C, H, H, O, K, stride, pad, x, 0, w, 0, c1, 0, scratch);         \
                 exa_k_conv_ref_##S(C, H, H, O, K, stride, pad, x, w, c2);                          \
@@ -112,8 +114,50 @@ static void report(const char *what, const char *type, double diff, double scale
 KERNEL_TESTS(double, f64, "f64", 1e-12)
 KERNEL_TESTS(float, f32, "f32", 1e-5)
 
+/* 40 samples: conv, conv_grad_x and the summed conv_grad_w of the
+ * batch against the same kernels called on one sample at a time (f64). */
+static void conv_batch(void)
+{
+    enum { B = 40, C = 2, H = 9, O = 3, K = 3, PAD = 1 };
+    int64_t oh = H + 2 * PAD - K + 1, np = oh * oh, nx = C * H * H, ny = O * np, nw = O * C * K * K;
+    double *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g), *w = malloc(nw * sizeof *w);
+    double *y1 = malloc(B * ny * sizeof *y1), *y2 = malloc(B * ny * sizeof *y2);
+    double *dx1 = malloc(B * nx * sizeof *dx1), *dx2 = malloc(B * nx * sizeof *dx2);
+    double *dw1 = calloc(nw, sizeof *dw1), *dw2 = calloc(nw, sizeof *dw2), *dws = malloc(nw * sizeof *dws);
+    double *scratch = malloc(C * K * K * np * sizeof *scratch);
+    for (int64_t i = 0; i < B * nx; i++)
+        x[i] = rnd();
+    for (int64_t i = 0; i < B * ny; i++)
+        g[i] = rnd();
+    for (int64_t i = 0; i < nw; i++)
+        w[i] = rnd();
+    exa_k_conv_f64(B, C, H, H, O, K, 1, PAD, x, nx, w, 0, y1, ny, scratch);
+    exa_k_conv_grad_x_f64(B, C, H, H, O, K, 1, PAD, g, ny, w, 0, dx1, nx, scratch);
+    exa_k_conv_grad_w_f64(B, C, H, H, O, K, 1, PAD, g, ny, x, nx, dw1, 0, scratch);
+    for (int s = 0; s < B; s++) {
+        exa_k_conv_f64(1, C, H, H, O, K, 1, PAD, x + s * nx, 0, w, 0, y2 + s * ny, 0, scratch);
+        exa_k_conv_grad_x_f64(1, C, H, H, O, K, 1, PAD, g + s * ny, 0, w, 0, dx2 + s * nx, 0, scratch);
+        exa_k_conv_grad_w_f64(1, C, H, H, O, K, 1, PAD, g + s * ny, 0, x + s * nx, 0, dws, 0, scratch);
+        for (int64_t i = 0; i < nw; i++)
+            dw2[i] += dws[i];
+    }
+    double dy = 0, sy = 0, ddx = 0, sdx = 0, ddw = 0, sdw = 0;
+    for (int64_t i = 0; i < B * ny; i++)
+        dy = fmax(dy, fabs(y1[i] - y2[i])), sy = fmax(sy, fabs(y2[i]));
+    for (int64_t i = 0; i < B * nx; i++)
+        ddx = fmax(ddx, fabs(dx1[i] - dx2[i])), sdx = fmax(sdx, fabs(dx2[i]));
+    for (int64_t i = 0; i < nw; i++)
+        ddw = fmax(ddw, fabs(dw1[i] - dw2[i])), sdw = fmax(sdw, fabs(dw2[i]));
+    report("conv, batch of 40", "f64", dy, sy, 1e-12);
+    report("conv_grad_x, batch of 40", "f64", ddx, sdx, 1e-12);
+    report("conv_grad_w summed, batch of 40", "f64", ddw, sdw, 1e-12);
+    free(x), free(g), free(w), free(y1), free(y2), free(dx1), free(dx2);
+    free(dw1), free(dw2), free(dws), free(scratch);
+}
+
 int main(void)
 {
+    conv_batch();
     tests_f64();
     tests_f32();
     printf("%d failed\n", failed);
