@@ -48,24 +48,37 @@ static inline double sgd_one(const ExaSgdConfig *c, int first, double x, double 
     return x - c->lr * d;
 }
 
-void exa_sgd_step_f64(ExaSgd *s, double *x, const double *g)
+/* Without momentum the update is written out (sgd_one's arithmetic, in the
+ * same order) so that the loop vectorises: through sgd_one's tests it did
+ * not, and the step was 14% of a small MLP's training time. */
+void exa_sgd_step_f64(ExaSgd *s, double *restrict x, const double *restrict g)
 {
-    double *buf = s->buf, none = 0;
+    const ExaSgdConfig cfg = s->cfg;
+    double *restrict buf = s->buf;
     int first = s->steps == 0;
-    for (int64_t i = 0; i < s->n; i++)
-        x[i] = sgd_one(&s->cfg, first, x[i], g[i], buf ? &buf[i] : &none);
+    if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
+        for (int64_t i = 0; i < s->n; i++)
+            x[i] = x[i] - cfg.lr * (g[i] + cfg.weight_decay * x[i]);
+    else
+        for (int64_t i = 0; i < s->n; i++)
+            x[i] = sgd_one(&cfg, first, x[i], g[i], &buf[i]);
     s->steps++;
 }
 
-void exa_sgd_step_f32(ExaSgd *s, float *x, const float *g)
+void exa_sgd_step_f32(ExaSgd *s, float *restrict x, const float *restrict g)
 {
-    float *buf = s->buf;
+    const ExaSgdConfig cfg = s->cfg;
+    float *restrict buf = s->buf;
     int first = s->steps == 0;
-    for (int64_t i = 0; i < s->n; i++) {
-        double b = buf ? buf[i] : 0;
-        x[i] = (float)sgd_one(&s->cfg, first, x[i], g[i], &b);
-        if (buf)
+    if (!buf) {
+        for (int64_t i = 0; i < s->n; i++)
+            x[i] = (float)(x[i] - cfg.lr * (g[i] + cfg.weight_decay * (double)x[i]));
+    } else {
+        for (int64_t i = 0; i < s->n; i++) {
+            double b = buf[i];
+            x[i] = (float)sgd_one(&cfg, first, x[i], g[i], &b);
             buf[i] = (float)b;
+        }
     }
     s->steps++;
 }
