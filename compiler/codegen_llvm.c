@@ -324,19 +324,24 @@ void cg_host_attributes(Cg *cg, LLVMValueRef fn)
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
 }
 
-/* outputs[slot] + offset <- the value's B rows (or one tensor) */
-static void copy_out(Cg *cg, const IrOutput *o)
+/* outputs[slot] + offset, as a real * */
+static LLVMValueRef output_ptr(Cg *cg, const IrOutput *o)
 {
     LLVMBuilderRef B = cg->b;
-    const IrValue *v = &cg->p->v[o->value];
     LLVMValueRef slot = cg_i64(cg, o->slot);
     LLVMValueRef dst = LLVMBuildLoad2(B, cg->i8p, LLVMBuildInBoundsGEP2(B, cg->i8p, cg->outputs, &slot, 1, ""), "");
     LLVMValueRef off = cg_i64(cg, o->offset);
-    dst = LLVMBuildInBoundsGEP2(B, cg->real, LLVMBuildBitCast(B, dst, cg->realp, ""), &off, 1, "");
+    return LLVMBuildInBoundsGEP2(B, cg->real, LLVMBuildBitCast(B, dst, cg->realp, ""), &off, 1, "out");
+}
+
+/* outputs[slot] + offset <- the value's B rows (or one tensor) */
+static void copy_out(Cg *cg, const IrOutput *o)
+{
+    const IrValue *v = &cg->p->v[o->value];
     int elem = cg->prec == CG_F64 ? 8 : 4;
     int64_t bytes = fuse_size(v) * elem;
     LLVMValueRef n = v->batched ? times_batch(cg, bytes) : cg_i64(cg, bytes);
-    LLVMBuildMemCpy(B, dst, (unsigned)elem, cg_ptr(cg, o->value), (unsigned)elem, n);
+    LLVMBuildMemCpy(cg->b, output_ptr(cg, o), (unsigned)elem, cg_ptr(cg, o->value), (unsigned)elem, n);
 }
 
 /* The end of a buffer, slope*B + intercept bytes. */
@@ -425,6 +430,8 @@ LLVMValueRef cg_ptr(Cg *cg, IrId id)
         r = LLVMBuildBitCast(B, in, v->op == IR_LABEL ? cg->i32p : cg->realp, v->op == IR_LABEL ? "label" : "input");
     } else if (fi->kind == FUSE_ALIAS) {
         r = cg_ptr(cg, fi->root);
+    } else if (fi->output >= 0) {
+        r = output_ptr(cg, &cg->p->out[fi->output]);
     } else if (fi->buffer >= 0) {
         r = buffer_ptr(cg, fi->buffer);
     }
@@ -518,6 +525,8 @@ static void output_steps(const FusePlan *p, int *first, int *next)
         const FuseInfo *fi = &p->info[p->out[i].value];
         if (fi->kind == FUSE_SCALAR && def[fi->root] < 0)
             continue; /* fuse.c gives a scalar output a FUSE_STEP_STORE */
+        if (fi->output == i)
+            continue; /* computed in place: nothing to copy */
         int s = def[fi->root] + 1;
         next[i] = first[s];
         first[s] = i;
@@ -529,7 +538,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
                          LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
 {
     FusePlan plan;
-    if (fuse_plan(f, cg->prec == CG_F64 ? 8 : 4, &plan, error) != 0)
+    if (fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_DIRECT_OUTPUTS, &plan, error) != 0)
         return -1;
     const FusePlan *p = cg->p = &plan;
     int status = -1;

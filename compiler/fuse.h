@@ -37,6 +37,7 @@ typedef struct FuseInfo {
     IrId root;     /* where its memory is: itself, or a RESHAPE's source's root */
     int trans[2];  /* MATMUL: operand k is used transposed (an absorbed TRANSPOSE) */
     int scratch;   /* CONV*: buffer index of its im2col scratch, else -1 */
+    int output;    /* FUSE_DIRECT_OUTPUTS: the out[] it is computed in, else -1 */
     int nuses;
 } FuseInfo;
 
@@ -84,6 +85,12 @@ typedef struct FusePlan {
 /* Plans f for reals of elem_bytes (4 or 8).  Returns 0, or -1 with *error set
  * (malloc'd) for a function it cannot plan. */
 int fuse_plan(const IrFunc *f, int elem_bytes, FusePlan *p, char **error);
+
+/* The same with options: FUSE_DIRECT_OUTPUTS lets values that are outputs
+ * be computed in the caller's output memory (FuseInfo.output) instead of a
+ * workspace buffer; the back end must then address them there. */
+enum { FUSE_DIRECT_OUTPUTS = 1 };
+int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);
 
 /* The workspace in bytes for batch B, and a buffer's byte offset in it. */

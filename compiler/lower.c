@@ -755,9 +755,15 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         ir_output(g, per_sample, 0, 0);
         if (acc)
             ir_output(g, L.accuracy_out, 1, 0);
-        for (int i = 0; i < L.nparams; i++)
-            if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0)
+        for (int i = 0; i < L.nparams; i++) {
+            if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0) {
                 ir_output(g, adj[L.param_ids[i]], 2, L.params[i].offset);
+            } else { /* the loss does not depend on it: its gradient is 0, written
+                      * like the others so that the runtime need not clear it */
+                IrValue z = { .op = IR_FILL, .in = { -1, -1, -1 }, .shape = L.params[i].shape, .stage = -1 };
+                ir_output(g, ir_add(g, &z), 2, L.params[i].offset);
+            }
+        }
     }
     free(adj);
     out->nfuncs = 2;

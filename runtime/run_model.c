@@ -176,7 +176,7 @@ double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int
         exa_data_shard(count, r->world.rank, r->world.size, &lb, &ln);
     const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
     double sum = 0;
-    if (grad)
+    if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
         reserve(r, &r->train, r->train_info, ln, fn);
