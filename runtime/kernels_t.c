@@ -231,9 +231,16 @@ static void FN(im2col)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stri
                     int64_t at = (ci * h + r) * w + q - pad; /* x[at + j*stride], j >= j0 */
                     for (int64_t j = 0; j < j0; j++)
                         out[j] = 0;
-                    if (stride == 1) /* short rows (24, 8 in LeNet): a loop, not a memcpy call */
-                        for (int64_t j = j0; j < j1; j++)
+                    if (stride == 1) {
+                        /* rows are short (24, 8 in LeNet): fixed 8-element
+                         * copies compile to vector moves, where a copy loop
+                         * becomes a memcpy call per row */
+                        int64_t j = j0;
+                        for (; j + 8 <= j1; j += 8)
+                            memcpy(out + j, x + at + j, 8 * sizeof *out);
+                        for (; j < j1; j++)
                             out[j] = x[at + j];
+                    }
                     else
                         for (int64_t j = j0; j < j1; j++)
                             out[j] = x[at + j * stride];
@@ -363,16 +370,13 @@ static inline int64_t FN(window_argmax)(const real *x, int64_t h, int64_t w, int
  * (maxpool_grad was 12% of LeNet's training step). */
 static inline int64_t FN(argmax2x2)(const real *x, int64_t h, int64_t w, int64_t ch, int64_t i, int64_t j)
 {
-    int64_t at = (ch * h + 2 * i) * w + 2 * j;
-    int64_t k = at;
+    int64_t at = (ch * h + 2 * i) * w + 2 * j, k = at;
     real m = x[at];
-    int64_t cand[3] = { at + 1, at + w, at + w + 1 };
-    for (int t = 0; t < 3; t++) {
-        int gt = x[cand[t]] > m;
-        k = gt ? cand[t] : k;
-        m = gt ? x[cand[t]] : m;
-    }
-    return k;
+    k = x[at + 1] > m ? at + 1 : k;
+    m = x[at + 1] > m ? x[at + 1] : m;
+    k = x[at + w] > m ? at + w : k;
+    m = x[at + w] > m ? x[at + w] : m;
+    return x[at + w + 1] > m ? at + w + 1 : k;
 }
 
 static inline int64_t FN(pool_argmax)(const real *x, int64_t h, int64_t w, int64_t window, int64_t stride,
@@ -386,10 +390,24 @@ static void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t window, 
                                const real *x, real *y)
 {
     int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    if (window == 2 && stride == 2) { /* two input rows per output row, as selects */
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < oh; i++) {
+                const real *r0 = x + (ch * h + 2 * i) * w, *r1 = r0 + w;
+                real *yo = y + (ch * oh + i) * ow;
+                for (int64_t j = 0; j < ow; j++) {
+                    real m = r0[2 * j];
+                    m = r0[2 * j + 1] > m ? r0[2 * j + 1] : m;
+                    m = r1[2 * j] > m ? r1[2 * j] : m;
+                    yo[j] = r1[2 * j + 1] > m ? r1[2 * j + 1] : m;
+                }
+            }
+        return;
+    }
     for (int64_t ch = 0; ch < c; ch++)
         for (int64_t i = 0; i < oh; i++)
             for (int64_t j = 0; j < ow; j++)
-                y[(ch * oh + i) * ow + j] = x[FN(pool_argmax)(x, h, w, window, stride, ch, i, j)];
+                y[(ch * oh + i) * ow + j] = x[FN(window_argmax)(x, h, w, window, stride, ch, i, j)];
 }
 
 /* y_i [c, oh, ow] = the maximum of each window of x_i [c, h, w] */
@@ -404,6 +422,30 @@ static void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t win
                                     const real *g, const real *x, real *dx)
 {
     int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
+    if (window == 2 && stride == 2 && h % 2 == 0 && w % 2 == 0) {
+        /* the windows tile x: each input gets g or 0, written once, with no
+         * clearing and no scatter */
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < oh; i++) {
+                const real *r0 = x + (ch * h + 2 * i) * w, *r1 = r0 + w;
+                real *d0 = dx + (ch * h + 2 * i) * w, *d1 = d0 + w;
+                const real *gi = g + (ch * oh + i) * ow;
+                for (int64_t j = 0; j < ow; j++) {
+                    real m = r0[2 * j];
+                    int k = 0;
+                    k = r0[2 * j + 1] > m ? 1 : k;
+                    m = r0[2 * j + 1] > m ? r0[2 * j + 1] : m;
+                    k = r1[2 * j] > m ? 2 : k;
+                    m = r1[2 * j] > m ? r1[2 * j] : m;
+                    k = r1[2 * j + 1] > m ? 3 : k;
+                    d0[2 * j] = k == 0 ? gi[j] : 0;
+                    d0[2 * j + 1] = k == 1 ? gi[j] : 0;
+                    d1[2 * j] = k == 2 ? gi[j] : 0;
+                    d1[2 * j + 1] = k == 3 ? gi[j] : 0;
+                }
+            }
+        return;
+    }
     memset(dx, 0, (size_t)(c * h * w) * sizeof *dx);
     for (int64_t ch = 0; ch < c; ch++)
         for (int64_t i = 0; i < oh; i++)
