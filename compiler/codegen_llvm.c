@@ -233,7 +233,15 @@ static void emit_conv(Cg *cg, IrId id, LLVMValueRef scratch)
         cg_ptr(cg, v->in[1]), cg_i64(cg, b->batched ? fuse_size(b) : 0), cg_ptr(cg, id),
         cg_i64(cg, v->batched ? fuse_size(v) : 0), scratch,
     };
-    kernel(cg, v->op == IR_CONV ? "conv" : v->op == IR_CONV_GRAD_X ? "conv_grad_x" : "conv_grad_w", args, 15);
+    const FuseInfo *fi = &p->info[id];
+    if (fi->im2col_from >= 0) { /* (count, geometry, g, sg, dw, sdw, the kept im2col) */
+        LLVMValueRef kept[] = { args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
+                                args[8], args[9], args[12], args[13], scratch };
+        kernel(cg, "conv_grad_w_kept", kept, 13);
+        return;
+    }
+    kernel(cg, v->op == IR_CONV ? (fi->keep_im2col ? "conv_keep" : "conv")
+               : v->op == IR_CONV_GRAD_X ? "conv_grad_x" : "conv_grad_w", args, 15);
 }
 
 static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
@@ -492,7 +500,8 @@ static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
         cg_emit_loop(cg, &p->groups[st->group]);
     } else if (st->kind == FUSE_STEP_KERNEL) {
         const FuseInfo *fi = &p->info[st->value];
-        emit_kernel(cg, st->value, fi->scratch >= 0 ? buffer_ptr(cg, fi->scratch) : NULL);
+        int scratch = fi->im2col_from >= 0 ? p->info[fi->im2col_from].scratch : fi->scratch;
+        emit_kernel(cg, st->value, scratch >= 0 ? buffer_ptr(cg, scratch) : NULL);
     } else {
         const IrValue *v = &p->v[st->value];
         LLVMValueRef a[] = { cg_i64(cg, fuse_size(v)), cg_scalar(cg, st->value), cg_ptr(cg, st->value) };
@@ -538,7 +547,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
                          LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
 {
     FusePlan plan;
-    if (fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_DIRECT_OUTPUTS, &plan, error) != 0)
+    if (fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_FLAGS_CPU, &plan, error) != 0)
         return -1;
     const FusePlan *p = cg->p = &plan;
     int status = -1;

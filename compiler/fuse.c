@@ -302,6 +302,30 @@ static void direct_outputs(FusePlan *p)
     free(uses);
 }
 
+/* FUSE_KEEP_IM2COL: each weight gradient CONV_GRAD_W(g, x) of a batched x
+ * reads the im2col matrices that CONV(x, W) built, for a shared W of its
+ * shape and the same stride and padding.  Saves one im2col per convolution
+ * per step (a quarter of LeNet's training step was im2col). */
+static void pair_im2col(FusePlan *p)
+{
+    for (IrId v = 0; v < p->n; v++) {
+        const IrValue *gw = &p->v[v];
+        if (gw->op != IR_CONV_GRAD_W || p->info[v].kind != FUSE_KERNEL || !p->v[gw->in[1]].batched)
+            continue;
+        for (IrId u = 0; u < v; u++) {
+            const IrValue *cv = &p->v[u];
+            const IrValue *wt = cv->op == IR_CONV ? &p->v[cv->in[1]] : NULL;
+            if (!wt || p->info[u].kind != FUSE_KERNEL || cv->in[0] != gw->in[1] || wt->batched ||
+                cv->batched != 1 || memcmp(&wt->shape, &gw->shape, sizeof wt->shape) != 0 ||
+                cv->iarg[0] != gw->iarg[0] || cv->iarg[1] != gw->iarg[1])
+                continue;
+            p->info[u].keep_im2col = 1;
+            p->info[v].im2col_from = u;
+            break;
+        }
+    }
+}
+
 int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **error)
 {
     memset(p, 0, sizeof *p);
@@ -320,6 +344,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     for (IrId id = 0; id < p->n; id++) { /* 2. TRANSPOSE into GEMM flags */
         IrValue *v = &p->v[id];
         p->info[id].buffer = p->info[id].scratch = p->info[id].group = p->info[id].output = -1;
+        p->info[id].im2col_from = -1;
         if (v->op != IR_MATMUL)
             continue;
         for (int k = 0; k < 2; k++)
@@ -400,6 +425,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     }
     if (flags & FUSE_DIRECT_OUTPUTS)
         direct_outputs(p);
+    if (flags & FUSE_KEEP_IM2COL)
+        pair_im2col(p);
 
     /* steps, in definition order */
     p->steps = xcalloc((size_t)f->n, sizeof *p->steps);
@@ -440,7 +467,9 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             p->info[m].buffer = new_buffer(p, mv->batched ? bytes : 0, mv->batched ? 0 : bytes, s, m);
         }
         const IrValue *v = &p->v[id];
-        if (v->op == IR_CONV || v->op == IR_CONV_GRAD_X || v->op == IR_CONV_GRAD_W)
+        if (fi->keep_im2col) /* every sample's, until the weight gradient reads them */
+            fi->scratch = new_buffer(p, conv_scratch(p, v) * elem, 0, s, -1);
+        else if ((v->op == IR_CONV || v->op == IR_CONV_GRAD_X || v->op == IR_CONV_GRAD_W) && fi->im2col_from < 0)
             fi->scratch = new_buffer(p, 0, conv_scratch(p, v) * elem, s, -1);
     }
     /* lifetimes: a buffer lives to the last step reading it (through aliases) */
@@ -454,6 +483,11 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             if (b >= 0 && p->buf[b].last < s)
                 p->buf[b].last = s;
         }
+    }
+    for (IrId id = 0; id < p->n; id++) { /* kept im2col: live to its reader */
+        IrId u = p->info[id].im2col_from;
+        if (u >= 0 && p->buf[p->info[u].scratch].last < stepof[id])
+            p->buf[p->info[u].scratch].last = stepof[id];
     }
     place(p);
     status = 0;

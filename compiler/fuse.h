@@ -38,6 +38,8 @@ typedef struct FuseInfo {
     int trans[2];  /* MATMUL: operand k is used transposed (an absorbed TRANSPOSE) */
     int scratch;   /* CONV*: buffer index of its im2col scratch, else -1 */
     int output;    /* FUSE_DIRECT_OUTPUTS: the out[] it is computed in, else -1 */
+    int keep_im2col;   /* FUSE_KEEP_IM2COL, a CONV: its scratch keeps every sample's im2col */
+    IrId im2col_from;  /* FUSE_KEEP_IM2COL, a CONV_GRAD_W: the CONV whose im2col it reads, or -1 */
     int nuses;
 } FuseInfo;
 
@@ -88,8 +90,17 @@ int fuse_plan(const IrFunc *f, int elem_bytes, FusePlan *p, char **error);
 
 /* The same with options: FUSE_DIRECT_OUTPUTS lets values that are outputs
  * be computed in the caller's output memory (FuseInfo.output) instead of a
- * workspace buffer; the back end must then address them there. */
-enum { FUSE_DIRECT_OUTPUTS = 1 };
+ * workspace buffer; the back end must then address them there.
+ * FUSE_KEEP_IM2COL: see FuseInfo.keep_im2col; the back end must call the
+ * kernels that keep and read them (exa_k_conv_keep, exa_k_conv_grad_w_kept). */
+enum {
+    FUSE_DIRECT_OUTPUTS = 1,
+    /* a convolution and the weight gradient of it share the im2col matrices
+     * of the batch (scratch of B * c*k*k*oh*ow reals, live from one to the
+     * other) instead of building them twice */
+    FUSE_KEEP_IM2COL = 2,
+    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL, /* codegen_llvm.c's */
+};
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);
 

@@ -281,19 +281,36 @@ static void FN(col2im)(int64_t c, int64_t h, int64_t w, int64_t kk, int64_t stri
     int64_t oh = (h + 2 * pad - kk) / stride + 1, ow = (w + 2 * pad - kk) / stride + 1; \
     int64_t ckk = c * kk * kk, np = oh * ow
 
-/* y_i [o, oh*ow] = W [o, c*kk*kk] @ im2col(x_i).  One GEMM per sample: one
- * GEMM per 4 to 32 samples (im2col side by side) was no faster on LeNet at
- * batch 100, 32 was 20% slower (OpenBLAS's small-matrix kernels suit these
- * sizes; the big GEMM packs its operands). */
+/* y_i [o, oh*ow] = W [o, c*kk*kk] @ im2col(x_i), im2col(x_i) at scratch +
+ * i*scol.  One GEMM per sample: one GEMM per 4 to 32 samples (im2col side by
+ * side) was no faster on LeNet at batch 100, 32 was 20% slower (OpenBLAS's
+ * small-matrix kernels suit these sizes; the big GEMM packs its operands). */
+static void FN(conv_into)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                          int64_t stride, int64_t pad, const real *x, int64_t sx, const real *wt,
+                          int64_t sw, real *y, int64_t sy, real *scratch, int64_t scol)
+{
+    CONV_GEOMETRY;
+    for (int64_t s = 0; s < count; s++) {
+        real *col = scratch + s * scol;
+        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, col, np);
+        FN(exa_k_gemm)(1, 0, 0, o, np, ckk, wt + s * sw, ckk, 0, col, np, 0, 0, y + s * sy, np, 0);
+    }
+}
+
 void FN(exa_k_conv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                     int64_t stride, int64_t pad, const real *x, int64_t sx, const real *wt,
                     int64_t sw, real *y, int64_t sy, real *scratch)
 {
+    FN(conv_into)(count, c, h, w, o, kk, stride, pad, x, sx, wt, sw, y, sy, scratch, 0);
+}
+
+void FN(exa_k_conv_keep)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                         int64_t stride, int64_t pad, const real *x, int64_t sx, const real *wt,
+                         int64_t sw, real *y, int64_t sy, real *cols)
+{
     CONV_GEOMETRY;
-    for (int64_t s = 0; s < count; s++) {
-        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch, np);
-        FN(exa_k_gemm)(1, 0, 0, o, np, ckk, wt + s * sw, ckk, 0, scratch, np, 0, 0, y + s * sy, np, 0);
-    }
+    (void)oh;
+    FN(conv_into)(count, c, h, w, o, kk, stride, pad, x, sx, wt, sw, y, sy, cols, ckk * np);
 }
 
 /* dx_i = col2im(W^T [c*kk*kk, o] @ g_i [o, oh*ow]) */
@@ -310,19 +327,36 @@ void FN(exa_k_conv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64
 }
 
 /* dW [o, c*kk*kk] (+)= g_i [o, oh*ow] @ im2col(x_i)^T, one dW per sample or
- * summed over them (sdw == 0) */
-void FN(exa_k_conv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                           int64_t stride, int64_t pad, const real *g, int64_t sg, const real *x,
-                           int64_t sx, real *dw, int64_t sdw, real *scratch)
+ * summed over them (sdw == 0); im2col(x_i) made in scratch, or read from
+ * kept + i*ckk*np (exa_k_conv_keep's) when kept is not NULL. */
+static void FN(conv_grad_w_from)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                                 int64_t stride, int64_t pad, const real *g, int64_t sg, const real *x,
+                                 int64_t sx, real *dw, int64_t sdw, real *scratch, const real *kept)
 {
     CONV_GEOMETRY;
     if (count == 0 && sdw == 0)
         memset(dw, 0, (size_t)(o * ckk) * sizeof *dw);
     for (int64_t s = 0; s < count; s++) {
-        FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch, np);
+        const real *col = kept ? kept + s * ckk * np : scratch;
+        if (!kept)
+            FN(im2col)(c, h, w, kk, stride, pad, oh, ow, x + s * sx, scratch, np);
         real beta = sdw == 0 && s > 0 ? 1 : 0;
-        FN(exa_k_gemm)(1, 0, 1, o, ckk, np, g + s * sg, np, 0, scratch, np, 0, beta, dw + s * sdw, ckk, 0);
+        FN(exa_k_gemm)(1, 0, 1, o, ckk, np, g + s * sg, np, 0, col, np, 0, beta, dw + s * sdw, ckk, 0);
     }
+}
+
+void FN(exa_k_conv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                           int64_t stride, int64_t pad, const real *g, int64_t sg, const real *x,
+                           int64_t sx, real *dw, int64_t sdw, real *scratch)
+{
+    FN(conv_grad_w_from)(count, c, h, w, o, kk, stride, pad, g, sg, x, sx, dw, sdw, scratch, NULL);
+}
+
+void FN(exa_k_conv_grad_w_kept)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                                int64_t stride, int64_t pad, const real *g, int64_t sg, real *dw,
+                                int64_t sdw, const real *cols)
+{
+    FN(conv_grad_w_from)(count, c, h, w, o, kk, stride, pad, g, sg, NULL, 0, dw, sdw, NULL, cols);
 }
 
 /* y [o, oh, ow] = conv(x [c, h, w], W [o, c, kk, kk]) by the definition */

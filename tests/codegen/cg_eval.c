@@ -147,7 +147,7 @@ static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_
     int64_t ws = l->fn[0].workspace(batch);
     FusePlan plan;
     char *error = NULL;
-    if (fuse_plan_flags(&c->f, elem, FUSE_DIRECT_OUTPUTS, &plan, &error) == 0) { /* as codegen_llvm.c */
+    if (fuse_plan_flags(&c->f, elem, FUSE_FLAGS_CPU, &plan, &error) == 0) { /* as codegen_llvm.c */
         *bad_ws |= ws != fuse_workspace(&plan, batch) || !placement_disjoint(&plan, batch);
         fuse_free(&plan);
     }

@@ -71,6 +71,17 @@
                                int64_t o, int64_t kk, int64_t stride, int64_t pad,      \
                                const real *g, int64_t sg, const real *x, int64_t sx,    \
                                real *dw, int64_t sdw, real *scratch);                   \
+    /* conv keeping every sample's im2col matrix, sample i at cols + i*c*kk*kk*oh*ow, \
+     * and conv_grad_w reading them instead of recomputing them from x (fuse.c pairs \
+     * a convolution with its weight gradient this way: FUSE_KEEP_IM2COL). */          \
+    void exa_k_conv_keep_##S(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, \
+                             int64_t kk, int64_t stride, int64_t pad, const real *x,    \
+                             int64_t sx, const real *wt, int64_t sw, real *y,           \
+                             int64_t sy, real *cols);                                   \
+    void exa_k_conv_grad_w_kept_##S(int64_t count, int64_t c, int64_t h, int64_t w,     \
+                                    int64_t o, int64_t kk, int64_t stride, int64_t pad, \
+                                    const real *g, int64_t sg, real *dw, int64_t sdw,   \
+                                    const real *cols);                                  \
     void exa_k_conv_ref_##S(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,     \
                             int64_t stride, int64_t pad, const real *x, const real *wt, \
                             real *y);                                                   \
