@@ -227,13 +227,29 @@ ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen)
     return s;
 }
 
-double exa_strategy_step(ExaStrategy *s, int64_t begin, int64_t count)
+static double strategy_step(ExaStrategy *s, int64_t begin, int64_t count)
 {
     if (s->split == SPLIT_PARAMS)
         return strategy_params_step(s, begin, count);
     if (s->local.kind == OPT_GRADIENT)
         return strategy_global_step(s, &s->gopt, begin, count, EXA_SHARD_SPLIT);
     return strategy_data_step(s, begin, count);
+}
+
+double exa_strategy_step(ExaStrategy *s, int64_t begin, int64_t count)
+{
+    if (!s->layers)
+        return strategy_step(s, begin, count);
+    if (strategy_layers_begin_step(s->layers)) { /* a finer network: a new problem */
+        free_optimizer(&s->gopt);
+        if (init_optimizer(s, &s->global, &s->gopt, s->r->elem == 8) != 0) {
+            fputs("exa: out of memory for the optimiser\n", stderr);
+            exit(1);
+        }
+    }
+    double loss = strategy_step(s, begin, count);
+    strategy_layers_end_step(s->layers, s->r->theta);
+    return loss;
 }
 
 const char *exa_strategy_name(const ExaStrategy *s)

@@ -52,6 +52,12 @@ double strategy_params_step(ExaStrategy *s, int64_t begin, int64_t count);
  * repeat block's steps; the optimisers use it in place of exa_run_loss. */
 int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen);
 double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t begin, int64_t count);
+/* Nested iteration, around each step: begin sets the network of this epoch's
+ * phase and returns 1 when the phase starts a finer network (the optimiser
+ * then starts afresh); end makes theta piecewise constant over the coarse
+ * steps.  Both do nothing without mgrit(nested: 1). */
+int strategy_layers_begin_step(ExaLayers *L);
+void strategy_layers_end_step(ExaLayers *L, void *theta);
 void strategy_layers_free(ExaLayers *L);
 
 #endif

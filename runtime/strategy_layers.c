@@ -26,7 +26,16 @@
  * Step k reads its parameters through theta shifted by k * stride reals (the
  * generated step reads step 0's offsets), and writes its gradient through the
  * gradient shifted the same way; coarse MGRIT levels use the parameters of
- * the step at the coarse point (injection) and step size h cf^l. */
+ * the step at the coarse point (injection) and step size h cf^l.
+ *
+ * Nested iteration (mgrit(..., nested: 1)): the first epochs train coarser
+ * networks, N/s steps of size h s using the parameters of steps 0, s, 2s, ...
+ * (spacing s = cf^j, coarsest first; see nested_spacing), and the last half
+ * of the epochs the full network.  The same machinery runs them: step k of
+ * the coarse network is fine step k s.  After every step of a coarse phase
+ * the other steps' parameters are set piecewise constant, theta_i =
+ * theta_{floor(i/s) s}, so the full network seen by validation, checkpoints
+ * and the next finer phase is the coarse one refined. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +55,12 @@ typedef struct Solve {
 struct ExaLayers {
     ExaRun *r;
     const ExaFunction *step, *adjoint, *vjp, *pro, *pro_vjp, *epi;
-    int64_t w, nsteps, stride; /* state reals per sample, steps, reals between steps */
+    int64_t w, nsteps, stride; /* state reals per sample, steps solved, reals between steps */
+    int64_t offset, size;      /* step 0's parameters: theta[offset .. offset + size) */
     double h;                  /* the fine step the generated code divides by */
+    int64_t nfine, spacing;    /* the block's steps; nsteps = nfine / spacing (nested iteration) */
+    int nested;                /* mgrit(nested: 1) */
+    int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
     int64_t lo, hi;            /* this rank's fine points */
@@ -104,13 +117,14 @@ static void *workspace(ExaLayers *L, const ExaFunction *f)
     return L->work;
 }
 
-/* Runs f on the current batch with theta shifted to step k (k < 0: none). */
+/* Runs f on the current batch with theta shifted to step k of the network
+ * being trained, fine step k * spacing (k < 0: none). */
 static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const void *const *in,
                  void *const *out)
 {
     const char *theta = L->theta;
     ExaArgs a = { .batch = L->B, .step_size = h,
-                  .theta = theta + (k > 0 ? k * L->stride * L->r->elem : 0),
+                  .theta = theta + (k > 0 ? k * L->spacing * L->stride * L->r->elem : 0),
                   .inputs = in, .outputs = out, .workspace = workspace(L, f) };
     f->run(&a);
 }
@@ -296,12 +310,54 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
     L->w = (int64_t)exa_call_num(c, "state", 0);
     L->nsteps = (int64_t)exa_call_num(c, "steps", 0);
     L->stride = (int64_t)exa_call_num(c, "stride", 0);
+    L->offset = (int64_t)exa_call_num(c, "offset", 0);
+    L->size = (int64_t)exa_call_num(c, "size", 0);
     L->h = exa_call_num(c, "h", 0);
+    L->nfine = L->nsteps;
+    L->spacing = 1;
     if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)) {
         snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
         return -1;
     }
     return 0;
+}
+
+/* This rank's points and the forward and adjoint solvers for the network of
+ * nsteps steps of size h * spacing. */
+static int build_solvers(ExaLayers *L)
+{
+    ExaRun *r = L->r;
+    /* this rank's points: mgrit.c's (and XBraid's) block distribution */
+    int64_t npts = L->nsteps + 1, q = npts / r->world.size, rem = npts % r->world.size;
+    int p = r->world.rank;
+    L->lo = p * q + (p < rem ? p : rem);
+    L->hi = L->lo + q + (p < rem ? 1 : 0) - 1;
+    ExaMgritOps ops = { .step = cb_step, .init = cb_init, .clone = cb_clone, .free = cb_free,
+                        .sum = cb_sum, .norm = cb_norm, .buffer_size = cb_size, .pack = cb_pack,
+                        .unpack = cb_unpack, .access = cb_access, .step_adjoint = cb_step_adjoint,
+                        .init_adjoint = cb_init_adjoint };
+    double h = L->h * (double)L->spacing;
+    if (exa_mgrit_create(r->world.comm, L->nsteps, h, &ops, L, &L->mf) != 0
+        || exa_mgrit_create(r->world.comm, L->nsteps, h, &ops, L, &L->mb) != 0
+        || configure(L->mf, &L->fwd) != 0 || configure(L->mb, &L->bwd) != 0)
+        return -1;
+    return 0;
+}
+
+/* The solvers and the local states and adjoints (their number depends on
+ * the points this rank owns); reserve() makes new ones. */
+static void free_solvers(ExaLayers *L)
+{
+    exa_mgrit_destroy(L->mf);
+    exa_mgrit_destroy(L->mb);
+    L->mf = L->mb = NULL;
+    int64_t nloc = L->hi - L->lo + 1;
+    for (int64_t i = 0; L->u && i < nloc; i++)
+        free(L->u[i]), free(L->lam[i]);
+    free(L->u), free(L->lam);
+    L->u = L->lam = NULL;
+    L->cap = 0;
+    L->warm = L->warm_adj = 0;
 }
 
 int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
@@ -322,9 +378,8 @@ int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
     L->r = r;
     if (read_stages(L, s->name, err, errlen) != 0)
         return -1;
-    if (exa_call_num(m, "nested", 0) != 0 && r->world.rank == 0)
-        fprintf(stderr, "exa: decompose = %s: nested iteration is not implemented in this version; "
-                "training the full network from the start\n", s->name);
+    L->nested = exa_call_num(m, "nested", 0) != 0;
+    L->epoch_seen = -1;
     L->fwd = solve_of(m, "fwd_");
     L->bwd = solve_of(m, "bwd_");
     if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
@@ -339,18 +394,7 @@ int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
                  (long long)L->nsteps + 1, r->world.size, (long long)L->nsteps + 1);
         return -1;
     }
-    /* this rank's fine points: mgrit.c's (and XBraid's) block distribution */
-    int64_t npts = L->nsteps + 1, q = npts / r->world.size, rem = npts % r->world.size;
-    int p = r->world.rank;
-    L->lo = p * q + (p < rem ? p : rem);
-    L->hi = L->lo + q + (p < rem ? 1 : 0) - 1;
-    ExaMgritOps ops = { .step = cb_step, .init = cb_init, .clone = cb_clone, .free = cb_free,
-                        .sum = cb_sum, .norm = cb_norm, .buffer_size = cb_size, .pack = cb_pack,
-                        .unpack = cb_unpack, .access = cb_access, .step_adjoint = cb_step_adjoint,
-                        .init_adjoint = cb_init_adjoint };
-    if (exa_mgrit_create(r->world.comm, L->nsteps, L->h, &ops, L, &L->mf) != 0
-        || exa_mgrit_create(r->world.comm, L->nsteps, L->h, &ops, L, &L->mb) != 0
-        || configure(L->mf, &L->fwd) != 0 || configure(L->mb, &L->bwd) != 0) {
+    if (build_solvers(L) != 0) {
         snprintf(err, errlen, "exa: decompose = %s: cannot set up the MGRIT solver", s->name);
         return -1;
     }
@@ -365,12 +409,7 @@ void strategy_layers_free(ExaLayers *L)
 {
     if (!L)
         return;
-    exa_mgrit_destroy(L->mf);
-    exa_mgrit_destroy(L->mb);
-    int64_t nloc = L->hi - L->lo + 1;
-    for (int64_t i = 0; L->u && i < nloc; i++)
-        free(L->u[i]), free(L->lam[i]);
-    free(L->u), free(L->lam);
+    free_solvers(L);
     free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
         free(L->in[i]);
@@ -535,8 +574,8 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
         exa_comm_recv(&r->world, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
         const void *in[2] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next };
-        void *out[2] = { L->tmp, (char *)grad + i * L->stride * r->elem };
-        call(L, L->vjp, i, L->h, in, out);
+        void *out[2] = { L->tmp, (char *)grad + i * L->spacing * L->stride * r->elem };
+        call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
     }
     if (p == 0) {
         L->in[nf] = L->lam[0];
@@ -548,6 +587,74 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
     }
     exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
     return sum / (double)count;
+}
+
+/* ---- nested iteration ---------------------------------------------------------- */
+
+/* The spacing of the network trained in this epoch.  Levels j = 1 .. J have
+ * spacing cf^j (cf the forward cfactor, J < levels, every coarse network
+ * with at least 2 steps and a point per rank); the finest network gets the
+ * last ceil(E/2) of the E epochs and the coarse levels share the rest evenly,
+ * coarsest first (a level with no epoch is skipped).  A run of one epoch is
+ * not nested. */
+static int64_t nested_spacing(const ExaLayers *L, int64_t epoch, int64_t epochs)
+{
+    int64_t cf = L->fwd.cfactor, s = 1;
+    int levels = 1;
+    while (levels < L->fwd.levels && L->nfine % (s * cf) == 0 && L->nfine / (s * cf) >= 2
+           && L->nfine / (s * cf) + 1 >= L->r->world.size) {
+        s *= cf;
+        levels++;
+    }
+    int64_t coarse = epochs / 2; /* the epochs before the finest level's */
+    for (int j = levels - 1; j >= 1; j--, s /= cf) {
+        int64_t share = coarse / (levels - 1) + (j - 1 < coarse % (levels - 1) ? 1 : 0);
+        if (epoch < share)
+            return s;
+        epoch -= share;
+    }
+    return 1;
+}
+
+/* theta_i = theta_{floor(i/s) s} for every step i of the block. */
+static void fill_piecewise(const ExaLayers *L, void *theta)
+{
+    size_t e = (size_t)L->r->elem, bytes = (size_t)L->size * e;
+    char *t = theta;
+    for (int64_t i = 0; i < L->nfine; i++)
+        if (i % L->spacing != 0)
+            memcpy(t + (size_t)(L->offset + i * L->stride) * e,
+                   t + (size_t)(L->offset + (i - i % L->spacing) * L->stride) * e, bytes);
+}
+
+int strategy_layers_begin_step(ExaLayers *L)
+{
+    ExaRun *r = L->r;
+    if (!L->nested || r->epoch == L->epoch_seen)
+        return 0;
+    L->epoch_seen = r->epoch;
+    int64_t s = nested_spacing(L, r->epoch, r->epochs);
+    int64_t before = r->epoch > 0 ? nested_spacing(L, r->epoch - 1, r->epochs) : 0;
+    if (s != L->spacing) {
+        free_solvers(L);
+        L->spacing = s;
+        L->nsteps = L->nfine / s;
+        if (build_solvers(L) != 0) {
+            fprintf(stderr, "exa: nested iteration: cannot set up the MGRIT solver for %lld steps\n",
+                    (long long)L->nsteps);
+            exit(1);
+        }
+    }
+    if (s != before && r->world.rank == 0) /* even with --quiet: the loss changes meaning */
+        fprintf(stderr, "exa: nested iteration: epoch %lld trains %lld steps of size %g\n",
+                (long long)r->epoch + 1, (long long)L->nsteps, L->h * (double)s);
+    return before != 0 && s != before;
+}
+
+void strategy_layers_end_step(ExaLayers *L, void *theta)
+{
+    if (L->spacing > 1)
+        fill_piecewise(L, theta);
 }
 
 /* Seconds per evaluation of f(): the minimum over n timed calls (after one
