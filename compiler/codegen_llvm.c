@@ -234,6 +234,13 @@ static void emit_conv(Cg *cg, IrId id, LLVMValueRef scratch)
         cg_i64(cg, v->batched ? fuse_size(v) : 0), scratch,
     };
     const FuseInfo *fi = &p->info[id];
+    if (fi->direct_conv) { /* (count, geometry without the stride, the rest) */
+        LLVMValueRef direct[] = { args[0], args[1], args[2], args[3], args[4], args[5], args[7], args[8],
+                                  args[9], args[10], args[11], args[12], args[13], scratch };
+        kernel(cg, v->op == IR_CONV ? "dconv" : v->op == IR_CONV_GRAD_X ? "dconv_grad_x" : "dconv_grad_w",
+               direct, 14);
+        return;
+    }
     if (fi->im2col_from >= 0) { /* (count, geometry, g, sg, dw, sdw, the kept im2col) */
         LLVMValueRef kept[] = { args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
                                 args[8], args[9], args[12], args[13], scratch };

@@ -36,10 +36,11 @@ typedef struct FuseInfo {
     int buffer;    /* index into FusePlan.buf, or -1 (views, aliases, registers) */
     IrId root;     /* where its memory is: itself, or a RESHAPE's source's root */
     int trans[2];  /* MATMUL: operand k is used transposed (an absorbed TRANSPOSE) */
-    int scratch;   /* CONV*: buffer index of its im2col scratch, else -1 */
+    int scratch;   /* CONV*: buffer index of its scratch (im2col, or the direct kernel's), else -1 */
     int output;    /* FUSE_DIRECT_OUTPUTS: the out[] it is computed in, else -1 */
     int keep_im2col;   /* FUSE_KEEP_IM2COL, a CONV: its scratch keeps every sample's im2col */
     IrId im2col_from;  /* FUSE_KEEP_IM2COL, a CONV_GRAD_W: the CONV whose im2col it reads, or -1 */
+    int direct_conv;   /* FUSE_DIRECT_CONV, a CONV*: the direct kernel (exa_k_dconv*), no im2col */
     int nuses;
 } FuseInfo;
 
@@ -99,7 +100,10 @@ enum {
      * of the batch (scratch of B * c*k*k*oh*ow reals, live from one to the
      * other) instead of building them twice */
     FUSE_KEEP_IM2COL = 2,
-    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL, /* codegen_llvm.c's */
+    /* convolutions at stride 1 with few input channels run the direct kernels
+     * (FuseInfo.direct_conv, exa_k_dconv*), with their scratch */
+    FUSE_DIRECT_CONV = 4,
+    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV, /* codegen_llvm.c's */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);

@@ -15,10 +15,24 @@
 #include <string.h>
 #include <tgmath.h>
 
+/* EXA_K_CLONES: the kernels most of a convolutional network's time is spent
+ * in are compiled twice, for x86-64-v3 (AVX2 and FMA) and for the baseline,
+ * and the better one is picked when the program loads (GCC's
+ * target_clones): one libexa runs on any x86-64 and uses AVX2 where it is.
+ * Their static helpers are EXA_K_INLINE, so that they are compiled into
+ * each clone rather than once for the baseline. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define EXA_K_CLONES
+#endif
+#define EXA_K_INLINE static inline __attribute__((always_inline))
+
 #define EXA_K_REAL float
 #define FN(name) name##_f32
 #define GEMM cblas_sgemm
 #include "kernels_t.c"
+#include "kernels_conv_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM
@@ -27,6 +41,7 @@
 #define FN(name) name##_f64
 #define GEMM cblas_dgemm
 #include "kernels_t.c"
+#include "kernels_conv_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM

@@ -107,10 +107,18 @@ void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, c
         for (int d = 0; d < ndim - 1; d++)
             yo += idx[d] * ystride[d];
         const real *xo = x + o * n;
-        if (ys == 0) { /* the innermost dim is summed: a dot with ones */
-            real acc = 0;
-            for (int64_t i = 0; i < n; i++)
+        if (ys == 0) { /* the innermost dim is summed, in 8 partial sums: a
+                        * vector of them (one running sum is a chain of
+                        * scalar adds the compiler may not reorder) */
+            real part[8] = { 0 }, acc = 0;
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                for (int l = 0; l < 8; l++)
+                    part[l] += xo[i + l];
+            for (; i < n; i++)
                 acc += xo[i];
+            for (int l = 0; l < 8; l++)
+                acc += part[l];
             y[yo] += acc;
         } else {
             real *yp = y + yo;
@@ -420,8 +428,8 @@ static inline int64_t FN(pool_argmax)(const real *x, int64_t h, int64_t w, int64
                                       : FN(window_argmax)(x, h, w, window, stride, ch, i, j);
 }
 
-static void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
-                               const real *x, real *y)
+EXA_K_INLINE void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
+                                     const real *x, real *y)
 {
     int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
     if (window == 2 && stride == 2) { /* two input rows per output row, as selects */
@@ -445,6 +453,7 @@ static void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t window, 
 }
 
 /* y_i [c, oh, ow] = the maximum of each window of x_i [c, h, w] */
+EXA_K_CLONES
 void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
                        int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
 {
@@ -452,8 +461,8 @@ void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t w
         FN(maxpool_sample)(c, h, w, window, stride, x + s * sx, y + s * sy);
 }
 
-static void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
-                                    const real *g, const real *x, real *dx)
+EXA_K_INLINE void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t window, int64_t stride,
+                                          const real *g, const real *x, real *dx)
 {
     int64_t oh = (h - window) / stride + 1, ow = (w - window) / stride + 1;
     if (window == 2 && stride == 2 && h % 2 == 0 && w % 2 == 0) {
@@ -465,17 +474,19 @@ static void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t win
                 real *d0 = dx + (ch * h + 2 * i) * w, *d1 = d0 + w;
                 const real *gi = g + (ch * oh + i) * ow;
                 for (int64_t j = 0; j < ow; j++) {
-                    real m = r0[2 * j];
-                    int k = 0;
-                    k = r0[2 * j + 1] > m ? 1 : k;
-                    m = r0[2 * j + 1] > m ? r0[2 * j + 1] : m;
-                    k = r1[2 * j] > m ? 2 : k;
-                    m = r1[2 * j] > m ? r1[2 * j] : m;
-                    k = r1[2 * j + 1] > m ? 3 : k;
-                    d0[2 * j] = k == 0 ? gi[j] : 0;
-                    d0[2 * j + 1] = k == 1 ? gi[j] : 0;
-                    d1[2 * j] = k == 2 ? gi[j] : 0;
-                    d1[2 * j + 1] = k == 3 ? gi[j] : 0;
+                    /* the first of the four equal to their maximum takes
+                     * g: float selects only, which vectorise (an int index
+                     * of the maximum became branches) */
+                    real a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1], gv = gi[j];
+                    real m = a > b ? a : b;
+                    m = m > c ? m : c;
+                    m = m > d ? m : d;
+                    d0[2 * j] = a == m ? gv : 0;
+                    gv = a == m ? 0 : gv;
+                    d0[2 * j + 1] = b == m ? gv : 0;
+                    gv = b == m ? 0 : gv;
+                    d1[2 * j] = c == m ? gv : 0;
+                    d1[2 * j + 1] = c == m ? 0 : gv;
                 }
             }
         return;
@@ -488,6 +499,7 @@ static void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64_t win
 }
 
 /* dx_i [c, h, w] = g_i [c, oh, ow] routed to each window's first maximum */
+EXA_K_CLONES
 void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
                             int64_t stride, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dx, int64_t sdx)

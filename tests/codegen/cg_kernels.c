@@ -5,8 +5,9 @@
  * exa_k_conv_ref, and its two gradients through the adjoint identities
  * <conv(x, w), g> = <x, conv_grad_x(g, w)> = <w, conv_grad_w(g, x)>;
  * a batch of 40 convolutions (per-sample strides, the summed weight
- * gradient, the kept im2col matrices) against one sample at a time; softmax, logsumexp and reduce_to against loops
- * written here.  Prints the
+ * gradient, the kept im2col matrices) against one sample at a time; the
+ * direct convolution kernels against the im2col ones; softmax, logsumexp
+ * and reduce_to against loops written here.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
 #include <math.h>
@@ -167,9 +168,78 @@ static void conv_batch(void)
     free(dw1), free(dw2), free(dws), free(scratch);
 }
 
+/* The direct convolution kernels (exa_k_dconv*) against the im2col ones on
+ * the same batch: LeNet's two layers, widths below, at and off the vector
+ * length (the narrow fallback, a row's overlapping last slot), 1x1 and 7x7
+ * kernels, padding, one output channel, 11 samples (the weight gradient's
+ * chunks of 8 and a remainder), and per-sample weight gradients.  Scratch is
+ * allocated to kernels.h's sizes exactly, so ASan checks them. */
+#define DCONV_TESTS(T, S, TYPE, TOL)                                                               \
+    static void dconv_##S(void)                                                                    \
+    {                                                                                              \
+        static const int64_t geo[][7] = { /* c, h, w, o, k, pad, samples */                        \
+            { 1, 28, 28, 6, 5, 0, 3 }, { 6, 12, 12, 16, 5, 0, 11 }, { 2, 6, 6, 3, 3, 1, 2 },         \
+            { 3, 13, 11, 5, 3, 2, 4 }, { 4, 9, 10, 7, 1, 0, 9 },   { 2, 16, 14, 9, 7, 3, 2 },        \
+            { 3, 10, 10, 1, 3, 1, 3 },                                                             \
+        };                                                                                         \
+        for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
+            int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], o = geo[n][3], k = geo[n][4];     \
+            int64_t pad = geo[n][5], B = geo[n][6], V = 32 / sizeof(T);                            \
+            int64_t oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1, op = (o + V - 1) / V * V;   \
+            int64_t nx = c * h * w, ny = o * oh * ow, nw = o * c * k * k;                          \
+            int64_t P = pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;                           \
+            int64_t s_fwd = P, s_gw = c * k * k * op + 8 * oh * ow * op + 8 * P;                   \
+            int64_t s_gx = c * o * k * k + o * (oh + 2 * k - 2) * (ow + 2 * k - 2) + P;            \
+            T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
+            T *wt = malloc(nw * sizeof *wt), *col = malloc(c * k * k * oh * ow * sizeof *col);     \
+            T *y1 = malloc(B * ny * sizeof *y1), *y2 = malloc(B * ny * sizeof *y2);                \
+            T *dx1 = malloc(B * nx * sizeof *dx1), *dx2 = malloc(B * nx * sizeof *dx2);            \
+            T *dw1 = malloc(B * nw * sizeof *dw1), *dw2 = malloc(B * nw * sizeof *dw2);            \
+            T *sf = malloc((s_fwd + 1) * sizeof *sf), *sw = malloc(s_gw * sizeof *sw);             \
+            T *sx = malloc(s_gx * sizeof *sx);                                                     \
+            for (int64_t i = 0; i < B * nx; i++)                                                   \
+                x[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < B * ny; i++)                                                   \
+                g[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < nw; i++)                                                       \
+                wt[i] = (T)rnd();                                                                  \
+            exa_k_conv_##S(B, c, h, w, o, k, 1, pad, x, nx, wt, 0, y1, ny, col);                   \
+            exa_k_dconv_##S(B, c, h, w, o, k, pad, x, nx, wt, 0, y2, ny, sf);                      \
+            exa_k_conv_grad_x_##S(B, c, h, w, o, k, 1, pad, g, ny, wt, 0, dx1, nx, col);           \
+            exa_k_dconv_grad_x_##S(B, c, h, w, o, k, pad, g, ny, wt, 0, dx2, nx, sx);              \
+            double d[4] = { 0 }, m[4] = { 0 };                                                     \
+            for (int64_t i = 0; i < B * ny; i++)                                                   \
+                d[0] = fmax(d[0], fabs((double)y1[i] - y2[i])), m[0] = fmax(m[0], fabs((double)y1[i])); \
+            for (int64_t i = 0; i < B * nx; i++)                                                   \
+                d[1] = fmax(d[1], fabs((double)dx1[i] - dx2[i])), m[1] = fmax(m[1], fabs((double)dx1[i])); \
+            for (int per = 0; per < 2; per++) { /* summed, then one dW per sample */               \
+                exa_k_conv_grad_w_##S(B, c, h, w, o, k, 1, pad, g, ny, x, nx, dw1, per ? nw : 0, col); \
+                exa_k_dconv_grad_w_##S(B, c, h, w, o, k, pad, g, ny, x, nx, dw2, per ? nw : 0, sw); \
+                for (int64_t i = 0; i < (per ? B : 1) * nw; i++)                                   \
+                    d[2 + per] = fmax(d[2 + per], fabs((double)dw1[i] - dw2[i])),                  \
+                    m[2 + per] = fmax(m[2 + per], fabs((double)dw1[i]));                           \
+            }                                                                                      \
+            static const char *what[] = { "dconv", "dconv_grad_x", "dconv_grad_w summed",          \
+                                          "dconv_grad_w per sample" };                            \
+            for (int e = 0; e < 4; e++) {                                                          \
+                char line[96];                                                                     \
+                snprintf(line, sizeof line, "%s c%d %dx%d o%d k%d p%d B%d", what[e], (int)c,       \
+                         (int)h, (int)w, (int)o, (int)k, (int)pad, (int)B);                        \
+                report(line, TYPE, d[e], m[e], TOL);                                               \
+            }                                                                                      \
+            free(x), free(g), free(wt), free(col), free(y1), free(y2), free(dx1), free(dx2);       \
+            free(dw1), free(dw2), free(sf), free(sw), free(sx);                                    \
+        }                                                                                          \
+    }
+
+DCONV_TESTS(double, f64, "f64", 1e-12)
+DCONV_TESTS(float, f32, "f32", 1e-5)
+
 int main(void)
 {
     conv_batch();
+    dconv_f64();
+    dconv_f32();
     tests_f64();
     tests_f32();
     printf("%d failed\n", failed);

@@ -82,6 +82,22 @@
                                     int64_t o, int64_t kk, int64_t stride, int64_t pad, \
                                     const real *g, int64_t sg, real *dw, int64_t sdw,   \
                                     const real *cols);                                  \
+    /* direct convolution at stride 1 (kernels_conv_t.c): the same products      \
+     * without im2col, for layers with few channels.  Scratch, in elements, with  \
+     * P = pad > 0 ? c*(h+2pad)*(w+2pad) : 0 and V = 32 / sizeof(real): dconv P;   \
+     * dconv_grad_w o*c*kk*kk*V + P; dconv_grad_x c*o*kk*kk +                       \
+     * o*(oh+2kk-2)*(ow+2kk-2) + P. */                                              \
+    void exa_k_dconv_##S(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o,     \
+                         int64_t kk, int64_t pad, const real *x, int64_t sx,            \
+                         const real *wt, int64_t sw, real *y, int64_t sy, real *scratch); \
+    void exa_k_dconv_grad_x_##S(int64_t count, int64_t c, int64_t h, int64_t w,         \
+                                int64_t o, int64_t kk, int64_t pad, const real *g,      \
+                                int64_t sg, const real *wt, int64_t sw, real *dx,       \
+                                int64_t sdx, real *scratch);                            \
+    void exa_k_dconv_grad_w_##S(int64_t count, int64_t c, int64_t h, int64_t w,         \
+                                int64_t o, int64_t kk, int64_t pad, const real *g,      \
+                                int64_t sg, const real *x, int64_t sx, real *dw,        \
+                                int64_t sdw, real *scratch);                            \
     void exa_k_conv_ref_##S(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,     \
                             int64_t stride, int64_t pad, const real *x, const real *wt, \
                             real *y);                                                   \

@@ -1,0 +1,391 @@
+/* kernels_conv_t.c - direct convolution at stride 1, the type-generic body
+ * (included by kernels.c once per type, like kernels_t.c).
+ *
+ * Why a second convolution: for layers with few channels (LeNet's 1->6 and
+ * 6->16 at 5x5) im2col + GEMM spends most of its time copying, not
+ * multiplying: im2col writes c*k*k copies of the input, and OpenBLAS packs
+ * that matrix again for every per-sample GEMM of a few rows.  Here the
+ * products read the input in place: a block of 4 output channels by 3
+ * vectors of output positions lives in registers while every kernel tap adds
+ * one broadcast weight times one unaligned load of the input.  fuse.c picks
+ * this form by shape (FUSE_DIRECT_CONV); im2col + GEMM stays for wide layers,
+ * where the GEMM's blocking wins.
+ *
+ * Positions are grouped in "slots": VL consecutive outputs of one row of the
+ * output plane.  A row of width ow holds ceil(ow / VL) slots; when VL does
+ * not divide ow its last slot starts at ow - VL and overlaps the one before
+ * (harmless where outputs are stored, masked where they are summed).
+ * Padding is a zero-bordered copy of the input in scratch.  The gradient
+ * with respect to the input is the same correlation, over the output
+ * gradient padded by k-1, with the weights' channels swapped and taps
+ * reversed.
+ *
+ * The exported kernels are compiled twice (EXA_K_CLONES, kernels.c). */
+#ifdef EXA_K_REAL
+#define real EXA_K_REAL
+
+
+typedef real FN(vec) __attribute__((vector_size(32)));
+#define VL ((int64_t)(sizeof(FN(vec)) / sizeof(real)))
+/* unaligned vector loads and stores through a type that may alias real
+ * and needs no alignment, as <immintrin.h>'s _mm256_loadu_ps is written */
+typedef real FN(uvec) __attribute__((vector_size(32), aligned(sizeof(real)), may_alias));
+#define LOADU(p) (*(const FN(uvec) *)(p))
+#define STOREU(p, v) (*(FN(uvec) *)(p) = (v))
+
+/* Register blocks: nb output channels by ns slots (or taps) of
+ * accumulators, 12 at most (with the operands, 16 vector registers), one
+ * instantiation per shape so that each keeps its accumulators in
+ * registers.  A dimension that the block does not divide ends with a block
+ * moved back to overlap the one before. */
+#define DC_SHAPES(X) X(4, 3) X(6, 2) X(3, 4) X(2, 6) X(1, 12) X(1, 1)
+#define DC_MAXB 6
+#define DC_MAXS 12
+
+/* The shape among DC_SHAPES of the least estimated time for n1 by n2 (ties:
+ * the first), blocks no larger than n1 by n2.  Per tap a block takes the
+ * longest of: its multiply-adds at two a cycle, its loads at two a cycle,
+ * and the latency of one multiply-add (about 5 cycles: each accumulator
+ * waits for its previous tap).  Counted in half cycles. */
+static void FN(pick_shape)(int64_t n1, int64_t n2, int *b1, int *b2)
+{
+    int64_t best = -1;
+#define X(B, S)                                                                                \
+    if ((B) <= n1 && (S) <= n2) {                                                              \
+        int64_t per_tap = (B) * (S) > (B) + (S) ? (B) * (S) : (B) + (S);                       \
+        per_tap = per_tap > 10 ? per_tap : 10;                                                 \
+        int64_t cost = (n1 + (B) - 1) / (B) * ((n2 + (S) - 1) / (S)) * per_tap;                \
+        if (best < 0 || cost < best)                                                           \
+            best = cost, *b1 = (B), *b2 = (S);                                                 \
+    }
+    DC_SHAPES(X)
+#undef X
+}
+
+/* The first column of slot k of a plane ow wide, nv slots per row. */
+EXA_K_INLINE int64_t FN(slot_col)(int64_t k, int64_t nv, int64_t ow)
+{
+    int64_t j = (k % nv) * VL;
+    return j < ow - VL ? j : ow - VL;
+}
+
+/* y[oc0 + b] at slots k0 .. k0+ns-1 (b < nb) = the sum over taps t = (ci, p,
+ * q) of wt[oc0 + b][t] * x[ci][i + p][j + q].  x is [c][hx][wx], y
+ * [o][oh][ow]. */
+EXA_K_INLINE void FN(dconv_block)(int nb, int ns, int64_t k0, int64_t oc0, int64_t c, int64_t hx,
+                                  int64_t wx, int64_t kk, int64_t oh, int64_t ow, int64_t nv,
+                                  const real *restrict x, const real *restrict wt, real *restrict y)
+{
+    FN(vec) acc[DC_MAXB][DC_MAXS];
+    const real *xs[DC_MAXS];
+    real *ys[DC_MAXS];
+#pragma GCC unroll 12
+    for (int s = 0; s < ns; s++) {
+        int64_t k = k0 + s, i = k / nv, j = FN(slot_col)(k, nv, ow);
+        xs[s] = x + i * wx + j;
+        ys[s] = y + i * ow + j;
+#pragma GCC unroll 6
+        for (int b = 0; b < nb; b++)
+            acc[b][s] = (FN(vec)){0};
+    }
+    int64_t ckk = c * kk * kk;
+    const real *wb = wt + oc0 * ckk;
+    for (int64_t ci = 0, t = 0; ci < c; ci++)
+        for (int64_t p = 0; p < kk; p++) {
+            int64_t off = (ci * hx + p) * wx;
+            for (int64_t q = 0; q < kk; q++, t++) {
+                FN(vec) xv[DC_MAXS];
+#pragma GCC unroll 12
+                for (int s = 0; s < ns; s++)
+                    xv[s] = LOADU(xs[s] + off + q);
+#pragma GCC unroll 6
+                for (int b = 0; b < nb; b++) {
+                    real wv = wb[b * ckk + t];
+#pragma GCC unroll 12
+                    for (int s = 0; s < ns; s++)
+                        acc[b][s] += wv * xv[s];
+                }
+            }
+        }
+#pragma GCC unroll 6
+    for (int b = 0; b < nb; b++)
+#pragma GCC unroll 12
+        for (int s = 0; s < ns; s++)
+            STOREU(ys[s] + (oc0 + b) * oh * ow, acc[b][s]);
+}
+
+/* y [o][oh][ow] = the correlation of x [c][hx][wx] with wt [o][c][kk][kk],
+ * oh = hx - kk + 1, ow = wx - kk + 1 (no padding, stride 1). */
+EXA_K_INLINE void FN(dconv_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o, int64_t kk,
+                                  const real *restrict x, const real *restrict wt, real *restrict y)
+{
+    int64_t oh = hx - kk + 1, ow = wx - kk + 1, ckk = c * kk * kk;
+    if (ow < VL) { /* narrower than one vector: by the definition */
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    real acc = 0;
+                    for (int64_t ci = 0, t = 0; ci < c; ci++)
+                        for (int64_t p = 0; p < kk; p++)
+                            for (int64_t q = 0; q < kk; q++, t++)
+                                acc += wt[oc * ckk + t] * x[(ci * hx + i + p) * wx + j + q];
+                    y[(oc * oh + i) * ow + j] = acc;
+                }
+        return;
+    }
+    int64_t nv = (ow + VL - 1) / VL, nslots = oh * nv;
+    int nb = 1, ns = 1;
+    FN(pick_shape)(o, nslots, &nb, &ns);
+    /* overlapping blocks store the same values twice */
+#define X(B, S)                                                                                \
+    case (B) * 16 + (S):                                                                       \
+        for (int64_t k0 = 0; k0 < nslots; k0 += (S))                                           \
+            for (int64_t oc0 = 0; oc0 < o; oc0 += (B))                                         \
+                FN(dconv_block)((B), (S), k0 + (S) <= nslots ? k0 : nslots - (S),              \
+                                oc0 + (B) <= o ? oc0 : o - (B), c, hx, wx, kk, oh, ow, nv, x, wt, y); \
+        break;
+    switch (nb * 16 + ns) {
+        DC_SHAPES(X)
+    }
+#undef X
+}
+
+/* xp [c][h+2pad][w+2pad] = x with a zero border (the border is cleared when
+ * clear is set, once per call: only the interior changes per sample). */
+EXA_K_INLINE void FN(pad_copy)(int64_t c, int64_t h, int64_t w, int64_t pad, const real *x, real *xp,
+                               int clear)
+{
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+    if (clear)
+        memset(xp, 0, (size_t)(c * hp * wp) * sizeof *xp);
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t r = 0; r < h; r++)
+            memcpy(xp + (ci * hp + r + pad) * wp + pad, x + (ci * h + r) * w, (size_t)w * sizeof *x);
+}
+
+EXA_K_CLONES
+void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                     int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
+                     int64_t sy, real *scratch)
+{
+    for (int64_t s = 0; s < count; s++) {
+        const real *xs = x + s * sx;
+        if (pad > 0) {
+            FN(pad_copy)(c, h, w, pad, xs, scratch, s == 0);
+            xs = scratch;
+        }
+        FN(dconv_plane)(c, h + 2 * pad, w + 2 * pad, o, kk, xs, wt + s * sw, y + s * sy);
+    }
+}
+
+/* dx_i = the correlation of g_i padded by kk-1 with wf [c][o][kk][kk],
+ * wf[ci][oc][p][q] = wt[oc][ci][kk-1-p][kk-1-q], cropped by pad.  Scratch:
+ * wf, then the padded g, then (pad > 0) the uncropped dx. */
+EXA_K_CLONES
+void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
+                            real *dx, int64_t sdx, real *scratch)
+{
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - kk + 1, ow = wp - kk + 1, e = kk - 1;
+    real *wf = scratch, *gp = wf + c * o * kk * kk, *dxp = gp + o * (oh + 2 * e) * (ow + 2 * e);
+    for (int64_t s = 0; s < count; s++) {
+        if (s == 0 || sw != 0) {
+            const real *ws = wt + s * sw;
+            for (int64_t oc = 0; oc < o; oc++)
+                for (int64_t ci = 0; ci < c; ci++)
+                    for (int64_t p = 0; p < kk; p++)
+                        for (int64_t q = 0; q < kk; q++)
+                            wf[((ci * o + oc) * kk + p) * kk + q] =
+                                ws[((oc * c + ci) * kk + kk - 1 - p) * kk + kk - 1 - q];
+        }
+        FN(pad_copy)(o, oh, ow, e, g + s * sg, gp, s == 0);
+        real *out = pad > 0 ? dxp : dx + s * sdx;
+        FN(dconv_plane)(o, oh + 2 * e, ow + 2 * e, c, kk, gp, wf, out);
+        if (pad > 0)
+            for (int64_t ci = 0; ci < c; ci++)
+                for (int64_t r = 0; r < h; r++)
+                    memcpy(dx + s * sdx + (ci * h + r) * w, dxp + (ci * hp + r + pad) * wp + pad,
+                           (size_t)w * sizeof *dx);
+    }
+}
+
+/* The weight gradient is an outer product summed over positions:
+ * dW^T [t][oc] = sum over samples and positions of x under tap t times g^T
+ * [position][oc].  Its vectors run along the output channels of g^T (g
+ * transposed per sample, channels padded to op, a multiple of VL, with
+ * zeros), so the accumulators are entries of dW^T itself: no sum across
+ * lanes per position and no wasted lanes at the end of a row, where lanes
+ * along positions would have both. */
+/* Blocks: nb channel vectors by nu taps along one kernel row (so that the
+ * taps' inputs are consecutive, nu fixed displacements from one pointer) by
+ * np_ positions side by side in a row of the output, each with its own
+ * accumulators (a dW entry gets one multiply-add per position: np_ of them
+ * keep a block of few entries from waiting on multiply-add latency). */
+#define DW_SHAPES(X)                                                                           \
+    X(4, 3, 1) X(2, 3, 2) X(1, 3, 4) X(2, 5, 1) X(1, 5, 2) X(3, 4, 1) X(1, 4, 3) X(1, 7, 1)   \
+    X(4, 2, 1) X(2, 2, 3) X(1, 2, 6) X(4, 1, 3) X(2, 1, 6) X(1, 1, 12)
+
+/* dwt[t0 + u][ob0 + b] += the sum over positions and nsamp samples of x
+ * under tap t0 + u times gt at channel vector ob0 + b (b < nb, u < nu; taps
+ * t0 .. t0+nu-1 are consecutive in a kernel row, at offset off in x).  Only
+ * entries at or past (ob_new, t_new) are added: the others belong to the
+ * block this one overlaps. */
+EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64_t ob_new,
+                                    int64_t t0, int64_t t_new, int64_t off, int64_t wx, int64_t oh,
+                                    int64_t ow, int64_t op, int64_t nsamp,
+                                    const real *restrict gt, const real *restrict x, int64_t sx,
+                                    real *restrict dwt)
+{
+    FN(vec) acc[12][DC_MAXB][DC_MAXS]; /* [position][channel vector][tap] */
+#pragma GCC unroll 12
+    for (int e = 0; e < npos; e++)
+#pragma GCC unroll 6
+        for (int b = 0; b < nb; b++)
+#pragma GCC unroll 12
+            for (int u = 0; u < nu; u++)
+                acc[e][b][u] = (FN(vec)){0};
+    for (int64_t sm = 0; sm < nsamp; sm++) {
+        const real *xs = x + sm * sx + off, *gs = gt + sm * oh * ow * op + ob0 * VL;
+        for (int64_t i = 0; i < oh; i++) {
+            const real *xi = xs + i * wx, *gi = gs + i * ow * op;
+            int64_t j = 0;
+            for (; j + npos <= ow; j += npos) {
+#pragma GCC unroll 12
+                for (int e = 0; e < npos; e++) {
+                    FN(vec) gv[DC_MAXB];
+#pragma GCC unroll 6
+                    for (int b = 0; b < nb; b++)
+                        gv[b] = LOADU(gi + (j + e) * op + b * VL);
+#pragma GCC unroll 12
+                    for (int u = 0; u < nu; u++) {
+                        real xv = xi[j + e + u];
+#pragma GCC unroll 6
+                        for (int b = 0; b < nb; b++)
+                            acc[e][b][u] += xv * gv[b];
+                    }
+                }
+            }
+            for (; j < ow; j++) { /* the row's last positions, into the first accumulators */
+                FN(vec) gv[DC_MAXB];
+#pragma GCC unroll 6
+                for (int b = 0; b < nb; b++)
+                    gv[b] = LOADU(gi + j * op + b * VL);
+#pragma GCC unroll 12
+                for (int u = 0; u < nu; u++) {
+                    real xv = xi[j + u];
+#pragma GCC unroll 6
+                    for (int b = 0; b < nb; b++)
+                        acc[0][b][u] += xv * gv[b];
+                }
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int b = 0; b < nb; b++)
+#pragma GCC unroll 12
+        for (int u = 0; u < nu; u++)
+            if (ob0 + b >= ob_new && t0 + u >= t_new) {
+                FN(vec) sum = acc[0][b][u];
+#pragma GCC unroll 12
+                for (int e = 1; e < npos; e++)
+                    sum += acc[e][b][u];
+                real *at = dwt + (t0 + u) * op + (ob0 + b) * VL;
+                STOREU(at, LOADU(at) + sum);
+            }
+}
+
+/* dwt [c*kk*kk][op] += the weight gradients of nsamp samples: gt
+ * [nsamp][oh*ow][op] against x [c][hx][wx] (samples sx apart) */
+EXA_K_INLINE void FN(dconv_w_plane)(int64_t c, int64_t hx, int64_t wx, int64_t op, int64_t kk,
+                                    int64_t nsamp, const real *restrict gt, const real *restrict x,
+                                    int64_t sx, real *restrict dwt)
+{
+    int64_t oh = hx - kk + 1, ow = wx - kk + 1, nvec = op / VL;
+    int nb = 1, nu = 1, npos = 12;
+    int64_t best = -1;
+    /* the estimate of pick_shape, per position: the longest of multiply-adds
+     * and loads at two a cycle and one latency, over np_ positions */
+#define X(B, S, P)                                                                             \
+    if ((B) <= nvec && (S) <= kk) {                                                            \
+        int64_t per = (B) * (S) * (P) > ((B) + (S)) * (P) ? (B) * (S) * (P) : ((B) + (S)) * (P); \
+        int64_t cost = (nvec + (B) - 1) / (B) * ((kk + (S) - 1) / (S)) * (per > 10 ? per : 10) * 12 / (P); \
+        if (best < 0 || cost < best)                                                           \
+            best = cost, nb = (B), nu = (S), npos = (P);                                       \
+    }
+    DW_SHAPES(X)
+#undef X
+#define X(B, S, P)                                                                             \
+    case (B) * 256 + (S) * 16 + (P):                                                           \
+        for (int64_t ci = 0; ci < c; ci++)                                                     \
+            for (int64_t p = 0; p < kk; p++)                                                   \
+                for (int64_t q = 0; q < kk; q += (S)) {                                        \
+                    int64_t qb = q + (S) <= kk ? q : kk - (S), row = (ci * kk + p) * kk;       \
+                    for (int64_t ob = 0; ob < nvec; ob += (B))                                 \
+                        FN(dconv_w_block)((B), (S), (P), ob + (B) <= nvec ? ob : nvec - (B), ob, \
+                                          row + qb, row + q, (ci * hx + p) * wx + qb, wx, oh,  \
+                                          ow, op, nsamp, gt, x, sx, dwt);                      \
+                }                                                                              \
+        break;
+    switch (nb * 256 + nu * 16 + npos) {
+        DW_SHAPES(X)
+    }
+#undef X
+}
+
+/* dW [o, c*kk*kk] (+)= the weight gradient of sample i, one per sample or
+ * summed over them (sdw == 0).  Samples go in chunks of DC_CHUNK through
+ * each register block, so that a block's setup and its sums are paid once
+ * per chunk.  Scratch: dwt [c*kk*kk][op], the chunk's gt [DC_CHUNK][oh*ow][op],
+ * then (pad > 0) the chunk's padded inputs [DC_CHUNK][c][h+2pad][w+2pad]. */
+#define DC_CHUNK 8
+EXA_K_CLONES
+void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
+                            real *dw, int64_t sdw, real *scratch)
+{
+    int64_t ckk = c * kk * kk, op = (o + VL - 1) / VL * VL, chunk = sdw == 0 ? DC_CHUNK : 1;
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad, np = (hp - kk + 1) * (wp - kk + 1), plane = c * hp * wp;
+    real *dwt = scratch, *gt = dwt + ckk * op, *xp = gt + DC_CHUNK * np * op;
+    memset(dwt, 0, (size_t)(ckk * op) * sizeof *dwt);
+    memset(gt, 0, (size_t)(DC_CHUNK * np * op) * sizeof *gt); /* the padding channels stay 0 */
+    if (count == 0 && sdw == 0)
+        memset(dw, 0, (size_t)(o * ckk) * sizeof *dw);
+    for (int64_t s0 = 0; s0 < count; s0 += chunk) {
+        int64_t m = count - s0 < chunk ? count - s0 : chunk;
+        for (int64_t k = 0; k < m; k++)
+            for (int64_t oc = 0; oc < o; oc++)
+                for (int64_t e = 0; e < np; e++)
+                    gt[(k * np + e) * op + oc] = g[(s0 + k) * sg + oc * np + e];
+        const real *xs = x + s0 * sx;
+        int64_t xstride = sx;
+        if (pad > 0) {
+            if (s0 == 0) /* the borders, once */
+                memset(xp, 0, (size_t)(m * plane) * sizeof *xp);
+            for (int64_t k = 0; k < m; k++)
+                FN(pad_copy)(c, h, w, pad, x + (s0 + k) * sx, xp + k * plane, 0);
+            xs = xp, xstride = plane;
+        }
+        FN(dconv_w_plane)(c, hp, wp, op, kk, m, gt, xs, xstride, dwt);
+        if (sdw != 0 || s0 + m == count) { /* dw = dwt^T, dwt cleared */
+            real *out = dw + s0 * sdw;
+            for (int64_t oc = 0; oc < o; oc++)
+                for (int64_t t = 0; t < ckk; t++)
+                    out[oc * ckk + t] = dwt[t * op + oc];
+            memset(dwt, 0, (size_t)(ckk * op) * sizeof *dwt);
+        }
+    }
+}
+#undef DC_CHUNK
+
+#undef VL
+#undef DC_SHAPES
+#undef DW_SHAPES
+#undef DC_MAXB
+#undef DC_MAXS
+#undef LOADU
+#undef STOREU
+#undef real
+#else
+/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+typedef int exa_kernels_conv_t_is_included_by_kernels_c;
+#endif
