@@ -15,7 +15,8 @@
 # leave them alone.
 # exa's samples/s is its own per-epoch measurement (epoch 2, after warm-up), a
 # full step including gathering the batch; PyTorch's is timed over >= 2 s of
-# steps on tensors already in memory.
+# steps on tensors already in memory.  EXA_BENCH_ROUNDS (default 3) sets how
+# many alternating rounds each side's best is taken from.
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
@@ -42,21 +43,38 @@ cc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I/usr/include/x86_64-linux-gnu/
 # layers 2 and 3 2*MACs
 d_flops=$(awk 'BEGIN { m = 784*2048 + 2048*2048 + 2048*10; print 2*m + 2*m + 2*(2048*2048 + 2048*10) }')
 
+# Each side runs `rounds` times, alternating, and keeps its best: on a shared
+# machine the speed of both drifts by 30% within minutes, and a ratio of two
+# single measurements taken a minute apart measured that drift.
+rounds=${EXA_BENCH_ROUNDS:-3}
 for t in $threads; do
     export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
-    echo "== $t thread(s)"
-    printf '%-3s %14s %14s %8s\n' model "exa samples/s" "torch samples/s" ratio
-    torch=$(/usr/bin/python3 "$here/torch_ref.py" "$t" a b c d e)
-    echo "$models" | while read -r m file extra; do
-        # shellcheck disable=SC2086
-        "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
-        exa=$(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')
-        ref=$(echo "$torch" | awk -v m="$m" '$1 == m { print $2 }')
-        awk -v m="$m" -v e="$exa" -v r="$ref" 'BEGIN { printf "%-3s %14.0f %14.0f %7.2fx\n", m, e, r, e / r }'
-        if [ "$m" = d ]; then
-            peak=$("$work/gemm_peak" 2048 5)
-            awk -v e="$exa" -v f="$d_flops" -v p="$peak" 'BEGIN {
-                g = e * f / 1e9; printf "    (d) %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", g, 100 * g / p, p }'
-        fi
+    echo "== $t thread(s), best of $rounds alternating rounds"
+    : >"$work/best"
+    r=0
+    while [ "$r" -lt "$rounds" ]; do
+        r=$((r + 1))
+        /usr/bin/python3 "$here/torch_ref.py" "$t" a b c d e | sed 's/^/torch /' >>"$work/best"
+        echo "$models" | while read -r m file extra; do
+            # shellcheck disable=SC2086
+            "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
+            echo "exa $m $(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')"
+        done >>"$work/best"
+        peak=$("$work/gemm_peak" 2048 5)
+        echo "peak d $peak" >>"$work/best"
     done
+    printf '%-3s %14s %14s %8s\n' model "exa samples/s" "torch samples/s" ratio
+    awk -v f="$d_flops" '
+        { if (!(($1, $2) in best) || $3 > best[$1, $2]) best[$1, $2] = $3 }
+        END {
+            n = split("a b c d e", ms, " ")
+            for (i = 1; i <= n; i++) {
+                m = ms[i]; e = best["exa", m]; r = best["torch", m]
+                printf "%-3s %14.0f %14.0f %7.2fx\n", m, e, r, e / r
+                if (m == "d") {
+                    g = e * f / 1e9; p = best["peak", "d"]
+                    printf "    (d) %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", g, 100 * g / p, p
+                }
+            }
+        }' "$work/best"
 done
