@@ -8,7 +8,8 @@
  * This file includes it twice, once per type, with those macros defined;
  * compiled on its own (the runtime globs *.c) kernels_t.c is empty.  A
  * macro-generated body would do the same, but this way the kernels read, and
- * debug, as plain C. */
+ * debug, as plain C.  kernels_vec_t.c holds the kernels written with
+ * vectors by hand (GCC's vector extensions), included the same way. */
 #include "exa/kernels.h"
 
 #include <cblas.h>
@@ -31,8 +32,8 @@
 #define EXA_K_REAL float
 #define FN(name) name##_f32
 #define GEMM cblas_sgemm
+#include "kernels_vec_t.c"
 #include "kernels_t.c"
-#include "kernels_conv_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM
@@ -40,8 +41,8 @@
 #define EXA_K_REAL double
 #define FN(name) name##_f64
 #define GEMM cblas_dgemm
+#include "kernels_vec_t.c"
 #include "kernels_t.c"
-#include "kernels_conv_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM

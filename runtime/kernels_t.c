@@ -16,6 +16,10 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
         return;
     for (int64_t i = 0; i < count; i++) {
         real bi = sc == 0 && i > 0 ? 1 : beta;
+        if (FN(gemm_is_narrow)(m, n, k)) { /* kernels_vec_t.c: measured faster than OpenBLAS there */
+            FN(gemm_narrow)(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc);
+            continue;
+        }
         GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
              (int)m, (int)n, (int)k, 1, a + i * sa, (int)(lda > 0 ? lda : 1), b + i * sb,
              (int)(ldb > 0 ? ldb : 1), bi, c + i * sc, (int)(ldc > 0 ? ldc : 1));

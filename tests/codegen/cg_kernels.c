@@ -1,7 +1,8 @@
 /* cg_kernels.c - libexa's kernels against plain loops, in f64 and f32.
  *
- * GEMM (every transpose combination, batched strides, summed over the batch)
- * against exa_k_gemm_ref; convolution against the direct definition
+ * GEMM (every transpose combination, batched strides, summed over the batch,
+ * shapes on its narrow kernel's path and on OpenBLAS's) against
+ * exa_k_gemm_ref; convolution against the direct definition
  * exa_k_conv_ref, and its two gradients through the adjoint identities
  * <conv(x, w), g> = <x, conv_grad_x(g, w)> = <w, conv_grad_w(g, x)>;
  * a batch of 40 convolutions (per-sample strides, the summed weight
@@ -232,6 +233,46 @@ static void conv_batch(void)
         }                                                                                          \
     }
 
+/* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
+ * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
+ * widths off the vector length, one column) and OpenBLAS (too wide, op(B)
+ * too large to pack, too few rows), every transpose, batched and summed. */
+#define GEMM_SHAPES_TESTS(T, S, TYPE, TOL)                                                         \
+    static void gemm_shapes_##S(void)                                                              \
+    {                                                                                              \
+        static const int64_t shape[][3] = { { 37, 40, 40 }, { 29, 8, 8 }, { 13, 17, 20 },         \
+                                            { 50, 65, 10 }, { 30, 17, 300 }, { 25, 1, 40 },        \
+                                            { 7, 3, 5 } };                                         \
+        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++)                                \
+            for (int t = 0; t < 8; t++) {                                                          \
+                int ta = t & 1, tb = t >> 1 & 1, sc = t >> 2;                                      \
+                int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2], count = 3;              \
+                T *a = malloc(count * m * k * sizeof *a), *b = malloc(count * k * n * sizeof *b);  \
+                T *c1 = malloc(count * m * n * sizeof *c1), *c2 = malloc(count * m * n * sizeof *c2); \
+                for (int64_t i = 0; i < count * m * k; i++)                                        \
+                    a[i] = (T)rnd();                                                               \
+                for (int64_t i = 0; i < count * k * n; i++)                                        \
+                    b[i] = (T)rnd();                                                               \
+                for (int64_t i = 0; i < count * m * n; i++)                                        \
+                    c1[i] = c2[i] = (T)rnd();                                                      \
+                exa_k_gemm_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, tb ? k : n, k * n, \
+                               (T)0.5, c1, n, sc ? m * n : 0);                                     \
+                exa_k_gemm_ref_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, tb ? k : n,    \
+                                   k * n, (T)0.5, c2, n, sc ? m * n : 0);                          \
+                double d = 0, sz = 0;                                                              \
+                for (int64_t i = 0; i < (sc ? count : 1) * m * n; i++)                             \
+                    d = fmax(d, fabs((double)c1[i] - c2[i])), sz = fmax(sz, fabs((double)c2[i]));  \
+                char what[64];                                                                     \
+                snprintf(what, sizeof what, "gemm %dx%dx%d ta %d tb %d %s", (int)m, (int)n,        \
+                         (int)k, ta, tb, sc ? "batched" : "summed");                               \
+                report(what, TYPE, d, sz, TOL);                                                    \
+                free(a), free(b), free(c1), free(c2);                                              \
+            }                                                                                      \
+    }
+
+GEMM_SHAPES_TESTS(double, f64, "f64", 1e-12)
+GEMM_SHAPES_TESTS(float, f32, "f32", 1e-5)
+
 DCONV_TESTS(double, f64, "f64", 1e-12)
 DCONV_TESTS(float, f32, "f32", 1e-5)
 
@@ -240,6 +281,8 @@ int main(void)
     conv_batch();
     dconv_f64();
     dconv_f32();
+    gemm_shapes_f64();
+    gemm_shapes_f32();
     tests_f64();
     tests_f32();
     printf("%d failed\n", failed);

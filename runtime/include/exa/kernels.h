@@ -82,7 +82,7 @@
                                     int64_t o, int64_t kk, int64_t stride, int64_t pad, \
                                     const real *g, int64_t sg, real *dw, int64_t sdw,   \
                                     const real *cols);                                  \
-    /* direct convolution at stride 1 (kernels_conv_t.c): the same products      \
+    /* direct convolution at stride 1 (kernels_vec_t.c): the same products       \
      * without im2col, for layers with few channels.  Scratch, in elements, with  \
      * P = pad > 0 ? c*(h+2pad)*(w+2pad) : 0 and V = 32 / sizeof(real): dconv P;   \
      * dconv_grad_w o*c*kk*kk*V + P; dconv_grad_x c*o*kk*kk +                       \

@@ -1,24 +1,25 @@
-/* kernels_conv_t.c - direct convolution at stride 1, the type-generic body
- * (included by kernels.c once per type, like kernels_t.c).
+/* kernels_vec_t.c - the kernels written with vectors by hand, the
+ * type-generic body (included by kernels.c once per type, like kernels_t.c,
+ * and before it): direct convolution at stride 1, and GEMM with a narrow
+ * result.
  *
  * Why a second convolution: for layers with few channels (LeNet's 1->6 and
  * 6->16 at 5x5) im2col + GEMM spends most of its time copying, not
  * multiplying: im2col writes c*k*k copies of the input, and OpenBLAS packs
  * that matrix again for every per-sample GEMM of a few rows.  Here the
- * products read the input in place: a block of 4 output channels by 3
- * vectors of output positions lives in registers while every kernel tap adds
- * one broadcast weight times one unaligned load of the input.  fuse.c picks
- * this form by shape (FUSE_DIRECT_CONV); im2col + GEMM stays for wide layers,
- * where the GEMM's blocking wins.
+ * products read the input in place: a block of output channels by vectors
+ * of output positions lives in registers while every kernel tap adds one
+ * broadcast weight times one unaligned load of the input.  fuse.c picks
+ * this form by shape (FUSE_DIRECT_CONV); im2col + GEMM stays for wide
+ * layers, where the GEMM's blocking wins.
  *
  * Positions are grouped in "slots": VL consecutive outputs of one row of the
  * output plane.  A row of width ow holds ceil(ow / VL) slots; when VL does
  * not divide ow its last slot starts at ow - VL and overlaps the one before
- * (harmless where outputs are stored, masked where they are summed).
- * Padding is a zero-bordered copy of the input in scratch.  The gradient
- * with respect to the input is the same correlation, over the output
- * gradient padded by k-1, with the weights' channels swapped and taps
- * reversed.
+ * (harmless where outputs are stored).  Padding is a zero-bordered copy of
+ * the input in scratch.  The gradient with respect to the input is the same
+ * correlation, over the output gradient padded by k-1, with the weights'
+ * channels swapped and taps reversed.
  *
  * The exported kernels are compiled twice (EXA_K_CLONES, kernels.c). */
 #ifdef EXA_K_REAL
@@ -377,6 +378,110 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 }
 #undef DC_CHUNK
 
+/* ---- GEMM with a narrow result ----------------------------------------- */
+
+/* C [m, n] = op(A) [m, k] op(B) [k, n] + beta C for n <= SG_MAXV vectors and
+ * a small op(B) (the PINN's 1000x40 by 40x40, the ODE nets' 5000x8 by 8x8).
+ * Measured on one core (AVX2), against cblas_sgemm: 1000x40 by 40x40 56-66
+ * GFLOP/s against 50-52, 5000x8 by 8x8 29-39 against 17, 1000x2 by 2x40 21
+ * against 7.5.
+ * OpenBLAS packs both operands and clears C on every call, which for these
+ * shapes costs about as much as the products: here op(B) is packed once into
+ * rows of whole vectors (zero-padded), and each block of rows of C is a set
+ * of register accumulators, one broadcast of op(A) times each vector of the
+ * row of op(B) per step of k. */
+#define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
+#define SG_PACK 4096 /* elements of packed op(B): k * vectors * VL */
+
+/* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
+ * inlined): a(i, l) is a[i*sai + l*sal]. */
+EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
+                               int64_t sal, const real *restrict bp, int64_t k, int64_t n,
+                               real beta, real *restrict c, int64_t ldc)
+{
+    FN(vec) acc[12][SG_MAXV];
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = (FN(vec)){0};
+    const real *ai = a + i0 * sai;
+    for (int64_t l = 0; l < k; l++) {
+        FN(vec) bv[SG_MAXV];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            bv[v] = LOADU(bp + (l * nv + v) * VL);
+#pragma GCC unroll 12
+        for (int r = 0; r < nr; r++) {
+            real av = ai[r * sai + l * sal];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[r][v] += av * bv[v];
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++) {
+        real *ci = c + (i0 + r) * ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            if ((v + 1) * VL <= n) {
+                FN(vec) out = acc[r][v];
+                if (beta != 0)
+                    out += beta * LOADU(ci + v * VL);
+                STOREU(ci + v * VL, out);
+            } else { /* the row's last, partial vector */
+                for (int64_t j = v * VL; j < n; j++)
+                    ci[j] = acc[r][v][j - v * VL] + (beta != 0 ? beta * ci[j] : 0);
+            }
+        }
+    }
+}
+
+/* Whether exa_k_gemm takes FN(gemm_narrow) for these sizes: C at most
+ * SG_MAXV vectors wide (at 8, one row a block, it only ties OpenBLAS), op(B)
+ * small enough to pack, and one whole block of rows at least (a few rows
+ * over a long k, as in an 8x8 weight gradient, are one accumulator each and
+ * wait on the multiply-add latency: 7 GFLOP/s against OpenBLAS's 19). */
+static int FN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
+{
+    int64_t nv = (n + VL - 1) / VL;
+    return nv <= SG_MAXV && k * nv * VL <= SG_PACK && m >= 12 / nv;
+}
+
+/* One product (exa_k_gemm's arguments for one i; FN(gemm_is_narrow)). */
+EXA_K_CLONES
+static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
+                            int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+    real bp[SG_PACK] __attribute__((aligned(32)));
+    int nv = (int)((n + VL - 1) / VL);
+    for (int64_t l = 0; l < k; l++) {
+        real *row = bp + l * nv * VL;
+        for (int64_t j = 0; j < n; j++)
+            row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
+        for (int64_t j = n; j < nv * VL; j++)
+            row[j] = 0;
+    }
+    int64_t sai = ta ? 1 : lda, sal = ta ? lda : 1;
+    int64_t i = 0;
+    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
+#define SG_CASE(NV)                                                                            \
+    case NV:                                                                                   \
+        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
+            FN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
+        for (; i < m; i++)                                                                     \
+            FN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
+        break
+    switch (nv) {
+        SG_CASE(1); SG_CASE(2); SG_CASE(3);
+        SG_CASE(4); SG_CASE(5); SG_CASE(6);
+    }
+#undef SG_CASE
+}
+
+#undef SG_MAXV
+#undef SG_PACK
+
 #undef VL
 #undef DC_SHAPES
 #undef DW_SHAPES
@@ -387,5 +492,5 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 #undef real
 #else
 /* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
-typedef int exa_kernels_conv_t_is_included_by_kernels_c;
+typedef int exa_kernels_vec_t_is_included_by_kernels_c;
 #endif
