@@ -297,17 +297,21 @@ static int64_t conv_scratch(const FusePlan *p, const IrValue *v)
 
 /* Elements of the scratch of a direct convolution kernel, as
  * runtime/include/exa/kernels.h gives them (exa_k_dconv*; its weight
- * gradient takes samples in chunks of 8). */
+ * gradient takes samples in chunks of 8; on a CPU without AVX2 it runs the
+ * im2col kernels, hence room for their matrix too). */
 static int64_t dconv_scratch(const FusePlan *p, const IrValue *v)
 {
     ConvGeometry g = conv_geometry(p, v);
-    int64_t lanes = 32 / p->elem, op = (g.o + lanes - 1) / lanes * lanes;
+    int64_t lanes = 32 / p->elem, op = (g.o + lanes - 1) / lanes * lanes, n;
     int64_t padded = g.pad > 0 ? g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) : 0;
     if (v->op == IR_CONV)
-        return padded;
-    if (v->op == IR_CONV_GRAD_W)
-        return g.c * g.k * g.k * op + 8 * g.oh * g.ow * op + 8 * padded;
-    return g.c * g.o * g.k * g.k + g.o * (g.oh + 2 * g.k - 2) * (g.ow + 2 * g.k - 2) + padded;
+        n = padded;
+    else if (v->op == IR_CONV_GRAD_W)
+        n = g.c * g.k * g.k * op + 8 * g.oh * g.ow * op + 8 * padded;
+    else
+        n = g.c * g.o * g.k * g.k + g.o * (g.oh + 2 * g.k - 2) * (g.ow + 2 * g.k - 2) + padded;
+    int64_t im2col = conv_scratch(p, v);
+    return n > im2col ? n : im2col;
 }
 
 /* FUSE_DIRECT_CONV: a convolution at stride 1 whose x has few taps per

@@ -13,27 +13,46 @@
 #include "exa/kernels.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
-/* EXA_K_CLONES: the kernels most of a convolutional network's time is spent
- * in are compiled twice, for x86-64-v3 (AVX2 and FMA) and for the baseline,
- * and the better one is picked when the program loads (GCC's
- * target_clones): one libexa runs on any x86-64 and uses AVX2 where it is.
- * Their static helpers are EXA_K_INLINE, so that they are compiled into
- * each clone rather than once for the baseline. */
+/* EXA_K_VEC: kernels_vec_t.c's vector code is compiled for x86-64-v3 (AVX2
+ * and FMA) and runs where exa_k_vec_ok() finds such a CPU; libexa itself is
+ * built without -march, so it runs on any x86-64.  EXA_K_CLONES: the small
+ * max-pooling kernels are compiled twice instead, for x86-64-v3 and the
+ * baseline, picked when the program loads (GCC's target_clones); their
+ * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
 #define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define EXA_K_CLONES
 #endif
 #define EXA_K_INLINE static inline __attribute__((always_inline))
 
+#ifdef EXA_K_VEC
+/* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
+ * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).
+ * Kernels run on one thread, so the cached answer needs no atomics. */
+static int exa_k_vec_ok(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        const char *env = getenv("EXA_KERNELS_BASELINE");
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             !(env && *env && strcmp(env, "0") != 0);
+    }
+    return ok;
+}
+#endif
+
 #define EXA_K_REAL float
 #define FN(name) name##_f32
 #define GEMM cblas_sgemm
-#include "kernels_vec_t.c"
 #include "kernels_t.c"
+#include "kernels_vec_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM
@@ -41,8 +60,8 @@
 #define EXA_K_REAL double
 #define FN(name) name##_f64
 #define GEMM cblas_dgemm
-#include "kernels_vec_t.c"
 #include "kernels_t.c"
+#include "kernels_vec_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM

@@ -6,6 +6,9 @@
 
 /* ---- matrix products --------------------------------------------------- */
 
+static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
+                               int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc);
+
 /* C_i [m, n] = op(A_i) [m, k] op(B_i) [k, n] + beta C_i; summed into one C
  * when sc == 0 (a weight gradient over the batch). */
 void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
@@ -16,10 +19,8 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
         return;
     for (int64_t i = 0; i < count; i++) {
         real bi = sc == 0 && i > 0 ? 1 : beta;
-        if (FN(gemm_is_narrow)(m, n, k)) { /* kernels_vec_t.c: measured faster than OpenBLAS there */
-            FN(gemm_narrow)(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc);
-            continue;
-        }
+        if (FN(gemm_narrow_try)(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc))
+            continue; /* kernels_vec_t.c: measured faster than OpenBLAS for its shapes */
         GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
              (int)m, (int)n, (int)k, 1, a + i * sa, (int)(lda > 0 ? lda : 1), b + i * sb,
              (int)(ldb > 0 ? ldb : 1), bi, c + i * sc, (int)(ldc > 0 ? ldc : 1));

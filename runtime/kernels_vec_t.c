@@ -21,9 +21,16 @@
  * correlation, over the output gradient padded by k-1, with the weights'
  * channels swapped and taps reversed.
  *
- * The exported kernels are compiled twice (EXA_K_CLONES, kernels.c). */
+ * The vector code is compiled once, for x86-64-v3 (EXA_K_VEC: AVX2 and
+ * FMA, GCC on x86-64), and runs where exa_k_vec_ok() finds such a CPU;
+ * elsewhere, and in builds without it, the exported kernels fall back to the
+ * im2col kernels and to OpenBLAS (which is why a direct convolution's
+ * scratch also holds one im2col matrix).  Compiling it for the baseline too,
+ * as target_clones does, emulated 256-bit vectors with pairs of SSE
+ * registers and made kernels.c take a minute to compile, five under ASan. */
 #ifdef EXA_K_REAL
 #define real EXA_K_REAL
+#ifdef EXA_K_VEC
 
 
 typedef real FN(vec) __attribute__((vector_size(32)));
@@ -77,7 +84,7 @@ EXA_K_INLINE void FN(dconv_block)(int nb, int ns, int64_t k0, int64_t oc0, int64
                                   int64_t wx, int64_t kk, int64_t oh, int64_t ow, int64_t nv,
                                   const real *restrict x, const real *restrict wt, real *restrict y)
 {
-    FN(vec) acc[DC_MAXB][DC_MAXS];
+    FN(vec) acc[12]; /* [b * ns + s]: flat, so the compiler keeps it in registers cheaply */
     const real *xs[DC_MAXS];
     real *ys[DC_MAXS];
 #pragma GCC unroll 12
@@ -87,7 +94,7 @@ EXA_K_INLINE void FN(dconv_block)(int nb, int ns, int64_t k0, int64_t oc0, int64
         ys[s] = y + i * ow + j;
 #pragma GCC unroll 6
         for (int b = 0; b < nb; b++)
-            acc[b][s] = (FN(vec)){0};
+            acc[b * ns + s] = (FN(vec)){0};
     }
     int64_t ckk = c * kk * kk;
     const real *wb = wt + oc0 * ckk;
@@ -104,7 +111,7 @@ EXA_K_INLINE void FN(dconv_block)(int nb, int ns, int64_t k0, int64_t oc0, int64
                     real wv = wb[b * ckk + t];
 #pragma GCC unroll 12
                     for (int s = 0; s < ns; s++)
-                        acc[b][s] += wv * xv[s];
+                        acc[b * ns + s] += wv * xv[s];
                 }
             }
         }
@@ -112,13 +119,14 @@ EXA_K_INLINE void FN(dconv_block)(int nb, int ns, int64_t k0, int64_t oc0, int64
     for (int b = 0; b < nb; b++)
 #pragma GCC unroll 12
         for (int s = 0; s < ns; s++)
-            STOREU(ys[s] + (oc0 + b) * oh * ow, acc[b][s]);
+            STOREU(ys[s] + (oc0 + b) * oh * ow, acc[b * ns + s]);
 }
 
 /* y [o][oh][ow] = the correlation of x [c][hx][wx] with wt [o][c][kk][kk],
  * oh = hx - kk + 1, ow = wx - kk + 1 (no padding, stride 1). */
-EXA_K_INLINE void FN(dconv_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o, int64_t kk,
-                                  const real *restrict x, const real *restrict wt, real *restrict y)
+EXA_K_VEC
+static void FN(dconv_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o, int64_t kk,
+                            const real *restrict x, const real *restrict wt, real *restrict y)
 {
     int64_t oh = hx - kk + 1, ow = wx - kk + 1, ckk = c * kk * kk;
     if (ow < VL) { /* narrower than one vector: by the definition */
@@ -164,9 +172,9 @@ EXA_K_INLINE void FN(pad_copy)(int64_t c, int64_t h, int64_t w, int64_t pad, con
             memcpy(xp + (ci * hp + r + pad) * wp + pad, x + (ci * h + r) * w, (size_t)w * sizeof *x);
 }
 
-EXA_K_CLONES
-void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                     int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
+EXA_K_VEC
+static void FN(dconv_vec)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                          int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
                      int64_t sy, real *scratch)
 {
     for (int64_t s = 0; s < count; s++) {
@@ -182,8 +190,8 @@ void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, 
 /* dx_i = the correlation of g_i padded by kk-1 with wf [c][o][kk][kk],
  * wf[ci][oc][p][q] = wt[oc][ci][kk-1-p][kk-1-q], cropped by pad.  Scratch:
  * wf, then the padded g, then (pad > 0) the uncropped dx. */
-EXA_K_CLONES
-void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+EXA_K_VEC
+static void FN(dconv_grad_x_vec)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                             int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
                             real *dx, int64_t sdx, real *scratch)
 {
@@ -222,9 +230,7 @@ void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int6
  * np_ positions side by side in a row of the output, each with its own
  * accumulators (a dW entry gets one multiply-add per position: np_ of them
  * keep a block of few entries from waiting on multiply-add latency). */
-#define DW_SHAPES(X)                                                                           \
-    X(4, 3, 1) X(2, 3, 2) X(1, 3, 4) X(2, 5, 1) X(1, 5, 2) X(3, 4, 1) X(1, 4, 3) X(1, 7, 1)   \
-    X(4, 2, 1) X(2, 2, 3) X(1, 2, 6) X(4, 1, 3) X(2, 1, 6) X(1, 1, 12)
+#define DW_SHAPES(X) X(4, 3, 1) X(2, 3, 2) X(1, 3, 4) X(2, 5, 1) X(1, 5, 2) X(4, 1, 3) X(1, 1, 12)
 
 /* dwt[t0 + u][ob0 + b] += the sum over positions and nsamp samples of x
  * under tap t0 + u times gt at channel vector ob0 + b (b < nb, u < nu; taps
@@ -237,14 +243,14 @@ EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64
                                     const real *restrict gt, const real *restrict x, int64_t sx,
                                     real *restrict dwt)
 {
-    FN(vec) acc[12][DC_MAXB][DC_MAXS]; /* [position][channel vector][tap] */
+    FN(vec) acc[12]; /* [(position * nb + channel vector) * nu + tap] */
 #pragma GCC unroll 12
     for (int e = 0; e < npos; e++)
 #pragma GCC unroll 6
         for (int b = 0; b < nb; b++)
 #pragma GCC unroll 12
             for (int u = 0; u < nu; u++)
-                acc[e][b][u] = (FN(vec)){0};
+                acc[(e * nb + b) * nu + u] = (FN(vec)){0};
     for (int64_t sm = 0; sm < nsamp; sm++) {
         const real *xs = x + sm * sx + off, *gs = gt + sm * oh * ow * op + ob0 * VL;
         for (int64_t i = 0; i < oh; i++) {
@@ -262,7 +268,7 @@ EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64
                         real xv = xi[j + e + u];
 #pragma GCC unroll 6
                         for (int b = 0; b < nb; b++)
-                            acc[e][b][u] += xv * gv[b];
+                            acc[(e * nb + b) * nu + u] += xv * gv[b];
                     }
                 }
             }
@@ -276,7 +282,7 @@ EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64
                     real xv = xi[j + u];
 #pragma GCC unroll 6
                     for (int b = 0; b < nb; b++)
-                        acc[0][b][u] += xv * gv[b];
+                        acc[b * nu + u] += xv * gv[b];
                 }
             }
         }
@@ -286,10 +292,10 @@ EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64
 #pragma GCC unroll 12
         for (int u = 0; u < nu; u++)
             if (ob0 + b >= ob_new && t0 + u >= t_new) {
-                FN(vec) sum = acc[0][b][u];
+                FN(vec) sum = acc[b * nu + u];
 #pragma GCC unroll 12
                 for (int e = 1; e < npos; e++)
-                    sum += acc[e][b][u];
+                    sum += acc[(e * nb + b) * nu + u];
                 real *at = dwt + (t0 + u) * op + (ob0 + b) * VL;
                 STOREU(at, LOADU(at) + sum);
             }
@@ -339,8 +345,8 @@ EXA_K_INLINE void FN(dconv_w_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o
  * per chunk.  Scratch: dwt [c*kk*kk][op], the chunk's gt [DC_CHUNK][oh*ow][op],
  * then (pad > 0) the chunk's padded inputs [DC_CHUNK][c][h+2pad][w+2pad]. */
 #define DC_CHUNK 8
-EXA_K_CLONES
-void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+EXA_K_VEC
+static void FN(dconv_grad_w_vec)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                             int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dw, int64_t sdw, real *scratch)
 {
@@ -399,12 +405,12 @@ EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
                                int64_t sal, const real *restrict bp, int64_t k, int64_t n,
                                real beta, real *restrict c, int64_t ldc)
 {
-    FN(vec) acc[12][SG_MAXV];
+    FN(vec) acc[12]; /* [r * nv + v] */
 #pragma GCC unroll 12
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
-            acc[r][v] = (FN(vec)){0};
+            acc[r * nv + v] = (FN(vec)){0};
     const real *ai = a + i0 * sai;
     for (int64_t l = 0; l < k; l++) {
         FN(vec) bv[SG_MAXV];
@@ -416,7 +422,7 @@ EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
             real av = ai[r * sai + l * sal];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
-                acc[r][v] += av * bv[v];
+                acc[r * nv + v] += av * bv[v];
         }
     }
 #pragma GCC unroll 12
@@ -424,15 +430,18 @@ EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
         real *ci = c + (i0 + r) * ldc;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            if ((v + 1) * VL <= n) {
-                FN(vec) out = acc[r][v];
-                if (beta != 0)
-                    out += beta * LOADU(ci + v * VL);
-                STOREU(ci + v * VL, out);
-            } else { /* the row's last, partial vector */
-                for (int64_t j = v * VL; j < n; j++)
-                    ci[j] = acc[r][v][j - v * VL] + (beta != 0 ? beta * ci[j] : 0);
-            }
+            /* the row's last vector may be partial: through a whole one */
+            int64_t lanes = n - v * VL < VL ? n - v * VL : VL;
+            real part[VL] = { 0 };
+            real *at = lanes == VL ? ci + v * VL : part;
+            if (lanes < VL && beta != 0)
+                memcpy(part, ci + v * VL, (size_t)lanes * sizeof *part);
+            FN(vec) out = acc[r * nv + v];
+            if (beta != 0)
+                out += beta * LOADU(at);
+            STOREU(at, out);
+            if (lanes < VL)
+                memcpy(ci + v * VL, part, (size_t)lanes * sizeof *part);
         }
     }
 }
@@ -449,7 +458,7 @@ static int FN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
 }
 
 /* One product (exa_k_gemm's arguments for one i; FN(gemm_is_narrow)). */
-EXA_K_CLONES
+EXA_K_VEC
 static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
                             int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
@@ -483,12 +492,74 @@ static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, con
 #undef SG_PACK
 
 #undef VL
+#endif /* EXA_K_VEC */
+
+/* ---- the exported kernels: the vector code where the CPU has it -------- */
+
+void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                     int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
+                     int64_t sy, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_vec)(count, c, h, w, o, kk, pad, x, sx, wt, sw, y, sy, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv)(count, c, h, w, o, kk, 1, pad, x, sx, wt, sw, y, sy, scratch);
+}
+
+void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
+                            real *dx, int64_t sdx, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_grad_x_vec)(count, c, h, w, o, kk, pad, g, sg, wt, sw, dx, sdx, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv_grad_x)(count, c, h, w, o, kk, 1, pad, g, sg, wt, sw, dx, sdx, scratch);
+}
+
+void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
+                            real *dw, int64_t sdw, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_grad_w_vec)(count, c, h, w, o, kk, pad, g, sg, x, sx, dw, sdw, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv_grad_w)(count, c, h, w, o, kk, 1, pad, g, sg, x, sx, dw, sdw, scratch);
+}
+
+/* exa_k_gemm's narrow path (declared in kernels_t.c): 1 when it computed the
+ * product, 0 when OpenBLAS is to. */
+static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
+                               int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok() && FN(gemm_is_narrow)(m, n, k)) {
+        FN(gemm_narrow)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return 1;
+    }
+#else
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb;
+    (void)beta, (void)c, (void)ldc;
+#endif
+    return 0;
+}
+
+#ifdef EXA_K_VEC
 #undef DC_SHAPES
 #undef DW_SHAPES
 #undef DC_MAXB
 #undef DC_MAXS
 #undef LOADU
 #undef STOREU
+#endif
 #undef real
 #else
 /* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */

@@ -191,12 +191,15 @@ static void conv_batch(void)
             int64_t P = pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;                           \
             int64_t s_fwd = P, s_gw = c * k * k * op + 8 * oh * ow * op + 8 * P;                   \
             int64_t s_gx = c * o * k * k + o * (oh + 2 * k - 2) * (ow + 2 * k - 2) + P;            \
+            int64_t s_col = c * k * k * oh * ow; /* the fallback's im2col */                       \
+            s_fwd = s_fwd > s_col ? s_fwd : s_col, s_gw = s_gw > s_col ? s_gw : s_col;             \
+            s_gx = s_gx > s_col ? s_gx : s_col;                                                    \
             T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
             T *wt = malloc(nw * sizeof *wt), *col = malloc(c * k * k * oh * ow * sizeof *col);     \
             T *y1 = malloc(B * ny * sizeof *y1), *y2 = malloc(B * ny * sizeof *y2);                \
             T *dx1 = malloc(B * nx * sizeof *dx1), *dx2 = malloc(B * nx * sizeof *dx2);            \
             T *dw1 = malloc(B * nw * sizeof *dw1), *dw2 = malloc(B * nw * sizeof *dw2);            \
-            T *sf = malloc((s_fwd + 1) * sizeof *sf), *sw = malloc(s_gw * sizeof *sw);             \
+            T *sf = malloc(s_fwd * sizeof *sf), *sw = malloc(s_gw * sizeof *sw);             \
             T *sx = malloc(s_gx * sizeof *sx);                                                     \
             for (int64_t i = 0; i < B * nx; i++)                                                   \
                 x[i] = (T)rnd();                                                                   \

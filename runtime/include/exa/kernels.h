@@ -83,10 +83,11 @@
                                     const real *g, int64_t sg, real *dw, int64_t sdw,   \
                                     const real *cols);                                  \
     /* direct convolution at stride 1 (kernels_vec_t.c): the same products       \
-     * without im2col, for layers with few channels.  Scratch, in elements, with  \
-     * P = pad > 0 ? c*(h+2pad)*(w+2pad) : 0 and V = 32 / sizeof(real): dconv P;   \
-     * dconv_grad_w o*c*kk*kk*V + P; dconv_grad_x c*o*kk*kk +                       \
-     * o*(oh+2kk-2)*(ow+2kk-2) + P. */                                              \
+     * without im2col, for layers with few channels.  Scratch, in elements: the    \
+     * larger of c*kk*kk*oh*ow (on a CPU without AVX2 they run the im2col kernels) \
+     * and, with P = pad > 0 ? c*(h+2pad)*(w+2pad) : 0 and V = 32 / sizeof(real),  \
+     * dconv P; dconv_grad_w o*c*kk*kk*V + 8*oh*ow*op + 8*P, op = o rounded up to   \
+     * a multiple of V; dconv_grad_x c*o*kk*kk + o*(oh+2kk-2)*(ow+2kk-2) + P. */     \
     void exa_k_dconv_##S(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o,     \
                          int64_t kk, int64_t pad, const real *x, int64_t sx,            \
                          const real *wt, int64_t sw, real *y, int64_t sy, real *scratch); \
