@@ -224,11 +224,12 @@ static void FN(dconv_grad_x_vec)(int64_t count, int64_t c, int64_t h, int64_t w,
  * transposed per sample, channels padded to op, a multiple of VL, with
  * zeros), so the accumulators are entries of dW^T itself: no sum across
  * lanes per position and no wasted lanes at the end of a row, where lanes
- * along positions would have both. */
-/* Blocks: nb channel vectors by nu taps along one kernel row (so that the
+ * along positions would have both.
+ *
+ * Blocks: nb channel vectors by nu taps along one kernel row (so that the
  * taps' inputs are consecutive, nu fixed displacements from one pointer) by
- * np_ positions side by side in a row of the output, each with its own
- * accumulators (a dW entry gets one multiply-add per position: np_ of them
+ * npos positions side by side in a row of the output, each with its own
+ * accumulators (a dW entry gets one multiply-add per position: npos of them
  * keep a block of few entries from waiting on multiply-add latency). */
 #define DW_SHAPES(X) X(4, 3, 1) X(2, 3, 2) X(1, 3, 4) X(2, 5, 1) X(1, 5, 2) X(4, 1, 3) X(1, 1, 12)
 
@@ -311,7 +312,7 @@ EXA_K_INLINE void FN(dconv_w_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o
     int nb = 1, nu = 1, npos = 12;
     int64_t best = -1;
     /* the estimate of pick_shape, per position: the longest of multiply-adds
-     * and loads at two a cycle and one latency, over np_ positions */
+     * and loads at two a cycle and one latency, over npos positions */
 #define X(B, S, P)                                                                             \
     if ((B) <= nvec && (S) <= kk) {                                                            \
         int64_t per = (B) * (S) * (P) > ((B) + (S)) * (P) ? (B) * (S) * (P) : ((B) + (S)) * (P); \
