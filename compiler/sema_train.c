@@ -15,7 +15,7 @@
 
 /* ---- values of settings and named arguments ------------------------------ */
 
-typedef enum Rule { R_POS_INT, R_NONNEG_INT, R_POS_NUM, R_UNIT, R_STRING, R_FLAG } Rule;
+typedef enum Rule { R_POS_INT, R_NONNEG_INT, R_NUM, R_POS_NUM, R_UNIT, R_STRING, R_FLAG } Rule;
 
 static const struct { const char *name; Rule rule; } rules[] = {
     { "steps", R_POS_INT }, { "history", R_POS_INT }, { "memory", R_POS_INT }, { "levels", R_POS_INT },
@@ -24,6 +24,7 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "limit", R_POS_INT }, { "seed", R_NONNEG_INT }, { "skip", R_NONNEG_INT },
     { "lr", R_POS_NUM }, { "radius", R_POS_NUM }, { "min_radius", R_POS_NUM }, { "max_radius", R_POS_NUM },
     { "eps", R_POS_NUM }, { "rho", R_POS_NUM }, { "nu", R_POS_NUM }, { "scale", R_POS_NUM },
+    { "shift", R_NUM },
     { "tol", R_POS_NUM }, { "expand", R_POS_NUM }, { "std", R_POS_NUM },
     { "fwd_levels", R_POS_INT }, { "bwd_levels", R_POS_INT }, { "fwd_cfactor", R_POS_INT },
     { "bwd_cfactor", R_POS_INT }, { "fwd_iters", R_POS_INT }, { "bwd_iters", R_POS_INT },
@@ -55,6 +56,10 @@ void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const
         case R_NONNEG_INT:
             if (!isint || (known && v->i.v < 0))
                 sema_error(s, e->span, "'%s' of %s must be a non-negative integer", name, owner);
+            break;
+        case R_NUM:
+            if (!isnum)
+                sema_error(s, e->span, "'%s' of %s must be a number", name, owner);
             break;
         case R_POS_NUM:
             if (!isnum || (xknown && x <= 0))

@@ -244,9 +244,9 @@ int exa_data_load_idx(ExaDataset *d, const char *images, const char *labels,
             rc = fail(err, errlen, "exa: %s: out of memory for %lld samples", images, (long long)d->n);
     }
     if (!rc) {
-        float scale = (float)scale_of(opt);
+        float scale = (float)scale_of(opt), shift = (float)opt->shift;
         for (int64_t i = 0; i < d->n * d->features; i++)
-            d->x[i] = (float)idx.data[i] * scale;
+            d->x[i] = (float)idx.data[i] * scale + shift;
     }
     int64_t count = idx.count;
     free(b.p);
@@ -335,11 +335,12 @@ static int csv_layout(ExaDataset *d, int cols, const ExaLoadOptions *opt, const 
 }
 
 /* Stores one parsed row as sample i. */
-static int csv_store(ExaDataset *d, int64_t i, const double *v, const Line *l, double scale,
-                     const char *path, char *err, size_t errlen)
+static int csv_store(ExaDataset *d, int64_t i, const double *v, const Line *l,
+                     const ExaLoadOptions *opt, const char *path, char *err, size_t errlen)
 {
+    double scale = scale_of(opt);
     for (int64_t j = 0; j < d->features; j++)
-        d->x[i * d->features + j] = (float)(v[j] * scale);
+        d->x[i * d->features + j] = (float)(v[j] * scale + opt->shift);
     if (d->target == EXA_TARGET_REAL)
         for (int64_t j = 0; j < d->targets; j++)
             d->y[i * d->targets + j] = (float)v[d->features + j];
@@ -399,7 +400,7 @@ static int csv_parse(ExaDataset *d, const Bytes *b, const ExaLoadOptions *opt, c
         else if (bad)
             rc = fail(err, errlen, "exa: %s: line %d, field %d: not a number", path, l.number, bad);
         else
-            rc = csv_store(d, n++, v, &l, scale_of(opt), path, err, errlen);
+            rc = csv_store(d, n++, v, &l, opt, path, err, errlen);
     }
     free(v);
     d->n = n;

@@ -198,7 +198,7 @@ static int load_features(ExaDataset *d, const Npy *a, const ExaLoadOptions *opt,
         return fail(err, errlen, "exa: %s: out of memory", path);
     double scale = opt->scale != 0 ? opt->scale : 1.0;
     for (int64_t i = 0; i < d->n * d->features; i++)
-        d->x[i] = (float)(element(a, (size_t)i) * scale);
+        d->x[i] = (float)(element(a, (size_t)i) * scale + opt->shift);
     return 0;
 }
 

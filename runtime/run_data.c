@@ -92,6 +92,7 @@ static int load_one(ExaRun *r, const ExaDataInfo *set, ExaDataset *d, int64_t li
     const ExaFieldInfo *x = nth_real(set, 0), *y = nth_real(set, 1), *c = class_field(set);
     ExaLoadOptions opt = {
         .scale = exa_call_num(src, "scale", 1),
+        .shift = exa_call_num(src, "shift", 0),
         .limit = (int64_t)exa_call_num(src, "limit", 0),
         .shape = x ? &x->shape : NULL,
         .classes = c ? c->classes : 0,

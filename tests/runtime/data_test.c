@@ -62,7 +62,7 @@ static void idx_loaders(void)
     write_idx("img.idx.gz", 3, img, 60, 1);
     write_idx("lab.idx", 1, lab, 5, 0);
     ExaDataset d;
-    ExaLoadOptions opt = {.scale = 0.5};
+    ExaLoadOptions opt = {.scale = 0.5, .shift = -1};
     for (int gz = 0; gz < 2; gz++) {
         int rc = exa_data_load_idx(&d, path_of(gz ? "img.idx.gz" : "img.idx"), path_of("lab.idx"),
                                    &opt, err, sizeof err);
@@ -70,7 +70,7 @@ static void idx_loaders(void)
         if (rc)
             continue;
         CHECK(d.n == 5 && d.features == 12 && d.shape.rank == 2 && d.shape.dim[0] == 4);
-        CHECK(d.x[13] == 6.5f && d.label[4] == 1 && d.classes == 3);
+        CHECK(d.x[13] == 5.5f && d.label[4] == 1 && d.classes == 3); /* 13 * 0.5 - 1 */
         exa_data_free(&d);
     }
     /* a declared flat shape of the same size is fine; limit keeps a prefix */
@@ -133,6 +133,10 @@ static void csv_loaders(void)
     opt = (ExaLoadOptions){.targets = EXA_CSV_NO_TARGETS};
     CHECK(exa_data_load_csv(&d, path_of("b.csv"), &opt, err, sizeof err) == 0);
     CHECK(d.features == 4 && d.target == EXA_TARGET_NONE);
+    exa_data_free(&d);
+    opt = (ExaLoadOptions){.targets = 2, .scale = 2, .shift = 0.25};
+    CHECK(exa_data_load_csv(&d, path_of("b.csv"), &opt, err, sizeof err) == 0);
+    CHECK(d.x[3] == 8.25f && d.y[3] == 2.5f); /* features scaled and shifted, targets not */
     exa_data_free(&d);
     write_text("c.csv", "1,2,0\n3,4\n");
     int rc = exa_data_load_csv(&d, path_of("c.csv"), NULL, err, sizeof err);
@@ -199,9 +203,9 @@ static void npy_loaders(void)
     CHECK(d.n == 3 && d.x[11] == 11.5f && d.target == EXA_TARGET_REAL && d.targets == 4 &&
           d.y[1] == 1.5f);
     exa_data_free(&d);
-    ExaLoadOptions opt = {.scale = 0.5};
+    ExaLoadOptions opt = {.scale = 0.5, .shift = 2};
     CHECK(exa_data_load_npy(&d, path_of("xu.npy"), NULL, &opt, err, sizeof err) == 0);
-    CHECK(d.x[7] == 7.0f);
+    CHECK(d.x[7] == 9.0f);
     exa_data_free(&d);
     CHECK(exa_data_load_npy(&d, path_of("xi.npy"), NULL, NULL, err, sizeof err) == 0);
     CHECK(d.n == 12 && d.features == 1 && d.x[11] == 11.0f);

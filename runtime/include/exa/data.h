@@ -48,6 +48,7 @@ enum { EXA_CSV_NO_TARGETS = -1 };
 /* Options shared by the loaders; zero-initialised means all defaults. */
 typedef struct ExaLoadOptions {
     double scale;          /* features are multiplied by this; 0 means 1 */
+    double shift;          /* then this is added (standardising: -mean/std) */
     int64_t limit;         /* keep at most this many samples; 0 means all */
     const ExaShape *shape; /* declared per-sample shape, checked; NULL: the file's */
     int classes;           /* class count; 0: max label + 1 */
