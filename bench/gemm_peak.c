@@ -1,8 +1,16 @@
-/* gemm_peak.c - OpenBLAS sgemm GFLOP/s on square matrices, the peak that
- * bench/throughput.sh compares model (d) against.  usage: gemm_peak N REPEATS */
+/* gemm_peak.c - OpenBLAS sgemm measurements for bench/throughput.sh.
+ *
+ *   gemm_peak N REPEATS         GFLOP/s on N x N matrices: the peak model (d)
+ *                               is compared against
+ *   gemm_peak -us M N K TA TB   microseconds of one row-major sgemm
+ *                               C[M,N] = op(A) op(B) with inner dimension K,
+ *                               op transposed where TA / TB is 1; the best of
+ *                               7 rounds of 200 calls, caches warm.  Model
+ *                               (a)'s bound: its step's GEMMs alone. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)
@@ -12,19 +20,61 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int main(int argc, char **argv)
+static float *filled(long count, int mod)
 {
-    int n = argc > 1 ? atoi(argv[1]) : 2048, reps = argc > 2 ? atoi(argv[2]) : 5;
-    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
-          *c = malloc(sizeof(float) * n * n);
-    for (long i = 0; i < (long)n * n; i++)
-        a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    float *p = malloc(sizeof(float) * (size_t)count);
+    for (long i = 0; p && i < count; i++)
+        p[i] = (float)(i % mod) * 0.1f;
+    return p;
+}
+
+static void sgemm(int ta, int tb, int m, int n, int k, const float *a, const float *b, float *c)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n);
+}
+
+static int square_gflops(int n, int reps)
+{
+    float *a = filled((long)n * n, 7), *b = filled((long)n * n, 5), *c = filled((long)n * n, 3);
+    if (!a || !b || !c)
+        return 1;
+    sgemm(0, 0, n, n, n, a, b, c);
     double t = now();
     for (int r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        sgemm(0, 0, n, n, n, a, b, c);
     t = now() - t;
     printf("%.1f\n", 2.0 * n * n * (double)n * reps / t / 1e9);
     free(a), free(b), free(c);
     return 0;
+}
+
+static int call_us(int m, int n, int k, int ta, int tb)
+{
+    float *a = filled((long)m * k, 7), *b = filled((long)k * n, 5), *c = filled((long)m * n, 3);
+    if (!a || !b || !c)
+        return 1;
+    double best = 1e30;
+    for (int round = 0; round < 7; round++) {
+        double t = now();
+        for (int i = 0; i < 200; i++)
+            sgemm(ta, tb, m, n, k, a, b, c);
+        t = (now() - t) / 200;
+        best = t < best ? t : best;
+    }
+    printf("%.1f\n", best * 1e6);
+    free(a), free(b), free(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 7 && strcmp(argv[1], "-us") == 0)
+        return call_us(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    int n = argc > 1 ? atoi(argv[1]) : 2048, reps = argc > 2 ? atoi(argv[2]) : 5;
+    if (n <= 0 || reps <= 0) {
+        fprintf(stderr, "usage: gemm_peak N REPEATS | gemm_peak -us M N K TA TB\n");
+        return 2;
+    }
+    return square_gflops(n, reps);
 }
