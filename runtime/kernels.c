@@ -9,8 +9,11 @@
  * compiled on its own (the runtime globs *.c) kernels_t.c is empty.  A
  * macro-generated body would do the same, but this way the kernels read, and
  * debug, as plain C.  kernels_vec_t.c holds the kernels written with
- * vectors by hand (GCC's vector extensions), included the same way. */
+ * vectors by hand (GCC's vector extensions), and kernels_par_t.c the direct
+ * convolutions' entry points, which split them over threads; both are
+ * included the same way. */
 #include "exa/kernels.h"
+#include "exa/parallel.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -34,7 +37,8 @@
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
  * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).
- * Kernels run on one thread, so the cached answer needs no atomics. */
+ * Only the thread that calls the kernels asks (the pool's workers run the
+ * vector code they are handed), so the cached answer needs no atomics. */
 static int exa_k_vec_ok(void)
 {
     static int ok = -1;
@@ -53,6 +57,7 @@ static int exa_k_vec_ok(void)
 #define GEMM cblas_sgemm
 #include "kernels_t.c"
 #include "kernels_vec_t.c"
+#include "kernels_par_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM
@@ -62,6 +67,7 @@ static int exa_k_vec_ok(void)
 #define GEMM cblas_dgemm
 #include "kernels_t.c"
 #include "kernels_vec_t.c"
+#include "kernels_par_t.c"
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM

@@ -23,9 +23,10 @@
  *
  * The vector code is compiled once, for x86-64-v3 (EXA_K_VEC: AVX2 and
  * FMA, GCC on x86-64), and runs where exa_k_vec_ok() finds such a CPU;
- * elsewhere, and in builds without it, the exported kernels fall back to the
- * im2col kernels and to OpenBLAS (which is why a direct convolution's
- * scratch also holds one im2col matrix).  Compiling it for the baseline too,
+ * elsewhere, and in builds without it, the exported kernels (the direct
+ * convolutions' in kernels_par_t.c, which also split them over threads)
+ * fall back to the im2col kernels and to OpenBLAS (which is why a direct
+ * convolution's scratch also holds one im2col matrix).  Compiling it for the baseline too,
  * as target_clones does, emulated 256-bit vectors with pairs of SSE
  * registers and made kernels.c take a minute to compile, five under ASan. */
 #ifdef EXA_K_REAL
@@ -383,6 +384,31 @@ static void FN(dconv_grad_w_vec)(int64_t count, int64_t c, int64_t h, int64_t w,
         }
     }
 }
+
+/* Scratch, in elements, of one call of each vector kernel (kernels.h's
+ * formulas without the im2col fallback's share; kernels_par_t.c gives each
+ * thread this much). */
+static int64_t FN(dconv_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                                     int64_t pad)
+{
+    (void)o, (void)kk;
+    return pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;
+}
+
+static int64_t FN(dconv_grad_x_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o,
+                                            int64_t kk, int64_t pad)
+{
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad, e = kk - 1;
+    return c * o * kk * kk + o * (hp + e) * (wp + e) + (pad > 0 ? c * hp * wp : 0);
+}
+
+static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o,
+                                            int64_t kk, int64_t pad)
+{
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad, op = (o + VL - 1) / VL * VL;
+    int64_t np = (hp - kk + 1) * (wp - kk + 1);
+    return c * kk * kk * op + DC_CHUNK * np * op + (pad > 0 ? DC_CHUNK * c * hp * wp : 0);
+}
 #undef DC_CHUNK
 
 /* ---- GEMM with a narrow result ----------------------------------------- */
@@ -494,47 +520,6 @@ static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, con
 
 #undef VL
 #endif /* EXA_K_VEC */
-
-/* ---- the exported kernels: the vector code where the CPU has it -------- */
-
-void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                     int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
-                     int64_t sy, real *scratch)
-{
-#ifdef EXA_K_VEC
-    if (exa_k_vec_ok()) {
-        FN(dconv_vec)(count, c, h, w, o, kk, pad, x, sx, wt, sw, y, sy, scratch);
-        return;
-    }
-#endif
-    FN(exa_k_conv)(count, c, h, w, o, kk, 1, pad, x, sx, wt, sw, y, sy, scratch);
-}
-
-void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                            int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
-                            real *dx, int64_t sdx, real *scratch)
-{
-#ifdef EXA_K_VEC
-    if (exa_k_vec_ok()) {
-        FN(dconv_grad_x_vec)(count, c, h, w, o, kk, pad, g, sg, wt, sw, dx, sdx, scratch);
-        return;
-    }
-#endif
-    FN(exa_k_conv_grad_x)(count, c, h, w, o, kk, 1, pad, g, sg, wt, sw, dx, sdx, scratch);
-}
-
-void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                            int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
-                            real *dw, int64_t sdw, real *scratch)
-{
-#ifdef EXA_K_VEC
-    if (exa_k_vec_ok()) {
-        FN(dconv_grad_w_vec)(count, c, h, w, o, kk, pad, g, sg, x, sx, dw, sdw, scratch);
-        return;
-    }
-#endif
-    FN(exa_k_conv_grad_w)(count, c, h, w, o, kk, 1, pad, g, sg, x, sx, dw, sdw, scratch);
-}
 
 /* exa_k_gemm's narrow path (declared in kernels_t.c): 1 when it computed the
  * product, 0 when OpenBLAS is to. */

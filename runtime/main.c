@@ -9,13 +9,15 @@
 #include <string.h>
 
 #include "exa/gpu.h"
+#include "exa/parallel.h"
 #include "exa/run.h"
 
 extern const char exa_program[];
 extern const ExaFunction exa_functions[];
 
-/* OpenBLAS's own call, declared here to keep cblas.h out of this file. */
+/* OpenBLAS's own calls, declared here to keep cblas.h out of this file. */
 void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
 
 int main(int argc, char **argv)
 {
@@ -55,8 +57,11 @@ int main(int argc, char **argv)
               "use --device cpu\n", stderr);
         return 1;
     }
+    /* --threads sets OpenBLAS's threads and exa's own kernels'; without it
+     * both use OpenBLAS's default (OPENBLAS_NUM_THREADS, else every core) */
     if (r->opt.threads > 0)
         openblas_set_num_threads(r->opt.threads);
+    exa_parallel_set_threads(openblas_get_num_threads());
     if (exa_comm_init(&argc, &argv, 600, &r->world) != 0)
         return 1;
     r->world.seconds = &r->comm_seconds;

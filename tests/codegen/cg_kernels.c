@@ -7,7 +7,9 @@
  * <conv(x, w), g> = <x, conv_grad_x(g, w)> = <w, conv_grad_w(g, x)>;
  * a batch of 40 convolutions (per-sample strides, the summed weight
  * gradient, the kept im2col matrices) against one sample at a time; the
- * direct convolution kernels against the im2col ones; softmax, logsumexp
+ * direct convolution kernels against the im2col ones, and on 1 thread
+ * against 3 (bit for bit: the weight gradient's partial sums do not depend
+ * on the thread count); softmax, logsumexp
  * and reduce_to against loops written here.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "exa/kernels.h"
+#include "exa/parallel.h"
 
 static unsigned seed = 7;
 static int failed;
@@ -236,6 +239,73 @@ static void conv_batch(void)
         }                                                                                          \
     }
 
+/* The direct convolutions split over threads (kernels_par_t.c), on batches
+ * large enough to be split: every output on 3 threads equals the one on 1
+ * bit for bit, and matches the im2col kernels.  Batches of 100 and 37 give
+ * the summed weight gradient 4 and 2 partial sums, the last one short. */
+#define DCONV_THREADS_TESTS(T, S, TYPE, TOL)                                                       \
+    static void dconv_threads_##S(void)                                                            \
+    {                                                                                              \
+        static const int64_t geo[][7] = { /* c, h, w, o, k, pad, samples */                        \
+            { 1, 28, 28, 6, 5, 0, 100 }, { 6, 12, 12, 16, 5, 0, 100 }, { 3, 13, 11, 5, 3, 2, 70 },   \
+            { 2, 16, 14, 9, 7, 3, 37 },                                                            \
+        };                                                                                         \
+        for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
+            int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], o = geo[n][3], k = geo[n][4];     \
+            int64_t pad = geo[n][5], B = geo[n][6], V = 32 / sizeof(T);                            \
+            int64_t oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1, op = (o + V - 1) / V * V;   \
+            int64_t nx = c * h * w, ny = o * oh * ow, nw = o * c * k * k;                          \
+            int64_t P = pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;                           \
+            int64_t ns = c * k * k * oh * ow + c * k * k * op + 8 * oh * ow * op + 8 * P           \
+                       + c * o * k * k + o * (oh + 2 * k - 2) * (ow + 2 * k - 2) + P; /* >= all */ \
+            int64_t len[4] = { B * ny, B * nx, nw, B * nw };                                       \
+            T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
+            T *wt = malloc(nw * sizeof *wt), *scratch = malloc(ns * sizeof *scratch);              \
+            T *out[3][4]; /* [1 thread, 3 threads, im2col][y, dx, dW summed, dW per sample] */     \
+            for (int r = 0; r < 3; r++)                                                            \
+                for (int e = 0; e < 4; e++)                                                        \
+                    out[r][e] = malloc(len[e] * sizeof(T));                                        \
+            for (int64_t i = 0; i < B * nx; i++)                                                   \
+                x[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < B * ny; i++)                                                   \
+                g[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < nw; i++)                                                       \
+                wt[i] = (T)rnd();                                                                  \
+            for (int r = 0; r < 2; r++) {                                                          \
+                exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
+                exa_k_dconv_##S(B, c, h, w, o, k, pad, x, nx, wt, 0, out[r][0], ny, scratch);      \
+                exa_k_dconv_grad_x_##S(B, c, h, w, o, k, pad, g, ny, wt, 0, out[r][1], nx, scratch); \
+                exa_k_dconv_grad_w_##S(B, c, h, w, o, k, pad, g, ny, x, nx, out[r][2], 0, scratch); \
+                exa_k_dconv_grad_w_##S(B, c, h, w, o, k, pad, g, ny, x, nx, out[r][3], nw, scratch); \
+            }                                                                                      \
+            exa_parallel_set_threads(1);                                                           \
+            exa_k_conv_##S(B, c, h, w, o, k, 1, pad, x, nx, wt, 0, out[2][0], ny, scratch);        \
+            exa_k_conv_grad_x_##S(B, c, h, w, o, k, 1, pad, g, ny, wt, 0, out[2][1], nx, scratch); \
+            exa_k_conv_grad_w_##S(B, c, h, w, o, k, 1, pad, g, ny, x, nx, out[2][2], 0, scratch);  \
+            exa_k_conv_grad_w_##S(B, c, h, w, o, k, 1, pad, g, ny, x, nx, out[2][3], nw, scratch); \
+            static const char *what[] = { "dconv", "dconv_grad_x", "dconv_grad_w summed",          \
+                                          "dconv_grad_w per sample" };                            \
+            for (int e = 0; e < 4; e++) {                                                          \
+                double d = 0, m = 0;                                                               \
+                for (int64_t i = 0; i < len[e]; i++)                                               \
+                    d = fmax(d, fabs((double)out[2][e][i] - out[0][e][i])),                        \
+                    m = fmax(m, fabs((double)out[2][e][i]));                                       \
+                char line[112];                                                                    \
+                snprintf(line, sizeof line, "%s c%d %dx%d o%d k%d p%d B%d", what[e], (int)c,       \
+                         (int)h, (int)w, (int)o, (int)k, (int)pad, (int)B);                        \
+                report(line, TYPE, d, m, TOL);                                                     \
+                if (memcmp(out[0][e], out[1][e], (size_t)len[e] * sizeof(T)) != 0) {              \
+                    printf("FAIL %s %s: 3 threads differ from 1\n", line, TYPE);                   \
+                    failed++;                                                                      \
+                }                                                                                  \
+            }                                                                                      \
+            for (int r = 0; r < 3; r++)                                                            \
+                for (int e = 0; e < 4; e++)                                                        \
+                    free(out[r][e]);                                                               \
+            free(x), free(g), free(wt), free(scratch);                                             \
+        }                                                                                          \
+    }
+
 /* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
  * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
  * widths off the vector length, one column) and OpenBLAS (too wide, op(B)
@@ -278,12 +348,16 @@ GEMM_SHAPES_TESTS(float, f32, "f32", 1e-5)
 
 DCONV_TESTS(double, f64, "f64", 1e-12)
 DCONV_TESTS(float, f32, "f32", 1e-5)
+DCONV_THREADS_TESTS(double, f64, "f64", 1e-12)
+DCONV_THREADS_TESTS(float, f32, "f32", 1e-5)
 
 int main(void)
 {
     conv_batch();
     dconv_f64();
     dconv_f32();
+    dconv_threads_f64();
+    dconv_threads_f32();
     gemm_shapes_f64();
     gemm_shapes_f32();
     tests_f64();

@@ -1,0 +1,140 @@
+/* kernels_par_t.c - the exported direct convolutions, the type-generic body
+ * (included by kernels.c once per type, after kernels_vec_t.c): the vector
+ * kernels with their samples split over libexa's threads (parallel.h) where
+ * the CPU has AVX2, the im2col kernels on one thread elsewhere.
+ *
+ * The forward product and the input gradient are independent per sample:
+ * a task is a range of samples and the results do not depend on the number
+ * of threads.  The weight gradient summed over the batch is not: a task is
+ * a group of DP_GROUP samples summed into its own partial dW, and the
+ * partials are added in group order at the end.  One thread goes through
+ * the same groups, so the sum's rounding, and a training run, is the same
+ * whatever --threads says. */
+#ifdef EXA_K_REAL
+#define real EXA_K_REAL
+
+#ifdef EXA_K_VEC
+#define DP_GROUP 32            /* samples per partial weight gradient */
+#define DP_MIN_MACS (1 << 20)  /* below this a wake-up costs more than it saves */
+
+/* The three vector kernels' common signature: (count, c, h, w, o, kk, pad,
+ * a, sa, b, sb, out, sout, scratch) with per-sample strides sa, sb, sout. */
+typedef void (*FN(DconvKernel))(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                const real *, int64_t, const real *, int64_t, real *, int64_t,
+                                real *);
+
+typedef struct FN(DconvJob) {
+    FN(DconvKernel) kernel;
+    int64_t count, per_task, c, h, w, o, kk, pad;
+    const real *a, *b;
+    int64_t sa, sb;
+    real *out, *partial; /* partial: ntasks sums of out_len, or NULL */
+    int64_t sout, out_len;
+    real *scratch;       /* the caller's; workers use their own */
+    size_t scratch_bytes;
+} FN(DconvJob);
+
+static void FN(dconv_task)(void *ctx, int64_t t, int worker)
+{
+    const FN(DconvJob) *j = ctx;
+    int64_t s0 = t * j->per_task, n = j->count - s0 < j->per_task ? j->count - s0 : j->per_task;
+    /* allocated by FN(dconv_run) before the loop: this only looks it up */
+    real *scratch = worker == 0 ? j->scratch : exa_parallel_scratch(worker, j->scratch_bytes);
+    real *out = j->partial ? j->partial + t * j->out_len : j->out + s0 * j->sout;
+    j->kernel(n, j->c, j->h, j->w, j->o, j->kk, j->pad, j->a + s0 * j->sa, j->sa, j->b + s0 * j->sb,
+              j->sb, out, j->partial ? 0 : j->sout, scratch);
+}
+
+/* Runs kernel over count samples; summed: out is one dW summed over them
+ * (sout == 0 of the weight gradient). */
+static void FN(dconv_run)(FN(DconvKernel) kernel, int64_t scratch_len, int summed, int64_t count,
+                          int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk, int64_t pad,
+                          const real *a, int64_t sa, const real *b, int64_t sb, real *out,
+                          int64_t sout, real *scratch)
+{
+    FN(DconvJob) j = { kernel, count, count, c, h, w, o, kk, pad, a, b, sa, sb, out, NULL,
+                       sout, o * c * kk * kk, scratch, (size_t)scratch_len * sizeof(real) };
+    int64_t oh = h + 2 * pad - kk + 1, ow = w + 2 * pad - kk + 1;
+    double macs = (double)count * (double)(o * c * kk * kk) * (double)(oh * ow);
+    int threads = macs >= DP_MIN_MACS ? exa_parallel_threads() : 1;
+    if (summed) {
+        j.per_task = DP_GROUP;
+        if (count > DP_GROUP) /* else one group, straight into out */
+            j.partial = exa_parallel_scratch(0, (size_t)(((count + DP_GROUP - 1) / DP_GROUP) *
+                                                         j.out_len) * sizeof(real));
+        if (!j.partial) { /* one group, or no memory for partial sums */
+            kernel(count, c, h, w, o, kk, pad, a, sa, b, sb, out, 0, scratch);
+            return;
+        }
+    } else {
+        int64_t tasks = threads < 2 ? 1 : count < 4 * threads ? count : 4 * threads;
+        j.per_task = tasks > 1 ? (count + tasks - 1) / tasks : count; /* a few per thread */
+    }
+    int64_t ntasks = count > 0 ? (count + j.per_task - 1) / j.per_task : 0;
+    for (int wk = 1; wk < threads && wk < ntasks; wk++)
+        if (!exa_parallel_scratch(wk, j.scratch_bytes))
+            threads = 1; /* no memory for a worker's scratch: this thread alone */
+    if (threads > 1 && ntasks > 1)
+        exa_parallel_for(ntasks, FN(dconv_task), &j);
+    else
+        for (int64_t t = 0; t < ntasks; t++)
+            FN(dconv_task)(&j, t, 0);
+    if (j.partial)
+        for (int64_t i = 0; i < j.out_len; i++) {
+            real sum = j.partial[i];
+            for (int64_t g = 1; g < ntasks; g++)
+                sum += j.partial[g * j.out_len + i];
+            out[i] = sum;
+        }
+}
+#undef DP_GROUP
+#undef DP_MIN_MACS
+#endif /* EXA_K_VEC */
+
+void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                     int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
+                     int64_t sy, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_run)(FN(dconv_vec), FN(dconv_scratch_len)(c, h, w, o, kk, pad), 0, count, c, h,
+                      w, o, kk, pad, x, sx, wt, sw, y, sy, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv)(count, c, h, w, o, kk, 1, pad, x, sx, wt, sw, y, sy, scratch);
+}
+
+void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
+                            real *dx, int64_t sdx, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_run)(FN(dconv_grad_x_vec), FN(dconv_grad_x_scratch_len)(c, h, w, o, kk, pad), 0,
+                      count, c, h, w, o, kk, pad, g, sg, wt, sw, dx, sdx, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv_grad_x)(count, c, h, w, o, kk, 1, pad, g, sg, wt, sw, dx, sdx, scratch);
+}
+
+void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
+                            int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
+                            real *dw, int64_t sdw, real *scratch)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(dconv_run)(FN(dconv_grad_w_vec), FN(dconv_grad_w_scratch_len)(c, h, w, o, kk, pad),
+                      sdw == 0, count, c, h, w, o, kk, pad, g, sg, x, sx, dw, sdw, scratch);
+        return;
+    }
+#endif
+    FN(exa_k_conv_grad_w)(count, c, h, w, o, kk, 1, pad, g, sg, x, sx, dw, sdw, scratch);
+}
+
+#undef real
+#else
+/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+typedef int exa_kernels_par_t_is_included_by_kernels_c;
+#endif
