@@ -172,6 +172,35 @@ static void conv_batch(void)
     free(dw1), free(dw2), free(dws), free(scratch);
 }
 
+/* A direct-convolution test case, {c, h, w, o, k, pad, samples}, with the
+ * sizes derived from it for vectors of V elements: per-sample lengths of x,
+ * y and W, and each kernel's scratch as kernels.h gives it (each at least
+ * the fallback's im2col matrix). */
+typedef struct DconvCase {
+    int64_t c, h, w, o, k, pad, B, oh, ow, nx, ny, nw;
+    int64_t s_fwd, s_gx, s_gw, s_col;
+} DconvCase;
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static DconvCase dconv_case(const int64_t geo[7], int64_t V)
+{
+    DconvCase q = { .c = geo[0], .h = geo[1], .w = geo[2], .o = geo[3], .k = geo[4],
+                    .pad = geo[5], .B = geo[6] };
+    int64_t c = q.c, o = q.o, k = q.k, pad = q.pad;
+    q.oh = q.h + 2 * pad - k + 1, q.ow = q.w + 2 * pad - k + 1;
+    int64_t op = (o + V - 1) / V * V, P = pad > 0 ? c * (q.h + 2 * pad) * (q.w + 2 * pad) : 0;
+    q.nx = c * q.h * q.w, q.ny = o * q.oh * q.ow, q.nw = o * c * k * k;
+    q.s_col = c * k * k * q.oh * q.ow;
+    q.s_fwd = max64(P, q.s_col);
+    q.s_gw = max64(c * k * k * op + 8 * q.oh * q.ow * op + 8 * P, q.s_col);
+    q.s_gx = max64(c * o * k * k + o * (q.oh + 2 * k - 2) * (q.ow + 2 * k - 2) + P, q.s_col);
+    return q;
+}
+
 /* The direct convolution kernels (exa_k_dconv*) against the im2col ones on
  * the same batch: LeNet's two layers, widths below, at and off the vector
  * length (the narrow fallback, a row's overlapping last slot), 1x1 and 7x7
@@ -187,16 +216,10 @@ static void conv_batch(void)
             { 3, 10, 10, 1, 3, 1, 3 },                                                             \
         };                                                                                         \
         for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
-            int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], o = geo[n][3], k = geo[n][4];     \
-            int64_t pad = geo[n][5], B = geo[n][6], V = 32 / sizeof(T);                            \
-            int64_t oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1, op = (o + V - 1) / V * V;   \
-            int64_t nx = c * h * w, ny = o * oh * ow, nw = o * c * k * k;                          \
-            int64_t P = pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;                           \
-            int64_t s_fwd = P, s_gw = c * k * k * op + 8 * oh * ow * op + 8 * P;                   \
-            int64_t s_gx = c * o * k * k + o * (oh + 2 * k - 2) * (ow + 2 * k - 2) + P;            \
-            int64_t s_col = c * k * k * oh * ow; /* the fallback's im2col */                       \
-            s_fwd = s_fwd > s_col ? s_fwd : s_col, s_gw = s_gw > s_col ? s_gw : s_col;             \
-            s_gx = s_gx > s_col ? s_gx : s_col;                                                    \
+            DconvCase q = dconv_case(geo[n], 32 / sizeof(T));                                      \
+            int64_t c = q.c, h = q.h, w = q.w, o = q.o, k = q.k, pad = q.pad, B = q.B;             \
+            int64_t oh = q.oh, ow = q.ow, nx = q.nx, ny = q.ny, nw = q.nw;                         \
+            int64_t s_fwd = q.s_fwd, s_gx = q.s_gx, s_gw = q.s_gw;                                 \
             T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
             T *wt = malloc(nw * sizeof *wt), *col = malloc(c * k * k * oh * ow * sizeof *col);     \
             T *y1 = malloc(B * ny * sizeof *y1), *y2 = malloc(B * ny * sizeof *y2);                \
@@ -251,13 +274,10 @@ static void conv_batch(void)
             { 2, 16, 14, 9, 7, 3, 37 },                                                            \
         };                                                                                         \
         for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
-            int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], o = geo[n][3], k = geo[n][4];     \
-            int64_t pad = geo[n][5], B = geo[n][6], V = 32 / sizeof(T);                            \
-            int64_t oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1, op = (o + V - 1) / V * V;   \
-            int64_t nx = c * h * w, ny = o * oh * ow, nw = o * c * k * k;                          \
-            int64_t P = pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;                           \
-            int64_t ns = c * k * k * oh * ow + c * k * k * op + 8 * oh * ow * op + 8 * P           \
-                       + c * o * k * k + o * (oh + 2 * k - 2) * (ow + 2 * k - 2) + P; /* >= all */ \
+            DconvCase q = dconv_case(geo[n], 32 / sizeof(T));                                      \
+            int64_t c = q.c, h = q.h, w = q.w, o = q.o, k = q.k, pad = q.pad, B = q.B;             \
+            int64_t nx = q.nx, ny = q.ny, nw = q.nw;                                               \
+            int64_t ns = max64(q.s_fwd, max64(q.s_gx, q.s_gw)); /* one scratch for all four */     \
             int64_t len[4] = { B * ny, B * nx, nw, B * nw };                                       \
             T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
             T *wt = malloc(nw * sizeof *wt), *scratch = malloc(ns * sizeof *scratch);              \
