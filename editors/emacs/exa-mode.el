@@ -10,8 +10,8 @@
 ;;
 ;;     (load "/path/to/exa/editors/emacs/exa-mode.el")
 ;;
-;; The word lists below follow compiler/keywords.def (the reserved words) and
-;; compiler/builtins.def (the built-in names); tests/editors/check-words.sh
+;; The word lists below follow compiler/front/keywords.def (the reserved words) and
+;; compiler/sema/builtins.def (the built-in names); tests/editors/check-words.sh
 ;; fails when a word of either file is missing from them.
 
 ;;; Code:
@@ -36,7 +36,7 @@
   "The exa compiler, run as `exac check FILE' by \\[compile]."
   :type 'string)
 
-;;;; Word lists (compiler/keywords.def, compiler/builtins.def)
+;;;; Word lists (compiler/front/keywords.def, compiler/sema/builtins.def)
 
 (defconst exa-declaration-keywords
   '("import" "layer" "fn" "model" "param" "data" "loss" "train" "strategy")

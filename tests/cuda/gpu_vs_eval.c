@@ -1,7 +1,7 @@
 /* gpu_vs_eval.c - generated GPU code against the reference interpreter.
  *
  * Every graph of tests/codegen (as one program, cuda_program.h) in f32 and
- * f64 runs through the executor (runtime/gpu_exec.c) at batch sizes 1, 3 and
+ * f64 runs through the executor (runtime/gpu/gpu_exec.c) at batch sizes 1, 3 and
  * 64 on random data, the workspace filled with NaN, and every output is
  * compared with ir_eval: max |got - reference| / max |reference| below 1e-10
  * (f64) and 1e-4 (f32; the GPU's math library and fused multiply-adds round

@@ -1,12 +1,12 @@
 #!/bin/sh
-# check-words.sh SRC - every reserved word of compiler/keywords.def and every
-# built-in name of compiler/builtins.def must be in the word lists of each
+# check-words.sh SRC - every reserved word of compiler/front/keywords.def and every
+# built-in name of compiler/sema/builtins.def must be in the word lists of each
 # editor mode (Vim, Emacs, VS Code), and the lists must hold no word that
 # those files do not: a mode that drifts from the compiler fails here, naming
 # the word and the mode.  POSIX sh, sed and awk only.
 src=${1:?usage: check-words.sh SOURCE_DIR}
-kwdef=$src/compiler/keywords.def
-bidef=$src/compiler/builtins.def
+kwdef=$src/compiler/front/keywords.def
+bidef=$src/compiler/sema/builtins.def
 vim=$src/editors/vim/syntax/exa.vim
 emacs=$src/editors/emacs/exa-mode.el
 tm=$src/editors/vscode/syntaxes/exa.tmLanguage.json
@@ -92,22 +92,22 @@ check_mode() { # name file extractor
     fi
     while read -r w; do
         grep -qx "$w" "$tmp/$name.K" ||
-            { echo "FAIL: $name mode misses keyword '$w' (compiler/keywords.def) in $file"; status=1; }
+            { echo "FAIL: $name mode misses keyword '$w' (compiler/front/keywords.def) in $file"; status=1; }
     done <"$tmp/keywords"
     while read -r w; do
         grep -qx "$w" "$tmp/$name.B" && continue
         # a built-in that is also a reserved word (data) is highlighted as one
         grep -qx "$w" "$tmp/keywords" && grep -qx "$w" "$tmp/$name.K" && continue
-        echo "FAIL: $name mode misses built-in '$w' (compiler/builtins.def) in $file"
+        echo "FAIL: $name mode misses built-in '$w' (compiler/sema/builtins.def) in $file"
         status=1
     done <"$tmp/builtins"
     while read -r w; do
         grep -qx "$w" "$tmp/keywords" ||
-            { echo "FAIL: $name mode lists '$w' as a keyword, but compiler/keywords.def has no such word ($file)"; status=1; }
+            { echo "FAIL: $name mode lists '$w' as a keyword, but compiler/front/keywords.def has no such word ($file)"; status=1; }
     done <"$tmp/$name.K"
     while read -r w; do
         grep -qx "$w" "$tmp/builtins" ||
-            { echo "FAIL: $name mode lists '$w' as a built-in, but compiler/builtins.def has no such name ($file)"; status=1; }
+            { echo "FAIL: $name mode lists '$w' as a built-in, but compiler/sema/builtins.def has no such name ($file)"; status=1; }
     done <"$tmp/$name.B"
     echo "$name: $(wc -l <"$tmp/$name.K") keywords, $(wc -l <"$tmp/$name.B") built-ins"
 }

@@ -1,7 +1,7 @@
 " syntax/exa.vim - highlighting for .exa programs.
 "
-" The word lists below follow compiler/keywords.def (the reserved words) and
-" compiler/builtins.def (the built-in names); tests/editors/check-words.sh
+" The word lists below follow compiler/front/keywords.def (the reserved words) and
+" compiler/sema/builtins.def (the built-in names); tests/editors/check-words.sh
 " fails when a word of either file is missing from a `syn keyword` line here.
 if exists('b:current_syntax')
   finish
@@ -12,7 +12,7 @@ set cpo&vim
 
 syn iskeyword @,48-57,_
 
-" Reserved words (compiler/keywords.def).
+" Reserved words (compiler/front/keywords.def).
 syn keyword exaKeyword    import loss train
 syn keyword exaDecl       layer fn model strategy nextgroup=exaFuncName skipwhite
 syn keyword exaDecl       data param nextgroup=exaVarName skipwhite
@@ -24,7 +24,7 @@ syn keyword exaType       int float class
 syn keyword exaPrimitive  split nextgroup=exaSplitWhat skipwhite
 syn keyword exaPrimitive  local combine global into by nextgroup=exaStratConst,exaStratColon skipwhite
 
-" Built-in names (compiler/builtins.def).
+" Built-in names (compiler/sema/builtins.def).
 " operations
 syn keyword exaBuiltin    tanh sigmoid relu softplus exp log sin cos sqrt abs
 syn keyword exaBuiltin    sum mean max logsumexp softmax

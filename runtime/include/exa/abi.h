@@ -21,7 +21,7 @@
  * Precision: a program is compiled for float or double (--precision); every
  * real buffer below holds that type.  Labels are int32.
  *
- * Optional GPU extension (compiler/codegen_cuda.h, runtime exa/gpu_exec.h):
+ * Optional GPU extension (compiler/backend/codegen_cuda.h, runtime exa/gpu_exec.h):
  * a program compiled with GPU code links a second object exporting
  *
  *   const char exa_cuda_ptx[];       the PTX of every generated CUDA kernel

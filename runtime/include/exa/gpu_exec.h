@@ -2,7 +2,7 @@
  * loaded with cuModuleLoadData, and its launch table interpreted, with
  * cuBLAS for the GEMMs.
  *
- * exac's GPU back end (compiler/codegen_cuda.h) writes two texts into the
+ * exac's GPU back end (compiler/backend/codegen_cuda.h) writes two texts into the
  * executable (abi.h): exa_cuda_ptx, the kernels, and exa_cuda_launches, the
  * host side of every generated function as a list of steps:
  *     exa-cuda 1 f32|f64

@@ -4,7 +4,7 @@
  * The CPU back end (codegen_llvm.c) turns a plan into one host function that
  * calls kernels; here the same plan becomes CUDA C kernels and a *launch
  * table*: the host side of the function written as data, one step a line, so
- * no host code is generated for the GPU and the runtime (runtime/gpu_exec.c)
+ * no host code is generated for the GPU and the runtime (runtime/gpu/gpu_exec.c)
  * stays one small interpreter.  Every kernel is specialised to its step
  * (shapes, strides and constants are literals) and has one signature:
  *     extern "C" __global__ void K(long long n, long long B, double h, ptr...)

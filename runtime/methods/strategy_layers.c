@@ -2,7 +2,7 @@
  *
  * The network's repeat block is a time-stepping problem u_{k+1} = u_k +
  * s E(u_k, theta_k) over N steps; exac generated its stage functions
- * (compiler/lower_stage.c: prologue, stage_step, stage_adjoint, stage_vjp,
+ * (compiler/ir/lower_stage.c: prologue, stage_step, stage_adjoint, stage_vjp,
  * prologue_vjp, epilogue_grad) and described them in the descriptor's
  * `setting layers stages(state, steps, offset, size, stride, h)`.  One
  * evaluation of the mini-batch loss and gradient is
