@@ -16,7 +16,8 @@ static const char *path_of(const ExaRun *r, const ExaDataInfo *set, const char *
 {
     char key[256];
     snprintf(key, sizeof key, "%s.%s", set->name, arg);
-    for (int i = 0; i < r->opt.nover; i++) {
+    /* the last flag wins, as for every other flag */
+    for (int i = r->opt.nover - 1; i >= 0; i--) {
         if (strcmp(r->opt.over_key[i], key) == 0)
             return r->opt.over_path[i];
         if (primary && strcmp(r->opt.over_key[i], set->name) == 0)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # bad_input.sh - wrong input stops a training executable with one clear line
-# on stderr, a non-zero exit status, no hang and no crash.
+# on stderr, a non-zero exit status, no hang and no crash; and what a run
+# prints is where and when it should be (banner, progress, usage line).
 #
 #   sh bad_input.sh CASE EXAC SRCDIR WORKDIR
 #
@@ -151,7 +152,7 @@ unknown_flag)
 bad_flag_value)
     compile "$srcdir/small_sgd.exa" prog
     expect 2 "exa: --epochs: expected a positive integer, got 'zero'" ./prog --epochs zero
-    expect 2 "exa: --lr: expected a positive number, got '-1'" ./prog --lr -1
+    expect 2 "exa: --lr: expected a positive finite number, got '-1'" ./prog --lr -1
     expect 2 "exa: --batch: missing value" ./prog --batch ;;
 resume_no_dir)
     compile "$srcdir/small_sgd.exa" prog
@@ -185,6 +186,78 @@ nan_keeps_checkpoint)
     expect 3 "exa: epoch 2: the loss is (NaN|infinite); stopping \(the last checkpoint is kept in ck\)" \
         ./prog --quiet --resume --checkpoint ck --lr 1e30 $csv
     cmp good.exa ck/checkpoint.exa || { echo "FAIL: the checkpoint changed" >&2; fail=1; } ;;
+flag_values)
+    # every numeric flag whole and in range: no infinity, no saturation at
+    # 2^63 or truncation to int, no trailing text, no sign
+    compile "$srcdir/small_sgd.exa" prog
+    expect 2 "^exa: --lr: expected a positive finite number, got 'inf'$" ./prog --lr inf
+    expect 2 "^exa: --lr: expected a positive finite number, got '1e999'$" ./prog --lr 1e999
+    expect 2 "^exa: --lr: expected a positive finite number, got 'nan'$" ./prog --lr nan
+    expect 2 "^exa: --lr: expected a positive finite number, got '0.1x'$" ./prog --lr 0.1x
+    expect 2 "^exa: --seed: expected a non-negative integer \\(at most 9223372036854775807\\), got '18446744073709551616'$" \
+        ./prog --seed 18446744073709551616
+    expect 2 "^exa: --seed: expected a non-negative integer, got '-1'$" ./prog --seed -1
+    expect 2 "^exa: --threads: expected an integer from 1 to 64, got '2147483648'$" ./prog --threads 2147483648
+    expect 2 "^exa: --threads: expected an integer from 1 to 64, got '65'$" ./prog --threads 65
+    expect 2 "^exa: --epochs: expected a positive integer \(at most 9223372036854775807\), got '99999999999999999999'$" \
+        ./prog --epochs 99999999999999999999
+    expect 2 "^exa: --batch: expected a positive integer, got '\+5'$" ./prog --batch +5
+    expect 2 "^exa: --limit: expected a positive integer, got '10 '$" ./prog --limit '10 '
+    expect 2 "^exa: --stop-after: expected a positive integer, got '1.5'$" ./prog --stop-after 1.5
+    expect 2 "^exa: --eval-limit: expected a positive integer, got '0'$" ./prog --eval-limit 0
+    expect 2 "^exa: --bench-step: expected a positive integer, got '2e3'$" ./prog --bench-step 2e3
+    # the largest values are accepted (the run is short: --stop-after 1)
+    echo "+ ./prog --quiet --seed 9223372036854775807 --threads 64 --epochs 9223372036854775807 --stop-after 1"
+    ./prog --quiet --seed 9223372036854775807 --threads 64 --epochs 9223372036854775807 --stop-after 1 ||
+        { echo "FAIL: status $?" >&2; fail=1; } ;;
+limit_ranks)
+    # --limit 3 with 4 ranks: the batch is cut to 3, so "use --batch 4" was
+    # advice that could not work
+    compile "$srcdir/small_sgd.exa" prog
+    root=; [ "$(id -u)" = 0 ] && root=--allow-run-as-root
+    echo "+ mpirun -np 4 ./prog --quiet --limit 3"
+    mpirun --oversubscribe $root -np 4 ./prog --quiet --limit 3 >out.txt 2>err.txt
+    rc=$?
+    cat err.txt >&2
+    [ $rc != 0 ] && [ $rc -lt 128 ] || { echo "FAIL: status $rc" >&2; fail=1; }
+    grep -q "^exa: 4 ranks but data 'train' has 3 samples (--limit): every rank needs at least one (use --limit 4 or more, or at most 3 ranks)$" err.txt ||
+        { echo "FAIL: no advice about --limit" >&2; fail=1; }
+    ! grep -q -- "--batch" err.txt || { echo "FAIL: advises --batch" >&2; fail=1; } ;;
+banner_flushed)
+    # the banner reaches a file before the first epoch ends: the run is
+    # killed (SIGKILL, no exit handlers) after its first step
+    compile "$srcdir/small_sgd.exa" prog
+    echo "+ EXA_TEST_KILL=0:1 ./prog >out.txt"
+    EXA_TEST_KILL=0:1 ./prog >out.txt 2>err.txt
+    rc=$?
+    [ $rc = 137 ] || { echo "FAIL: status $rc, expected 137 (killed)" >&2; fail=1; }
+    grep -q "^exa: training .*small_sgd.exa: 213 parameters, 500 samples" out.txt ||
+        { echo "FAIL: the banner is not in the file:" >&2; cat out.txt >&2; fail=1; } ;;
+progress_mpirun)
+    # under mpirun, rank 0 draws the progress line in place when mpirun's
+    # output is a terminal (script(1) gives it one), plain lines otherwise
+    compile "$srcdir/small_sgd.exa" prog
+    root=; [ "$(id -u)" = 0 ] && root=--allow-run-as-root
+    echo "+ script -qec 'mpirun -np 2 ./prog --epochs 1' typescript"
+    script -qec "mpirun --oversubscribe $root -np 2 ./prog --epochs 1" typescript </dev/null >/dev/null 2>&1 ||
+        { echo "FAIL: script/mpirun" >&2; fail=1; }
+    grep -q "step 1/5" typescript || { echo "FAIL: no progress within the epoch:" >&2; cat -A typescript >&2; fail=1; }
+    [ "$(grep -c "exa: training" typescript)" = 1 ] || { echo "FAIL: not one banner" >&2; fail=1; }
+    echo "+ mpirun -np 2 ./prog --epochs 1 >out.txt"
+    mpirun --oversubscribe $root -np 2 ./prog --epochs 1 >out.txt 2>err.txt || { echo "FAIL: mpirun" >&2; fail=1; }
+    ! grep -q "step 1/5" out.txt || { echo "FAIL: progress drawn into a file" >&2; fail=1; }
+    grep -q "^epoch 1/1  step 5/5  loss" out.txt || { echo "FAIL: no epoch line" >&2; fail=1; } ;;
+usage_argv0)
+    # the usage line names the executable as run, not "./train"; --data
+    # keys are not leaked (LeakSanitizer, in sanitizer builds)
+    compile "$srcdir/small_sgd.exa" my_peaks
+    for cmd in ./my_peaks "$work/my_peaks"; do
+        echo "+ $cmd --data train=x.csv --help"
+        ASAN_OPTIONS=detect_leaks=1 "$cmd" --data train=x.csv --help >out.txt 2>err.txt ||
+            { echo "FAIL: --help status $?" >&2; cat err.txt >&2; fail=1; }
+        [ "$(head -n 1 out.txt)" = "usage: [mpirun -np P] $cmd [options]" ] ||
+            { echo "FAIL: usage line: $(head -n 1 out.txt)" >&2; fail=1; }
+    done ;;
 *)
     echo "bad_input.sh: unknown case $case" >&2
     exit 2 ;;
