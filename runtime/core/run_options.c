@@ -84,7 +84,7 @@ static void usage(const ExaProgram *p, const char *argv0)
            "                      file argument of a source with several, e.g. train.labels)\n"
            "  --limit N           train on the first N samples only\n"
            "  --eval-limit N      evaluate on the first N validation samples only\n"
-           "  --threads N         threads per rank (OpenBLAS's and exa's kernels)\n"
+           "  --threads N         threads per rank, 1 to 64 (OpenBLAS's and exa's kernels)\n"
            "  --checkpoint DIR    write DIR/checkpoint.exa after every epoch\n"
            "  --resume            continue from DIR/checkpoint.exa\n"
            "  --log FILE          one JSON line per epoch\n"
@@ -122,6 +122,17 @@ static void usage(const ExaProgram *p, const char *argv0)
     }
 }
 
+static int takes_value(const char *flag)
+{
+    static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
+                                          "--limit", "--eval-limit", "--threads", "--checkpoint",
+                                          "--log", "--device", "--stop-after", "--bench-step", NULL };
+    for (int k = 0; valued[k]; k++)
+        if (strcmp(flag, valued[k]) == 0)
+            return 1;
+    return 0;
+}
+
 int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
 {
     memset(o, 0, sizeof *o);
@@ -145,14 +156,12 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->gradcheck = 1, takes = 0;
         } else if (strcmp(a, "--gradcompare") == 0) {
             o->gradcompare = 1, takes = 0;
+        } else if (takes_value(a) && (!v || !*v)) {
+            /* an empty value is no value: --checkpoint "" would be the
+             * root directory, --log "" a file that cannot exist */
+            return bad(a, v ? "the value is empty" : "missing value", NULL);
         } else if (!v && a[0] == '-') {
-            int known = 0;
-            static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
-                                                  "--limit", "--eval-limit", "--threads", "--checkpoint",
-                                                  "--log", "--device", "--stop-after", "--bench-step", NULL };
-            for (int k = 0; valued[k]; k++)
-                known |= strcmp(a, valued[k]) == 0;
-            return known ? bad(a, "missing value", NULL) : bad(a, "unknown option (see --help)", NULL);
+            return bad(a, "unknown option (see --help)", NULL);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = positive(a, v, &o->epochs);
         } else if (strcmp(a, "--batch") == 0) {

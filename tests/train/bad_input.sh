@@ -206,6 +206,11 @@ flag_values)
     expect 2 "^exa: --stop-after: expected a positive integer, got '1.5'$" ./prog --stop-after 1.5
     expect 2 "^exa: --eval-limit: expected a positive integer, got '0'$" ./prog --eval-limit 0
     expect 2 "^exa: --bench-step: expected a positive integer, got '2e3'$" ./prog --bench-step 2e3
+    # empty values, and a --data NAME longer than any data set's
+    expect 2 "^exa: --checkpoint: the value is empty$" ./prog --checkpoint ''
+    expect 2 "^exa: --log: the value is empty$" ./prog --log ''
+    long=$(printf '%0200d' 0)
+    expect 2 "^exa: --data: NAME is too long, got '${long}=x.csv'$" ./prog --data "$long=x.csv"
     # the largest values are accepted (the run is short: --stop-after 1)
     echo "+ ./prog --quiet --seed 9223372036854775807 --threads 64 --epochs 9223372036854775807 --stop-after 1"
     ./prog --quiet --seed 9223372036854775807 --threads 64 --epochs 9223372036854775807 --stop-after 1 ||
