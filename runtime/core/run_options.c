@@ -2,11 +2,15 @@
  *
  * Every bad flag gets one line naming the flag and what is wrong, and exit
  * status 2; --help describes this program (its data, parameters, defaults). */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/parallel.h"
 #include "exa/run.h"
 
 static int bad(const char *flag, const char *what, const char *got)
@@ -18,20 +22,58 @@ static int bad(const char *flag, const char *what, const char *got)
     return 2;
 }
 
-static int positive(const char *flag, const char *text, int64_t *out)
+/* A decimal integer in lo .. hi: digits only (no sign, no blanks, no
+ * trailing text), and out of range is an error, not a saturated or
+ * truncated value.  The message says which integers are accepted. */
+static int integer(const char *flag, const char *text, long long lo, long long hi, long long *out)
 {
-    char *end;
+    char *end = (char *)text;
+    long long v = 0;
     errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || *end || end == text || v <= 0)
-        return bad(flag, "expected a positive integer", text);
+    if (isdigit((unsigned char)text[0]))
+        v = strtoll(text, &end, 10);
+    if (errno || *end || end == text || v < lo || v > hi) {
+        char what[96];
+        if (hi == LLONG_MAX)
+            snprintf(what, sizeof what, "expected a %s integer%s", lo == 1 ? "positive" : "non-negative",
+                     errno == ERANGE ? " (at most 9223372036854775807)" : "");
+        else
+            snprintf(what, sizeof what, "expected an integer from %lld to %lld", lo, hi);
+        return bad(flag, what, text);
+    }
     *out = v;
     return 0;
 }
 
-static void usage(const ExaProgram *p)
+static int positive(const char *flag, const char *text, int64_t *out)
 {
-    printf("usage: [mpirun -np P] ./train [options]\n"
+    long long v;
+    int rc = integer(flag, text, 1, LLONG_MAX, &v);
+    if (!rc)
+        *out = v;
+    return rc;
+}
+
+/* A finite positive number: strtod also reads "inf", "nan", "1e999" (as
+ * infinity) and hexadecimal floats, and a learning rate of infinity is as
+ * wrong as NaN. */
+static int positive_real(const char *flag, const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*end || end == text || isspace((unsigned char)text[0]) || !isfinite(v) || !(v > 0) ||
+        (errno == ERANGE && v < 1e-300))
+        return bad(flag, "expected a positive finite number", text);
+    *out = v;
+    return 0;
+}
+
+/* The usage line names the executable as it was run (argv[0] as given, so
+ * that it can be copied: "./fashion_mlp", "build/fashion_mlp"). */
+static void usage(const ExaProgram *p, const char *argv0)
+{
+    printf("usage: [mpirun -np P] %s [options]\n"
            "Trains the model of %s (compiled for %s).\n\n"
            "options:\n"
            "  --epochs N          epochs to train (default %lld)\n"
@@ -42,7 +84,7 @@ static void usage(const ExaProgram *p)
            "                      file argument of a source with several, e.g. train.labels)\n"
            "  --limit N           train on the first N samples only\n"
            "  --eval-limit N      evaluate on the first N validation samples only\n"
-           "  --threads N         threads per rank (OpenBLAS's and exa's kernels)\n"
+           "  --threads N         threads per rank, 1 to 64 (OpenBLAS's and exa's kernels)\n"
            "  --checkpoint DIR    write DIR/checkpoint.exa after every epoch\n"
            "  --resume            continue from DIR/checkpoint.exa\n"
            "  --log FILE          one JSON line per epoch\n"
@@ -54,7 +96,7 @@ static void usage(const ExaProgram *p)
            "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
            "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
            "  --quiet             no progress output\n\n",
-           p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
+           argv0, p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
            (long long)p->batch, (long long)p->seed);
     for (int i = 0; i < p->ndata; i++) {
         const ExaDataInfo *d = &p->data[i];
@@ -80,6 +122,17 @@ static void usage(const ExaProgram *p)
     }
 }
 
+static int takes_value(const char *flag)
+{
+    static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
+                                          "--limit", "--eval-limit", "--threads", "--checkpoint",
+                                          "--log", "--device", "--stop-after", "--bench-step", NULL };
+    for (int k = 0; valued[k]; k++)
+        if (strcmp(flag, valued[k]) == 0)
+            return 1;
+    return 0;
+}
+
 int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
 {
     memset(o, 0, sizeof *o);
@@ -91,7 +144,7 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1, rc = 0;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(p);
+            usage(p, argc > 0 && argv[0] ? argv[0] : "train");
             return 1;
         } else if (strcmp(a, "--resume") == 0) {
             o->resume = 1, takes = 0;
@@ -103,14 +156,12 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->gradcheck = 1, takes = 0;
         } else if (strcmp(a, "--gradcompare") == 0) {
             o->gradcompare = 1, takes = 0;
+        } else if (takes_value(a) && (!v || !*v)) {
+            /* an empty value is no value: --checkpoint "" would be the
+             * root directory, --log "" a file that cannot exist */
+            return bad(a, v ? "the value is empty" : "missing value", NULL);
         } else if (!v && a[0] == '-') {
-            int known = 0;
-            static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
-                                                  "--limit", "--eval-limit", "--threads", "--checkpoint",
-                                                  "--log", "--device", "--stop-after", "--bench-step", NULL };
-            for (int k = 0; valued[k]; k++)
-                known |= strcmp(a, valued[k]) == 0;
-            return known ? bad(a, "missing value", NULL) : bad(a, "unknown option (see --help)", NULL);
+            return bad(a, "unknown option (see --help)", NULL);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = positive(a, v, &o->epochs);
         } else if (strcmp(a, "--batch") == 0) {
@@ -122,23 +173,20 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
         } else if (strcmp(a, "--eval-limit") == 0) {
             rc = positive(a, v, &o->eval_limit);
         } else if (strcmp(a, "--seed") == 0) {
-            char *end;
-            o->seed = strtoll(v, &end, 10);
-            if (*end || end == v || o->seed < 0)
-                rc = bad(a, "expected a non-negative integer", v);
+            long long seed = -1;
+            rc = integer(a, v, 0, INT64_MAX, &seed);
+            o->seed = seed;
         } else if (strcmp(a, "--lr") == 0) {
-            char *end;
-            o->lr = strtod(v, &end);
-            if (*end || end == v || !(o->lr > 0))
-                rc = bad(a, "expected a positive number", v);
+            rc = positive_real(a, v, &o->lr);
         } else if (strcmp(a, "--stop-after") == 0) {
-            char *end;
-            o->stop_after = strtod(v, &end);
-            if (*end || end == v || !(o->stop_after > 0))
-                rc = bad(a, "expected a positive number of epochs", v);
+            int64_t n = 0;
+            rc = positive(a, v, &n);
+            o->stop_after = (double)n;
         } else if (strcmp(a, "--threads") == 0) {
-            int64_t t;
-            rc = positive(a, v, &t);
+            /* exa's own pool has at most EXA_MAX_THREADS; more is refused,
+             * not clamped or truncated to int */
+            long long t = 0;
+            rc = integer(a, v, 1, EXA_MAX_THREADS, &t);
             o->threads = (int)t;
         } else if (strcmp(a, "--checkpoint") == 0) {
             o->checkpoint_dir = v;
@@ -154,8 +202,13 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
                 rc = bad(a, "expected NAME=PATH", v);
             else if (o->nover == EXA_MAX_OVERRIDES)
                 rc = bad(a, "too many --data flags", NULL);
+            else if ((size_t)(eq - v) >= sizeof o->over_key[0])
+                rc = bad(a, "NAME is too long", v);
             else {
-                o->over_key[o->nover] = strndup(v, eq - v);
+                /* the key is copied into the options (it used to be
+                 * strndup'd and never freed) */
+                memcpy(o->over_key[o->nover], v, (size_t)(eq - v));
+                o->over_key[o->nover][eq - v] = '\0';
                 o->over_path[o->nover++] = eq + 1;
             }
         } else {

@@ -157,15 +157,16 @@ int exa_train(ExaRun *r)
         return stop(r, 1, err);
     }
     ExaProgress progress;
-    /* mpirun hands its ranks a pseudo-terminal even when its own output is a
-     * file or a pipe: under mpirun, print plain lines */
-    int tty = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ? 0 : -1;
-    exa_progress_init(&progress, stdout, tty, r->epochs, exa_data_batches(r->train.n, r->batch));
-    if (r->world.rank == 0 && !r->opt.quiet)
+    /* in place on a terminal, also under mpirun when mpirun's output is one
+     * (see exa_progress_is_terminal); plain lines otherwise */
+    exa_progress_init(&progress, stdout, -1, r->epochs, exa_data_batches(r->train.n, r->batch));
+    if (r->world.rank == 0 && !r->opt.quiet) {
         printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s\n",
                p->source, (long long)r->n, (long long)r->train.n, (long long)r->batch,
                p->decompose || r->world.size == 1 ? exa_strategy_name(s) : "data parallel (no decompose line)",
                r->world.size, r->world.size == 1 ? "" : "s");
+        fflush(stdout); /* to a file or a pipe, stdout is block-buffered */
+    }
     double start = now();
     int rc = 0, done_here = 0;
     while (r->epoch < r->epochs) {

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* A gzip stream cut short keeps what was decoded: the format parser then
- * reports how much of the data is there. */
 static int read_all(const char *path, Bytes *b, char *err, size_t errlen);
 
 int exa_data_read_file(const char *path, unsigned char **data, size_t *len, char *err,
@@ -48,6 +47,12 @@ int exa_data_read_file(const char *path, unsigned char **data, size_t *len, char
     return rc;
 }
 
+/* A gzip stream that ends before its trailer (a file cut short, or cut at
+ * the end of one member of several) is an error like any other: what it
+ * does hold may end on a line boundary, and a CSV file would then load
+ * with part of its rows and nothing to say so.  gzread reports it by
+ * returning 0 with Z_BUF_ERROR set, not -1.  zlib's message belongs to the
+ * handle, so it is copied into err before gzclose frees it. */
 static int read_all(const char *path, Bytes *b, char *err, size_t errlen)
 {
     b->p = NULL;
@@ -59,10 +64,11 @@ static int read_all(const char *path, Bytes *b, char *err, size_t errlen)
                     errno ? strerror(errno) : "out of memory");
     size_t cap = 1 << 20;
     b->p = malloc(cap);
+    int rc = 0;
     for (;;) {
         if (!b->p) {
-            gzclose(gz);
-            return fail(err, errlen, "exa: %s: out of memory reading the file", path);
+            rc = fail(err, errlen, "exa: %s: out of memory reading the file", path);
+            break;
         }
         if (b->len == cap) {
             unsigned char *q = realloc(b->p, cap * 2);
@@ -73,25 +79,32 @@ static int read_all(const char *path, Bytes *b, char *err, size_t errlen)
             continue;
         }
         size_t want = cap - b->len > (1u << 30) ? (1u << 30) : cap - b->len;
+        errno = 0;
         int got = gzread(gz, b->p + b->len, (unsigned)want);
         if (got > 0) {
             b->len += (size_t)got;
             continue;
         }
-        int code = Z_OK;
+        int code = Z_OK, saved = errno;
         const char *msg = gzerror(gz, &code);
-        if (got < 0 && code != Z_BUF_ERROR) {
-            /* Z_BUF_ERROR is a gzip stream cut short: keep what was decoded */
-            gzclose(gz);
-            free(b->p);
-            b->p = NULL;
-            return fail(err, errlen, "exa: %s: cannot read: %s", path,
-                        code == Z_ERRNO ? strerror(errno) : msg);
-        }
+        size_t plen = strlen(path);
+        if (msg && strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
+            msg += plen + 2; /* zlib's message starts with the path */
+        if (code == Z_BUF_ERROR)
+            rc = fail(err, errlen, "exa: %s: truncated: the gzip stream ends early (after %zu bytes "
+                      "of data), the file is cut short", path, b->len);
+        else if (got < 0 || code != Z_OK)
+            rc = fail(err, errlen, "exa: %s: cannot read: %s", path,
+                      code == Z_ERRNO ? strerror(saved) : msg);
         break;
     }
     gzclose(gz);
-    return 0;
+    if (rc) {
+        free(b->p);
+        b->p = NULL;
+        b->len = 0;
+    }
+    return rc;
 }
 
 static int64_t shape_size(const ExaShape *s)
@@ -119,6 +132,8 @@ static int set_shape(ExaDataset *d, const ExaShape *file, const ExaLoadOptions *
 
 int exa_data_set_classes(ExaDataset *d, int classes, const char *what, char *err, size_t errlen)
 {
+    if (!d->label && d->n > 0)
+        return fail(err, errlen, "exa: %s: has no class labels", what);
     int32_t max = -1;
     for (int64_t i = 0; i < d->n; i++) {
         if (d->label[i] < 0 || (classes > 0 && d->label[i] >= classes))
@@ -181,6 +196,8 @@ static int idx_parse(const Bytes *b, const char *path, const char *noun, Idx *id
     size_t payload = b->len - header;
     if (item == 0)
         return fail(err, errlen, "exa: %s: IDX dimensions give empty %s", path, noun);
+    if (idx->count == 0)
+        return fail(err, errlen, "exa: %s: no samples: the header says 0 %s", path, noun);
     if ((uint64_t)idx->count * (uint64_t)item != payload) {
         if (payload < (uint64_t)idx->count * (uint64_t)item)
             return fail(err, errlen, "exa: %s: truncated: header says %lld %s, file holds %lld",
@@ -243,6 +260,9 @@ int exa_data_load_idx(ExaDataset *d, const char *images, const char *labels,
         if (!d->x)
             rc = fail(err, errlen, "exa: %s: out of memory for %lld samples", images, (long long)d->n);
     }
+    if (!rc && !(isfinite((float)(255 * scale_of(opt) + opt->shift)) && isfinite((float)opt->shift)))
+        rc = fail(err, errlen, "exa: %s: scale %g and shift %g give values beyond float32", images,
+                  scale_of(opt), opt->shift);
     if (!rc) {
         float scale = (float)scale_of(opt), shift = (float)opt->shift;
         for (int64_t i = 0; i < d->n * d->features; i++)
@@ -334,19 +354,62 @@ static int csv_layout(ExaDataset *d, int cols, const ExaLoadOptions *opt, const 
     return set_shape(d, &file, opt, path, err, errlen);
 }
 
+/* Field j (0-based) of a line, trimmed, as text for a message. */
+static void field_text(const Line *l, int64_t j, char *buf, size_t size)
+{
+    const char *p = l->s, *end;
+    for (; j > 0 && p < l->end; j--) {
+        const char *comma = memchr(p, ',', (size_t)(l->end - p));
+        p = comma ? comma + 1 : l->end;
+    }
+    end = memchr(p, ',', (size_t)(l->end - p));
+    end = end ? end : l->end;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    snprintf(buf, size, "%.*s", (int)(end - p), p);
+}
+
+/* A value that is NaN or infinite, or becomes so in float32, would only
+ * surface later as "the loss is NaN"; it is refused here, where the line and
+ * field are known.  Returns 0 or the failure. */
+static int csv_finite(double v, float stored, const Line *l, int64_t j, const char *path,
+                      char *err, size_t errlen)
+{
+    if (isfinite(v) && isfinite(stored))
+        return 0;
+    char text[64];
+    field_text(l, j, text, sizeof text);
+    return fail(err, errlen, "exa: %s: line %d, field %lld: %s %s", path, l->number,
+                (long long)j + 1, text,
+                isfinite(v) ? "does not fit a float32 (after scale and shift)"
+                            : "is not a finite number");
+}
+
 /* Stores one parsed row as sample i. */
 static int csv_store(ExaDataset *d, int64_t i, const double *v, const Line *l,
                      const ExaLoadOptions *opt, const char *path, char *err, size_t errlen)
 {
     double scale = scale_of(opt);
-    for (int64_t j = 0; j < d->features; j++)
-        d->x[i * d->features + j] = (float)(v[j] * scale + opt->shift);
+    for (int64_t j = 0; j < d->features; j++) {
+        float *x = &d->x[i * d->features + j];
+        *x = (float)(v[j] * scale + opt->shift);
+        if (csv_finite(v[j], *x, l, j, path, err, errlen))
+            return -1;
+    }
     if (d->target == EXA_TARGET_REAL)
-        for (int64_t j = 0; j < d->targets; j++)
-            d->y[i * d->targets + j] = (float)v[d->features + j];
+        for (int64_t j = 0; j < d->targets; j++) {
+            float *y = &d->y[i * d->targets + j];
+            *y = (float)v[d->features + j];
+            if (csv_finite(v[d->features + j], *y, l, d->features + j, path, err, errlen))
+                return -1;
+        }
     if (d->target == EXA_TARGET_CLASS) {
         double c = v[d->features];
-        if (c < 0 || c > INT32_MAX || c != (double)(int32_t)c)
+        if (csv_finite(c, 0, l, d->features, path, err, errlen))
+            return -1;
+        if (!(c >= 0 && c <= INT32_MAX) || c != floor(c))
             return fail(err, errlen, "exa: %s: line %d: label %g is not a class number (0, 1, ...)",
                         path, l->number, c);
         d->label[i] = (int32_t)c;

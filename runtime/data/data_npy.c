@@ -10,6 +10,7 @@
 #include "exa/data.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,11 +132,26 @@ static int npy_parse(const unsigned char *p, size_t len, const char *path, Npy *
     if (rc)
         return -1;
     size_t row = (size_t)a->size;
-    for (int i = 1; i < a->rank; i++)
+    for (int i = 1; i < a->rank; i++) {
+        if (a->dim[i] > 0 && row > (size_t)INT64_MAX / (size_t)a->dim[i])
+            return fail(err, errlen, "exa: %s: the array's shape is too large for this machine",
+                        path);
         row *= (size_t)a->dim[i];
+    }
     size_t payload = len - start - hlen;
-    if (row == 0 || payload != row * (size_t)a->dim[0]) {
-        if (row && payload < row * (size_t)a->dim[0])
+    if (a->dim[0] == 0 || row == 0) {
+        char shape[128];
+        size_t used = 0;
+        for (int i = 0; i < a->rank && used < sizeof shape; i++)
+            used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%lld", i ? ", " : "",
+                                     (long long)a->dim[i]);
+        return fail(err, errlen, "exa: %s: no samples: the array's shape is (%s%s)", path, shape,
+                    a->rank == 1 ? "," : "");
+    }
+    /* dims are as large as the header says: compare by division, which
+     * cannot overflow */
+    if (payload / row != (size_t)a->dim[0] || payload % row) {
+        if (payload / row < (size_t)a->dim[0])
             return fail(err, errlen, "exa: %s: truncated: header says %lld rows, file holds %zu", path,
                         (long long)a->dim[0], payload / row);
         return fail(err, errlen, "exa: %s: header says %lld rows of %zu bytes, but the data is %zu bytes",
@@ -179,6 +195,23 @@ static int64_t row_size(const Npy *a)
     return n;
 }
 
+/* Stores element i as a float32, refusing NaN, infinities and values beyond
+ * float32: they would only surface later as "the loss is NaN", naming no
+ * file.  scale and shift apply to features only (1 and 0 for targets). */
+static int store(const Npy *a, int64_t i, double scale, double shift, float *out,
+                 const char *path, char *err, size_t errlen)
+{
+    double v = element(a, (size_t)i);
+    *out = (float)(v * scale + shift);
+    if (isfinite(*out))
+        return 0;
+    int64_t row = row_size(a);
+    return fail(err, errlen, "exa: %s: sample %lld, value %lld: %g %s", path,
+                (long long)(i / row), (long long)(i % row), v,
+                isfinite(v) ? "does not fit a float32 (after scale and shift)"
+                            : "is not a finite number");
+}
+
 static int load_features(ExaDataset *d, const Npy *a, const ExaLoadOptions *opt, const char *path,
                          char *err, size_t errlen)
 {
@@ -198,7 +231,8 @@ static int load_features(ExaDataset *d, const Npy *a, const ExaLoadOptions *opt,
         return fail(err, errlen, "exa: %s: out of memory", path);
     double scale = opt->scale != 0 ? opt->scale : 1.0;
     for (int64_t i = 0; i < d->n * d->features; i++)
-        d->x[i] = (float)(element(a, (size_t)i) * scale + opt->shift);
+        if (store(a, i, scale, opt->shift, &d->x[i], path, err, errlen))
+            return -1;
     return 0;
 }
 
@@ -215,7 +249,10 @@ static int load_targets(ExaDataset *d, const Npy *a, int64_t nfeatures, const ch
             return fail(err, errlen, "exa: %s: out of memory", path);
         for (int64_t i = 0; i < d->n; i++) {
             double v = element(a, (size_t)i);
-            d->label[i] = v > INT32_MAX ? -1 : (int32_t)v;
+            if (v < 0 || v > INT32_MAX || (opt->classes > 0 && v >= opt->classes))
+                return fail(err, errlen, "exa: %s: label %.0f of sample %lld is outside 0..%d",
+                            path, v, (long long)i, opt->classes > 0 ? opt->classes - 1 : INT32_MAX);
+            d->label[i] = (int32_t)v;
         }
         return exa_data_set_classes(d, opt->classes, path, err, errlen);
     }
@@ -225,7 +262,8 @@ static int load_targets(ExaDataset *d, const Npy *a, int64_t nfeatures, const ch
     if (!d->y)
         return fail(err, errlen, "exa: %s: out of memory", path);
     for (int64_t i = 0; i < d->n * d->targets; i++)
-        d->y[i] = (float)element(a, (size_t)i);
+        if (store(a, i, 1, 0, &d->y[i], path, err, errlen))
+            return -1;
     return 0;
 }
 

@@ -16,7 +16,8 @@ static const char *path_of(const ExaRun *r, const ExaDataInfo *set, const char *
 {
     char key[256];
     snprintf(key, sizeof key, "%s.%s", set->name, arg);
-    for (int i = 0; i < r->opt.nover; i++) {
+    /* the last flag wins, as for every other flag */
+    for (int i = r->opt.nover - 1; i >= 0; i--) {
         if (strcmp(r->opt.over_key[i], key) == 0)
             return r->opt.over_path[i];
         if (primary && strcmp(r->opt.over_key[i], set->name) == 0)
@@ -85,6 +86,88 @@ static const ExaFieldInfo *class_field(const ExaDataInfo *set)
     return NULL;
 }
 
+/* The file a source reads its targets from, or NULL (generated data, or no
+ * such file given). */
+static const char *target_file(const ExaRun *r, const ExaDataInfo *set)
+{
+    const char *src = set->source->name;
+    if (strcmp(src, "idx") == 0)
+        return path_of(r, set, "labels", 0);
+    if (strcmp(src, "csv") == 0)
+        return path_of(r, set, "path", 1);
+    if (strcmp(src, "npy") == 0)
+        return path_of(r, set, "y", 0);
+    return NULL;
+}
+
+/* The declared target field (class c or real y) against what the source
+ * gave.  Nothing else checks this: the trainer reads labels or real
+ * targets by the declaration, so a mismatch would read a NULL array or
+ * uninitialised memory.  The message names the file holding the targets,
+ * or the data set when there is none. */
+static int check_targets(const ExaRun *r, const ExaDataInfo *set, ExaDataset *d,
+                         const ExaFieldInfo *c, const ExaFieldInfo *y, char *err, size_t errlen)
+{
+    const char *src = set->source->name, *file = target_file(r, set);
+    int generated = strcmp(src, "idx") && strcmp(src, "csv") && strcmp(src, "npy");
+    const char *arg = strcmp(src, "idx") == 0 ? "labels" : "y";
+    if (c && y) {
+        snprintf(err, errlen, "exa: data '%s': declares both class labels '%s' and real targets "
+                 "'%s'; a data set holds one kind of target", set->name, c->name, y->name);
+        return -1;
+    }
+    const ExaFieldInfo *f = c ? c : y;
+    if (!f)
+        return 0;
+    /* "field 'y' of data 'train' is class(3)"; kind: from "is" on */
+    char kind[160], decl[512];
+    if (c)
+        snprintf(kind, sizeof kind, "is class(%d)", c->classes);
+    else {
+        char shape[128];
+        exa_shape_format(&y->shape, shape, sizeof shape);
+        snprintf(kind, sizeof kind, "is real-valued [%.128s]", shape);
+    }
+    snprintf(decl, sizeof decl, "field '%.100s' of data '%.100s' %s", f->name, set->name, kind);
+    int64_t k = 1;
+    for (int i = 0; y && i < y->shape.rank; i++)
+        k *= y->shape.dim[i];
+    if (d->target == EXA_TARGET_NONE) {
+        if (generated)
+            snprintf(err, errlen, "exa: data '%s': %s generates no targets, but field '%s' %s",
+                     set->name, src, f->name, kind);
+        else
+            snprintf(err, errlen, "exa: data '%s': field '%s' %s, but the %s source reads no %s "
+                     "file (give %s: PATH, or --data %s.%s=PATH)", set->name, f->name, kind, src,
+                     arg, arg, set->name, arg);
+        return -1;
+    }
+    char where[4200];
+    if (file && !generated)
+        snprintf(where, sizeof where, "%s", file);
+    else
+        snprintf(where, sizeof where, "data '%s'", set->name);
+    if (c && d->target == EXA_TARGET_REAL) {
+        snprintf(err, errlen, "exa: %s: holds real values (%lld per sample), but %s: class labels "
+                 "are integers, an array of shape (N,)", where, (long long)d->targets, decl);
+        return -1;
+    }
+    if (y && d->target == EXA_TARGET_CLASS) {
+        snprintf(err, errlen, "exa: %s: holds class labels (%s), but %s; declare '%s: class(K)' "
+                 "or give real targets of shape (N, %lld)", where,
+                 generated ? "generated" : "integers of shape (N,)", decl, y->name, (long long)k);
+        return -1;
+    }
+    if (y && d->targets != k) {
+        snprintf(err, errlen, "exa: %s: holds %lld target values per sample, but %s (%lld)", where,
+                 (long long)d->targets, decl, (long long)k);
+        return -1;
+    }
+    if (c)
+        return exa_data_set_classes(d, c->classes, where, err, errlen);
+    return 0;
+}
+
 static int load_one(ExaRun *r, const ExaDataInfo *set, ExaDataset *d, int64_t limit, char *err,
                     size_t errlen)
 {
@@ -132,16 +215,13 @@ static int load_one(ExaRun *r, const ExaDataInfo *set, ExaDataset *d, int64_t li
         d->n = limit; /* generated sets: keep the first samples */
     char what[256];
     snprintf(what, sizeof what, "data '%s'", set->name);
-    if (x && exa_data_check_shape(d, &x->shape, what, err, errlen) != 0)
-        return -1;
-    if (c && exa_data_set_classes(d, c->classes, what, err, errlen) != 0)
-        return -1;
-    if (c && d->target != EXA_TARGET_CLASS) {
-        snprintf(err, errlen, "exa: %s: declares class labels '%s' but its source has none", what,
-                 c->name);
+    if (d->n == 0) {
+        snprintf(err, errlen, "exa: %s: no samples", what);
         return -1;
     }
-    return 0;
+    if (x && exa_data_check_shape(d, &x->shape, what, err, errlen) != 0)
+        return -1;
+    return check_targets(r, set, d, c, y, err, errlen);
 }
 
 int exa_run_load_data(ExaRun *r, char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #include "exa/metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -128,10 +129,38 @@ void exa_metrics_close(ExaMetricsLog *log)
     log->f = NULL;
 }
 
+int exa_progress_is_terminal(FILE *out)
+{
+    if (!isatty(fileno(out)))
+        return 0;
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE"))
+        return 1;
+    /* Under a launcher isatty says nothing: Open MPI gives every rank a
+     * pseudo-terminal for stdout even when mpirun's own output is a file or
+     * a pipe, and forwards what the rank writes there.  What counts is the
+     * launcher's stdout.  Ranks on mpirun's node (rank 0 among them) are its
+     * children, and /proc/PARENT/fd/1 names it; a remote daemon's stdout, or
+     * no /proc, gives plain lines. */
+    char link[64], target[4096];
+    snprintf(link, sizeof link, "/proc/%ld/fd/1", (long)getppid());
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    if (strncmp(target, "/dev/", 5) != 0)
+        return 0;
+    int fd = open(target, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    int tty = isatty(fd);
+    close(fd);
+    return tty;
+}
+
 void exa_progress_init(ExaProgress *p, FILE *out, int tty, int64_t epochs, int64_t steps_per_epoch)
 {
     p->out = out;
-    p->tty = tty >= 0 ? tty : isatty(fileno(out));
+    p->tty = tty >= 0 ? tty : exa_progress_is_terminal(out);
     p->epochs = epochs;
     p->steps = steps_per_epoch;
     p->last_draw = -1;
@@ -158,11 +187,13 @@ void exa_progress_format(const ExaProgress *p, char *buf, size_t size, int64_t e
         buf[0] = '\0';
     emit(&o, "epoch %lld/%lld  step %lld/%lld  loss %.4g  %.3g samples/s", (long long)epoch,
          (long long)p->epochs, (long long)step, (long long)p->steps, loss, samples_per_s);
-    /* time left: the average time per step so far, times the steps to go */
-    int64_t done = (epoch - 1) * p->steps + step, total = p->epochs * p->steps;
+    /* time left: the average time per step so far, times the steps to go
+     * (in double: --epochs may be as large as int64 allows) */
+    double done = (double)(epoch - 1) * (double)p->steps + (double)step,
+           total = (double)p->epochs * (double)p->steps;
     if (done > 0 && total > done && elapsed > 0) {
         emit(&o, "  ");
-        format_duration(&o, elapsed / (double)done * (double)(total - done));
+        format_duration(&o, elapsed / done * (total - done));
         emit(&o, " left");
     }
 }

@@ -201,6 +201,16 @@ ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen)
         free(s);
         return NULL;
     }
+    if (s->split == SPLIT_DATA && !s->layers && r->world.size > 1 && r->train.n < r->world.size) {
+        /* the batch is cut to the data set's size: --batch cannot help */
+        snprintf(err, errlen, "exa: %d ranks but data '%s' has %lld samples%s: every rank needs at "
+                 "least one (%s %d or more, or at most %lld ranks)", r->world.size,
+                 r->train_info->name, (long long)r->train.n, r->opt.limit > 0 ? " (--limit)" : "",
+                 r->opt.limit > 0 ? "use --limit" : "samples:", r->world.size,
+                 (long long)r->train.n);
+        free(s);
+        return NULL;
+    }
     if (s->split == SPLIT_DATA && !s->layers && r->world.size > 1 && r->batch < r->world.size) {
         snprintf(err, errlen, "exa: %d ranks but a mini-batch of %lld samples: every rank needs at "
                  "least one (use --batch %d or more)", r->world.size, (long long)r->batch,

@@ -231,6 +231,113 @@ static void npy_loaders(void)
     CHECK_ERROR(rc, err, "x.npy: declared [5] (5 values per sample) but the data holds [2x2] (4)");
 }
 
+/* Issue 12: damage the loaders used to let through.  A gzip stream cut at a
+ * line boundary or missing its trailer, a corrupt gzip stream (whose zlib
+ * message was read after gzclose freed it), NaN and infinity in features or
+ * targets, values that overflow float32, empty arrays, labels of the wrong
+ * kind. */
+static void bad_values(void)
+{
+    ExaDataset d;
+    /* 200 rows in two gzip members: the first member (about 100 rows)
+     * complete, the second cut after its 10-byte header, so that what
+     * decodes ends on a line boundary and parses as a shorter file */
+    char text[8192];
+    size_t len = 0;
+    for (int i = 0; i < 200; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d,%d,%d\n", i, i + 1, i % 3);
+    size_t half = (size_t)(strchr(text + len / 2, '\n') + 1 - text);
+    write_file("half1.gz", text, half, 1);
+    write_file("half2.gz", text + half, len - half, 1);
+    unsigned char a[8192], b[8192];
+    FILE *f = fopen(path_of("half1.gz"), "rb");
+    size_t alen = fread(a, 1, sizeof a, f);
+    fclose(f);
+    f = fopen(path_of("half2.gz"), "rb");
+    size_t blen = fread(b, 1, sizeof b, f);
+    fclose(f);
+    CHECK(blen > 10);
+    memcpy(a + alen, b, 10);
+    write_file("cut.csv.gz", a, alen + 10, 0);
+    int rc = exa_data_load_csv(&d, path_of("cut.csv.gz"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "cut.csv.gz: truncated: the gzip stream ends early");
+    /* the whole text, but the 8-byte trailer (CRC, length) cut off */
+    write_file("all.csv.gz", text, len, 1);
+    f = fopen(path_of("all.csv.gz"), "rb");
+    alen = fread(a, 1, sizeof a, f);
+    fclose(f);
+    write_file("notrailer.csv.gz", a, alen - 8, 0);
+    rc = exa_data_load_csv(&d, path_of("notrailer.csv.gz"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "notrailer.csv.gz: truncated: the gzip stream ends early");
+    CHECK(exa_data_load_csv(&d, path_of("all.csv.gz"), NULL, err, sizeof err) == 0 && d.n == 200);
+    exa_data_free(&d);
+    /* corrupt deflate data after a valid gzip header: zlib's own message */
+    memcpy(b, a, 10);
+    memset(b + 10, 0xff, 64);
+    write_file("corrupt.csv.gz", b, 74, 0);
+    rc = exa_data_load_csv(&d, path_of("corrupt.csv.gz"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "corrupt.csv.gz: cannot read: invalid ");
+
+    /* CSV: NaN and infinity, as features, real targets and labels */
+    write_text("nan.csv", "a,b,c\n1,2,0\n3,nan,1\n");
+    rc = exa_data_load_csv(&d, path_of("nan.csv"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "nan.csv: line 3, field 2: nan is not a finite number");
+    write_text("inf.csv", "1,2,0\n3,4,1\n-inf,4,1\n");
+    rc = exa_data_load_csv(&d, path_of("inf.csv"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "inf.csv: line 3, field 1: -inf is not a finite number");
+    write_text("big.csv", "1,2,0\n1e999,4,1\n");
+    rc = exa_data_load_csv(&d, path_of("big.csv"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "big.csv: line 2, field 1: 1e999 is not a finite number");
+    write_text("f32.csv", "1,2,0\n1e39,4,1\n");
+    rc = exa_data_load_csv(&d, path_of("f32.csv"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "f32.csv: line 2, field 1: 1e39 does not fit a float32");
+    ExaLoadOptions opt = {.targets = 1};
+    write_text("ty.csv", "1,2,0.5\n1,4,infinity\n");
+    rc = exa_data_load_csv(&d, path_of("ty.csv"), &opt, err, sizeof err);
+    CHECK_ERROR(rc, err, "ty.csv: line 2, field 3: infinity is not a finite number");
+    write_text("nl.csv", "1,2,0\n1,4,NaN\n");
+    rc = exa_data_load_csv(&d, path_of("nl.csv"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "nl.csv: line 2, field 3: NaN is not a finite number");
+
+    /* .npy: NaN, infinity, overflow, empty arrays */
+    float xf[12];
+    for (int i = 0; i < 12; i++)
+        xf[i] = (float)i;
+    xf[7] = NAN;
+    write_npy("nan.npy", 1, "<f4", "(3, 4)", xf, sizeof xf, 0);
+    rc = exa_data_load_npy(&d, path_of("nan.npy"), NULL, NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "nan.npy: sample 1, value 3: nan is not a finite number");
+    xf[7] = -INFINITY;
+    write_npy("inf.npy", 1, "<f4", "(3, 4)", xf, sizeof xf, 0);
+    rc = exa_data_load_npy(&d, path_of("inf.npy"), NULL, NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "inf.npy: sample 1, value 3: -inf is not a finite number");
+    xf[7] = 7;
+    double yd[6] = {0, 1, 2, 1e300, 4, 5};
+    write_npy("ok.npy", 1, "<f4", "(3, 4)", xf, sizeof xf, 0);
+    write_npy("yb.npy", 1, "<f8", "(3, 2)", yd, sizeof yd, 0);
+    rc = exa_data_load_npy(&d, path_of("ok.npy"), path_of("yb.npy"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "yb.npy: sample 1, value 1: 1e+300 does not fit a float32");
+    write_npy("empty.npy", 1, "<f4", "(0, 4)", xf, 0, 0);
+    rc = exa_data_load_npy(&d, path_of("empty.npy"), NULL, NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "empty.npy: no samples: the array's shape is (0, 4)");
+    write_npy("empty0.npy", 1, "<f4", "(3, 0)", xf, 0, 0);
+    rc = exa_data_load_npy(&d, path_of("empty0.npy"), NULL, NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "empty0.npy: ");
+    int64_t big[3] = {0, 1, (int64_t)1 << 40};
+    write_npy("ybig.npy", 1, "<i8", "(3,)", big, sizeof big, 0);
+    rc = exa_data_load_npy(&d, path_of("ok.npy"), path_of("ybig.npy"), NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "ybig.npy: label 1099511627776 of sample 2 is outside 0..");
+    /* IDX: no images */
+    uint32_t none[3] = {0, 4, 3};
+    write_idx("none.idx", 3, none, 0, 0);
+    rc = exa_data_load_idx(&d, path_of("none.idx"), NULL, NULL, err, sizeof err);
+    CHECK_ERROR(rc, err, "none.idx: no samples: the header says 0 images");
+    /* a label array that was never loaded is an error, not a crash */
+    ExaDataset e = {.n = 3};
+    rc = exa_data_set_classes(&e, 3, "data 'e'", err, sizeof err);
+    CHECK_ERROR(rc, err, "data 'e': has no class labels");
+}
+
 static void generators(void)
 {
     ExaDataset a, b, v;
@@ -331,6 +438,7 @@ int main(void)
     idx_loaders();
     csv_loaders();
     npy_loaders();
+    bad_values();
     generators();
     batches();
     char cmd[600];

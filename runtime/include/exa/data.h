@@ -8,7 +8,9 @@
  * Loaders (data_load.c) read IDX (MNIST, Fashion-MNIST), CSV and NumPy .npy;
  * every file may be gzip-compressed or raw (zlib's gzread reads both).  They
  * never exit: on a bad file they return -1 and write one line
- * "exa: FILE: what is wrong" into err.  Generators (data.c) make the peaks
+ * "exa: FILE: what is wrong" into err.  Every loaded value is finite in
+ * float32 and every data set has at least one sample: NaN, infinities and
+ * empty files are refused naming the file and the line or sample.  Generators (data.c) make the peaks
  * classification problem and Allen-Cahn collocation points from a seed.
  *
  * Mini-batches: exa_data_epoch_order gives the shuffled order of epoch e as
@@ -108,7 +110,8 @@ int exa_data_check_shape(const ExaDataset *d, const ExaShape *declared, const ch
 int exa_data_set_classes(ExaDataset *d, int classes, const char *what, char *err, size_t errlen);
 
 /* Reads a whole file into a malloc'd buffer, decompressing it if it is gzip.
- * A gzip stream cut short yields what could be decoded. */
+ * A gzip stream cut short (no end marker or trailer) is an error: what it
+ * holds may end on a line boundary and look like a complete shorter file. */
 int exa_data_read_file(const char *path, unsigned char **data, size_t *len, char *err,
                        size_t errlen);
 

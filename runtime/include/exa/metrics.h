@@ -48,7 +48,14 @@ typedef struct ExaProgress {
     int width;              /* length of the line on screen */
 } ExaProgress;
 
-/* tty < 0: ask isatty on out's descriptor; 0 or 1: force. */
+/* Whether a line can be redrawn in place on out: isatty, except under
+ * mpirun (or another launcher setting OMPI_COMM_WORLD_SIZE or PMI_SIZE),
+ * where each rank's stdout is a pseudo-terminal whatever mpirun's output
+ * is: there, whether mpirun's own stdout is a terminal (rank 0 on mpirun's
+ * node; elsewhere no). */
+int exa_progress_is_terminal(FILE *out);
+
+/* tty < 0: exa_progress_is_terminal(out); 0 or 1: force. */
 void exa_progress_init(ExaProgress *p, FILE *out, int tty, int64_t epochs, int64_t steps_per_epoch);
 
 /* Formats "epoch 2/10  step 40/600  loss 0.4213  1.2e+04 samples/s  2m05s left".

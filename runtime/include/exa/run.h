@@ -41,12 +41,14 @@ typedef struct ExaOptions {
     const char *device;            /* "cpu" or "gpu" */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
-    const char *over_key[EXA_MAX_OVERRIDES];  /* "train" or "train.images" */
+    char over_key[EXA_MAX_OVERRIDES][128];    /* "train" or "train.images" */
     const char *over_path[EXA_MAX_OVERRIDES];
 } ExaOptions;
 
 /* Parses argv into o; on a bad flag prints one line and returns 2; --help
- * prints the program's usage and returns 1 (exit 0). */
+ * prints the program's usage (naming argv[0] as given) and returns 1 (exit
+ * 0).  Numbers are checked whole: no trailing text, no value out of range,
+ * no infinity or NaN. */
 int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o);
 
 typedef enum ExaShard {
