@@ -378,7 +378,20 @@ static Val call_expr(Body *b, const Node *e)
     return val_err();
 }
 
+static Val expr_value(Body *b, const Node *e);
+
+/* V_ERR means "already diagnosed": an expression that fails without any
+ * error reported would let a wrong program check and compile (issue 12 item
+ * 1 was one), so that is made an error here, whatever check forgot it. */
 Val sema_expr(Body *b, const Node *e)
+{
+    Val v = expr_value(b, e);
+    if (v.kind == V_ERR && b->s->d->errors == 0)
+        sema_error(b->s, e->span, "internal error: this expression was rejected without a diagnostic");
+    return v;
+}
+
+static Val expr_value(Body *b, const Node *e)
 {
     switch (e->kind) {
     case N_INT: return val_int(dim_const(e->ival));

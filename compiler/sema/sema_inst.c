@@ -257,7 +257,9 @@ static int match_args(Body *b, const Node *e, const Node *fn, Binding *bd)
     return ok;
 }
 
-/* Binds (or checks) dimension expression de of formal f against actual. */
+/* Binds (or checks) dimension expression de of formal f against actual:
+ * 1 when they agree, 0 when they do not (the caller reports it), -1 when
+ * they do not and the conflict is already reported. */
 static int unify_dim(Body *cb, Body *b, const Node *de, Dim actual, const Node *f, const Node *argn,
                      const char **bound_from, int *bound)
 {
@@ -276,7 +278,7 @@ static int unify_dim(Body *cb, Body *b, const Node *de, Dim actual, const Node *
             sema_error(b->s, argn->span, "dimension '%s' is %lld here but %lld in argument '%s'", de->name,
                        (long long)actual.v, (long long)g->val.i.v, bound_from[gi]);
             sema_note(b->s, f->span, "'%s' declared here", f->name);
-            return 0;
+            return -1;
         }
     }
     Dim want = sema_dim_expr(cb, de);
@@ -292,8 +294,10 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
     add_generics(cb, fn, 0);
     int bound[64] = {0};
     const char *from[64] = {0};
-    if (cb->nlocals > 64)
+    if (cb->nlocals > 64) {
+        sema_error(s, fn->span, "'%s' has more than 64 formals and generic dimensions", fn->name);
         return 0;
+    }
     /* integers and numbers first: shapes may use them */
     for (int k = 0; k < fn->list.len; k++) {
         const Node *f = fn->list.items[k];
@@ -335,8 +339,16 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
                 sema_error(s, at->span, "argument '%s' of '%s' must be a class label", f->name, fn->name);
                 sema_note(s, f->span, "'%s' declared here", f->name);
                 ok = 0;
-            } else if (!unify_dim(cb, b, t->a, v.i, f, at, from, bound)) {
-                ok = 0;
+            } else {
+                int u = unify_dim(cb, b, t->a, v.i, f, at, from, bound);
+                if (u == 0) {
+                    Dim want = sema_dim_expr(cb, t->a);
+                    sema_error(s, at->span, "argument '%s' of '%s' must be class(%lld), but %s is class(%lld)",
+                               f->name, fn->name, (long long)want.v, sema_describe(b, at, "it"), (long long)v.i.v);
+                    sema_note(s, f->span, "'%s' declared here", f->name);
+                }
+                if (u != 1)
+                    ok = 0;
             }
             add_local(cb, f->name, L_FORMAL, v, f);
             continue;
@@ -349,11 +361,12 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
             ok = 0;
             continue;
         }
+        /* good: 1 the shapes agree, 0 they do not (reported here), -1 a
+         * generic dimension conflict unify_dim has already reported */
         int good = as.rank == t->list.len;
-        for (int i = 0; good && i < t->list.len; i++)
-            if (!unify_dim(cb, b, t->list.items[i], as.d[i], f, at, from, bound))
-                good = -1;
-        if (!good) {
+        for (int i = 0; good == 1 && i < t->list.len; i++)
+            good = unify_dim(cb, b, t->list.items[i], as.d[i], f, at, from, bound);
+        if (good == 0) {
             Shape want;
             sema_type_shape(cb, t, &want);
             sema_error(s, at->span, "argument '%s' of '%s' must be %s, but %s is %s", f->name, fn->name,
