@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "fold.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
 
@@ -181,22 +182,6 @@ static IrId param_value(Lower *L, const char *path, Span at)
 
 /* ---- builtins --------------------------------------------------------- */
 
-static double fold_unary(const char *name, double x)
-{
-    static const struct { const char *name; double (*f)(double); } fns[] = {
-        { "tanh", tanh }, { "exp", exp }, { "log", log }, { "sin", sin },
-        { "cos", cos }, { "sqrt", sqrt }, { "abs", fabs },
-    };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        if (strcmp(fns[i].name, name) == 0)
-            return fns[i].f(x);
-    if (strcmp(name, "sigmoid") == 0)
-        return 1 / (1 + exp(-x));
-    if (strcmp(name, "relu") == 0)
-        return x > 0 ? x : 0;
-    return log1p(exp(x)); /* softplus */
-}
-
 static const struct { const char *name; IrOp op; } unary_ops[] = {
     { "tanh", IR_TANH }, { "sigmoid", IR_SIGMOID }, { "relu", IR_RELU }, { "softplus", IR_SOFTPLUS },
     { "exp", IR_EXP }, { "log", IR_LOG }, { "sin", IR_SIN }, { "cos", IR_COS }, { "sqrt", IR_SQRT },
@@ -286,10 +271,12 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
     LVal x = lower_expr(L, s, arg_at(call, 0));
     if (L->failed)
         return none();
+    double y;
+    if (is_const(x) && fold_unary(name, as_num(x), &y))
+        return number(y);
     for (size_t i = 0; i < sizeof unary_ops / sizeof unary_ops[0]; i++)
         if (strcmp(unary_ops[i].name, name) == 0)
-            return is_const(x) ? number(fold_unary(name, as_num(x)))
-                               : tensor(ir_unary(L->f, unary_ops[i].op, x.id));
+            return tensor(ir_unary(L->f, unary_ops[i].op, x.id));
     IrId a = as_tensor(L, x);
     IrShape as = L->f->v[a].shape;
     if (strcmp(name, "sum") == 0 || strcmp(name, "mean") == 0 || strcmp(name, "max") == 0) {
@@ -532,18 +519,13 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
 
 /* ---- expressions ------------------------------------------------------- */
 
+/* Constants: sema has checked that integer arithmetic does not overflow. */
 static LVal fold(int op, LVal a, LVal b)
 {
-    if (a.kind == LV_INT && b.kind == LV_INT && op != '/' && op != '^')
-        return integer(op == '+' ? a.i + b.i : op == '-' ? a.i - b.i : a.i * b.i);
-    double x = as_num(a), y = as_num(b);
-    switch (op) {
-    case '+': return number(x + y);
-    case '-': return number(x - y);
-    case '*': return number(x * y);
-    case '/': return number(x / y);
-    default: return number(pow(x, y));
-    }
+    int64_t r;
+    if (a.kind == LV_INT && b.kind == LV_INT && op != '/' && op != '^' && fold_int(op, a.i, b.i, &r))
+        return integer(r);
+    return number(fold_real(op, as_num(a), as_num(b)));
 }
 
 static LVal lower_index(Lower *L, Scope *s, const Node *n)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fold.h"
 #include "lower.h"
 
 /* The text being written, and the program whose strategies it expands. */
@@ -69,7 +70,7 @@ static const Node *env_get(const Env *e, const char *name)
     return NULL;
 }
 
-/* A compile-time number, or NAN when n is not one. */
+/* A compile-time number, or NAN when n is not one; the arithmetic is fold.c's. */
 static double fold(const Node *n, const Env *e)
 {
     switch (n->kind) {
@@ -82,16 +83,13 @@ static double fold(const Node *n, const Env *e)
         return strcmp(n->name, "pi") == 0 ? 3.14159265358979323846 : NAN;
     }
     case N_UNARY: return -fold(n->a, e);
-    case N_BINARY: {
-        double a = fold(n->a, e), b = fold(n->b, e);
-        switch (n->op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return a / b;
-        case '^': return pow(a, b);
-        default: return NAN;
-        }
+    case N_BINARY: return fold_real(n->op, fold(n->a, e), fold(n->b, e));
+    case N_CALL: { /* an elementwise builtin of a number: sqrt(0.5) */
+        double y;
+        if (n->list.len == 1 && n->list.items[0]->kind != N_NAMED_ARG
+            && fold_unary(n->name, fold(n->list.items[0], e), &y))
+            return y;
+        return NAN;
     }
     default: return NAN;
     }
@@ -110,7 +108,7 @@ static void put_value(Text *t, const Node *n, const Env *e)
     }
     if (n->kind == N_STRING)
         put_string(t, n->name);
-    else if (n->kind == N_CALL)
+    else if (n->kind == N_CALL && isnan(fold(n, e)))
         put_call(t, n, e);
     else if (n->kind == N_NAME && isnan(fold(n, e)))
         put(t, "%s", n->name);
@@ -227,17 +225,16 @@ static const SemaParam *sema_param(const SemaTyped *t, const char *path)
     return NULL;
 }
 
-static void put_init(Text *t, const Node *init)
+/* The initialiser with the arguments sema folded for this instance. */
+static void put_init(Text *t, const SemaParam *sp)
 {
-    if (!init || init->kind == N_NAME) {
-        put(t, "%s", init ? init->name : "zeros");
+    if (!sp || !sp->init) {
+        put(t, "zeros");
         return;
     }
-    put(t, "%s", init->name);
-    for (int i = 0; i < init->list.len; i++) {
-        const Node *a = init->list.items[i];
-        put(t, " %.17g", fold(a->kind == N_NAMED_ARG ? a->a : a, NULL));
-    }
+    put(t, "%s", sp->init->name);
+    for (int i = 0; i < sp->ninit_args; i++)
+        put(t, " %.17g", sp->init_args[i]);
 }
 
 static void put_shape(Text *t, int rank, const int64_t *dim)
@@ -266,7 +263,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put(&t, "param ");
         put_string(&t, q->path);
         put(&t, " offset %lld stage %d init ", (long long)q->offset, q->stage);
-        put_init(&t, sp ? sp->init : NULL);
+        put_init(&t, sp);
         put(&t, " fan %lld %lld ", (long long)in, (long long)out);
         put_shape(&t, q->shape.rank, q->shape.dim);
         put(&t, "\n");

@@ -10,6 +10,7 @@
  * repeat block once per step (each step a stage), and a for body once (its
  * iterations share instances).  Sizes are capped so that `repeat 1000000` is
  * an error rather than a hang. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,39 @@ static void check_return(Body *b, const Node *st, const Val *v)
                    val_str(&want, s1, sizeof s1), val_str(v, s2, sizeof s2));
 }
 
+/* The initialiser's arguments as numbers, computed where this instance's
+ * formals and generic dimensions are bound (uniform(-1/n, 1/n) differs per
+ * instance); the generic pass has checked that they are numbers. */
+static void init_args(Body *b, const Node *in, SemaParam *p)
+{
+    for (int i = 0; i < in->list.len && i < SEMA_MAX_INIT_ARGS; i++) {
+        const Node *a = in->list.items[i];
+        a = a->kind == N_NAMED_ARG ? a->a : a;
+        Val v = sema_expr(b, a);
+        int known = v.kind == V_INT ? dim_known(v.i) && !v.ranged : v.kind == V_NUM && v.num_known;
+        double x = v.kind == V_INT ? (double)v.i.v : v.num;
+        if (v.kind == V_ERR)
+            continue;
+        if (!known)
+            sema_error(b->s, a->span, "the arguments of '%s' must be compile-time numbers", in->name);
+        else if (!isfinite(x))
+            sema_error(b->s, a->span, "the argument of '%s' is %g here, not a finite number", in->name, x);
+        else if (!strcmp(in->name, "normal") && x <= 0)
+            sema_error(b->s, a->span, "the standard deviation of 'normal' must be positive"); /* as the generic pass says it */
+        else if (!strcmp(in->name, "uniform") && i == 1 && p->ninit_args == 1 && x < p->init_args[0])
+            sema_error(b->s, a->span, "the bounds of 'uniform' are in the wrong order: %g > %g here",
+                       p->init_args[0], x);
+        else
+            p->init_args[p->ninit_args++] = x;
+        if (p->ninit_args < i + 1) { /* reported: say which call gave the value */
+            const SemaInstance *inst = &b->mb->m->instances[b->instance];
+            if (inst->call)
+                sema_note(b->s, inst->call->span, "in this call of '%s'", inst->decl->name);
+            return;
+        }
+    }
+}
+
 static void param_stmt(Body *b, const Node *st)
 {
     Sema *s = b->s;
@@ -451,6 +485,8 @@ static void param_stmt(Body *b, const Node *st)
         p->init = in;
         p->instance = b->instance;
         p->stage = b->stage;
+        if (bi && in->kind == N_CALL)
+            init_args(b, in, p);
         m->param_count += p->count;
     }
 }
