@@ -152,23 +152,13 @@ static const Node *find_strategy(const Program *p, const char *name)
 
 static void put_strategy(Text *t, const Node *decl, const Node *call)
 {
-    /* formal i takes the i-th positional argument, a named one, or its default */
+    /* each formal takes its argument or its default (sema has checked the call) */
     Env env = { 0 };
+    AstArgs m;
+    ast_match_args(decl, call, &m);
     for (int i = 0; i < decl->list.len && i < 32; i++) {
-        const Node *formal = decl->list.items[i];
-        const Node *value = formal->b;
-        int positional = 0;
-        for (int k = 0; k < call->list.len; k++) {
-            const Node *a = call->list.items[k];
-            if (a->kind == N_NAMED_ARG) {
-                if (strcmp(a->name, formal->name) == 0)
-                    value = a->a;
-            } else if (positional++ == i) {
-                value = a;
-            }
-        }
-        env.name[env.n] = formal->name;
-        env.value[env.n++] = value;
+        env.name[env.n] = decl->list.items[i]->name;
+        env.value[env.n++] = ast_formal_value(decl, &m, i);
     }
     put(t, "strategy(name=%s", decl->name);
     for (int i = 0; i < decl->list2.len; i++) {

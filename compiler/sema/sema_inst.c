@@ -198,54 +198,52 @@ typedef struct Binding {
     Val val[MAX_FORMALS];
 } Binding;
 
-/* Matches the call's arguments with the formals; reports arity and naming. */
+/* Matches the call's arguments with the formals (ast_match_args) and
+ * evaluates them in call order; reports arity and naming. */
 static int match_args(Body *b, const Node *e, const Node *fn, Binding *bd)
 {
     Sema *s = b->s;
-    int nf = fn->list.len, npos = 0, named = 0, ok = 1;
+    int nf = fn->list.len;
     memset(bd, 0, sizeof *bd);
-    for (int i = 0; i < e->list.len; i++) {
+    if (e->list.len > AST_MAX_ARGS) {
+        sema_error(s, e->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
+        return 0;
+    }
+    AstArgs m;
+    int ok = ast_match_args(fn, e, &m);
+    for (int i = 0; i < m.nactual; i++) {
         const Node *a = e->list.items[i];
-        int k;
-        if (a->kind != N_NAMED_ARG) {
-            if (named) {
-                sema_error(s, a->span, "positional argument after named arguments in call of '%s'", fn->name);
-                ok = 0;
-                continue;
-            }
-            k = npos++;
-            if (k >= nf) {
-                sema_error(s, a->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
-                sema_note(s, fn->span, "'%s' declared here", fn->name);
-                ok = 0;
-                break;
-            }
-        } else {
-            named = 1;
-            for (k = 0; k < nf; k++)
-                if (strcmp(fn->list.items[k]->name, a->name) == 0)
-                    break;
-            if (k == nf) {
-                sema_error(s, a->span, "'%s' has no argument named '%s'", fn->name, a->name);
-                char list[512] = "";
-                size_t len = 0;
-                for (int j = 0; j < nf && len < sizeof list; j++)
-                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "",
-                                            fn->list.items[j]->name);
-                sema_note_plain(s, nf ? "'%s' accepts: %s" : "'%s' takes no arguments%s", fn->name, list);
-                ok = 0;
-                continue;
-            }
-            if (bd->arg[k]) {
-                sema_error(s, a->span, "argument '%s' is given twice", a->name);
-                sema_note(s, bd->arg[k]->span, "first given here");
-                ok = 0;
-                continue;
-            }
-            a = a->a;
+        int k = m.slot[i];
+        switch (k) {
+        case AST_ARG_AFTER_NAMED:
+            sema_error(s, a->span, "positional argument after named arguments in call of '%s'", fn->name);
+            continue;
+        case AST_ARG_TOO_MANY:
+            sema_error(s, a->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
+            sema_note(s, fn->span, "'%s' declared here", fn->name);
+            continue;
+        case AST_ARG_UNKNOWN: {
+            sema_error(s, a->span, "'%s' has no argument named '%s'", fn->name, a->name);
+            char list[512] = "";
+            size_t len = 0;
+            for (int j = 0; j < nf && len < sizeof list; j++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "",
+                                        fn->list.items[j]->name);
+            sema_note_plain(s, nf ? "'%s' accepts: %s" : "'%s' takes no arguments%s", fn->name, list);
+            continue;
         }
-        bd->arg[k] = a;
-        bd->val[k] = sema_expr(b, a);
+        case AST_ARG_TWICE: {
+            int f = 0;
+            while (strcmp(fn->list.items[f]->name, a->name) != 0)
+                f++;
+            sema_error(s, a->span, "argument '%s' is given twice", a->name);
+            sema_note(s, m.arg[f]->span, "first given here");
+            continue;
+        }
+        default:
+            bd->arg[k] = m.arg[k];
+            bd->val[k] = sema_expr(b, m.arg[k]);
+        }
     }
     for (int k = 0; ok && k < nf; k++) {
         const Node *f = fn->list.items[k];
