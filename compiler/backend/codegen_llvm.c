@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "codegen_llvm_int.h"
+#include "exa/abi.h"
 
 static int fail(char **error, const char *fmt, ...)
 {
@@ -487,12 +488,12 @@ static void begin_body(Cg *cg, LLVMValueRef fn)
     cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(B, cg->entry);
     LLVMValueRef args = LLVMGetParam(fn, 0);
-    cg->batch = field(cg, args, 0, cg->i64, "batch");
-    cg->step_size = field(cg, args, 1, LLVMDoubleTypeInContext(cg->ctx), "h");
-    cg->theta = LLVMBuildBitCast(B, field(cg, args, 2, cg->i8p, ""), cg->realp, "theta");
-    cg->inputs = field(cg, args, 3, LLVMPointerType(cg->i8p, 0), "inputs");
-    cg->outputs = field(cg, args, 4, LLVMPointerType(cg->i8p, 0), "outputs");
-    cg->ws = field(cg, args, 5, cg->i8p, "workspace");
+    cg->batch = field(cg, args, EXA_ARGS_batch, cg->i64, "batch");
+    cg->step_size = field(cg, args, EXA_ARGS_step_size, LLVMDoubleTypeInContext(cg->ctx), "h");
+    cg->theta = LLVMBuildBitCast(B, field(cg, args, EXA_ARGS_theta, cg->i8p, ""), cg->realp, "theta");
+    cg->inputs = field(cg, args, EXA_ARGS_inputs, LLVMPointerType(cg->i8p, 0), "inputs");
+    cg->outputs = field(cg, args, EXA_ARGS_outputs, LLVMPointerType(cg->i8p, 0), "outputs");
+    cg->ws = field(cg, args, EXA_ARGS_workspace, cg->i8p, "workspace");
     memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
     memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
     memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
@@ -673,11 +674,15 @@ static void init_types(Cg *cg)
     cg->i32p = LLVMPointerType(cg->i32, 0);
     cg->i64p = LLVMPointerType(cg->i64, 0);
     cg->vd = LLVMVoidTypeInContext(c);
-    /* ExaArgs: batch, step_size, theta, inputs, outputs, workspace */
-    LLVMTypeRef f[6] = { cg->i64, LLVMDoubleTypeInContext(c), cg->i8p, LLVMPointerType(cg->i8p, 0),
-                         LLVMPointerType(cg->i8p, 0), cg->i8p };
+    /* ExaArgs, field by field from the table abi.h declares it from */
+    LLVMTypeRef I64 = cg->i64, F64 = LLVMDoubleTypeInContext(c), PTR = cg->i8p, PTRS = LLVMPointerType(cg->i8p, 0);
+    LLVMTypeRef f[EXA_ARGS_NFIELDS] = {
+#define EXA_ARG(type, name, kind) [EXA_ARGS_##name] = kind,
+#include "exa/args.def"
+#undef EXA_ARG
+    };
     cg->args = LLVMStructCreateNamed(c, "ExaArgs");
-    LLVMStructSetBody(cg->args, f, 6, 0);
+    LLVMStructSetBody(cg->args, f, EXA_ARGS_NFIELDS, 0);
     cg->argsp = LLVMPointerType(cg->args, 0);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "exa/abi.h"
 #include "fold.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -775,9 +776,9 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     int acc = L.accuracy_out >= 0;
     /* loss: values and outputs */
     copy_func(&f, &out->funcs[0], "exa_loss");
-    ir_output(&out->funcs[0], per_sample, 0, 0);
+    ir_output(&out->funcs[0], per_sample, EXA_OUT_LOSS_LOSS, 0);
     if (acc)
-        ir_output(&out->funcs[0], L.accuracy_out, 1, 0);
+        ir_output(&out->funcs[0], L.accuracy_out, EXA_OUT_LOSS_ACCURACY, 0);
     /* loss_grad: the same, then reverse mode from the mean loss */
     IrFunc *g = &out->funcs[1];
     copy_func(&f, g, "exa_loss_grad");
@@ -790,16 +791,16 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         diag_error(d, t->loss->span, "cannot differentiate the loss: no derivative of %s",
                    why ? why : "?");
     } else {
-        ir_output(g, per_sample, 0, 0);
+        ir_output(g, per_sample, EXA_OUT_LOSS_GRAD_LOSS, 0);
         if (acc)
-            ir_output(g, L.accuracy_out, 1, 0);
+            ir_output(g, L.accuracy_out, EXA_OUT_LOSS_GRAD_ACCURACY, 0);
         for (int i = 0; i < L.nparams; i++) {
             if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0) {
-                ir_output(g, adj[L.param_ids[i]], 2, L.params[i].offset);
+                ir_output(g, adj[L.param_ids[i]], EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
             } else { /* the loss does not depend on it: its gradient is 0, written
                       * like the others so that the runtime need not clear it */
                 IrValue z = { .op = IR_FILL, .in = { -1, -1, -1 }, .shape = L.params[i].shape, .stage = -1 };
-                ir_output(g, ir_add(g, &z), 2, L.params[i].offset);
+                ir_output(g, ir_add(g, &z), EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
             }
         }
     }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/abi.h"
 #include "fold.h"
 #include "lower.h"
 
@@ -242,7 +243,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
     int stages = 0;
     for (int m = 0; m < st->nmodels; m++)
         stages += st->models[m].nstages;
-    put(&t, "exa-program 1\nsource ");
+    put(&t, "exa-program 1 abi %d\nsource ", EXA_ABI_VERSION);
     put_string(&t, p->root->file->path);
     put(&t, "\nprecision %s\nweights %lld\n", precision == 4 ? "f32" : "f64", (long long)nweights);
     for (int i = 0; i < nparams; i++) {
@@ -304,15 +305,18 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put_call(&t, st->train.decompose, NULL);
         put(&t, "\n");
     }
-    put(&t, "function 0 loss inputs %d outputs 2\n", st->data[st->train.data].nfields);
-    put(&t, "function 1 loss_grad inputs %d outputs 3\n", st->data[st->train.data].nfields);
+    for (int k = 0; k < 2; k++) { /* functions 0 and 1 (lower.c), the stage functions follow */
+        ExaFunctionKind kind = k ? EXA_FN_LOSS_GRAD : EXA_FN_LOSS;
+        put(&t, "function %d %s inputs %d outputs %d\n", k, exa_function_kind_name(kind),
+            st->data[st->train.data].nfields, exa_function_outputs(kind));
+    }
     if (has_accuracy) {
         int label = 0;
         const SemaData *dt = &st->data[st->train.data];
         for (int k = 0; k < dt->nfields; k++)
             if (dt->fields[k].is_class)
                 label = k;
-        put(&t, "metric accuracy output 1 label %d\n", label);
+        put(&t, "metric accuracy output %d label %d\n", EXA_OUT_LOSS_ACCURACY, label);
     }
     put(&t, "end\n");
     return t.s;
