@@ -20,6 +20,8 @@
  *      kept apart, the others share memory. */
 #include "fuse.h"
 
+#include "exa/kernels.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,23 +297,14 @@ static int64_t conv_scratch(const FusePlan *p, const IrValue *v)
     return g.c * g.k * g.k * g.oh * g.ow;
 }
 
-/* Elements of the scratch of a direct convolution kernel, as
- * runtime/include/exa/kernels.h gives them (exa_k_dconv*; its weight
- * gradient takes samples in chunks of 8; on a CPU without AVX2 it runs the
- * im2col kernels, hence room for their matrix too). */
+/* Elements of the scratch of a direct convolution kernel: kernels.h's
+ * formula, on AVX2's 32-byte vectors (the kernels' vector width). */
 static int64_t dconv_scratch(const FusePlan *p, const IrValue *v)
 {
     ConvGeometry g = conv_geometry(p, v);
-    int64_t lanes = 32 / p->elem, op = (g.o + lanes - 1) / lanes * lanes, n;
-    int64_t padded = g.pad > 0 ? g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) : 0;
-    if (v->op == IR_CONV)
-        n = padded;
-    else if (v->op == IR_CONV_GRAD_W)
-        n = g.c * g.k * g.k * op + 8 * g.oh * g.ow * op + 8 * padded;
-    else
-        n = g.c * g.o * g.k * g.k + g.o * (g.oh + 2 * g.k - 2) * (g.ow + 2 * g.k - 2) + padded;
-    int64_t im2col = conv_scratch(p, v);
-    return n > im2col ? n : im2col;
+    ExaDconvKind kind = v->op == IR_CONV ? EXA_DCONV_FWD : v->op == IR_CONV_GRAD_W ? EXA_DCONV_GRAD_W
+                                                                                : EXA_DCONV_GRAD_X;
+    return exa_dconv_workspace_len(kind, g.c, g.h, g.w, g.o, g.k, g.pad, 32 / p->elem);
 }
 
 /* FUSE_DIRECT_CONV: a convolution at stride 1 whose x has few taps per
