@@ -26,6 +26,7 @@
  * ir_eval.c's (relu, step and sign by comparisons, softplus above 30 is x,
  * small integer powers as products). */
 #include "codegen_cuda.h"
+#include "diag.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -66,17 +67,6 @@ static void put(Str *b, const char *fmt, ...)
     }
 }
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error && (*error = malloc(strlen(msg) + 1)))
-        strcpy(*error, msg);
-    return -1;
-}
 
 /* ---- the state of one function ----------------------------------------- */
 
@@ -875,9 +865,9 @@ int cg_cuda_source(const FusePlan *plans, int nplans, const IrParam *params, int
     }
     int status = -1;
     if (g.bad)
-        fail(error, "CUDA code for %s: %s", g.name ? g.name : "?", g.bad);
+        diag_message(error, "CUDA code for %s: %s", g.name ? g.name : "?", g.bad);
     else if (g.src.oom || g.fn.oom || tab.oom)
-        fail(error, "out of memory");
+        diag_message(error, "out of memory");
     else
         status = 0;
     free(g.fn.s);

@@ -22,13 +22,13 @@
  * them); the legacy PassManagerBuilder is deprecated and dropped in later
  * LLVMs, so the new one keeps this file working on upgrade. */
 #include "codegen_llvm.h"
+#include "diag.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +36,6 @@
 #include "codegen_llvm_int.h"
 #include "exa/abi.h"
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error && (*error = malloc(strlen(msg) + 1)))
-        strcpy(*error, msg);
-    return -1;
-}
 
 /* ---- small builders ---------------------------------------------------- */
 
@@ -495,13 +484,13 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
     if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next) {
-        fail(error, "out of memory");
+        diag_message(error, "out of memory");
         goto done;
     }
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
         if (p->info[id].kind == FUSE_VIEW && v->op == IR_PARAM && (v->iarg[0] < 0 || v->iarg[0] >= nparams)) {
-            fail(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
+            diag_message(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
             goto done;
         }
     }
@@ -623,7 +612,7 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
     char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0) {
-        fail(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        diag_message(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
         LLVMDisposeMessage(msg);
         LLVMDisposeMessage(triple);
         return NULL;
@@ -674,7 +663,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         goto done;
     for (int i = 0; i < nfuncs; i++) {
         if (!funcs[i].name) {
-            fail(error, "function %d has no name", i);
+            diag_message(error, "function %d has no name", i);
             goto done;
         }
         if (emit_function(&cg, &funcs[i], params, nparams, &run[i], &ws[i], error) != 0)
@@ -684,7 +673,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     function_table(&cg, funcs, nfuncs, run, ws);
     string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
     if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
-        fail(error, "generated LLVM IR does not verify: %s", msg);
+        diag_message(error, "generated LLVM IR does not verify: %s", msg);
         goto done;
     }
     if (llvm_text) {
@@ -701,13 +690,13 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         LLVMDisposePassBuilderOptions(opts);
         if (err) {
             char *m = LLVMGetErrorMessage(err);
-            fail(error, "LLVM optimisation failed: %s", m);
+            diag_message(error, "LLVM optimisation failed: %s", m);
             LLVMDisposeErrorMessage(m);
             goto done;
         }
         char *m = NULL;
         if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
-            fail(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
+            diag_message(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
             LLVMDisposeMessage(m);
             goto done;
         }

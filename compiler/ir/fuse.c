@@ -19,10 +19,10 @@
  *      to the last step that reads it; buffers whose lifetimes overlap are
  *      kept apart, the others share memory. */
 #include "fuse.h"
+#include "diag.h"
 
 #include "exa/kernels.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,20 +36,6 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error) {
-        *error = malloc(strlen(msg) + 1);
-        if (*error)
-            strcpy(*error, msg);
-    }
-    return -1;
-}
 
 int64_t fuse_size(const IrValue *v)
 {
@@ -177,7 +163,7 @@ static int make_groups(FusePlan *p, char *sealed, char **error)
             for (int k = 0; k < arity; k++) {
                 IrId u = v->in[k];
                 if (p->v[u].op == IR_LABEL)
-                    return fail(error, "a label is used as a real number (%s)", ir_op_name(v->op));
+                    return diag_message(error, "a label is used as a real number (%s)", ir_op_name(v->op));
                 if (p->info[u].kind != FUSE_ELEM || !same_space(&p->v[u], v))
                     continue;
                 int gu = p->info[u].group;
@@ -409,12 +395,12 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     for (int i = 0; i < f->nout; i++) {
         p->out[i] = f->out[i];
         if (f->out[i].value < 0 || f->out[i].value >= f->n) {
-            fail(error, "output %d names no value", i);
+            diag_message(error, "output %d names no value", i);
             goto done;
         }
         p->out[i].value = canon[f->out[i].value];
         if (p->v[p->out[i].value].op == IR_LABEL) {
-            fail(error, "output %d is a label", i);
+            diag_message(error, "output %d is a label", i);
             goto done;
         }
     }
@@ -445,7 +431,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             fi->kind = is_scalar_leaf(v->op) ? FUSE_SCALAR : is_elem(v->op) ? FUSE_ELEM : FUSE_KERNEL;
         }
         if (v->shape.rank > IR_MAX_RANK || (v->op == IR_TRANSPOSE && v->shape.rank != 2)) {
-            fail(error, "value %%%d (%s) has a shape the back end cannot handle", id, ir_op_name(v->op));
+            diag_message(error, "value %%%d (%s) has a shape the back end cannot handle", id, ir_op_name(v->op));
             goto done;
         }
     }
