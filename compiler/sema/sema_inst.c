@@ -166,12 +166,16 @@ static Val type_value(Body *b, const Node *t)
     }
 }
 
-/* The generic pass binds formals to their declared types, dims symbolic. */
+/* The generic pass binds formals to their declared types, dims symbolic;
+ * integers and numbers first, as bind_call does: shapes may use them. */
 static void bind_generic(Body *b, const Node *fn)
 {
     add_generics(b, fn, 1);
-    for (int i = 0; i < fn->list.len; i++) {
-        const Node *f = fn->list.items[i];
+    for (int i = 0; i < 2 * fn->list.len; i++) {
+        const Node *f = fn->list.items[i % fn->list.len];
+        int number = f->a->kind == N_TYPE_INT || f->a->kind == N_TYPE_FLOAT;
+        if (number != (i < fn->list.len))
+            continue;
         Val v = type_value(b, f->a);
         if (f->a->kind == N_TYPE_INT)
             v = val_int((Dim){ .sym = f->name });
