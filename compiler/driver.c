@@ -97,7 +97,8 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (strcmp(a, "--version") == 0) {
             printf("exac %s\n", EXA_VERSION);
             exit(0);
-        } else if (strcmp(a, "check") == 0 && i == 1) {
+        } else if (strcmp(a, "check") == 0 && !o->check && o->nfiles == 0) {
+            /* the command is the first word that is not an option: exac -I DIR check FILE */
             o->check = 1;
         } else if (strcmp(a, "--emit=ast") == 0) {
             o->emit = EMIT_AST;

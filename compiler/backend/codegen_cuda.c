@@ -7,16 +7,17 @@
  * data).  A plan's steps become:
  *   loop     one kernel over the group's iteration space, B*n threads in a
  *            grid-stride loop; the broadcast is in per-stream strides and
- *            adjacent dims every stream walks contiguously are merged
- *            (codegen_llvm_loop.c's collapse), so most loops index with no
+ *            adjacent dims every stream walks contiguously are merged (the
+ *            plan's fuse_nest, as on the CPU), so most loops index with no
  *            division at all;
  *   kernel   a kernel specialised to the value (shapes and strides are
- *            literals), or cuBLAS GEMM lines for MATMUL/OUTER, or for
+ *            literals), or cuBLAS GEMM lines for MATMUL/OUTER (fuse_gemm's
+ *            form, the one the CPU calls exa_k_gemm with), or for
  *            convolutions a per-sample repeat of im2col/col2im and a GEMM
  *            (the plan gives one sample's im2col scratch, as on the CPU);
  *   store    a fill kernel.
- * Outputs are copied (exa_cuda_copy) right after the step that writes them,
- * as codegen_llvm.c does, so their buffers are free for reuse afterwards.
+ * Outputs are copied (exa_cuda_copy) right after the step that writes them
+ * (fuse_output_steps, as on the CPU), so their buffers are free for reuse.
  *
  * Kernels that accumulate on the CPU (col2im, maxpool's gradient, REDUCE_TO)
  * gather here instead: one thread owns each result element and adds its
@@ -25,6 +26,7 @@
  * ir_eval.c's (relu, step and sign by comparisons, softplus above 30 is x,
  * small integer powers as products). */
 #include "codegen_cuda.h"
+#include "diag.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -65,17 +67,6 @@ static void put(Str *b, const char *fmt, ...)
     }
 }
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error && (*error = malloc(strlen(msg) + 1)))
-        strcpy(*error, msg);
-    return -1;
-}
 
 /* ---- the state of one function ----------------------------------------- */
 
@@ -301,69 +292,8 @@ static void elem(Gen *g, IrId id)
 
 /* ---- fused loops (as codegen_llvm_loop.c) ------------------------------ */
 
-enum { MAX_DIMS = IR_MAX_RANK + 1 };
-
-typedef struct Stream {
-    IrId value;
-    int store;
-    int64_t stride[MAX_DIMS];
-} Stream;
-
-typedef struct Nest {
-    int nd;
-    int64_t ext[MAX_DIMS]; /* times B where batch[d] (only ever dim 0) */
-    int batch[MAX_DIMS];
-    Stream *st;
-    int ns;
-} Nest;
-
-
-static void add_stream(Nest *n, const FusePlan *p, const IrValue *space, IrId u, int store)
-{
-    for (int i = 0; i < n->ns; i++)
-        if (n->st[i].value == u && n->st[i].store == store)
-            return;
-    Stream *s = &n->st[n->ns++];
-    s->value = u;
-    s->store = store;
-    fuse_strides(&p->v[u].shape, p->v[u].batched, space, s->stride);
-}
-
-/* drop extent-1 dims; merge a dim into the next where every stream runs on */
-static void collapse(Nest *n)
-{
-    int k = 0;
-    for (int d = 0; d < n->nd; d++) {
-        if (n->ext[d] == 1 && !n->batch[d])
-            continue;
-        n->ext[k] = n->ext[d];
-        n->batch[k] = n->batch[d];
-        for (int s = 0; s < n->ns; s++)
-            n->st[s].stride[k] = n->st[s].stride[d];
-        k++;
-    }
-    n->nd = k;
-    for (int d = n->nd - 2; d >= 0; d--) {
-        int ok = 1;
-        for (int s = 0; s < n->ns && ok; s++)
-            ok = n->st[s].stride[d] == n->st[s].stride[d + 1] * n->ext[d + 1];
-        if (!ok)
-            continue;
-        n->ext[d] *= n->ext[d + 1];
-        for (int s = 0; s < n->ns; s++)
-            n->st[s].stride[d] = n->st[s].stride[d + 1];
-        for (int e = d + 1; e < n->nd - 1; e++) {
-            n->ext[e] = n->ext[e + 1];
-            n->batch[e] = n->batch[e + 1];
-            for (int s = 0; s < n->ns; s++)
-                n->st[s].stride[e] = n->st[s].stride[e + 1];
-        }
-        n->nd--;
-    }
-}
-
 /* the element offset of stream s at coordinates c0.. */
-static void offset(Str *o, const Nest *n, const Stream *s)
+static void offset(Str *o, const FuseNest *n, const FuseStream *s)
 {
     int any = 0;
     for (int d = 0; d < n->nd; d++) {
@@ -379,40 +309,19 @@ static void offset(Str *o, const Nest *n, const Stream *s)
         put(o, "0");
 }
 
+/* A fused group: the plan's loop nest (fuse_nest), one thread per point. */
 static void emit_loop(Gen *g, const FuseGroup *gr)
 {
     const FusePlan *p = g->p;
     const IrValue *space = &p->v[gr->last];
-    Nest n = { 0 };
-    n.st = calloc(4 * (size_t)gr->n + 1, sizeof *n.st);
-    if (!n.st) {
+    FuseNest n;
+    if (fuse_nest(p, gr, &n) != 0) {
         g->src.oom = 1;
         return;
     }
-    if (space->batched) {
-        n.ext[n.nd] = 1;
-        n.batch[n.nd++] = 1;
-    }
-    for (int d = 0; d < space->shape.rank; d++)
-        n.ext[n.nd++] = space->shape.dim[d];
-    for (int i = 0; i < gr->n; i++) {
-        const IrValue *v = &p->v[gr->member[i]];
-        for (int k = 0; k < ir_op_arity(v->op); k++) {
-            IrId u = v->in[k];
-            const FuseInfo *ui = &p->info[u];
-            if ((ui->kind == FUSE_ELEM && ui->group == p->info[gr->member[i]].group) || ui->kind == FUSE_SCALAR)
-                continue;
-            add_stream(&n, p, space, u, 0);
-        }
-    }
-    for (int i = 0; i < gr->n; i++)
-        if (p->info[gr->member[i]].stored)
-            add_stream(&n, p, space, gr->member[i], 1);
-    collapse(&n);
-
     Arg *args = calloc((size_t)n.ns + 1, sizeof *args);
     if (!args) {
-        free(n.st);
+        fuse_nest_free(&n);
         g->src.oom = 1;
         return;
     }
@@ -449,77 +358,22 @@ static void emit_loop(Gen *g, const FuseGroup *gr)
         }
     end(g);
     free(args);
-    free(n.st);
+    fuse_nest_free(&n);
 }
 
-/* ---- matrix products (as codegen_llvm.c) ------------------------------- */
+/* ---- matrix products ----------------------------------------------------- */
 
-typedef struct Mat {
-    int64_t rows, cols, ld;
-    int trans, batched;
-    int64_t size;
-    IrId id;
-} Mat;
-
-static Mat mat(Gen *g, IrId u, int trans, int right)
+/* MATMUL and OUTER: the GEMM the plan gives (fuse_gemm), as a cuBLAS line */
+static void emit_gemm(Gen *g, IrId id)
 {
-    const IrValue *v = &g->p->v[u];
-    FuseMatrix f = fuse_matrix(v, trans, right);
-    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .id = u,
-              .rows = f.rows, .cols = f.cols, .ld = f.ld };
-    return m;
-}
-
-static void emit_matmul(Gen *g, IrId id)
-{
-    const IrValue *v = &g->p->v[id];
-    const FuseInfo *fi = &g->p->info[id];
-    Mat a = mat(g, v->in[0], fi->trans[0], 0), b = mat(g, v->in[1], fi->trans[1], 1);
-    int64_t M = a.rows, K = a.cols, N = b.cols;
-    Gemm m = { .count = { 0, 1 }, .m = { 0, M }, .n = { 0, N }, .k = { 0, K }, .ta = a.trans, .tb = b.trans,
-               .a = in(g, a.id), .lda = a.ld, .b = in(g, b.id), .ldb = b.ld, .c = out(g, id), .ldc = N };
-    if (!a.batched && !b.batched) {
-    } else if (a.batched && !b.batched && !a.trans) { /* the samples' rows stacked: [B*M, K] */
-        m.m[0] = M;
-        m.m[1] = 0;
-    } else if (!a.batched && b.batched && N == 1) { /* X [B, K] op(A)^T */
-        m = (Gemm){ .count = { 0, 1 }, .m = { 1, 0 }, .n = { 0, M }, .k = { 0, K }, .ta = 0, .tb = !a.trans,
-                    .a = in(g, b.id), .lda = K, .b = in(g, a.id), .ldb = a.ld, .c = out(g, id), .ldc = M };
-    } else { /* one small GEMM per sample */
-        m.count[0] = 1;
-        m.count[1] = 0;
-        m.sa = a.batched ? a.size : 0;
-        m.sb = b.batched ? b.size : 0;
-        m.sc = M * N;
-    }
+    FuseGemm f = fuse_gemm(g->p, id);
+    Gemm m = { .ta = f.ta, .tb = f.tb, .a = in(g, f.a), .lda = f.lda, .sa = f.sa, .b = in(g, f.b), .ldb = f.ldb,
+               .sb = f.sb, .c = out(g, f.c), .ldc = f.ldc, .sc = f.sc };
+    memcpy(m.count, f.count, sizeof m.count);
+    memcpy(m.m, f.m, sizeof m.m);
+    memcpy(m.n, f.n, sizeof m.n);
+    memcpy(m.k, f.k, sizeof m.k);
     gemm(g, &m);
-}
-
-static void emit_outer(Gen *g, IrId id)
-{
-    const FusePlan *p = g->p;
-    const IrValue *v = &p->v[id], *av = &p->v[v->in[0]], *bv = &p->v[v->in[1]];
-    int64_t m = av->shape.dim[0], n = bv->shape.dim[0], k = av->shape.rank == 2 ? av->shape.dim[1] : 1;
-    Gemm gm = { .m = { 0, m }, .n = { 0, n }, .a = in(g, v->in[0]), .b = in(g, v->in[1]), .c = out(g, id),
-                .ldc = n };
-    if (!v->batched && av->batched && bv->batched && k == 1) { /* G^T X over the batch */
-        gm.count[1] = 1;
-        gm.ta = 1;
-        gm.k[0] = 1;
-        gm.lda = m;
-        gm.ldb = n;
-    } else {
-        int any = av->batched || bv->batched;
-        gm.count[0] = any;
-        gm.count[1] = !any;
-        gm.tb = 1;
-        gm.k[1] = k;
-        gm.lda = gm.ldb = k;
-        gm.sa = av->batched ? m * k : 0;
-        gm.sb = bv->batched ? n * k : 0;
-        gm.sc = v->batched ? m * n : 0;
-    }
-    gemm(g, &gm);
 }
 
 /* ---- the other kernels ------------------------------------------------- */
@@ -598,8 +452,8 @@ static void emit_softmax(Gen *g, IrId id, const char *kname)
 static void emit_reduce_to(Gen *g, IrId id, const char *kname)
 {
     const IrValue *v = &g->p->v[id], *a = &g->p->v[v->in[0]];
-    int64_t ext[MAX_DIMS], ys[MAX_DIMS], xs[MAX_DIMS];
-    int nd = 0, isbatch[MAX_DIMS] = { 0 };
+    int64_t ext[FUSE_MAX_DIMS], ys[FUSE_MAX_DIMS], xs[FUSE_MAX_DIMS];
+    int nd = 0, isbatch[FUSE_MAX_DIMS] = { 0 };
     int64_t natural[IR_MAX_RANK], acc = 1, xacc = fuse_size(a);
     for (int j = v->shape.rank - 1; j >= 0; j--) {
         natural[j] = acc;
@@ -906,8 +760,7 @@ static void emit_kernel(Gen *g, IrId id)
     char kname[256], value[128];
     kernel_name(g, kname, sizeof kname, "");
     switch (v->op) {
-    case IR_MATMUL: emit_matmul(g, id); return;
-    case IR_OUTER: emit_outer(g, id); return;
+    case IR_MATMUL: case IR_OUTER: emit_gemm(g, id); return;
     case IR_SUM: case IR_MEAN: case IR_MAX: emit_reduce(g, id, kname); return;
     case IR_LOGSUMEXP: case IR_SOFTMAX: emit_softmax(g, id, kname); return;
     case IR_REDUCE_TO: emit_reduce_to(g, id, kname); return;
@@ -938,27 +791,19 @@ static void copy_out(Gen *g, const IrOutput *o)
 static void emit_function(Gen *g, Str *table)
 {
     const FusePlan *p = g->p;
-    int *def = calloc((size_t)p->n + 1, sizeof *def);
-    if (!def) {
+    int *first = calloc((size_t)p->nsteps + 2, sizeof *first), *next = calloc((size_t)p->nout + 1, sizeof *next);
+    if (!first || !next) {
+        free(first);
+        free(next);
         g->src.oom = 1;
         return;
     }
-    for (int i = 0; i < p->n; i++)
-        def[i] = -1;
-    for (int s = 0; s < p->nsteps; s++) {
-        const FuseStep *st = &p->steps[s];
-        if (st->kind == FUSE_STEP_LOOP)
-            for (int i = 0; i < p->groups[st->group].n; i++)
-                def[p->groups[st->group].member[i]] = s;
-        else
-            def[st->value] = s;
-    }
+    fuse_output_steps(p, first, next); /* the copies the CPU code makes, at the same steps */
     g->fn.n = 0;
     g->nlines = 0;
     put(&g->src, "\n/* ---- %s ---- */\n", g->name);
-    for (int i = 0; i < p->nout; i++) /* views: copied before anything runs */
-        if (def[p->info[p->out[i].value].root] < 0 && p->info[p->out[i].value].kind != FUSE_SCALAR)
-            copy_out(g, &p->out[i]);
+    for (int i = first[0]; i >= 0; i = next[i]) /* views: copied before anything runs */
+        copy_out(g, &p->out[i]);
     for (int s = 0; s < p->nsteps; s++) {
         const FuseStep *st = &p->steps[s];
         g->step = s;
@@ -971,11 +816,11 @@ static void emit_function(Gen *g, Str *table)
             scalar(g, st->value, value, sizeof value);
             emit_fill(g, st->value, kernel_name(g, kname, sizeof kname, ""), value);
         }
-        for (int i = 0; i < p->nout; i++)
-            if (def[p->info[p->out[i].value].root] == s)
-                copy_out(g, &p->out[i]);
+        for (int i = first[s + 1]; i >= 0; i = next[i])
+            copy_out(g, &p->out[i]);
     }
-    free(def);
+    free(first);
+    free(next);
     put(table, "function %s %d %d", g->name, g->nlines, p->nbuf);
     for (int i = 0; i < p->nbuf; i++) /* workspace(B) = max of these ends */
         put(table, " %lld %lld", (long long)(p->buf[i].at_a + p->buf[i].a),
@@ -1020,9 +865,9 @@ int cg_cuda_source(const FusePlan *plans, int nplans, const IrParam *params, int
     }
     int status = -1;
     if (g.bad)
-        fail(error, "CUDA code for %s: %s", g.name ? g.name : "?", g.bad);
+        diag_message(error, "CUDA code for %s: %s", g.name ? g.name : "?", g.bad);
     else if (g.src.oom || g.fn.oom || tab.oom)
-        fail(error, "out of memory");
+        diag_message(error, "out of memory");
     else
         status = 0;
     free(g.fn.s);

@@ -13,27 +13,16 @@
  * the host like the CPU object; the driver links it beside that one, so the
  * CPU symbols (exa_functions, exa_program) are untouched. */
 #include "codegen_cuda.h"
+#include "diag.h"
 
 #include <dlfcn.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error && (*error = malloc(strlen(msg) + 1)))
-        strcpy(*error, msg);
-    return -1;
-}
 
 /* ---- NVRTC ------------------------------------------------------------- */
 
@@ -81,7 +70,7 @@ static int nvrtc_open(Nvrtc *n, char **error)
             (void)dlerror();
     }
     if (!n->lib)
-        return fail(error, "cannot make GPU code: no NVRTC (libnvrtc.so: %s); install the CUDA toolkit "
+        return diag_message(error, "cannot make GPU code: no NVRTC (libnvrtc.so: %s); install the CUDA toolkit "
                            "or set EXA_NVRTC to its libnvrtc.so", why);
     if (!sym(n->lib, "nvrtcCreateProgram", &n->create) || !sym(n->lib, "nvrtcCompileProgram", &n->compile)
         || !sym(n->lib, "nvrtcGetProgramLogSize", &n->log_size) || !sym(n->lib, "nvrtcGetProgramLog", &n->log)
@@ -90,7 +79,7 @@ static int nvrtc_open(Nvrtc *n, char **error)
         || !sym(n->lib, "nvrtcGetErrorString", &n->error_string)) {
         dlclose(n->lib);
         n->lib = NULL;
-        return fail(error, "cannot make GPU code: the NVRTC found lacks an entry point (too old a version?)");
+        return diag_message(error, "cannot make GPU code: the NVRTC found lacks an entry point (too old a version?)");
     }
     return 0;
 }
@@ -107,7 +96,7 @@ int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **err
     void *prog = NULL;
     int status = -1, r = n.create(&prog, source, "exa.cu", 0, NULL, NULL);
     if (r != 0) {
-        fail(error, "NVRTC: %s", n.error_string(r));
+        diag_message(error, "NVRTC: %s", n.error_string(r));
         goto done;
     }
     r = n.compile(prog, 2, opts);
@@ -119,7 +108,7 @@ int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **err
             *error = log;
             log = NULL;
         } else {
-            fail(error, "NVRTC: %s", n.error_string(r));
+            diag_message(error, "NVRTC: %s", n.error_string(r));
         }
         free(log);
         goto done;
@@ -128,7 +117,7 @@ int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **err
     if ((r = n.ptx_size(prog, &len)) != 0 || !(*ptx = malloc(len + 1)) || (r = n.ptx(prog, *ptx)) != 0) {
         free(*ptx);
         *ptx = NULL;
-        fail(error, "NVRTC: %s", r ? n.error_string(r) : "out of memory");
+        diag_message(error, "NVRTC: %s", r ? n.error_string(r) : "out of memory");
         goto done;
     }
     (*ptx)[len] = '\0';
@@ -163,7 +152,7 @@ static int write_object(const char *path, const char *ptx, const char *table, ch
     int status = -1;
     LLVMTargetMachineRef tm = NULL;
     if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0) {
-        fail(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        diag_message(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
         goto done;
     }
     tm = LLVMCreateTargetMachine(target, triple, "generic", "", LLVMCodeGenLevelNone, LLVMRelocPIC,
@@ -175,7 +164,7 @@ static int write_object(const char *path, const char *ptx, const char *table, ch
     string_global(ctx, mod, "exa_cuda_ptx", ptx);
     string_global(ctx, mod, "exa_cuda_launches", table);
     if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, LLVMObjectFile, &msg) != 0) {
-        fail(error, "%s: cannot write the object file: %s", path, msg ? msg : "?");
+        diag_message(error, "%s: cannot write the object file: %s", path, msg ? msg : "?");
         goto done;
     }
     status = 0;
@@ -201,7 +190,7 @@ int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     if (table_text)
         *table_text = NULL;
     if (!plans) {
-        fail(error, "out of memory");
+        diag_message(error, "out of memory");
         goto done;
     }
     for (; planned < nfuncs; planned++)

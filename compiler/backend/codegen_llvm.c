@@ -22,30 +22,20 @@
  * them); the legacy PassManagerBuilder is deprecated and dropped in later
  * LLVMs, so the new one keeps this file working on upgrade. */
 #include "codegen_llvm.h"
+#include "diag.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codegen_llvm_int.h"
+#include "exa/abi.h"
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error && (*error = malloc(strlen(msg) + 1)))
-        strcpy(*error, msg);
-    return -1;
-}
 
 /* ---- small builders ---------------------------------------------------- */
 
@@ -103,61 +93,21 @@ static void gemm(Cg *cg, LLVMValueRef count, int ta, int tb, LLVMValueRef m, LLV
 
 /* ---- matrix products --------------------------------------------------- */
 
-/* A per-sample matrix operand: stored rows x cols (a vector is a row for the
- * left operand, a column for the right), used transposed or not. */
-typedef struct Mat {
-    int64_t rows, cols, ld; /* of op(stored) */
-    int trans, batched;
-    int64_t size;
-    LLVMValueRef ptr;
-} Mat;
-
-static Mat mat(Cg *cg, IrId u, int trans, int right)
+/* x[0] * B + x[1] */
+static LLVMValueRef sized(Cg *cg, const int64_t x[2])
 {
-    const IrValue *v = &cg->p->v[u];
-    FuseMatrix f = fuse_matrix(v, trans, right);
-    Mat m = { .trans = f.trans, .batched = f.batched, .size = f.size, .ptr = cg_ptr(cg, u),
-              .rows = f.rows, .cols = f.cols, .ld = f.ld };
-    return m;
+    if (x[0] == 0)
+        return cg_i64(cg, x[1]);
+    LLVMValueRef b = times_batch(cg, x[0]);
+    return x[1] ? LLVMBuildNSWAdd(cg->b, b, cg_i64(cg, x[1]), "") : b;
 }
 
-/* MATMUL: [m,n]@[n], [m,n]@[n,k], [n]@[n,k], either operand maybe transposed */
-static void emit_matmul(Cg *cg, IrId id)
+/* MATMUL and OUTER: the GEMM the plan gives (fuse_gemm) */
+static void emit_gemm(Cg *cg, IrId id)
 {
-    const IrValue *v = &cg->p->v[id];
-    const FuseInfo *fi = &cg->p->info[id];
-    Mat a = mat(cg, v->in[0], fi->trans[0], 0), b = mat(cg, v->in[1], fi->trans[1], 1);
-    int64_t M = a.rows, K = a.cols, N = b.cols;
-    LLVMValueRef c = cg_ptr(cg, id);
-    if (!a.batched && !b.batched) {
-        gemm(cg, cg_i64(cg, 1), a.trans, b.trans, cg_i64(cg, M), cg_i64(cg, N), cg_i64(cg, K),
-             a.ptr, a.ld, 0, b.ptr, b.ld, 0, c, N, 0);
-    } else if (a.batched && !b.batched && !a.trans) { /* stack the samples' rows: [B*M, K] */
-        gemm(cg, cg_i64(cg, 1), 0, b.trans, times_batch(cg, M), cg_i64(cg, N), cg_i64(cg, K),
-             a.ptr, a.ld, 0, b.ptr, b.ld, 0, c, N, 0);
-    } else if (!a.batched && b.batched && N == 1) { /* per sample op(A) x: X [B, K] op(A)^T */
-        gemm(cg, cg_i64(cg, 1), 0, !a.trans, cg->batch, cg_i64(cg, M), cg_i64(cg, K),
-             b.ptr, K, 0, a.ptr, a.ld, 0, c, M, 0);
-    } else { /* one small GEMM per sample */
-        gemm(cg, cg->batch, a.trans, b.trans, cg_i64(cg, M), cg_i64(cg, N), cg_i64(cg, K),
-             a.ptr, a.ld, a.batched ? a.size : 0, b.ptr, b.ld, b.batched ? b.size : 0, c, N, M * N);
-    }
-}
-
-/* OUTER: C [m, n] = A [m, k] B [n, k]^T (vectors: k = 1), summed over the
- * batch into a uniform result */
-static void emit_outer(Cg *cg, IrId id)
-{
-    const FusePlan *p = cg->p;
-    const IrValue *v = &p->v[id], *av = &p->v[v->in[0]], *bv = &p->v[v->in[1]];
-    int64_t m = av->shape.dim[0], n = bv->shape.dim[0], k = av->shape.rank == 2 ? av->shape.dim[1] : 1;
-    LLVMValueRef a = cg_ptr(cg, v->in[0]), b = cg_ptr(cg, v->in[1]), c = cg_ptr(cg, id);
-    int64_t sa = av->batched ? m * k : 0, sb = bv->batched ? n * k : 0;
-    if (!v->batched && av->batched && bv->batched && k == 1) /* G^T X: the batch is the inner dim */
-        gemm(cg, cg_i64(cg, 1), 1, 0, cg_i64(cg, m), cg_i64(cg, n), cg->batch, a, m, 0, b, n, 0, c, n, 0);
-    else
-        gemm(cg, av->batched || bv->batched ? cg->batch : cg_i64(cg, 1), 0, 1, cg_i64(cg, m),
-             cg_i64(cg, n), cg_i64(cg, k), a, k, sa, b, k, sb, c, n, v->batched ? m * n : 0);
+    FuseGemm m = fuse_gemm(cg->p, id);
+    gemm(cg, sized(cg, m.count), m.ta, m.tb, sized(cg, m.m), sized(cg, m.n), sized(cg, m.k), cg_ptr(cg, m.a),
+         m.lda, m.sa, cg_ptr(cg, m.b), m.ldb, m.sb, cg_ptr(cg, m.c), m.ldc, m.sc);
 }
 
 /* ---- the other kernels ------------------------------------------------- */
@@ -259,8 +209,8 @@ static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
     LLVMValueRef y = cg_ptr(cg, id), x = a ? cg_ptr(cg, v->in[0]) : NULL, x2 = b ? cg_ptr(cg, v->in[1]) : NULL;
     LLVMValueRef cnt = count_of(cg, v);
     switch (v->op) {
-    case IR_MATMUL: emit_matmul(cg, id); return;
-    case IR_OUTER: emit_outer(cg, id); return;
+    case IR_MATMUL: emit_gemm(cg, id); return;
+    case IR_OUTER: emit_gemm(cg, id); return;
     case IR_SUM: case IR_MEAN: case IR_MAX: { /* x as [outer, len, inner] */
         int axis = v->iarg[0], r = a->shape.rank;
         int64_t outer = axis < 0 ? 1 : prod(&a->shape, 0, axis);
@@ -487,12 +437,12 @@ static void begin_body(Cg *cg, LLVMValueRef fn)
     cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(B, cg->entry);
     LLVMValueRef args = LLVMGetParam(fn, 0);
-    cg->batch = field(cg, args, 0, cg->i64, "batch");
-    cg->step_size = field(cg, args, 1, LLVMDoubleTypeInContext(cg->ctx), "h");
-    cg->theta = LLVMBuildBitCast(B, field(cg, args, 2, cg->i8p, ""), cg->realp, "theta");
-    cg->inputs = field(cg, args, 3, LLVMPointerType(cg->i8p, 0), "inputs");
-    cg->outputs = field(cg, args, 4, LLVMPointerType(cg->i8p, 0), "outputs");
-    cg->ws = field(cg, args, 5, cg->i8p, "workspace");
+    cg->batch = field(cg, args, EXA_ARGS_batch, cg->i64, "batch");
+    cg->step_size = field(cg, args, EXA_ARGS_step_size, LLVMDoubleTypeInContext(cg->ctx), "h");
+    cg->theta = LLVMBuildBitCast(B, field(cg, args, EXA_ARGS_theta, cg->i8p, ""), cg->realp, "theta");
+    cg->inputs = field(cg, args, EXA_ARGS_inputs, LLVMPointerType(cg->i8p, 0), "inputs");
+    cg->outputs = field(cg, args, EXA_ARGS_outputs, LLVMPointerType(cg->i8p, 0), "outputs");
+    cg->ws = field(cg, args, EXA_ARGS_workspace, cg->i8p, "workspace");
     memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
     memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
     memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
@@ -518,38 +468,6 @@ static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
         copy_out(cg, &p->out[i]);
 }
 
-/* Which step writes each output's memory (-1: a view, there from the start),
- * as one list per step: first[step + 1] and next[output]. */
-static void output_steps(const FusePlan *p, int *first, int *next)
-{
-    int *def = calloc((size_t)p->n + 1, sizeof *def);
-    if (!def)
-        abort();
-    for (int i = 0; i < p->n; i++)
-        def[i] = -1;
-    for (int s = 0; s < p->nsteps; s++) {
-        const FuseStep *st = &p->steps[s];
-        if (st->kind == FUSE_STEP_LOOP)
-            for (int i = 0; i < p->groups[st->group].n; i++)
-                def[p->groups[st->group].member[i]] = s;
-        else
-            def[st->value] = s;
-    }
-    for (int s = 0; s <= p->nsteps; s++)
-        first[s] = -1;
-    for (int i = p->nout - 1; i >= 0; i--) { /* lists in output order */
-        const FuseInfo *fi = &p->info[p->out[i].value];
-        if (fi->kind == FUSE_SCALAR && def[fi->root] < 0)
-            continue; /* fuse.c gives a scalar output a FUSE_STEP_STORE */
-        if (fi->output == i)
-            continue; /* computed in place: nothing to copy */
-        int s = def[fi->root] + 1;
-        next[i] = first[s];
-        first[s] = i;
-    }
-    free(def);
-}
-
 static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int nparams,
                          LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
 {
@@ -566,17 +484,17 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
     if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next) {
-        fail(error, "out of memory");
+        diag_message(error, "out of memory");
         goto done;
     }
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
         if (p->info[id].kind == FUSE_VIEW && v->op == IR_PARAM && (v->iarg[0] < 0 || v->iarg[0] >= nparams)) {
-            fail(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
+            diag_message(error, "%s: value %%%d names parameter %d of %d", f->name, id, v->iarg[0], nparams);
             goto done;
         }
     }
-    output_steps(p, out_first, out_next);
+    fuse_output_steps(p, out_first, out_next);
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
     LLVMValueRef fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
     cg_host_attributes(cg, fn);
@@ -673,11 +591,15 @@ static void init_types(Cg *cg)
     cg->i32p = LLVMPointerType(cg->i32, 0);
     cg->i64p = LLVMPointerType(cg->i64, 0);
     cg->vd = LLVMVoidTypeInContext(c);
-    /* ExaArgs: batch, step_size, theta, inputs, outputs, workspace */
-    LLVMTypeRef f[6] = { cg->i64, LLVMDoubleTypeInContext(c), cg->i8p, LLVMPointerType(cg->i8p, 0),
-                         LLVMPointerType(cg->i8p, 0), cg->i8p };
+    /* ExaArgs, field by field from the table abi.h declares it from */
+    LLVMTypeRef I64 = cg->i64, F64 = LLVMDoubleTypeInContext(c), PTR = cg->i8p, PTRS = LLVMPointerType(cg->i8p, 0);
+    LLVMTypeRef f[EXA_ARGS_NFIELDS] = {
+#define EXA_ARG(type, name, kind) [EXA_ARGS_##name] = kind,
+#include "exa/args.def"
+#undef EXA_ARG
+    };
     cg->args = LLVMStructCreateNamed(c, "ExaArgs");
-    LLVMStructSetBody(cg->args, f, 6, 0);
+    LLVMStructSetBody(cg->args, f, EXA_ARGS_NFIELDS, 0);
     cg->argsp = LLVMPointerType(cg->args, 0);
 }
 
@@ -690,7 +612,7 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
     char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
     LLVMTargetRef target;
     if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0) {
-        fail(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        diag_message(error, "no LLVM target for %s: %s", triple, msg ? msg : "?");
         LLVMDisposeMessage(msg);
         LLVMDisposeMessage(triple);
         return NULL;
@@ -741,7 +663,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         goto done;
     for (int i = 0; i < nfuncs; i++) {
         if (!funcs[i].name) {
-            fail(error, "function %d has no name", i);
+            diag_message(error, "function %d has no name", i);
             goto done;
         }
         if (emit_function(&cg, &funcs[i], params, nparams, &run[i], &ws[i], error) != 0)
@@ -751,7 +673,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     function_table(&cg, funcs, nfuncs, run, ws);
     string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
     if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
-        fail(error, "generated LLVM IR does not verify: %s", msg);
+        diag_message(error, "generated LLVM IR does not verify: %s", msg);
         goto done;
     }
     if (llvm_text) {
@@ -768,13 +690,13 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         LLVMDisposePassBuilderOptions(opts);
         if (err) {
             char *m = LLVMGetErrorMessage(err);
-            fail(error, "LLVM optimisation failed: %s", m);
+            diag_message(error, "LLVM optimisation failed: %s", m);
             LLVMDisposeErrorMessage(m);
             goto done;
         }
         char *m = NULL;
         if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
-            fail(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
+            diag_message(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
             LLVMDisposeMessage(m);
             goto done;
         }

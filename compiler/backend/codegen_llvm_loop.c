@@ -169,85 +169,27 @@ static LLVMValueRef emit_elem(Cg *cg, const IrValue *v, LLVMValueRef a, LLVMValu
 
 /* ---- the loop nest ----------------------------------------------------- */
 
-enum { MAX_DIMS = IR_MAX_RANK + 1 };
-
-typedef struct Stream {
-    IrId value;
-    int store;                 /* written (a stored member) or read */
-    LLVMValueRef base;
-    int64_t stride[MAX_DIMS];
-} Stream;
-
+/* The plan's nest (fuse_nest: dims, streams, strides, collapse) and, per
+ * stream, the pointer it runs from in the function being built. */
 typedef struct Nest {
-    int nd;
-    int64_t ext[MAX_DIMS];     /* extent: ext, times B where batch[d] */
-    int batch[MAX_DIMS];
-    Stream *st;
-    int ns;
+    FuseNest f;
+    LLVMValueRef *base;
     const FuseGroup *g;
     LLVMValueRef *val;         /* per value id: its scalar in this iteration */
 } Nest;
 
-
-static void add_stream(Nest *n, Cg *cg, IrId u, int store)
+static LLVMValueRef element(Cg *cg, LLVMValueRef base, LLVMValueRef off)
 {
-    for (int i = 0; i < n->ns; i++)
-        if (n->st[i].value == u && n->st[i].store == store)
-            return;
-    Stream *s = &n->st[n->ns++];
-    const IrValue *uv = &cg->p->v[u];
-    s->value = u;
-    s->store = store;
-    s->base = cg_ptr(cg, u);
-    fuse_strides(&uv->shape, uv->batched, &cg->p->v[n->g->last], s->stride);
-}
-
-/* Drops dims of extent 1 and merges each dim into the next inner one where
- * every stream steps through both as one contiguous run. */
-static void collapse(Nest *n)
-{
-    int k = 0;
-    for (int d = 0; d < n->nd; d++) { /* drop extent-1 dims */
-        if (n->ext[d] == 1 && !n->batch[d])
-            continue;
-        n->ext[k] = n->ext[d];
-        n->batch[k] = n->batch[d];
-        for (int s = 0; s < n->ns; s++)
-            n->st[s].stride[k] = n->st[s].stride[d];
-        k++;
-    }
-    n->nd = k;
-    for (int d = n->nd - 2; d >= 0; d--) {
-        int ok = 1; /* dim d + 1 is never the batch (always dim 0): ext is exact */
-        for (int s = 0; s < n->ns && ok; s++)
-            ok = n->st[s].stride[d] == n->st[s].stride[d + 1] * n->ext[d + 1];
-        if (!ok)
-            continue;
-        n->ext[d] *= n->ext[d + 1];
-        for (int s = 0; s < n->ns; s++)
-            n->st[s].stride[d] = n->st[s].stride[d + 1];
-        for (int e = d + 1; e < n->nd - 1; e++) { /* remove dim d + 1 */
-            n->ext[e] = n->ext[e + 1];
-            n->batch[e] = n->batch[e + 1];
-            for (int s = 0; s < n->ns; s++)
-                n->st[s].stride[e] = n->st[s].stride[e + 1];
-        }
-        n->nd--;
-    }
-}
-
-static LLVMValueRef element(Cg *cg, const Stream *s, LLVMValueRef off)
-{
-    return LLVMBuildInBoundsGEP2(cg->b, cg->real, s->base, &off, 1, "");
+    return LLVMBuildInBoundsGEP2(cg->b, cg->real, base, &off, 1, "");
 }
 
 /* The innermost body: load what is read, compute the members, store. */
 static void body(Cg *cg, Nest *n, LLVMValueRef *off)
 {
     const FusePlan *p = cg->p;
-    for (int s = 0; s < n->ns; s++)
-        if (!n->st[s].store)
-            n->val[n->st[s].value] = LLVMBuildLoad2(cg->b, cg->real, element(cg, &n->st[s], off[s]), "");
+    for (int s = 0; s < n->f.ns; s++)
+        if (!n->f.st[s].store)
+            n->val[n->f.st[s].value] = LLVMBuildLoad2(cg->b, cg->real, element(cg, n->base[s], off[s]), "");
     for (int i = 0; i < n->g->n; i++) {
         IrId m = n->g->member[i];
         const IrValue *v = &p->v[m];
@@ -258,22 +200,22 @@ static void body(Cg *cg, Nest *n, LLVMValueRef *off)
         }
         n->val[m] = emit_elem(cg, v, x[0], x[1]);
     }
-    for (int s = 0; s < n->ns; s++)
-        if (n->st[s].store)
-            LLVMBuildStore(cg->b, n->val[n->st[s].value], element(cg, &n->st[s], off[s]));
+    for (int s = 0; s < n->f.ns; s++)
+        if (n->f.st[s].store)
+            LLVMBuildStore(cg->b, n->val[n->f.st[s].value], element(cg, n->base[s], off[s]));
 }
 
 /* Loop `level` and everything inside it; off are the streams' offsets so far. */
 static void loop(Cg *cg, Nest *n, int level, LLVMValueRef *off)
 {
-    if (level == n->nd) {
+    if (level == n->f.nd) {
         body(cg, n, off);
         return;
     }
     LLVMBuilderRef B = cg->b;
-    LLVMValueRef ext = cg_i64(cg, n->ext[level]);
-    if (n->batch[level])
-        ext = n->ext[level] == 1 ? cg->batch : LLVMBuildNSWMul(B, cg->batch, ext, "");
+    LLVMValueRef ext = cg_i64(cg, n->f.ext[level]);
+    if (n->f.batch[level])
+        ext = n->f.ext[level] == 1 ? cg->batch : LLVMBuildNSWMul(B, cg->batch, ext, "");
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
     LLVMBasicBlockRef inner = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
@@ -283,9 +225,9 @@ static void loop(Cg *cg, Nest *n, int level, LLVMValueRef *off)
     LLVMValueRef i = LLVMBuildPhi(B, cg->i64, "i");
     LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, i, ext, ""), inner, done);
     LLVMPositionBuilderAtEnd(B, inner);
-    LLVMValueRef *next = calloc((size_t)n->ns + 1, sizeof *next);
-    for (int s = 0; s < n->ns; s++) {
-        int64_t st = n->st[s].stride[level];
+    LLVMValueRef *next = calloc((size_t)n->f.ns + 1, sizeof *next);
+    for (int s = 0; s < n->f.ns; s++) {
+        int64_t st = n->f.st[s].stride[level];
         next[s] = st == 0 ? off[s] : LLVMBuildNSWAdd(B, off[s], st == 1 ? i : LLVMBuildNSWMul(B, i, cg_i64(cg, st), ""), "");
     }
     loop(cg, n, level + 1, next);
@@ -356,8 +298,8 @@ static int member_index(const FuseGroup *g, IrId u)
 
 static int stream_index(const Nest *n, IrId u, int store)
 {
-    for (int s = 0; s < n->ns; s++)
-        if (n->st[s].value == u && n->st[s].store == store)
+    for (int s = 0; s < n->f.ns; s++)
+        if (n->f.st[s].value == u && n->f.st[s].store == store)
             return s;
     return -1;
 }
@@ -368,14 +310,14 @@ static int stream_index(const Nest *n, IrId u, int store)
 static void nest_key(Cg *cg, const Nest *n, Key *k, IrId *rt, int *nrt)
 {
     const FusePlan *p = cg->p;
-    put(k, n->nd);
-    for (int d = 0; d < n->nd; d++)
-        put(k, n->ext[d]), put(k, n->batch[d]);
-    put(k, n->ns);
-    for (int s = 0; s < n->ns; s++) {
-        put(k, n->st[s].store ? 1 + member_index(n->g, n->st[s].value) : 0);
-        for (int d = 0; d < n->nd; d++)
-            put(k, n->st[s].stride[d]);
+    put(k, n->f.nd);
+    for (int d = 0; d < n->f.nd; d++)
+        put(k, n->f.ext[d]), put(k, n->f.batch[d]);
+    put(k, n->f.ns);
+    for (int s = 0; s < n->f.ns; s++) {
+        put(k, n->f.st[s].store ? 1 + member_index(n->g, n->f.st[s].value) : 0);
+        for (int d = 0; d < n->f.nd; d++)
+            put(k, n->f.st[s].stride[d]);
     }
     put(k, n->g->n);
     for (int i = 0; i < n->g->n; i++) {
@@ -409,13 +351,13 @@ static void nest_key(Cg *cg, const Nest *n, Key *k, IrId *rt, int *nrt)
 static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt)
 {
     LLVMBuilderRef B = cg->b;
-    int np = 1 + n->ns + nrt;
+    int np = 1 + n->f.ns + nrt;
     LLVMTypeRef *pt = calloc((size_t)np, sizeof *pt);
     pt[0] = cg->i64;
-    for (int s = 0; s < n->ns; s++)
+    for (int s = 0; s < n->f.ns; s++)
         pt[1 + s] = cg->realp;
     for (int r = 0; r < nrt; r++)
-        pt[1 + n->ns + r] = cg->real;
+        pt[1 + n->f.ns + r] = cg->real;
     char name[32];
     snprintf(name, sizeof name, "exa_loop.%d", cg->nloops);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, pt, (unsigned)np, 0));
@@ -423,7 +365,7 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
     LLVMSetLinkage(fn, LLVMPrivateLinkage);
     cg_host_attributes(cg, fn);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    for (int s = 0; s < n->ns; s++)
+    for (int s = 0; s < n->f.ns; s++)
         LLVMAddAttributeAtIndex(fn, (unsigned)(2 + s), LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
 
     /* build it with the caller's state swapped out */
@@ -433,15 +375,15 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
     cg->fn = fn;
     cg->batch = LLVMGetParam(fn, 0);
     LLVMSetValueName2(cg->batch, "batch", 5);
-    for (int s = 0; s < n->ns; s++)
-        n->st[s].base = LLVMGetParam(fn, (unsigned)(1 + s));
+    for (int s = 0; s < n->f.ns; s++)
+        n->base[s] = LLVMGetParam(fn, (unsigned)(1 + s));
     for (int r = 0; r < nrt; r++) {
         saved[r] = cg->scalar[rt[r]];
-        cg->scalar[rt[r]] = LLVMGetParam(fn, (unsigned)(1 + n->ns + r));
+        cg->scalar[rt[r]] = LLVMGetParam(fn, (unsigned)(1 + n->f.ns + r));
     }
     LLVMPositionBuilderAtEnd(B, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef *off = calloc((size_t)n->ns + 1, sizeof *off);
-    for (int s = 0; s < n->ns; s++)
+    LLVMValueRef *off = calloc((size_t)n->f.ns + 1, sizeof *off);
+    for (int s = 0; s < n->f.ns; s++)
         off[s] = cg_i64(cg, 0);
     loop(cg, n, 0, off);
     LLVMBuildRetVoid(B);
@@ -483,52 +425,37 @@ static LLVMValueRef nest_function(Cg *cg, Nest *n, const Key *k, const IrId *rt,
 
 void cg_emit_loop(Cg *cg, const FuseGroup *g)
 {
-    const FusePlan *p = cg->p;
-    const IrValue *space = &p->v[g->last];
     Nest n = { .g = g, .val = cg->val };
-    n.st = calloc(4 * (size_t)g->n + 1, sizeof *n.st);
-    if (space->batched) {
-        n.ext[n.nd] = 1;
-        n.batch[n.nd++] = 1;
-    }
-    for (int d = 0; d < space->shape.rank; d++)
-        n.ext[n.nd++] = space->shape.dim[d];
-    for (int i = 0; i < g->n; i++) {
-        const IrValue *v = &p->v[g->member[i]];
-        for (int k = 0; k < ir_op_arity(v->op); k++) {
-            IrId u = v->in[k];
-            const FuseInfo *ui = &p->info[u];
-            if ((ui->kind == FUSE_ELEM && ui->group == p->info[g->member[i]].group) || ui->kind == FUSE_SCALAR)
-                continue;
-            add_stream(&n, cg, u, 0);
-        }
-    }
-    for (int i = 0; i < g->n; i++)
-        if (p->info[g->member[i]].stored)
-            add_stream(&n, cg, g->member[i], 1);
-    collapse(&n);
+    if (fuse_nest(cg->p, g, &n.f) != 0)
+        abort();
+    n.base = calloc((size_t)n.f.ns + 1, sizeof *n.base);
+    if (!n.base)
+        abort();
+    for (int s = 0; s < n.f.ns; s++)
+        n.base[s] = cg_ptr(cg, n.f.st[s].value);
 
     Key k = {0};
     IrId *rt = calloc(2 * (size_t)g->n + 1, sizeof *rt);
     int nrt = 0;
     nest_key(cg, &n, &k, rt, &nrt);
-    int nargs = 1 + n.ns + nrt;
+    int nargs = 1 + n.f.ns + nrt;
     LLVMValueRef *args = calloc((size_t)nargs, sizeof *args);
     args[0] = cg->batch;
-    for (int s = 0; s < n.ns; s++)
-        args[1 + s] = n.st[s].base;
+    for (int s = 0; s < n.f.ns; s++)
+        args[1 + s] = n.base[s];
     for (int r = 0; r < nrt; r++)
-        args[1 + n.ns + r] = cg->scalar[rt[r]];
+        args[1 + n.f.ns + r] = cg->scalar[rt[r]];
     LLVMValueRef fn = nest_function(cg, &n, &k, rt, nrt);
     LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)nargs, "");
     for (int i = 0; i < g->n; i++) /* cg->val is all NULL between nests */
         cg->val[g->member[i]] = NULL;
-    for (int s = 0; s < n.ns; s++)
-        cg->val[n.st[s].value] = NULL;
+    for (int s = 0; s < n.f.ns; s++)
+        cg->val[n.f.st[s].value] = NULL;
     free(args);
     free(rt);
     free(k.w);
-    free(n.st);
+    free(n.base);
+    fuse_nest_free(&n.f);
 }
 
 /* Nests called from more than one place stay functions: inlined back, they

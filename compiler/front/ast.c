@@ -166,3 +166,50 @@ void ast_dump(FILE *out, const Node *n)
 {
     dump(out, n, 0);
 }
+
+int ast_match_args(const Node *decl, const Node *call, AstArgs *m)
+{
+    int nf = decl->list.len < AST_MAX_ARGS ? decl->list.len : AST_MAX_ARGS;
+    int npos = 0, named = 0, ok = 1;
+    memset(m, 0, sizeof *m);
+    for (int i = 0; i < call->list.len && i < AST_MAX_ARGS; i++) {
+        const Node *a = call->list.items[i];
+        int k;
+        m->nactual = i + 1;
+        if (a->kind != N_NAMED_ARG) {
+            if (named) {
+                m->slot[i] = AST_ARG_AFTER_NAMED, ok = 0;
+                continue;
+            }
+            k = npos++;
+            if (k >= nf) {
+                m->slot[i] = AST_ARG_TOO_MANY, ok = 0;
+                break;
+            }
+        } else {
+            named = 1;
+            for (k = 0; k < nf; k++)
+                if (strcmp(decl->list.items[k]->name, a->name) == 0)
+                    break;
+            if (k == nf) {
+                m->slot[i] = AST_ARG_UNKNOWN, ok = 0;
+                continue;
+            }
+            if (m->arg[k]) {
+                m->slot[i] = AST_ARG_TWICE, ok = 0;
+                continue;
+            }
+            a = a->a;
+        }
+        m->slot[i] = k;
+        m->arg[k] = a;
+    }
+    return ok;
+}
+
+const Node *ast_formal_value(const Node *decl, const AstArgs *m, int k)
+{
+    if (k >= AST_MAX_ARGS || k >= decl->list.len)
+        return NULL;
+    return m->arg[k] ? m->arg[k] : decl->list.items[k]->b;
+}

@@ -102,4 +102,28 @@ const char *ast_op_name(int op);
 /* Prints the tree as an indented S-expression (exac --emit=ast). */
 void ast_dump(FILE *out, const Node *n);
 
+/* ---- matching a call's arguments with a declaration's formals ------------
+ * The one place that decides which argument goes to which formal (sema
+ * reports the problems, lowering and the descriptor writer use the result):
+ * positional arguments fill formals in order, named ones by name. */
+enum { AST_MAX_ARGS = 64 };
+enum AstArgStatus {
+    AST_ARG_AFTER_NAMED = -1, /* positional argument after a named one */
+    AST_ARG_TOO_MANY = -2,    /* more positional arguments than formals (matching stops) */
+    AST_ARG_UNKNOWN = -3,     /* no formal of that name */
+    AST_ARG_TWICE = -4        /* the formal is given already */
+};
+typedef struct AstArgs {
+    int nactual;                     /* call arguments examined */
+    int slot[AST_MAX_ARGS];          /* per call argument: its formal, or an AstArgStatus */
+    const Node *arg[AST_MAX_ARGS];   /* per formal: its value expression, or NULL */
+} AstArgs;
+
+/* Matches call (N_CALL) with the formals of decl (list of N_FORMAL); 1 when
+ * every argument has its formal.  Formals past AST_MAX_ARGS are never bound. */
+int ast_match_args(const Node *decl, const Node *call, AstArgs *m);
+
+/* The value of formal k: its argument, else its default, else NULL. */
+const Node *ast_formal_value(const Node *decl, const AstArgs *m, int k);
+
 #endif

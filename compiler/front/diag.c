@@ -2,6 +2,7 @@
 #include "diag.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 void diag_init(Diag *d, FILE *out)
@@ -110,4 +111,16 @@ void diag_finish(Diag *d)
 {
     if (d->suppressed)
         fprintf(d->out, "exac: %d more errors not shown\n", d->suppressed);
+}
+
+int diag_message(char **error, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (error && (*error = malloc(strlen(msg) + 1)))
+        strcpy(*error, msg);
+    return -1;
 }

@@ -32,6 +32,11 @@ void diag_init(Diag *d, FILE *out);
 #define EXA_PRINTF(a, b)
 #endif
 
+/* For the stages that report by returning a message (fusion, code
+ * generation): sets *error (when error is not NULL) to the malloc'd message
+ * and returns -1. */
+int diag_message(char **error, const char *fmt, ...) EXA_PRINTF(2, 3);
+
 void diag_error(Diag *d, Span at, const char *fmt, ...) EXA_PRINTF(3, 4);
 void diag_warning(Diag *d, Span at, const char *fmt, ...) EXA_PRINTF(3, 4);
 void diag_note(Diag *d, Span at, const char *fmt, ...) EXA_PRINTF(3, 4);

@@ -29,6 +29,7 @@ typedef struct ParseCtx {
     OpenBracket open[PARSE_MAX_NESTING]; /* unclosed brackets, innermost last */
     int nopen;
     int too_deep;                   /* nesting past the limit was reported */
+    int nminus;                     /* '-' tokens in a row: unary minus nests */
     Span comment_start;
     int eof_reported;               /* an unterminated comment ran into the end */             /* of the block comment being skipped */
 } ParseCtx;

@@ -434,5 +434,14 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, yyscan_t scanner, str
 static void yyerror(const Span *loc, yyscan_t scanner, struct ParseCtx *ctx, const char *msg)
 {
     (void)scanner;
+    /* bison's stack holds the operators and brackets not yet reduced; the
+     * scanner bounds brackets and unary minus, this catches the rest (a^a^...) */
+    if (strcmp(msg, "memory exhausted") == 0) {
+        if (!ctx->too_deep)
+            diag_error(ctx->diag, *loc, "expression nested too deeply: the parser's stack of %d symbols is full",
+                       YYMAXDEPTH);
+        ctx->too_deep = 1;
+        return;
+    }
     diag_error(ctx->diag, *loc, "%s", msg);
 }

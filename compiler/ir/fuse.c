@@ -19,8 +19,10 @@
  *      to the last step that reads it; buffers whose lifetimes overlap are
  *      kept apart, the others share memory. */
 #include "fuse.h"
+#include "diag.h"
 
-#include <stdarg.h>
+#include "exa/kernels.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,20 +36,6 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static int fail(char **error, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (error) {
-        *error = malloc(strlen(msg) + 1);
-        if (*error)
-            strcpy(*error, msg);
-    }
-    return -1;
-}
 
 int64_t fuse_size(const IrValue *v)
 {
@@ -175,7 +163,7 @@ static int make_groups(FusePlan *p, char *sealed, char **error)
             for (int k = 0; k < arity; k++) {
                 IrId u = v->in[k];
                 if (p->v[u].op == IR_LABEL)
-                    return fail(error, "a label is used as a real number (%s)", ir_op_name(v->op));
+                    return diag_message(error, "a label is used as a real number (%s)", ir_op_name(v->op));
                 if (p->info[u].kind != FUSE_ELEM || !same_space(&p->v[u], v))
                     continue;
                 int gu = p->info[u].group;
@@ -295,23 +283,14 @@ static int64_t conv_scratch(const FusePlan *p, const IrValue *v)
     return g.c * g.k * g.k * g.oh * g.ow;
 }
 
-/* Elements of the scratch of a direct convolution kernel, as
- * runtime/include/exa/kernels.h gives them (exa_k_dconv*; its weight
- * gradient takes samples in chunks of 8; on a CPU without AVX2 it runs the
- * im2col kernels, hence room for their matrix too). */
+/* Elements of the scratch of a direct convolution kernel: kernels.h's
+ * formula, on AVX2's 32-byte vectors (the kernels' vector width). */
 static int64_t dconv_scratch(const FusePlan *p, const IrValue *v)
 {
     ConvGeometry g = conv_geometry(p, v);
-    int64_t lanes = 32 / p->elem, op = (g.o + lanes - 1) / lanes * lanes, n;
-    int64_t padded = g.pad > 0 ? g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) : 0;
-    if (v->op == IR_CONV)
-        n = padded;
-    else if (v->op == IR_CONV_GRAD_W)
-        n = g.c * g.k * g.k * op + 8 * g.oh * g.ow * op + 8 * padded;
-    else
-        n = g.c * g.o * g.k * g.k + g.o * (g.oh + 2 * g.k - 2) * (g.ow + 2 * g.k - 2) + padded;
-    int64_t im2col = conv_scratch(p, v);
-    return n > im2col ? n : im2col;
+    ExaDconvKind kind = v->op == IR_CONV ? EXA_DCONV_FWD : v->op == IR_CONV_GRAD_W ? EXA_DCONV_GRAD_W
+                                                                                : EXA_DCONV_GRAD_X;
+    return exa_dconv_workspace_len(kind, g.c, g.h, g.w, g.o, g.k, g.pad, 32 / p->elem);
 }
 
 /* FUSE_DIRECT_CONV: a convolution at stride 1 whose x has few taps per
@@ -416,12 +395,12 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     for (int i = 0; i < f->nout; i++) {
         p->out[i] = f->out[i];
         if (f->out[i].value < 0 || f->out[i].value >= f->n) {
-            fail(error, "output %d names no value", i);
+            diag_message(error, "output %d names no value", i);
             goto done;
         }
         p->out[i].value = canon[f->out[i].value];
         if (p->v[p->out[i].value].op == IR_LABEL) {
-            fail(error, "output %d is a label", i);
+            diag_message(error, "output %d is a label", i);
             goto done;
         }
     }
@@ -452,7 +431,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             fi->kind = is_scalar_leaf(v->op) ? FUSE_SCALAR : is_elem(v->op) ? FUSE_ELEM : FUSE_KERNEL;
         }
         if (v->shape.rank > IR_MAX_RANK || (v->op == IR_TRANSPOSE && v->shape.rank != 2)) {
-            fail(error, "value %%%d (%s) has a shape the back end cannot handle", id, ir_op_name(v->op));
+            diag_message(error, "value %%%d (%s) has a shape the back end cannot handle", id, ir_op_name(v->op));
             goto done;
         }
     }

@@ -130,6 +130,49 @@ typedef struct FuseMatrix {
 } FuseMatrix;
 FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);
 
+/* ---- the forms both back ends emit (fuse_forms.c) ------------------------
+ * The decisions a back end would otherwise make for itself, so that the CPU
+ * (codegen_llvm*.c) and the GPU (codegen_cuda.c) make them once, alike. */
+
+/* A fused group's loop nest: the loop dims of its last member (the batch
+ * first when batched), dims of extent 1 dropped and a dim merged into the
+ * next inner one wherever every stream runs through both contiguously; one
+ * stream per value read from memory and per stored member. */
+enum { FUSE_MAX_DIMS = IR_MAX_RANK + 1 };
+typedef struct FuseStream {
+    IrId value;
+    int store;                      /* written (a stored member) or read */
+    int64_t stride[FUSE_MAX_DIMS];  /* elements per step of each dim */
+} FuseStream;
+typedef struct FuseNest {
+    int nd;
+    int64_t ext[FUSE_MAX_DIMS];     /* extent: ext, times B where batch[d] (only dim 0) */
+    int batch[FUSE_MAX_DIMS];
+    FuseStream *st;                 /* malloc'd: fuse_nest_free */
+    int ns;
+} FuseNest;
+/* 0, or -1 when out of memory. */
+int fuse_nest(const FusePlan *p, const FuseGroup *g, FuseNest *n);
+void fuse_nest_free(FuseNest *n);
+
+/* A MATMUL or OUTER as one GEMM call: C_i = op(A_i) op(B_i) for i < count,
+ * beta 0, summed into one C when sc == 0.  Sizes are x[0] * B + x[1], B the
+ * batch of the call. */
+typedef struct FuseGemm {
+    int64_t count[2], m[2], n[2], k[2];
+    int ta, tb;
+    IrId a, b, c;                   /* operands and result */
+    int64_t lda, ldb, ldc, sa, sb, sc;
+} FuseGemm;
+FuseGemm fuse_gemm(const FusePlan *p, IrId id);
+
+/* Where each output is copied to the caller's memory: after step s for the
+ * outputs in the list first[s + 1], next[i] (in output order); first[0]:
+ * views, copied before any step.  Outputs computed in place (FuseInfo.output)
+ * and scalars (a FUSE_STEP_STORE writes them) are in no list.  first has
+ * nsteps + 1 entries, next nout. */
+void fuse_output_steps(const FusePlan *p, int *first, int *next);
+
 /* Prints the plan: groups, kernels, buffers (for debugging and tests). */
 void fuse_dump(FILE *out, const FusePlan *p);
 

@@ -1,14 +1,14 @@
-/* lower.c - instantiating the checked program as graph IR.
+/* lower.c - the checked program as graph IR.
  *
- * The walk mirrors sema_inst.c, which has already proven the program
- * well-formed: a layer call makes an instance with its own parameters (path
- * parent/name#k, k counting calls of that name in the body, arguments first),
- * a model is instantiated once per distinct argument values and shared, each
- * repeat step is a stage with its own parameters (path model/step[k]), and a
- * for body is instantiated once and unrolled.  Parameters are found by path
- * among sema's, so the two passes cannot disagree silently: a path sema did
- * not make is an internal error.  Compile-time integers and numbers are folded
- * here; only tensors become IR. */
+ * Sema has instantiated the program (sema_inst.c): every layer call site is
+ * an instance with its parameters, every repeat step a stage.  Lowering walks
+ * the same bodies to build the IR of their tensor expressions, and takes the
+ * instances, parameters and stages from sema's record by identity: the
+ * instance of a layer call is the one sema made for that call node under the
+ * current instance in the current stage, a `param` is the one sema recorded
+ * for that declaration in that instance.  So the two cannot disagree: a call
+ * or parameter sema did not record is an internal error.  Arguments are
+ * matched by ast_match_args and constants folded by fold.c, as in sema. */
 #include "lower.h"
 
 #include <math.h>
@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "exa/abi.h"
+#include "fold.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
 
@@ -33,18 +35,29 @@ typedef struct Binding {
     LVal v;
 } Binding;
 
-enum { MAX_BINDINGS = 256, MAX_COUNTS = 64, MAX_MEMO = 256 };
+enum { MAX_BINDINGS = 256, MAX_MEMO = 256 };
 
 typedef struct Scope {
     Binding b[MAX_BINDINGS];
     int n;
-    const char *path;     /* instance path; NULL inside fns */
-    struct { const char *name; int n; } counts[MAX_COUNTS];
-    int ncounts;
     int model;            /* index in SemaTyped.models, or -1 */
+    int instance;         /* index in that model's instances, -1 in the loss */
     int stage;            /* global stage of the code being lowered */
     int in_loss;
 } Scope;
+
+/* sema's instances and parameters by identity: (model, parent instance, call
+ * node, stage) -> instance, and (model, instance, param node) -> parameter. */
+typedef struct Key {
+    int model, parent, stage;
+    const Node *node;
+} Key;
+
+typedef struct Index {
+    Key *key;
+    int *val;
+    size_t cap;           /* a power of two, at least twice the entries */
+} Index;
 
 typedef struct ModelMemo {
     const char *name;
@@ -62,6 +75,8 @@ typedef struct Lower {
     IrId *param_ids;
     int nparams;
     int *stage_base;      /* per model: its first global stage */
+    int *param_base;      /* per model: its first parameter in params */
+    Index instances, param_index;
     ModelMemo memo[MAX_MEMO];
     int nmemo;
     IrId accuracy_out;
@@ -133,69 +148,123 @@ static const Node *find_decl(const Program *p, const char *name)
     return NULL;
 }
 
-static char *fmt_path(const char *a, const char *b, int k)
+/* ---- sema's instances and parameters ------------------------------------ */
+
+static size_t key_hash(Key k)
 {
-    size_t n = strlen(a) + strlen(b) + 24;
-    char *s = malloc(n);
-    if (!s)
+    uint64_t h = (uint64_t)(uintptr_t)k.node * 0x9E3779B97F4A7C15u;
+    h ^= ((uint64_t)(uint32_t)k.model << 40) ^ ((uint64_t)(uint32_t)k.parent << 20) ^ (uint32_t)k.stage;
+    h *= 0xBF58476D1CE4E5B9u;
+    return (size_t)(h ^ (h >> 31));
+}
+
+static int key_eq(Key a, Key b)
+{
+    return a.model == b.model && a.parent == b.parent && a.stage == b.stage && a.node == b.node;
+}
+
+static void index_init(Index *x, size_t n)
+{
+    x->cap = 16;
+    while (x->cap < 2 * n + 2)
+        x->cap *= 2;
+    x->key = calloc(x->cap, sizeof *x->key);
+    x->val = malloc(x->cap * sizeof *x->val);
+    if (!x->key || !x->val)
         abort();
-    if (k > 0)
-        snprintf(s, n, "%s/%s#%d", a, b, k);
-    else
-        snprintf(s, n, "%s/%s", a, b);
-    return s;
+    for (size_t i = 0; i < x->cap; i++)
+        x->val[i] = -1;
 }
 
-/* parent/name#k, counting calls of name in the parent body (call_path in sema). */
-static char *call_path(Scope *s, const char *name)
+static void index_free(Index *x)
 {
-    int k = 0;
-    while (k < s->ncounts && strcmp(s->counts[k].name, name) != 0)
-        k++;
-    if (k == s->ncounts && k < MAX_COUNTS) {
-        s->counts[k].name = name;
-        s->counts[k].n = 0;
-        s->ncounts++;
-    }
-    int number = k < MAX_COUNTS ? ++s->counts[k].n : 0;
-    return fmt_path(s->path ? s->path : "?", name, number);
+    free(x->key);
+    free(x->val);
 }
 
-/* ---- parameters ------------------------------------------------------- */
-
-static IrId param_value(Lower *L, const char *path, Span at)
+/* The slot of k: its entry, or the empty slot where it belongs. */
+static size_t index_slot(const Index *x, Key k)
 {
-    for (int i = 0; i < L->nparams; i++) {
-        if (strcmp(L->params[i].path, path) != 0)
-            continue;
-        if (L->param_ids[i] < 0) {
-            IrValue v = { .op = IR_PARAM, .in = { -1, -1, -1 }, .shape = L->params[i].shape,
-                          .iarg = { i }, .stage = L->params[i].stage, .name = L->params[i].path };
-            L->param_ids[i] = ir_add(L->f, &v);
+    size_t i = key_hash(k) & (x->cap - 1);
+    while (x->val[i] >= 0 && !key_eq(x->key[i], k))
+        i = (i + 1) & (x->cap - 1);
+    return i;
+}
+
+static void index_put(Index *x, Key k, int v)
+{
+    size_t i = index_slot(x, k);
+    x->key[i] = k;
+    x->val[i] = v;
+}
+
+static int index_get(const Index *x, Key k)
+{
+    return x->cap ? x->val[index_slot(x, k)] : -1;
+}
+
+static void index_sema(Lower *L)
+{
+    const SemaTyped *t = L->t;
+    size_t ninst = 0;
+    for (int m = 0; m < t->nmodels; m++)
+        ninst += (size_t)t->models[m].ninstances;
+    index_init(&L->instances, ninst);
+    index_init(&L->param_index, (size_t)L->nparams);
+    for (int m = 0; m < t->nmodels; m++) {
+        const SemaModel *sm = &t->models[m];
+        for (int i = 0; i < sm->ninstances; i++) {
+            const SemaInstance *in = &sm->instances[i];
+            if (in->call && in->decl->kind == N_LAYER)
+                index_put(&L->instances, (Key){ m, in->parent, in->stage, in->call }, i);
         }
-        return L->param_ids[i];
+        for (int i = 0; i < sm->nparams; i++) {
+            const SemaParam *q = &sm->params[i];
+            index_put(&L->param_index, (Key){ m, q->instance, 0, q->decl }, L->param_base[m] + i);
+        }
     }
-    fail(L, at, "internal error: code generation found no parameter '%s'", path);
-    return -1;
+}
+
+/* The instance sema made for a layer call in scope s. */
+static int layer_instance(Lower *L, Scope *s, const Node *call)
+{
+    int i = -1;
+    if (s->model >= 0)
+        i = index_get(&L->instances, (Key){ s->model, s->instance, s->stage - L->stage_base[s->model], call });
+    if (i < 0)
+        fail(L, call->span, "internal error: code generation found no instance of '%s'", call->name);
+    return i;
+}
+
+static IrId param_value(Lower *L, Scope *s, const Node *decl)
+{
+    int i = s->model >= 0 ? index_get(&L->param_index, (Key){ s->model, s->instance, 0, decl }) : -1;
+    if (i < 0) {
+        fail(L, decl->span, "internal error: code generation found no parameter '%s'", decl->name);
+        return -1;
+    }
+    if (L->param_ids[i] < 0) {
+        IrValue v = { .op = IR_PARAM, .in = { -1, -1, -1 }, .shape = L->params[i].shape,
+                      .iarg = { i }, .stage = L->params[i].stage, .name = L->params[i].path };
+        L->param_ids[i] = ir_add(L->f, &v);
+    }
+    return L->param_ids[i];
+}
+
+/* The first global stage of the steps of repeat block rep in scope s's model. */
+static int repeat_stage(Lower *L, Scope *s, const Node *rep)
+{
+    if (s->model >= 0) {
+        const SemaModel *sm = &L->t->models[s->model];
+        for (int i = 0; i < sm->nstages; i++)
+            if (sm->stages[i].repeat == rep && sm->stages[i].step == 0)
+                return L->stage_base[s->model] + i;
+    }
+    fail(L, rep->span, "internal error: code generation found no stage of this %s", "repeat block");
+    return 0;
 }
 
 /* ---- builtins --------------------------------------------------------- */
-
-static double fold_unary(const char *name, double x)
-{
-    static const struct { const char *name; double (*f)(double); } fns[] = {
-        { "tanh", tanh }, { "exp", exp }, { "log", log }, { "sin", sin },
-        { "cos", cos }, { "sqrt", sqrt }, { "abs", fabs },
-    };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        if (strcmp(fns[i].name, name) == 0)
-            return fns[i].f(x);
-    if (strcmp(name, "sigmoid") == 0)
-        return 1 / (1 + exp(-x));
-    if (strcmp(name, "relu") == 0)
-        return x > 0 ? x : 0;
-    return log1p(exp(x)); /* softplus */
-}
 
 static const struct { const char *name; IrOp op; } unary_ops[] = {
     { "tanh", IR_TANH }, { "sigmoid", IR_SIGMOID }, { "relu", IR_RELU }, { "softplus", IR_SOFTPLUS },
@@ -286,10 +355,12 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
     LVal x = lower_expr(L, s, arg_at(call, 0));
     if (L->failed)
         return none();
+    double y;
+    if (is_const(x) && fold_unary(name, as_num(x), &y))
+        return number(y);
     for (size_t i = 0; i < sizeof unary_ops / sizeof unary_ops[0]; i++)
         if (strcmp(unary_ops[i].name, name) == 0)
-            return is_const(x) ? number(fold_unary(name, as_num(x)))
-                               : tensor(ir_unary(L->f, unary_ops[i].op, x.id));
+            return tensor(ir_unary(L->f, unary_ops[i].op, x.id));
     IrId a = as_tensor(L, x);
     IrShape as = L->f->v[a].shape;
     if (strcmp(name, "sum") == 0 || strcmp(name, "mean") == 0 || strcmp(name, "max") == 0) {
@@ -364,27 +435,20 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
         fail(L, call->span, "calls nested too deeply for code generation (at '%s')", call->name);
         return none();
     }
-    LVal actual[16];
-    int nformals = decl->list.len < 16 ? decl->list.len : 16;
+    /* arguments in call order, each to its formal (sema has checked the call) */
+    AstArgs match;
+    ast_match_args(decl, call, &match);
+    int nformals = decl->list.len < AST_MAX_ARGS ? decl->list.len : AST_MAX_ARGS;
+    LVal *actual = malloc(AST_MAX_ARGS * sizeof *actual);
+    if (!actual)
+        abort();
     for (int i = 0; i < nformals; i++)
         actual[i] = none();
-    int positional = 0;
-    for (int i = 0; i < call->list.len; i++) {
-        const Node *a = call->list.items[i];
-        int slot = positional;
-        const Node *e = a;
-        if (a->kind == N_NAMED_ARG) {
-            for (slot = 0; slot < nformals; slot++)
-                if (strcmp(decl->list.items[slot]->name, a->name) == 0)
-                    break;
-            e = a->a;
-        } else {
-            positional++;
-        }
-        if (slot < nformals)
-            actual[slot] = lower_expr(L, s, e);
-    }
+    for (int i = 0; i < match.nactual; i++)
+        if (match.slot[i] >= 0)
+            actual[match.slot[i]] = lower_expr(L, s, match.arg[match.slot[i]]);
     if (L->failed) {
+        free(actual);
         L->depth--;
         return none();
     }
@@ -396,6 +460,7 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
             for (int k = 0; same && k < nformals; k++)
                 same = m->args[k] == actual[k].id;
             if (same) {
+                free(actual);
                 L->depth--;
                 return m->result;
             }
@@ -405,20 +470,21 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
     if (!callee)
         abort();
     callee->model = s->model;
+    callee->instance = s->instance;
     callee->stage = s->stage;
     if (decl->kind == N_MODEL) {
-        callee->path = decl->name;
         callee->model = -1;
         for (int m = 0; m < L->t->nmodels; m++)
-            if (strcmp(L->t->models[m].name, decl->name) == 0)
+            if (L->t->models[m].decl == decl)
                 callee->model = m;
+        callee->instance = 0; /* a model's own instance is its first */
         callee->stage = callee->model >= 0 ? L->stage_base[callee->model] : 0;
     } else if (decl->kind == N_LAYER) {
-        callee->path = call_path(s, call->name);
+        callee->instance = layer_instance(L, s, call);
     }
     for (int i = 0; i < nformals; i++) {
         const Node *formal = decl->list.items[i];
-        if (actual[i].kind == LV_NONE && formal->b)
+        if (!match.arg[i] && formal->b)
             actual[i] = lower_expr(L, callee, formal->b);
         bind(L, callee, formal->name, actual[i], formal->span);
         bind_generics(L, callee, formal->a, actual[i]);
@@ -438,8 +504,7 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
                 L->accuracy_out = result.id;
         }
     }
-    if (decl->kind == N_LAYER)
-        free((char *)callee->path);
+    free(actual);
     free(callee);
     L->depth--;
     return result;
@@ -454,18 +519,6 @@ static IrId scope_tensor(void *scope, const char *name)
     return v && v->kind == LV_TENSOR ? v->id : -1;
 }
 
-static void save_counts(const Scope *s, Scope *into)
-{
-    memcpy(into->counts, s->counts, sizeof s->counts);
-    into->ncounts = s->ncounts;
-}
-
-static void restore_counts(Scope *s, const Scope *from)
-{
-    memcpy(s->counts, from->counts, sizeof s->counts);
-    s->ncounts = from->ncounts;
-}
-
 static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
 {
     for (int i = 0; i < body->len && !L->failed; i++) {
@@ -474,53 +527,32 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
         case N_ASSIGN:
             bind(L, s, st->name, lower_expr(L, s, st->a), st->span);
             break;
-        case N_PARAM: {
-            char *path = fmt_path(s->path ? s->path : "?", st->name, 0);
-            bind(L, s, st->name, tensor(param_value(L, path, st->span)), st->span);
-            free(path);
+        case N_PARAM:
+            bind(L, s, st->name, tensor(param_value(L, s, st)), st->span);
             break;
-        }
         case N_RETURN:
             return lower_expr(L, s, st->a);
         case N_REPEAT: {
+            /* each step is sema's stage, with its own instances */
             int64_t count = const_int(L, s, st->a, 0);
-            Scope *saved = calloc(1, sizeof *saved);
-            if (!saved)
-                abort();
-            save_counts(s, saved);
-            const char *path = s->path;
-            int base = s->stage;
+            int first = repeat_stage(L, s, st);
             for (int64_t k = 0; k < count && !L->failed; k++) {
                 if (L->repeat)
-                    lower_stage_mark(L->repeat, st, k, count, base + 1, scope_tensor, s);
-                char step[64];
-                snprintf(step, sizeof step, "step[%lld]", (long long)k);
-                s->path = fmt_path(path, step, 0);
-                s->ncounts = 0;
-                s->stage = base + 1 + (int)k;
+                    lower_stage_mark(L->repeat, st, k, count, first, scope_tensor, s);
+                s->stage = first + (int)k;
                 lower_body(L, s, &st->list);
-                free((char *)s->path);
             }
             if (L->repeat)
-                lower_stage_mark(L->repeat, st, count, count, base + 1, scope_tensor, s);
-            s->path = path;
-            s->stage = base + 1 + (int)count;
-            restore_counts(s, saved);
-            free(saved);
+                lower_stage_mark(L->repeat, st, count, count, first, scope_tensor, s);
+            s->stage = first + (int)count; /* the epilogue */
             break;
         }
-        case N_FOR: {
+        case N_FOR: { /* unrolled; sema made one set of instances for every iteration */
             int64_t lo = const_int(L, s, st->a, 0), hi = const_int(L, s, st->b, 0);
-            Scope *saved = calloc(1, sizeof *saved);
-            if (!saved)
-                abort();
-            save_counts(s, saved);
             for (int64_t t = lo; t < hi && !L->failed; t++) {
-                restore_counts(s, saved); /* one set of instances for every iteration */
                 bind(L, s, st->name, integer(t), st->span);
                 lower_body(L, s, &st->list);
             }
-            free(saved);
             break;
         }
         default:
@@ -532,18 +564,13 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
 
 /* ---- expressions ------------------------------------------------------- */
 
+/* Constants: sema has checked that integer arithmetic does not overflow. */
 static LVal fold(int op, LVal a, LVal b)
 {
-    if (a.kind == LV_INT && b.kind == LV_INT && op != '/' && op != '^')
-        return integer(op == '+' ? a.i + b.i : op == '-' ? a.i - b.i : a.i * b.i);
-    double x = as_num(a), y = as_num(b);
-    switch (op) {
-    case '+': return number(x + y);
-    case '-': return number(x - y);
-    case '*': return number(x * y);
-    case '/': return number(x / y);
-    default: return number(pow(x, y));
-    }
+    int64_t r;
+    if (a.kind == LV_INT && b.kind == LV_INT && op != '/' && op != '^' && fold_int(op, a.i, b.i, &r))
+        return integer(r);
+    return number(fold_real(op, as_num(a), as_num(b)));
 }
 
 static LVal lower_index(Lower *L, Scope *s, const Node *n)
@@ -649,16 +676,18 @@ static void layout_params(Lower *L, Lowered *out)
     const SemaTyped *t = L->t;
     int total = 0, stages = 0;
     L->stage_base = calloc(t->nmodels + 1, sizeof *L->stage_base);
+    L->param_base = calloc(t->nmodels + 1, sizeof *L->param_base);
     for (int m = 0; m < t->nmodels; m++)
         total += t->models[m].nparams;
     L->params = calloc(total + 1, sizeof *L->params);
     L->param_ids = malloc((total + 1) * sizeof *L->param_ids);
-    if (!L->stage_base || !L->params || !L->param_ids)
+    if (!L->stage_base || !L->param_base || !L->params || !L->param_ids)
         abort();
     int64_t offset = 0;
     for (int m = 0; m < t->nmodels; m++) {
         const SemaModel *sm = &t->models[m];
         L->stage_base[m] = stages;
+        L->param_base[m] = L->nparams;
         for (int i = 0; i < sm->nparams; i++) {
             IrParam *q = &L->params[L->nparams];
             q->path = sm->params[i].path;
@@ -673,6 +702,14 @@ static void layout_params(Lower *L, Lowered *out)
     out->params = L->params;
     out->nparams = L->nparams;
     out->nweights = offset;
+}
+
+static void lower_free(Lower *L)
+{
+    free(L->stage_base);
+    free(L->param_base);
+    index_free(&L->instances);
+    index_free(&L->param_index);
 }
 
 static void copy_func(const IrFunc *src, IrFunc *dst, const char *name)
@@ -697,11 +734,13 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1,
                 .repeat = lower_stage_wanted(t) ? &repeat : NULL };
     layout_params(&L, out);
+    index_sema(&L);
     const SemaData *data = &t->data[t->train.data];
     Scope *top = calloc(1, sizeof *top);
     if (!top)
         abort();
     top->model = -1;
+    top->instance = -1;
     top->in_loss = 1;
     for (int k = 0; k < data->nfields; k++) {
         const SemaField *fld = &data->fields[k];
@@ -722,7 +761,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     free(top);
     if (L.failed || loss.kind == LV_NONE) {
         ir_free(&f);
-        free(L.stage_base);
+        lower_free(&L);
         free(L.param_ids);
         lower_stage_free(&repeat);
         return -1;
@@ -737,9 +776,9 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     int acc = L.accuracy_out >= 0;
     /* loss: values and outputs */
     copy_func(&f, &out->funcs[0], "exa_loss");
-    ir_output(&out->funcs[0], per_sample, 0, 0);
+    ir_output(&out->funcs[0], per_sample, EXA_OUT_LOSS_LOSS, 0);
     if (acc)
-        ir_output(&out->funcs[0], L.accuracy_out, 1, 0);
+        ir_output(&out->funcs[0], L.accuracy_out, EXA_OUT_LOSS_ACCURACY, 0);
     /* loss_grad: the same, then reverse mode from the mean loss */
     IrFunc *g = &out->funcs[1];
     copy_func(&f, g, "exa_loss_grad");
@@ -752,16 +791,16 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         diag_error(d, t->loss->span, "cannot differentiate the loss: no derivative of %s",
                    why ? why : "?");
     } else {
-        ir_output(g, per_sample, 0, 0);
+        ir_output(g, per_sample, EXA_OUT_LOSS_GRAD_LOSS, 0);
         if (acc)
-            ir_output(g, L.accuracy_out, 1, 0);
+            ir_output(g, L.accuracy_out, EXA_OUT_LOSS_GRAD_ACCURACY, 0);
         for (int i = 0; i < L.nparams; i++) {
             if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0) {
-                ir_output(g, adj[L.param_ids[i]], 2, L.params[i].offset);
+                ir_output(g, adj[L.param_ids[i]], EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
             } else { /* the loss does not depend on it: its gradient is 0, written
                       * like the others so that the runtime need not clear it */
                 IrValue z = { .op = IR_FILL, .in = { -1, -1, -1 }, .shape = L.params[i].shape, .stage = -1 };
-                ir_output(g, ir_add(g, &z), 2, L.params[i].offset);
+                ir_output(g, ir_add(g, &z), EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
             }
         }
     }
@@ -770,7 +809,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     if (rc == 0 && L.repeat)
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
     ir_free(&f);
-    free(L.stage_base);
+    lower_free(&L);
     free(L.param_ids);
     if (rc != 0) {
         lower_stage_free(&repeat);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/abi.h"
+#include "fold.h"
 #include "lower.h"
 
 /* The text being written, and the program whose strategies it expands. */
@@ -69,7 +71,7 @@ static const Node *env_get(const Env *e, const char *name)
     return NULL;
 }
 
-/* A compile-time number, or NAN when n is not one. */
+/* A compile-time number, or NAN when n is not one; the arithmetic is fold.c's. */
 static double fold(const Node *n, const Env *e)
 {
     switch (n->kind) {
@@ -82,16 +84,13 @@ static double fold(const Node *n, const Env *e)
         return strcmp(n->name, "pi") == 0 ? 3.14159265358979323846 : NAN;
     }
     case N_UNARY: return -fold(n->a, e);
-    case N_BINARY: {
-        double a = fold(n->a, e), b = fold(n->b, e);
-        switch (n->op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return a / b;
-        case '^': return pow(a, b);
-        default: return NAN;
-        }
+    case N_BINARY: return fold_real(n->op, fold(n->a, e), fold(n->b, e));
+    case N_CALL: { /* an elementwise builtin of a number: sqrt(0.5) */
+        double y;
+        if (n->list.len == 1 && n->list.items[0]->kind != N_NAMED_ARG
+            && fold_unary(n->name, fold(n->list.items[0], e), &y))
+            return y;
+        return NAN;
     }
     default: return NAN;
     }
@@ -110,7 +109,7 @@ static void put_value(Text *t, const Node *n, const Env *e)
     }
     if (n->kind == N_STRING)
         put_string(t, n->name);
-    else if (n->kind == N_CALL)
+    else if (n->kind == N_CALL && isnan(fold(n, e)))
         put_call(t, n, e);
     else if (n->kind == N_NAME && isnan(fold(n, e)))
         put(t, "%s", n->name);
@@ -154,23 +153,13 @@ static const Node *find_strategy(const Program *p, const char *name)
 
 static void put_strategy(Text *t, const Node *decl, const Node *call)
 {
-    /* formal i takes the i-th positional argument, a named one, or its default */
+    /* each formal takes its argument or its default (sema has checked the call) */
     Env env = { 0 };
+    AstArgs m;
+    ast_match_args(decl, call, &m);
     for (int i = 0; i < decl->list.len && i < 32; i++) {
-        const Node *formal = decl->list.items[i];
-        const Node *value = formal->b;
-        int positional = 0;
-        for (int k = 0; k < call->list.len; k++) {
-            const Node *a = call->list.items[k];
-            if (a->kind == N_NAMED_ARG) {
-                if (strcmp(a->name, formal->name) == 0)
-                    value = a->a;
-            } else if (positional++ == i) {
-                value = a;
-            }
-        }
-        env.name[env.n] = formal->name;
-        env.value[env.n++] = value;
+        env.name[env.n] = decl->list.items[i]->name;
+        env.value[env.n++] = ast_formal_value(decl, &m, i);
     }
     put(t, "strategy(name=%s", decl->name);
     for (int i = 0; i < decl->list2.len; i++) {
@@ -227,17 +216,16 @@ static const SemaParam *sema_param(const SemaTyped *t, const char *path)
     return NULL;
 }
 
-static void put_init(Text *t, const Node *init)
+/* The initialiser with the arguments sema folded for this instance. */
+static void put_init(Text *t, const SemaParam *sp)
 {
-    if (!init || init->kind == N_NAME) {
-        put(t, "%s", init ? init->name : "zeros");
+    if (!sp || !sp->init) {
+        put(t, "zeros");
         return;
     }
-    put(t, "%s", init->name);
-    for (int i = 0; i < init->list.len; i++) {
-        const Node *a = init->list.items[i];
-        put(t, " %.17g", fold(a->kind == N_NAMED_ARG ? a->a : a, NULL));
-    }
+    put(t, "%s", sp->init->name);
+    for (int i = 0; i < sp->ninit_args; i++)
+        put(t, " %.17g", sp->init_args[i]);
 }
 
 static void put_shape(Text *t, int rank, const int64_t *dim)
@@ -255,7 +243,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
     int stages = 0;
     for (int m = 0; m < st->nmodels; m++)
         stages += st->models[m].nstages;
-    put(&t, "exa-program 1\nsource ");
+    put(&t, "exa-program 1 abi %d\nsource ", EXA_ABI_VERSION);
     put_string(&t, p->root->file->path);
     put(&t, "\nprecision %s\nweights %lld\n", precision == 4 ? "f32" : "f64", (long long)nweights);
     for (int i = 0; i < nparams; i++) {
@@ -266,7 +254,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put(&t, "param ");
         put_string(&t, q->path);
         put(&t, " offset %lld stage %d init ", (long long)q->offset, q->stage);
-        put_init(&t, sp ? sp->init : NULL);
+        put_init(&t, sp);
         put(&t, " fan %lld %lld ", (long long)in, (long long)out);
         put_shape(&t, q->shape.rank, q->shape.dim);
         put(&t, "\n");
@@ -317,15 +305,18 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put_call(&t, st->train.decompose, NULL);
         put(&t, "\n");
     }
-    put(&t, "function 0 loss inputs %d outputs 2\n", st->data[st->train.data].nfields);
-    put(&t, "function 1 loss_grad inputs %d outputs 3\n", st->data[st->train.data].nfields);
+    for (int k = 0; k < 2; k++) { /* functions 0 and 1 (lower.c), the stage functions follow */
+        ExaFunctionKind kind = k ? EXA_FN_LOSS_GRAD : EXA_FN_LOSS;
+        put(&t, "function %d %s inputs %d outputs %d\n", k, exa_function_kind_name(kind),
+            st->data[st->train.data].nfields, exa_function_outputs(kind));
+    }
     if (has_accuracy) {
         int label = 0;
         const SemaData *dt = &st->data[st->train.data];
         for (int k = 0; k < dt->nfields; k++)
             if (dt->fields[k].is_class)
                 label = k;
-        put(&t, "metric accuracy output 1 label %d\n", label);
+        put(&t, "metric accuracy output %d label %d\n", EXA_OUT_LOSS_ACCURACY, label);
     }
     put(&t, "end\n");
     return t.s;

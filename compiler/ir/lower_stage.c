@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "exa/abi.h"
 #include "lower.h"
 
 int lower_stage_wanted(const SemaTyped *t)
@@ -182,12 +183,13 @@ typedef struct Ctx {
     int nfields;
 } Ctx;
 
-static IrFunc *new_func(Ctx *c, const char *name, const char *kind, int nin, int nout)
+static IrFunc *new_func(Ctx *c, const char *name, ExaFunctionKind kind, int nin)
 {
     IrFunc *g = &c->out->funcs[c->out->nfuncs];
     ir_init(g);
     g->name = name;
-    append(&c->r->desc, "function %d %s inputs %d outputs %d\n", c->out->nfuncs, kind, nin, nout);
+    append(&c->r->desc, "function %d %s inputs %d outputs %d\n", c->out->nfuncs, exa_function_kind_name(kind),
+           nin, exa_function_outputs(kind));
     c->out->nfuncs++;
     return g;
 }
@@ -334,9 +336,9 @@ static int step_functions(Ctx *c, double h)
     if (!map)
         abort();
     static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
-    static const char *const kinds[3] = { "stage_step", "stage_adjoint", "stage_vjp" };
+    static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
     for (int fn = 0; fn < 3 && status == 0; fn++) {
-        IrFunc *g = new_func(c, names[fn], kinds[fn], fn == 0 ? 1 : 2, fn == 2 ? 2 : 1);
+        IrFunc *g = new_func(c, names[fn], kinds[fn], fn == 0 ? 1 : 2);
         copy_cone(f, need0, &cut, 1, g, map);
         IrId u = map[u0], e = map[e0];
         /* u' = u + (step_size / h) E: exactly u + E on the fine level */
@@ -344,7 +346,7 @@ static int step_functions(Ctx *c, double h)
         IrId s = ir_binary(g, IR_DIV, ir_add(g, &hv), ir_const(g, h));
         IrId next = ir_binary(g, IR_ADD, u, ir_binary(g, IR_MUL, s, e));
         if (fn == 0) {
-            ir_output(g, next, 0, 0);
+            ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
             continue;
         }
         IrValue lv = input_leaf(1, &g->v[u], "lambda");
@@ -358,14 +360,14 @@ static int step_functions(Ctx *c, double h)
             status = vjp_fail(c, why);
             break;
         }
-        ir_output(g, adj[u] >= 0 ? adj[u] : lambda, 0, 0);
+        ir_output(g, adj[u] >= 0 ? adj[u] : lambda, fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
         for (int i = 0; fn == 2 && i < np0; i++) {
             IrId src = -1;
             for (IrId v = 0; v < f->n && src < 0; v++)
                 if (need0[v] && f->v[v].op == IR_PARAM && f->v[v].iarg[0] == idx[i])
                     src = v;
             if (src >= 0 && adj[map[src]] >= 0)
-                ir_output(g, adj[map[src]], 1, c->out->params[idx[i]].offset);
+                ir_output(g, adj[map[src]], EXA_OUT_STAGE_VJP_GRAD, c->out->params[idx[i]].offset);
         }
         free(adj);
     }
@@ -404,12 +406,12 @@ static int prologue_functions(Ctx *c)
         abort();
     int status = check_cone(c, need, 0, 0, "code before the repeat block");
     for (int fn = 0; fn < 2 && status == 0; fn++) {
-        IrFunc *g = new_func(c, fn ? "exa_prologue_vjp" : "exa_prologue", fn ? "prologue_vjp" : "prologue",
-                             c->nfields + fn, 1);
+        IrFunc *g = new_func(c, fn ? "exa_prologue_vjp" : "exa_prologue", fn ? EXA_FN_PROLOGUE_VJP : EXA_FN_PROLOGUE,
+                             c->nfields + fn);
         copy_cone(f, need, NULL, 0, g, map);
         IrId u = map[u0];
         if (fn == 0) {
-            ir_output(g, u, 0, 0);
+            ir_output(g, u, EXA_OUT_PROLOGUE_STATE, 0);
             continue;
         }
         IrValue lv = input_leaf(c->nfields, &g->v[u], "lambda0");
@@ -421,7 +423,7 @@ static int prologue_functions(Ctx *c)
         if (ad_vjp_params(g, u, lambda, adj, &why) != 0)
             status = vjp_fail(c, why);
         else
-            param_outputs(c, g, need, map, adj, 0);
+            param_outputs(c, g, need, map, adj, EXA_OUT_PROLOGUE_VJP_GRAD);
         free(adj);
     }
     free(map);
@@ -446,7 +448,7 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
         status = -1;
     }
     if (status == 0) {
-        IrFunc *g = new_func(c, "exa_epilogue_grad", "epilogue_grad", c->nfields + 1, 4);
+        IrFunc *g = new_func(c, "exa_epilogue_grad", EXA_FN_EPILOGUE_GRAD, c->nfields + 1);
         copy_cone(f, need, &cut, 1, g, map);
         IrValue seedv = { .op = IR_INV_BATCH, .in = { -1, -1, -1 }, .stage = -1 };
         IrId seed = ir_add(g, &seedv);
@@ -457,10 +459,10 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
         if (ad_vjp(g, map[per_sample], seed, adj, &why) != 0) {
             status = vjp_fail(c, why);
         } else {
-            ir_output(g, map[per_sample], 0, 0);
+            ir_output(g, map[per_sample], EXA_OUT_EPILOGUE_GRAD_LOSS, 0);
             if (accuracy >= 0)
-                ir_output(g, map[accuracy], 1, 0);
-            param_outputs(c, g, need, map, adj, 2);
+                ir_output(g, map[accuracy], EXA_OUT_EPILOGUE_GRAD_ACCURACY, 0);
+            param_outputs(c, g, need, map, adj, EXA_OUT_EPILOGUE_GRAD_GRAD);
             IrId gu = adj[map[uN]];
             if (gu < 0) { /* cannot happen when the loss depends on u_N; stay safe */
                 IrValue z = { .op = IR_FILL, .in = { -1, -1, -1 }, .shape = f->v[uN].shape, .stage = -1 };
@@ -468,7 +470,7 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
                               .shape = f->v[uN].shape, .batched = 1, .stage = -1 };
                 gu = ir_add(g, &b);
             }
-            ir_output(g, gu, 3, 0);
+            ir_output(g, gu, EXA_OUT_EPILOGUE_GRAD_STATE_ADJOINT, 0);
         }
         free(adj);
     }

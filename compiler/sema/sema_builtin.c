@@ -4,9 +4,11 @@
  * sema.c); the shape rule of each operation is here, one case per name.
  * Images are [channels, height, width] and convolution kernels
  * [out, in, kh, kw], as in docs/language.md. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "fold.h"
 #include "sema_internal.h"
 
 enum { MAX_ARGS = 16 };
@@ -96,9 +98,9 @@ static int int_arg(Body *b, const Node *e, const char *what, int64_t min, Dim *o
     return 1;
 }
 
-static Val tensor_arg(Body *b, const Node *e, const char *op)
+/* v, the value of argument e of op, as a tensor: numbers are scalars. */
+static Val tensor_val(Body *b, const Node *e, Val v, const char *op)
 {
-    Val v = sema_expr(b, e);
     if (v.kind == V_ERR || v.kind == V_TENSOR)
         return v;
     if (v.kind == V_INT || v.kind == V_NUM) {
@@ -109,6 +111,11 @@ static Val tensor_arg(Body *b, const Node *e, const char *op)
     sema_error(b->s, e->span, "argument of '%s' must be a tensor, not %s", op,
                v.kind == V_CLASS ? "a class label" : val_str(&v, buf, sizeof buf));
     return val_err();
+}
+
+static Val tensor_arg(Body *b, const Node *e, const char *op)
+{
+    return tensor_val(b, e, sema_expr(b, e), op);
 }
 
 /* floor((n + 2p - k) / s) + 1, or unknown; 0 when the kernel does not fit. */
@@ -348,7 +355,22 @@ Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
         }
         return bad ? val_err() : val_tensor(&r);
     }
-    Val x = tensor_arg(b, pos[0], n);
+    Val x = sema_expr(b, pos[0]);
+    double y;
+    if ((x.kind == V_INT || x.kind == V_NUM) && fold_unary(n, 0, &y)) {
+        /* an elementwise function of a number is a number, as lowering folds it */
+        int known = x.kind == V_INT ? dim_known(x.i) && !x.ranged : x.num_known;
+        if (!known)
+            return val_num(0, 0);
+        double v = x.kind == V_INT ? (double)x.i.v : x.num;
+        fold_unary(n, v, &y);
+        if (!isfinite(y)) {
+            sema_error(b->s, e->span, "'%s' of the constant %g is not a finite number", n, v);
+            return val_err();
+        }
+        return val_num(y, 1);
+    }
+    x = tensor_val(b, pos[0], x, n);
     if (x.kind == V_ERR)
         return x;
     if (!strcmp(n, "logsumexp")) {

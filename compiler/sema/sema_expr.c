@@ -5,9 +5,11 @@
  * diagnosed evaluates to V_ERR, which every rule accepts silently, so one
  * mistake gives one message.  The shape rules are the table of
  * docs/language.md, "Expressions and shapes". */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "fold.h"
 #include "sema_internal.h"
 
 Local *sema_find_local(Body *b, const char *name)
@@ -161,14 +163,8 @@ static Val int_arith(Body *b, const Node *e, Dim x, Dim y)
 {
     if (!dim_known(x) || !dim_known(y))
         return val_int(dim_unknown());
-    int ovf = 0;
-    int64_t r = 0;
-    switch (e->op) {
-    case '+': r = sema_add(x.v, y.v, &ovf); break;
-    case '-': r = sema_add(x.v, -y.v, &ovf); break;
-    case '*': r = sema_mul(x.v, y.v, &ovf); break;
-    }
-    if (ovf || r > INT32_MAX * (int64_t)1024 || r < -INT32_MAX * (int64_t)1024) {
+    int64_t r;
+    if (!fold_int(e->op, x.v, y.v, &r)) {
         sema_error(b->s, e->span, "integer overflow in '%s'", ast_op_name(e->op));
         return val_err();
     }
@@ -196,20 +192,20 @@ static Val binary(Body *b, const Node *e)
         }
         if (x.kind == V_TENSOR)
             return x;
-        return val_num(0, 0);
     }
-    if (x.kind == V_INT && y.kind == V_INT) {
-        if (e->op != '/')
-            return int_arith(b, e, x.i, y.i);
-        if (dim_known(x.i) && dim_known(y.i) && y.i.v != 0)
-            return val_num((double)x.i.v / (double)y.i.v, 1);
-        return val_num(0, 0);
-    }
+    if (x.kind == V_INT && y.kind == V_INT && e->op != '/' && e->op != '^')
+        return int_arith(b, e, x.i, y.i);
     if (x.kind != V_TENSOR && y.kind != V_TENSOR) {
         double p = x.kind == V_INT ? (double)x.i.v : x.num, q = y.kind == V_INT ? (double)y.i.v : y.num;
         int known = (x.kind == V_INT ? dim_known(x.i) : x.num_known) && (y.kind == V_INT ? dim_known(y.i) : y.num_known);
-        double v = e->op == '+' ? p + q : e->op == '-' ? p - q : e->op == '*' ? p * q : q != 0 ? p / q : 0;
-        return val_num(v, known);
+        if (!known)
+            return val_num(0, 0);
+        double v = fold_real(e->op, p, q);
+        if (!isfinite(v)) {
+            sema_error(b->s, e->span, "'%s' of the constants %g and %g is not a finite number", op, p, q);
+            return val_err();
+        }
+        return val_num(v, 1);
     }
     if (shape_broadcast(&a, &c, &r) != 0) {
         char s1[128], s2[128];
@@ -378,7 +374,20 @@ static Val call_expr(Body *b, const Node *e)
     return val_err();
 }
 
+static Val expr_value(Body *b, const Node *e);
+
+/* V_ERR means "already diagnosed": an expression that fails without any
+ * error reported would let a wrong program check and compile (issue 12 item
+ * 1 was one), so that is made an error here, whatever check forgot it. */
 Val sema_expr(Body *b, const Node *e)
+{
+    Val v = expr_value(b, e);
+    if (v.kind == V_ERR && b->s->d->errors == 0)
+        sema_error(b->s, e->span, "internal error: this expression was rejected without a diagnostic");
+    return v;
+}
+
+static Val expr_value(Body *b, const Node *e)
 {
     switch (e->kind) {
     case N_INT: return val_int(dim_const(e->ival));
@@ -454,9 +463,7 @@ Dim sema_dim_expr(Body *b, const Node *e)
         int ovf = 0;
         int64_t r = 0;
         switch (e->op) {
-        case '+': r = sema_add(x.v, y.v, &ovf); break;
-        case '-': r = sema_add(x.v, -y.v, &ovf); break;
-        case '*': r = sema_mul(x.v, y.v, &ovf); break;
+        case '+': case '-': case '*': ovf = !fold_int(e->op, x.v, y.v, &r); break;
         case '/':
             if (y.v == 0 || x.v % y.v != 0) {
                 sema_error(s, e->span, "'/' in a shape must divide exactly, but %lld / %lld does not",

@@ -10,6 +10,7 @@
  * repeat block once per step (each step a stage), and a for body once (its
  * iterations share instances).  Sizes are capped so that `repeat 1000000` is
  * an error rather than a hang. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,12 +166,16 @@ static Val type_value(Body *b, const Node *t)
     }
 }
 
-/* The generic pass binds formals to their declared types, dims symbolic. */
+/* The generic pass binds formals to their declared types, dims symbolic;
+ * integers and numbers first, as bind_call does: shapes may use them. */
 static void bind_generic(Body *b, const Node *fn)
 {
     add_generics(b, fn, 1);
-    for (int i = 0; i < fn->list.len; i++) {
-        const Node *f = fn->list.items[i];
+    for (int i = 0; i < 2 * fn->list.len; i++) {
+        const Node *f = fn->list.items[i % fn->list.len];
+        int number = f->a->kind == N_TYPE_INT || f->a->kind == N_TYPE_FLOAT;
+        if (number != (i < fn->list.len))
+            continue;
         Val v = type_value(b, f->a);
         if (f->a->kind == N_TYPE_INT)
             v = val_int((Dim){ .sym = f->name });
@@ -197,54 +202,52 @@ typedef struct Binding {
     Val val[MAX_FORMALS];
 } Binding;
 
-/* Matches the call's arguments with the formals; reports arity and naming. */
+/* Matches the call's arguments with the formals (ast_match_args) and
+ * evaluates them in call order; reports arity and naming. */
 static int match_args(Body *b, const Node *e, const Node *fn, Binding *bd)
 {
     Sema *s = b->s;
-    int nf = fn->list.len, npos = 0, named = 0, ok = 1;
+    int nf = fn->list.len;
     memset(bd, 0, sizeof *bd);
-    for (int i = 0; i < e->list.len; i++) {
+    if (e->list.len > AST_MAX_ARGS) {
+        sema_error(s, e->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
+        return 0;
+    }
+    AstArgs m;
+    int ok = ast_match_args(fn, e, &m);
+    for (int i = 0; i < m.nactual; i++) {
         const Node *a = e->list.items[i];
-        int k;
-        if (a->kind != N_NAMED_ARG) {
-            if (named) {
-                sema_error(s, a->span, "positional argument after named arguments in call of '%s'", fn->name);
-                ok = 0;
-                continue;
-            }
-            k = npos++;
-            if (k >= nf) {
-                sema_error(s, a->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
-                sema_note(s, fn->span, "'%s' declared here", fn->name);
-                ok = 0;
-                break;
-            }
-        } else {
-            named = 1;
-            for (k = 0; k < nf; k++)
-                if (strcmp(fn->list.items[k]->name, a->name) == 0)
-                    break;
-            if (k == nf) {
-                sema_error(s, a->span, "'%s' has no argument named '%s'", fn->name, a->name);
-                char list[512] = "";
-                size_t len = 0;
-                for (int j = 0; j < nf && len < sizeof list; j++)
-                    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "",
-                                            fn->list.items[j]->name);
-                sema_note_plain(s, nf ? "'%s' accepts: %s" : "'%s' takes no arguments%s", fn->name, list);
-                ok = 0;
-                continue;
-            }
-            if (bd->arg[k]) {
-                sema_error(s, a->span, "argument '%s' is given twice", a->name);
-                sema_note(s, bd->arg[k]->span, "first given here");
-                ok = 0;
-                continue;
-            }
-            a = a->a;
+        int k = m.slot[i];
+        switch (k) {
+        case AST_ARG_AFTER_NAMED:
+            sema_error(s, a->span, "positional argument after named arguments in call of '%s'", fn->name);
+            continue;
+        case AST_ARG_TOO_MANY:
+            sema_error(s, a->span, "too many arguments in call of '%s': it takes %d", fn->name, nf);
+            sema_note(s, fn->span, "'%s' declared here", fn->name);
+            continue;
+        case AST_ARG_UNKNOWN: {
+            sema_error(s, a->span, "'%s' has no argument named '%s'", fn->name, a->name);
+            char list[512] = "";
+            size_t len = 0;
+            for (int j = 0; j < nf && len < sizeof list; j++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? ", " : "",
+                                        fn->list.items[j]->name);
+            sema_note_plain(s, nf ? "'%s' accepts: %s" : "'%s' takes no arguments%s", fn->name, list);
+            continue;
         }
-        bd->arg[k] = a;
-        bd->val[k] = sema_expr(b, a);
+        case AST_ARG_TWICE: {
+            int f = 0;
+            while (strcmp(fn->list.items[f]->name, a->name) != 0)
+                f++;
+            sema_error(s, a->span, "argument '%s' is given twice", a->name);
+            sema_note(s, m.arg[f]->span, "first given here");
+            continue;
+        }
+        default:
+            bd->arg[k] = m.arg[k];
+            bd->val[k] = sema_expr(b, m.arg[k]);
+        }
     }
     for (int k = 0; ok && k < nf; k++) {
         const Node *f = fn->list.items[k];
@@ -257,7 +260,9 @@ static int match_args(Body *b, const Node *e, const Node *fn, Binding *bd)
     return ok;
 }
 
-/* Binds (or checks) dimension expression de of formal f against actual. */
+/* Binds (or checks) dimension expression de of formal f against actual:
+ * 1 when they agree, 0 when they do not (the caller reports it), -1 when
+ * they do not and the conflict is already reported. */
 static int unify_dim(Body *cb, Body *b, const Node *de, Dim actual, const Node *f, const Node *argn,
                      const char **bound_from, int *bound)
 {
@@ -276,7 +281,7 @@ static int unify_dim(Body *cb, Body *b, const Node *de, Dim actual, const Node *
             sema_error(b->s, argn->span, "dimension '%s' is %lld here but %lld in argument '%s'", de->name,
                        (long long)actual.v, (long long)g->val.i.v, bound_from[gi]);
             sema_note(b->s, f->span, "'%s' declared here", f->name);
-            return 0;
+            return -1;
         }
     }
     Dim want = sema_dim_expr(cb, de);
@@ -292,8 +297,10 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
     add_generics(cb, fn, 0);
     int bound[64] = {0};
     const char *from[64] = {0};
-    if (cb->nlocals > 64)
+    if (cb->nlocals > 64) {
+        sema_error(s, fn->span, "'%s' has more than 64 formals and generic dimensions", fn->name);
         return 0;
+    }
     /* integers and numbers first: shapes may use them */
     for (int k = 0; k < fn->list.len; k++) {
         const Node *f = fn->list.items[k];
@@ -335,8 +342,16 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
                 sema_error(s, at->span, "argument '%s' of '%s' must be a class label", f->name, fn->name);
                 sema_note(s, f->span, "'%s' declared here", f->name);
                 ok = 0;
-            } else if (!unify_dim(cb, b, t->a, v.i, f, at, from, bound)) {
-                ok = 0;
+            } else {
+                int u = unify_dim(cb, b, t->a, v.i, f, at, from, bound);
+                if (u == 0) {
+                    Dim want = sema_dim_expr(cb, t->a);
+                    sema_error(s, at->span, "argument '%s' of '%s' must be class(%lld), but %s is class(%lld)",
+                               f->name, fn->name, (long long)want.v, sema_describe(b, at, "it"), (long long)v.i.v);
+                    sema_note(s, f->span, "'%s' declared here", f->name);
+                }
+                if (u != 1)
+                    ok = 0;
             }
             add_local(cb, f->name, L_FORMAL, v, f);
             continue;
@@ -349,11 +364,12 @@ static int bind_call(Body *b, const Node *fn, Binding *bd, Body *cb)
             ok = 0;
             continue;
         }
+        /* good: 1 the shapes agree, 0 they do not (reported here), -1 a
+         * generic dimension conflict unify_dim has already reported */
         int good = as.rank == t->list.len;
-        for (int i = 0; good && i < t->list.len; i++)
-            if (!unify_dim(cb, b, t->list.items[i], as.d[i], f, at, from, bound))
-                good = -1;
-        if (!good) {
+        for (int i = 0; good == 1 && i < t->list.len; i++)
+            good = unify_dim(cb, b, t->list.items[i], as.d[i], f, at, from, bound);
+        if (good == 0) {
             Shape want;
             sema_type_shape(cb, t, &want);
             sema_error(s, at->span, "argument '%s' of '%s' must be %s, but %s is %s", f->name, fn->name,
@@ -391,6 +407,39 @@ static void check_return(Body *b, const Node *st, const Val *v)
     if (!ok)
         sema_error(b->s, st->a->span, "'%s' must return %s, but this is %s", b->decl->name,
                    val_str(&want, s1, sizeof s1), val_str(v, s2, sizeof s2));
+}
+
+/* The initialiser's arguments as numbers, computed where this instance's
+ * formals and generic dimensions are bound (uniform(-1/n, 1/n) differs per
+ * instance); the generic pass has checked that they are numbers. */
+static void init_args(Body *b, const Node *in, SemaParam *p)
+{
+    for (int i = 0; i < in->list.len && i < SEMA_MAX_INIT_ARGS; i++) {
+        const Node *a = in->list.items[i];
+        a = a->kind == N_NAMED_ARG ? a->a : a;
+        Val v = sema_expr(b, a);
+        int known = v.kind == V_INT ? dim_known(v.i) && !v.ranged : v.kind == V_NUM && v.num_known;
+        double x = v.kind == V_INT ? (double)v.i.v : v.num;
+        if (v.kind == V_ERR)
+            continue;
+        if (!known)
+            sema_error(b->s, a->span, "the arguments of '%s' must be compile-time numbers", in->name);
+        else if (!isfinite(x))
+            sema_error(b->s, a->span, "the argument of '%s' is %g here, not a finite number", in->name, x);
+        else if (!strcmp(in->name, "normal") && x <= 0)
+            sema_error(b->s, a->span, "the standard deviation of 'normal' must be positive"); /* as the generic pass says it */
+        else if (!strcmp(in->name, "uniform") && i == 1 && p->ninit_args == 1 && x < p->init_args[0])
+            sema_error(b->s, a->span, "the bounds of 'uniform' are in the wrong order: %g > %g here",
+                       p->init_args[0], x);
+        else
+            p->init_args[p->ninit_args++] = x;
+        if (p->ninit_args < i + 1) { /* reported: say which call gave the value */
+            const SemaInstance *inst = &b->mb->m->instances[b->instance];
+            if (inst->call)
+                sema_note(b->s, inst->call->span, "in this call of '%s'", inst->decl->name);
+            return;
+        }
+    }
 }
 
 static void param_stmt(Body *b, const Node *st)
@@ -438,6 +487,8 @@ static void param_stmt(Body *b, const Node *st)
         p->init = in;
         p->instance = b->instance;
         p->stage = b->stage;
+        if (bi && in->kind == N_CALL)
+            init_args(b, in, p);
         m->param_count += p->count;
     }
 }

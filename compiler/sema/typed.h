@@ -21,7 +21,7 @@
 
 #include "ast.h"
 
-enum { SEMA_MAX_RANK = 6 };
+enum { SEMA_MAX_RANK = 6, SEMA_MAX_INIT_ARGS = 4 };
 
 typedef struct SemaShape {
     int rank;                     /* 0: a scalar */
@@ -57,6 +57,8 @@ typedef struct SemaParam {
     int64_t count;                /* elements */
     const Node *decl;             /* N_PARAM */
     const Node *init;             /* initialiser: N_NAME (glorot) or N_CALL (normal(0.1)) */
+    int ninit_args;               /* the initialiser's arguments, folded in the */
+    double init_args[SEMA_MAX_INIT_ARGS]; /* instance's environment, in order */
     int instance;                 /* owning instance */
     int stage;                    /* owning stage */
 } SemaParam;

@@ -23,7 +23,12 @@ int main(int argc, char **argv)
 {
     static ExaProgram prog;
     char err[1024];
-    if (exa_program_parse(exa_program, &prog, err, sizeof err) != 0) {
+    int prc = exa_program_parse(exa_program, &prog, err, sizeof err);
+    if (prc == EXA_PROGRAM_ABI_MISMATCH) {
+        fprintf(stderr, "exa: %s: %s\n", argv[0], err);
+        return 1;
+    }
+    if (prc != 0) {
         fprintf(stderr, "exa: %s: its program descriptor is damaged: %s\n", argv[0], err);
         return 1;
     }

@@ -357,10 +357,16 @@ static void function_line(Reader *r, ExaProgram *p)
     ExaFunctionInfo *f = &p->functions[p->nfunctions++];
     f->index = (int)integer(r);
     f->kind = word(r);
+    f->id = r->failed ? -1 : exa_function_kind_of(f->kind);
+    if (!r->failed && (int)f->id < 0)
+        fail(r, "unknown function kind '%s'", f->kind);
     expect_word(r, "inputs");
     f->ninputs = (int)integer(r);
     expect_word(r, "outputs");
     f->noutputs = (int)integer(r);
+    if (!r->failed && (f->noutputs < 0 || f->noutputs > exa_function_outputs(f->id)))
+        fail(r, "function %s has %d outputs; this libexa knows %d", f->kind, f->noutputs,
+             exa_function_outputs(f->id));
 }
 
 static void record(Reader *r, ExaProgram *p, const char *kind)
@@ -421,6 +427,15 @@ int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen)
     p->version = (int)integer(&r);
     if (!r.failed && p->version != 1)
         fail(&r, "descriptor version %d; this libexa reads version 1", p->version);
+    /* exa-program 1 abi N: the ABI exac compiled for (none: before ABI 2) */
+    p->abi = 1;
+    if (!r.failed && !at_end_of_line(&r) && expect_word(&r, "abi"))
+        p->abi = (int)integer(&r);
+    if (!r.failed && p->abi != EXA_ABI_VERSION) {
+        snprintf(err, (size_t)errlen, "compiled for libexa ABI %d, but this libexa has ABI %d: "
+                 "recompile the program with the exac of this libexa", p->abi, EXA_ABI_VERSION);
+        return EXA_PROGRAM_ABI_MISMATCH;
+    }
     while (!r.failed && !ended) {
         if (!at_end_of_line(&r))
             fail(&r, "unexpected '%.10s' at the end of a record", r.s);
@@ -484,12 +499,18 @@ const ExaDataInfo *exa_program_data(const ExaProgram *p, ExaRole role)
     return NULL;
 }
 
-const ExaFunctionInfo *exa_program_function(const ExaProgram *p, const char *kind)
+const ExaFunctionInfo *exa_program_function_of(const ExaProgram *p, ExaFunctionKind kind)
 {
     for (int i = 0; i < p->nfunctions; i++)
-        if (strcmp(p->functions[i].kind, kind) == 0)
+        if (p->functions[i].id == kind)
             return &p->functions[i];
     return NULL;
+}
+
+const ExaFunctionInfo *exa_program_function(const ExaProgram *p, const char *kind)
+{
+    int k = exa_function_kind_of(kind);
+    return k < 0 ? NULL : exa_program_function_of(p, (ExaFunctionKind)k);
 }
 
 const ExaSetting *exa_program_setting(const ExaProgram *p, const char *key)

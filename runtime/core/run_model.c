@@ -25,9 +25,9 @@ static void *grow(void *p, size_t bytes)
     return q;
 }
 
-static const ExaFunction *function_of(const ExaRun *r, const char *kind)
+static const ExaFunction *function_of(const ExaRun *r, ExaFunctionKind kind)
 {
-    const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
+    const ExaFunctionInfo *f = exa_program_function_of(r->prog, kind);
     return f ? &r->fns[f->index] : NULL;
 }
 
@@ -37,8 +37,8 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
     r->n = r->prog->nweights;
     r->theta = calloc(r->n ? r->n : 1, r->elem);
     r->grad = calloc(r->n ? r->n : 1, r->elem);
-    r->loss_fn = function_of(r, "loss");
-    r->grad_fn = function_of(r, "loss_grad");
+    r->loss_fn = function_of(r, EXA_FN_LOSS);
+    r->grad_fn = function_of(r, EXA_FN_LOSS_GRAD);
     if (!r->theta || !r->grad) {
         snprintf(err, errlen, "exa: out of memory for %lld parameters", (long long)r->n);
         return -1;
@@ -54,9 +54,9 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
                  r->train_info->name, r->nin, EXA_MAX_INPUTS);
         return -1;
     }
-    const ExaFunctionInfo *lf = exa_program_function(r->prog, "loss");
+    const ExaFunctionInfo *lf = exa_program_function_of(r->prog, EXA_FN_LOSS);
     r->out_size = 0;
-    if (r->prog->accuracy_output >= 0 && lf->noutputs > 1)
+    if (r->prog->accuracy_output >= 0 && lf->noutputs > EXA_OUT_LOSS_ACCURACY)
         r->out_size = r->train.classes;
     return 0;
 }
@@ -156,7 +156,9 @@ static void gather(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const
 static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
                        int64_t count)
 {
-    void *outputs[3] = { r->loss_rows, r->out_rows, grad };
+    /* loss and loss_grad share their first slots (exa/functions.def) */
+    void *outputs[3] = { [EXA_OUT_LOSS_GRAD_LOSS] = r->loss_rows, [EXA_OUT_LOSS_GRAD_ACCURACY] = r->out_rows,
+                         [EXA_OUT_LOSS_GRAD_GRAD] = grad };
     ExaArgs args = {
         .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
         .outputs = outputs, .workspace = r->work,

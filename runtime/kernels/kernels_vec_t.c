@@ -346,7 +346,7 @@ EXA_K_INLINE void FN(dconv_w_plane)(int64_t c, int64_t hx, int64_t wx, int64_t o
  * each register block, so that a block's setup and its sums are paid once
  * per chunk.  Scratch: dwt [c*kk*kk][op], the chunk's gt [DC_CHUNK][oh*ow][op],
  * then (pad > 0) the chunk's padded inputs [DC_CHUNK][c][h+2pad][w+2pad]. */
-#define DC_CHUNK 8
+#define DC_CHUNK EXA_DCONV_CHUNK
 EXA_K_VEC
 static void FN(dconv_grad_w_vec)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                             int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
@@ -388,26 +388,23 @@ static void FN(dconv_grad_w_vec)(int64_t count, int64_t c, int64_t h, int64_t w,
 /* Scratch, in elements, of one call of each vector kernel (kernels.h's
  * formulas without the im2col fallback's share; kernels_par_t.c gives each
  * thread this much). */
+/* Scratch per call: kernels.h's formula (shared with exac), at this VL. */
 static int64_t FN(dconv_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
                                      int64_t pad)
 {
-    (void)o, (void)kk;
-    return pad > 0 ? c * (h + 2 * pad) * (w + 2 * pad) : 0;
+    return exa_dconv_scratch_len(EXA_DCONV_FWD, c, h, w, o, kk, pad, VL);
 }
 
 static int64_t FN(dconv_grad_x_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o,
                                             int64_t kk, int64_t pad)
 {
-    int64_t hp = h + 2 * pad, wp = w + 2 * pad, e = kk - 1;
-    return c * o * kk * kk + o * (hp + e) * (wp + e) + (pad > 0 ? c * hp * wp : 0);
+    return exa_dconv_scratch_len(EXA_DCONV_GRAD_X, c, h, w, o, kk, pad, VL);
 }
 
 static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int64_t o,
                                             int64_t kk, int64_t pad)
 {
-    int64_t hp = h + 2 * pad, wp = w + 2 * pad, op = (o + VL - 1) / VL * VL;
-    int64_t np = (hp - kk + 1) * (wp - kk + 1);
-    return c * kk * kk * op + DC_CHUNK * np * op + (pad > 0 ? DC_CHUNK * c * hp * wp : 0);
+    return exa_dconv_scratch_len(EXA_DCONV_GRAD_W, c, h, w, o, kk, pad, VL);
 }
 #undef DC_CHUNK
 

@@ -192,12 +192,11 @@ static DconvCase dconv_case(const int64_t geo[7], int64_t V)
                     .pad = geo[5], .B = geo[6] };
     int64_t c = q.c, o = q.o, k = q.k, pad = q.pad;
     q.oh = q.h + 2 * pad - k + 1, q.ow = q.w + 2 * pad - k + 1;
-    int64_t op = (o + V - 1) / V * V, P = pad > 0 ? c * (q.h + 2 * pad) * (q.w + 2 * pad) : 0;
     q.nx = c * q.h * q.w, q.ny = o * q.oh * q.ow, q.nw = o * c * k * k;
     q.s_col = c * k * k * q.oh * q.ow;
-    q.s_fwd = max64(P, q.s_col);
-    q.s_gw = max64(c * k * k * op + 8 * q.oh * q.ow * op + 8 * P, q.s_col);
-    q.s_gx = max64(c * o * k * k + o * (q.oh + 2 * k - 2) * (q.ow + 2 * k - 2) + P, q.s_col);
+    q.s_fwd = exa_dconv_workspace_len(EXA_DCONV_FWD, c, q.h, q.w, o, k, pad, V);
+    q.s_gw = exa_dconv_workspace_len(EXA_DCONV_GRAD_W, c, q.h, q.w, o, k, pad, V);
+    q.s_gx = exa_dconv_workspace_len(EXA_DCONV_GRAD_X, c, q.h, q.w, o, k, pad, V);
     return q;
 }
 

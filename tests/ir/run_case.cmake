@@ -1,9 +1,13 @@
 # Golden --emit=ir: runs `exac --emit=ir NAME.exa` in DIR and compares stdout
-# with EXPECTED; -DUPDATE=1 rewrites EXPECTED instead.
-execute_process(COMMAND ${EXAC} --emit=ir ${NAME}.exa WORKING_DIRECTORY ${DIR}
+# with EXPECTED; -DUPDATE=1 rewrites EXPECTED instead.  -DEMIT=descriptor
+# compares the descriptor instead of the IR.
+if(NOT EMIT)
+  set(EMIT ir)
+endif()
+execute_process(COMMAND ${EXAC} --emit=${EMIT} ${NAME}.exa WORKING_DIRECTORY ${DIR}
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc STREQUAL "0")
-  message(FATAL_ERROR "exac --emit=ir ${NAME}.exa failed (${rc}):\n${err}")
+  message(FATAL_ERROR "exac --emit=${EMIT} ${NAME}.exa failed (${rc}):\n${err}")
 endif()
 if(UPDATE)
   file(WRITE ${EXPECTED} "${out}")
@@ -11,7 +15,7 @@ if(UPDATE)
 endif()
 file(READ ${EXPECTED} want)
 if(NOT out STREQUAL want)
-  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${NAME}.ir.actual "${out}")
-  execute_process(COMMAND diff -u ${EXPECTED} ${CMAKE_CURRENT_BINARY_DIR}/${NAME}.ir.actual)
-  message(FATAL_ERROR "--emit=ir of ${NAME}.exa differs from ${EXPECTED}")
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/${NAME}.${EMIT}.actual "${out}")
+  execute_process(COMMAND diff -u ${EXPECTED} ${CMAKE_CURRENT_BINARY_DIR}/${NAME}.${EMIT}.actual)
+  message(FATAL_ERROR "--emit=${EMIT} of ${NAME}.exa differs from ${EXPECTED}")
 endif()

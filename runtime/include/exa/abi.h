@@ -41,16 +41,80 @@
 
 #include <stdint.h>
 
-#define EXA_ABI_VERSION 1
+/* Raised whenever ExaArgs, ExaFunction, a function kind or an output slot
+ * changes meaning; the descriptor carries the version exac compiled for, and
+ * libexa refuses a program of another one (core/program.c). */
+#define EXA_ABI_VERSION 2
 
 typedef struct ExaArgs {
-    int64_t batch;              /* B, the number of samples in this call */
-    double step_size;           /* h, for stage functions (STEP_SIZE) */
-    const void *theta;          /* the flat parameter vector */
-    const void *const *inputs;  /* inputs[k]: B rows of input k (real or int32 labels) */
-    void *const *outputs;       /* outputs[k]: where output k is written */
-    void *workspace;            /* at least workspace(B) bytes, 64-byte aligned */
+#define EXA_ARG(type, name, kind) type name;
+#include "exa/args.def"
+#undef EXA_ARG
 } ExaArgs;
+
+/* Field numbers of ExaArgs: EXA_ARGS_batch, ... */
+enum ExaArgsField {
+#define EXA_ARG(type, name, kind) EXA_ARGS_##name,
+#include "exa/args.def"
+#undef EXA_ARG
+    EXA_ARGS_NFIELDS
+};
+
+/* The kinds of generated function (exa/functions.def): EXA_FN_LOSS, ... */
+typedef enum ExaFunctionKind {
+#define EXA_FUNCTION(id, kind) EXA_FN_##id,
+#define EXA_OUTPUT(fn, slot, index)
+#include "exa/functions.def"
+#undef EXA_FUNCTION
+#undef EXA_OUTPUT
+    EXA_FN_COUNT
+} ExaFunctionKind;
+
+/* Output slots: EXA_OUT_LOSS_GRAD_GRAD is output 2 of loss_grad, ... */
+enum ExaOutputSlot {
+#define EXA_FUNCTION(id, kind)
+#define EXA_OUTPUT(fn, slot, index) EXA_OUT_##fn##_##slot = index,
+#include "exa/functions.def"
+#undef EXA_FUNCTION
+#undef EXA_OUTPUT
+};
+
+/* The descriptor word of a kind, and back (-1 for an unknown word). */
+static inline const char *exa_function_kind_name(ExaFunctionKind k)
+{
+    static const char *const names[] = {
+#define EXA_FUNCTION(id, kind) #kind,
+#define EXA_OUTPUT(fn, slot, index)
+#include "exa/functions.def"
+#undef EXA_FUNCTION
+#undef EXA_OUTPUT
+    };
+    return (unsigned)k < EXA_FN_COUNT ? names[k] : "?";
+}
+
+static inline int exa_function_kind_of(const char *word)
+{
+    for (int k = 0; k < EXA_FN_COUNT; k++) {
+        const char *a = exa_function_kind_name((ExaFunctionKind)k), *b = word;
+        while (*a && *a == *b)
+            a++, b++;
+        if (*a == *b)
+            return k;
+    }
+    return -1;
+}
+
+/* How many outputs a kind has: its largest slot + 1. */
+static inline int exa_function_outputs(ExaFunctionKind k)
+{
+    int n = 0;
+#define EXA_FUNCTION(id, kind)
+#define EXA_OUTPUT(fn, slot, index) if (k == EXA_FN_##fn && index + 1 > n) n = index + 1;
+#include "exa/functions.def"
+#undef EXA_FUNCTION
+#undef EXA_OUTPUT
+    return n;
+}
 
 typedef struct ExaFunction {
     const char *name;

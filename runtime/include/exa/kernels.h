@@ -15,6 +15,41 @@
 
 #include <stdint.h>
 
+/* Scratch of the direct convolution kernels, in elements, for x [c, h, w]
+ * and w [o, c, kk, kk] at stride 1 with padding pad, on vectors of `lanes`
+ * reals: the one formula the kernels (kernels_vec_t.c), exac's fusion plan
+ * (fuse.c) and the kernel tests use.  With P the padded input c*(h+2pad)*
+ * (w+2pad) (0 without padding) and op = o rounded up to a multiple of lanes:
+ *   forward   P (the padded input)
+ *   grad_x    c*o*kk*kk (w transposed) + o*(oh+2kk-2)*(ow+2kk-2) (g padded
+ *             for the full correlation) + P
+ *   grad_w    c*kk*kk*op (dw transposed) + EXA_DCONV_CHUNK*oh*ow*op (a chunk's
+ *             g transposed) + EXA_DCONV_CHUNK*P (its padded inputs) */
+typedef enum ExaDconvKind { EXA_DCONV_FWD, EXA_DCONV_GRAD_X, EXA_DCONV_GRAD_W } ExaDconvKind;
+enum { EXA_DCONV_CHUNK = 8 }; /* samples per chunk of the summed weight gradient */
+
+static inline int64_t exa_dconv_scratch_len(ExaDconvKind kind, int64_t c, int64_t h, int64_t w, int64_t o,
+                                            int64_t kk, int64_t pad, int64_t lanes)
+{
+    int64_t hp = h + 2 * pad, wp = w + 2 * pad, oh = hp - kk + 1, ow = wp - kk + 1;
+    int64_t op = (o + lanes - 1) / lanes * lanes, padded = pad > 0 ? c * hp * wp : 0;
+    switch (kind) {
+    case EXA_DCONV_FWD: return padded;
+    case EXA_DCONV_GRAD_X: return c * o * kk * kk + o * (oh + 2 * kk - 2) * (ow + 2 * kk - 2) + padded;
+    default: return c * kk * kk * op + EXA_DCONV_CHUNK * oh * ow * op + EXA_DCONV_CHUNK * padded;
+    }
+}
+
+/* What a caller allocates: on a CPU without AVX2 the direct kernels run the
+ * im2col ones, so also room for the im2col matrix [c*kk*kk, oh*ow]. */
+static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int64_t h, int64_t w, int64_t o,
+                                              int64_t kk, int64_t pad, int64_t lanes)
+{
+    int64_t n = exa_dconv_scratch_len(kind, c, h, w, o, kk, pad, lanes);
+    int64_t im2col = c * kk * kk * (h + 2 * pad - kk + 1) * (w + 2 * pad - kk + 1);
+    return n > im2col ? n : im2col;
+}
+
 #define EXA_K_DECLARE(real, S)                                                          \
     /* C_i = op(A_i) op(B_i) + beta C_i for i < count; op(A) [m, k], op(B) [k, n],     \
      * C [m, n].  With sc == 0 and count > 1 the products are summed into one C:        \
@@ -83,11 +118,8 @@
                                     const real *g, int64_t sg, real *dw, int64_t sdw,   \
                                     const real *cols);                                  \
     /* direct convolution at stride 1 (kernels_vec_t.c): the same products       \
-     * without im2col, for layers with few channels.  Scratch, in elements: the    \
-     * larger of c*kk*kk*oh*ow (on a CPU without AVX2 they run the im2col kernels) \
-     * and, with P = pad > 0 ? c*(h+2pad)*(w+2pad) : 0 and V = 32 / sizeof(real),  \
-     * dconv P; dconv_grad_w o*c*kk*kk*V + 8*oh*ow*op + 8*P, op = o rounded up to   \
-     * a multiple of V; dconv_grad_x c*o*kk*kk + o*(oh+2kk-2)*(ow+2kk-2) + P. */     \
+     * without im2col, for layers with few channels.  Scratch, in elements:        \
+     * exa_dconv_workspace_len below. */                                            \
     void exa_k_dconv_##S(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o,     \
                          int64_t kk, int64_t pad, const real *x, int64_t sx,            \
                          const real *wt, int64_t sw, real *y, int64_t sy, real *scratch); \

@@ -32,6 +32,8 @@
 
 #include <stdint.h>
 
+#include "exa/abi.h"
+
 enum { EXA_MAX_RANK = 6 };
 
 typedef struct ExaShape {
@@ -87,7 +89,8 @@ typedef struct ExaDataInfo {
 
 typedef struct ExaFunctionInfo {
     int index;        /* into exa_functions */
-    char *kind;       /* loss, loss_grad, stage_step, ... */
+    ExaFunctionKind id; /* EXA_FN_LOSS, ... (exa/functions.def) */
+    char *kind;       /* its descriptor word: loss, loss_grad, stage_step, ... */
     int ninputs, noutputs;
 } ExaFunctionInfo;
 
@@ -98,6 +101,7 @@ typedef struct ExaSetting {
 
 typedef struct ExaProgram {
     int version;
+    int abi;          /* EXA_ABI_VERSION exac compiled for */
     char *source;
     int precision;    /* 4 or 8: bytes per real */
     int64_t nweights;
@@ -117,11 +121,15 @@ typedef struct ExaProgram {
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
- * err (errlen bytes). */
+ * err (errlen bytes), or EXA_PROGRAM_ABI_MISMATCH with a sentence saying the
+ * program was compiled for another libexa (nothing else is read then). */
+enum { EXA_PROGRAM_ABI_MISMATCH = -2 };
 int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen);
 void exa_program_free(ExaProgram *p);
 
 const ExaDataInfo *exa_program_data(const ExaProgram *p, ExaRole role);
+/* The function of a kind, or NULL: by ExaFunctionKind, or by its word. */
+const ExaFunctionInfo *exa_program_function_of(const ExaProgram *p, ExaFunctionKind kind);
 const ExaFunctionInfo *exa_program_function(const ExaProgram *p, const char *kind);
 const ExaSetting *exa_program_setting(const ExaProgram *p, const char *key);
 
