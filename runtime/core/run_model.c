@@ -171,9 +171,15 @@ static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
                     ExaShard mode)
 {
+    return exa_run_loss_on(r, &r->world, theta, grad, begin, count, mode);
+}
+
+double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
+                       int64_t count, ExaShard mode)
+{
     int64_t lb = 0, ln = count;
     if (mode != EXA_SHARD_ALL)
-        exa_data_shard(count, r->world.rank, r->world.size, &lb, &ln);
+        exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
     const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
     double sum = 0;
     if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
@@ -185,14 +191,14 @@ double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int
     }
     if (mode == EXA_SHARD_LOCAL)
         return ln > 0 ? sum / (double)ln : 0;
-    if (mode == EXA_SHARD_SPLIT && r->world.size > 1) {
+    if (mode == EXA_SHARD_SPLIT && comm->size > 1) {
         if (grad) { /* weight each rank's mean by its share of the rows */
             double w = (double)ln / (double)count;
             for (int64_t i = 0; i < r->n; i++)
                 exa_set(r, grad, i, w * exa_get(r, grad, i));
-            exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
+            exa_comm_allreduce_sum(comm, grad, (size_t)r->n, (ExaReal)r->elem);
         }
-        sum = exa_comm_sum_double(&r->world, sum);
+        sum = exa_comm_sum_double(comm, sum);
     }
     return sum / (double)count;
 }
