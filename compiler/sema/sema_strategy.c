@@ -78,8 +78,8 @@ static const char *word_list(Sema *s, const Word *w, int where)
 {
     const char *names[16];
     int n = 0;
-    for (; w->word && n < 16; w++)
-        if (!where || (w->fits & where))
+    for (; w->word && n < 16; w++) /* `optimizer` stands for the others: not listed */
+        if ((!where || (w->fits & where)) && strcmp(w->word, "optimizer") != 0)
             names[n++] = w->word;
     char buf[256] = "";
     size_t len = 0;
@@ -417,12 +417,22 @@ static SKind params_call(Sema *s, const Node *e)
         check_combine(s, combine);
     if (global)
         check_step(s, global, NULL, root, 1);
+    /* without local or global: the train block's optimiser (sgd without one) */
+    const Node *train = s->typed.train.optimizer;
+    const char *tname = train ? train->name : "sgd";
     Node optimizer_word = { .kind = N_NAME, .name = "optimizer", .span = e->span };
     Node additive = { .kind = N_NAME, .name = "additive", .span = e->span };
-    if (s->d->errors == errors)
-        check_combination(s, 1, local ? local : s->typed.train.optimizer ? s->typed.train.optimizer : &optimizer_word,
-                          combine ? combine : &additive, global ? global : &optimizer_word,
-                          s->typed.train.optimizer, 1);
+    const Word *g = find_word(global_words, tname);
+    if (s->d->errors != errors) {
+        /* the arguments are wrong already */
+    } else if (!global && g && !(g->fits & PARAMS)) {
+        sema_error(s, e->span, "'params' without 'global' takes the train block's optimiser, %s, which does not "
+                               "run under split params", tname);
+        sema_note_plain(s, "under split params, global: %s", word_list(s, global_words, PARAMS));
+    } else {
+        check_combination(s, 1, local ? local : train ? train : &optimizer_word, combine ? combine : &additive,
+                          global ? global : &optimizer_word, train, 1);
+    }
     return SK_PARAMS;
 }
 
