@@ -25,7 +25,7 @@ static void *grow(void *p, size_t bytes)
     return q;
 }
 
-static const ExaFunction *function_of(const ExaRun *r, const char *kind)
+const ExaFunction *exa_run_function(const ExaRun *r, const char *kind)
 {
     const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
     return f ? &r->fns[f->index] : NULL;
@@ -37,8 +37,8 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
     r->n = r->prog->nweights;
     r->theta = calloc(r->n ? r->n : 1, r->elem);
     r->grad = calloc(r->n ? r->n : 1, r->elem);
-    r->loss_fn = function_of(r, "loss");
-    r->grad_fn = function_of(r, "loss_grad");
+    r->loss_fn = exa_run_function(r, "loss");
+    r->grad_fn = exa_run_function(r, "loss_grad");
     if (!r->theta || !r->grad) {
         snprintf(err, errlen, "exa: out of memory for %lld parameters", (long long)r->n);
         return -1;
@@ -120,31 +120,35 @@ static void reserve(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int6
         r->out_rows = grow(r->out_rows, (size_t)(rows * (r->out_size ? r->out_size : 1) * r->elem));
         r->rows_cap = rows;
     }
-    int64_t need = fn->workspace(rows);
-    if (need > r->work_cap) {
-        free(r->work);
-        r->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
-        if (!r->work) {
+    exa_run_workspace(&r->work, &r->work_cap, fn->workspace(rows));
+}
+
+void *exa_run_workspace(void **work, int64_t *cap, int64_t need)
+{
+    if (need > *cap) {
+        free(*work);
+        *work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
+        if (!*work) {
             fputs("exa: out of memory for the workspace\n", stderr);
             exit(1);
         }
-        r->work_cap = need;
+        *cap = need;
     }
+    return *work;
 }
 
-/* Copies rows order[begin .. begin+count) of d into the input buffers. */
-static void gather(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
-                   int64_t begin, int64_t count)
+void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
+                    int64_t begin, int64_t count, void *const *in)
 {
     void *x = NULL, *y = NULL;
     int32_t *label = NULL;
     for (int i = 0, reals = 0; i < set->nfields; i++) {
         if (set->fields[i].classes)
-            label = r->in[i];
+            label = in[i];
         else if (reals++ == 0)
-            x = r->in[i];
+            x = in[i];
         else
-            y = r->in[i];
+            y = in[i];
     }
     if (r->elem == 4)
         exa_data_gather_f32(d, order, begin, count, x, label, y);
@@ -186,7 +190,7 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
         reserve(r, &r->train, r->train_info, ln, fn);
-        gather(r, &r->train, r->train_info, r->order, begin + lb, ln);
+        exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         sum = run_rows(r, fn, theta, grad, ln);
     }
     if (mode == EXA_SHARD_LOCAL)
@@ -227,7 +231,7 @@ void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accu
     for (int64_t at = 0; at < ln; at += CHUNK) {
         int64_t count = ln - at < CHUNK ? ln - at : CHUNK;
         reserve(r, d, set, count, r->loss_fn);
-        gather(r, d, set, order, at, count);
+        exa_run_gather(r, d, set, order, at, count, r->in);
         sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count);
         if (r->out_size > 0 && d->label)
             for (int64_t i = 0; i < count; i++)

@@ -67,21 +67,9 @@ typedef struct Compose {
 
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-static double compose_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
-                              ExaShard mode)
-{
-    Compose *s = ctx;
-    return exa_run_loss_on(s->base.r, &s->base.comm, theta, grad, begin, count, mode);
-}
-
-static double compose_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
-{
-    return compose_loss_fn(m, theta, grad, begin, count, EXA_SHARD_SPLIT);
-}
-
 static Objective objective_of(Compose *s, int64_t begin, int64_t count, ExaShard mode)
 {
-    return (Objective){ .r = s->base.r, .loss = compose_loss_fn, .ctx = s, .begin = begin,
+    return (Objective){ .r = s->base.r, .loss = solver_split_loss_fn, .ctx = &s->base, .begin = begin,
                         .count = count, .mode = mode, .stage_theta = s->stage_theta,
                         .stage_grad = s->stage_grad };
 }
@@ -434,6 +422,6 @@ static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *com
 }
 
 const ExaMethodOps exa_method_compose = {
-    .name = "compose", .create = compose_create, .step = compose_step, .loss = compose_loss,
+    .name = "compose", .create = compose_create, .step = compose_step, .loss = solver_split_loss,
     .save = compose_save, .load = compose_load, .free = compose_free,
 };

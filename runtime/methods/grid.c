@@ -21,12 +21,10 @@
 
 typedef struct Grid {
     ExaMethod base;
+    Stepper global;         /* second: the train block's optimiser (SteppedMethod) */
     ExaMethod *rows;        /* on this rank's column group */
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
-    Optimizer opt;
-    double *x, *g;
-    void *stage_theta, *stage_grad;
 } Grid;
 
 /* The column's share of the rows, by the rows method, averaged over the
@@ -56,21 +54,9 @@ static double grid_loss_fn(void *ctx, const void *theta, void *grad, int64_t beg
 
 static double grid_step(ExaMethod *m, int64_t begin, int64_t count)
 {
-    Grid *G = (Grid *)m;
-    Objective obj = { .r = m->r, .loss = grid_loss_fn, .ctx = G, .begin = begin, .count = count,
-                      .mode = EXA_SHARD_SPLIT, .stage_theta = G->stage_theta, .stage_grad = G->stage_grad };
-    return solver_global_step(&G->opt, &obj, G->x, G->g);
+    return stepper_step(&((Grid *)m)->global, m->r, grid_loss_fn, m, begin, count);
 }
 
-static void grid_save(ExaMethod *m, ExaStateList *l)
-{
-    solver_save(&((Grid *)m)->opt, m->r, "global", l);
-}
-
-static void grid_load(ExaMethod *m)
-{
-    solver_load(&((Grid *)m)->opt);
-}
 
 static void grid_free(ExaMethod *m)
 {
@@ -81,8 +67,7 @@ static void grid_free(ExaMethod *m)
         exa_comm_free(&G->col);
     if (G->row.comm != MPI_COMM_NULL)
         exa_comm_free(&G->row);
-    solver_free(&G->opt);
-    free(G->x), free(G->g), free(G->stage_theta), free(G->stage_grad);
+    stepper_free(&G->global);
     free(G);
 }
 
@@ -146,17 +131,12 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
     if (!G->rows)
         return grid_fail(G);
-    G->x = solver_alloc(r->n, 8), G->g = solver_alloc(r->n, 8);
-    G->stage_theta = solver_alloc(r->n, (size_t)r->elem), G->stage_grad = solver_alloc(r->n, (size_t)r->elem);
-    OptSpec spec = solver_spec(NULL, r->prog->optimizer);
-    if (spec.kind == OPT_NONE || solver_init(r, &spec, &G->opt, r->elem == 8) != 0) {
-        snprintf(err, errlen, "exa: decompose = %s: the optimiser %s cannot run", name, r->prog->optimizer->name);
+    if (stepper_init(&G->global, r, name, err, errlen) != 0)
         return grid_fail(G);
-    }
     return &G->base;
 }
 
 const ExaMethodOps exa_method_grid = {
     .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
-    .save = grid_save, .load = grid_load, .free = grid_free,
+    .save = stepper_save, .load = stepper_load, .free = grid_free,
 };

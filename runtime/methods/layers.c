@@ -57,11 +57,9 @@ typedef struct Solve {
 
 typedef struct ExaLayers {
     ExaMethod base;            /* first: the interface's head */
+    Stepper global;            /* second: the train block's optimiser (SteppedMethod) */
     ExaRun *r;
     const ExaComm *comm;       /* &base.comm */
-    Optimizer opt;             /* the train block's optimiser */
-    double *x, *g;             /* its double copies (L-BFGS, trust region) */
-    void *stage_theta, *stage_grad;
     const ExaFunction *step, *adjoint, *vjp, *pro, *pro_vjp, *epi;
     int64_t w, nsteps, stride; /* state reals per sample, steps solved, reals between steps */
     int64_t offset, size;      /* step 0's parameters: theta[offset .. offset + size) */
@@ -93,36 +91,13 @@ typedef struct ExaLayers {
     int64_t nfwd[EXA_MGRIT_MAX_LEVELS], nadj[EXA_MGRIT_MAX_LEVELS]; /* step calls per level */
 } ExaLayers;
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fputs("exa: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static const ExaFunction *fn(const ExaRun *r, const char *kind)
-{
-    const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
-    return f ? &r->fns[f->index] : NULL;
-}
+#define xmalloc(bytes) solver_alloc((int64_t)(bytes), 1)
+#define fn exa_run_function
 
 /* Workspace for a call of f on B rows (all functions share one buffer). */
 static void *workspace(ExaLayers *L, const ExaFunction *f)
 {
-    int64_t need = f->workspace(L->B);
-    if (need > L->work_cap) {
-        free(L->work);
-        L->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
-        if (!L->work) {
-            fputs("exa: out of memory for the workspace\n", stderr);
-            exit(1);
-        }
-        L->work_cap = need;
-    }
-    return L->work;
+    return exa_run_workspace(&L->work, &L->work_cap, f->workspace(L->B));
 }
 
 /* Runs f on the current batch with theta shifted to step k of the network
@@ -373,8 +348,7 @@ static void layers_free(ExaMethod *m)
         free(L->in[i]);
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
     free(L->ids), free(L->where), free(L->perm);
-    solver_free(&L->opt);
-    free(L->x), free(L->g), free(L->stage_theta), free(L->stage_grad);
+    stepper_free(&L->global);
     free(L);
 }
 
@@ -429,14 +403,8 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
     L->where = xmalloc((size_t)(r->train.n > 0 ? r->train.n : 1) * sizeof *L->where);
     for (int64_t i = 0; i < r->train.n; i++)
         L->where[i] = -1;
-    L->x = solver_alloc(r->n, 8), L->g = solver_alloc(r->n, 8);
-    L->stage_theta = solver_alloc(r->n, (size_t)r->elem), L->stage_grad = solver_alloc(r->n, (size_t)r->elem);
-    OptSpec spec = solver_spec(NULL, r->prog->optimizer);
-    if (spec.kind == OPT_NONE || solver_init(r, &spec, &L->opt, r->elem == 8) != 0) {
-        snprintf(err, errlen, "exa: decompose = %s: the optimiser %s cannot run", name,
-                 r->prog->optimizer->name);
+    if (stepper_init(&L->global, r, name, err, errlen) != 0)
         return layers_fail(L);
-    }
     return &L->base;
 }
 
@@ -483,27 +451,6 @@ static void reserve(ExaLayers *L, int64_t B)
     L->loss_rows = xmalloc((size_t)(B * r->elem));
     L->out_rows = xmalloc((size_t)(B * (r->out_size > 0 ? r->out_size : 1) * r->elem));
     L->cap = B;
-}
-
-/* Rows order[begin .. begin + count) of the training set into L->in. */
-static void gather(ExaLayers *L, int64_t begin, int64_t count)
-{
-    ExaRun *r = L->r;
-    const ExaDataInfo *set = r->train_info;
-    void *x = NULL, *y = NULL;
-    int32_t *label = NULL;
-    for (int i = 0, reals = 0; i < set->nfields; i++) {
-        if (set->fields[i].classes)
-            label = L->in[i];
-        else if (reals++ == 0)
-            x = L->in[i];
-        else
-            y = L->in[i];
-    }
-    if (r->elem == 4)
-        exa_data_gather_f32(&r->train, r->order, begin, count, x, label, y);
-    else
-        exa_data_gather_f64(&r->train, r->order, begin, count, x, label, y);
 }
 
 /* Keeps the stored states when this batch has the last one's samples (the
@@ -557,7 +504,7 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     ExaRun *r = L->r;
     int nf = r->nin, last = L->hi == L->nsteps;
     reserve(L, count);
-    gather(L, begin, count);
+    exa_run_gather(r, &r->train, r->train_info, r->order, begin, count, L->in);
     warm_start(L, begin, count);
     L->theta = theta;
     /* 1-2: prologue, forward solve */
@@ -778,31 +725,20 @@ static double layers_step(ExaMethod *m, int64_t begin, int64_t count)
     ExaLayers *L = (ExaLayers *)m;
     ExaRun *r = m->r;
     if (layers_begin_step(L)) {
-        OptSpec spec = L->opt.spec;
-        solver_free(&L->opt);
-        if (solver_init(r, &spec, &L->opt, r->elem == 8) != 0) {
+        OptSpec spec = L->global.opt.spec;
+        solver_free(&L->global.opt);
+        if (solver_init(r, &spec, &L->global.opt, r->elem == 8) != 0) {
             fputs("exa: out of memory for the optimiser\n", stderr);
             exit(1);
         }
     }
-    Objective obj = { .r = r, .loss = layers_loss_fn, .ctx = L, .begin = begin, .count = count,
-                      .mode = EXA_SHARD_SPLIT, .stage_theta = L->stage_theta, .stage_grad = L->stage_grad };
-    double loss = solver_global_step(&L->opt, &obj, L->x, L->g);
+    double loss = stepper_step(&L->global, r, layers_loss_fn, L, begin, count);
     layers_end_step(L, r->theta);
     return loss;
 }
 
-static void layers_save(ExaMethod *m, ExaStateList *l)
-{
-    solver_save(&((ExaLayers *)m)->opt, m->r, "global", l);
-}
-
-static void layers_load(ExaMethod *m)
-{
-    solver_load(&((ExaLayers *)m)->opt);
-}
 
 const ExaMethodOps exa_method_layers = {
     .name = "layers", .create = layers_create, .step = layers_step, .loss = layers_loss,
-    .save = layers_save, .load = layers_load, .free = layers_free,
+    .save = stepper_save, .load = stepper_load, .free = layers_free,
 };

@@ -254,3 +254,54 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
     solver_from_double(r, x, r->theta);
     return start;
 }
+
+/* ---- the train block's optimiser on a method's loss -------------------------- */
+
+int stepper_init(Stepper *st, const ExaRun *r, const char *name, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->x = solver_alloc(r->n, sizeof(double)), st->g = solver_alloc(r->n, sizeof(double));
+    st->stage_theta = solver_alloc(r->n, (size_t)r->elem);
+    st->stage_grad = solver_alloc(r->n, (size_t)r->elem);
+    OptSpec spec = solver_spec(NULL, r->prog->optimizer);
+    if (spec.kind == OPT_NONE || solver_init(r, &spec, &st->opt, r->elem == 8) != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: the optimiser %s cannot run", name, r->prog->optimizer->name);
+        return -1;
+    }
+    return 0;
+}
+
+double stepper_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count)
+{
+    Objective obj = { .r = r, .loss = loss, .ctx = ctx, .begin = begin, .count = count,
+                      .mode = EXA_SHARD_SPLIT, .stage_theta = st->stage_theta, .stage_grad = st->stage_grad };
+    return solver_global_step(&st->opt, &obj, st->x, st->g);
+}
+
+void stepper_save(ExaMethod *m, ExaStateList *l)
+{
+    solver_save(&((SteppedMethod *)m)->global.opt, m->r, "global", l);
+}
+
+void stepper_load(ExaMethod *m)
+{
+    solver_load(&((SteppedMethod *)m)->global.opt);
+}
+
+void stepper_free(Stepper *st)
+{
+    solver_free(&st->opt);
+    free(st->x), free(st->g), free(st->stage_theta), free(st->stage_grad);
+}
+
+double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                            ExaShard mode)
+{
+    ExaMethod *m = ctx;
+    return exa_run_loss_on(m->r, &m->comm, theta, grad, begin, count, mode);
+}
+
+double solver_split_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+{
+    return solver_split_loss_fn(m, theta, grad, begin, count, EXA_SHARD_SPLIT);
+}

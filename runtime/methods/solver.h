@@ -75,6 +75,35 @@ void solver_from_double(const ExaRun *r, const double *x, void *v);
 void *solver_alloc(int64_t n, size_t size);
 
 
+/* The train block's optimiser stepping on a method's loss (data, layers,
+ * grid): the optimiser, its double copies and f32 scratch. */
+typedef struct Stepper {
+    Optimizer opt;
+    double *x, *g;
+    void *stage_theta, *stage_grad;
+} Stepper;
+
+/* A method whose only state is its Stepper, which follows the head: its
+ * save and load ops are stepper_save and stepper_load. */
+typedef struct SteppedMethod {
+    ExaMethod base;
+    Stepper global;
+} SteppedMethod;
+void stepper_save(ExaMethod *m, ExaStateList *l);
+void stepper_load(ExaMethod *m);
+
+/* 0, or -1 with "exa: decompose = NAME: ..." in err. */
+int stepper_init(Stepper *st, const ExaRun *r, const char *name, char *err, size_t errlen);
+/* One step at the run's parameters on loss(ctx, ...); the loss before it. */
+double stepper_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count);
+void stepper_free(Stepper *st);
+
+/* The mini-batch loss of exa_run_loss, rows shared over the method's
+ * communicator: ctx is the ExaMethod (a LossFn), and as an ExaMethodOps loss. */
+double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                            ExaShard mode);
+double solver_split_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count);
+
 /* layers.c: --bench-step (timings of the MGRIT evaluation). */
 int exa_layers_bench(ExaMethod *m, int64_t n);
 

@@ -87,6 +87,15 @@ int exa_run_load_data(ExaRun *r, char *err, size_t errlen);
 int exa_run_init(ExaRun *r, char *err, size_t errlen);  /* buffers, functions */
 void exa_run_free(ExaRun *r);
 void exa_run_init_params(ExaRun *r);                   /* from the seed; same on every rank */
+/* Copies rows order[begin .. begin+count) of d (fields as set describes
+ * them) into the input buffers in[]. */
+void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
+                    int64_t begin, int64_t count, void *const *in);
+/* *work grown (64-byte aligned, contents dropped) to at least need bytes;
+ * *cap is its size.  Returns it; ends the run when out of memory. */
+void *exa_run_workspace(void **work, int64_t *cap, int64_t need);
+/* The generated function of a kind (loss_grad, stage_step, ...), or NULL. */
+const ExaFunction *exa_run_function(const ExaRun *r, const char *kind);
 /* Mean loss over rows [begin, begin + count) of r->order in the training
  * set, and its gradient into grad when not NULL, at parameters theta. */
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
