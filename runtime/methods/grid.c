@@ -122,6 +122,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
                  (long long)r->batch, G->pc);
         return grid_fail(G);
     }
+    size_t len = strlen(G->base.name); /* messages and the banner say the shape */
+    snprintf(G->base.name + len, sizeof G->base.name - len, " on %d x %d ranks", G->pr, G->pc);
     G->c = comm->rank / G->pr;
     if (exa_comm_split(comm, G->c, comm->rank % G->pr, &G->col) != 0
         || exa_comm_split(comm, comm->rank % G->pr, G->c, &G->row) != 0) {
