@@ -239,6 +239,9 @@ strat_stmt
                                 { $$ = NEW(N_SPLIT, @1); $$->name = $2->name; $$->a = $4; }
     | SPLIT split_what BY IDENT INTO expr ';'
                                 { $$ = NEW(N_SPLIT, @1); $$->name = $2->name; $$->b = $4; $$->a = $6; }
+    | SPLIT split_what BY LAYER INTO expr ';'
+                                { $$ = NEW(N_SPLIT, @1); $$->name = $2->name; $$->b = $4;
+                                  $$->b->kind = N_NAME; $$->b->name = "layer"; $$->a = $6; }
     | LOCAL expr ';'            { $$ = NEW(N_LOCAL, @1); $$->a = $2; }
     | COMBINE expr ';'          { $$ = NEW(N_COMBINE, @1); $$->a = $2; }
     | GLOBAL expr ';'           { $$ = NEW(N_GLOBAL, @1); $$->a = $2; }
@@ -269,6 +272,7 @@ primary
     | STRINGLIT                 { $$ = $1; }
     | IDENT                     { $$ = $1; }
     | TRAIN                     { $$ = $1; $$->kind = N_NAME; $$->name = "train"; }
+    | LAYER                     { $$ = $1; $$->kind = N_NAME; $$->name = "layer"; } /* params(by: layer) */
     | call                      { $$ = $1; }
     | '(' expr ')'              { $$ = $2; }
     | '[' opt_exprs ']'         { $$ = NEW(N_LIST, @$); $$->list = $2; deepen_list(ctx, $$, &$2); }
@@ -366,7 +370,7 @@ static int starts_expression(yysymbol_kind_t sym)
 {
     switch (sym) {
     case YYSYMBOL_IDENT: case YYSYMBOL_INTLIT: case YYSYMBOL_FLOATLIT:
-    case YYSYMBOL_STRINGLIT: case YYSYMBOL_TRAIN: case YYSYMBOL_DATA:
+    case YYSYMBOL_STRINGLIT: case YYSYMBOL_TRAIN: case YYSYMBOL_DATA: case YYSYMBOL_LAYER:
         return 1;
     default:
         return 0;

@@ -35,13 +35,7 @@
 
 int lower_stage_wanted(const SemaTyped *t)
 {
-    const Node *d = t->train.decompose;
-    if (!d || d->kind != N_CALL || strcmp(d->name, "layers") != 0 || d->list.len < 1)
-        return 0;
-    const Node *m = d->list.items[0];
-    if (m->kind == N_NAMED_ARG)
-        m = m->a;
-    return m->kind == N_CALL && strcmp(m->name, "mgrit") == 0;
+    return sema_mgrit_call(t->train.decompose) != NULL;
 }
 
 void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,

@@ -24,5 +24,8 @@ void sema_emit_shapes(FILE *out, const Sema *s);
 /* The instantiated program (typed.h); complete only when d->errors is 0. */
 const SemaTyped *sema_typed(const Sema *s);
 void sema_free(Sema *s);
+/* The mgrit(...) call a decompose line runs (through layers(...) and the
+ * rows of grid(...)), or NULL (sema_strategy.c, from methods.def). */
+const struct Node *sema_mgrit_call(const struct Node *decompose);
 
 #endif

@@ -14,6 +14,81 @@
 
 typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID } SKind;
 
+/* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
+
+enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS };
+enum { DATA_GRADIENT = 1, DATA_LOCAL = 2, PARAMS = 4 }; /* the fit-set bits */
+
+static const struct {
+    const char *name;
+    int fit;
+} methods[] = {
+#define EXA_METHOD(name, id, ops, args, fit) { #name, FIT_##fit },
+#include "exa/methods.def"
+};
+
+typedef struct Word {
+    const char *word;
+    int fits;
+} Word;
+
+static const Word combine_words[] = {
+#define EXA_COMBINE(word, id, fits) { #word, fits },
+#include "exa/methods.def"
+    { NULL, 0 }
+};
+
+static const Word global_words[] = {
+#define EXA_GLOBAL(word, id, fits) { #word, fits },
+#include "exa/methods.def"
+    { NULL, 0 }
+};
+
+static const char *const relaxes[] = {
+#define EXA_RELAX(word, sweeps) #word,
+#include "exa/methods.def"
+    NULL
+};
+
+static const char *const batches_words[] = {
+#define EXA_BATCHES(word, id) #word,
+#include "exa/methods.def"
+    NULL
+};
+
+/* The fit rule of a built-in method, or -1 when name is none. */
+static int method_fit(const char *name)
+{
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (!strcmp(methods[i].name, name))
+            return methods[i].fit;
+    return -1;
+}
+
+static const Word *find_word(const Word *w, const char *name)
+{
+    for (; name && w->word; w++)
+        if (!strcmp(w->word, name))
+            return w;
+    return NULL;
+}
+
+/* "a, b or c": the words of table w (all, or those fitting where). */
+static const char *word_list(Sema *s, const Word *w, int where)
+{
+    const char *names[16];
+    int n = 0;
+    for (; w->word && n < 16; w++) /* `optimizer` stands for the others: not listed */
+        if ((!where || (w->fits & where)) && strcmp(w->word, "optimizer") != 0)
+            names[n++] = w->word;
+    char buf[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < n && len < sizeof buf; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
+                                names[i]);
+    return sema_fmt(s, "%s", buf);
+}
+
 static int is_word(const Node *e, const char *const *words)
 {
     if (e->kind != N_NAME)
@@ -24,9 +99,7 @@ static int is_word(const Node *e, const char *const *words)
     return 0;
 }
 
-static const char *const combines[] = { "additive", "multiplicative", "average", "sum", NULL };
-static const char *const word_args[] = { "line_search", "model", "relax", NULL };
-static const char *const relaxes[] = { "F", "FC", "FCF", "FCFCF", NULL };
+static const char *const word_args[] = { "line_search", "model", "relax", "batches", NULL };
 
 /* Named arguments of a builtin call, their values by the shared rules. */
 static int in_list(const char *name, const char *const *words)
@@ -37,26 +110,40 @@ static int in_list(const char *name, const char *const *words)
     return 0;
 }
 
-static int builtin_call_args(Sema *s, const Module *m, const Node *e, const Builtin *bi, const Node *strategy)
+/* local: the call is a strategy's local solver (batches: is allowed). */
+static int builtin_call_args(Sema *s, const Module *m, const Node *e, const Builtin *bi, const Node *strategy,
+                             int local)
 {
     const Node *pos[16], *named[16];
     int np, nn;
     if (!sema_builtin_args(s, e, bi, pos, &np, named, &nn))
         return 0;
-    /* params(...) and grid(...) take strategies and words: checked by the caller */
-    if (!strcmp(bi->name, "params") || !strcmp(bi->name, "grid") || !strcmp(bi->name, "layers"))
+    /* the methods of methods.def take strategies and words: checked by the caller */
+    if (method_fit(bi->name) >= 0)
         return 1;
     for (int i = 0; i < nn; i++) {
         const Node *a = named[i];
+        if (!strcmp(a->name, "batches") && !local) {
+            sema_error(s, a->span, "'batches' is for a strategy's local solver: local %s(..., batches: successive)",
+                       bi->name);
+            return 0;
+        }
         if (in_list(a->name, word_args) && a->a->kind == N_NAME) {
             if (!strcmp(a->name, "relax") && !is_word(a->a, relaxes)) {
-                sema_error(s, a->a->span, "unknown relaxation '%s'; expected F, FC, FCF or FCFCF", a->a->name);
+                sema_error(s, a->a->span, "unknown relaxation '%s'; expected F, FCF or FCFCF", a->a->name);
+                if (!strcmp(a->a->name, "FC"))
+                    sema_note_plain(s, "FC relaxation is not implemented; FCF is F, C, then F again");
+                return 0;
+            }
+            if (!strcmp(a->name, "batches") && !is_word(a->a, batches_words)) {
+                sema_error(s, a->a->span, "'batches' is 'same' or 'successive', not '%s'", a->a->name);
                 return 0;
             }
             continue;
         }
-        if (!strcmp(a->name, "relax")) {
-            sema_error(s, a->a->span, "'relax' must be F, FC, FCF or FCFCF");
+        if (!strcmp(a->name, "relax") || !strcmp(a->name, "batches")) {
+            sema_error(s, a->a->span, "'%s' must be %s", a->name,
+                       a->name[0] == 'r' ? "F, FCF or FCFCF" : "'same' or 'successive'");
             return 0;
         }
         Val v = sema_const_expr(s, m, a->a, strategy);
@@ -65,7 +152,7 @@ static int builtin_call_args(Sema *s, const Module *m, const Node *e, const Buil
     return 1;
 }
 
-void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy)
+static void check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy, int local)
 {
     const Builtin *bi = e->kind == N_CALL || e->kind == N_NAME ? sema_builtin(e->name, B_OPTIMIZER) : NULL;
     if (!bi || e->kind != N_CALL) {
@@ -73,7 +160,12 @@ void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *s
         sema_note_plain(s, "optimisers: sgd, adam, lbfgs, trust_region");
         return;
     }
-    builtin_call_args(s, m, e, bi, strategy);
+    builtin_call_args(s, m, e, bi, strategy, local);
+}
+
+void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy)
+{
+    check_optimizer(s, m, e, strategy, 0);
 }
 
 /* split data into ranks;  split params by stage into ranks; */
@@ -88,11 +180,11 @@ static void check_split(Sema *s, const Node *st, const Node *strat, const Module
         sema_error(s, st->b->span, "'split data' takes no 'by'");
     if (st->b && params && strcmp(st->b->name, "stage") != 0 && strcmp(st->b->name, "layer") != 0)
         sema_error(s, st->b->span, "params are split by 'stage' or by 'layer', not '%s'", st->b->name);
+    (void)m, (void)strat;
     if (st->a->kind == N_NAME && !strcmp(st->a->name, "ranks"))
         return;
-    Val v = sema_const_expr(s, m, st->a, strat);
-    if (v.kind != V_ERR && (v.kind != V_INT || (dim_known(v.i) && v.i.v < 1)))
-        sema_error(s, st->a->span, "split into 'ranks' or a positive number of groups");
+    sema_error(s, st->a->span, "split into 'ranks': every rank is one group");
+    sema_note_plain(s, "a number of groups other than the ranks is not supported (docs/strategies.md)");
 }
 
 static void check_step(Sema *s, const Node *e, const Node *strat, const Module *m, int global)
@@ -101,7 +193,7 @@ static void check_step(Sema *s, const Node *e, const Node *strat, const Module *
     if (is_word(e, words))
         return;
     if (e->kind == N_CALL && sema_builtin(e->name, B_OPTIMIZER)) {
-        sema_check_optimizer(s, m, e, strat);
+        check_optimizer(s, m, e, strat, !global);
         return;
     }
     sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain' or 'optimizer'"
@@ -110,9 +202,61 @@ static void check_step(Sema *s, const Node *e, const Node *strat, const Module *
 
 static void check_combine(Sema *s, const Node *e)
 {
-    if (!is_word(e, combines)) {
+    if (e->kind != N_NAME || !find_word(combine_words, e->name)) {
         sema_error(s, e->span, "unknown way to combine");
-        sema_note_plain(s, "combine: additive, multiplicative, average or sum");
+        sema_note_plain(s, "combine: %s", word_list(s, combine_words, 0));
+        if (e->kind == N_NAME && !strcmp(e->name, "sum"))
+            sema_note_plain(s, "the sum of the corrections is 'additive'");
+    }
+}
+
+static const Node *named_arg(const Node *e, const char *name);
+
+static int is_successive(const Node *local)
+{
+    const Node *b = local && local->kind == N_CALL ? named_arg(local, "batches") : NULL;
+    return b && b->kind == N_NAME && !strcmp(b->name, "successive");
+}
+
+/* Whether split x local x combine x global runs (methods.def's fit sets):
+ * an error at the first primitive that does not fit where it stands, with
+ * a note listing what does.  optimizer: the train block's optimiser. */
+static void check_combination(Sema *s, int params, const Node *local, const Node *combine, const Node *global,
+                              const Node *optimizer, int resolve)
+{
+    int gradient = local->kind == N_NAME && !strcmp(local->name, "gradient");
+    const char *split = params ? "split params" : "split data";
+    if (params && gradient) {
+        sema_error(s, local->span, "'local gradient' takes no step on a block of parameters; it needs 'split data'");
+        sema_note_plain(s, "under split params, local: an optimiser call");
+        return;
+    }
+    int where = params ? PARAMS : gradient ? DATA_GRADIENT : DATA_LOCAL;
+    const char *ctx = params ? split : gradient ? "split data with local gradient" : "split data with a local solver";
+    const Word *c = combine->kind == N_NAME ? find_word(combine_words, combine->name) : NULL;
+    if (c && !(c->fits & where)) {
+        sema_error(s, combine->span, "'combine %s' does not run under %s", c->word, ctx);
+        sema_note_plain(s, "under %s, combine: %s", ctx, word_list(s, combine_words, where));
+        return;
+    }
+    const char *gname = global->kind == N_NAME || global->kind == N_CALL ? global->name : NULL;
+    const char *resolved = gname && !strcmp(gname, "optimizer") ? (optimizer ? optimizer->name : "sgd") : gname;
+    const Word *g = find_word(global_words, resolved);
+    if (!resolve && resolved != gname)
+        g = find_word(global_words, gname); /* the train block may not be known yet: at decompose */
+    if (g && !(g->fits & where)) {
+        if (resolved != gname)
+            sema_error(s, global->span, "'global optimizer' is the train block's %s, which does not run under %s",
+                       resolved, ctx);
+        else
+            sema_error(s, global->span, "'global %s' does not run under %s", gname, ctx);
+        sema_note_plain(s, "under %s, global: %s", ctx, word_list(s, global_words, where));
+        return;
+    }
+    if (is_successive(local) && (params || !g || strcmp(g->word, "plain") != 0)) {
+        sema_error(s, local->span, "'batches: successive' needs 'split data' and 'global plain'");
+        sema_note_plain(s, "a round of local steps on successive mini-batches ends by taking the combined "
+                           "correction as it is");
     }
 }
 
@@ -122,6 +266,7 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     static const char *const names[4] = { "split", "local", "combine", "global" };
     const Node *first[4] = {0};
     Node *n = d->node;
+    int errors = s->d->errors;
     for (int i = 0; i < n->list.len; i++) {
         const Node *f = n->list.items[i];
         if (f->a->kind != N_TYPE_INT && f->a->kind != N_TYPE_FLOAT)
@@ -156,6 +301,9 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     for (int k = 0; k < 4; k++)
         if (!first[k])
             sema_error(s, n->span, "strategy '%s' has no '%s'", n->name, names[k]);
+    if (s->d->errors == errors && first[0] && first[1] && first[2] && first[3])
+        check_combination(s, !strcmp(first[0]->name, "params"), first[1]->a, first[2]->a, first[3]->a,
+                          NULL, 0);
 }
 
 static SKind decl_kind(const Node *strategy)
@@ -233,60 +381,108 @@ static const Node *named_arg(const Node *e, const char *name)
     return NULL;
 }
 
+/* A user strategy in decompose: its `global optimizer` is now known. */
+static void check_user_global(Sema *s, const Node *decl)
+{
+    const Node *st[4] = {0};
+    static const NodeKind kinds[4] = { N_SPLIT, N_LOCAL, N_COMBINE, N_GLOBAL };
+    for (int i = 0; i < decl->list2.len; i++)
+        for (int k = 0; k < 4; k++)
+            if (decl->list2.items[i]->kind == kinds[k] && !st[k])
+                st[k] = decl->list2.items[i];
+    if (s->d->errors || !st[0] || !st[1] || !st[2] || !st[3])
+        return;
+    const Node *g = st[3]->a;
+    if (g->kind == N_NAME && !strcmp(g->name, "optimizer"))
+        check_combination(s, !strcmp(st[0]->name, "params"), st[1]->a, st[2]->a, g, s->typed.train.optimizer, 1);
+}
+
+/* params(by: stage | layer, groups: ranks, local:, combine:, global:) */
+static SKind params_call(Sema *s, const Node *e)
+{
+    const Module *root = s->p->root;
+    static const char *const by[] = { "stage", "layer", NULL };
+    const Node *a;
+    int errors = s->d->errors;
+    if ((a = named_arg(e, "by")) && !is_word(a, by))
+        sema_error(s, a->span, "params are split by 'stage' or by 'layer'");
+    if ((a = named_arg(e, "groups")) && !(a->kind == N_NAME && !strcmp(a->name, "ranks"))) {
+        sema_error(s, a->span, "'groups' must be 'ranks': every rank is one group");
+        sema_note_plain(s, "a number of groups other than the ranks is not supported (docs/strategies.md)");
+    }
+    const Node *local = named_arg(e, "local"), *combine = named_arg(e, "combine"), *global = named_arg(e, "global");
+    if (local)
+        check_step(s, local, NULL, root, 0);
+    if (combine)
+        check_combine(s, combine);
+    if (global)
+        check_step(s, global, NULL, root, 1);
+    /* without local or global: the train block's optimiser (sgd without one) */
+    const Node *train = s->typed.train.optimizer;
+    const char *tname = train ? train->name : "sgd";
+    Node optimizer_word = { .kind = N_NAME, .name = "optimizer", .span = e->span };
+    Node additive = { .kind = N_NAME, .name = "additive", .span = e->span };
+    const Word *g = find_word(global_words, tname);
+    if (s->d->errors != errors) {
+        /* the arguments are wrong already */
+    } else if (!global && g && !(g->fits & PARAMS)) {
+        sema_error(s, e->span, "'params' without 'global' takes the train block's optimiser, %s, which does not "
+                               "run under split params", tname);
+        sema_note_plain(s, "under split params, global: %s", word_list(s, global_words, PARAMS));
+    } else {
+        check_combination(s, 1, local ? local : train ? train : &optimizer_word, combine ? combine : &additive,
+                          global ? global : &optimizer_word, train, 1);
+    }
+    return SK_PARAMS;
+}
+
 static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
 {
     const Module *root = s->p->root;
     *inner = e;
     if (e->kind == N_CALL || e->kind == N_NAME) {
         Decl *d = sema_lookup(s, root, e->name);
-        if (d && d->node->kind == N_STRATEGY)
-            return user_strategy(s, e, d);
+        if (d && d->node->kind == N_STRATEGY) {
+            SKind k = user_strategy(s, e, d);
+            if (k != SK_ERR)
+                check_user_global(s, d->node);
+            return k;
+        }
     }
     const Builtin *bi = e->kind == N_CALL ? sema_builtin(e->name, B_STRATEGY) : NULL;
-    if (!bi) {
+    int fit = bi ? method_fit(bi->name) : -1;
+    if (bi && fit < 0 && (!strcmp(bi->name, "mgrit") || !strcmp(bi->name, "admm"))) {
+        sema_error(s, e->span, "'%s' is a layer-parallel method; write 'layers(%s(...))'", bi->name, bi->name);
+        return SK_ERR;
+    }
+    if (fit < 0) {
         sema_error(s, e->span, "'decompose' must be a strategy: data(), params(...), layers(...), grid(...) "
                                "or a declared strategy");
         if (e->kind == N_CALL || e->kind == N_NAME)
             sema_suggest(s, root, e->name, NULL);
         return SK_ERR;
     }
-    if (!strcmp(bi->name, "mgrit") || !strcmp(bi->name, "admm")) {
-        sema_error(s, e->span, "'%s' is a layer-parallel method; write 'layers(%s(...))'", bi->name, bi->name);
+    if (!builtin_call_args(s, root, e, bi, NULL, 0))
         return SK_ERR;
-    }
-    if (!builtin_call_args(s, root, e, bi, NULL))
-        return SK_ERR;
-    if (!strcmp(bi->name, "data"))
+    switch (fit) {
+    case FIT_ANY:
         return SK_DATA;
-    if (!strcmp(bi->name, "layers")) {
+    case FIT_STAGES:
+        return params_call(s, e);
+    case FIT_REPEAT: {
         const Node *m = e->list.items[0];
         const Builtin *mb = m->kind == N_CALL ? sema_builtin(m->name, B_STRATEGY) : NULL;
         if (!mb || (strcmp(mb->name, "mgrit") && strcmp(mb->name, "admm"))) {
             sema_error(s, m->span, "'layers' takes a layer-parallel method: mgrit(...) or admm(...)");
             return SK_ERR;
         }
-        if (!builtin_call_args(s, root, m, mb, NULL))
+        if (!builtin_call_args(s, root, m, mb, NULL, 0))
             return SK_ERR;
         *inner = m;
         return mb->name[0] == 'm' ? SK_MGRIT : SK_ADMM;
     }
-    if (!strcmp(bi->name, "params")) {
-        static const char *const by[] = { "stage", "layer", NULL };
-        const Node *a;
-        if ((a = named_arg(e, "by")) && !is_word(a, by))
-            sema_error(s, a->span, "params are split by 'stage' or by 'layer'");
-        if ((a = named_arg(e, "groups")) && !(a->kind == N_NAME && !strcmp(a->name, "ranks"))) {
-            Val v = sema_const_expr(s, root, a, NULL);
-            if (v.kind != V_ERR && (v.kind != V_INT || v.i.v < 1))
-                sema_error(s, a->span, "'groups' must be 'ranks' or a positive integer");
-        }
-        if ((a = named_arg(e, "local")))
-            check_step(s, a, NULL, root, 0);
-        if ((a = named_arg(e, "combine")))
-            check_combine(s, a);
-        if ((a = named_arg(e, "global")))
-            check_step(s, a, NULL, root, 1);
-        return SK_PARAMS;
+    default:
+        break;
     }
     /* grid(rows: ..., cols: ..., shape: auto | [pr, pc]) */
     const Node *rows = named_arg(e, "rows"), *cols = named_arg(e, "cols"), *shape = named_arg(e, "shape");
@@ -311,8 +507,41 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     }
     if (r == SK_ERR || c == SK_ERR)
         return SK_ERR;
-    *inner = rows;
-    return r == SK_PARAMS ? SK_PARAMS : r; /* a grid fits when its rows do */
+    if (r != SK_MGRIT || rows->kind != N_CALL || method_fit(rows->name) != FIT_REPEAT
+        || cols->kind != N_CALL || method_fit(cols->name) != FIT_ANY) {
+        sema_error(s, r != SK_MGRIT || rows->kind != N_CALL ? rows->span : cols->span,
+                   "libexa runs grid(rows: layers(mgrit(...)), cols: data()) only");
+        return SK_ERR;
+    }
+    const Node *nested = named_arg(in == rows ? rows->list.items[0] : rows->list.items[0], "nested");
+    if (nested) {
+        Val v = sema_const_expr(s, root, nested, NULL);
+        if (v.kind == V_INT && v.i.v != 0) {
+            sema_error(s, nested->span, "nested iteration does not run inside a grid");
+            return SK_ERR;
+        }
+    }
+    *inner = rows->list.items[0];
+    return SK_GRID;
+}
+
+/* The mgrit(...) call the decompose line runs, through layers(...) and the
+ * rows of grid(...), or NULL: lowering generates the stage functions for it. */
+const Node *sema_mgrit_call(const Node *d)
+{
+    if (!d || d->kind != N_CALL)
+        return NULL;
+    int fit = method_fit(d->name);
+    if (fit == FIT_ROWS) {
+        const Node *rows = named_arg(d, "rows");
+        return rows ? sema_mgrit_call(rows) : NULL;
+    }
+    if (fit != FIT_REPEAT || d->list.len < 1)
+        return NULL;
+    const Node *m = d->list.items[0];
+    if (m->kind == N_NAMED_ARG)
+        m = m->a;
+    return m->kind == N_CALL && !strcmp(m->name, "mgrit") ? m : NULL;
 }
 
 /* ---- the fit ------------------------------------------------------------------- */
@@ -440,10 +669,11 @@ static void fit_note(Sema *s)
     if (p)
         len += (size_t)snprintf(list + len, sizeof list - len, ", params(...)");
     if (mg)
-        len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...))");
-    /* layers(admm(...)) and grid(...) are checked but libexa does not run
-     * them yet (docs/strategies.md): a note that sends a user there would
-     * end in a run-time error, so they are not offered */
+        len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...)), "
+                                "grid(rows: layers(mgrit(...)), cols: data())");
+    /* layers(admm(...)) is checked but libexa does not run it yet
+     * (docs/strategies.md): a note that sends a user there would end in a
+     * run-time error, so it is not offered */
     (void)ad;
     for (int i = 0; i < s->ndecls && len < sizeof list; i++) {
         const Node *n = s->decls[i].node;
@@ -464,7 +694,7 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         return;
     char why[512];
     int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
-           : k == SK_MGRIT ? mgrit_fits(s, why, sizeof why) : admm_fits(s, why, sizeof why);
+           : k == SK_MGRIT || k == SK_GRID ? mgrit_fits(s, why, sizeof why) : admm_fits(s, why, sizeof why);
     if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);

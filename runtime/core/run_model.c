@@ -25,10 +25,29 @@ static void *grow(void *p, size_t bytes)
     return q;
 }
 
-static const ExaFunction *function_of(const ExaRun *r, ExaFunctionKind kind)
+const ExaFunction *exa_run_function(const ExaRun *r, ExaFunctionKind kind)
 {
     const ExaFunctionInfo *f = exa_program_function_of(r->prog, kind);
     return f ? &r->fns[f->index] : NULL;
+}
+
+int exa_run_check_shards(const ExaRun *r, int shards, const char *who, char *err, size_t errlen)
+{
+    if (shards <= 1)
+        return 0;
+    if (r->train.n < shards) { /* the batch is cut to the data set's size: --batch cannot help */
+        snprintf(err, errlen, "exa: %d %ss but data '%s' has %lld samples%s: every %s needs at "
+                 "least one (%s %d or more, or at most %lld %ss)", shards, who,
+                 r->train_info->name, (long long)r->train.n, r->opt.limit > 0 ? " (--limit)" : "", who,
+                 r->opt.limit > 0 ? "use --limit" : "samples:", shards, (long long)r->train.n, who);
+        return -1;
+    }
+    if (r->batch < shards) {
+        snprintf(err, errlen, "exa: %d %ss but a mini-batch of %lld samples: every %s needs at "
+                 "least one (use --batch %d or more)", shards, who, (long long)r->batch, who, shards);
+        return -1;
+    }
+    return 0;
 }
 
 int exa_run_init(ExaRun *r, char *err, size_t errlen)
@@ -37,8 +56,8 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
     r->n = r->prog->nweights;
     r->theta = calloc(r->n ? r->n : 1, r->elem);
     r->grad = calloc(r->n ? r->n : 1, r->elem);
-    r->loss_fn = function_of(r, EXA_FN_LOSS);
-    r->grad_fn = function_of(r, EXA_FN_LOSS_GRAD);
+    r->loss_fn = exa_run_function(r, EXA_FN_LOSS);
+    r->grad_fn = exa_run_function(r, EXA_FN_LOSS_GRAD);
     if (!r->theta || !r->grad) {
         snprintf(err, errlen, "exa: out of memory for %lld parameters", (long long)r->n);
         return -1;
@@ -120,31 +139,35 @@ static void reserve(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int6
         r->out_rows = grow(r->out_rows, (size_t)(rows * (r->out_size ? r->out_size : 1) * r->elem));
         r->rows_cap = rows;
     }
-    int64_t need = fn->workspace(rows);
-    if (need > r->work_cap) {
-        free(r->work);
-        r->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
-        if (!r->work) {
+    exa_run_workspace(&r->work, &r->work_cap, fn->workspace(rows));
+}
+
+void *exa_run_workspace(void **work, int64_t *cap, int64_t need)
+{
+    if (need > *cap) {
+        free(*work);
+        *work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
+        if (!*work) {
             fputs("exa: out of memory for the workspace\n", stderr);
             exit(1);
         }
-        r->work_cap = need;
+        *cap = need;
     }
+    return *work;
 }
 
-/* Copies rows order[begin .. begin+count) of d into the input buffers. */
-static void gather(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
-                   int64_t begin, int64_t count)
+void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
+                    int64_t begin, int64_t count, void *const *in)
 {
     void *x = NULL, *y = NULL;
     int32_t *label = NULL;
     for (int i = 0, reals = 0; i < set->nfields; i++) {
         if (set->fields[i].classes)
-            label = r->in[i];
+            label = in[i];
         else if (reals++ == 0)
-            x = r->in[i];
+            x = in[i];
         else
-            y = r->in[i];
+            y = in[i];
     }
     if (r->elem == 4)
         exa_data_gather_f32(d, order, begin, count, x, label, y);
@@ -173,28 +196,34 @@ static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
                     ExaShard mode)
 {
+    return exa_run_loss_on(r, &r->world, theta, grad, begin, count, mode);
+}
+
+double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
+                       int64_t count, ExaShard mode)
+{
     int64_t lb = 0, ln = count;
     if (mode != EXA_SHARD_ALL)
-        exa_data_shard(count, r->world.rank, r->world.size, &lb, &ln);
+        exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
     const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
     double sum = 0;
     if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
         reserve(r, &r->train, r->train_info, ln, fn);
-        gather(r, &r->train, r->train_info, r->order, begin + lb, ln);
+        exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         sum = run_rows(r, fn, theta, grad, ln);
     }
     if (mode == EXA_SHARD_LOCAL)
         return ln > 0 ? sum / (double)ln : 0;
-    if (mode == EXA_SHARD_SPLIT && r->world.size > 1) {
+    if (mode == EXA_SHARD_SPLIT && comm->size > 1) {
         if (grad) { /* weight each rank's mean by its share of the rows */
             double w = (double)ln / (double)count;
             for (int64_t i = 0; i < r->n; i++)
                 exa_set(r, grad, i, w * exa_get(r, grad, i));
-            exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
+            exa_comm_allreduce_sum(comm, grad, (size_t)r->n, (ExaReal)r->elem);
         }
-        sum = exa_comm_sum_double(&r->world, sum);
+        sum = exa_comm_sum_double(comm, sum);
     }
     return sum / (double)count;
 }
@@ -223,7 +252,7 @@ void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accu
     for (int64_t at = 0; at < ln; at += CHUNK) {
         int64_t count = ln - at < CHUNK ? ln - at : CHUNK;
         reserve(r, d, set, count, r->loss_fn);
-        gather(r, d, set, order, at, count);
+        exa_run_gather(r, d, set, order, at, count, r->in);
         sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count);
         if (r->out_size > 0 && d->label)
             for (int64_t i = 0; i < count; i++)

@@ -5,6 +5,7 @@
  * checkpoints.  The order of the samples in an epoch depends only on (seed,
  * epoch), so a run resumed from the checkpoint of epoch k continues exactly
  * as the uninterrupted run did. */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,13 +48,21 @@ static int write_checkpoint(ExaRun *r, ExaStrategy *s, const char *dir, char *er
 {
     if (r->world.rank != 0)
         return 0;
-    mkdir(dir, 0777); /* may exist; a real failure shows when writing */
+    ExaCkptParam *info = calloc((size_t)(r->prog->nparams > 0 ? r->prog->nparams : 1), sizeof *info);
+    if (!info) {
+        snprintf(err, errlen, "exa: %s: out of memory for the checkpoint", dir);
+        return -1;
+    }
+    for (int i = 0; i < r->prog->nparams; i++)
+        info[i] = (ExaCkptParam){ .name = r->prog->params[i].path, .shape = r->prog->params[i].shape };
     ExaCheckpoint c = { .precision = r->elem, .epoch = (uint64_t)r->epoch, .step = (uint64_t)r->step,
-                        .nparams = r->n, .params = r->theta };
-    c.nstate = exa_strategy_state(s, c.state, c.state_bytes);
+                        .nparams = r->n, .params = r->theta, .ninfo = r->prog->nparams, .info = info };
+    exa_strategy_save(s, &c);
     char path[4096];
     checkpoint_path(dir, path, sizeof path);
-    return exa_checkpoint_write(path, &c, err, errlen);
+    int rc = exa_checkpoint_write(path, &c, err, errlen);
+    free(info);
+    return rc;
 }
 
 static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t errlen)
@@ -61,17 +70,52 @@ static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t 
     char path[4096];
     checkpoint_path(dir, path, sizeof path);
     ExaCheckpoint c;
-    if (exa_checkpoint_read(path, &c, r->n, r->elem, err, errlen) != 0)
+    if (exa_checkpoint_read(path, &c, -1, -1, err, errlen) != 0)
         return -1;
-    memcpy(r->theta, c.params, (size_t)r->n * r->elem);
-    r->epoch = (int64_t)c.epoch;
-    r->step = (int64_t)c.step;
-    int rc = exa_strategy_restore(s, c.state, c.state_bytes, c.nstate);
-    if (rc != 0)
-        snprintf(err, errlen, "exa: %.512s: its optimiser state does not fit strategy %.256s "
-                 "(written by another program or strategy?)", path, exa_strategy_name(s));
+    int rc = exa_checkpoint_check_model(&c, r->prog, path, err, errlen);
+    if (!rc && (c.nparams != r->n || c.precision != r->elem))
+        rc = -1, snprintf(err, errlen, "exa: %.512s: holds %lld f%d parameters, the model has %lld f%d", path,
+                          (long long)c.nparams, 8 * c.precision, (long long)r->n, 8 * r->elem);
+    if (!rc) {
+        memcpy(r->theta, c.params, (size_t)r->n * r->elem);
+        r->epoch = (int64_t)c.epoch;
+        r->step = (int64_t)c.step;
+        rc = exa_strategy_restore(s, &c, path, err, errlen);
+    }
     exa_checkpoint_free(&c);
     return rc;
+}
+
+/* Start-up checks of the checkpoint directory (rank 0): a name, a
+ * directory it can create files in - found now, not after the first epoch -
+ * and no temporary file a killed writer left behind. */
+static int prepare_checkpoint_dir(ExaRun *r, const char *dir, char *err, size_t errlen)
+{
+    if (r->world.rank != 0)
+        return 0;
+    if (!*dir) {
+        snprintf(err, errlen, "exa: rank 0: --checkpoint: the directory name is empty");
+        return -1;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "exa: rank 0: %.512s: cannot create the checkpoint directory: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/.checkpoint.exa.tmp.XXXXXX", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0) {
+        snprintf(err, errlen, "exa: rank 0: %.512s: cannot write checkpoints there: %s", dir, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    int stale = exa_checkpoint_clean(dir, "checkpoint.exa");
+    if (stale > 0 && !r->opt.quiet)
+        fprintf(stderr, "exa: %s: removed %d temporary checkpoint file%s a killed run left\n", dir, stale,
+                stale == 1 ? "" : "s");
+    return 0;
 }
 
 /* EXA_TEST_KILL=RANK:STEP makes that rank die (SIGKILL, no clean-up) after
@@ -83,6 +127,19 @@ static void maybe_die(const ExaRun *r)
     int rank;
     long long step;
     if (spec && sscanf(spec, "%d:%lld", &rank, &step) == 2 && rank == r->world.rank && step == r->step)
+        raise(SIGKILL);
+}
+
+/* EXA_TEST_KILL=RANK:checkpoint:E: that rank dies just before the
+ * checkpoint of epoch E is written - where a log line written before its
+ * checkpoint would be duplicated by the resumed run. */
+static void maybe_die_before_checkpoint(const ExaRun *r)
+{
+    const char *spec = getenv("EXA_TEST_KILL");
+    int rank;
+    long long epoch;
+    if (spec && sscanf(spec, "%d:checkpoint:%lld", &rank, &epoch) == 2 && rank == r->world.rank
+        && epoch == r->epoch)
         raise(SIGKILL);
 }
 
@@ -140,6 +197,10 @@ int exa_train(ExaRun *r)
         exa_strategy_free(s);
         return exa_gradcheck(r);
     }
+    if (dir && exa_comm_max_int(&r->world, prepare_checkpoint_dir(r, dir, err, sizeof err) != 0)) {
+        exa_strategy_free(s);
+        return stop(r, 1, err);
+    }
     if (r->opt.resume) {
         if (!dir) {
             exa_strategy_free(s);
@@ -188,6 +249,15 @@ int exa_train(ExaRun *r)
         double vloss = NAN, vacc = NAN;
         if (r->have_valid)
             exa_run_evaluate(r, &r->valid, &vloss, &vacc);
+        /* the checkpoint first, then the epoch's lines: a run killed
+         * between them resumes after this epoch and logs it at most once.
+         * Collective: a rank that failed to write stops every rank. */
+        maybe_die_before_checkpoint(r);
+        int failed = dir && write_checkpoint(r, s, dir, err, sizeof err) != 0;
+        if (exa_comm_max_int(&r->world, failed)) {
+            rc = stop(r, 1, err);
+            break;
+        }
         if (r->world.rank == 0) {
             if (!r->opt.quiet) {
                 exa_progress_epoch(&progress, r->epoch, loss, (double)samples / seconds, now() - start);
@@ -206,12 +276,6 @@ int exa_train(ExaRun *r)
                 if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
                     fprintf(stderr, "%s\n", err);
             }
-        }
-        /* collective: a rank that failed to write stops every rank */
-        int failed = dir && write_checkpoint(r, s, dir, err, sizeof err) != 0;
-        if (exa_comm_max_int(&r->world, failed)) {
-            rc = stop(r, 1, err);
-            break;
         }
         if (r->opt.stop_after > 0 && ++done_here >= r->opt.stop_after)
             break;

@@ -9,6 +9,7 @@
  * CRC-32, then that the contents fit the model, and says which failed. */
 #include "exa/checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -69,9 +70,8 @@ static void encode_header(const ExaCheckpoint *c, unsigned char *h)
     for (int i = 0; i < 4; i++)
         put64(h + 32 + 8 * i, c->rng[i]);
     put64(h + 64, (uint64_t)c->nparams);
-    put32(h + 72, (uint32_t)c->nstate);
-    for (int i = 0; i < c->nstate; i++)
-        put64(h + 80 + 8 * i, (uint64_t)c->state_bytes[i]);
+    put32(h + 72, (uint32_t)c->ninfo);
+    put32(h + 76, (uint32_t)c->narrays);
 }
 
 /* Writes n bytes and folds them into the running CRC. */
@@ -81,15 +81,42 @@ static int put(FILE *f, const void *p, size_t n, uLong *crc)
     return fwrite(p, 1, n, f) == n ? 0 : -1;
 }
 
+static int put_u32(FILE *f, uint32_t v, uLong *crc)
+{
+    unsigned char b[4];
+    put32(b, v);
+    return put(f, b, 4, crc);
+}
+
+static int put_u64(FILE *f, uint64_t v, uLong *crc)
+{
+    unsigned char b[8];
+    put64(b, v);
+    return put(f, b, 8, crc);
+}
+
 static int write_contents(FILE *f, const ExaCheckpoint *c)
 {
     unsigned char h[EXA_CKPT_HEADER], tail[4];
     uLong crc = crc32_z(0, NULL, 0);
     encode_header(c, h);
     int rc = put(f, h, sizeof h, &crc);
+    for (int i = 0; i < c->ninfo; i++) {
+        const ExaCkptParam *q = &c->info[i];
+        rc |= put_u32(f, (uint32_t)strlen(q->name), &crc);
+        rc |= put(f, q->name, strlen(q->name), &crc);
+        rc |= put_u32(f, (uint32_t)q->shape.rank, &crc);
+        for (int d = 0; d < q->shape.rank; d++)
+            rc |= put_u64(f, (uint64_t)q->shape.dim[d], &crc);
+    }
     rc |= put(f, c->params, (size_t)c->nparams * (size_t)c->precision, &crc);
-    for (int i = 0; i < c->nstate; i++)
-        rc |= put(f, c->state[i], (size_t)c->state_bytes[i], &crc);
+    for (int i = 0; i < c->narrays; i++) {
+        const ExaCkptArray *a = &c->arrays[i];
+        rc |= put_u32(f, (uint32_t)strlen(a->name), &crc);
+        rc |= put(f, a->name, strlen(a->name), &crc);
+        rc |= put_u64(f, (uint64_t)a->bytes, &crc);
+        rc |= put(f, a->data, (size_t)a->bytes, &crc);
+    }
     put32(tail, (uint32_t)crc);
     rc |= fwrite(tail, 1, 4, f) == 4 ? 0 : -1;
     return rc;
@@ -121,10 +148,10 @@ static int sync_directory(const char *path)
 
 int exa_checkpoint_write(const char *path, const ExaCheckpoint *c, char *err, size_t errlen)
 {
-    if ((c->precision != 4 && c->precision != 8) || c->nstate < 0 ||
-        c->nstate > EXA_CKPT_MAX_STATE || c->nparams < 0)
+    if ((c->precision != 4 && c->precision != 8) || c->narrays < 0 ||
+        c->narrays > EXA_CKPT_MAX_ARRAYS || c->nparams < 0 || c->ninfo < 0)
         return fail(err, errlen, "exa: %s: invalid checkpoint (precision %d, %d state arrays)", path,
-                    c->precision, c->nstate);
+                    c->precision, c->narrays);
     char dir[4096], tmp[4200];
     directory_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -161,8 +188,11 @@ int exa_checkpoint_write(const char *path, const ExaCheckpoint *c, char *err, si
 void exa_checkpoint_free(ExaCheckpoint *c)
 {
     free(c->params);
-    for (int i = 0; i < EXA_CKPT_MAX_STATE; i++)
-        free(c->state[i]);
+    for (int i = 0; i < c->ninfo && c->info; i++)
+        free(c->info[i].name);
+    free(c->info);
+    for (int i = 0; i < c->narrays; i++)
+        free(c->arrays[i].data);
     memset(c, 0, sizeof *c);
 }
 
@@ -192,62 +222,116 @@ static int read_whole(const char *path, unsigned char **buf, size_t *len, char *
     return 0;
 }
 
-/* Decodes and checks the header; *total is the file size it implies. */
-static int decode_header(const unsigned char *b, size_t len, ExaCheckpoint *c, size_t *total,
-                         const char *path, char *err, size_t errlen)
+/* A cursor over the checked buffer: every read is bounds-checked, so a
+ * damaged length field reads as "truncated", never past the end. */
+typedef struct Cursor {
+    const unsigned char *b;
+    size_t len, at;
+    int bad;
+} Cursor;
+
+static const unsigned char *take(Cursor *k, uint64_t n)
+{
+    if (k->bad || n > k->len - k->at) {
+        k->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = k->b + k->at;
+    k->at += (size_t)n;
+    return p;
+}
+
+static uint64_t take64(Cursor *k)
+{
+    const unsigned char *p = take(k, 8);
+    return p ? get64(p) : 0;
+}
+
+static uint32_t take32(Cursor *k)
+{
+    const unsigned char *p = take(k, 4);
+    return p ? get32(p) : 0;
+}
+
+/* Decodes the file into c (lengths checked against the file size; the
+ * checksum is checked before). */
+static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const char *path, char *err,
+                  size_t errlen)
 {
     if (len < 8 || memcmp(b, magic, 8) != 0)
         return fail(err, errlen, "exa: %s: bad magic: not an exa checkpoint", path);
     if (len < EXA_CKPT_HEADER + 4)
         return fail(err, errlen, "exa: %s: truncated: %zu bytes, shorter than the header", path, len);
     uint32_t version = get32(b + 8);
+    if (version == 1)
+        return fail(err, errlen, "exa: %s: format version 1, written by an older libexa; this one reads "
+                    "version %d (named optimiser state): train afresh without --resume", path,
+                    EXA_CKPT_VERSION);
     if (version != EXA_CKPT_VERSION)
         return fail(err, errlen, "exa: %s: format version %u, this libexa reads version %d", path,
                     version, EXA_CKPT_VERSION);
+    if ((uint32_t)crc32_z(crc32_z(0, NULL, 0), b, len - 4) != get32(b + len - 4))
+        return fail(err, errlen, "exa: %s: checksum mismatch: the file is damaged or truncated", path);
     c->precision = (int)get32(b + 12);
     c->epoch = get64(b + 16);
     c->step = get64(b + 24);
     for (int i = 0; i < 4; i++)
         c->rng[i] = get64(b + 32 + 8 * i);
     c->nparams = (int64_t)get64(b + 64);
-    c->nstate = (int)get32(b + 72);
-    if ((c->precision != 4 && c->precision != 8) || c->nstate < 0 ||
-        c->nstate > EXA_CKPT_MAX_STATE || c->nparams < 0 || (uint64_t)c->nparams > len)
-        return fail(err, errlen, "exa: %s: corrupt header (precision %d, %d state arrays)", path,
-                    c->precision, c->nstate);
-    *total = EXA_CKPT_HEADER + (size_t)c->nparams * (size_t)c->precision + 4;
-    for (int i = 0; i < c->nstate; i++) {
-        c->state_bytes[i] = (int64_t)get64(b + 80 + 8 * i);
-        if (c->state_bytes[i] < 0 || (uint64_t)c->state_bytes[i] > len)
-            return fail(err, errlen, "exa: %s: truncated: state array %d of %lld bytes", path, i,
-                        (long long)c->state_bytes[i]);
-        *total += (size_t)c->state_bytes[i];
+    uint32_t ninfo = get32(b + 72), narrays = get32(b + 76);
+    if ((c->precision != 4 && c->precision != 8) || narrays > EXA_CKPT_MAX_ARRAYS || c->nparams < 0
+        || (uint64_t)c->nparams > len || ninfo > len)
+        return fail(err, errlen, "exa: %s: corrupt header (precision %d, %u state arrays)", path,
+                    c->precision, narrays);
+    Cursor k = { b, len - 4, EXA_CKPT_HEADER, 0 };
+    c->info = calloc(ninfo ? ninfo : 1, sizeof *c->info);
+    if (!c->info)
+        return fail(err, errlen, "exa: %s: out of memory", path);
+    for (uint32_t i = 0; i < ninfo && !k.bad; i++) {
+        uint32_t n = take32(&k);
+        const unsigned char *name = take(&k, n);
+        uint32_t rank = take32(&k);
+        if (k.bad || rank > EXA_MAX_RANK) {
+            k.bad = 1;
+            break;
+        }
+        ExaCkptParam *q = &c->info[c->ninfo++];
+        q->name = malloc(n + 1u);
+        if (!q->name)
+            return fail(err, errlen, "exa: %s: out of memory", path);
+        memcpy(q->name, name, n);
+        q->name[n] = 0;
+        q->shape.rank = (int)rank;
+        for (uint32_t d = 0; d < rank; d++)
+            q->shape.dim[d] = (int64_t)take64(&k);
     }
-    if (len != *total)
-        return fail(err, errlen, "exa: %s: %s: header says %zu bytes, file holds %zu", path,
-                    len < *total ? "truncated" : "trailing data", *total, len);
+    size_t wbytes = (size_t)c->nparams * (size_t)c->precision;
+    const unsigned char *w = take(&k, wbytes);
+    if (w && (c->params = malloc(wbytes ? wbytes : 1)))
+        memcpy(c->params, w, wbytes);
+    else if (w)
+        return fail(err, errlen, "exa: %s: out of memory", path);
+    for (uint32_t i = 0; i < narrays && !k.bad; i++) {
+        uint32_t n = take32(&k);
+        const unsigned char *name = take(&k, n);
+        uint64_t bytes = take64(&k);
+        const unsigned char *data = take(&k, bytes);
+        if (k.bad || n >= EXA_CKPT_NAME)
+            break;
+        ExaCkptArray *a = &c->arrays[c->narrays++];
+        memcpy(a->name, name, n);
+        a->name[n] = 0;
+        a->bytes = (int64_t)bytes;
+        a->data = malloc(bytes ? bytes : 1);
+        if (!a->data)
+            return fail(err, errlen, "exa: %s: out of memory", path);
+        memcpy(a->data, data, bytes);
+    }
+    if (k.bad || c->narrays != (int)narrays)
+        return fail(err, errlen, "exa: %s: corrupt: its records run past the end of the file", path);
+    if (k.at != k.len)
+        return fail(err, errlen, "exa: %s: corrupt: %zu bytes after its last record", path, k.len - k.at);
     return 0;
-}
-
-/* Copies the payload out of the checked buffer. */
-static int unpack(const unsigned char *b, ExaCheckpoint *c, const char *path, char *err,
-                  size_t errlen)
-{
-    size_t off = EXA_CKPT_HEADER, n = (size_t)c->nparams * (size_t)c->precision;
-    c->params = malloc(n ? n : 1);
-    int ok = c->params != NULL;
-    if (ok)
-        memcpy(c->params, b + off, n);
-    off += n;
-    for (int i = 0; ok && i < c->nstate; i++) {
-        size_t s = (size_t)c->state_bytes[i];
-        c->state[i] = malloc(s ? s : 1);
-        ok = c->state[i] != NULL;
-        if (ok)
-            memcpy(c->state[i], b + off, s);
-        off += s;
-    }
-    return ok ? 0 : fail(err, errlen, "exa: %s: out of memory", path);
 }
 
 int exa_checkpoint_read(const char *path, ExaCheckpoint *c, int64_t expect_nparams,
@@ -255,22 +339,80 @@ int exa_checkpoint_read(const char *path, ExaCheckpoint *c, int64_t expect_npara
 {
     memset(c, 0, sizeof *c);
     unsigned char *b = NULL;
-    size_t len = 0, total = 0;
+    size_t len = 0;
     if (read_whole(path, &b, &len, err, errlen))
         return -1;
-    int rc = decode_header(b, len, c, &total, path, err, errlen);
-    if (!rc && (uint32_t)crc32_z(crc32_z(0, NULL, 0), b, total - 4) != get32(b + total - 4))
-        rc = fail(err, errlen, "exa: %s: checksum mismatch: the file is damaged", path);
+    int rc = decode(b, len, c, path, err, errlen);
     if (!rc && expect_nparams >= 0 && c->nparams != expect_nparams)
         rc = fail(err, errlen, "exa: %s: holds %lld parameters, the model has %lld", path,
                   (long long)c->nparams, (long long)expect_nparams);
     if (!rc && expect_precision > 0 && c->precision != expect_precision)
         rc = fail(err, errlen, "exa: %s: holds f%d parameters, the model is f%d", path,
                   8 * c->precision, 8 * expect_precision);
-    if (!rc)
-        rc = unpack(b, c, path, err, errlen);
     free(b);
     if (rc)
         exa_checkpoint_free(c);
     return rc;
+}
+
+static void shape_text(const ExaShape *s, char *buf, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < s->rank && len < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%lld", d ? ", " : "", (long long)s->dim[d]);
+    if (len < n)
+        snprintf(buf + len, n - len, "]");
+}
+
+int exa_checkpoint_check_model(const ExaCheckpoint *c, const ExaProgram *p, const char *path,
+                               char *err, size_t errlen)
+{
+    for (int i = 0; i < c->ninfo || i < p->nparams; i++) {
+        if (i >= c->ninfo)
+            return fail(err, errlen, "exa: %s: written by another model: it ends after %d parameters, "
+                        "the model has '%s' next", path, c->ninfo, p->params[i].path);
+        if (i >= p->nparams)
+            return fail(err, errlen, "exa: %s: written by another model: it has parameter '%s' after "
+                        "the model's last (%d)", path, c->info[i].name, p->nparams);
+        const ExaCkptParam *q = &c->info[i];
+        const ExaParamInfo *m = &p->params[i];
+        int same = strcmp(q->name, m->path) == 0 && q->shape.rank == m->shape.rank;
+        for (int d = 0; same && d < q->shape.rank; d++)
+            same = q->shape.dim[d] == m->shape.dim[d];
+        if (!same) {
+            char a[128], b[128];
+            shape_text(&q->shape, a, sizeof a);
+            shape_text(&m->shape, b, sizeof b);
+            return fail(err, errlen, "exa: %s: written by another model: parameter %d is '%s' %s in "
+                        "the checkpoint and '%s' %s in the model", path, i + 1, q->name, a, m->path, b);
+        }
+    }
+    return 0;
+}
+
+const ExaCkptArray *exa_checkpoint_array(const ExaCheckpoint *c, const char *name)
+{
+    for (int i = 0; i < c->narrays; i++)
+        if (strcmp(c->arrays[i].name, name) == 0)
+            return &c->arrays[i];
+    return NULL;
+}
+
+int exa_checkpoint_clean(const char *dir, const char *name)
+{
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, ".%s.tmp.", name);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            n += unlink(path) == 0;
+        }
+    closedir(d);
+    return n;
 }

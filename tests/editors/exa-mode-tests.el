@@ -94,7 +94,7 @@
        ("^    \\(global\\)" font-lock-keyword-face)
        ("by \\(stage\\)" font-lock-constant-face)
        ("into \\(ranks\\)" font-lock-constant-face)
-       ("combine \\(sum\\)" font-lock-constant-face)
+       ("combine \\(average\\)" font-lock-constant-face)
        ("global  \\(plain\\)" font-lock-constant-face)
        ("by: \\(stage\\)" font-lock-constant-face)
        ("groups: \\(ranks\\)" font-lock-constant-face)

@@ -176,6 +176,54 @@ nan_loss)
     compile "$srcdir/nan_log.exa" prog
     expect 3 "exa: epoch 1: the loss is NaN; stopping" ./prog --quiet --checkpoint ck
     [ ! -e ck/checkpoint.exa ] || { echo "FAIL: a checkpoint was written" >&2; fail=1; } ;;
+checkpoint_empty)
+    compile "$srcdir/small_sgd.exa" prog
+    expect 1 "^exa: rank 0: --checkpoint: the directory name is empty$" ./prog --quiet --checkpoint "" ;;
+checkpoint_unwritable)
+    # found at start-up, before any training: a file where the directory goes
+    compile "$srcdir/small_sgd.exa" prog
+    : >afile
+    expect 1 "^exa: rank 0: afile/ck: cannot create the checkpoint directory: Not a directory$" \
+        ./prog --epochs 1 --checkpoint afile/ck
+    if grep -q "epoch" out.txt; then
+        echo "FAIL: it trained before finding the checkpoint directory unwritable" >&2
+        fail=1
+    fi ;;
+checkpoint_stale_tmp)
+    # a writer killed between its temporary file and the rename left one
+    compile "$srcdir/small_sgd.exa" prog
+    mkdir ck && echo partial >ck/.checkpoint.exa.tmp.AbC123 && : >ck/.other.tmp.keep
+    expect 0 "^exa: ck: removed 1 temporary checkpoint file a killed run left$" \
+        ./prog --epochs 1 --checkpoint ck
+    if [ -e ck/.checkpoint.exa.tmp.AbC123 ] || [ ! -e ck/.other.tmp.keep ] || [ ! -s ck/checkpoint.exa ]; then
+        echo "FAIL: the stale temporary file is still there (or another file went, or no checkpoint)" >&2
+        fail=1
+    fi ;;
+checkpoint_other_model)
+    # the same parameter count and shapes, another model's names
+    compile "$srcdir/small_sgd.exa" prog
+    sed 's/model f(/model g(/; s/f(x)/g(x)/' "$srcdir/small_sgd.exa" >other.exa
+    compile other.exa other
+    ./prog --quiet --epochs 1 --checkpoint ck || { echo "FAIL: training" >&2; exit 1; }
+    expect 1 "^exa: ck/checkpoint.exa: written by another model: parameter 1 is 'f/dense#1/W' \[8, 2\] in the checkpoint and 'g/dense#1/W' \[8, 2\] in the model$" \
+        ./other --quiet --resume --checkpoint ck ;;
+checkpoint_version1)
+    # a checkpoint of the old format (version field 1): one line, no resume
+    compile "$srcdir/small_sgd.exa" prog
+    ./prog --quiet --epochs 1 --checkpoint ck || { echo "FAIL: training" >&2; exit 1; }
+    printf '\001' | dd of=ck/checkpoint.exa bs=1 seek=8 conv=notrunc 2>/dev/null
+    expect 1 "^exa: ck/checkpoint.exa: format version 1, written by an older libexa; this one reads version 2" \
+        ./prog --quiet --resume --checkpoint ck ;;
+log_after_checkpoint)
+    # killed just before the checkpoint of epoch 2: the log has no line for
+    # epoch 2 yet, and the resumed run writes each epoch's line exactly once
+    compile "$srcdir/small_sgd.exa" prog
+    EXA_TEST_KILL=0:checkpoint:2 ./prog --quiet --checkpoint ck --log log.jsonl >/dev/null 2>&1 &&
+        { echo "FAIL: the run was not killed" >&2; exit 1; }
+    ./prog --quiet --resume --checkpoint ck --log log.jsonl || { echo "FAIL: resuming" >&2; exit 1; }
+    got=$(grep -o '"epoch":[0-9]*' log.jsonl | tr '\n' ' ')
+    echo "log epochs: $got"
+    [ "$got" = '"epoch":1 "epoch":2 "epoch":3 ' ] || { echo "FAIL: expected epochs 1 2 3 once each" >&2; fail=1; } ;;
 nan_keeps_checkpoint)
     # one good epoch, then lr 1e30: the loss overflows in epoch 2; the run
     # stops with status 3 and the checkpoint of epoch 1 is kept as it was

@@ -89,10 +89,26 @@ int exa_run_load_data(ExaRun *r, char *err, size_t errlen);
 int exa_run_init(ExaRun *r, char *err, size_t errlen);  /* buffers, functions */
 void exa_run_free(ExaRun *r);
 void exa_run_init_params(ExaRun *r);                   /* from the seed; same on every rank */
+/* Copies rows order[begin .. begin+count) of d (fields as set describes
+ * them) into the input buffers in[]. */
+void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const int64_t *order,
+                    int64_t begin, int64_t count, void *const *in);
+/* *work grown (64-byte aligned, contents dropped) to at least need bytes;
+ * *cap is its size.  Returns it; ends the run when out of memory. */
+void *exa_run_workspace(void **work, int64_t *cap, int64_t need);
+/* The generated function of a kind (loss_grad, stage_step, ...), or NULL. */
+const ExaFunction *exa_run_function(const ExaRun *r, ExaFunctionKind kind);
+/* 0 when the training set and the mini-batch give each of `shards` ranks (or
+ * grid columns: `who` in the singular) at least one sample; else -1 with a message whose advice
+ * fits the cause ("--limit" or the data set's size cannot be fixed by --batch). */
+int exa_run_check_shards(const ExaRun *r, int shards, const char *who, char *err, size_t errlen);
 /* Mean loss over rows [begin, begin + count) of r->order in the training
  * set, and its gradient into grad when not NULL, at parameters theta. */
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
                     ExaShard mode);
+/* The same with the rows shared over comm instead of the world. */
+double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
+                       int64_t count, ExaShard mode);
 /* Loss and accuracy (NAN without class labels) over a whole data set, split
  * over the ranks. */
 void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
@@ -110,21 +126,26 @@ static inline void exa_set(const ExaRun *r, void *v, int64_t i, double x)
         ((double *)v)[i] = x;
 }
 
-/* ---- strategy.c ---- */
+/* ---- strategy.c: the method of the decompose line (exa/method.h) ---- */
 typedef struct ExaStrategy ExaStrategy;
-/* Builds the strategy of the program's decompose line (or none) with its
- * optimiser; NULL with err set when the run cannot use it (e.g. ranks). */
+struct ExaCheckpoint;
+/* Builds the method of the program's decompose line (or data parallelism)
+ * on the world; NULL with err set when the run cannot use it (e.g. ranks). */
 ExaStrategy *exa_strategy_create(ExaRun *r, char *err, size_t errlen);
 /* One step on the mini-batch of rows [begin, begin + count); returns the
  * mini-batch loss before the step. */
 double exa_strategy_step(ExaStrategy *s, int64_t begin, int64_t count);
-/* Optimiser state for checkpoints: up to 4 arrays. */
-int exa_strategy_state(ExaStrategy *s, void **arrays, int64_t *bytes);
-int exa_strategy_restore(ExaStrategy *s, void *const *arrays, const int64_t *bytes, int n);
+/* The method's state as named arrays into c (pointers to live buffers). */
+void exa_strategy_save(ExaStrategy *s, struct ExaCheckpoint *c);
+/* Fills the method's state from c's named arrays; -1 with a line naming
+ * the first missing or misfit array in err. */
+int exa_strategy_restore(ExaStrategy *s, const struct ExaCheckpoint *c, const char *path, char *err,
+                         size_t errlen);
 const char *exa_strategy_name(const ExaStrategy *s);
-/* --gradcompare (strategy_layers.c): the layers(mgrit) loss and gradient of
- * the first mini-batch against the serial ones; prints both; returns 0 when
- * they agree to 1e-9 relative, 1 when not, 2 without layers(mgrit). */
+/* --gradcompare: the method's loss and gradient of the first mini-batch
+ * against the serial ones; prints both; returns 0 when they agree to 1e-9
+ * relative, 1 when not, 2 when the method computes them as serial does.
+ * --bench-step (layers(mgrit) only) times them. */
 int exa_strategy_gradcompare(ExaStrategy *s);
 void exa_strategy_free(ExaStrategy *s);
 

@@ -1,4 +1,4 @@
-/* strategy_layers.c - layer-parallel training: decompose = layers(mgrit(...)).
+/* layers.c - layer-parallel training: decompose = layers(mgrit(...)).
  *
  * The network's repeat block is a time-stepping problem u_{k+1} = u_k +
  * s E(u_k, theta_k) over N steps; exac generated its stage functions
@@ -19,9 +19,12 @@
  *      from w_0 on rank 0; the gradient is summed over the ranks.
  * The loss and gradient are exact when both solves converge and inexact when
  * they stop after a fixed number of iterations (the default, 2): they are
- * handed to the train block's optimiser as they are.  The optimisers are the
- * strategy engine's own (strategy_solve.c asks this file for the loss in
- * place of exa_run_loss), so SGD, Adam and L-BFGS all work unchanged.
+ * handed to the train block's optimiser as they are (solver.c, on this
+ * method's loss), so SGD, Adam and L-BFGS all work unchanged.
+ *
+ * Everything runs on the method's communicator: the world for decompose =
+ * layers(...), one row group of ranks inside grid(rows: layers(...), ...),
+ * which evaluates its share of the mini-batch (grid.c).
  *
  * Step k reads its parameters through theta shifted by k * stride reals (the
  * generated step reads step 0's offsets), and writes its gradient through the
@@ -42,7 +45,7 @@
 #include <string.h>
 
 #include "exa/mgrit.h"
-#include "strategy_internal.h"
+#include "solver.h"
 
 enum { LAYERS_TAG = 7411 };
 
@@ -52,8 +55,11 @@ typedef struct Solve {
     double tol;               /* 0: a fixed number of iterations */
 } Solve;
 
-struct ExaLayers {
+typedef struct ExaLayers {
+    ExaMethod base;            /* first: the interface's head */
+    Stepper global;            /* second: the train block's optimiser (SteppedMethod) */
     ExaRun *r;
+    const ExaComm *comm;       /* &base.comm */
     const ExaFunction *step, *adjoint, *vjp, *pro, *pro_vjp, *epi;
     int64_t w, nsteps, stride; /* state reals per sample, steps solved, reals between steps */
     int64_t offset, size;      /* step 0's parameters: theta[offset .. offset + size) */
@@ -83,38 +89,14 @@ struct ExaLayers {
     /* statistics of the last evaluation */
     int fwd_iters, bwd_iters;
     int64_t nfwd[EXA_MGRIT_MAX_LEVELS], nadj[EXA_MGRIT_MAX_LEVELS]; /* step calls per level */
-};
+} ExaLayers;
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fputs("exa: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static const ExaFunction *fn(const ExaRun *r, const char *kind)
-{
-    const ExaFunctionInfo *f = exa_program_function(r->prog, kind);
-    return f ? &r->fns[f->index] : NULL;
-}
+#define xmalloc(bytes) solver_alloc((int64_t)(bytes), 1)
 
 /* Workspace for a call of f on B rows (all functions share one buffer). */
 static void *workspace(ExaLayers *L, const ExaFunction *f)
 {
-    int64_t need = f->workspace(L->B);
-    if (need > L->work_cap) {
-        free(L->work);
-        L->work = aligned_alloc(64, (size_t)((need + 63) / 64 * 64));
-        if (!L->work) {
-            fputs("exa: out of memory for the workspace\n", stderr);
-            exit(1);
-        }
-        L->work_cap = need;
-    }
-    return L->work;
+    return exa_run_workspace(&L->work, &L->work_cap, f->workspace(L->B));
 }
 
 /* Runs f on the current batch with theta shifted to step k of the network
@@ -247,14 +229,11 @@ static void *cb_init_adjoint(void *app, int64_t i)
 
 /* ---- settings --------------------------------------------------------------- */
 
+/* The CF sweeps of a relaxation word (methods.def), -1 if unknown. */
 static int relax_of(const char *name)
 {
-    if (!name || !strcmp(name, "FCF") || !strcmp(name, "FC"))
-        return 1;
-    if (!strcmp(name, "F"))
-        return 0;
-    if (!strcmp(name, "FCFCF"))
-        return 2;
+#define EXA_RELAX(word, sweeps) if (!strcmp(name, #word)) return sweeps;
+#include "exa/methods.def"
     return -1;
 }
 
@@ -300,8 +279,12 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
     ExaRun *r = L->r;
     const ExaSetting *st = exa_program_setting(r->prog, "layers");
     const ExaCall *c = st && st->value.kind == EXA_CALL ? st->value.call : NULL;
-    L->step = fn(r, "stage_step"), L->adjoint = fn(r, "stage_adjoint"), L->vjp = fn(r, "stage_vjp");
-    L->pro = fn(r, "prologue"), L->pro_vjp = fn(r, "prologue_vjp"), L->epi = fn(r, "epilogue_grad");
+    L->step = exa_run_function(r, EXA_FN_STAGE_STEP);
+    L->adjoint = exa_run_function(r, EXA_FN_STAGE_ADJOINT);
+    L->vjp = exa_run_function(r, EXA_FN_STAGE_VJP);
+    L->pro = exa_run_function(r, EXA_FN_PROLOGUE);
+    L->pro_vjp = exa_run_function(r, EXA_FN_PROLOGUE_VJP);
+    L->epi = exa_run_function(r, EXA_FN_EPILOGUE_GRAD);
     if (!c || !L->step || !L->adjoint || !L->vjp || !L->pro || !L->pro_vjp || !L->epi) {
         snprintf(err, errlen, "exa: decompose = %s: the executable has no stage functions: was it "
                  "built by a matching exac?", name);
@@ -326,10 +309,9 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
  * nsteps steps of size h * spacing. */
 static int build_solvers(ExaLayers *L)
 {
-    ExaRun *r = L->r;
     /* this rank's points: mgrit.c's (and XBraid's) block distribution */
-    int64_t npts = L->nsteps + 1, q = npts / r->world.size, rem = npts % r->world.size;
-    int p = r->world.rank;
+    int64_t npts = L->nsteps + 1, q = npts / L->comm->size, rem = npts % L->comm->size;
+    int p = L->comm->rank;
     L->lo = p * q + (p < rem ? p : rem);
     L->hi = L->lo + q + (p < rem ? 1 : 0) - 1;
     ExaMgritOps ops = { .step = cb_step, .init = cb_init, .clone = cb_clone, .free = cb_free,
@@ -337,8 +319,8 @@ static int build_solvers(ExaLayers *L)
                         .unpack = cb_unpack, .access = cb_access, .step_adjoint = cb_step_adjoint,
                         .init_adjoint = cb_init_adjoint };
     double h = L->h * (double)L->spacing;
-    if (exa_mgrit_create(r->world.comm, L->nsteps, h, &ops, L, &L->mf) != 0
-        || exa_mgrit_create(r->world.comm, L->nsteps, h, &ops, L, &L->mb) != 0
+    if (exa_mgrit_create(L->comm->comm, L->nsteps, h, &ops, L, &L->mf) != 0
+        || exa_mgrit_create(L->comm->comm, L->nsteps, h, &ops, L, &L->mb) != 0
         || configure(L->mf, &L->fwd) != 0 || configure(L->mb, &L->bwd) != 0)
         return -1;
     return 0;
@@ -360,24 +342,46 @@ static void free_solvers(ExaLayers *L)
     L->warm = L->warm_adj = 0;
 }
 
-int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
+static void layers_free(ExaMethod *m)
 {
-    ExaRun *r = s->r;
-    const ExaCall *d = r->prog->decompose;
+    ExaLayers *L = (ExaLayers *)m;
+    free_solvers(L);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    for (int i = 0; i <= EXA_MAX_INPUTS; i++)
+        free(L->in[i]);
+    free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
+    free(L->ids), free(L->where), free(L->perm);
+    stepper_free(&L->global);
+    free(L);
+}
+
+static ExaMethod *layers_fail(ExaLayers *L)
+{
+    layers_free(&L->base);
+    return NULL;
+}
+
+static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err,
+                                size_t errlen)
+{
+    ExaLayers *L = calloc(1, sizeof *L);
+    if (!L)
+        return NULL;
+    L->r = r;
+    L->base.r = r;
+    L->base.comm = *comm;
+    L->comm = &L->base.comm;
+    const char *name = L->base.name;
+    exa_call_print(d, L->base.name, sizeof L->base.name);
     const ExaValue *inner = exa_call_arg(d, "_0");
     const ExaCall *m = inner && inner->kind == EXA_CALL ? inner->call : NULL;
     if (!m || strcmp(m->name, "mgrit") != 0) {
         snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs layers(mgrit(...)) "
-                 "only", s->name);
-        return -1;
+                 "only", name);
+        return layers_fail(L);
     }
-    ExaLayers *L = calloc(1, sizeof *L);
-    if (!L)
-        return -1;
-    s->layers = L;
-    L->r = r;
-    if (read_stages(L, s->name, err, errlen) != 0)
-        return -1;
+    if (read_stages(L, name, err, errlen) != 0)
+        return layers_fail(L);
     L->nested = exa_call_num(m, "nested", 0) != 0;
     L->epoch_seen = -1;
     L->fwd = solve_of(m, "fwd_");
@@ -385,37 +389,26 @@ int strategy_layers_create(ExaStrategy *s, char *err, size_t errlen)
     if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
         || L->bwd.iters < 1) {
         snprintf(err, errlen, "exa: decompose = %s: relax must be F, FCF or FCFCF, cfactor at least "
-                 "2 and iters at least 1", s->name);
-        return -1;
+                 "2 and iters at least 1", name);
+        return layers_fail(L);
     }
-    if (r->world.size > L->nsteps + 1) {
+    if (comm->size > L->nsteps + 1) {
         snprintf(err, errlen, "exa: decompose = %s: the repeat block has %lld steps (%lld states) "
-                 "and the run has %d ranks; run with at most %lld", s->name, (long long)L->nsteps,
-                 (long long)L->nsteps + 1, r->world.size, (long long)L->nsteps + 1);
-        return -1;
+                 "and the run has %d ranks; run with at most %lld", name, (long long)L->nsteps,
+                 (long long)L->nsteps + 1, comm->size, (long long)L->nsteps + 1);
+        return layers_fail(L);
     }
     if (build_solvers(L) != 0) {
-        snprintf(err, errlen, "exa: decompose = %s: cannot set up the MGRIT solver", s->name);
-        return -1;
+        snprintf(err, errlen, "exa: decompose = %s: cannot set up the MGRIT solver", name);
+        return layers_fail(L);
     }
     L->gscratch = xmalloc((size_t)(r->n > 0 ? r->n : 1) * (size_t)r->elem);
     L->where = xmalloc((size_t)(r->train.n > 0 ? r->train.n : 1) * sizeof *L->where);
     for (int64_t i = 0; i < r->train.n; i++)
         L->where[i] = -1;
-    return 0;
-}
-
-void strategy_layers_free(ExaLayers *L)
-{
-    if (!L)
-        return;
-    free_solvers(L);
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
-    for (int i = 0; i <= EXA_MAX_INPUTS; i++)
-        free(L->in[i]);
-    free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
-    free(L->ids), free(L->where), free(L->perm);
-    free(L);
+    if (stepper_init(&L->global, r, name, err, errlen) != 0)
+        return layers_fail(L);
+    return &L->base;
 }
 
 /* ---- one evaluation ------------------------------------------------------------ */
@@ -463,27 +456,6 @@ static void reserve(ExaLayers *L, int64_t B)
     L->cap = B;
 }
 
-/* Rows order[begin .. begin + count) of the training set into L->in. */
-static void gather(ExaLayers *L, int64_t begin, int64_t count)
-{
-    ExaRun *r = L->r;
-    const ExaDataInfo *set = r->train_info;
-    void *x = NULL, *y = NULL;
-    int32_t *label = NULL;
-    for (int i = 0, reals = 0; i < set->nfields; i++) {
-        if (set->fields[i].classes)
-            label = L->in[i];
-        else if (reals++ == 0)
-            x = L->in[i];
-        else
-            y = L->in[i];
-    }
-    if (r->elem == 4)
-        exa_data_gather_f32(&r->train, r->order, begin, count, x, label, y);
-    else
-        exa_data_gather_f64(&r->train, r->order, begin, count, x, label, y);
-}
-
 /* Keeps the stored states when this batch has the last one's samples (the
  * same mini-batch again: L-BFGS iterations and line searches, or a full
  * batch reshuffled), rows permuted to the new order; forgets them otherwise. */
@@ -526,16 +498,16 @@ static void add_into(const ExaRun *r, void *grad, const void *part)
 static void mgrit_check(ExaLayers *L, int rc, const char *what)
 {
     if (rc != 0)
-        exa_comm_abort(&L->r->world, "exa: layers(mgrit): the %s solve failed (error %d)", what, rc);
+        exa_comm_abort(L->comm, "exa: layers(mgrit): the %s solve failed (error %d)", what, rc);
 }
 
-double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t begin,
+static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int64_t begin,
                             int64_t count)
 {
     ExaRun *r = L->r;
     int nf = r->nin, last = L->hi == L->nsteps;
     reserve(L, count);
-    gather(L, begin, count);
+    exa_run_gather(r, &r->train, r->train_info, r->order, begin, count, L->in);
     warm_start(L, begin, count);
     L->theta = theta;
     /* 1-2: prologue, forward solve */
@@ -559,7 +531,7 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
         if (grad)
             add_into(r, grad, L->gscratch);
     }
-    sum = exa_comm_sum_double(&r->world, sum);
+    sum = exa_comm_sum_double(L->comm, sum);
     if (!grad)
         return sum / (double)count;
     /* 4: the adjoint solve */
@@ -567,11 +539,11 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
     L->bwd_iters = exa_mgrit_num_iterations(L->mb);
     L->warm_adj = 1;
     /* 5: w_{hi+1} from the right neighbour, then this rank's steps */
-    int p = r->world.rank;
+    int p = L->comm->rank;
     if (p > 0)
-        exa_comm_send(&r->world, L->lam[0], L->vbytes, p - 1, LAYERS_TAG);
+        exa_comm_send(L->comm, L->lam[0], L->vbytes, p - 1, LAYERS_TAG);
     if (!last)
-        exa_comm_recv(&r->world, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
+        exa_comm_recv(L->comm, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
         const void *in[2] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next };
         void *out[2] = { L->tmp, (char *)grad + i * L->spacing * L->stride * r->elem };
@@ -585,7 +557,7 @@ double strategy_layers_loss(ExaLayers *L, const void *theta, void *grad, int64_t
         L->in[nf] = NULL;
         add_into(r, grad, L->gscratch);
     }
-    exa_comm_allreduce_sum(&r->world, grad, (size_t)r->n, (ExaReal)r->elem);
+    exa_comm_allreduce_sum(L->comm, grad, (size_t)r->n, (ExaReal)r->elem);
     return sum / (double)count;
 }
 
@@ -602,7 +574,7 @@ static int64_t nested_spacing(const ExaLayers *L, int64_t epoch, int64_t epochs)
     int64_t cf = L->fwd.cfactor, s = 1;
     int levels = 1;
     while (levels < L->fwd.levels && L->nfine % (s * cf) == 0 && L->nfine / (s * cf) >= 2
-           && L->nfine / (s * cf) + 1 >= L->r->world.size) {
+           && L->nfine / (s * cf) + 1 >= L->comm->size) {
         s *= cf;
         levels++;
     }
@@ -627,7 +599,7 @@ static void fill_piecewise(const ExaLayers *L, void *theta)
                    t + (size_t)(L->offset + (i - i % L->spacing) * L->stride) * e, bytes);
 }
 
-int strategy_layers_begin_step(ExaLayers *L)
+static int layers_begin_step(ExaLayers *L)
 {
     ExaRun *r = L->r;
     if (!L->nested || r->epoch == L->epoch_seen)
@@ -651,7 +623,7 @@ int strategy_layers_begin_step(ExaLayers *L)
     return before != 0 && s != before;
 }
 
-void strategy_layers_end_step(ExaLayers *L, void *theta)
+static void layers_end_step(ExaLayers *L, void *theta)
 {
     if (L->spacing > 1)
         fill_piecewise(L, theta);
@@ -661,7 +633,7 @@ void strategy_layers_end_step(ExaLayers *L, void *theta)
  * untimed call), all ranks starting together (barriers). */
 static double time_min(ExaLayers *L, int64_t n, int (*f)(ExaLayers *, int64_t), int64_t count)
 {
-    MPI_Comm comm = L->r->world.comm;
+    MPI_Comm comm = L->comm->comm;
     double best = INFINITY;
     f(L, count);
     for (int64_t k = 0; k < n; k++) {
@@ -682,7 +654,7 @@ static int eval_serial(ExaLayers *L, int64_t count)
 
 static int eval_mgrit(ExaLayers *L, int64_t count)
 {
-    strategy_layers_loss(L, L->r->theta, L->gbench, 0, count);
+    layers_loss_rows(L, L->r->theta, L->gbench, 0, count);
     return 0;
 }
 
@@ -697,10 +669,10 @@ static int eval_fine_step(ExaLayers *L, int64_t count)
  * whole serial network; no collectives), the MGRIT iterations and last
  * residuals, the step calls per level (summed over ranks) and the cost of
  * one fine step on the batch. */
-static int layers_bench(ExaStrategy *s, int64_t n)
+int exa_layers_bench(ExaMethod *m, int64_t n)
 {
-    ExaRun *r = s->r;
-    ExaLayers *L = s->layers;
+    ExaRun *r = m->r;
+    ExaLayers *L = (ExaLayers *)m;
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
     int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
     L->gbench = xmalloc((size_t)r->n * (size_t)r->elem);
@@ -709,16 +681,16 @@ static int layers_bench(ExaStrategy *s, int64_t n)
     memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
     eval_mgrit(L, count);
     int64_t nf[EXA_MGRIT_MAX_LEVELS], na[EXA_MGRIT_MAX_LEVELS];
-    MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, r->world.comm);
-    MPI_Allreduce(L->nadj, na, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, r->world.comm);
+    MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
+    MPI_Allreduce(L->nadj, na, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
     double tstep = time_min(L, 20, eval_fine_step, count); /* u[0] is scratch here */
-    if (r->world.rank == 0) {
+    if (L->comm->rank == 0) {
         double rf = exa_mgrit_residual_norm(L->mf, L->fwd_iters - 1);
         double rb = exa_mgrit_residual_norm(L->mb, L->bwd_iters - 1);
         printf("bench: ranks %d batch %lld steps %lld width %lld: serial %.6e s mgrit %.6e s "
                "speedup %.4f; iterations forward %d adjoint %d; last residual forward %.3e "
                "adjoint %.3e; levels %d; fine step %.6e s\n",
-               r->world.size, (long long)count, (long long)L->nsteps, (long long)L->w, ts, tm,
+               L->comm->size, (long long)count, (long long)L->nsteps, (long long)L->w, ts, tm,
                ts / tm, L->fwd_iters, L->bwd_iters, rf, rb, exa_mgrit_num_levels(L->mf), tstep);
         printf("bench: step calls per level, forward:");
         for (int l = 0; l < exa_mgrit_num_levels(L->mf); l++)
@@ -733,39 +705,43 @@ static int layers_bench(ExaStrategy *s, int64_t n)
     return 0;
 }
 
-/* --gradcompare: the MGRIT loss and gradient against the serial loss_grad on
- * the first mini-batch at the initial parameters. */
-int exa_strategy_gradcompare(ExaStrategy *s)
+
+/* ---- the method ---------------------------------------------------------------- */
+
+static double layers_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
 {
-    const double tol = 1e-9;
-    ExaRun *r = s->r;
-    if (!s->layers) {
-        if (r->world.rank == 0)
-            fprintf(stderr, "exa: %s: the program does not decompose = layers(mgrit(...))\n",
-                    r->opt.bench_step > 0 ? "--bench-step" : "--gradcompare");
-        return 2;
-    }
-    if (r->opt.bench_step > 0)
-        return layers_bench(s, r->opt.bench_step);
-    exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
-    int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
-    void *g = xmalloc((size_t)r->n * (size_t)r->elem);
-    double fs = exa_run_loss(r, r->theta, r->grad, 0, count, EXA_SHARD_ALL);
-    double fm = strategy_layers_loss(s->layers, r->theta, g, 0, count);
-    double dmax = 0, gmax = 0;
-    for (int64_t i = 0; i < r->n; i++) {
-        double a = exa_get(r, r->grad, i), b = exa_get(r, g, i);
-        dmax = fmax(dmax, fabs(a - b));
-        gmax = fmax(gmax, fabs(a));
-    }
-    free(g);
-    double lrel = fabs(fm - fs) / fmax(fabs(fs), 1e-300), grel = dmax / fmax(gmax, 1e-300);
-    int ok = lrel <= tol && grel <= tol;
-    if (r->world.rank == 0)
-        printf("gradcompare: %d ranks, batch %lld: loss serial %.17g mgrit %.17g (rel %.3e); "
-               "gradient max|diff|/max|g| %.3e; mgrit iterations forward %d adjoint %d: %s "
-               "(tolerance %.1e)\n",
-               r->world.size, (long long)count, fs, fm, lrel, grel, s->layers->fwd_iters,
-               s->layers->bwd_iters, ok ? "ok" : "FAILED", tol);
-    return ok ? 0 : 1;
+    return layers_loss_rows((ExaLayers *)m, theta, grad, begin, count);
 }
+
+static double layers_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                             ExaShard mode)
+{
+    (void)mode; /* MGRIT splits the layers, not the rows */
+    return layers_loss_rows(ctx, theta, grad, begin, count);
+}
+
+/* The train block's optimiser on the MGRIT loss; around it nested
+ * iteration's network of this epoch (a finer network is a new problem: the
+ * optimiser starts afresh) and the piecewise-constant refill. */
+static double layers_step(ExaMethod *m, int64_t begin, int64_t count)
+{
+    ExaLayers *L = (ExaLayers *)m;
+    ExaRun *r = m->r;
+    if (layers_begin_step(L)) {
+        OptSpec spec = L->global.opt.spec;
+        solver_free(&L->global.opt);
+        if (solver_init(r, &spec, &L->global.opt, r->elem == 8) != 0) {
+            fputs("exa: out of memory for the optimiser\n", stderr);
+            exit(1);
+        }
+    }
+    double loss = stepper_step(&L->global, r, layers_loss_fn, L, begin, count);
+    layers_end_step(L, r->theta);
+    return loss;
+}
+
+
+const ExaMethodOps exa_method_layers = {
+    .name = "layers", .create = layers_create, .step = layers_step, .loss = layers_loss,
+    .save = stepper_save, .load = stepper_load, .free = layers_free,
+};

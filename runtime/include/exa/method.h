@@ -1,0 +1,85 @@
+/* method.h - the interface every decomposition method implements.
+ *
+ * A method is one file in runtime/methods/ (data.c, compose.c, layers.c,
+ * grid.c) exporting an ExaMethodOps, and one row of methods.def naming it;
+ * strategy.c finds the ops of the descriptor's decompose line through that
+ * table and nothing else dispatches on method names.  A method works on the
+ * communicator it is given (the world, or a group exa_comm_split made for
+ * it), never on the world directly, so methods nest: a grid runs the MGRIT
+ * method on each row group and averages over the column groups.
+ *
+ * Every method can
+ *   create   from its descriptor entry (the call tree of decompose = ...)
+ *   step     take one training step on the mini-batch [begin, begin+count)
+ *            of the epoch's order; returns the mini-batch loss before it
+ *   loss     evaluate the mini-batch loss and gradient as the method
+ *            computes them (MGRIT's may differ from serial when inexact)
+ *   save     list its state as named arrays (checkpoints), packing its
+ *            counters into them first; load unpacks after they were filled
+ *   free
+ * A method without state lists nothing.  The arrays listed are the live
+ * buffers: the checkpoint writes them and a resume copies into them. */
+#ifndef EXA_METHOD_H
+#define EXA_METHOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exa/run.h"
+
+enum { EXA_STATE_MAX = 24, EXA_STATE_NAME = 48 };
+
+typedef struct ExaNamedArray {
+    char name[EXA_STATE_NAME];
+    void *data;
+    int64_t bytes;
+} ExaNamedArray;
+
+typedef struct ExaStateList {
+    int n;
+    ExaNamedArray a[EXA_STATE_MAX];
+} ExaStateList;
+
+/* Adds "prefix.name" (prefix may be empty) to l; aborts on overflow (a
+ * programming error: EXA_STATE_MAX is too small). */
+void exa_state_add(ExaStateList *l, const char *prefix, const char *name, void *data, int64_t bytes);
+
+typedef enum ExaMethodId {
+#define EXA_METHOD(name, id, ops, args, fit) EXA_METHOD_##id,
+#include "exa/methods.def"
+    EXA_METHOD_COUNT
+} ExaMethodId;
+
+typedef struct ExaMethod ExaMethod;
+
+typedef struct ExaMethodOps {
+    const char *name;
+    ExaMethod *(*create)(ExaRun *r, const ExaCall *entry, const ExaComm *comm, char *err, size_t errlen);
+    double (*step)(ExaMethod *m, int64_t begin, int64_t count);
+    double (*loss)(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count);
+    void (*save)(ExaMethod *m, ExaStateList *l);
+    void (*load)(ExaMethod *m);
+    void (*free)(ExaMethod *m);
+} ExaMethodOps;
+
+/* The common head of every method's struct (its first member). */
+struct ExaMethod {
+    const ExaMethodOps *ops;
+    ExaRun *r;
+    ExaComm comm;   /* the group this method runs on (a copy of the handle) */
+    char name[512]; /* the descriptor entry as text, for messages */
+};
+
+#define EXA_METHOD(name, id, ops, args, fit) extern const ExaMethodOps ops;
+#include "exa/methods.def"
+
+/* The ops of a descriptor entry (by its call name), or NULL. */
+const ExaMethodOps *exa_method_find(const ExaCall *entry);
+/* Creates the method of entry on comm (entry NULL: data parallelism). */
+ExaMethod *exa_method_create(ExaRun *r, const ExaCall *entry, const ExaComm *comm, char *err,
+                             size_t errlen);
+
+/* The bits of methods.def's fit sets. */
+enum { EXA_FITS_DATA_GRADIENT = 1, EXA_FITS_DATA_LOCAL = 2, EXA_FITS_PARAMS = 4 };
+
+#endif

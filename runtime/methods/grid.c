@@ -1,0 +1,140 @@
+/* grid.c - a rows method times a columns method: decompose =
+ * grid(rows: layers(mgrit(...)), cols: data(), shape: auto | [pr, pc]).
+ *
+ * The P ranks form a pr x pc grid; world rank w sits in column w / pr at
+ * row w % pr.  The ranks of one column form a row group (exa_comm_split)
+ * that runs the rows method - MGRIT over the layers - on the column's share
+ * of the mini-batch; the ranks of one row (one from each column, holding
+ * the same points of the network) average the weighted gradients over the
+ * columns.  The mini-batch loss and gradient are then those of the rows
+ * method on the whole mini-batch (exact when MGRIT converges), and the train
+ * block's optimiser steps with them on every rank alike.
+ *
+ * shape: auto takes pr the smallest divisor of P with pr * pr >= P (4 -> 2
+ * x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row groups need a
+ * point per rank and the columns a sample per rank. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solver.h"
+
+typedef struct Grid {
+    ExaMethod base;
+    Stepper global;         /* second: the train block's optimiser (SteppedMethod) */
+    ExaMethod *rows;        /* on this rank's column group */
+    ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
+    int pr, pc, c;          /* grid shape; this rank's column */
+} Grid;
+
+/* The column's share of the rows, by the rows method, averaged over the
+ * columns with weights share / count. */
+static double grid_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+{
+    Grid *G = (Grid *)m;
+    ExaRun *r = m->r;
+    int64_t lb, ln;
+    exa_data_shard(count, G->c, G->pc, &lb, &ln);
+    double f = G->rows->ops->loss(G->rows, theta, grad, begin + lb, ln);
+    double w = (double)ln / (double)count;
+    if (grad && G->pc > 1) {
+        for (int64_t i = 0; i < r->n; i++)
+            exa_set(r, grad, i, w * exa_get(r, grad, i));
+        exa_comm_allreduce_sum(&G->row, grad, (size_t)r->n, (ExaReal)r->elem);
+    }
+    return G->pc > 1 ? exa_comm_sum_double(&G->row, w * f) : f;
+}
+
+static double grid_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                           ExaShard mode)
+{
+    (void)mode;
+    return grid_loss(ctx, theta, grad, begin, count);
+}
+
+static double grid_step(ExaMethod *m, int64_t begin, int64_t count)
+{
+    return stepper_step(&((Grid *)m)->global, m->r, grid_loss_fn, m, begin, count);
+}
+
+
+static void grid_free(ExaMethod *m)
+{
+    Grid *G = (Grid *)m;
+    if (G->rows)
+        G->rows->ops->free(G->rows);
+    if (G->col.comm != MPI_COMM_NULL)
+        exa_comm_free(&G->col);
+    if (G->row.comm != MPI_COMM_NULL)
+        exa_comm_free(&G->row);
+    stepper_free(&G->global);
+    free(G);
+}
+
+static ExaMethod *grid_fail(Grid *G)
+{
+    grid_free(&G->base);
+    return NULL;
+}
+
+static const ExaCall *call_arg(const ExaCall *d, const char *key)
+{
+    const ExaValue *v = exa_call_arg(d, key);
+    return v && v->kind == EXA_CALL ? v->call : NULL;
+}
+
+static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
+{
+    Grid *G = calloc(1, sizeof *G);
+    if (!G)
+        return NULL;
+    G->base.r = r;
+    G->col.comm = G->row.comm = MPI_COMM_NULL;
+    const char *name = G->base.name;
+    exa_call_print(d, G->base.name, sizeof G->base.name);
+    const ExaCall *rows = call_arg(d, "rows"), *cols = call_arg(d, "cols"), *shape = call_arg(d, "shape");
+    const ExaValue *inner = rows ? exa_call_arg(rows, "_0") : NULL;
+    if (!rows || strcmp(rows->name, "layers") != 0 || !cols || strcmp(cols->name, "data") != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs grid(rows: "
+                 "layers(mgrit(...)), cols: data())", name);
+        return grid_fail(G);
+    }
+    if (inner && inner->kind == EXA_CALL && exa_call_num(inner->call, "nested", 0) != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: nested iteration does not run inside a grid", name);
+        return grid_fail(G);
+    }
+    int P = comm->size;
+    if (shape) {
+        G->pr = (int)exa_call_num(shape, "_0", 0), G->pc = (int)exa_call_num(shape, "_1", 0);
+    } else {
+        for (G->pr = 1; G->pr * G->pr < P || P % G->pr != 0; G->pr++)
+            ;
+        G->pc = P / G->pr;
+    }
+    if (G->pr < 1 || G->pc < 1 || G->pr * G->pc != P) {
+        snprintf(err, errlen, "exa: decompose = %s: a grid of %d x %d ranks, and the run has %d", name,
+                 G->pr, G->pc, P);
+        return grid_fail(G);
+    }
+    if (exa_run_check_shards(r, G->pc, "grid column", err, errlen) != 0)
+        return grid_fail(G);
+    size_t len = strlen(G->base.name); /* messages and the banner say the shape */
+    snprintf(G->base.name + len, sizeof G->base.name - len, " on %d x %d ranks", G->pr, G->pc);
+    G->c = comm->rank / G->pr;
+    if (exa_comm_split(comm, G->c, comm->rank % G->pr, &G->col) != 0
+        || exa_comm_split(comm, comm->rank % G->pr, G->c, &G->row) != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: cannot split the communicator", name);
+        return grid_fail(G);
+    }
+    G->rows = exa_method_create(r, rows, &G->col, err, errlen);
+    if (!G->rows)
+        return grid_fail(G);
+    if (stepper_init(&G->global, r, name, err, errlen) != 0)
+        return grid_fail(G);
+    return &G->base;
+}
+
+const ExaMethodOps exa_method_grid = {
+    .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
+    .save = stepper_save, .load = stepper_load, .free = grid_free,
+};

@@ -1,0 +1,307 @@
+/* solver.c - the optimisers as the decomposition methods use them
+ * (solver.h).  Quasi-Newton and trust-region solvers work in double on
+ * copies of the parameters; first-order global steps update the parameters
+ * in their own precision. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solver.h"
+
+static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+void *solver_alloc(int64_t n, size_t size)
+{
+    void *v = calloc((size_t)(n > 0 ? n : 1), size);
+    if (!v) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    return v;
+}
+
+OptSpec solver_spec(const ExaValue *v, const ExaCall *fallback)
+{
+    OptSpec o = { .kind = OPT_NONE, .steps = 1 };
+    const ExaCall *c = v && v->kind == EXA_CALL ? v->call : NULL;
+    const char *name = c ? c->name : v && v->kind == EXA_IDENT ? v->str : NULL;
+    if (same(name, "optimizer") || (!v && fallback)) {
+        c = fallback;
+        name = c->name;
+    }
+    o.call = c;
+    static const struct { const char *name; OptKind kind; } kinds[] = {
+        { "sgd", OPT_SGD }, { "adam", OPT_ADAM }, { "lbfgs", OPT_LBFGS },
+        { "trust_region", OPT_TR }, { "gradient", OPT_GRADIENT }, { "plain", OPT_PLAIN },
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (same(name, kinds[i].name))
+            o.kind = kinds[i].kind;
+    o.steps = (int)exa_call_num(c, "steps", 1);
+    if (o.steps < 1)
+        o.steps = 1;
+    o.successive = same(exa_call_ident(c, "batches", "same"), "successive");
+    return o;
+}
+
+int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
+{
+    double lr = r->opt.lr > 0 ? r->opt.lr : -1;
+    memset(st, 0, sizeof *st);
+    st->spec = *o;
+    switch (o->kind) {
+    case OPT_SGD: {
+        ExaSgdConfig c = { .lr = lr > 0 ? lr : exa_call_num(o->call, "lr", 0.01),
+                           .momentum = exa_call_num(o->call, "momentum", 0) };
+        return exa_sgd_init(&st->sgd, c, r->n, f64);
+    }
+    case OPT_ADAM: {
+        ExaAdamConfig c = exa_adam_defaults();
+        c.lr = lr > 0 ? lr : exa_call_num(o->call, "lr", c.lr);
+        c.beta1 = exa_call_num(o->call, "beta1", c.beta1);
+        c.beta2 = exa_call_num(o->call, "beta2", c.beta2);
+        c.eps = exa_call_num(o->call, "eps", c.eps);
+        return exa_adam_init(&st->adam, c, r->n, f64);
+    }
+    case OPT_LBFGS: {
+        ExaLbfgsConfig c = exa_lbfgs_defaults();
+        c.history = (int)exa_call_num(o->call, "history", c.history);
+        return exa_lbfgs_init(&st->lbfgs, c, r->n);
+    }
+    case OPT_TR: {
+        ExaTrustConfig c = exa_trust_defaults();
+        c.memory = (int)exa_call_num(o->call, "memory", 0);
+        c.delta0 = exa_call_num(o->call, "radius", c.delta0);
+        c.delta_min = exa_call_num(o->call, "min_radius", c.delta_min);
+        c.delta_max = exa_call_num(o->call, "max_radius", c.delta_max);
+        c.eta_accept = exa_call_num(o->call, "accept", c.eta_accept);
+        c.expand = exa_call_num(o->call, "expand", c.expand);
+        c.shrink = exa_call_num(o->call, "shrink", c.shrink);
+        if (c.delta_min > c.delta0)
+            c.delta_min = c.delta0;
+        return exa_trust_init(&st->trust, c, r->n);
+    }
+    default:
+        return 0;
+    }
+}
+
+void solver_free(Optimizer *st)
+{
+    switch (st->spec.kind) {
+    case OPT_SGD: exa_sgd_free(&st->sgd); break;
+    case OPT_ADAM: exa_adam_free(&st->adam); break;
+    case OPT_LBFGS: exa_lbfgs_free(&st->lbfgs); break;
+    case OPT_TR: exa_trust_free(&st->trust); break;
+    default: break;
+    }
+}
+
+void solver_reset(Optimizer *o, double radius)
+{
+    size_t e;
+    switch (o->spec.kind) {
+    case OPT_SGD:
+        e = o->sgd.f64 ? sizeof(double) : sizeof(float);
+        if (o->sgd.buf)
+            memset(o->sgd.buf, 0, (size_t)o->sgd.n * e);
+        o->sgd.steps = 0;
+        break;
+    case OPT_ADAM:
+        e = o->adam.f64 ? sizeof(double) : sizeof(float);
+        memset(o->adam.m, 0, (size_t)o->adam.n * e);
+        memset(o->adam.v, 0, (size_t)o->adam.n * e);
+        o->adam.t = 0;
+        break;
+    case OPT_LBFGS:
+        o->lbfgs.stored = o->lbfgs.head = 0, o->lbfgs.iter = 0;
+        break;
+    case OPT_TR:
+        o->trust.stored = o->trust.head = 0;
+        o->trust.delta = radius > 0 ? radius : o->trust.cfg.delta0;
+        if (radius > 0)
+            o->trust.cfg.delta_max = radius, o->trust.cfg.delta_min = fmin(o->trust.cfg.delta_min, 0.01 * radius);
+        break;
+    default:
+        break;
+    }
+}
+
+void solver_save(Optimizer *o, const ExaRun *r, const char *prefix, ExaStateList *l)
+{
+    char p[EXA_STATE_NAME];
+    int64_t n = r->n;
+    switch (o->spec.kind) {
+    case OPT_SGD:
+        snprintf(p, sizeof p, "%s.sgd", prefix);
+        exa_state_add(l, p, "steps", &o->sgd.steps, 8);
+        if (o->sgd.buf)
+            exa_state_add(l, p, "momentum", o->sgd.buf, n * (o->sgd.f64 ? 8 : 4));
+        break;
+    case OPT_ADAM:
+        snprintf(p, sizeof p, "%s.adam", prefix);
+        exa_state_add(l, p, "t", &o->adam.t, 8);
+        exa_state_add(l, p, "m", o->adam.m, n * (o->adam.f64 ? 8 : 4));
+        exa_state_add(l, p, "v", o->adam.v, n * (o->adam.f64 ? 8 : 4));
+        break;
+    case OPT_LBFGS: {
+        int m = o->lbfgs.cfg.history;
+        snprintf(p, sizeof p, "%s.lbfgs", prefix);
+        o->counters[0] = o->lbfgs.stored, o->counters[1] = o->lbfgs.head;
+        exa_state_add(l, p, "stored_head", o->counters, sizeof o->counters);
+        exa_state_add(l, p, "iter", &o->lbfgs.iter, 8);
+        exa_state_add(l, p, "s", o->lbfgs.s, (int64_t)m * n * 8);
+        exa_state_add(l, p, "y", o->lbfgs.y, (int64_t)m * n * 8);
+        exa_state_add(l, p, "rho", o->lbfgs.rho, (int64_t)m * 8);
+        break;
+    }
+    case OPT_TR:
+        snprintf(p, sizeof p, "%s.trust_region", prefix);
+        exa_state_add(l, p, "radius", &o->trust.delta, 8);
+        exa_state_add(l, p, "iter", &o->trust.iter, 8);
+        break;
+    default:
+        break;
+    }
+}
+
+void solver_load(Optimizer *o)
+{
+    if (o->spec.kind == OPT_LBFGS)
+        o->lbfgs.stored = (int)o->counters[0], o->lbfgs.head = (int)o->counters[1];
+}
+
+/* ---- objectives ------------------------------------------------------------ */
+
+void solver_to_double(const ExaRun *r, const void *v, double *x)
+{
+    for (int64_t i = 0; i < r->n; i++)
+        x[i] = exa_get(r, v, i);
+}
+
+void solver_from_double(const ExaRun *r, const double *x, void *v)
+{
+    for (int64_t i = 0; i < r->n; i++)
+        exa_set(r, v, i, x[i]);
+}
+
+double solver_objective(void *ctx, const double *x, double *g)
+{
+    Objective *o = ctx;
+    ExaRun *r = o->r;
+    double f;
+    if (r->elem == 8) { /* evaluate in place: no conversion */
+        f = o->loss(o->ctx, x, g, o->begin, o->count, o->mode);
+    } else {
+        solver_from_double(r, x, o->stage_theta);
+        f = o->loss(o->ctx, o->stage_theta, o->stage_grad, o->begin, o->count, o->mode);
+        solver_to_double(r, o->stage_grad, g);
+    }
+    if (o->shift) {
+        for (int64_t i = 0; i < r->n; i++) {
+            f += o->shift[i] * (x[i] - o->x0[i]);
+            g[i] += o->shift[i];
+        }
+    }
+    if (o->mask)
+        for (int64_t i = 0; i < r->n; i++)
+            if (!o->mask[i])
+                g[i] = 0;
+    return f;
+}
+
+void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
+{
+    for (int k = 0; k < o->spec.steps; k++) {
+        switch (o->spec.kind) {
+        case OPT_SGD: exa_sgd_step_f64(&o->sgd, x, g); break;
+        case OPT_ADAM: exa_adam_step_f64(&o->adam, x, g); break;
+        case OPT_LBFGS:
+            if (exa_lbfgs_step(&o->lbfgs, solver_objective, obj, x, fx, g) != 0)
+                return; /* converged, or no descent even along -g */
+            continue;
+        case OPT_TR: exa_trust_step(&o->trust, solver_objective, obj, x, fx, g); continue;
+        default: return;
+        }
+        *fx = solver_objective(obj, x, g); /* first-order steps: the value after the step */
+    }
+}
+
+double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
+{
+    ExaRun *r = obj->r;
+    if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) {
+        double loss = 0;
+        for (int k = 0; k < o->spec.steps; k++) {
+            double f = obj->loss(obj->ctx, r->theta, r->grad, obj->begin, obj->count, obj->mode);
+            if (k == 0)
+                loss = f;
+            if (o->spec.kind == OPT_SGD && r->elem == 4)
+                exa_sgd_step_f32(&o->sgd, r->theta, r->grad);
+            else if (o->spec.kind == OPT_SGD)
+                exa_sgd_step_f64(&o->sgd, r->theta, r->grad);
+            else if (r->elem == 4)
+                exa_adam_step_f32(&o->adam, r->theta, r->grad);
+            else
+                exa_adam_step_f64(&o->adam, r->theta, r->grad);
+        }
+        return loss;
+    }
+    solver_to_double(r, r->theta, x);
+    double f = solver_objective(obj, x, g), start = f;
+    solver_run(o, obj, x, &f, g);
+    solver_from_double(r, x, r->theta);
+    return start;
+}
+
+/* ---- the train block's optimiser on a method's loss -------------------------- */
+
+int stepper_init(Stepper *st, const ExaRun *r, const char *name, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->x = solver_alloc(r->n, sizeof(double)), st->g = solver_alloc(r->n, sizeof(double));
+    st->stage_theta = solver_alloc(r->n, (size_t)r->elem);
+    st->stage_grad = solver_alloc(r->n, (size_t)r->elem);
+    OptSpec spec = solver_spec(NULL, r->prog->optimizer);
+    if (spec.kind == OPT_NONE || solver_init(r, &spec, &st->opt, r->elem == 8) != 0) {
+        snprintf(err, errlen, "exa: decompose = %s: the optimiser %s cannot run", name, r->prog->optimizer->name);
+        return -1;
+    }
+    return 0;
+}
+
+double stepper_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count)
+{
+    Objective obj = { .r = r, .loss = loss, .ctx = ctx, .begin = begin, .count = count,
+                      .mode = EXA_SHARD_SPLIT, .stage_theta = st->stage_theta, .stage_grad = st->stage_grad };
+    return solver_global_step(&st->opt, &obj, st->x, st->g);
+}
+
+void stepper_save(ExaMethod *m, ExaStateList *l)
+{
+    solver_save(&((SteppedMethod *)m)->global.opt, m->r, "global", l);
+}
+
+void stepper_load(ExaMethod *m)
+{
+    solver_load(&((SteppedMethod *)m)->global.opt);
+}
+
+void stepper_free(Stepper *st)
+{
+    solver_free(&st->opt);
+    free(st->x), free(st->g), free(st->stage_theta), free(st->stage_grad);
+}
+
+double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                            ExaShard mode)
+{
+    ExaMethod *m = ctx;
+    return exa_run_loss_on(m->r, &m->comm, theta, grad, begin, count, mode);
+}
+
+double solver_split_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+{
+    return solver_split_loss_fn(m, theta, grad, begin, count, EXA_SHARD_SPLIT);
+}
