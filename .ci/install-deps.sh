@@ -8,7 +8,8 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # Besides the build: git (Emacs's find-file asks it about the checkout the
-# editor test runs in), python3 (tests/docs/doctest.py), gzip and the
+# editor test runs in), python3 (tests/docs/doctest.py), jq (used by
+# docs/tutorial.md, which that test runs), gzip and the
 # coreutils/diffutils/mawk every test script uses (Essential on Debian, named
 # so a minimal image cannot lack them), Vim, Emacs and Node.js (the editor
 # tests), openmpi-bin (mpirun; it pulls in openssh-client, which Open MPI asks for).
@@ -17,7 +18,7 @@ apt-get install -y -qq --no-install-recommends \
     llvm-14-dev llvm-14-tools clang-14 libclang-rt-14-dev \
     libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev \
     dataset-fashion-mnist \
-    git python3 gzip coreutils diffutils mawk \
+    git python3 gzip coreutils diffutils mawk jq \
     vim-nox emacs-nox nodejs >/dev/null
 # The VS Code grammar test runs the grammar through vscode-tmgrammar-test,
 # installed here (the test runs offline and fails without it) from the
