@@ -28,7 +28,8 @@ Output that legitimately varies
     marks text that varies from run to run (timings, throughput): from there
     to the end of the file, every match, in the expected and the actual
     output alike, compares equal to any other match.
-  - Paths: BUILD is shown as /path/to/exa/build, SRC as /path/to/exa.
+  - Paths: BUILD is shown as /path/to/exa/build, SRC as /path/to/exa, and
+    the scratch directory as the current one (its prefix is removed).
 
 Directives (HTML comments, invisible on the rendered page; each applies to
 the next code block unless said otherwise)
@@ -243,6 +244,7 @@ class Runner:
         return [self.paths(r) for r in rows]
 
     def paths(self, line):
+        line = line.replace(self.dir + '/', '')
         line = line.replace(self.build, '/path/to/exa/build')
         return line.replace(self.src, '/path/to/exa')
 
@@ -347,6 +349,10 @@ def main():
             pad = ' ' * b.indent
             edits.append((b.start, b.end, [(pad + l) if l else l for l in new]))
     print('%d passed, %d failed' % (passed, failed))
+    if failed and not args.update:
+        print('to take the outputs above as the new expected ones (then review git diff):\n'
+              '  python3 %s --src %s --build %s --scratch %s --update %s'
+              % (sys.argv[0], args.src, args.build, args.scratch, args.file))
     if args.update and edits:
         for start, end, repl in reversed(edits):
             lines[start:end] = repl

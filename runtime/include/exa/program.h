@@ -21,6 +21,12 @@
  *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
  *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
  *   metric accuracy output 1 label 1       model output slot and label input
+ *   check 2 batched 4 TANH "nn.exa" 8 14 "peaks.exa" 5 9
+ *                                          a slot of the loss_check function
+ *                                          (--check-numerics): per sample or
+ *                                          uniform, reals, op, where it is
+ *                                          made, and the user's expression
+ *                                          around it (compiler/ir/lower_check.h)
  *   end
  *
  * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
