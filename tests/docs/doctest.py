@@ -33,7 +33,8 @@ Output that legitimately varies
 
 Directives (HTML comments, invisible on the rendered page; each applies to
 the next code block unless said otherwise)
-  <!-- doctest: file NAME -->     write the block into NAME (in the scratch dir)
+  <!-- doctest: file NAME -->     write the block into NAME (in the session's
+                                 current directory)
   <!-- doctest: append NAME -->   append a blank line and the block to NAME
   <!-- doctest: setup
        shell commands -->         run these first, silently (they must succeed)
@@ -243,6 +244,12 @@ class Runner:
         rows = screen(raw)
         return [self.paths(r) for r in rows]
 
+    def cwd(self):
+        """The session's current directory (the state's last cd)."""
+        with open(self.state) as f:
+            cds = [l for l in f.read().split('\n') if l.startswith('cd ')]
+        return shlex.split(cds[-1][3:])[0] if cds else self.dir
+
     def paths(self, line):
         line = line.replace(self.dir + '/', '')
         line = line.replace(self.build, '/path/to/exa/build')
@@ -286,7 +293,10 @@ def main():
     lines, blocks = parse(text)
     run = Runner(args)
     run.prepare()
-    rel = os.path.relpath(args.file)
+    # FILE:LINE as from the top of the source tree (README.md, docs/tutorial.md)
+    rel = os.path.relpath(os.path.realpath(args.file), run.src)
+    if rel.startswith('..'):
+        rel = args.file
     passed = failed = 0
     edits = []      # (start, end, new lines) of the file, for --update
     for b in blocks:
@@ -314,7 +324,7 @@ def main():
             print('%s:%d: not run: %s' % (rel, b.start + 1, skip))
             continue
         if target:
-            with open(os.path.join(run.dir, target), 'w' if mode == 'file' else 'a') as f:
+            with open(os.path.join(run.cwd(), target), 'w' if mode == 'file' else 'a') as f:
                 f.write(('' if mode == 'file' else '\n') + '\n'.join(b.lines) + '\n')
             continue
         items = session(b)
