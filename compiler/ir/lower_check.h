@@ -23,7 +23,10 @@
 #include "source.h"
 
 /* At most this many operations are probed (the first ones, in definition
- * order); a larger loss is checked over its first LOWER_CHECK_MAX values. */
+ * order); a larger loss is checked over its first LOWER_CHECK_MAX values, and
+ * the runtime (CHECK_MAX in runtime/core/check_numerics.c, the same number)
+ * says so.  Every probed value is stored, where the loss function keeps most
+ * in registers: the bound keeps deep nets' compile time in check. */
 enum { LOWER_CHECK_MAX = 2048 };
 
 typedef struct LowerCheck {

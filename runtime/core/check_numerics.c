@@ -18,7 +18,13 @@
 
 #include "exa/run.h"
 
-enum { CHUNK = 256 }; /* rows per loss_check call: bounds the probe's memory */
+/* Rows per loss_check call: at most CHUNK, fewer when the probed values of
+ * one row are large, so that the probe's buffers stay under PROBE_BYTES. */
+enum { CHUNK = 256 };
+#define PROBE_BYTES (256.0 * 1024 * 1024)
+/* exac probes at most this many operations (LOWER_CHECK_MAX in
+ * compiler/ir/lower_check.h): as many slots means the probe was cut short. */
+enum { CHECK_MAX = 2048 };
 
 static const char *kind_of(double v)
 {
@@ -49,13 +55,19 @@ void exa_check_numerics(ExaRun *r, const void *theta, int64_t begin, int64_t cou
         return;
     }
     const ExaFunctionInfo *fi = exa_program_function(p, "loss_check");
-    if (!fi || p->nchecks == 0 || fi->noutputs != p->nchecks) {
+    if (!fi || p->nchecks <= 0 || fi->noutputs != p->nchecks) {
         snprintf(msg, len, "this executable has no numerics probe (compile it again with this exac)");
         return;
     }
     const ExaFunction *fn = &r->fns[fi->index];
     int n = p->nchecks;
+    double per_row = 0;
+    for (int k = 0; k < n; k++)
+        if (p->checks[k].batched)
+            per_row += (double)p->checks[k].size * r->elem;
     int64_t rows = count < CHUNK ? count : CHUNK;
+    if (per_row * (double)rows > PROBE_BYTES)
+        rows = per_row >= PROBE_BYTES ? 1 : (int64_t)(PROBE_BYTES / per_row);
     void **out = calloc((size_t)n, sizeof *out);
     for (int k = 0; out && k < n; k++) {
         const ExaCheckInfo *c = &p->checks[k];
@@ -92,6 +104,11 @@ void exa_check_numerics(ExaRun *r, const void *theta, int64_t begin, int64_t cou
     for (int k = 0; k < n; k++)
         free(out[k]);
     free(out);
+    if (first == n && n >= CHECK_MAX) {
+        snprintf(msg, len, "the first %d operations of the forward pass (all that were checked) are "
+                           "finite: a later one, or the optimiser's step, made the loss non-finite", n);
+        return;
+    }
     if (first == n) {
         snprintf(msg, len, "every value of the forward pass is finite at the parameters the step "
                            "began with: the optimiser's step made the loss non-finite (try a smaller --lr)");
