@@ -197,7 +197,7 @@ void exa_run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void **ou
                   int64_t begin, int64_t count)
 {
     reserve(r, &r->train, r->train_info, count, fn);
-    gather(r, &r->train, r->train_info, r->order, begin, count);
+    exa_run_gather(r, &r->train, r->train_info, r->order, begin, count, r->in);
     ExaArgs args = {
         .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
         .outputs = outputs, .workspace = r->work,
