@@ -341,6 +341,46 @@ static LVal lower_derivative(Lower *L, Scope *s, const Node *call, int order)
     return tensor(id);
 }
 
+/* max(a, b), min(a, b) = -max(-a, -b), clamp(x, lo, hi) = min(max(x, lo), hi):
+ * composed from MAXIMUM, whose rules (autodiff, back ends) already exist. */
+static LVal lower_minmax(Lower *L, Scope *s, const Node *call, IrId a)
+{
+    IrFunc *f = L->f;
+    IrId b = as_tensor(L, lower_expr(L, s, arg_at(call, 1)));
+    if (L->failed)
+        return none();
+    if (call->name[1] == 'a') /* max */
+        return tensor(ir_binary(f, IR_MAXIMUM, a, b));
+    if (call->name[1] == 'l') /* clamp */
+        a = ir_binary(f, IR_MAXIMUM, a, b), b = as_tensor(L, lower_expr(L, s, arg_at(call, 2)));
+    if (L->failed)
+        return none();
+    IrId m = ir_binary(f, IR_MAXIMUM, ir_unary(f, IR_NEG, a), ir_unary(f, IR_NEG, b));
+    return tensor(ir_unary(f, IR_NEG, m));
+}
+
+/* leaky_relu(x, s) = relu(x) - s relu(-x); gelu in the tanh form (PyTorch's
+ * approximate='tanh'): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ * Composed from existing elementwise ops, which fusion merges into one loop. */
+static IrId lower_activation(Lower *L, Scope *s, const Node *call, IrId x)
+{
+    IrFunc *f = L->f;
+    if (call->name[0] == 'l') {
+        double slope = 0.01;
+        if (arg_at(call, 1)) {
+            LVal sv = lower_expr(L, s, arg_at(call, 1));
+            slope = as_num(sv);
+        }
+        IrId neg = ir_unary(f, IR_RELU, ir_unary(f, IR_NEG, x));
+        return ir_binary(f, IR_SUB, ir_unary(f, IR_RELU, x), ir_binary(f, IR_MUL, ir_const(f, slope), neg));
+    }
+    IrId x3 = ir_binary(f, IR_MUL, ir_binary(f, IR_MUL, x, x), x);
+    IrId inner = ir_binary(f, IR_ADD, x, ir_binary(f, IR_MUL, ir_const(f, 0.044715), x3));
+    IrId t = ir_unary(f, IR_TANH, ir_binary(f, IR_MUL, ir_const(f, 0.7978845608028654) /* sqrt(2/pi) */, inner));
+    return ir_binary(f, IR_MUL, ir_binary(f, IR_MUL, ir_const(f, 0.5), x),
+                     ir_binary(f, IR_ADD, ir_const(f, 1), t));
+}
+
 static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
 {
     const char *name = call->name;
@@ -355,6 +395,10 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
     LVal x = lower_expr(L, s, arg_at(call, 0));
     if (L->failed)
         return none();
+    if (strcmp(name, "min") == 0 || strcmp(name, "clamp") == 0 || (strcmp(name, "max") == 0 && arg_at(call, 1)))
+        return lower_minmax(L, s, call, as_tensor(L, x));
+    if (strcmp(name, "leaky_relu") == 0 || strcmp(name, "gelu") == 0)
+        return tensor(lower_activation(L, s, call, as_tensor(L, x)));
     double y;
     if (is_const(x) && fold_unary(name, as_num(x), &y))
         return number(y);
