@@ -294,6 +294,13 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put_string(&t, st->train.log);
         put(&t, "\n");
     }
+    if (st->train.schedule) {
+        put(&t, "setting schedule ");
+        put_call(&t, st->train.schedule, NULL);
+        put(&t, "\n");
+    }
+    if (st->train.clip > 0)
+        put(&t, "setting clip %.17g\n", st->train.clip);
     put(&t, "optimizer ");
     if (st->train.optimizer)
         put_call(&t, st->train.optimizer, NULL);

@@ -54,6 +54,7 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
 {
     r->elem = r->prog->precision;
     r->n = r->prog->nweights;
+    r->lr_scale = 1; /* no schedule until exa_train sets one */
     r->theta = calloc(r->n ? r->n : 1, r->elem);
     r->grad = calloc(r->n ? r->n : 1, r->elem);
     r->loss_fn = exa_run_function(r, EXA_FN_LOSS);

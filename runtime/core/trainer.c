@@ -17,6 +17,7 @@
 
 #include "exa/checkpoint.h"
 #include "exa/run.h"
+#include "exa/schedule.h"
 
 static double now(void)
 {
@@ -144,7 +145,8 @@ static void maybe_die_before_checkpoint(const ExaRun *r)
 }
 
 /* One epoch; returns its mean training loss (NaN stops the run). */
-static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples)
+static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProgress *progress, double start,
+                    int64_t *samples)
 {
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, r->epoch);
     int64_t nb = exa_data_batches(r->train.n, r->batch);
@@ -153,6 +155,8 @@ static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double sta
     for (int64_t b = 0; b < nb; b++) {
         int64_t begin, count;
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
+        /* a function of the step alone: a resumed run is on the same curve */
+        r->lr_scale = exa_schedule_factor(sched, r->step, r->epochs * nb, nb);
         double loss = exa_strategy_step(s, begin, count);
         r->step++;
         maybe_die(r);
@@ -182,6 +186,12 @@ int exa_train(ExaRun *r)
     r->order = malloc((size_t)r->train.n * sizeof *r->order);
     if (!r->order)
         return stop(r, 1, "exa: out of memory");
+    ExaSchedule sched;
+    const ExaSetting *sset = exa_program_setting(p, "schedule"), *clip = exa_program_setting(p, "clip");
+    if (exa_schedule_parse(sset && sset->value.kind == EXA_CALL ? sset->value.call : NULL, &sched, err,
+                           sizeof err) != 0)
+        return stop(r, 1, err);
+    r->clip = clip && clip->value.kind == EXA_NUM ? clip->value.num : 0;
     ExaStrategy *s = exa_strategy_create(r, err, sizeof err);
     if (!s)
         return stop(r, 1, err);
@@ -233,7 +243,7 @@ int exa_train(ExaRun *r)
     while (r->epoch < r->epochs) {
         double t0 = now();
         int64_t samples = 0;
-        double loss = epoch(r, s, &progress, start, &samples);
+        double loss = epoch(r, s, &sched, &progress, start, &samples);
         if (!isfinite(loss)) {
             char msg[1200];
             snprintf(msg, sizeof msg, "exa: epoch %lld: the loss is %s; stopping%s%s", (long long)r->epoch + 1,

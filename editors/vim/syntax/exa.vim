@@ -35,7 +35,8 @@ syn keyword exaBuiltin    glorot he normal uniform
 " data sources
 syn keyword exaBuiltin    peaks allen_cahn idx csv npy
 " optimisers
-syn keyword exaBuiltin    sgd adam lbfgs trust_region
+syn keyword exaBuiltin    sgd adam adamw lbfgs trust_region
+syn keyword exaBuiltin    warmup step_decay cosine
 " built-in strategies (data is also a reserved word, above)
 syn keyword exaBuiltin    params layers mgrit admm grid
 " constants

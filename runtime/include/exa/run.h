@@ -72,6 +72,11 @@ typedef struct ExaRun {
     int64_t *order;               /* this epoch's order of the training samples */
     int64_t epoch, step;          /* completed epochs; optimiser steps in all */
     int64_t epochs, batch, seed;  /* in force (program, then flags) */
+    /* the train block's schedule and clip, applied to every SGD and Adam
+     * step (runtime/methods/solver.c): lr_scale is the schedule's factor
+     * for the step being taken (trainer.c sets it), clip the bound on the
+     * gradient's 2-norm or 0 */
+    double lr_scale, clip;
     const ExaFunction *loss_fn, *grad_fn;
     int nin;                      /* inputs of the generated functions */
     /* scratch for one call: inputs, outputs, workspace */
