@@ -84,6 +84,14 @@ typedef struct Lower {
     int failed;
     int depth;
     LowerRepeat *repeat;  /* layers(mgrit): the repeat block's states, else NULL */
+    /* dropout: one extra input of `dropout` reals per sample, the masks of
+     * every call site side by side, which the runtime fills (0 or 1/(1-p) in
+     * training, 1 at evaluation); its descriptor lines in drop_desc */
+    IrId noise;
+    int64_t dropout;
+    int nfields;
+    char *drop_desc;
+    size_t drop_len;
 } Lower;
 
 static LVal lower_expr(Lower *L, Scope *s, const Node *n);
@@ -381,6 +389,41 @@ static IrId lower_activation(Lower *L, Scope *s, const Node *call, IrId x)
                      ir_binary(f, IR_ADD, ir_const(f, 1), t));
 }
 
+/* dropout(x, p) = x * m, m this call's slice of the mask input (see Lower):
+ * the mask is data to the graph, so the gradient flows through the kept
+ * elements only and every back end runs it as it runs an input. */
+static IrId lower_dropout(Lower *L, Scope *s, const Node *call, IrId x)
+{
+    IrFunc *f = L->f;
+    double p = as_num(lower_expr(L, s, arg_at(call, 1)));
+    IrShape xs = f->v[x].shape;
+    int64_t n = ir_shape_size(&xs);
+    if (L->noise < 0) {
+        IrValue v = { .op = IR_INPUT, .in = { -1, -1, -1 }, .batched = 1, .iarg = { L->nfields }, .stage = 0,
+                      .name = "dropout" };
+        v.shape = ir_shape(1, &n); /* widened to the total when lowering ends */
+        L->noise = ir_add(f, &v);
+    }
+    IrValue sl = { .op = IR_SLICE, .in = { L->noise, -1, -1 }, .stage = -1 };
+    sl.shape = ir_shape(1, &n);
+    sl.batched = 1;
+    sl.slice[0][0] = L->dropout, sl.slice[0][1] = L->dropout + n;
+    sl.stage = f->v[x].stage;
+    IrId m = ir_add(f, &sl);
+    if (xs.rank != 1)
+        m = shaped(L, IR_RESHAPE, m, -1, xs, 0, 0);
+    char line[96];
+    int k = snprintf(line, sizeof line, "dropout offset %lld size %lld p %.17g\n", (long long)L->dropout,
+                     (long long)n, p);
+    char *t = realloc(L->drop_desc, L->drop_len + (size_t)k + 1);
+    if (!t)
+        abort();
+    memcpy(t + L->drop_len, line, (size_t)k + 1);
+    L->drop_desc = t, L->drop_len += (size_t)k;
+    L->dropout += n;
+    return ir_binary(f, IR_MUL, x, m);
+}
+
 static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
 {
     const char *name = call->name;
@@ -397,6 +440,8 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
         return none();
     if (strcmp(name, "min") == 0 || strcmp(name, "clamp") == 0 || (strcmp(name, "max") == 0 && arg_at(call, 1)))
         return lower_minmax(L, s, call, as_tensor(L, x));
+    if (strcmp(name, "dropout") == 0)
+        return tensor(lower_dropout(L, s, call, as_tensor(L, x)));
     if (strcmp(name, "leaky_relu") == 0 || strcmp(name, "gelu") == 0)
         return tensor(lower_activation(L, s, call, as_tensor(L, x)));
     double y;
@@ -776,7 +821,8 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     ir_init(&f);
     LowerRepeat repeat = { 0 };
     Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1,
-                .repeat = lower_stage_wanted(t) ? &repeat : NULL };
+                .repeat = lower_stage_wanted(t) ? &repeat : NULL, .noise = -1,
+                .nfields = t->data[t->train.data].nfields };
     layout_params(&L, out);
     index_sema(&L);
     const SemaData *data = &t->data[t->train.data];
@@ -803,7 +849,10 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     }
     LVal loss = lower_expr(&L, top, t->loss->a);
     free(top);
+    if (L.noise >= 0) /* the mask input: every call site's slice */
+        f.v[L.noise].shape.dim[0] = L.dropout;
     if (L.failed || loss.kind == LV_NONE) {
+        free(L.drop_desc);
         ir_free(&f);
         lower_free(&L);
         free(L.param_ids);
@@ -856,12 +905,17 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     lower_free(&L);
     free(L.param_ids);
     if (rc != 0) {
+        free(L.drop_desc);
         lower_stage_free(&repeat);
         return -1;
     }
-    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc, d);
+    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
+                                       L.noise >= 0, d);
     if (out->descriptor && L.repeat)
         lower_stage_describe(&out->descriptor, &repeat);
+    if (out->descriptor && L.drop_desc)
+        lower_describe_before_end(&out->descriptor, L.drop_desc);
+    free(L.drop_desc);
     lower_stage_free(&repeat);
     return out->descriptor ? 0 : -1;
 }

@@ -314,18 +314,33 @@ static Val elementwise_n(Body *b, const Node *e, const Node **pos, int npos)
     return bad ? val_err() : val_tensor(&r);
 }
 
-/* leaky_relu(x, slope): the slope is a compile-time number (0.01 if absent). */
+/* leaky_relu(x, slope): the slope is a compile-time number (0.01 if absent);
+ * dropout(x, p): p a compile-time number in [0, 1). */
 static Val leaky_relu(Body *b, const Node *e, const Node **pos, int npos)
 {
+    int drop = e->name[0] == 'd';
     if (npos == 2) {
         Val sv = sema_expr(b, pos[1]);
         if (sv.kind == V_ERR)
             return sv;
         if ((sv.kind != V_NUM && sv.kind != V_INT) || (sv.kind == V_NUM && !sv.num_known)
             || (sv.kind == V_INT && (!dim_known(sv.i) || sv.ranged))) {
-            sema_error(b->s, pos[1]->span, "the slope of 'leaky_relu' must be a compile-time number");
+            sema_error(b->s, pos[1]->span, drop ? "the probability of 'dropout' must be a compile-time number"
+                                                : "the slope of 'leaky_relu' must be a compile-time number");
             return val_err();
         }
+        double p = sv.kind == V_INT ? (double)sv.i.v : sv.num;
+        if (drop && (p < 0 || p >= 1)) {
+            sema_error(b->s, pos[1]->span, "the probability of 'dropout' must be in [0, 1), not %g", p);
+            return val_err();
+        }
+    }
+    if (drop) {
+        if (!b->decl || b->decl->kind == N_FN) {
+            sema_error(b->s, e->span, "'dropout' belongs in a model or a layer, not in the loss or a fn");
+            return val_err();
+        }
+        b->s->uses_dropout = 1;
     }
     return tensor_arg(b, pos[0], e->name);
 }
@@ -349,7 +364,7 @@ Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
     }
     if (!strcmp(n, "min") || !strcmp(n, "clamp"))
         return elementwise_n(b, e, pos, npos);
-    if (!strcmp(n, "leaky_relu"))
+    if (!strcmp(n, "leaky_relu") || !strcmp(n, "dropout"))
         return leaky_relu(b, e, pos, npos);
     if (!strcmp(n, "sum") || !strcmp(n, "mean") || !strcmp(n, "max"))
         return reduce(b, e, pos[0], find_named(named, nnamed, "axis"));

@@ -150,6 +150,7 @@ struct Sema {
     Node *loss, *train;
     int train_data;       /* index in typed.data or -1 */
     int loss_uses_d;
+    int uses_dropout;   /* a training model calls dropout (not under layers/grid) */
 };
 
 void *sema_alloc(Sema *s, size_t n);

@@ -652,6 +652,10 @@ static int mgrit_fits(Sema *s, char *why, size_t n)
         snprintf(why, n, "mgrit needs a loss without 'd' or 'd2'");
         return 0;
     }
+    if (s->uses_dropout) { /* the stage functions take no per-sample masks */
+        snprintf(why, n, "mgrit needs a model without dropout");
+        return 0;
+    }
     return 1;
 }
 

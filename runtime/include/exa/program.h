@@ -21,6 +21,9 @@
  *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
  *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
  *   metric accuracy output 1 label 1       model output slot and label input
+ *   dropout offset 0 size 120 p 0.5        a dropout call site: its slice of
+ *                                          the mask input (after the data's
+ *                                          fields) and its probability
  *   end
  *
  * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
@@ -94,6 +97,13 @@ typedef struct ExaFunctionInfo {
     int ninputs, noutputs;
 } ExaFunctionInfo;
 
+/* A dropout call site: elements [offset, offset + size) of each sample's
+ * mask input, dropped with probability p. */
+typedef struct ExaDropoutSite {
+    int64_t offset, size;
+    double p;
+} ExaDropoutSite;
+
 typedef struct ExaSetting {
     char *key;
     ExaValue value;
@@ -118,6 +128,9 @@ typedef struct ExaProgram {
     int nfunctions;
     ExaFunctionInfo *functions;
     int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
+    int ndropout;
+    ExaDropoutSite *dropout;
+    int64_t dropout_size; /* reals of the mask input per sample; 0: none */
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
