@@ -86,6 +86,14 @@ typedef struct Lower {
     int depth;
     LowerRepeat *repeat;  /* layers(mgrit): the repeat block's states, else NULL */
     LowerCheck check;     /* source spans of the values, for loss_check */
+    /* dropout: one extra input of `dropout` reals per sample, the masks of
+     * every call site side by side, which the runtime fills (0 or 1/(1-p) in
+     * training, 1 at evaluation); its descriptor lines in drop_desc */
+    IrId noise;
+    int64_t dropout;
+    int nfields;
+    char *drop_desc;
+    size_t drop_len;
 } Lower;
 
 static LVal lower_expr(Lower *L, Scope *s, const Node *n);
@@ -343,6 +351,81 @@ static LVal lower_derivative(Lower *L, Scope *s, const Node *call, int order)
     return tensor(id);
 }
 
+/* max(a, b), min(a, b) = -max(-a, -b), clamp(x, lo, hi) = min(max(x, lo), hi):
+ * composed from MAXIMUM, whose rules (autodiff, back ends) already exist. */
+static LVal lower_minmax(Lower *L, Scope *s, const Node *call, IrId a)
+{
+    IrFunc *f = L->f;
+    IrId b = as_tensor(L, lower_expr(L, s, arg_at(call, 1)));
+    if (L->failed)
+        return none();
+    if (call->name[1] == 'a') /* max */
+        return tensor(ir_binary(f, IR_MAXIMUM, a, b));
+    if (call->name[1] == 'l') /* clamp */
+        a = ir_binary(f, IR_MAXIMUM, a, b), b = as_tensor(L, lower_expr(L, s, arg_at(call, 2)));
+    if (L->failed)
+        return none();
+    IrId m = ir_binary(f, IR_MAXIMUM, ir_unary(f, IR_NEG, a), ir_unary(f, IR_NEG, b));
+    return tensor(ir_unary(f, IR_NEG, m));
+}
+
+/* leaky_relu(x, s) = relu(x) - s relu(-x); gelu in the tanh form (PyTorch's
+ * approximate='tanh'): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ * Composed from existing elementwise ops, which fusion merges into one loop. */
+static IrId lower_activation(Lower *L, Scope *s, const Node *call, IrId x)
+{
+    IrFunc *f = L->f;
+    if (call->name[0] == 'l') {
+        double slope = 0.01;
+        if (arg_at(call, 1)) {
+            LVal sv = lower_expr(L, s, arg_at(call, 1));
+            slope = as_num(sv);
+        }
+        IrId neg = ir_unary(f, IR_RELU, ir_unary(f, IR_NEG, x));
+        return ir_binary(f, IR_SUB, ir_unary(f, IR_RELU, x), ir_binary(f, IR_MUL, ir_const(f, slope), neg));
+    }
+    IrId x3 = ir_binary(f, IR_MUL, ir_binary(f, IR_MUL, x, x), x);
+    IrId inner = ir_binary(f, IR_ADD, x, ir_binary(f, IR_MUL, ir_const(f, 0.044715), x3));
+    IrId t = ir_unary(f, IR_TANH, ir_binary(f, IR_MUL, ir_const(f, 0.7978845608028654) /* sqrt(2/pi) */, inner));
+    return ir_binary(f, IR_MUL, ir_binary(f, IR_MUL, ir_const(f, 0.5), x),
+                     ir_binary(f, IR_ADD, ir_const(f, 1), t));
+}
+
+/* dropout(x, p) = x * m, m this call's slice of the mask input (see Lower):
+ * the mask is data to the graph, so the gradient flows through the kept
+ * elements only and every back end runs it as it runs an input. */
+static IrId lower_dropout(Lower *L, Scope *s, const Node *call, IrId x)
+{
+    IrFunc *f = L->f;
+    double p = as_num(lower_expr(L, s, arg_at(call, 1)));
+    IrShape xs = f->v[x].shape;
+    int64_t n = ir_shape_size(&xs);
+    if (L->noise < 0) {
+        IrValue v = { .op = IR_INPUT, .in = { -1, -1, -1 }, .batched = 1, .iarg = { L->nfields }, .stage = 0,
+                      .name = "dropout" };
+        v.shape = ir_shape(1, &n); /* widened to the total when lowering ends */
+        L->noise = ir_add(f, &v);
+    }
+    IrValue sl = { .op = IR_SLICE, .in = { L->noise, -1, -1 }, .stage = -1 };
+    sl.shape = ir_shape(1, &n);
+    sl.batched = 1;
+    sl.slice[0][0] = L->dropout, sl.slice[0][1] = L->dropout + n;
+    sl.stage = f->v[x].stage;
+    IrId m = ir_add(f, &sl);
+    if (xs.rank != 1)
+        m = shaped(L, IR_RESHAPE, m, -1, xs, 0, 0);
+    char line[96];
+    int k = snprintf(line, sizeof line, "dropout offset %lld size %lld p %.17g\n", (long long)L->dropout,
+                     (long long)n, p);
+    char *t = realloc(L->drop_desc, L->drop_len + (size_t)k + 1);
+    if (!t)
+        abort();
+    memcpy(t + L->drop_len, line, (size_t)k + 1);
+    L->drop_desc = t, L->drop_len += (size_t)k;
+    L->dropout += n;
+    return ir_binary(f, IR_MUL, x, m);
+}
+
 static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
 {
     const char *name = call->name;
@@ -357,6 +440,12 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
     LVal x = lower_expr(L, s, arg_at(call, 0));
     if (L->failed)
         return none();
+    if (strcmp(name, "min") == 0 || strcmp(name, "clamp") == 0 || (strcmp(name, "max") == 0 && arg_at(call, 1)))
+        return lower_minmax(L, s, call, as_tensor(L, x));
+    if (strcmp(name, "dropout") == 0)
+        return tensor(lower_dropout(L, s, call, as_tensor(L, x)));
+    if (strcmp(name, "leaky_relu") == 0 || strcmp(name, "gelu") == 0)
+        return tensor(lower_activation(L, s, call, as_tensor(L, x)));
     double y;
     if (is_const(x) && fold_unary(name, as_num(x), &y))
         return number(y);
@@ -746,7 +835,8 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     ir_init(&f);
     LowerRepeat repeat = { 0 };
     Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1,
-                .repeat = lower_stage_wanted(t) ? &repeat : NULL };
+                .repeat = lower_stage_wanted(t) ? &repeat : NULL, .noise = -1,
+                .nfields = t->data[t->train.data].nfields };
     layout_params(&L, out);
     index_sema(&L);
     lower_check_init(&L.check, p->root->file);
@@ -774,8 +864,11 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     }
     LVal loss = lower_expr(&L, top, t->loss->a);
     free(top);
+    if (L.noise >= 0) /* the mask input: every call site's slice */
+        f.v[L.noise].shape.dim[0] = L.dropout;
     if (L.failed || loss.kind == LV_NONE) {
         lower_check_free(&L.check);
+        free(L.drop_desc);
         ir_free(&f);
         lower_free(&L);
         free(L.param_ids);
@@ -825,20 +918,25 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     if (rc == 0 && L.repeat)
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
     if (rc == 0)
-        lower_check_build(&f, &L.check, per_sample, data->nfields, out);
+        lower_check_build(&f, &L.check, per_sample, data->nfields + (L.dropout > 0), out); /* masks last */
     ir_free(&f);
     lower_free(&L);
     free(L.param_ids);
     if (rc != 0) {
+        free(L.drop_desc);
         lower_stage_free(&repeat);
         lower_check_free(&L.check);
         return -1;
     }
-    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc, d);
+    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
+                                       L.noise >= 0, d);
     if (out->descriptor && L.repeat)
         lower_stage_describe(&out->descriptor, &repeat);
     if (out->descriptor)
         lower_check_describe(&out->descriptor, &L.check);
+    if (out->descriptor && L.drop_desc)
+        lower_describe_before_end(&out->descriptor, L.drop_desc);
+    free(L.drop_desc);
     lower_stage_free(&repeat);
     lower_check_free(&L.check);
     return out->descriptor ? 0 : -1;

@@ -34,9 +34,10 @@ typedef struct Lowered {
 int lower_program(const Program *p, const Sema *s, int precision, Lowered *out, Diag *d);
 void lowered_free(Lowered *l);
 
-/* The descriptor's part that does not depend on the IR (lower_desc.c). */
+/* The descriptor's part that does not depend on the IR (lower_desc.c);
+ * mask_input: the functions take dropout's mask input after the fields. */
 char *lower_descriptor(const Program *p, const SemaTyped *t, const IrParam *params, int nparams,
-                       int64_t nweights, int precision, int has_accuracy, Diag *d);
+                       int64_t nweights, int precision, int has_accuracy, int mask_input, Diag *d);
 
 /* ---- lower_stage.c: the MGRIT stage functions of layers(mgrit(...)) ----
  * While the loss is lowered, lower.c records the first repeat block it meets
@@ -65,6 +66,8 @@ int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy
                  Lowered *out, Diag *d, Span at);
 /* Inserts r->desc before the descriptor's closing "end" line. */
 void lower_stage_describe(char **descriptor, const LowerRepeat *r);
+/* Inserts lines before the descriptor's closing "end" line. */
+void lower_describe_before_end(char **descriptor, const char *lines);
 void lower_stage_free(LowerRepeat *r);
 
 #endif

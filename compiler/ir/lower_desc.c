@@ -236,7 +236,7 @@ static void put_shape(Text *t, int rank, const int64_t *dim)
 }
 
 char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *params, int nparams,
-                       int64_t nweights, int precision, int has_accuracy, Diag *d)
+                       int64_t nweights, int precision, int has_accuracy, int mask_input, Diag *d)
 {
     (void)d;
     Text t = { .p = p };
@@ -294,6 +294,13 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put_string(&t, st->train.log);
         put(&t, "\n");
     }
+    if (st->train.schedule) {
+        put(&t, "setting schedule ");
+        put_call(&t, st->train.schedule, NULL);
+        put(&t, "\n");
+    }
+    if (st->train.clip > 0)
+        put(&t, "setting clip %.17g\n", st->train.clip);
     put(&t, "optimizer ");
     if (st->train.optimizer)
         put_call(&t, st->train.optimizer, NULL);
@@ -308,7 +315,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
     for (int k = 0; k < 2; k++) { /* functions 0 and 1 (lower.c), the stage functions follow */
         ExaFunctionKind kind = k ? EXA_FN_LOSS_GRAD : EXA_FN_LOSS;
         put(&t, "function %d %s inputs %d outputs %d\n", k, exa_function_kind_name(kind),
-            st->data[st->train.data].nfields, exa_function_outputs(kind));
+            st->data[st->train.data].nfields + (mask_input != 0), exa_function_outputs(kind));
     }
     if (has_accuracy) {
         int label = 0;

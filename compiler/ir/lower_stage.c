@@ -508,15 +508,21 @@ int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy
 
 void lower_stage_describe(char **descriptor, const LowerRepeat *r)
 {
-    if (!r->desc || !*descriptor)
+    if (r->desc)
+        lower_describe_before_end(descriptor, r->desc);
+}
+
+void lower_describe_before_end(char **descriptor, const char *lines)
+{
+    if (!*descriptor)
         return;
-    size_t len = strlen(*descriptor), extra = strlen(r->desc);
+    size_t len = strlen(*descriptor), extra = strlen(lines);
     if (len < 4 || strcmp(*descriptor + len - 4, "end\n") != 0)
         return;
     char *t = realloc(*descriptor, len + extra + 1);
     if (!t)
         abort();
     memmove(t + len - 4 + extra, t + len - 4, 5);
-    memcpy(t + len - 4, r->desc, extra);
+    memcpy(t + len - 4, lines, extra);
     *descriptor = t;
 }

@@ -290,6 +290,61 @@ static Val derivative(Body *b, const Node *e, const Node **pos)
     return fv;
 }
 
+/* max(a, b), min(a, b), clamp(x, lo, hi): elementwise, operands broadcast
+ * like the arithmetic operators; numbers are scalars. */
+static Val elementwise_n(Body *b, const Node *e, const Node **pos, int npos)
+{
+    Shape r = {0};
+    int bad = 0;
+    for (int i = 0; i < npos; i++) {
+        Val x = tensor_arg(b, pos[i], e->name);
+        if (x.kind == V_ERR) {
+            bad = 1;
+            continue;
+        }
+        Shape t = r;
+        if (shape_broadcast(&t, &x.sh, &r) != 0) {
+            char s1[128], s2[128];
+            sema_error(b->s, pos[i]->span, "shape mismatch in '%s': %s is %s but the arguments before it are %s",
+                       e->name, sema_describe(b, pos[i], "this argument"), shape_str(&x.sh, s1, sizeof s1),
+                       shape_str(&t, s2, sizeof s2));
+            return val_err();
+        }
+    }
+    return bad ? val_err() : val_tensor(&r);
+}
+
+/* leaky_relu(x, slope): the slope is a compile-time number (0.01 if absent);
+ * dropout(x, p): p a compile-time number in [0, 1). */
+static Val leaky_relu(Body *b, const Node *e, const Node **pos, int npos)
+{
+    int drop = e->name[0] == 'd';
+    if (npos == 2) {
+        Val sv = sema_expr(b, pos[1]);
+        if (sv.kind == V_ERR)
+            return sv;
+        if ((sv.kind != V_NUM && sv.kind != V_INT) || (sv.kind == V_NUM && !sv.num_known)
+            || (sv.kind == V_INT && (!dim_known(sv.i) || sv.ranged))) {
+            sema_error(b->s, pos[1]->span, drop ? "the probability of 'dropout' must be a compile-time number"
+                                                : "the slope of 'leaky_relu' must be a compile-time number");
+            return val_err();
+        }
+        double p = sv.kind == V_INT ? (double)sv.i.v : sv.num;
+        if (drop && (p < 0 || p >= 1)) {
+            sema_error(b->s, pos[1]->span, "the probability of 'dropout' must be in [0, 1), not %g", p);
+            return val_err();
+        }
+    }
+    if (drop) {
+        if (!b->decl || b->decl->kind == N_FN) {
+            sema_error(b->s, e->span, "'dropout' belongs in a model or a layer, not in the loss or a fn");
+            return val_err();
+        }
+        b->s->uses_dropout = 1;
+    }
+    return tensor_arg(b, pos[0], e->name);
+}
+
 Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
 {
     const Node *pos[MAX_ARGS], *named[MAX_ARGS];
@@ -300,6 +355,17 @@ Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
     char s1[128], s2[128];
     if (!strcmp(n, "d") || !strcmp(n, "d2"))
         return derivative(b, e, pos);
+    if (!strcmp(n, "max") && npos == 2) {
+        if (nnamed) {
+            sema_error(b->s, named[0]->span, "max of two operands is elementwise and takes no axis");
+            return val_err();
+        }
+        return elementwise_n(b, e, pos, npos);
+    }
+    if (!strcmp(n, "min") || !strcmp(n, "clamp"))
+        return elementwise_n(b, e, pos, npos);
+    if (!strcmp(n, "leaky_relu") || !strcmp(n, "dropout"))
+        return leaky_relu(b, e, pos, npos);
     if (!strcmp(n, "sum") || !strcmp(n, "mean") || !strcmp(n, "max"))
         return reduce(b, e, pos[0], find_named(named, nnamed, "axis"));
     if (!strcmp(n, "conv") || !strcmp(n, "maxpool"))

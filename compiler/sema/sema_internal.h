@@ -25,7 +25,7 @@
 
 /* ---- builtins.def ---------------------------------------------------- */
 
-typedef enum BuiltinKind { B_OP, B_INIT, B_SOURCE, B_OPTIMIZER, B_STRATEGY, B_CONST } BuiltinKind;
+typedef enum BuiltinKind { B_OP, B_INIT, B_SOURCE, B_OPTIMIZER, B_STRATEGY, B_CONST, B_SCHEDULE } BuiltinKind;
 
 typedef struct Builtin {
     const char *name;
@@ -150,6 +150,7 @@ struct Sema {
     Node *loss, *train;
     int train_data;       /* index in typed.data or -1 */
     int loss_uses_d;
+    int uses_dropout;   /* a training model calls dropout (not under layers/grid) */
 };
 
 void *sema_alloc(Sema *s, size_t n);
@@ -248,6 +249,9 @@ void sema_check_strategy_decl(Sema *s, Decl *d);
 /* Checks `decompose = e`; fit: also whether it fits the instantiated model. */
 void sema_check_decompose(Sema *s, const Node *e, int fit);
 void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy);
+/* Whether the run takes SGD or Adam steps: the train block's optimiser where
+ * the strategy uses it, a strategy's local or global optimiser call. */
+int sema_first_order_steps(Sema *s);
 
 /* ---- sema_emit.c ------------------------------------------------------ */
 /* (sema_emit_shapes in sema.h) */

@@ -152,15 +152,26 @@ static int builtin_call_args(Sema *s, const Module *m, const Node *e, const Buil
     return 1;
 }
 
+static const Node *named_arg(const Node *e, const char *name);
+
 static void check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy, int local)
 {
     const Builtin *bi = e->kind == N_CALL || e->kind == N_NAME ? sema_builtin(e->name, B_OPTIMIZER) : NULL;
     if (!bi || e->kind != N_CALL) {
         sema_error(s, e->span, bi ? "call the optimiser: '%s()'" : "expected an optimiser%s", bi ? bi->name : "");
-        sema_note_plain(s, "optimisers: sgd, adam, lbfgs, trust_region");
+        sema_note_plain(s, "optimisers: sgd, adam, adamw, lbfgs, trust_region");
         return;
     }
-    builtin_call_args(s, m, e, bi, strategy, local);
+    if (!builtin_call_args(s, m, e, bi, strategy, local) || strcmp(bi->name, "sgd") != 0)
+        return;
+    /* Nesterov momentum needs momentum (torch.optim.SGD refuses it too) */
+    const Node *nest = named_arg(e, "nesterov"), *mom = named_arg(e, "momentum");
+    Val nv = nest ? sema_const_expr(s, m, nest, strategy) : val_err();
+    Val mv = mom ? sema_const_expr(s, m, mom, strategy) : val_int(dim_const(0));
+    int on = nv.kind == V_INT && dim_known(nv.i) && nv.i.v == 1;
+    int zero = (mv.kind == V_INT && dim_known(mv.i) && mv.i.v == 0) || (mv.kind == V_NUM && mv.num_known && mv.num == 0);
+    if (on && zero)
+        sema_error(s, nest->span, "Nesterov momentum needs momentum: give 'momentum' a value in (0, 1)");
 }
 
 void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy)
@@ -641,6 +652,10 @@ static int mgrit_fits(Sema *s, char *why, size_t n)
         snprintf(why, n, "mgrit needs a loss without 'd' or 'd2'");
         return 0;
     }
+    if (s->uses_dropout) { /* the stage functions take no per-sample masks */
+        snprintf(why, n, "mgrit needs a model without dropout");
+        return 0;
+    }
     return 1;
 }
 
@@ -699,4 +714,39 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         sema_error(s, inner->span, "%s", why);
         fit_note(s);
     }
+}
+
+/* ---- which steps the run takes (schedule and clip) ------------------------------ */
+
+/* A local or global step: an optimiser call, `optimizer` or absent (the
+ * train block's, sgd without one), `gradient` or `plain` (no step). */
+static int first_order_step(Sema *s, const Node *e)
+{
+    if (!e || (e->kind == N_NAME && !strcmp(e->name, "optimizer")))
+        e = s->typed.train.optimizer;
+    if (!e)
+        return 1; /* the default optimiser, sgd */
+    if (e->kind != N_CALL)
+        return 0;
+    return !strcmp(e->name, "sgd") || !strcmp(e->name, "adam") || !strcmp(e->name, "adamw");
+}
+
+int sema_first_order_steps(Sema *s)
+{
+    const Node *d = s->typed.train.decompose;
+    if (!d || (d->kind != N_CALL && d->kind != N_NAME))
+        return first_order_step(s, NULL);
+    Decl *decl = sema_lookup(s, s->p->root, d->name);
+    if (decl && decl->node->kind == N_STRATEGY) {
+        const Node *n = decl->node;
+        for (int i = 0; i < n->list2.len; i++) {
+            const Node *st = n->list2.items[i];
+            if ((st->kind == N_LOCAL || st->kind == N_GLOBAL) && first_order_step(s, st->a))
+                return 1;
+        }
+        return 0;
+    }
+    if (d->kind == N_CALL && method_fit(d->name) == FIT_STAGES) /* params(local:, global:) */
+        return first_order_step(s, named_arg(d, "local")) || first_order_step(s, named_arg(d, "global"));
+    return first_order_step(s, NULL); /* data, layers, grid: the train block's optimiser */
 }

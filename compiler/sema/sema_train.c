@@ -15,7 +15,7 @@
 
 /* ---- values of settings and named arguments ------------------------------ */
 
-typedef enum Rule { R_POS_INT, R_NONNEG_INT, R_NUM, R_POS_NUM, R_UNIT, R_STRING, R_FLAG } Rule;
+typedef enum Rule { R_POS_INT, R_NONNEG_INT, R_NUM, R_POS_NUM, R_NONNEG_NUM, R_UNIT, R_STRING, R_FLAG } Rule;
 
 static const struct { const char *name; Rule rule; } rules[] = {
     { "steps", R_POS_INT }, { "history", R_POS_INT }, { "memory", R_POS_INT }, { "levels", R_POS_INT },
@@ -33,6 +33,8 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "path", R_STRING }, { "images", R_STRING }, { "labels", R_STRING }, { "x", R_STRING }, { "y", R_STRING },
     { "checkpoint", R_STRING }, { "log", R_STRING },
     { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG },
+    { "nesterov", R_FLAG }, { "weight_decay", R_NONNEG_NUM }, { "clip", R_POS_NUM },
+    { "every", R_POS_INT }, { "gamma", R_POS_NUM }, { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },
 };
 
 void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const Val *v)
@@ -64,6 +66,10 @@ void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const
         case R_POS_NUM:
             if (!isnum || (xknown && x <= 0))
                 sema_error(s, e->span, "'%s' of %s must be a positive number", name, owner);
+            break;
+        case R_NONNEG_NUM:
+            if (!isnum || (xknown && x < 0))
+                sema_error(s, e->span, "'%s' of %s must be a non-negative number", name, owner);
             break;
         case R_UNIT:
             if (!isnum || (xknown && (x < 0 || x >= 1)))
@@ -212,7 +218,32 @@ void sema_check_data(Sema *s, Decl *d)
 /* ---- the train block ------------------------------------------------------------ */
 
 static const char *const settings[] = { "epochs", "batch", "optimizer", "decompose", "seed", "checkpoint",
-                                        "log", "data", "validate", NULL };
+                                        "log", "data", "validate", "schedule", "clip", NULL };
+
+/* schedule = warmup(...) | step_decay(...) | cosine(...): named arguments only */
+static void check_schedule(Sema *s, const Node *e)
+{
+    const Builtin *bi = e->kind == N_CALL ? sema_builtin(e->name, B_SCHEDULE) : NULL;
+    if (!bi) {
+        sema_error(s, e->span, "'schedule' must be a schedule call");
+        sema_note_plain(s, "schedules: warmup(steps: N), step_decay(every: EPOCHS, gamma: G, warmup: N), "
+                           "cosine(min_factor: F, warmup: N)");
+        return;
+    }
+    const Node *pos[16], *named[16];
+    int np = 0, nn = 0;
+    if (!sema_builtin_args(s, e, bi, pos, &np, named, &nn))
+        return;
+    for (int i = 0; i < nn; i++) {
+        Val v = sema_const_expr(s, s->p->root, named[i]->a, NULL);
+        sema_check_setting_value(s, sema_fmt(s, "'%s'", bi->name), named[i], &v);
+    }
+    int has_steps = 0;
+    for (int i = 0; i < nn; i++)
+        has_steps |= !strcmp(named[i]->name, "steps") || !strcmp(named[i]->name, "every");
+    if (!has_steps && (!strcmp(bi->name, "warmup") || !strcmp(bi->name, "step_decay")))
+        sema_error(s, e->span, "'%s' needs the argument '%s'", bi->name, bi->name[0] == 'w' ? "steps" : "every");
+}
 
 static int data_index(Sema *s, const Node *e, const char *setting)
 {
@@ -233,7 +264,7 @@ static int data_index(Sema *s, const Node *e, const char *setting)
 static void check_train(Sema *s, const Node *train)
 {
     SemaTrain *t = &s->typed.train;
-    const Node *seen[9] = {0};
+    const Node *seen[sizeof settings / sizeof settings[0]] = {0};
     for (int i = 0; i < train->list.len; i++) {
         const Node *st = train->list.items[i];
         int k = 0;
@@ -243,7 +274,7 @@ static void check_train(Sema *s, const Node *train)
             sema_error(s, st->span, "unknown train setting '%s'", st->name);
             sema_suggest(s, NULL, st->name, settings);
             sema_note_plain(s, "train settings: epochs, batch, optimizer, decompose, seed, checkpoint, log, "
-                               "data, validate");
+                               "data, validate, schedule, clip");
             continue;
         }
         if (seen[k]) {
@@ -262,6 +293,9 @@ static void check_train(Sema *s, const Node *train)
             t->data = data_index(s, st->a, "data");
         } else if (!strcmp(name, "validate")) {
             t->validate = data_index(s, st->a, "validate");
+        } else if (!strcmp(name, "schedule")) {
+            check_schedule(s, st->a);
+            t->schedule = st->a;
         } else {
             Val v = sema_const_expr(s, s->p->root, st->a, NULL);
             sema_check_setting_value(s, "the train block", st, &v);
@@ -271,6 +305,7 @@ static void check_train(Sema *s, const Node *train)
             else if (!strcmp(name, "seed")) t->seed = x;
             else if (!strcmp(name, "checkpoint")) t->checkpoint = v.kind == V_STRING ? v.str : NULL;
             else if (!strcmp(name, "log")) t->log = v.kind == V_STRING ? v.str : NULL;
+            else if (!strcmp(name, "clip")) t->clip = v.kind == V_INT ? (double)v.i.v : v.kind == V_NUM ? v.num : 0;
         }
     }
 }
@@ -335,6 +370,25 @@ static void check_loss(Sema *s, const Node *loss, int set)
         sema_error(s, loss->a->span, "the loss calls no model, so there is nothing to train");
 }
 
+/* schedule and clip act on SGD and Adam steps: refused where the run takes none */
+static void check_first_order(Sema *s, const Node *train)
+{
+    const SemaTrain *t = &s->typed.train;
+    if ((!t->schedule && !t->clip) || sema_first_order_steps(s))
+        return;
+    for (int i = 0; i < train->list.len; i++) {
+        const Node *st = train->list.items[i];
+        if (strcmp(st->name, "schedule") != 0 && strcmp(st->name, "clip") != 0)
+            continue;
+        const Node *o = t->optimizer;
+        sema_error(s, st->span, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none", st->name);
+        if (t->decompose)
+            sema_note_plain(s, "the strategy's local and global steps are neither sgd nor adam steps");
+        else
+            sema_note_plain(s, "the optimiser is %s, which chooses its own step lengths", o ? o->name : "sgd");
+    }
+}
+
 void sema_check_program(Sema *s)
 {
     for (int i = 0; i < s->p->nmodules; i++) {
@@ -384,4 +438,6 @@ void sema_check_program(Sema *s)
     /* the fit is only judged on a model that checked without error */
     if (s->typed.train.decompose)
         sema_check_decompose(s, s->typed.train.decompose, s->d->errors == 0);
+    if (s->train && s->d->errors == 0)
+        check_first_order(s, s->train);
 }

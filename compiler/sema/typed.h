@@ -106,6 +106,8 @@ typedef struct SemaTrain {
     int64_t epochs, batch, seed;  /* defaults 1, 32, 0 */
     const Node *optimizer;        /* N_CALL of an OPTIMIZER, or NULL: sgd(lr: 0.01) */
     const Node *decompose;        /* the strategy expression, or NULL */
+    const Node *schedule;         /* N_CALL of a SCHEDULE, or NULL */
+    double clip;                  /* bound on the gradient's norm, or 0 */
     const char *checkpoint, *log; /* or NULL */
     int data;                     /* index in SemaTyped.data of the training set */
     int validate;                 /* index of the validation set, or -1 */

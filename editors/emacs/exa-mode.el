@@ -56,7 +56,7 @@
 
 (defconst exa-builtins
   '(;; operations
-    "tanh" "sigmoid" "relu" "softplus" "exp" "log" "sin" "cos" "sqrt" "abs"
+    "tanh" "sigmoid" "relu" "softplus" "exp" "log" "sin" "cos" "sqrt" "abs" "gelu" "leaky_relu" "min" "clamp" "dropout"
     "sum" "mean" "max" "logsumexp" "softmax"
     "flatten" "reshape" "concat" "transpose" "zeros" "ones"
     "conv" "maxpool" "d" "d2"
@@ -65,7 +65,9 @@
     ;; data sources
     "peaks" "allen_cahn" "idx" "csv" "npy"
     ;; optimisers
-    "sgd" "adam" "lbfgs" "trust_region"
+    "sgd" "adam" "adamw" "lbfgs" "trust_region"
+    ;; learning-rate schedules
+    "warmup" "step_decay" "cosine"
     ;; built-in strategies ("data" is also a reserved word)
     "data" "params" "layers" "mgrit" "admm" "grid")
   "Built-in functions, initialisers, data sources, optimisers and strategies.")

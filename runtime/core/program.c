@@ -427,6 +427,19 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
         function_line(r, p);
     } else if (strcmp(kind, "check") == 0) {
         check_line(r, p);
+    } else if (strcmp(kind, "dropout") == 0) {
+        p->dropout = grow(p->dropout, p->ndropout, sizeof *p->dropout);
+        ExaDropoutSite *d = &p->dropout[p->ndropout++];
+        expect_word(r, "offset");
+        d->offset = integer(r);
+        expect_word(r, "size");
+        d->size = integer(r);
+        expect_word(r, "p");
+        d->p = number(r);
+        if (!r->failed && (d->offset < 0 || d->size < 1 || !(d->p >= 0 && d->p < 1)))
+            fail(r, "bad dropout site%s", "");
+        if (!r->failed && d->offset + d->size > p->dropout_size)
+            p->dropout_size = d->offset + d->size;
     } else if (strcmp(kind, "metric") == 0) {
         expect_word(r, "accuracy");
         expect_word(r, "output");
@@ -517,6 +530,7 @@ void exa_program_free(ExaProgram *p)
         free(p->checks[i].user_file);
     }
     free(p->checks);
+    free(p->dropout);
     memset(p, 0, sizeof *p);
 }
 

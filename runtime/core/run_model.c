@@ -54,6 +54,7 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
 {
     r->elem = r->prog->precision;
     r->n = r->prog->nweights;
+    r->lr_scale = 1; /* no schedule until exa_train sets one */
     r->theta = calloc(r->n ? r->n : 1, r->elem);
     r->grad = calloc(r->n ? r->n : 1, r->elem);
     r->loss_fn = exa_run_function(r, EXA_FN_LOSS);
@@ -67,7 +68,7 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
                               "matching exac?");
         return -1;
     }
-    r->nin = r->train_info->nfields;
+    r->nin = r->train_info->nfields + (r->prog->dropout_size > 0); /* the mask input last */
     if (r->nin > EXA_MAX_INPUTS) {
         snprintf(err, errlen, "exa: data '%s' has %d parts; at most %d are supported",
                  r->train_info->name, r->nin, EXA_MAX_INPUTS);
@@ -135,6 +136,8 @@ static void reserve(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int6
                                      : (reals++ == 0 ? d->features : d->targets) * r->elem;
             r->in[i] = grow(r->in[i], (size_t)(rows * per));
         }
+        if (r->prog->dropout_size > 0)
+            r->in[set->nfields] = grow(r->in[set->nfields], (size_t)(rows * r->prog->dropout_size * r->elem));
         r->loss_rows = grow(r->loss_rows, (size_t)(rows * r->elem));
         r->out_rows = grow(r->out_rows, (size_t)(rows * (r->out_size ? r->out_size : 1) * r->elem));
         r->rows_cap = rows;
@@ -175,6 +178,28 @@ void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set
         exa_data_gather_f64(d, order, begin, count, x, label, y);
 }
 
+void exa_run_dropout_masks(const ExaRun *r, const int64_t *samples, int64_t count, int training, void *mask)
+{
+    const ExaProgram *p = r->prog;
+    int64_t d = p->dropout_size;
+    for (int64_t i = 0; i < count; i++) {
+        /* the stream of (seed, step, sample): the same mask for a sample
+         * whichever rank computes it, a new one at every optimiser step */
+        ExaRng rng;
+        if (training)
+            exa_rng_seed_stream(&rng, (uint64_t)r->seed ^ 0x6a09e667f3bcc909ull * ((uint64_t)r->step + 1),
+                                (uint64_t)samples[i]);
+        for (int s = 0; s < p->ndropout; s++) {
+            const ExaDropoutSite *site = &p->dropout[s];
+            double keep = 1 / (1 - site->p);
+            for (int64_t k = 0; k < site->size; k++) {
+                double m = !training ? 1 : exa_rng_uniform(&rng) < site->p ? 0 : keep;
+                exa_set(r, mask, i * d + site->offset + k, m);
+            }
+        }
+    }
+}
+
 /* Runs fn on `count` gathered rows; returns the sum of their losses. */
 static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
                        int64_t count)
@@ -198,6 +223,8 @@ void exa_run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void **ou
 {
     reserve(r, &r->train, r->train_info, count, fn);
     exa_run_gather(r, &r->train, r->train_info, r->order, begin, count, r->in);
+    if (r->prog->dropout_size > 0) /* the masks of this step, as its training pass drew them */
+        exa_run_dropout_masks(r, r->order + begin, count, 1, r->in[r->train_info->nfields]);
     ExaArgs args = {
         .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
         .outputs = outputs, .workspace = r->work,
@@ -224,6 +251,8 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
     if (ln > 0) {
         reserve(r, &r->train, r->train_info, ln, fn);
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
+        if (r->prog->dropout_size > 0)
+            exa_run_dropout_masks(r, r->order + begin + lb, ln, 1, r->in[r->train_info->nfields]);
         sum = run_rows(r, fn, theta, grad, ln);
     }
     if (mode == EXA_SHARD_LOCAL)
@@ -265,6 +294,8 @@ void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accu
         int64_t count = ln - at < CHUNK ? ln - at : CHUNK;
         reserve(r, d, set, count, r->loss_fn);
         exa_run_gather(r, d, set, order, at, count, r->in);
+        if (r->prog->dropout_size > 0) /* evaluation: every mask 1 */
+            exa_run_dropout_masks(r, order + at, count, 0, r->in[set->nfields]);
         sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count);
         if (r->out_size > 0 && d->label)
             for (int64_t i = 0; i < count; i++)

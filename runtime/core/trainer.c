@@ -17,6 +17,7 @@
 
 #include "exa/checkpoint.h"
 #include "exa/run.h"
+#include "exa/schedule.h"
 
 static double now(void)
 {
@@ -152,8 +153,8 @@ typedef struct Numerics {
 } Numerics;
 
 /* One epoch; returns its mean training loss (NaN stops the run). */
-static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples,
-                    Numerics *nc)
+static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProgress *progress, double start,
+                    int64_t *samples, Numerics *nc)
 {
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, r->epoch);
     int64_t nb = exa_data_batches(r->train.n, r->batch);
@@ -164,16 +165,17 @@ static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double sta
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
         if (nc)
             memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
+        /* a function of the step alone: a resumed run is on the same curve */
+        r->lr_scale = exa_schedule_factor(sched, r->step, r->epochs * nb, nb);
         double loss = exa_strategy_step(s, begin, count);
+        if (!isfinite(loss) && nc) /* before r->step moves: dropout's masks depend on it */
+            exa_check_numerics(r, nc->theta, begin, count, nc->why, sizeof nc->why);
         r->step++;
         maybe_die(r);
         seen += count;
         sum += loss * (double)count;
-        if (!isfinite(loss)) {
-            if (nc)
-                exa_check_numerics(r, nc->theta, begin, count, nc->why, sizeof nc->why);
+        if (!isfinite(loss))
             return loss;
-        }
         if (r->world.rank == 0 && !r->opt.quiet)
             exa_progress_step(progress, r->epoch + 1, b + 1, loss, (double)seen / (now() - t0),
                               now() - start);
@@ -196,6 +198,12 @@ int exa_train(ExaRun *r)
     r->order = malloc((size_t)r->train.n * sizeof *r->order);
     if (!r->order)
         return stop(r, 1, "exa: out of memory");
+    ExaSchedule sched;
+    const ExaSetting *sset = exa_program_setting(p, "schedule"), *clip = exa_program_setting(p, "clip");
+    if (exa_schedule_parse(sset && sset->value.kind == EXA_CALL ? sset->value.call : NULL, &sched, err,
+                           sizeof err) != 0)
+        return stop(r, 1, err);
+    r->clip = clip && clip->value.kind == EXA_NUM ? clip->value.num : 0;
     ExaStrategy *s = exa_strategy_create(r, err, sizeof err);
     if (!s)
         return stop(r, 1, err);
@@ -256,7 +264,7 @@ int exa_train(ExaRun *r)
     while (r->epoch < r->epochs) {
         double t0 = now();
         int64_t samples = 0;
-        double loss = epoch(r, s, &progress, start, &samples, nc);
+        double loss = epoch(r, s, &sched, &progress, start, &samples, nc);
         if (!isfinite(loss)) {
             char msg[2600];
             snprintf(msg, sizeof msg, "exa: epoch %lld: the loss is %s; stopping%s%s%s; %s",

@@ -9,6 +9,8 @@
 
 #include "solver.h"
 
+#include "exa/schedule.h"
+
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
 void *solver_alloc(int64_t n, size_t size)
@@ -32,7 +34,7 @@ OptSpec solver_spec(const ExaValue *v, const ExaCall *fallback)
     }
     o.call = c;
     static const struct { const char *name; OptKind kind; } kinds[] = {
-        { "sgd", OPT_SGD }, { "adam", OPT_ADAM }, { "lbfgs", OPT_LBFGS },
+        { "sgd", OPT_SGD }, { "adam", OPT_ADAM }, { "adamw", OPT_ADAM }, { "lbfgs", OPT_LBFGS },
         { "trust_region", OPT_TR }, { "gradient", OPT_GRADIENT }, { "plain", OPT_PLAIN },
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
@@ -53,7 +55,10 @@ int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
     switch (o->kind) {
     case OPT_SGD: {
         ExaSgdConfig c = { .lr = lr > 0 ? lr : exa_call_num(o->call, "lr", 0.01),
-                           .momentum = exa_call_num(o->call, "momentum", 0) };
+                           .momentum = exa_call_num(o->call, "momentum", 0),
+                           .weight_decay = exa_call_num(o->call, "weight_decay", 0),
+                           .nesterov = exa_call_num(o->call, "nesterov", 0) != 0 };
+        st->base_lr = c.lr;
         return exa_sgd_init(&st->sgd, c, r->n, f64);
     }
     case OPT_ADAM: {
@@ -62,6 +67,10 @@ int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
         c.beta1 = exa_call_num(o->call, "beta1", c.beta1);
         c.beta2 = exa_call_num(o->call, "beta2", c.beta2);
         c.eps = exa_call_num(o->call, "eps", c.eps);
+        /* adamw: decoupled weight decay, PyTorch's default 0.01 */
+        c.decoupled = same(o->call->name, "adamw");
+        c.weight_decay = exa_call_num(o->call, "weight_decay", c.decoupled ? 0.01 : 0);
+        st->base_lr = c.lr;
         return exa_adam_init(&st->adam, c, r->n, f64);
     }
     case OPT_LBFGS: {
@@ -211,9 +220,25 @@ double solver_objective(void *ctx, const double *x, double *g)
     return f;
 }
 
+/* Before an SGD or Adam step on gradient g (n reals of elem bytes): the
+ * schedule's learning rate for this step, and g clipped to the train
+ * block's bound. */
+static void first_order_begin(Optimizer *o, const ExaRun *r, void *g, int elem)
+{
+    double lr = o->base_lr * r->lr_scale;
+    if (o->spec.kind == OPT_SGD)
+        o->sgd.cfg.lr = lr;
+    else
+        o->adam.cfg.lr = lr;
+    if (r->clip > 0)
+        exa_clip_grad_norm(g, r->n, elem, r->clip);
+}
+
 void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
 {
     for (int k = 0; k < o->spec.steps; k++) {
+        if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM)
+            first_order_begin(o, obj->r, g, 8);
         switch (o->spec.kind) {
         case OPT_SGD: exa_sgd_step_f64(&o->sgd, x, g); break;
         case OPT_ADAM: exa_adam_step_f64(&o->adam, x, g); break;
@@ -237,6 +262,7 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
             double f = obj->loss(obj->ctx, r->theta, r->grad, obj->begin, obj->count, obj->mode);
             if (k == 0)
                 loss = f;
+            first_order_begin(o, r, r->grad, r->elem);
             if (o->spec.kind == OPT_SGD && r->elem == 4)
                 exa_sgd_step_f32(&o->sgd, r->theta, r->grad);
             else if (o->spec.kind == OPT_SGD)

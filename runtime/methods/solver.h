@@ -24,6 +24,7 @@ typedef struct Optimizer {
     ExaLbfgs lbfgs;
     ExaTrust trust;
     int64_t counters[2]; /* lbfgs/trust stored and head, for checkpoints */
+    double base_lr;      /* SGD and Adam: the learning rate the schedule scales */
 } Optimizer;
 
 /* The optimiser a call tree value names; `optimizer` (or no value) is the

@@ -115,7 +115,7 @@ void exa_adam_free(ExaAdam *a)
 
 /* What every coordinate of step t shares: the bias corrections. */
 typedef struct AdamStep {
-    double b1, b2, eps, wd, step_size, inv_sqrt_bc2;
+    double b1, b2, eps, wd, keep, step_size, inv_sqrt_bc2; /* keep: 1 - lr wd (AdamW) */
 } AdamStep;
 
 static AdamStep adam_begin(ExaAdam *a)
@@ -123,13 +123,15 @@ static AdamStep adam_begin(ExaAdam *a)
     a->t++;
     double bc1 = 1 - pow(a->cfg.beta1, (double)a->t);
     double bc2 = 1 - pow(a->cfg.beta2, (double)a->t);
-    return (AdamStep){a->cfg.beta1, a->cfg.beta2, a->cfg.eps, a->cfg.weight_decay,
-                      a->cfg.lr / bc1, 1 / sqrt(bc2)};
+    const ExaAdamConfig *c = &a->cfg;
+    return (AdamStep){c->beta1, c->beta2, c->eps, c->decoupled ? 0 : c->weight_decay,
+                      c->decoupled ? 1 - c->lr * c->weight_decay : 1, c->lr / bc1, 1 / sqrt(bc2)};
 }
 
 /* One coordinate, in PyTorch's order of operations. */
 static inline double adam_one(const AdamStep *k, double x, double g, double *m, double *v)
 {
+    x *= k->keep;
     g += k->wd * x;
     *m = k->b1 * *m + (1 - k->b1) * g;
     *v = k->b2 * *v + (1 - k->b2) * g * g;

@@ -2,7 +2,9 @@
  * steps in both precisions; the strong Wolfe conditions at every point the
  * line search returns; L-BFGS, trust region (first order and L-SR1) on the
  * Rosenbrock function and on convex quadratics, each to a stated tolerance
- * within a stated number of iterations. */
+ * within a stated number of iterations; SGD's L2 weight decay with Nesterov
+ * momentum, AdamW's decoupled and Adam's L2 decay against hand-computed
+ * steps. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -97,6 +99,42 @@ static void adam_by_hand(void)
     }
     exa_adam_free(&a);
     exa_adam_free(&af);
+}
+
+static void weight_decay_by_hand(void)
+{
+    /* SGD, L2 weight decay 0.1 with Nesterov momentum 0.9, lr 0.1, f = x^2/2
+     * from x = 1: g' = 1 + 0.1 = 1.1, b = 1.1, d = 1.1 + 0.9 * 1.1 = 2.09,
+     * x = 1 - 0.209 = 0.791. */
+    ExaSgd s;
+    ExaSgdConfig cfg = {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.1, .nesterov = 1};
+    double x = 1, g = 1;
+    CHECK(exa_sgd_init(&s, cfg, 1, 1) == 0);
+    exa_sgd_step_f64(&s, &x, &g);
+    CHECK_NEAR(x, 0.791, 1e-15);
+    exa_sgd_free(&s);
+    /* AdamW (decoupled), lr 0.1, weight decay 0.1, g = 0.5 from x = 1:
+     * x = 1 (1 - 0.01) = 0.99, then m^ = 0.5, v^ = 0.25:
+     * x = 0.99 - 0.1 * 0.5 / (0.5 + 1e-8) = 0.890000002 (to 4e-17).
+     * Adam with L2 decay instead: g' = 0.6, x = 1 - 0.1 * 0.6 / (0.6 + 1e-8). */
+    ExaAdamConfig ac = exa_adam_defaults();
+    ac.lr = 0.1, ac.weight_decay = 0.1, ac.decoupled = 1;
+    ExaAdam a, af;
+    CHECK(exa_adam_init(&a, ac, 1, 1) == 0 && exa_adam_init(&af, ac, 1, 0) == 0);
+    x = 1, g = 0.5;
+    float xf = 1, gf = 0.5f;
+    exa_adam_step_f64(&a, &x, &g);
+    exa_adam_step_f32(&af, &xf, &gf);
+    CHECK_NEAR(x, 0.890000002, 1e-15);
+    CHECK_NEAR(xf, 0.890000002, 1e-7);
+    exa_adam_free(&a);
+    exa_adam_free(&af);
+    ac.decoupled = 0;
+    CHECK(exa_adam_init(&a, ac, 1, 1) == 0);
+    x = 1, g = 0.5;
+    exa_adam_step_f64(&a, &x, &g);
+    CHECK_NEAR(x, 1 - 0.1 * 0.6 / (0.6 + 1e-8), 1e-15);
+    exa_adam_free(&a);
 }
 
 /* Runs the line search along -g from x and asserts the strong Wolfe
@@ -249,6 +287,7 @@ int main(void)
 {
     sgd_by_hand();
     adam_by_hand();
+    weight_decay_by_hand();
     line_search();
     lbfgs();
     trust_region();

@@ -26,7 +26,7 @@ syn keyword exaPrimitive  local combine global into by nextgroup=exaStratConst,e
 
 " Built-in names (compiler/sema/builtins.def).
 " operations
-syn keyword exaBuiltin    tanh sigmoid relu softplus exp log sin cos sqrt abs
+syn keyword exaBuiltin    tanh sigmoid relu softplus exp log sin cos sqrt abs gelu leaky_relu min clamp dropout
 syn keyword exaBuiltin    sum mean max logsumexp softmax
 syn keyword exaBuiltin    flatten reshape concat transpose zeros ones
 syn keyword exaBuiltin    conv maxpool d d2
@@ -35,7 +35,8 @@ syn keyword exaBuiltin    glorot he normal uniform
 " data sources
 syn keyword exaBuiltin    peaks allen_cahn idx csv npy
 " optimisers
-syn keyword exaBuiltin    sgd adam lbfgs trust_region
+syn keyword exaBuiltin    sgd adam adamw lbfgs trust_region
+syn keyword exaBuiltin    warmup step_decay cosine
 " built-in strategies (data is also a reserved word, above)
 syn keyword exaBuiltin    params layers mgrit admm grid
 " constants

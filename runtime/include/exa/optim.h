@@ -42,10 +42,12 @@ void exa_sgd_step_f32(ExaSgd *s, float *x, const float *g);
 void exa_sgd_free(ExaSgd *s);
 
 /* ---- Adam (torch.optim.Adam, defaults lr 1e-3, betas 0.9/0.999, eps 1e-8) ----
- * m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ * g' = g + wd x (L2), or with decoupled set x -= lr wd x first and g' = g
+ * (torch.optim.AdamW);  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
  * x -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
 typedef struct ExaAdamConfig {
     double lr, beta1, beta2, eps, weight_decay;
+    int decoupled;
 } ExaAdamConfig;
 
 typedef struct ExaAdam {

@@ -27,6 +27,9 @@
  *                                          uniform, reals, op, where it is
  *                                          made, and the user's expression
  *                                          around it (compiler/ir/lower_check.h)
+ *   dropout offset 0 size 120 p 0.5        a dropout call site: its slice of
+ *                                          the mask input (after the data's
+ *                                          fields) and its probability
  *   end
  *
  * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
@@ -111,6 +114,12 @@ typedef struct ExaCheckInfo {
     char *file, *user_file;
     int line, col, user_line, user_col;
 } ExaCheckInfo;
+/* A dropout call site: elements [offset, offset + size) of each sample's
+ * mask input, dropped with probability p. */
+typedef struct ExaDropoutSite {
+    int64_t offset, size;
+    double p;
+} ExaDropoutSite;
 
 typedef struct ExaSetting {
     char *key;
@@ -138,6 +147,9 @@ typedef struct ExaProgram {
     int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
     ExaCheckInfo *checks;                /* the loss_check slots, in order */
     int nchecks;
+    int ndropout;
+    ExaDropoutSite *dropout;
+    int64_t dropout_size; /* reals of the mask input per sample; 0: none */
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in

@@ -73,6 +73,11 @@ typedef struct ExaRun {
     int64_t *order;               /* this epoch's order of the training samples */
     int64_t epoch, step;          /* completed epochs; optimiser steps in all */
     int64_t epochs, batch, seed;  /* in force (program, then flags) */
+    /* the train block's schedule and clip, applied to every SGD and Adam
+     * step (runtime/methods/solver.c): lr_scale is the schedule's factor
+     * for the step being taken (trainer.c sets it), clip the bound on the
+     * gradient's 2-norm or 0 */
+    double lr_scale, clip;
     const ExaFunction *loss_fn, *grad_fn;
     int nin;                      /* inputs of the generated functions */
     /* scratch for one call: inputs, outputs, workspace */
@@ -97,6 +102,11 @@ void exa_run_gather(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set
 /* *work grown (64-byte aligned, contents dropped) to at least need bytes;
  * *cap is its size.  Returns it; ends the run when out of memory. */
 void *exa_run_workspace(void **work, int64_t *cap, int64_t need);
+/* The dropout masks of `count` samples (their indices in the training set)
+ * into mask (count rows of prog->dropout_size reals): in training 0 with
+ * each site's probability p, else 1/(1-p), from a random stream of (seed,
+ * optimiser step, sample); at evaluation (training 0) all 1. */
+void exa_run_dropout_masks(const ExaRun *r, const int64_t *samples, int64_t count, int training, void *mask);
 /* The generated function of a kind (loss_grad, stage_step, ...), or NULL. */
 const ExaFunction *exa_run_function(const ExaRun *r, ExaFunctionKind kind);
 /* 0 when the training set and the mini-batch give each of `shards` ranks (or
