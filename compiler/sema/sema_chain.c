@@ -103,8 +103,11 @@ static int walk(Walk *w, const Node *e)
         w->out[w->n - 1].act = "relu";
         return 1;
     }
-    return bad(w, "admm updates z in closed form for relu only; '%s' in model '%s' is not a dense layer or relu",
-               e->name);
+    if (!in || !walk(w, in))
+        return 0;
+    snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' after dense layer %d of "
+             "model '%s' is not relu (nor a dense layer)", e->name, w->n, w->m->name);
+    return 0;
 }
 
 int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen)

@@ -116,7 +116,7 @@ static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int c
     }
     d += l0 > 0 ? 2 * N * dim_in(r, l0) : 0;
     d += l1 < L ? N * dim_out(r, l1 - 1) : 0;
-    d += N * mm + 2 * N * mx + 2 * mw + 2 * N * mm;
+    d += N * mm + 2 * N * mx + 2 * mw + (l1 == L ? 2 * N * dim_out(r, L - 1) : 0); /* scratch */
     d += k == 0 && ckpt ? all : 0;
     return 8 * d;
 }
@@ -635,7 +635,8 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     if (A->l1 < A->L)
         A->pnext = alloc(N * L_(A, A->l1 - 1)->m);
     A->c.a = alloc(N * mm), A->c.g = alloc(N * mx), A->c.t = alloc(N * mx), A->c.gw = alloc(mw),
-    A->c.tw = alloc(mw), A->c.s1 = alloc(N * mm), A->c.s2 = alloc(N * mm);
+    A->c.tw = alloc(mw), A->c.s1 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0),
+    A->c.s2 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0);
     A->c.label = r->train.label;
     int nomem = !A->lay || !A->c.a || !A->c.g || !A->c.t || !A->c.gw || !A->c.tw || !A->c.s1 || !A->c.s2
                 || (A->l0 > 0 && (!A->qprev || !A->uprev)) || (A->l1 < A->L && !A->pnext);

@@ -33,7 +33,7 @@ typedef struct AdmmCtx {
     const int32_t *label;   /* N class labels (the last layer's z) */
     double *a, *g, *t;      /* scratch: N x max(m), N x max(n, m), N x max(n, m) */
     double *gw, *tw;        /* scratch: max(m x n) */
-    double *s1, *s2;        /* scratch: N x max(m) (FISTA's iterates) */
+    double *s1, *s2;        /* scratch: N x m of the last layer (FISTA's iterates) */
     int backtracks_capped;  /* a backtracking loop hit its cap (counted, reported) */
 } AdmmCtx;
 
