@@ -2,8 +2,12 @@
  * chain of the model (the descriptor's `layer` records) trained with no
  * backward pass, each rank owning a contiguous group of layers.
  *
- * One step of the trainer is one ADMM iteration on the full batch (the
- * paper's setting; a smaller batch is refused).  Within it, as the
+ * One step of the trainer is one ADMM iteration on its mini-batch: the
+ * full batch (the paper's setting, batch >= the training set) or, with a
+ * smaller batch, the rows of that mini-batch - every sample keeps its own
+ * p, z, q, u (and the left halo's q, u) on the rank that owns the layer,
+ * copied into work layers for the step and back after it; W and b are
+ * updated from the mini-batch's rows alone.  Within a step, as the
  * reference code orders them (admm_update.c does the updates):
  *   1. p_l of every layer l >= 1, from the previous iteration's q_{l-1},
  *      u_{l-1}; then the group's first p goes to the left neighbour
@@ -21,6 +25,9 @@
  * program's initialisers), then a forward pass z_l = W_l p_l + b_l,
  * q_l = relu(z_l), p_{l+1} = q_l, u_l = 0, passed from rank to rank.  (The
  * reference draws W, b from N(0, 0.1) and starts z_L at +-1 from the labels.)
+ *
+ * The log's lagrangian, objective and residuals are those of the step's
+ * rows (with mini-batches: the epoch's last mini-batch).
  *
  * State for checkpoints: W, b, z, p, q, u of every layer, in double, as one
  * array "admm.state" in layer order, gathered on rank 0 after every
@@ -48,9 +55,15 @@ typedef struct Admm {
     ExaMethod base;
     AdmmCtx c;
     int L, l0, l1;             /* layers, this rank's [l0, l1) */
-    AdmmLayer *lay;            /* l1 - l0 */
-    double *qprev, *uprev;     /* q, u of layer l0 - 1 (left neighbour's) */
-    double *pnext;             /* p of layer l1 (right neighbour's) */
+    AdmmLayer *lay;            /* l1 - l0: the layers a step works on (home or work) */
+    double *qprev, *uprev;     /* q, u of layer l0 - 1 (left neighbour's), as lay */
+    double *pnext;             /* p of layer l1 (right neighbour's), this step's rows */
+    AdmmLayer *home;           /* every sample's variables */
+    double *qprev_home, *uprev_home;
+    AdmmLayer *work;           /* mini-batches: the batch's rows (W, b shared), or NULL */
+    double *wq, *wu;
+    int32_t *wlabel;
+    int64_t ntot;              /* training samples */
     int ready;                 /* variables set (forward pass or resume) */
     int64_t count[2];          /* iterations done, capped backtracking loops (checkpointed) */
     int checkpointing;
@@ -101,8 +114,9 @@ static int64_t layer_state(const ExaRun *r, int l, int L, int64_t N)
 }
 
 /* Bytes rank k needs: its layers' variables, the halos, the scratch, the
- * x copy, and on rank 0 the gathered state when checkpointing. */
-static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int ckpt)
+ * x copy, on rank 0 the gathered state when checkpointing, and with
+ * mini-batches of B < N samples the batch's copies. */
+static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int64_t B, int ckpt)
 {
     int l0, l1;
     group(L, P, k, &l0, &l1);
@@ -118,6 +132,8 @@ static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int c
     d += l1 < L ? N * dim_out(r, l1 - 1) : 0;
     d += N * mm + 2 * N * mx + 2 * mw + (l1 == L ? 2 * N * dim_out(r, L - 1) : 0); /* scratch */
     d += k == 0 && ckpt ? all : 0;
+    for (int l = l0; B < N && l < l1; l++) /* a mini-batch's rows of p, z, q, u */
+        d += B * (dim_in(r, l) + 3 * dim_out(r, l)) + (l == l0 && l0 > 0 ? 2 * B * dim_in(r, l) : 0);
     return 8 * d;
 }
 
@@ -479,6 +495,44 @@ static void admm_load(ExaMethod *m)
     A->ready = 1;
 }
 
+/* Mini-batches: back (0) copies rows idx of every sample's p, z, q, u (and
+ * of the left halo, and the labels) into the work layers and makes them
+ * the ones a step works on; back (1) copies them home again. */
+static void rows(Admm *A, const int64_t *idx, int64_t B, int back)
+{
+    for (int l = A->l0; l < A->l1; l++) {
+        AdmmLayer *h = &A->home[l - A->l0], *w = &A->work[l - A->l0];
+        double *hv[] = { h->p, h->z, h->q, h->u }, *wv[] = { w->p, w->z, w->q, w->u };
+        int64_t width[] = { h->n, h->m, h->m, h->m };
+        for (int k = 0; k < 4; k++)
+            for (int64_t i = 0; hv[k] && i < B; i++) {
+                size_t bytes = (size_t)width[k] * 8;
+                if (back)
+                    memcpy(hv[k] + idx[i] * width[k], wv[k] + i * width[k], bytes);
+                else
+                    memcpy(wv[k] + i * width[k], hv[k] + idx[i] * width[k], bytes);
+            }
+    }
+    int64_t n0 = A->home[0].n;
+    for (int64_t i = 0; A->l0 > 0 && i < B; i++) {
+        if (back) {
+            memcpy(A->qprev_home + idx[i] * n0, A->wq + i * n0, (size_t)n0 * 8);
+            memcpy(A->uprev_home + idx[i] * n0, A->wu + i * n0, (size_t)n0 * 8);
+        } else {
+            memcpy(A->wq + i * n0, A->qprev_home + idx[i] * n0, (size_t)n0 * 8);
+            memcpy(A->wu + i * n0, A->uprev_home + idx[i] * n0, (size_t)n0 * 8);
+        }
+    }
+    const int32_t *label = A->base.r->train.label;
+    for (int64_t i = 0; !back && i < B; i++)
+        A->wlabel[i] = label[idx[i]];
+    A->lay = back ? A->home : A->work;
+    A->qprev = back ? A->qprev_home : A->wq;
+    A->uprev = back ? A->uprev_home : A->wu;
+    A->c.N = back ? A->ntot : B;
+    A->c.label = back ? label : A->wlabel;
+}
+
 /* ---- the method -------------------------------------------------------------- */
 
 static double admm_step(ExaMethod *m, int64_t begin, int64_t count)
@@ -489,12 +543,17 @@ static double admm_step(ExaMethod *m, int64_t begin, int64_t count)
     if (!A->ready)
         forward(A);
     double t0 = now();
+    int batch = count < A->ntot;
+    if (batch)
+        rows(A, r->order + begin, count, 0);
     iterate(A, A->checking);
     A->rep[6] = exa_comm_sum_double(&m->comm, now() - t0) / m->comm.size;
     A->count[0]++;
     measure(A);
+    if (batch)
+        rows(A, r->order + begin, count, 1);
     publish(A);
-    exa_run_evaluate(r, &r->train, &A->rep[4], &A->rep[5]);
+    A->rep[4] = A->rep[5] = NAN; /* train loss and accuracy: at the report */
     if (A->checkpointing)
         gather(A);
     return loss;
@@ -503,6 +562,8 @@ static double admm_step(ExaMethod *m, int64_t begin, int64_t count)
 static int admm_report(ExaMethod *m, const char **names, double *values, int max)
 {
     Admm *A = (Admm *)m;
+    if (isnan(A->rep[4]))
+        exa_run_evaluate(m->r, &m->r->train, &A->rep[4], &A->rep[5]);
     int n = 0;
     for (; n < 8 && n < max; n++)
         names[n] = report_names[n], values[n] = A->rep[n];
@@ -515,15 +576,16 @@ static int admm_check(ExaMethod *m)
 {
     Admm *A = (Admm *)m;
     exa_data_epoch_order(m->r->order, m->r->train.n, (uint64_t)m->r->seed, 0);
+    int64_t B = m->r->batch < A->ntot ? m->r->batch : A->ntot; /* the first mini-batch, or all */
     A->checking = 1;
     for (int k = 0; k < ADMM_CHECK_ITERS; k++)
-        admm_step(m, 0, m->r->train.n);
+        admm_step(m, 0, B);
     A->checking = 0;
     fflush(stdout);
     int failed = exa_comm_max_int(&m->comm, A->check_failed);
     if (m->comm.rank == 0)
-        printf("admm-check: %d iterations, %d layers on %d ranks, %lld samples: %s\n", ADMM_CHECK_ITERS, A->L,
-               m->comm.size, (long long)A->c.N, failed ? "FAILED" : "every update lowered (or kept) its subproblem; "
+        printf("admm-check: %d iterations, %d layers on %d ranks, %lld samples of %lld: %s\n", ADMM_CHECK_ITERS,
+               A->L, m->comm.size, (long long)B, (long long)A->ntot, failed ? "FAILED" : "every update lowered (or kept) its subproblem; "
                "b, z, q are the closed forms");
     return failed;
 }
@@ -536,12 +598,16 @@ static double admm_loss(ExaMethod *m, const void *theta, void *grad, int64_t beg
 static void admm_free(ExaMethod *m)
 {
     Admm *A = (Admm *)m;
-    for (int l = 0; A->lay && l < A->l1 - A->l0; l++) {
-        AdmmLayer *y = &A->lay[l];
+    for (int l = 0; A->home && l < A->l1 - A->l0; l++) {
+        AdmmLayer *y = &A->home[l];
         free(y->W), free(y->b), free(y->z), free(y->p), free(y->q), free(y->u);
     }
-    free(A->lay);
-    free(A->qprev), free(A->uprev), free(A->pnext), free(A->state);
+    for (int l = 0; A->work && l < A->l1 - A->l0; l++) {
+        AdmmLayer *y = &A->work[l];
+        free(y->z), free(y->p), free(y->q), free(y->u);
+    }
+    free(A->home), free(A->work), free(A->wq), free(A->wu), free(A->wlabel);
+    free(A->qprev_home), free(A->uprev_home), free(A->pnext), free(A->state);
     free(A->c.a), free(A->c.g), free(A->c.t), free(A->c.gw), free(A->c.tw), free(A->c.s1), free(A->c.s2);
     free(A);
 }
@@ -577,12 +643,6 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     if (r->train.target != EXA_TARGET_CLASS || r->train.classes != dim_out(r, A->L - 1))
         return fail(A, err, errlen, "exa: decompose = %s: %s", name,
                     "the training set needs class labels, one per output of the last layer");
-    if (r->batch < r->train.n) {
-        snprintf(buf, sizeof buf, "pdADMM trains on the full batch: batch is %lld of %lld samples; set "
-                 "batch = %lld in the train block or pass --batch %lld", (long long)r->batch,
-                 (long long)r->train.n, (long long)r->train.n, (long long)r->train.n);
-        return fail(A, err, errlen, "exa: decompose = %s: %s", name, buf);
-    }
     if (comm->size > A->L) {
         snprintf(buf, sizeof buf, "the chain has %d layers and the run has %d ranks; run with at most %d",
                  A->L, comm->size, A->L);
@@ -594,18 +654,19 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     int64_t worst = 0;
     int worst_rank = 0;
     for (int k = 0; k < comm->size; k++) {
-        int64_t b = rank_bytes(r, A->L, comm->size, k, A->c.N, A->checkpointing);
+        int64_t b = rank_bytes(r, A->L, comm->size, k, A->c.N, r->batch, A->checkpointing);
         if (b > worst)
             worst = b, worst_rank = k;
     }
-    int64_t mine = rank_bytes(r, A->L, comm->size, comm->rank, A->c.N, A->checkpointing);
+    int64_t mine = rank_bytes(r, A->L, comm->size, comm->rank, A->c.N, r->batch, A->checkpointing);
     int64_t avail = mem_available();
     int node = exa_comm_node_ranks(comm);
     int refuse = exa_comm_max_int(comm, avail > 0 && mine > avail / node);
     if (comm->rank == 0)
-        printf("exa: %s: %d layers on %d rank%s, full batch of %lld samples: %.1f MiB per rank at most "
+        printf("exa: %s: %d layers on %d rank%s, %s of %lld samples: %.1f MiB per rank at most "
                "(rank %d)%s; %.1f MiB available for %d rank%s on this node\n", name, A->L, comm->size,
-               comm->size == 1 ? "" : "s", (long long)A->c.N, (double)worst / 1048576.0, worst_rank,
+               comm->size == 1 ? "" : "s", r->batch < A->c.N ? "mini-batches" : "full batch",
+               (long long)A->c.N, (double)worst / 1048576.0, worst_rank,
                A->checkpointing ? ", rank 0 with the checkpoint's copy of all variables" : "",
                (double)avail / 1048576.0, node, node == 1 ? "" : "s");
     if (refuse) {
@@ -617,7 +678,8 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     }
     group(A->L, comm->size, comm->rank, &A->l0, &A->l1);
     int64_t N = A->c.N, mx = 0, mm = 0, mw = 0;
-    A->lay = calloc((size_t)(A->l1 - A->l0), sizeof *A->lay);
+    A->ntot = N;
+    A->home = A->lay = calloc((size_t)(A->l1 - A->l0), sizeof *A->lay);
     for (int l = A->l0; l < A->l1; l++) {
         AdmmLayer *y = L_(A, l);
         y->n = dim_in(r, l), y->m = dim_out(r, l), y->last = l == A->L - 1;
@@ -631,14 +693,29 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         for (int64_t i = 0; i < N * A->lay[0].n; i++)
             A->lay[0].p[i] = r->train.x[i];
     if (A->l0 > 0)
-        A->qprev = alloc(N * A->lay[0].n), A->uprev = alloc(N * A->lay[0].n);
+        A->qprev = A->qprev_home = alloc(N * A->lay[0].n), A->uprev = A->uprev_home = alloc(N * A->lay[0].n);
+    int64_t B = r->batch;
+    int nomem = 0;
+    if (B < N) { /* mini-batches: the work layers hold a batch's rows; W, b are home's */
+        A->work = calloc((size_t)(A->l1 - A->l0), sizeof *A->work);
+        nomem |= !A->work || !(A->wlabel = calloc((size_t)B, sizeof *A->wlabel));
+        for (int l = A->l0; A->work && l < A->l1; l++) {
+            AdmmLayer *h = L_(A, l), *w = &A->work[l - A->l0];
+            *w = *h;
+            w->p = alloc(B * h->n), w->z = alloc(B * h->m);
+            w->q = h->q ? alloc(B * h->m) : NULL, w->u = h->u ? alloc(B * h->m) : NULL;
+            nomem |= !w->p || !w->z || (h->q && (!w->q || !w->u));
+        }
+        if (A->l0 > 0)
+            nomem |= !(A->wq = alloc(B * A->lay[0].n)) || !(A->wu = alloc(B * A->lay[0].n));
+    }
     if (A->l1 < A->L)
         A->pnext = alloc(N * L_(A, A->l1 - 1)->m);
     A->c.a = alloc(N * mm), A->c.g = alloc(N * mx), A->c.t = alloc(N * mx), A->c.gw = alloc(mw),
     A->c.tw = alloc(mw), A->c.s1 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0),
     A->c.s2 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0);
     A->c.label = r->train.label;
-    int nomem = !A->lay || !A->c.a || !A->c.g || !A->c.t || !A->c.gw || !A->c.tw || !A->c.s1 || !A->c.s2
+    nomem |= !A->lay || !A->c.a || !A->c.g || !A->c.t || !A->c.gw || !A->c.tw || !A->c.s1 || !A->c.s2
                 || (A->l0 > 0 && (!A->qprev || !A->uprev)) || (A->l1 < A->L && !A->pnext);
     for (int l = A->l0; A->lay && l < A->l1; l++) {
         AdmmLayer *y = L_(A, l);
