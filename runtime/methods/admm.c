@@ -88,15 +88,6 @@ static void *alloc(int64_t n)
     return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
 }
 
-/* Layers [l0, l1) of rank k of P: contiguous blocks of L/P (the first
- * L mod P ranks one more). */
-static void group(int L, int P, int k, int *l0, int *l1)
-{
-    int q = L / P, rem = L % P;
-    *l0 = k * q + (k < rem ? k : rem);
-    *l1 = *l0 + q + (k < rem);
-}
-
 static int64_t dim_in(const ExaRun *r, int l)
 {
     return r->prog->params[r->prog->layers[l].w].shape.dim[1];
@@ -104,6 +95,43 @@ static int64_t dim_in(const ExaRun *r, int l)
 static int64_t dim_out(const ExaRun *r, int l)
 {
     return r->prog->params[r->prog->layers[l].w].shape.dim[0];
+}
+
+/* Layers [l0, l1) of rank k of P: contiguous groups of about equal work.
+ * A layer's updates cost about N (n m + n + m) (the GEMMs of p and W and
+ * the elementwise z, q, u), so rank k's group starts at the first layer
+ * where the running sum of n m + n + m reaches k/P of the total, kept so
+ * that every rank has a layer.  The grouping never changes the iterates. */
+static double layer_work(const ExaRun *r, int l)
+{
+    return (double)(dim_in(r, l) * dim_out(r, l) + dim_in(r, l) + dim_out(r, l));
+}
+
+static void group(const ExaRun *r, int L, int P, int k, int *l0, int *l1)
+{
+    double total = 0, run = 0;
+    for (int l = 0; l < L; l++)
+        total += layer_work(r, l);
+    int prev = 0, b = 0; /* boundary j: the first layer of rank j */
+    *l0 = 0, *l1 = L;
+    for (int j = 1; j < P; j++) {
+        while (b < L && run + layer_work(r, b) / 2 < total * j / P) /* nearest to j/P of the work */
+            run += layer_work(r, b++);
+        int at = b;
+        if (at <= prev) /* every rank a layer: before j ... */
+            at = prev + 1;
+        if (at > L - (P - j)) /* ... and after */
+            at = L - (P - j);
+        while (b < at)
+            run += layer_work(r, b++);
+        while (b > at)
+            run -= layer_work(r, --b);
+        if (j == k)
+            *l0 = at;
+        if (j == k + 1)
+            *l1 = at;
+        prev = at;
+    }
 }
 
 /* Doubles of layer l in the state: W, b, z, then p (l > 0), q, u (l < L-1). */
@@ -119,7 +147,7 @@ static int64_t layer_state(const ExaRun *r, int l, int L, int64_t N)
 static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int64_t B, int ckpt)
 {
     int l0, l1;
-    group(L, P, k, &l0, &l1);
+    group(r, L, P, k, &l0, &l1);
     int64_t d = 0, mx = 0, mm = 0, mw = 0, all = 0;
     for (int l = 0; l < L; l++)
         all += layer_state(r, l, L, N);
@@ -449,7 +477,7 @@ static void gather(Admm *A)
     }
     for (int k2 = 1; k2 < cm->size; k2++) {
         int a0, a1;
-        group(A->L, cm->size, k2, &a0, &a1);
+        group(A->base.r, A->L, cm->size, k2, &a0, &a1);
         int64_t off = 0, len = 0;
         for (int l = 0; l < a0; l++)
             off += layer_state(A->base.r, l, A->L, A->c.N);
@@ -676,7 +704,7 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
                  node == 1 ? "" : "s");
         return fail(A, err, errlen, "exa: decompose = %s: %s", name, buf);
     }
-    group(A->L, comm->size, comm->rank, &A->l0, &A->l1);
+    group(r, A->L, comm->size, comm->rank, &A->l0, &A->l1);
     int64_t N = A->c.N, mx = 0, mm = 0, mw = 0;
     A->ntot = N;
     A->home = A->lay = calloc((size_t)(A->l1 - A->l0), sizeof *A->lay);
