@@ -39,39 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "admm.h"
-#include "exa/method.h"
-
-/* --admm-check checks this many iterations from where the run starts (a
- * fresh start or a --resume): after the forward pass that starts a fresh
- * run every hidden subproblem is at its minimum 0, so the first iteration
- * alone would check little but the last layer; from a checkpoint the
- * subproblems are not trivial. */
-enum { ADMM_CHECK_ITERS = 3 };
-
-enum { TAG_P = 701, TAG_Q, TAG_U, TAG_FWD, TAG_STATE };
-
-typedef struct Admm {
-    ExaMethod base;
-    AdmmCtx c;
-    int L, l0, l1;             /* layers, this rank's [l0, l1) */
-    AdmmLayer *lay;            /* l1 - l0: the layers a step works on (home or work) */
-    double *qprev, *uprev;     /* q, u of layer l0 - 1 (left neighbour's), as lay */
-    double *pnext;             /* p of layer l1 (right neighbour's), this step's rows */
-    AdmmLayer *home;           /* every sample's variables */
-    double *qprev_home, *uprev_home;
-    AdmmLayer *work;           /* mini-batches: the batch's rows (W, b shared), or NULL */
-    double *wq, *wu;
-    int32_t *wlabel;
-    int64_t ntot;              /* training samples */
-    int ready;                 /* variables set (forward pass or resume) */
-    int64_t count[2];          /* iterations done, capped backtracking loops (checkpointed) */
-    int checkpointing;
-    double *state;             /* the gathered state (rank 0), or while resuming */
-    int64_t state_len;         /* doubles */
-    int checking, check_failed; /* --admm-check */
-    double rep[8];             /* the last iteration's report (names below) */
-} Admm;
+#include "admm_method.h"
 
 static const char *const report_names[] = { "lagrangian", "objective", "residual_coupling", "residual_linear",
                                             "train_loss", "train_accuracy", "admm_seconds", "backtracks_capped" };
@@ -83,131 +51,13 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void *alloc(int64_t n)
-{
-    return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-}
-
-static int64_t dim_in(const ExaRun *r, int l)
-{
-    return r->prog->params[r->prog->layers[l].w].shape.dim[1];
-}
-static int64_t dim_out(const ExaRun *r, int l)
-{
-    return r->prog->params[r->prog->layers[l].w].shape.dim[0];
-}
-
-/* Layers [l0, l1) of rank k of P: contiguous groups of about equal work.
- * A layer's updates cost about N (n m + n + m) (the GEMMs of p and W and
- * the elementwise z, q, u), so rank k's group starts at the first layer
- * where the running sum of n m + n + m reaches k/P of the total, kept so
- * that every rank has a layer.  The grouping never changes the iterates. */
-static double layer_work(const ExaRun *r, int l)
-{
-    return (double)(dim_in(r, l) * dim_out(r, l) + dim_in(r, l) + dim_out(r, l));
-}
-
-static void group(const ExaRun *r, int L, int P, int k, int *l0, int *l1)
-{
-    double total = 0, run = 0;
-    for (int l = 0; l < L; l++)
-        total += layer_work(r, l);
-    int prev = 0, b = 0; /* boundary j: the first layer of rank j */
-    *l0 = 0, *l1 = L;
-    for (int j = 1; j < P; j++) {
-        while (b < L && run + layer_work(r, b) / 2 < total * j / P) /* nearest to j/P of the work */
-            run += layer_work(r, b++);
-        int at = b;
-        if (at <= prev) /* every rank a layer: before j ... */
-            at = prev + 1;
-        if (at > L - (P - j)) /* ... and after */
-            at = L - (P - j);
-        while (b < at)
-            run += layer_work(r, b++);
-        while (b > at)
-            run -= layer_work(r, --b);
-        if (j == k)
-            *l0 = at;
-        if (j == k + 1)
-            *l1 = at;
-        prev = at;
-    }
-}
-
-/* Doubles of layer l in the state: W, b, z, then p (l > 0), q, u (l < L-1). */
-static int64_t layer_state(const ExaRun *r, int l, int L, int64_t N)
-{
-    int64_t n = dim_in(r, l), m = dim_out(r, l);
-    return m * n + m + N * m + (l > 0 ? N * n : 0) + (l < L - 1 ? 2 * N * m : 0);
-}
-
-/* Bytes rank k needs: its layers' variables, the halos, the scratch, the
- * x copy, on rank 0 the gathered state when checkpointing, and with
- * mini-batches of B < N samples the batch's copies. */
-static int64_t rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int64_t B, int ckpt)
-{
-    int l0, l1;
-    group(r, L, P, k, &l0, &l1);
-    int64_t d = 0, mx = 0, mm = 0, mw = 0, all = 0;
-    for (int l = 0; l < L; l++)
-        all += layer_state(r, l, L, N);
-    for (int l = l0; l < l1; l++) {
-        int64_t n = dim_in(r, l), m = dim_out(r, l);
-        d += layer_state(r, l, L, N) + (l == 0 ? N * n : 0);
-        mx = n > mx ? n : mx, mx = m > mx ? m : mx, mm = m > mm ? m : mm, mw = m * n > mw ? m * n : mw;
-    }
-    d += l0 > 0 ? 2 * N * dim_in(r, l0) : 0;
-    d += l1 < L ? N * dim_out(r, l1 - 1) : 0;
-    d += N * mm + 2 * N * mx + 2 * mw + (l1 == L ? 2 * N * dim_out(r, L - 1) : 0); /* scratch */
-    d += k == 0 && ckpt ? all : 0;
-    for (int l = l0; B < N && l < l1; l++) /* a mini-batch's rows of p, z, q, u */
-        d += B * (dim_in(r, l) + 3 * dim_out(r, l)) + (l == l0 && l0 > 0 ? 2 * B * dim_in(r, l) : 0);
-    return 8 * d;
-}
-
-/* MemAvailable of /proc/meminfo in bytes, or -1. */
-static int64_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    long long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb < 0 ? -1 : 1024 * (int64_t)kb;
-}
-
-/* ---- the variables ----------------------------------------------------------- */
-
-static AdmmLayer *L_(Admm *A, int l)
-{
-    return &A->lay[l - A->l0];
-}
-
-static const double *q_of(Admm *A, int l) /* q_{l}, local or the halo */
-{
-    return l < A->l0 ? A->qprev : L_(A, l)->q;
-}
-static const double *u_of(Admm *A, int l)
-{
-    return l < A->l0 ? A->uprev : L_(A, l)->u;
-}
-static const double *p_of(Admm *A, int l)
-{
-    return l >= A->l1 ? A->pnext : L_(A, l)->p;
-}
-
-/* W, b of the local layers into theta on every rank (others' parts summed
- * in as they are: x + 0 is exact). */
 static void publish(Admm *A)
 {
     ExaRun *r = A->base.r;
-    double *t = alloc(r->n);
+    double *t = admm_alloc(r->n);
     for (int l = A->l0; l < A->l1; l++) {
         const ExaChainLayer *cl = &r->prog->layers[l];
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         memcpy(t + r->prog->params[cl->w].offset, y->W, (size_t)(y->m * y->n) * sizeof *t);
         memcpy(t + r->prog->params[cl->b].offset, y->b, (size_t)y->m * sizeof *t);
     }
@@ -224,7 +74,7 @@ static void forward(Admm *A)
     const ExaComm *cm = &A->base.comm;
     int64_t N = A->c.N;
     for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         const ExaChainLayer *cl = &r->prog->layers[l];
         for (int64_t i = 0; i < y->m * y->n; i++)
             y->W[i] = exa_get(r, r->theta, r->prog->params[cl->w].offset + i);
@@ -232,11 +82,11 @@ static void forward(Admm *A)
             y->b[i] = exa_get(r, r->theta, r->prog->params[cl->b].offset + i);
     }
     if (A->l0 > 0) {
-        exa_comm_recv(cm, L_(A, A->l0)->p, (size_t)(N * L_(A, A->l0)->n) * 8, cm->rank - 1, TAG_FWD);
-        memcpy(A->qprev, L_(A, A->l0)->p, (size_t)(N * L_(A, A->l0)->n) * 8);
+        exa_comm_recv(cm, admm_lay(A, A->l0)->p, (size_t)(N * admm_lay(A, A->l0)->n) * 8, cm->rank - 1, TAG_FWD);
+        memcpy(A->qprev, admm_lay(A, A->l0)->p, (size_t)(N * admm_lay(A, A->l0)->n) * 8);
     }
     for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         admm_affine(&A->c, y, y->p);
         memcpy(y->z, A->c.a, (size_t)(N * y->m) * 8);
         if (y->last)
@@ -244,75 +94,15 @@ static void forward(Admm *A)
         for (int64_t i = 0; i < N * y->m; i++)
             y->q[i] = y->z[i] > 0 ? y->z[i] : 0;
         if (l + 1 < A->l1)
-            memcpy(L_(A, l + 1)->p, y->q, (size_t)(N * y->m) * 8);
+            memcpy(admm_lay(A, l + 1)->p, y->q, (size_t)(N * y->m) * 8);
     }
     if (A->l1 < A->L)
-        exa_comm_send(cm, L_(A, A->l1 - 1)->q, (size_t)(N * L_(A, A->l1 - 1)->m) * 8, cm->rank + 1, TAG_FWD);
+        exa_comm_send(cm, admm_lay(A, A->l1 - 1)->q, (size_t)(N * admm_lay(A, A->l1 - 1)->m) * 8, cm->rank + 1, TAG_FWD);
     A->ready = 1;
 }
 
+
 /* ---- one iteration ------------------------------------------------------------ */
-
-/* --admm-check: a subproblem's value before and after its update. */
-static void check(Admm *A, int l, const char *what, double before, double after, const char *also)
-{
-    int ok = after <= before + 1e-12 * fmax(fabs(before), 1) && (!also || !*also);
-    A->check_failed |= !ok;
-    printf("admm-check: rank %d layer %d %-2s subproblem %.17g -> %.17g%s%s: %s\n", A->base.comm.rank, l + 1,
-           what, before, after, also && *also ? "; " : "", also ? also : "", ok ? "ok" : "FAILED");
-}
-
-/* The closed forms of b and q: their gradients vanish (relative). */
-static void closed_form_b(Admm *A, AdmmLayer *y, char *msg, size_t n)
-{
-    admm_affine(&A->c, y, y->p);
-    double worst = 0, scale = 0;
-    for (int64_t j = 0; j < y->m; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < A->c.N; i++) {
-            s += y->z[i * y->m + j] - A->c.a[i * y->m + j];
-            scale = fmax(scale, fabs(y->z[i * y->m + j]) + fabs(A->c.a[i * y->m + j]));
-        }
-        worst = fmax(worst, fabs(s) / (double)A->c.N);
-    }
-    if (worst > 1e-10 * fmax(scale, 1))
-        snprintf(msg, n, "gradient %.3g is not 0", worst);
-}
-
-static void closed_form_q(Admm *A, AdmmLayer *y, const double *pn, char *msg, size_t n)
-{
-    double worst = 0, scale = 0;
-    for (int64_t i = 0; i < A->c.N * y->m; i++) {
-        double rz = y->z[i] > 0 ? y->z[i] : 0;
-        double g = A->c.nu * (y->q[i] - rz) - y->u[i] - A->c.rho * (pn[i] - y->q[i]);
-        worst = fmax(worst, fabs(g));
-        scale = fmax(scale, A->c.nu * fabs(y->q[i]) + A->c.nu * rz + fabs(y->u[i]) + A->c.rho * fabs(pn[i]));
-    }
-    if (worst > 1e-12 * fmax(scale, 1e-300))
-        snprintf(msg, n, "gradient %.3g is not 0", worst);
-}
-
-/* Each element of a hidden z: no worse than before, and no point within
- * 1e-4 on its side of 0 better for the subproblem plus nu/2 (z - z_old)^2. */
-static void closed_form_z(Admm *A, AdmmLayer *y, const double *zold, char *msg, size_t n)
-{
-    admm_affine(&A->c, y, y->p);
-    int64_t bad = 0;
-    for (int64_t i = 0; i < A->c.N * y->m; i++) {
-        double a = A->c.a[i], q = y->q[i], z = y->z[i];
-#define F(v) (((v) - a) * ((v) - a) + (q - fmax((v), 0)) * (q - fmax((v), 0)))
-        double d = 1e-4, tol = 1e-12 * (1 + a * a + q * q + z * z);
-        double lo = z <= 0 ? z - d : fmax(z - d, 0), hi = z <= 0 ? fmin(z + d, 0) : z + d;
-        double g = F(z) + (z - zold[i]) * (z - zold[i]);
-        if (F(z) > F(zold[i]) + tol
-            || (F(z) <= F(zold[i]) && g > F(lo) + (lo - zold[i]) * (lo - zold[i]) + tol
-                && g > F(hi) + (hi - zold[i]) * (hi - zold[i]) + tol))
-            bad++;
-#undef F
-    }
-    if (bad)
-        snprintf(msg, n, "%lld elements are not the closed form's", (long long)bad);
-}
 
 static void iterate(Admm *A, int checking)
 {
@@ -323,67 +113,67 @@ static void iterate(Admm *A, int checking)
     double before;
     /* 1. p */
     for (int l = A->l0 > 0 ? A->l0 : 1; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         if (checking)
-            before = admm_obj_p(c, y, y->p, q_of(A, l - 1), u_of(A, l - 1));
-        admm_update_p(c, y, q_of(A, l - 1), u_of(A, l - 1));
+            before = admm_obj_p(c, y, y->p, admm_q_of(A, l - 1), admm_u_of(A, l - 1));
+        admm_update_p(c, y, admm_q_of(A, l - 1), admm_u_of(A, l - 1));
         if (checking)
-            check(A, l, "p", before, admm_obj_p(c, y, y->p, q_of(A, l - 1), u_of(A, l - 1)), NULL);
+            admm_check_value(A, l, "p", before, admm_obj_p(c, y, y->p, admm_q_of(A, l - 1), admm_u_of(A, l - 1)), NULL);
     }
     MPI_Request sp = MPI_REQUEST_NULL, rp = MPI_REQUEST_NULL;
     if (A->l0 > 0)
         sp = exa_comm_isend(cm, A->lay[0].p, (size_t)(N * A->lay[0].n) * 8, cm->rank - 1, TAG_P);
     if (A->l1 < A->L)
-        rp = exa_comm_irecv(cm, A->pnext, (size_t)(N * L_(A, A->l1 - 1)->m) * 8, cm->rank + 1, TAG_P);
+        rp = exa_comm_irecv(cm, A->pnext, (size_t)(N * admm_lay(A, A->l1 - 1)->m) * 8, cm->rank + 1, TAG_P);
     /* 2. W, b, z: local */
     for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         if (checking)
             before = admm_obj_fit(c, y);
         admm_update_W(c, y);
         if (checking) {
-            check(A, l, "W", before, admm_obj_fit(c, y), NULL);
+            admm_check_value(A, l, "W", before, admm_obj_fit(c, y), NULL);
             before = admm_obj_fit(c, y);
         }
         admm_update_b(c, y);
         if (checking) {
             msg[0] = 0;
-            closed_form_b(A, y, msg, sizeof msg);
-            check(A, l, "b", before, admm_obj_fit(c, y), msg);
+            admm_closed_form_b(A, y, msg, sizeof msg);
+            admm_check_value(A, l, "b", before, admm_obj_fit(c, y), msg);
         }
         double *zold = NULL;
         if (checking) {
             before = admm_obj_z(c, y, y->z);
-            zold = alloc(N * y->m);
+            zold = admm_alloc(N * y->m);
             memcpy(zold, y->z, (size_t)(N * y->m) * 8);
         }
         admm_update_z(c, y);
         if (checking) {
             msg[0] = 0;
             if (!y->last)
-                closed_form_z(A, y, zold, msg, sizeof msg);
-            check(A, l, "z", before, admm_obj_z(c, y, y->z), msg);
+                admm_closed_form_z(A, y, zold, msg, sizeof msg);
+            admm_check_value(A, l, "z", before, admm_obj_z(c, y, y->z), msg);
             free(zold);
         }
     }
     exa_comm_wait(cm, &rp);
     /* 3. q, u */
     for (int l = A->l0; l < A->l1 && l < A->L - 1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         if (checking)
-            before = admm_obj_q(c, y, y->q, p_of(A, l + 1));
-        admm_update_q(c, y, p_of(A, l + 1));
+            before = admm_obj_q(c, y, y->q, admm_p_of(A, l + 1));
+        admm_update_q(c, y, admm_p_of(A, l + 1));
         if (checking) {
             msg[0] = 0;
-            closed_form_q(A, y, p_of(A, l + 1), msg, sizeof msg);
-            check(A, l, "q", before, admm_obj_q(c, y, y->q, p_of(A, l + 1)), msg);
+            admm_closed_form_q(A, y, admm_p_of(A, l + 1), msg, sizeof msg);
+            admm_check_value(A, l, "q", before, admm_obj_q(c, y, y->q, admm_p_of(A, l + 1)), msg);
         }
-        admm_update_u(c, y, p_of(A, l + 1));
+        admm_update_u(c, y, admm_p_of(A, l + 1));
     }
     exa_comm_wait(cm, &sp);
     MPI_Request s[2] = { MPI_REQUEST_NULL, MPI_REQUEST_NULL }, rq[2] = { MPI_REQUEST_NULL, MPI_REQUEST_NULL };
     if (A->l1 < A->L) {
-        AdmmLayer *y = L_(A, A->l1 - 1);
+        AdmmLayer *y = admm_lay(A, A->l1 - 1);
         s[0] = exa_comm_isend(cm, y->q, (size_t)(N * y->m) * 8, cm->rank + 1, TAG_Q);
         s[1] = exa_comm_isend(cm, y->u, (size_t)(N * y->m) * 8, cm->rank + 1, TAG_U);
     }
@@ -404,7 +194,7 @@ static void measure(Admm *A)
     AdmmCtx *c = &A->c;
     double v[5] = { 0 }; /* objective, coupling terms, ||p - q||^2, ||z - Wp - b||^2, capped */
     for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         int64_t nz = c->N * y->m;
         admm_affine(c, y, y->p);
         double fit = admm_dist2(y->z, c->a, nz);
@@ -414,7 +204,7 @@ static void measure(Admm *A)
             v[0] += admm_ce(c, y->z, y->m);
             continue;
         }
-        const double *pn = p_of(A, l + 1);
+        const double *pn = admm_p_of(A, l + 1);
         double rel = 0, inner = 0;
         for (int64_t i = 0; i < nz; i++) {
             double rz = y->z[i] > 0 ? y->z[i] : 0;
@@ -435,135 +225,9 @@ static void measure(Admm *A)
     A->rep[7] = v[4];
 }
 
-/* ---- checkpoints ------------------------------------------------------------- */
-
-/* Copies layer l's variables to (out != 0) or from the state at *at. */
-static void pack(Admm *A, int l, double *st, int64_t *at, int out)
-{
-    AdmmLayer *y = L_(A, l);
-    int64_t N = A->c.N;
-    double *parts[] = { y->W, y->b, y->z, l > 0 ? y->p : NULL, y->last ? NULL : y->q, y->last ? NULL : y->u };
-    int64_t sizes[] = { y->m * y->n, y->m, N * y->m, N * y->n, N * y->m, N * y->m };
-    for (int k = 0; k < 6; k++) {
-        if (!parts[k])
-            continue;
-        if (out)
-            memcpy(st + *at, parts[k], (size_t)sizes[k] * 8);
-        else
-            memcpy(parts[k], st + *at, (size_t)sizes[k] * 8);
-        *at += sizes[k];
-    }
-}
-
-/* The state of every layer into rank 0's A->state (after an iteration). */
-static void gather(Admm *A)
-{
-    const ExaComm *cm = &A->base.comm;
-    int64_t at = 0;
-    for (int l = 0; l < A->l0; l++)
-        at += layer_state(A->base.r, l, A->L, A->c.N);
-    int64_t mine = 0;
-    for (int l = A->l0; l < A->l1; l++)
-        mine += layer_state(A->base.r, l, A->L, A->c.N);
-    double *buf = cm->rank == 0 ? A->state + at : alloc(mine);
-    int64_t k = 0;
-    for (int l = A->l0; l < A->l1; l++)
-        pack(A, l, buf, &k, 1);
-    if (cm->rank != 0) {
-        MPI_Request s = exa_comm_isend(cm, buf, (size_t)mine * 8, 0, TAG_STATE);
-        exa_comm_wait(cm, &s);
-        free(buf);
-        return;
-    }
-    for (int k2 = 1; k2 < cm->size; k2++) {
-        int a0, a1;
-        group(A->base.r, A->L, cm->size, k2, &a0, &a1);
-        int64_t off = 0, len = 0;
-        for (int l = 0; l < a0; l++)
-            off += layer_state(A->base.r, l, A->L, A->c.N);
-        for (int l = a0; l < a1; l++)
-            len += layer_state(A->base.r, l, A->L, A->c.N);
-        MPI_Request q = exa_comm_irecv(cm, A->state + off, (size_t)len * 8, k2, TAG_STATE);
-        exa_comm_wait(cm, &q);
-    }
-}
-
-static void admm_save(ExaMethod *m, ExaStateList *l)
-{
-    Admm *A = (Admm *)m;
-    if (!A->state) /* a resume on a rank other than 0: room for the whole state, until load */
-        A->state = alloc(A->state_len);
-    if (!A->state) {
-        fprintf(stderr, "exa: rank %d: layers(admm): out of memory for the checkpoint state\n", m->comm.rank);
-        exit(1);
-    }
-    exa_state_add(l, "admm", "state", A->state, A->state_len * 8);
-    A->count[1] = A->c.backtracks_capped;
-    exa_state_add(l, "admm", "counts", A->count, sizeof A->count);
-}
-
-static void admm_load(ExaMethod *m)
-{
-    Admm *A = (Admm *)m;
-    int64_t at = 0;
-    for (int l = 0; l < A->l0; l++)
-        at += layer_state(m->r, l, A->L, A->c.N);
-    if (A->l0 > 0) { /* the halo: q and u of layer l0 - 1 end its state */
-        int64_t nn = A->c.N * A->lay[0].n;
-        memcpy(A->qprev, A->state + at - 2 * nn, (size_t)nn * 8);
-        memcpy(A->uprev, A->state + at - nn, (size_t)nn * 8);
-    }
-    for (int l = A->l0; l < A->l1; l++)
-        pack(A, l, A->state, &at, 0);
-    if (!A->checkpointing || m->comm.rank != 0) {
-        free(A->state);
-        A->state = NULL;
-    }
-    A->c.backtracks_capped = (int)A->count[1];
-    A->ready = 1;
-}
-
-/* Mini-batches: back (0) copies rows idx of every sample's p, z, q, u (and
- * of the left halo, and the labels) into the work layers and makes them
- * the ones a step works on; back (1) copies them home again. */
-static void rows(Admm *A, const int64_t *idx, int64_t B, int back)
-{
-    for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *h = &A->home[l - A->l0], *w = &A->work[l - A->l0];
-        double *hv[] = { h->p, h->z, h->q, h->u }, *wv[] = { w->p, w->z, w->q, w->u };
-        int64_t width[] = { h->n, h->m, h->m, h->m };
-        for (int k = 0; k < 4; k++)
-            for (int64_t i = 0; hv[k] && i < B; i++) {
-                size_t bytes = (size_t)width[k] * 8;
-                if (back)
-                    memcpy(hv[k] + idx[i] * width[k], wv[k] + i * width[k], bytes);
-                else
-                    memcpy(wv[k] + i * width[k], hv[k] + idx[i] * width[k], bytes);
-            }
-    }
-    int64_t n0 = A->home[0].n;
-    for (int64_t i = 0; A->l0 > 0 && i < B; i++) {
-        if (back) {
-            memcpy(A->qprev_home + idx[i] * n0, A->wq + i * n0, (size_t)n0 * 8);
-            memcpy(A->uprev_home + idx[i] * n0, A->wu + i * n0, (size_t)n0 * 8);
-        } else {
-            memcpy(A->wq + i * n0, A->qprev_home + idx[i] * n0, (size_t)n0 * 8);
-            memcpy(A->wu + i * n0, A->uprev_home + idx[i] * n0, (size_t)n0 * 8);
-        }
-    }
-    const int32_t *label = A->base.r->train.label;
-    for (int64_t i = 0; !back && i < B; i++)
-        A->wlabel[i] = label[idx[i]];
-    A->lay = back ? A->home : A->work;
-    A->qprev = back ? A->qprev_home : A->wq;
-    A->uprev = back ? A->uprev_home : A->wu;
-    A->c.N = back ? A->ntot : B;
-    A->c.label = back ? label : A->wlabel;
-}
-
 /* ---- the method -------------------------------------------------------------- */
 
-static double admm_step(ExaMethod *m, int64_t begin, int64_t count)
+double admm_step(ExaMethod *m, int64_t begin, int64_t count)
 {
     Admm *A = (Admm *)m;
     ExaRun *r = m->r;
@@ -573,17 +237,17 @@ static double admm_step(ExaMethod *m, int64_t begin, int64_t count)
     double t0 = now();
     int batch = count < A->ntot;
     if (batch)
-        rows(A, r->order + begin, count, 0);
+        admm_rows(A, r->order + begin, count, 0);
     iterate(A, A->checking);
     A->rep[6] = exa_comm_sum_double(&m->comm, now() - t0) / m->comm.size;
     A->count[0]++;
     measure(A);
     if (batch)
-        rows(A, r->order + begin, count, 1);
+        admm_rows(A, r->order + begin, count, 1);
     publish(A);
     A->rep[4] = A->rep[5] = NAN; /* train loss and accuracy: at the report */
     if (A->checkpointing)
-        gather(A);
+        admm_gather(A);
     return loss;
 }
 
@@ -596,26 +260,6 @@ static int admm_report(ExaMethod *m, const char **names, double *values, int max
     for (; n < 8 && n < max; n++)
         names[n] = report_names[n], values[n] = A->rep[n];
     return n;
-}
-
-/* --admm-check: the first iterations with every update checked (printed by
- * iterate); 0 when all pass on every rank. */
-static int admm_check(ExaMethod *m)
-{
-    Admm *A = (Admm *)m;
-    exa_data_epoch_order(m->r->order, m->r->train.n, (uint64_t)m->r->seed, 0);
-    int64_t B = m->r->batch < A->ntot ? m->r->batch : A->ntot; /* the first mini-batch, or all */
-    A->checking = 1;
-    for (int k = 0; k < ADMM_CHECK_ITERS; k++)
-        admm_step(m, 0, B);
-    A->checking = 0;
-    fflush(stdout);
-    int failed = exa_comm_max_int(&m->comm, A->check_failed);
-    if (m->comm.rank == 0)
-        printf("admm-check: %d iterations, %d layers on %d ranks, %lld samples of %lld: %s\n", ADMM_CHECK_ITERS,
-               A->L, m->comm.size, (long long)B, (long long)A->ntot, failed ? "FAILED" : "every update lowered (or kept) its subproblem; "
-               "b, z, q are the closed forms");
-    return failed;
 }
 
 static double admm_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
@@ -668,7 +312,7 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     if (A->L < 2)
         return fail(A, err, errlen, "exa: decompose = %s: the program has no dense-relu chain%s "
                     "(compiled by an older exac? recompile it)", name, "");
-    if (r->train.target != EXA_TARGET_CLASS || r->train.classes != dim_out(r, A->L - 1))
+    if (r->train.target != EXA_TARGET_CLASS || r->train.classes != admm_dim_out(r, A->L - 1))
         return fail(A, err, errlen, "exa: decompose = %s: %s", name,
                     "the training set needs class labels, one per output of the last layer");
     if (comm->size > A->L) {
@@ -682,12 +326,12 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     int64_t worst = 0;
     int worst_rank = 0;
     for (int k = 0; k < comm->size; k++) {
-        int64_t b = rank_bytes(r, A->L, comm->size, k, A->c.N, r->batch, A->checkpointing);
+        int64_t b = admm_rank_bytes(r, A->L, comm->size, k, A->c.N, r->batch, A->checkpointing);
         if (b > worst)
             worst = b, worst_rank = k;
     }
-    int64_t mine = rank_bytes(r, A->L, comm->size, comm->rank, A->c.N, r->batch, A->checkpointing);
-    int64_t avail = mem_available();
+    int64_t mine = admm_rank_bytes(r, A->L, comm->size, comm->rank, A->c.N, r->batch, A->checkpointing);
+    int64_t avail = admm_mem_available();
     int node = exa_comm_node_ranks(comm);
     int refuse = exa_comm_max_int(comm, avail > 0 && mine > avail / node);
     if (comm->rank == 0)
@@ -704,16 +348,16 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
                  node == 1 ? "" : "s");
         return fail(A, err, errlen, "exa: decompose = %s: %s", name, buf);
     }
-    group(r, A->L, comm->size, comm->rank, &A->l0, &A->l1);
+    admm_group(r, A->L, comm->size, comm->rank, &A->l0, &A->l1);
     int64_t N = A->c.N, mx = 0, mm = 0, mw = 0;
     A->ntot = N;
     A->home = A->lay = calloc((size_t)(A->l1 - A->l0), sizeof *A->lay);
     for (int l = A->l0; l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
-        y->n = dim_in(r, l), y->m = dim_out(r, l), y->last = l == A->L - 1;
-        y->W = alloc(y->m * y->n), y->b = alloc(y->m), y->z = alloc(N * y->m), y->p = alloc(N * y->n);
+        AdmmLayer *y = admm_lay(A, l);
+        y->n = admm_dim_in(r, l), y->m = admm_dim_out(r, l), y->last = l == A->L - 1;
+        y->W = admm_alloc(y->m * y->n), y->b = admm_alloc(y->m), y->z = admm_alloc(N * y->m), y->p = admm_alloc(N * y->n);
         if (!y->last)
-            y->q = alloc(N * y->m), y->u = alloc(N * y->m);
+            y->q = admm_alloc(N * y->m), y->u = admm_alloc(N * y->m);
         mx = y->n > mx ? y->n : mx, mx = y->m > mx ? y->m : mx, mm = y->m > mm ? y->m : mm;
         mw = y->m * y->n > mw ? y->m * y->n : mw;
     }
@@ -721,40 +365,40 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         for (int64_t i = 0; i < N * A->lay[0].n; i++)
             A->lay[0].p[i] = r->train.x[i];
     if (A->l0 > 0)
-        A->qprev = A->qprev_home = alloc(N * A->lay[0].n), A->uprev = A->uprev_home = alloc(N * A->lay[0].n);
+        A->qprev = A->qprev_home = admm_alloc(N * A->lay[0].n), A->uprev = A->uprev_home = admm_alloc(N * A->lay[0].n);
     int64_t B = r->batch;
     int nomem = 0;
     if (B < N) { /* mini-batches: the work layers hold a batch's rows; W, b are home's */
         A->work = calloc((size_t)(A->l1 - A->l0), sizeof *A->work);
         nomem |= !A->work || !(A->wlabel = calloc((size_t)B, sizeof *A->wlabel));
         for (int l = A->l0; A->work && l < A->l1; l++) {
-            AdmmLayer *h = L_(A, l), *w = &A->work[l - A->l0];
+            AdmmLayer *h = admm_lay(A, l), *w = &A->work[l - A->l0];
             *w = *h;
-            w->p = alloc(B * h->n), w->z = alloc(B * h->m);
-            w->q = h->q ? alloc(B * h->m) : NULL, w->u = h->u ? alloc(B * h->m) : NULL;
+            w->p = admm_alloc(B * h->n), w->z = admm_alloc(B * h->m);
+            w->q = h->q ? admm_alloc(B * h->m) : NULL, w->u = h->u ? admm_alloc(B * h->m) : NULL;
             nomem |= !w->p || !w->z || (h->q && (!w->q || !w->u));
         }
         if (A->l0 > 0)
-            nomem |= !(A->wq = alloc(B * A->lay[0].n)) || !(A->wu = alloc(B * A->lay[0].n));
+            nomem |= !(A->wq = admm_alloc(B * A->lay[0].n)) || !(A->wu = admm_alloc(B * A->lay[0].n));
     }
     if (A->l1 < A->L)
-        A->pnext = alloc(N * L_(A, A->l1 - 1)->m);
-    A->c.a = alloc(N * mm), A->c.g = alloc(N * mx), A->c.t = alloc(N * mx), A->c.gw = alloc(mw),
-    A->c.tw = alloc(mw), A->c.s1 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0),
-    A->c.s2 = alloc(A->l1 == A->L ? N * L_(A, A->L - 1)->m : 0);
+        A->pnext = admm_alloc(N * admm_lay(A, A->l1 - 1)->m);
+    A->c.a = admm_alloc(N * mm), A->c.g = admm_alloc(N * mx), A->c.t = admm_alloc(N * mx), A->c.gw = admm_alloc(mw),
+    A->c.tw = admm_alloc(mw), A->c.s1 = admm_alloc(A->l1 == A->L ? N * admm_lay(A, A->L - 1)->m : 0),
+    A->c.s2 = admm_alloc(A->l1 == A->L ? N * admm_lay(A, A->L - 1)->m : 0);
     A->c.label = r->train.label;
     nomem |= !A->lay || !A->c.a || !A->c.g || !A->c.t || !A->c.gw || !A->c.tw || !A->c.s1 || !A->c.s2
                 || (A->l0 > 0 && (!A->qprev || !A->uprev)) || (A->l1 < A->L && !A->pnext);
     for (int l = A->l0; A->lay && l < A->l1; l++) {
-        AdmmLayer *y = L_(A, l);
+        AdmmLayer *y = admm_lay(A, l);
         nomem |= !y->W || !y->b || !y->z || !y->p || (!y->last && (!y->q || !y->u));
     }
     if (nomem)
         return fail(A, err, errlen, "exa: decompose = %s: out of memory for the ADMM variables%s", name, "");
     for (int l = 0; l < A->L; l++)
-        A->state_len += layer_state(r, l, A->L, N);
+        A->state_len += admm_layer_state(r, l, A->L, N);
     if (A->checkpointing && comm->rank == 0)
-        A->state = alloc(A->state_len);
+        A->state = admm_alloc(A->state_len);
     for (int k = 0; k < 8; k++)
         A->rep[k] = NAN;
     return &A->base;
