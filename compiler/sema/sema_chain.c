@@ -105,8 +105,12 @@ static int walk(Walk *w, const Node *e)
     }
     if (!in || !walk(w, in))
         return 0;
-    snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' after dense layer %d of "
-             "model '%s' is not relu (nor a dense layer)", e->name, w->n, w->m->name);
+    if (w->n == 0)
+        snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' on the input of model "
+                 "'%s' is not a dense layer", e->name, w->m->name);
+    else
+        snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' after dense layer %d of "
+                 "model '%s' is not relu (nor a dense layer)", e->name, w->n, w->m->name);
     return 0;
 }
 
