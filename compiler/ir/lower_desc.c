@@ -15,6 +15,7 @@
 #include "exa/abi.h"
 #include "fold.h"
 #include "lower.h"
+#include "sema.h"
 
 /* The text being written, and the program whose strategies it expands. */
 typedef struct Text {
@@ -260,6 +261,18 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put(&t, "\n");
     }
     put(&t, "stages %d\n", stages);
+    if (sema_admm_call(st->train.decompose)) {
+        /* pdADMM's chain: one record per dense layer, input side first */
+        SemaChainLayer *chain = calloc(4096, sizeof *chain);
+        char why[512];
+        int nl = chain ? sema_admm_chain(st, chain, 4096, why, sizeof why) : 0;
+        for (int i = 0; i < nl; i++) {
+            put(&t, "layer dense ");
+            put_string(&t, chain[i].path);
+            put(&t, " act %s\n", chain[i].act ? chain[i].act : "none");
+        }
+        free(chain);
+    }
     for (int i = 0; i < st->ndata; i++) {
         const SemaData *dt = &st->data[i];
         put(&t, "data ");

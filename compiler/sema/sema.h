@@ -28,4 +28,18 @@ void sema_free(Sema *s);
  * rows of grid(...)), or NULL (sema_strategy.c, from methods.def). */
 const struct Node *sema_mgrit_call(const struct Node *decompose);
 
+/* The admm(...) call of a decompose line layers(admm(...)), or NULL. */
+const struct Node *sema_admm_call(const struct Node *decompose);
+
+/* One dense layer of the chain pdADMM trains: its instance path (params
+ * path/W and path/b) and its activation ("relu", or NULL for the last). */
+typedef struct SemaChainLayer {
+    const char *path;
+    const char *act;
+} SemaChainLayer;
+/* The model's dense-relu chain, input side first, into out (max layers):
+ * the number of layers, or 0 with why set, naming what breaks the chain
+ * (sema_chain.c). */
+int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen);
+
 #endif

@@ -8,6 +8,7 @@
  * fit, its columns split data).  As in Halide's scheduling errors, a
  * rejection names what was rejected and lists every strategy that would fit. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sema_internal.h"
@@ -16,7 +17,7 @@ typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID } SK
 
 /* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
 
-enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS };
+enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS, FIT_CHAIN };
 enum { DATA_GRADIENT = 1, DATA_LOCAL = 2, PARAMS = 4 }; /* the fit-set bits */
 
 static const struct {
@@ -462,7 +463,7 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     }
     const Builtin *bi = e->kind == N_CALL ? sema_builtin(e->name, B_STRATEGY) : NULL;
     int fit = bi ? method_fit(bi->name) : -1;
-    if (bi && fit < 0 && (!strcmp(bi->name, "mgrit") || !strcmp(bi->name, "admm"))) {
+    if (bi && (fit == FIT_CHAIN || (fit < 0 && !strcmp(bi->name, "mgrit")))) {
         sema_error(s, e->span, "'%s' is a layer-parallel method; write 'layers(%s(...))'", bi->name, bi->name);
         return SK_ERR;
     }
@@ -555,45 +556,27 @@ const Node *sema_mgrit_call(const Node *d)
     return m->kind == N_CALL && !strcmp(m->name, "mgrit") ? m : NULL;
 }
 
-/* ---- the fit ------------------------------------------------------------------- */
-
-static const char *elementwise[] = { "tanh", "sigmoid", "relu", "softplus", "exp", "log", "sin", "cos",
-                                     "sqrt", "abs", NULL };
-
-/* Whether e is a chain of dense calls and elementwise activations. */
-static const char *admm_chain(const Node *e)
+/* The admm(...) call of layers(admm(...)), or NULL: lowering writes the
+ * chain's layer records for it. */
+const Node *sema_admm_call(const Node *d)
 {
-    if (e->kind == N_NAME)
+    if (!d || d->kind != N_CALL || method_fit(d->name) != FIT_REPEAT || d->list.len < 1)
         return NULL;
-    if (e->kind != N_CALL)
-        return "an operator";
-    if (strcmp(e->name, "dense") != 0 && !is_word(&(Node){ .kind = N_NAME, .name = e->name }, elementwise))
-        return e->name;
-    return e->list.len ? admm_chain(e->list.items[0]) : NULL;
+    const Node *m = d->list.items[0];
+    if (m->kind == N_NAMED_ARG)
+        m = m->a;
+    return m->kind == N_CALL && method_fit(m->name) == FIT_CHAIN ? m : NULL;
 }
 
+/* ---- the fit ------------------------------------------------------------------- */
+
+/* The dense-relu chain pdADMM trains (sema_chain.c). */
 static int admm_fits(Sema *s, char *why, size_t n)
 {
-    if (s->typed.nmodels != 1) {
-        snprintf(why, n, "admm needs one model; the loss reaches %d", s->typed.nmodels);
-        return 0;
-    }
-    const Node *m = s->typed.models[0].decl;
-    for (int i = 0; i < m->list2.len; i++) {
-        const Node *st = m->list2.items[i];
-        if (st->kind == N_REPEAT || st->kind == N_FOR || st->kind == N_PARAM) {
-            snprintf(why, n, "admm needs a chain of dense layers with elementwise activations; model '%s' has a %s",
-                     m->name, st->kind == N_REPEAT ? "repeat block" : st->kind == N_FOR ? "for loop" : "param");
-            return 0;
-        }
-        const char *bad = st->a ? admm_chain(st->a) : NULL;
-        if (bad) {
-            snprintf(why, n, "admm needs a chain of dense layers with elementwise activations; '%s' in model '%s' is neither",
-                     bad, m->name);
-            return 0;
-        }
-    }
-    return 1;
+    SemaChainLayer *chain = calloc(4096, sizeof *chain);
+    int ok = chain && sema_admm_chain(&s->typed, chain, 4096, why, n) > 0;
+    free(chain);
+    return ok;
 }
 
 /* u = u + expr (or expr + u) for every carried name of a repeat body. */
@@ -686,10 +669,8 @@ static void fit_note(Sema *s)
     if (mg)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...)), "
                                 "grid(rows: layers(mgrit(...)), cols: data())");
-    /* layers(admm(...)) is checked but libexa does not run it yet
-     * (docs/strategies.md): a note that sends a user there would end in a
-     * run-time error, so it is not offered */
-    (void)ad;
+    if (ad)
+        len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...))");
     for (int i = 0; i < s->ndecls && len < sizeof list; i++) {
         const Node *n = s->decls[i].node;
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
@@ -705,6 +686,12 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
 {
     const Node *inner;
     SKind k = strategy_expr(s, e, &inner);
+    const Node *opt = s->typed.train.optimizer;
+    if (k == SK_ADMM && opt) { /* its updates are its own: an optimiser would be ignored */
+        sema_error(s, opt->span, "the optimizer has no effect under layers(admm(...))");
+        sema_note_plain(s, "pdADMM updates its variables by its own rules; set rho and nu in admm(...) and "
+                        "remove 'optimizer'");
+    }
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
     char why[512];
@@ -736,6 +723,8 @@ int sema_first_order_steps(Sema *s)
     const Node *d = s->typed.train.decompose;
     if (!d || (d->kind != N_CALL && d->kind != N_NAME))
         return first_order_step(s, NULL);
+    if (sema_admm_call(d))
+        return 0; /* pdADMM's updates are closed forms and backtracking steps of its own */
     Decl *decl = sema_lookup(s, s->p->root, d->name);
     if (decl && decl->node->kind == N_STRATEGY) {
         const Node *n = decl->node;

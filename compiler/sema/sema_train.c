@@ -382,7 +382,9 @@ static void check_first_order(Sema *s, const Node *train)
             continue;
         const Node *o = t->optimizer;
         sema_error(s, st->span, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none", st->name);
-        if (t->decompose)
+        if (sema_admm_call(t->decompose))
+            sema_note_plain(s, "layers(admm(...)) takes no optimiser steps: its updates are its own");
+        else if (t->decompose)
             sema_note_plain(s, "the strategy's local and global steps are neither sgd nor adam steps");
         else
             sema_note_plain(s, "the optimiser is %s, which chooses its own step lengths", o ? o->name : "sgd");

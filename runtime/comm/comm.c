@@ -200,6 +200,44 @@ void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag)
     wait_for(c, &req, "MPI_Irecv");
 }
 
+int exa_comm_node_ranks(const ExaComm *c)
+{
+    MPI_Comm node;
+    int n = 1;
+    if (c->size == 1)
+        return 1;
+    check(c, MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+          "MPI_Comm_split_type");
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n;
+}
+
+MPI_Request exa_comm_isend(const ExaComm *c, const void *buf, size_t bytes, int to, int tag)
+{
+    if (bytes > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Isend: %zu bytes is more than one call can send", bytes);
+    MPI_Request req;
+    check(c, MPI_Isend(buf, (int)bytes, MPI_BYTE, to, tag, c->comm, &req), "MPI_Isend");
+    return req;
+}
+
+MPI_Request exa_comm_irecv(const ExaComm *c, void *buf, size_t bytes, int from, int tag)
+{
+    if (bytes > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Irecv: %zu bytes is more than one call can receive", bytes);
+    MPI_Request req;
+    check(c, MPI_Irecv(buf, (int)bytes, MPI_BYTE, from, tag, c->comm, &req), "MPI_Irecv");
+    return req;
+}
+
+void exa_comm_wait(const ExaComm *c, MPI_Request *req)
+{
+    if (*req != MPI_REQUEST_NULL)
+        wait_for(c, req, "MPI_Wait");
+    *req = MPI_REQUEST_NULL;
+}
+
 double exa_comm_seconds(const ExaComm *c)
 {
     return c->seconds ? *c->seconds : 0;

@@ -390,6 +390,41 @@ static void check_line(Reader *r, ExaProgram *p)
     c->user_col = (int)integer(r);
 }
 
+/* layer dense "PATH" act relu|none: PATH/W and PATH/b must be params
+ * already read, W of rank 2 and b of rank 1 matching its rows. */
+static void layer_line(Reader *r, ExaProgram *p)
+{
+    expect_word(r, "dense");
+    char *path = quoted(r);
+    expect_word(r, "act");
+    char *act = word(r);
+    if (r->failed) {
+        free(path);
+        free(act);
+        return;
+    }
+    p->layers = grow(p->layers, p->nlayers, sizeof *p->layers);
+    ExaChainLayer *l = &p->layers[p->nlayers++];
+    l->w = l->b = -1;
+    l->relu = strcmp(act, "relu") == 0;
+    if (!l->relu && strcmp(act, "none") != 0)
+        fail(r, "unknown activation '%s' of layer \"%s\"", act, path);
+    size_t n = strlen(path);
+    for (int i = 0; i < p->nparams; i++) {
+        const char *q = p->params[i].path;
+        if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "W") == 0)
+            l->w = i;
+        if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "b") == 0)
+            l->b = i;
+    }
+    if (!r->failed && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 2
+                       || p->params[l->b].shape.rank != 1
+                       || p->params[l->b].shape.dim[0] != p->params[l->w].shape.dim[0]))
+        fail(r, "layer \"%s\" needs params %s/W [m, n] and %s/b [m]", path, path, path);
+    free(path);
+    free(act);
+}
+
 static void record(Reader *r, ExaProgram *p, const char *kind)
 {
     if (strcmp(kind, "source") == 0) {
@@ -404,6 +439,8 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
         p->nweights = integer(r);
     } else if (strcmp(kind, "param") == 0) {
         param_line(r, p);
+    } else if (strcmp(kind, "layer") == 0) {
+        layer_line(r, p);
     } else if (strcmp(kind, "stages") == 0) {
         p->nstages = (int)integer(r);
     } else if (strcmp(kind, "data") == 0) {
@@ -506,6 +543,7 @@ void exa_program_free(ExaProgram *p)
     for (int i = 0; i < p->nparams; i++)
         free(p->params[i].path);
     free(p->params);
+    free(p->layers);
     for (int i = 0; i < p->ndata; i++) {
         free(p->data[i].name);
         free_call(p->data[i].source);

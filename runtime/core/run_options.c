@@ -92,6 +92,9 @@ static void usage(const ExaProgram *p, const char *argv0)
            "  --describe          print the compiled program's descriptor\n"
            "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
            "  --gradcompare       layers(mgrit): compare the MGRIT gradient with the serial one\n"
+           "  --admm-check        layers(admm): check every update of 3 iterations (from the\n"
+           "                      checkpoint with --resume) against its subproblem,\n"
+           "                      and exit\n"
            "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
            "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
            "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
@@ -160,6 +163,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->gradcompare = 1, takes = 0;
         } else if (strcmp(a, "--check-numerics") == 0) {
             o->check_numerics = 1, takes = 0;
+        } else if (strcmp(a, "--admm-check") == 0) {
+            o->admm_check = 1, takes = 0;
         } else if (takes_value(a) && (!v || !*v)) {
             /* an empty value is no value: --checkpoint "" would be the
              * root directory, --log "" a file that cannot exist */

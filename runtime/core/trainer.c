@@ -152,6 +152,8 @@ typedef struct Numerics {
     char why[1024];
 } Numerics;
 
+enum { EXA_REPORT_MAX = 16 };
+
 /* One epoch; returns its mean training loss (NaN stops the run). */
 static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProgress *progress, double start,
                     int64_t *samples, Numerics *nc)
@@ -233,6 +235,11 @@ int exa_train(ExaRun *r)
             return stop(r, 1, err);
         }
     }
+    if (r->opt.admm_check) { /* after a --resume: the check starts from the checkpoint */
+        int rc = exa_strategy_check(s);
+        exa_strategy_free(s);
+        return rc;
+    }
     ExaMetricsLog log = { 0 };
     int logging = r->world.rank == 0 && log_path;
     if (logging && exa_metrics_open(&log, log_path, r->opt.resume, err, sizeof err) != 0) {
@@ -288,6 +295,9 @@ int exa_train(ExaRun *r)
             rc = stop(r, 1, err);
             break;
         }
+        const char *rep_names[EXA_REPORT_MAX];
+        double rep_values[EXA_REPORT_MAX];
+        int nrep = exa_strategy_report(s, rep_names, rep_values, EXA_REPORT_MAX);
         if (r->world.rank == 0) {
             if (!r->opt.quiet) {
                 exa_progress_epoch(&progress, r->epoch, loss, (double)samples / seconds, now() - start);
@@ -295,14 +305,22 @@ int exa_train(ExaRun *r)
                     printf("    %s: loss %.6g%s", r->valid_info->name, vloss, isnan(vacc) ? "\n" : "");
                 if (r->have_valid && !isnan(vacc))
                     printf("  accuracy %.2f%%\n", 100 * vacc);
+                if (nrep > 0) { /* the method's own numbers (layers(admm): Lagrangian, residuals) */
+                    printf("   ");
+                    for (int i = 0; i < nrep; i++)
+                        printf(" %s %.6g", rep_names[i], rep_values[i]);
+                    printf("\n");
+                }
                 fflush(stdout);
             }
             if (logging) {
-                const char *names[] = { "validation_loss", "comm_seconds" };
-                double values[] = { vloss, exa_comm_seconds(&r->world) };
+                const char *names[2 + EXA_REPORT_MAX] = { "validation_loss", "comm_seconds" };
+                double values[2 + EXA_REPORT_MAX] = { vloss, exa_comm_seconds(&r->world) };
+                for (int i = 0; i < nrep; i++)
+                    names[2 + i] = rep_names[i], values[2 + i] = rep_values[i];
                 ExaEpochRecord rec = { .epoch = r->epoch, .loss = loss, .accuracy = vacc,
                                        .seconds = seconds, .samples_per_s = (double)samples / seconds,
-                                       .nextra = 2, .names = names, .values = values };
+                                       .nextra = 2 + nrep, .names = names, .values = values };
                 if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
                     fprintf(stderr, "%s\n", err);
             }

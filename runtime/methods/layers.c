@@ -364,6 +364,12 @@ static ExaMethod *layers_fail(ExaLayers *L)
 static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err,
                                 size_t errlen)
 {
+    /* a layer-parallel method with its own row in methods.def (admm) runs
+     * as itself, given the whole layers(...) entry */
+    const ExaValue *nest = exa_call_arg(d, "_0");
+    const ExaMethodOps *own = nest && nest->kind == EXA_CALL ? exa_method_find(nest->call) : NULL;
+    if (own && own != &exa_method_layers)
+        return own->create(r, d, comm, err, errlen);
     ExaLayers *L = calloc(1, sizeof *L);
     if (!L)
         return NULL;

@@ -59,7 +59,8 @@ ExaMethod *exa_method_create(ExaRun *r, const ExaCall *entry, const ExaComm *com
     }
     ExaMethod *m = ops->create(r, entry, comm, err, errlen);
     if (m) {
-        m->ops = ops;
+        if (!m->ops) /* a method nested in layers(...) names its own ops */
+            m->ops = ops;
         m->r = r;
         m->comm = *comm;
     }
@@ -139,6 +140,20 @@ int exa_strategy_restore(ExaStrategy *s, const ExaCheckpoint *c, const char *pat
     if (s->m->ops->load)
         s->m->ops->load(s->m);
     return 0;
+}
+
+int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int max)
+{
+    return s->m->ops->report ? s->m->ops->report(s->m, names, values, max) : 0;
+}
+
+int exa_strategy_check(ExaStrategy *s)
+{
+    if (s->m->ops->check)
+        return s->m->ops->check(s->m);
+    if (s->m->r->world.rank == 0)
+        fprintf(stderr, "exa: --admm-check: the program does not decompose = layers(admm(...))\n");
+    return 2;
 }
 
 /* --gradcompare: the method's loss and gradient against the serial

@@ -46,9 +46,17 @@ double exa_comm_sum_double(const ExaComm *c, double x);
 int exa_comm_max_int(const ExaComm *c, int x);
 void exa_comm_bcast(const ExaComm *c, void *buf, size_t bytes, int root);
 void exa_comm_barrier(const ExaComm *c);
+/* How many ranks of c share this rank's node (memory checks). */
+int exa_comm_node_ranks(const ExaComm *c);
 /* Point to point, for layer-parallel neighbours. */
 void exa_comm_send(const ExaComm *c, const void *buf, size_t bytes, int to, int tag);
 void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag);
+/* The same started only, to overlap with work (pdADMM's neighbour
+ * exchange); exa_comm_wait completes one (a null request returns at once)
+ * under the collectives' deadline. */
+MPI_Request exa_comm_isend(const ExaComm *c, const void *buf, size_t bytes, int to, int tag);
+MPI_Request exa_comm_irecv(const ExaComm *c, void *buf, size_t bytes, int from, int tag);
+void exa_comm_wait(const ExaComm *c, MPI_Request *req);
 
 /* Ends the job from any rank with "exa: rank R: message" on stderr. */
 void exa_comm_abort(const ExaComm *c, const char *fmt, ...)

@@ -14,6 +14,8 @@
  *            of the epoch's order; returns the mini-batch loss before it
  *   loss     evaluate the mini-batch loss and gradient as the method
  *            computes them (MGRIT's may differ from serial when inexact)
+ *   report   (optional) numbers for the log: objective, residuals, ...
+ *   check    (optional) its self-check, run instead of training
  *   save     list its state as named arrays (checkpoints), packing its
  *            counters into them first; load unpacks after they were filled
  *   free
@@ -60,6 +62,11 @@ typedef struct ExaMethodOps {
     void (*save)(ExaMethod *m, ExaStateList *l);
     void (*load)(ExaMethod *m);
     void (*free)(ExaMethod *m);
+    /* optional: numbers for the epoch's log line and progress output (the
+     * last step's); returns how many of max it wrote */
+    int (*report)(ExaMethod *m, const char **names, double *values, int max);
+    /* optional: the method's own check (--admm-check); 0 when it passes */
+    int (*check)(ExaMethod *m);
 } ExaMethodOps;
 
 /* The common head of every method's struct (its first member). */

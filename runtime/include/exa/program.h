@@ -13,6 +13,9 @@
  *                                          | he | zeros | ones | normal STD |
  *                                          uniform A B; fan: fan-in fan-out
  *   stages 34
+ *   layer dense "mlp/dense#2" act relu     layers(admm): the dense-relu chain,
+ *                                          input side first; params PATH/W, PATH/b;
+ *                                          act relu | none (the last)
  *   data "train" role train source peaks(samples=5000,seed=1)
  *   field "train" "x" real shape 1 2       or: field "train" "y" class 5
  *   train epochs 20 batch 5000 seed 1
@@ -126,6 +129,13 @@ typedef struct ExaSetting {
     ExaValue value;
 } ExaSetting;
 
+/* One dense layer of the chain layers(admm(...)) trains: its weights W
+ * (out x in, row-major) and bias b as indices into params. */
+typedef struct ExaChainLayer {
+    int w, b;
+    int relu;         /* 1: relu after it; 0: none (the last layer) */
+} ExaChainLayer;
+
 typedef struct ExaProgram {
     int version;
     int abi;          /* EXA_ABI_VERSION exac compiled for */
@@ -135,6 +145,8 @@ typedef struct ExaProgram {
     int nparams;
     ExaParamInfo *params;
     int nstages;
+    int nlayers;          /* `layer` records (layers(admm)), else 0 */
+    ExaChainLayer *layers;
     int ndata;
     ExaDataInfo *data;
     int64_t epochs, batch, seed;

@@ -37,6 +37,7 @@ typedef struct ExaOptions {
     int describe;
     int gradcheck;                 /* check the generated gradient and exit */
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
+    int admm_check;                /* layers(admm): check the first iteration's updates, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     const char *device;            /* "cpu" or "gpu" */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
@@ -171,6 +172,12 @@ const char *exa_strategy_name(const ExaStrategy *s);
  * --bench-step (layers(mgrit) only) times them. */
 int exa_strategy_gradcompare(ExaStrategy *s);
 void exa_strategy_free(ExaStrategy *s);
+/* The method's numbers for the epoch's log line (names[i] = values[i]);
+ * how many of max. */
+int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int max);
+/* --admm-check: the method's own check of its first step; 0 when it passes,
+ * 2 when the method has none. */
+int exa_strategy_check(ExaStrategy *s);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);

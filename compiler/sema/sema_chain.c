@@ -1,0 +1,160 @@
+/* sema_chain.c - the dense-layer chain pdADMM trains, layers(admm(...)).
+ *
+ * pdADMM splits a network into layers z_l = W_l p_l + b_l, q_l = f(z_l),
+ * p_{l+1} = q_l, and updates z_l in closed form, which needs f = relu
+ * (docs/strategies.md says why the other activations are refused).  So the
+ * model must be exactly
+ *
+ *     x -> dense -> relu -> dense -> relu -> ... -> dense      (the return)
+ *
+ * written as nested calls or through local names, each name assigned once,
+ * and the loss cross_entropy(model(x), y): the last layer's z-update solves
+ * the cross-entropy subproblem.  sema_admm_chain walks the return value back
+ * to the model's input; the fit check reports its `why` (naming the layer
+ * that breaks the chain) and the descriptor writer emits one `layer` record
+ * per dense call, input side first (program.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "sema.h"
+
+typedef struct Walk {
+    const SemaModel *m;
+    SemaChainLayer *out;
+    int n, max;
+    char *why;
+    size_t whylen;
+    int depth;
+} Walk;
+
+static const Node *arg0(const Node *call)
+{
+    if (call->list.len < 1)
+        return NULL;
+    const Node *a = call->list.items[0];
+    return a->kind == N_NAMED_ARG ? a->a : a;
+}
+
+static int bad(Walk *w, const char *fmt, const char *what)
+{
+    snprintf(w->why, w->whylen, fmt, what, w->m->name);
+    return 0;
+}
+
+/* The assignment of name in the model body (the only one), or NULL. */
+static const Node *assignment(const Walk *w, const char *name, int *count)
+{
+    const Node *found = NULL;
+    *count = 0;
+    for (int i = 0; i < w->m->decl->list2.len; i++) {
+        const Node *st = w->m->decl->list2.items[i];
+        if (st->kind == N_ASSIGN && !strcmp(st->name, name)) {
+            found = st;
+            ++*count;
+        }
+    }
+    return found;
+}
+
+static int walk(Walk *w, const Node *e)
+{
+    if (++w->depth > 4096)
+        return bad(w, "admm needs a chain of dense layers and relu; '%s' in model '%s' is too deep", "return");
+    if (e->kind == N_NAME) {
+        const NodeList *formals = &w->m->decl->list;
+        if (formals->len == 1 && !strcmp(formals->items[0]->name, e->name))
+            return 1;
+        int count;
+        const Node *as = assignment(w, e->name, &count);
+        if (!as)
+            return bad(w, "admm needs a chain from the model's one input; '%s' in model '%s' is not it", e->name);
+        if (count > 1)
+            return bad(w, "admm needs every name of the chain assigned once; '%s' in model '%s' is assigned more often",
+                       e->name);
+        return walk(w, as->a);
+    }
+    if (e->kind != N_CALL)
+        return bad(w, "admm needs a chain of dense layers and relu; %s in model '%s' is neither", "an operator");
+    const Node *in = arg0(e);
+    if (!strcmp(e->name, "dense")) {
+        if (!in || !walk(w, in))
+            return 0;
+        if (w->n > 0 && !w->out[w->n - 1].act)
+            return bad(w, "admm needs relu between dense layers; '%s' in model '%s' follows a dense layer directly",
+                       "dense");
+        if (w->n >= w->max)
+            return bad(w, "admm takes at most 4096 layers; '%s' in model '%s' is one too many", "dense");
+        const char *path = NULL;
+        for (int i = 0; i < w->m->ninstances && !path; i++)
+            if (w->m->instances[i].call == e)
+                path = w->m->instances[i].path;
+        if (!path)
+            return bad(w, "admm cannot find the parameters of '%s' in model '%s'", "dense");
+        w->out[w->n].path = path;
+        w->out[w->n].act = NULL;
+        w->n++;
+        return 1;
+    }
+    if (!strcmp(e->name, "relu")) {
+        if (!in || !walk(w, in))
+            return 0;
+        if (w->n == 0 || w->out[w->n - 1].act)
+            return bad(w, "admm needs relu after a dense layer; '%s' in model '%s' is not", "relu");
+        w->out[w->n - 1].act = "relu";
+        return 1;
+    }
+    if (!in || !walk(w, in))
+        return 0;
+    if (w->n == 0)
+        snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' on the input of model "
+                 "'%s' is not a dense layer", e->name, w->m->name);
+    else
+        snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' after dense layer %d of "
+                 "model '%s' is not relu (nor a dense layer)", e->name, w->n, w->m->name);
+    return 0;
+}
+
+int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen)
+{
+    if (st->nmodels != 1) {
+        snprintf(why, whylen, "admm needs one model; the loss reaches %d", st->nmodels);
+        return 0;
+    }
+    const SemaModel *m = &st->models[0];
+    const Node *loss = st->loss ? st->loss->a : NULL;
+    if (!loss || loss->kind != N_CALL || strcmp(loss->name, "cross_entropy") != 0 || !arg0(loss)
+        || arg0(loss)->kind != N_CALL || strcmp(arg0(loss)->name, m->name) != 0) {
+        snprintf(why, whylen, "admm needs the loss cross_entropy(%s(x), y): its last layer's update "
+                 "solves the cross-entropy subproblem", m->name);
+        return 0;
+    }
+    Walk w = { .m = m, .out = out, .max = max, .why = why, .whylen = whylen };
+    const Node *ret = NULL;
+    for (int i = 0; i < m->decl->list2.len; i++) {
+        const Node *s = m->decl->list2.items[i];
+        if (s->kind == N_RETURN)
+            ret = s->a;
+        else if (s->kind != N_ASSIGN) {
+            snprintf(why, whylen, "admm needs a chain of dense layers and relu; model '%s' has a %s", m->name,
+                     s->kind == N_REPEAT ? "repeat block" : s->kind == N_FOR ? "for loop"
+                     : s->kind == N_PARAM ? "param" : "statement other than an assignment");
+            return 0;
+        }
+    }
+    if (!ret) {
+        snprintf(why, whylen, "admm needs model '%s' to return its chain", m->name);
+        return 0;
+    }
+    if (!walk(&w, ret))
+        return 0;
+    if (w.n < 2) {
+        snprintf(why, whylen, "admm needs at least 2 dense layers; model '%s' has %d", m->name, w.n);
+        return 0;
+    }
+    if (w.out[w.n - 1].act) {
+        snprintf(why, whylen, "admm needs the last dense layer of model '%s' without an activation "
+                 "(its output goes to cross_entropy)", m->name);
+        return 0;
+    }
+    return w.n;
+}
