@@ -404,6 +404,9 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
         p->decompose = call(r, 0);
     } else if (strcmp(kind, "function") == 0) {
         function_line(r, p);
+    } else if (strcmp(kind, "predict") == 0) {
+        expect_word(r, "output");
+        p->predict_shape = shape(r);
     } else if (strcmp(kind, "metric") == 0) {
         expect_word(r, "accuracy");
         expect_word(r, "output");
@@ -419,6 +422,7 @@ int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen)
 {
     memset(p, 0, sizeof *p);
     p->accuracy_output = p->accuracy_label = -1;
+    p->predict_shape.rank = -1;
     p->epochs = p->batch = 1;
     Reader r = { .s = text, .line = 1, .err = err, .errlen = errlen };
     int ended = 0;

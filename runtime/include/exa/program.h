@@ -21,6 +21,8 @@
  *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
  *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
  *   metric accuracy output 1 label 1       model output slot and label input
+ *   function 2 predict inputs 2 outputs 1  the model alone (--predict)
+ *   predict output shape 1 5               its output per sample
  *   end
  *
  * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
@@ -118,6 +120,7 @@ typedef struct ExaProgram {
     int nfunctions;
     ExaFunctionInfo *functions;
     int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
+    ExaShape predict_shape; /* the predict function's output per sample (rank -1: none) */
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in

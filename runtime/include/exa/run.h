@@ -39,6 +39,11 @@ typedef struct ExaOptions {
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     const char *device;            /* "cpu" or "gpu" */
+    const char *predict_path;      /* --predict FILE: run the model on FILE's inputs */
+    const char *out_path;          /* --out FILE: where --predict writes */
+    int eval;                      /* --eval: evaluate the trained weights, no training */
+    const char *export_dir;        /* --export DIR: the final weights as .npy files */
+    const char *import_dir;        /* --import DIR: weights from .npy files */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
     char over_key[EXA_MAX_OVERRIDES][128];    /* "train" or "train.images" */
@@ -148,6 +153,20 @@ const char *exa_strategy_name(const ExaStrategy *s);
  * --bench-step (layers(mgrit) only) times them. */
 int exa_strategy_gradcompare(ExaStrategy *s);
 void exa_strategy_free(ExaStrategy *s);
+
+/* ---- use.c: --predict, --eval, --export, --import ----
+ * Parameter P is the file DIR/P.npy (P as exac --emit=shapes names it). */
+int exa_use_export(ExaRun *r, const char *dir, char *err, size_t errlen);     /* rank 0 writes */
+/* Every parameter from DIR (all files present, each of its parameter's
+ * shape, no other .npy there); -1 with one line in err. */
+int exa_use_import(ExaRun *r, const char *dir, char *err, size_t errlen);
+/* The parameters of DIR/checkpoint.exa (a checkpoint of this model). */
+int exa_use_checkpoint(ExaRun *r, const char *dir, char *err, size_t errlen);
+/* --import's weights, else the checkpoint's in ckpt_dir; refused (naming
+ * flag) when there is neither. */
+int exa_use_trained_weights(ExaRun *r, const char *flag, const char *ckpt_dir, char *err, size_t errlen);
+/* --predict: the whole mode (no data set is loaded); the exit status. */
+int exa_use_predict(ExaRun *r, const char *ckpt_dir);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);
