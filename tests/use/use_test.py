@@ -13,6 +13,8 @@ CASE is one of:
   import   --export, --import, --export again: the same bytes; --import then
            --eval gives the checkpoint's loss; wrong names, shapes and missing
            files are refused with one line
+  plot     exa-plot (EXA_PLOT in the environment) draws two runs' logs into a
+           PNG of the size it sets; a line that is not a log is refused
 Exit status 0 when every check holds."""
 import json
 import os
@@ -139,6 +141,22 @@ elif case == "import":
     check(p.stderr.count("\n") == 1 and "no parameter 'classify/dense#3/c'" in p.stderr, "wrong name: " + p.stderr.strip())
     p = run("./mlp", "--import", "ex", "--resume", status=2)
     check(p.stderr.count("\n") == 1, "--import with --resume: " + p.stderr.strip())
+elif case == "plot":
+    import struct
+    build("mlp")
+    run("./mlp", "--quiet", "--epochs", "4", "--log", "adam.jsonl")
+    run("./mlp", "--quiet", "--epochs", "4", "--lr", "0.001", "--log", "adam-slow.jsonl")
+    plot = os.environ["EXA_PLOT"]
+    run(plot, "adam.jsonl", "adam-slow.jsonl", "-o", "runs.png", "--title", "mlp.exa")
+    png = open(os.path.join(work, "runs.png"), "rb").read()
+    check(png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", "a PNG file")
+    w, h = struct.unpack(">II", png[16:24])
+    check((w, h) == (800, 576), "of 10 x 7.2 inches at 80 dpi (two rows: loss and accuracy): %d x %d" % (w, h))
+    check(len(png) > 10000, "with something drawn: %d bytes" % len(png))
+    open(os.path.join(work, "bad.jsonl"), "w").write('{"epoch": 1, "loss": 0.5}\nnot json\n')
+    p = run(plot, "adam.jsonl", "bad.jsonl", "-o", "bad.png", status=1)
+    check(p.stderr == "exa-plot: bad.jsonl:2: not a JSON line of an exa log\n", "a bad log: " + p.stderr.strip())
+    check(not os.path.exists(os.path.join(work, "bad.png")), "and no picture")
 else:
     sys.exit("unknown case " + case)
 
