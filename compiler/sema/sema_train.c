@@ -382,4 +382,5 @@ void sema_check_program(Sema *s)
     /* the fit is only judged on a model that checked without error */
     if (s->typed.train.decompose)
         sema_check_decompose(s, s->typed.train.decompose, s->d->errors == 0);
+    sema_strategy_facts(s);
 }

@@ -99,7 +99,10 @@ static void usage(const ExaProgram *p, const char *argv0)
            "                      (NAME as exac --emit=shapes prints it)\n"
            "  --import DIR        start from the parameters in DIR/NAME.npy instead of the\n"
            "                      initialisers\n"
-           "  --describe          print the compiled program's descriptor\n"
+           "  --decompose S       train with strategy S instead of the program's decompose\n"
+           "                      line, e.g. 'sapts(local_steps: 5)' (those that fit: below)\n"
+           "  --describe          print the compiled program's descriptor (its 'fit' and\n"
+           "                      'strategy' lines: the strategies --decompose accepts)\n"
            "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
            "  --gradcompare       layers(mgrit): compare the MGRIT gradient with the serial one\n"
            "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
@@ -123,6 +126,8 @@ static void usage(const ExaProgram *p, const char *argv0)
         exa_call_print(p->decompose, opt, sizeof opt);
         printf("decompose: %s\n", opt);
     }
+    if (p->fit_list)
+        printf("strategies that fit (--decompose): %s\n", p->fit_list);
     printf("parameters: %lld in %d tensors\n", (long long)p->nweights, p->nparams);
     for (int i = 0; i < p->nparams; i++) {
         const ExaParamInfo *q = &p->params[i];
@@ -137,7 +142,7 @@ static int takes_value(const char *flag)
     static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
                                           "--limit", "--eval-limit", "--threads", "--checkpoint",
                                           "--log", "--device", "--stop-after", "--bench-step", "--predict",
-                                          "--out", "--export", "--import", NULL };
+                                          "--out", "--export", "--import", "--decompose", NULL };
     for (int k = 0; valued[k]; k++)
         if (strcmp(flag, valued[k]) == 0)
             return 1;
@@ -211,6 +216,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->export_dir = v;
         } else if (strcmp(a, "--import") == 0) {
             o->import_dir = v;
+        } else if (strcmp(a, "--decompose") == 0) {
+            o->decompose = v;
         } else if (strcmp(a, "--log") == 0) {
             o->log_path = v;
         } else if (strcmp(a, "--device") == 0) {

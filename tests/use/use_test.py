@@ -13,6 +13,9 @@ CASE is one of:
   import   --export, --import, --export again: the same bytes; --import then
            --eval gives the checkpoint's loss; wrong names, shapes and missing
            files are refused with one line
+  decompose  --decompose refuses what exac refuses with exac's message (error;
+           note), for a strategy that does not fit and a mistyped argument;
+           --describe and --help list the strategies that fit
   plot     exa-plot (EXA_PLOT in the environment) draws two runs' logs into a
            PNG of the size it sets; a line that is not a log is refused
 Exit status 0 when every check holds."""
@@ -141,6 +144,34 @@ elif case == "import":
     check(p.stderr.count("\n") == 1 and "no parameter 'classify/dense#3/c'" in p.stderr, "wrong name: " + p.stderr.strip())
     p = run("./mlp", "--import", "ex", "--resume", status=2)
     check(p.stderr.count("\n") == 1, "--import with --resume: " + p.stderr.strip())
+elif case == "decompose":
+    build("mlp")
+    src = open(os.path.join(srcdir, "mlp.exa")).read()
+    for strat in ("precond_lbfgs()", "params(by: stage)", "sapts(local_steps: 2.5)", "sapts(radius: 1, radius: 2)",
+                  "local_sgd(step: 2)", "params(global: adam(lr: 0.1))", "params(combine: multiplicative)",
+                  "params(x: 1)", "data(x: 1)", "foo()", "layers(lbfgs())", "sapts(1, 2, 3)",
+                  "params(combine: sum, global: lbfgs())"):
+        # exac's message for the same line: "error: WHY" and its note
+        open(os.path.join(work, "same.exa"), "w").write(src.replace("seed = 3; }", "seed = 3; decompose = %s; }" % strat))
+        p = run(exac, "check", "same.exa", status=1)
+        lines = p.stderr.splitlines()
+        want = lines[0].split(": error: ", 1)[1]
+        notes = [l[len("note: "):] for l in lines if l.startswith("note: ")]
+        if notes:
+            want += "; " + notes[0]
+        p = run("./mlp", "--decompose", strat, status=2)
+        got = p.stderr
+        check(got == "exa: --decompose %s: %s\n" % (strat, want), "--decompose %s as exac: %s" % (strat, got.strip()))
+    d = run("./mlp", "--describe").stdout
+    check('fit list "data(), sapts, local_sgd"\n' in d, "--describe lists the strategies that fit")
+    check("strategy sapts split data formals 2 local_steps int 3 radius float 0.01 expand strategy(name=sapts,"
+          "split=data,into=ranks,local=trust_region(steps=$local_steps),combine=additive,"
+          "global=trust_region(radius=$radius))\n" in d, "--describe has sapts' expansion")
+    h = run("./mlp", "--help").stdout
+    check("strategies that fit (--decompose): data(), sapts, local_sgd\n" in h, "--help lists them")
+    p = run("./mlp", "--decompose", "sapts(local_steps: 2)", "--epochs", "1")
+    check("strategy(name: sapts, split: data, into: ranks, local: trust_region(steps: 2), combine: additive, "
+          "global: trust_region(radius: 0.01)), 1 rank" in p.stdout, "the banner names the chosen strategy")
 elif case == "plot":
     import struct
     build("mlp")

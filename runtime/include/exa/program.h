@@ -21,6 +21,14 @@
  *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
  *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
  *   metric accuracy output 1 label 1       model output slot and label input
+ *   fit model "mlp" params "WHY" mgrit "WHY"   why split params / layers(mgrit)
+ *                                          do not fit the model ("" : they fit)
+ *   fit list "data(), sapts, local_sgd"    the strategies that fit, as exac lists them
+ *   strategy sapts split data formals 2 local_steps int 3 radius float 0.01
+ *       expand strategy(name=sapts,...,local=trust_region(steps=$local_steps),...)
+ *                                          a declared strategy for --decompose: its
+ *                                          formals (type, default or none) and its
+ *                                          expansion, $NAME where a formal goes
  *   function 2 predict inputs 2 outputs 1  the model alone (--predict)
  *   predict output shape 1 5               its output per sample
  *   end
@@ -101,6 +109,18 @@ typedef struct ExaSetting {
     ExaValue value;
 } ExaSetting;
 
+/* A strategy declared in .exa (stdlib or the program), for --decompose. */
+typedef struct ExaStrategyDecl {
+    char *name;
+    int params;          /* split params (1) or split data (0) */
+    int nformals;
+    char **formal;
+    int *is_int;
+    int *has_default;
+    double *def;
+    ExaCall *expand;     /* strategy(...) with $FORMAL identifiers */
+} ExaStrategyDecl;
+
 typedef struct ExaProgram {
     int version;
     int abi;          /* EXA_ABI_VERSION exac compiled for */
@@ -121,6 +141,10 @@ typedef struct ExaProgram {
     ExaFunctionInfo *functions;
     int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
     ExaShape predict_shape; /* the predict function's output per sample (rank -1: none) */
+    /* the fit facts of the model (NULL model: none recorded) */
+    char *fit_model, *fit_params_why, *fit_mgrit_why, *fit_list; /* why: "" when it fits */
+    int nstrategies;
+    ExaStrategyDecl *strategies;
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
@@ -142,5 +166,13 @@ double exa_call_num(const ExaCall *c, const char *key, double fallback);
 const char *exa_call_ident(const ExaCall *c, const char *key, const char *fallback);
 /* Writes the call back as text (for messages and --describe). */
 void exa_call_print(const ExaCall *c, char *buf, int len);
+/* A deep copy of c, and freeing one (the calls of a parsed program are
+ * freed with it). */
+ExaCall *exa_call_copy(const ExaCall *c);
+void exa_call_free(ExaCall *c);
+/* A call written in .exa syntax, NAME(KEY: VALUE, VALUE, ...): numbers,
+ * identifiers, "strings" and calls, positional arguments as _0, _1, ...;
+ * NULL with "what is wrong at column N" in err. */
+ExaCall *exa_call_parse_exa(const char *text, char *err, int errlen);
 
 #endif

@@ -44,6 +44,7 @@ typedef struct ExaOptions {
     int eval;                      /* --eval: evaluate the trained weights, no training */
     const char *export_dir;        /* --export DIR: the final weights as .npy files */
     const char *import_dir;        /* --import DIR: weights from .npy files */
+    const char *decompose;         /* --decompose STRATEGY: instead of the program's line */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int nover;
     char over_key[EXA_MAX_OVERRIDES][128];    /* "train" or "train.images" */
@@ -167,6 +168,12 @@ int exa_use_checkpoint(ExaRun *r, const char *dir, char *err, size_t errlen);
 int exa_use_trained_weights(ExaRun *r, const char *flag, const char *ckpt_dir, char *err, size_t errlen);
 /* --predict: the whole mode (no data set is loaded); the exit status. */
 int exa_use_predict(ExaRun *r, const char *ckpt_dir);
+
+/* ---- decompose.c: --decompose ----
+ * Replaces p's decompose line by the strategy text names (.exa syntax, a
+ * declared strategy expanded with its arguments, or a built-in method), or
+ * refuses it with exac's message for the same line: -1, one line in err. */
+int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errlen);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);
