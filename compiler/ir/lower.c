@@ -18,6 +18,7 @@
 #include "autodiff.h"
 #include "exa/abi.h"
 #include "fold.h"
+#include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
 
@@ -85,6 +86,7 @@ typedef struct Lower {
     int failed;
     int depth;
     LowerRepeat *repeat;  /* layers(mgrit): the repeat block's states, else NULL */
+    LowerCheck check;     /* source spans of the values, for loss_check */
 } Lower;
 
 static LVal lower_expr(Lower *L, Scope *s, const Node *n);
@@ -617,7 +619,19 @@ static LVal lower_index(Lower *L, Scope *s, const Node *n)
     return tensor(shaped(L, IR_RESHAPE, sl, -1, kept, 0, 0));
 }
 
+static LVal lower_expr_node(Lower *L, Scope *s, const Node *n);
+
+/* Every expression through here: the values it makes get its source span
+ * (lower_check.c, for --check-numerics). */
 static LVal lower_expr(Lower *L, Scope *s, const Node *n)
+{
+    LowerCheckMark m = lower_check_enter(&L->check, L->f, n ? &n->span : NULL);
+    LVal v = lower_expr_node(L, s, n);
+    lower_check_leave(&L->check, L->f, &m);
+    return v;
+}
+
+static LVal lower_expr_node(Lower *L, Scope *s, const Node *n)
 {
     if (L->failed || !n)
         return none();
@@ -738,6 +752,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
                 .repeat = lower_stage_wanted(t) ? &repeat : NULL };
     layout_params(&L, out);
     index_sema(&L);
+    lower_check_init(&L.check, p->root->file);
     const SemaData *data = &t->data[t->train.data];
     Scope *top = calloc(1, sizeof *top);
     if (!top)
@@ -763,6 +778,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     LVal loss = lower_expr(&L, top, t->loss->a);
     free(top);
     if (L.failed || loss.kind == LV_NONE) {
+        lower_check_free(&L.check);
         ir_free(&f);
         lower_free(&L);
         free(L.param_ids);
@@ -811,6 +827,8 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     out->nfuncs = 2;
     if (rc == 0 && L.repeat)
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
+    if (rc == 0)
+        lower_check_build(&f, &L.check, per_sample, data->nfields, out);
     IrId model_out = acc ? L.accuracy_out : L.model_out;
     if (rc == 0 && model_out >= 0)
         lower_predict(&f, model_out, out);
@@ -819,14 +837,18 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     free(L.param_ids);
     if (rc != 0) {
         lower_stage_free(&repeat);
+        lower_check_free(&L.check);
         return -1;
     }
     out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc, d);
     if (out->descriptor && L.repeat)
         lower_stage_describe(&out->descriptor, &repeat);
+    if (out->descriptor)
+        lower_check_describe(&out->descriptor, &L.check);
     if (out->descriptor && model_out >= 0)
         lower_predict_describe(&out->descriptor, out, data->nfields);
     lower_stage_free(&repeat);
+    lower_check_free(&L.check);
     return out->descriptor ? 0 : -1;
 }
 

@@ -72,6 +72,8 @@ void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const
         case R_STRING:
             if (v->kind != V_STRING)
                 sema_error(s, e->span, "'%s' of %s must be a string", name, owner);
+            else if (!v->str[0]) /* a path: "" would name the root directory */
+                sema_error(s, e->span, "'%s' of %s must not be empty", name, owner);
             break;
         case R_FLAG:
             if (!isint || (known && v->i.v != 0 && v->i.v != 1))

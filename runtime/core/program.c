@@ -370,6 +370,27 @@ static void function_line(Reader *r, ExaProgram *p)
              exa_function_outputs(f->id));
 }
 
+/* check SLOT batched|uniform SIZE OP "FILE" LINE COL "USER_FILE" LINE COL */
+static void check_line(Reader *r, ExaProgram *p)
+{
+    p->checks = grow(p->checks, p->nchecks, sizeof *p->checks);
+    ExaCheckInfo *c = &p->checks[p->nchecks++];
+    c->slot = (int)integer(r);
+    char *b = word(r);
+    c->batched = strcmp(b, "batched") == 0;
+    if (!c->batched && strcmp(b, "uniform") != 0)
+        fail(r, "expected batched or uniform, found '%s'", b);
+    free(b);
+    c->size = integer(r);
+    c->op = word(r);
+    c->file = quoted(r);
+    c->line = (int)integer(r);
+    c->col = (int)integer(r);
+    c->user_file = quoted(r);
+    c->user_line = (int)integer(r);
+    c->user_col = (int)integer(r);
+}
+
 static void fit_line(Reader *r, ExaProgram *p)
 {
     char *w = word(r);
@@ -460,6 +481,8 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
         p->decompose = call(r, 0);
     } else if (strcmp(kind, "function") == 0) {
         function_line(r, p);
+    } else if (strcmp(kind, "check") == 0) {
+        check_line(r, p);
     } else if (strcmp(kind, "fit") == 0) {
         fit_line(r, p);
     } else if (strcmp(kind, "strategy") == 0) {
@@ -552,6 +575,12 @@ void exa_program_free(ExaProgram *p)
     for (int i = 0; i < p->nfunctions; i++)
         free(p->functions[i].kind);
     free(p->functions);
+    for (int i = 0; i < p->nchecks; i++) {
+        free(p->checks[i].op);
+        free(p->checks[i].file);
+        free(p->checks[i].user_file);
+    }
+    free(p->checks);
     free(p->fit_model), free(p->fit_params_why), free(p->fit_mgrit_why), free(p->fit_list);
     for (int i = 0; i < p->nstrategies; i++) {
         ExaStrategyDecl *d = &p->strategies[i];

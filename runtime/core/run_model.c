@@ -193,6 +193,18 @@ static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void
     return sum;
 }
 
+void exa_run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void **outputs,
+                  int64_t begin, int64_t count)
+{
+    reserve(r, &r->train, r->train_info, count, fn);
+    exa_run_gather(r, &r->train, r->train_info, r->order, begin, count, r->in);
+    ExaArgs args = {
+        .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
+        .outputs = outputs, .workspace = r->work,
+    };
+    fn->run(&args);
+}
+
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,
                     ExaShard mode)
 {

@@ -108,6 +108,8 @@ static void usage(const ExaProgram *p, const char *argv0)
            "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
            "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
            "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
+           "  --check-numerics    when the loss is NaN or infinite, name the operation and\n"
+           "                      source line that first made a non-finite value\n"
            "  --quiet             no progress output\n\n",
            argv0, p->source ? p->source : "?", p->precision == 4 ? "f32" : "f64", (long long)p->epochs,
            (long long)p->batch, (long long)p->seed);
@@ -174,6 +176,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->eval = 1, takes = 0;
         } else if (strcmp(a, "--gradcompare") == 0) {
             o->gradcompare = 1, takes = 0;
+        } else if (strcmp(a, "--check-numerics") == 0) {
+            o->check_numerics = 1, takes = 0;
         } else if (takes_value(a) && (!v || !*v)) {
             /* an empty value is no value: --checkpoint "" would be the
              * root directory, --log "" a file that cannot exist */

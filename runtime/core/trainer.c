@@ -143,8 +143,17 @@ static void maybe_die_before_checkpoint(const ExaRun *r)
         raise(SIGKILL);
 }
 
+/* --check-numerics: the parameters each step starts from (the step itself
+ * may have spoilt r->theta by the time its loss is seen), and what
+ * exa_check_numerics said about the step whose loss was not finite. */
+typedef struct Numerics {
+    void *theta;
+    char why[1024];
+} Numerics;
+
 /* One epoch; returns its mean training loss (NaN stops the run). */
-static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples)
+static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double start, int64_t *samples,
+                    Numerics *nc)
 {
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, r->epoch);
     int64_t nb = exa_data_batches(r->train.n, r->batch);
@@ -153,13 +162,18 @@ static double epoch(ExaRun *r, ExaStrategy *s, ExaProgress *progress, double sta
     for (int64_t b = 0; b < nb; b++) {
         int64_t begin, count;
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
+        if (nc)
+            memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
         double loss = exa_strategy_step(s, begin, count);
         r->step++;
         maybe_die(r);
         seen += count;
         sum += loss * (double)count;
-        if (!isfinite(loss))
+        if (!isfinite(loss)) {
+            if (nc)
+                exa_check_numerics(r, nc->theta, begin, count, nc->why, sizeof nc->why);
             return loss;
+        }
         if (r->world.rank == 0 && !r->opt.quiet)
             exa_progress_step(progress, r->epoch + 1, b + 1, loss, (double)seen / (now() - t0),
                               now() - start);
@@ -261,19 +275,27 @@ int exa_train(ExaRun *r)
                r->world.size, r->world.size == 1 ? "" : "s");
         fflush(stdout); /* to a file or a pipe, stdout is block-buffered */
     }
+    Numerics numerics = { 0 }, *nc = NULL;
+    if (r->opt.check_numerics) {
+        numerics.theta = malloc((size_t)(r->n ? r->n : 1) * (size_t)r->elem);
+        if (!numerics.theta) {
+            exa_strategy_free(s);
+            return stop(r, 1, "exa: --check-numerics: out of memory");
+        }
+        nc = &numerics;
+    }
     double start = now();
     int rc = 0, done_here = 0;
     while (r->epoch < r->epochs) {
         double t0 = now();
         int64_t samples = 0;
-        double loss = epoch(r, s, &progress, start, &samples);
+        double loss = epoch(r, s, &progress, start, &samples, nc);
         if (!isfinite(loss)) {
-            char msg[1200];
-            snprintf(msg, sizeof msg, "exa: epoch %lld: the loss is %s; stopping%s%s", (long long)r->epoch + 1,
-                     isnan(loss) ? "NaN" : "infinite",
-                     dir ? " (the last checkpoint is kept in " : "", dir ? dir : "");
-            if (dir)
-                strcat(msg, ")");
+            char msg[2600];
+            snprintf(msg, sizeof msg, "exa: epoch %lld: the loss is %s; stopping%s%s%s; %s",
+                     (long long)r->epoch + 1, isnan(loss) ? "NaN" : "infinite",
+                     dir ? " (the last checkpoint is kept in " : "", dir ? dir : "", dir ? ")" : "",
+                     nc ? numerics.why : "--check-numerics names the operation that made it");
             rc = stop(r, 3, msg);
             break;
         }
@@ -315,6 +337,7 @@ int exa_train(ExaRun *r)
     }
     if (logging)
         exa_metrics_close(&log);
+    free(numerics.theta);
     exa_strategy_free(s);
     if (rc == 0 && r->opt.export_dir && exa_use_export(r, r->opt.export_dir, err, sizeof err) != 0)
         rc = stop(r, 1, err);

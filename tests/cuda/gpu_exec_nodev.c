@@ -2,7 +2,7 @@
  * executor and, when that fails, print its one line and exit 1, as
  * `./train --device gpu` should.  On these machines (no CUDA driver) the line
  * names the missing driver; nodev.sh checks it is one line and the status 1.
- * Where a GPU does open there is nothing to check: exit 77 (skipped). */
+ * Where a GPU does open, exit 77: nodev.sh reports that configure was wrong. */
 #include <stdio.h>
 
 #include "exa/gpu_exec.h"

@@ -8,7 +8,8 @@
  * differently from the CPU's).
  *
  *   gpu_vs_eval              on GPU 0: NVRTC's PTX, cuModuleLoadData, cuBLAS;
- *                            exits 77 (skipped) where there is no GPU
+ *                            registered only where configure found a GPU,
+ *                            so failing to open one is a failure
  *   gpu_vs_eval --emulate DIR  the same kernels and launch tables on the CPU:
  *                            the CUDA source is compiled as C by the system
  *                            compiler (one thread: blockIdx 0, gridDim 1) and
@@ -309,8 +310,8 @@ int main(int argc, char **argv)
     if (emulate) {
         emulated_gpu();
     } else if (exa_gpu_open(&gpu, 0, err, sizeof err) != 0) {
-        printf("skipped: %s\n", err);
-        return 77;
+        printf("FAIL: no GPU, although configure found an NVIDIA driver: %s\n", err);
+        return 1;
     }
     static CudaProgram prog;
     int failed = 0, ncases = cuda_program_cases(&prog);

@@ -6,7 +6,9 @@ tmp=$(mktemp) || exit 1
 out=$("$1" 2>"$tmp"); rc=$?
 err=$(cat "$tmp"); rm -f "$tmp"
 printf '%s\n' "$err"
-[ "$rc" = 77 ] && exit 77
+if [ "$rc" = 77 ]; then
+  echo "FAIL: a GPU opened, but configure found no NVIDIA driver: reconfigure (or -DEXA_GPU_TESTS=ON)"; exit 1
+fi
 lines=$(printf '%s\n' "$err" | wc -l)
 if [ "$rc" != 1 ] || [ "$lines" != 1 ] || [ -n "$out" ]; then
   echo "FAIL: status $rc, $lines lines on stderr, stdout '$out'"; exit 1

@@ -1,16 +1,17 @@
 #!/bin/sh
-# run-vim.sh SRC - runs vim-test.vim in the real Vim; exit 77 (skipped) when
-# there is no Vim with +eval and +syntax (vim-nox, vim, vim-gtk3 ...).
+# run-vim.sh SRC - runs vim-test.vim in the real Vim; fails, saying what to
+# install, when there is no Vim with +eval and +syntax (.ci/install-deps.sh
+# installs vim-nox).
 src=${1:?usage: run-vim.sh SOURCE_DIR}
 vim=${VIM_PROGRAM:-vim}
 if ! command -v "$vim" >/dev/null 2>&1; then
-    echo "SKIPPED: no '$vim' on PATH (Debian: apt-get install vim-nox)"
-    exit 77
+    echo "FAIL: no '$vim' on PATH: run .ci/install-deps.sh (Debian: apt-get install vim-nox)"
+    exit 1
 fi
 if ! "$vim" --version 2>/dev/null | grep -q '+eval' ||
    ! "$vim" --version 2>/dev/null | grep -q '+syntax'; then
-    echo "SKIPPED: '$vim' lacks +eval or +syntax (vim-tiny?); install vim-nox"
-    exit 77
+    echo "FAIL: '$vim' lacks +eval or +syntax (vim-tiny?): run .ci/install-deps.sh (vim-nox)"
+    exit 1
 fi
 log=$(mktemp) || exit 1
 trap 'rm -f "$log"' EXIT

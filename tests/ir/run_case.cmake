@@ -9,6 +9,10 @@ execute_process(COMMAND ${EXAC} --emit=${EMIT} ${NAME}.exa WORKING_DIRECTORY ${D
 if(NOT rc STREQUAL "0")
   message(FATAL_ERROR "exac --emit=${EMIT} ${NAME}.exa failed (${rc}):\n${err}")
 endif()
+# the stdlib's path is the build's or the install's: written as STDLIB
+get_filename_component(bindir ${EXAC} DIRECTORY)
+get_filename_component(stdlib "${bindir}/../share/exa/stdlib" ABSOLUTE)
+string(REPLACE "${stdlib}" "STDLIB" out "${out}")
 if(UPDATE)
   file(WRITE ${EXPECTED} "${out}")
   return()

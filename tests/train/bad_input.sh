@@ -178,7 +178,7 @@ nan_loss)
     [ ! -e ck/checkpoint.exa ] || { echo "FAIL: a checkpoint was written" >&2; fail=1; } ;;
 checkpoint_empty)
     compile "$srcdir/small_sgd.exa" prog
-    expect 1 "^exa: rank 0: --checkpoint: the directory name is empty$" ./prog --quiet --checkpoint "" ;;
+    expect 2 "^exa: --checkpoint: the value is empty$" ./prog --quiet --checkpoint "" ;;
 checkpoint_unwritable)
     # found at start-up, before any training: a file where the directory goes
     compile "$srcdir/small_sgd.exa" prog

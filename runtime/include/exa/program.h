@@ -21,6 +21,12 @@
  *   decompose layers(mgrit(levels=3,cfactor=4,relax=FCF))
  *   function 0 loss_grad inputs 2 outputs 3   index into exa_functions, kind
  *   metric accuracy output 1 label 1       model output slot and label input
+ *   check 2 batched 4 TANH "nn.exa" 8 14 "peaks.exa" 5 9
+ *                                          a slot of the loss_check function
+ *                                          (--check-numerics): per sample or
+ *                                          uniform, reals, op, where it is
+ *                                          made, and the user's expression
+ *                                          around it (compiler/ir/lower_check.h)
  *   fit model "mlp" params "WHY" mgrit "WHY"   why split params / layers(mgrit)
  *                                          do not fit the model ("" : they fit)
  *   fit list "data(), sapts, local_sgd"    the strategies that fit, as exac lists them
@@ -104,6 +110,18 @@ typedef struct ExaFunctionInfo {
     int ninputs, noutputs;
 } ExaFunctionInfo;
 
+/* One output slot of the loss_check function (--check-numerics): an operation
+ * of the forward pass, in definition order, and where the source made it
+ * (file:line:col; user_*: the expression of the program's own file around it). */
+typedef struct ExaCheckInfo {
+    int slot;
+    int batched;      /* one tensor per sample (1) or one in all (0) */
+    int64_t size;     /* reals per sample (batched) or in all */
+    char *op;
+    char *file, *user_file;
+    int line, col, user_line, user_col;
+} ExaCheckInfo;
+
 typedef struct ExaSetting {
     char *key;
     ExaValue value;
@@ -140,6 +158,8 @@ typedef struct ExaProgram {
     int nfunctions;
     ExaFunctionInfo *functions;
     int accuracy_output, accuracy_label; /* -1 when the loss has no class labels */
+    ExaCheckInfo *checks;                /* the loss_check slots, in order */
+    int nchecks;
     ExaShape predict_shape; /* the predict function's output per sample (rank -1: none) */
     /* the fit facts of the model (NULL model: none recorded) */
     char *fit_model, *fit_params_why, *fit_mgrit_why, *fit_list; /* why: "" when it fits */

@@ -46,6 +46,7 @@ typedef struct ExaOptions {
     const char *import_dir;        /* --import DIR: weights from .npy files */
     const char *decompose;         /* --decompose STRATEGY: instead of the program's line */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
+    int check_numerics;            /* a non-finite loss names the op that made it */
     int nover;
     char over_key[EXA_MAX_OVERRIDES][128];    /* "train" or "train.images" */
     const char *over_path[EXA_MAX_OVERRIDES];
@@ -118,6 +119,18 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
 /* Loss and accuracy (NAN without class labels) over a whole data set, split
  * over the ranks. */
 void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
+
+/* Runs fn at theta on training rows order[begin .. begin+count), all on this
+ * rank, writing to outputs (check_numerics.c's probe). */
+void exa_run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void **outputs,
+                  int64_t begin, int64_t count);
+
+/* --check-numerics (check_numerics.c): after a non-finite loss of the batch
+ * order[begin .. begin+count) started at theta, finds the first operation of
+ * the forward pass whose value is NaN or infinite there and describes it in
+ * msg ("the first non-finite value is ..."). */
+void exa_check_numerics(ExaRun *r, const void *theta, int64_t begin, int64_t count, char *msg,
+                        size_t len);
 
 /* Reals of the program's precision, whatever it is. */
 static inline double exa_get(const ExaRun *r, const void *v, int64_t i)
