@@ -277,6 +277,11 @@ static void put_runtime_strategies(Text *t, const SemaTyped *st)
     put(t, "\nfit list ");
     put_string(t, f->list ? f->list : "data()");
     put(t, "\n");
+    for (int i = 0; i < f->nsolvers; i++) { /* the optimisers' argument names, for params(local: ...) */
+        put(t, "solver %s ", f->solver[i]);
+        put_string(t, f->solver_args[i]);
+        put(t, "\n");
+    }
     for (int m = 0; m < t->p->nmodules; m++) {
         const NodeList *l = &t->p->modules[m]->ast->list;
         for (int i = 0; i < l->len; i++)

@@ -706,6 +706,13 @@ void sema_strategy_facts(Sema *s)
     f->params_why = params_fits(s, why, sizeof why) ? NULL : sema_fmt(s, "%s", why);
     f->mgrit_why = mgrit_fits(s, why, sizeof why) ? NULL : sema_fmt(s, "%s", why);
     f->list = fit_list(s);
+    for (int i = 0; i < sema_builtin_count() && f->nsolvers < 32; i++) {
+        const Builtin *b = sema_builtin_at(i);
+        if (b->kind == B_OPTIMIZER) {
+            f->solver[f->nsolvers] = b->name;
+            f->solver_args[f->nsolvers++] = b->named;
+        }
+    }
 }
 
 void sema_check_decompose(Sema *s, const Node *e, int fit)

@@ -119,6 +119,8 @@ typedef struct SemaFit {
     const char *params_why;       /* why split params does not fit, or NULL */
     const char *mgrit_why;        /* why layers(mgrit(...)) does not fit, or NULL */
     const char *list;             /* the strategies that fit, as the compiler's note lists them */
+    int nsolvers;                 /* the optimisers (builtins.def) with their named arguments */
+    const char *solver[32], *solver_args[32];
 } SemaFit;
 
 typedef struct SemaTyped {

@@ -180,6 +180,42 @@ static const char *value_name(const ExaValue *v)
     return !v ? NULL : v->kind == EXA_CALL ? v->call->name : v->kind == EXA_IDENT ? v->str : NULL;
 }
 
+/* local: or global: of params(...), as sema's check_step and
+ * builtin_call_args judge it: a word, or an optimiser call with its named
+ * arguments. */
+static int solver_arg(const ExaProgram *p, const ExaValue *v, int global, const char *text, char *err, size_t errlen)
+{
+    if (!v)
+        return 0;
+    const char *w = v->kind == EXA_IDENT ? v->str : NULL;
+    if (w && (global ? !strcmp(w, "plain") || !strcmp(w, "optimizer") : !strcmp(w, "gradient")))
+        return 0;
+    int k = -1;
+    for (int i = 0; v->kind == EXA_CALL && i < p->nsolvers; i++)
+        if (!strcmp(p->solver[i], v->call->name))
+            k = i;
+    if (k < 0)
+        return refuse(err, errlen, text, "%s%s%s", global ? "'global' takes an optimiser call, 'plain' or 'optimizer'"
+                      : "'local' takes an optimiser call or 'gradient'", "", "");
+    char padded[300];
+    snprintf(padded, sizeof padded, " %s ", p->solver_args[k]);
+    for (int i = 0; i < v->call->nargs; i++) {
+        const char *key = v->call->keys[i];
+        char word[80];
+        snprintf(word, sizeof word, " %s ", key);
+        if (key[0] != '_' && !strstr(padded, word)) {
+            char note[400];
+            snprintf(note, sizeof note, *p->solver_args[k] ? "'%s' accepts: %s" : "'%s' accepts no named arguments%s",
+                     p->solver[k], p->solver_args[k]);
+            return refuse(err, errlen, text, "'%s' has no argument named '%s'; %s", p->solver[k], key, note);
+        }
+        if (!strcmp(key, "batches") && global)
+            return refuse(err, errlen, text, "'batches' is for a strategy's local solver: local %s(..., batches: "
+                          "successive)%s%s", p->solver[k], "", "");
+    }
+    return 0;
+}
+
 /* params(by:, groups:, local:, combine:, global:) as sema's params_call and
  * check_combination judge it, before the fit. */
 static int params_args(const ExaProgram *p, const ExaCall *c, const char *text, char *err, size_t errlen)
@@ -191,6 +227,9 @@ static int params_args(const ExaProgram *p, const ExaCall *c, const char *text, 
     if (exa_call_arg(c, "groups") && (!groups || strcmp(groups, "ranks")))
         return refuse(err, errlen, text, "'groups' must be 'ranks': every rank is one group; a number of groups "
                       "other than the ranks is not supported (docs/strategies.md)%s%s%s", "", "", "");
+    if (solver_arg(p, exa_call_arg(c, "local"), 0, text, err, errlen)
+        || solver_arg(p, exa_call_arg(c, "global"), 1, text, err, errlen))
+        return -1;
     const char *local = value_name(exa_call_arg(c, "local"));
     const char *combine = value_name(exa_call_arg(c, "combine"));
     const char *global = value_name(exa_call_arg(c, "global"));

@@ -487,6 +487,11 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
         fit_line(r, p);
     } else if (strcmp(kind, "strategy") == 0) {
         strategy_line(r, p);
+    } else if (strcmp(kind, "solver") == 0) {
+        p->solver = grow(p->solver, p->nsolvers, sizeof *p->solver);
+        p->solver_args = grow(p->solver_args, p->nsolvers, sizeof *p->solver_args);
+        p->solver[p->nsolvers] = word(r);
+        p->solver_args[p->nsolvers++] = quoted(r);
     } else if (strcmp(kind, "predict") == 0) {
         expect_word(r, "output");
         p->predict_shape = shape(r);
@@ -590,6 +595,9 @@ void exa_program_free(ExaProgram *p)
         free_call(d->expand);
     }
     free(p->strategies);
+    for (int i = 0; i < p->nsolvers; i++)
+        free(p->solver[i]), free(p->solver_args[i]);
+    free(p->solver), free(p->solver_args);
     memset(p, 0, sizeof *p);
 }
 

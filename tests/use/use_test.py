@@ -150,13 +150,16 @@ elif case == "decompose":
     for strat in ("precond_lbfgs()", "params(by: stage)", "sapts(local_steps: 2.5)", "sapts(radius: 1, radius: 2)",
                   "local_sgd(step: 2)", "params(global: adam(lr: 0.1))", "params(combine: multiplicative)",
                   "params(x: 1)", "data(x: 1)", "foo()", "layers(lbfgs())", "sapts(1, 2, 3)",
-                  "params(combine: sum, global: lbfgs())"):
+                  "params(combine: sum, global: lbfgs())", "params(local: lbfgs(stepz: 3))",
+                  "params(global: trust_region(radius: 0.1, batches: same))", "params(local: plain)"):
         # exac's message for the same line: "error: WHY" and its note
         open(os.path.join(work, "same.exa"), "w").write(src.replace("seed = 3; }", "seed = 3; decompose = %s; }" % strat))
         p = run(exac, "check", "same.exa", status=1)
         lines = p.stderr.splitlines()
         want = lines[0].split(": error: ", 1)[1]
-        notes = [l[len("note: "):] for l in lines if l.startswith("note: ")]
+        # the first error's own note: before the next error
+        nxt = [i for i, l in enumerate(lines) if ": error: " in l][1:] + [len(lines)]
+        notes = [l[len("note: "):] for l in lines[:nxt[0]] if l.startswith("note: ")]
         if notes:
             want += "; " + notes[0]
         p = run("./mlp", "--decompose", strat, status=2)

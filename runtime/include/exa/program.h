@@ -30,6 +30,7 @@
  *   fit model "mlp" params "WHY" mgrit "WHY"   why split params / layers(mgrit)
  *                                          do not fit the model ("" : they fit)
  *   fit list "data(), sapts, local_sgd"    the strategies that fit, as exac lists them
+ *   solver lbfgs "history steps lr line_search"   an optimiser's argument names
  *   strategy sapts split data formals 2 local_steps int 3 radius float 0.01
  *       expand strategy(name=sapts,...,local=trust_region(steps=$local_steps),...)
  *                                          a declared strategy for --decompose: its
@@ -165,6 +166,8 @@ typedef struct ExaProgram {
     char *fit_model, *fit_params_why, *fit_mgrit_why, *fit_list; /* why: "" when it fits */
     int nstrategies;
     ExaStrategyDecl *strategies;
+    int nsolvers;          /* the optimisers exac knows, with their argument names */
+    char **solver, **solver_args;
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
