@@ -81,6 +81,7 @@ typedef struct Lower {
     ModelMemo memo[MAX_MEMO];
     int nmemo;
     IrId accuracy_out;
+    IrId model_out;       /* the last model called from the loss expression itself */
     int64_t classes;
     int failed;
     int depth;
@@ -588,6 +589,8 @@ static LVal lower_call(Lower *L, Scope *s, const Node *call)
         for (int k = 0; k < nformals; k++)
             m->args[k] = actual[k].id;
         m->result = result;
+        if (s->in_loss && result.kind == LV_TENSOR)
+            L->model_out = result.id;
         /* the model output the accuracy is measured on */
         if (s->in_loss && L->accuracy_out < 0 && result.kind == LV_TENSOR) {
             const IrShape *sh = &L->f->v[result.id].shape;
@@ -834,7 +837,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     IrFunc f;
     ir_init(&f);
     LowerRepeat repeat = { 0 };
-    Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1,
+    Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1, .model_out = -1,
                 .repeat = lower_stage_wanted(t) ? &repeat : NULL, .noise = -1,
                 .nfields = t->data[t->train.data].nfields };
     layout_params(&L, out);
@@ -919,6 +922,9 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
     if (rc == 0)
         lower_check_build(&f, &L.check, per_sample, data->nfields + (L.dropout > 0), out); /* masks last */
+    IrId model_out = acc ? L.accuracy_out : L.model_out;
+    if (rc == 0 && model_out >= 0)
+        lower_predict(&f, model_out, out);
     ir_free(&f);
     lower_free(&L);
     free(L.param_ids);
@@ -937,6 +943,8 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     if (out->descriptor && L.drop_desc)
         lower_describe_before_end(&out->descriptor, L.drop_desc);
     free(L.drop_desc);
+    if (out->descriptor && model_out >= 0)
+        lower_predict_describe(&out->descriptor, out, data->nfields + (L.dropout > 0));
     lower_stage_free(&repeat);
     lower_check_free(&L.check);
     return out->descriptor ? 0 : -1;

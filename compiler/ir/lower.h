@@ -8,6 +8,7 @@
  *   loss       outputs: 0 the per-sample loss, 1 the model output (accuracy)
  *   loss_grad  the same and 2: the gradient of the batch's mean loss, each
  *              parameter at its offset in the flat vector
+ *   predict    (last) 0: the model output alone (lower_predict.c)
  *
  * and the descriptor text (runtime/include/exa/program.h) naming them. */
 #ifndef EXA_LOWER_H
@@ -69,5 +70,12 @@ void lower_stage_describe(char **descriptor, const LowerRepeat *r);
 /* Inserts lines before the descriptor's closing "end" line. */
 void lower_describe_before_end(char **descriptor, const char *lines);
 void lower_stage_free(LowerRepeat *r);
+
+/* ---- lower_predict.c: the model alone (function kind predict) ----
+ * Appends to out->funcs a copy of the loss graph whose one output is the
+ * model output model_out; then its descriptor lines ("function N predict
+ * ..." and "predict output shape R D..."), inserted before "end". */
+void lower_predict(const IrFunc *loss, IrId model_out, Lowered *out);
+void lower_predict_describe(char **descriptor, const Lowered *out, int nfields);
 
 #endif

@@ -194,6 +194,103 @@ static void put_call(Text *t, const Node *call, const Env *e)
     put(t, ")");
 }
 
+/* ---- strategies chosen at run time (--decompose) ----
+ * Every strategy declaration the program sees is written with its formals
+ * and its expansion, each formal's use as the placeholder $NAME, which
+ * libexa replaces by the run's argument (runtime/core/decompose.c); with the
+ * fit facts sema judged, libexa accepts and refuses what exac would.  A
+ * strategy whose formals enter arithmetic (steps: 2 * k) cannot be expanded
+ * without the compiler and is left out: --decompose refuses it as unknown. */
+static void put_runtime_strategy(Text *t, const Node *decl)
+{
+    Env env = { 0 };
+    Node *holders = calloc((size_t)decl->list.len + 1, sizeof *holders);
+    if (!holders)
+        abort();
+    for (int i = 0; i < decl->list.len && i < 32; i++) {
+        const Node *f = decl->list.items[i];
+        size_t len = strlen(f->name) + 2;
+        char *name = malloc(len);
+        if (!name)
+            abort();
+        snprintf(name, len, "$%s", f->name);
+        holders[i] = (Node){ .kind = N_NAME, .name = name, .span = f->span };
+        env.name[env.n] = f->name;
+        env.value[env.n++] = &holders[i];
+    }
+    Text body = { .p = t->p };
+    put(&body, "%s", "");
+    for (int i = 0; i < decl->list2.len; i++) {
+        const Node *st = decl->list2.items[i];
+        if (st->kind == N_SPLIT)
+            put(&body, "strategy %s split %s formals %d", decl->name, st->name, decl->list.len);
+    }
+    for (int i = 0; i < decl->list.len; i++) {
+        const Node *f = decl->list.items[i];
+        put(&body, " %s %s ", f->name, f->a->kind == N_TYPE_INT ? "int" : "float");
+        double d = f->b ? fold(f->b, NULL) : NAN;
+        if (f->b && isnan(d))
+            goto skip; /* a default that is not a number */
+        if (f->b)
+            put(&body, "%.17g", d);
+        else
+            put(&body, "none");
+    }
+    put(&body, " expand strategy(name=%s", decl->name);
+    for (int i = 0; i < decl->list2.len; i++) {
+        const Node *st = decl->list2.items[i];
+        switch (st->kind) {
+        case N_SPLIT:
+            put(&body, ",split=%s", st->name);
+            if (st->b)
+                put(&body, ",by=%s", st->b->name);
+            put(&body, ",into=");
+            put_value(&body, st->a, &env);
+            break;
+        case N_LOCAL: put(&body, ",local="); put_value(&body, st->a, &env); break;
+        case N_COMBINE: put(&body, ",combine="); put_value(&body, st->a, &env); break;
+        case N_GLOBAL: put(&body, ",global="); put_value(&body, st->a, &env); break;
+        default: break;
+        }
+    }
+    put(&body, ")\n");
+    /* a formal inside arithmetic folds to NaN here */
+    if (!strstr(body.s, "=nan") && !strstr(body.s, "=-nan") && strncmp(body.s, "strategy ", 9) == 0)
+        put(t, "%s", body.s);
+skip:
+    free(body.s);
+    for (int i = 0; i < decl->list.len; i++)
+        free((char *)holders[i].name);
+    free(holders);
+}
+
+static void put_runtime_strategies(Text *t, const SemaTyped *st)
+{
+    const SemaFit *f = &st->fit;
+    if (!f->known)
+        return;
+    put(t, "fit model ");
+    put_string(t, f->model);
+    put(t, " params ");
+    put_string(t, f->params_why ? f->params_why : "");
+    put(t, " mgrit ");
+    put_string(t, f->mgrit_why ? f->mgrit_why : "");
+    put(t, "\nfit list ");
+    put_string(t, f->list ? f->list : "data()");
+    put(t, "\n");
+    for (int i = 0; i < f->nsolvers; i++) { /* the optimisers' argument names, for params(local: ...) */
+        put(t, "solver %s ", f->solver[i]);
+        put_string(t, f->solver_args[i]);
+        put(t, "\n");
+    }
+    for (int m = 0; m < t->p->nmodules; m++) {
+        const NodeList *l = &t->p->modules[m]->ast->list;
+        for (int i = 0; i < l->len; i++)
+            if (l->items[i]->kind == N_STRATEGY && find_strategy(t->p, l->items[i]->name) == l->items[i])
+                put_runtime_strategy(t, l->items[i]);
+    }
+}
+
 /* Fan-in and fan-out as PyTorch counts them: W [out, in], conv W [o, c, k, k]. */
 static void fans(const IrShape *s, int64_t *in, int64_t *out)
 {
@@ -325,6 +422,7 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put_call(&t, st->train.decompose, NULL);
         put(&t, "\n");
     }
+    put_runtime_strategies(&t, st);
     for (int k = 0; k < 2; k++) { /* functions 0 and 1 (lower.c), the stage functions follow */
         ExaFunctionKind kind = k ? EXA_FN_LOSS_GRAD : EXA_FN_LOSS;
         put(&t, "function %d %s inputs %d outputs %d\n", k, exa_function_kind_name(kind),

@@ -248,6 +248,8 @@ Val sema_const_expr(Sema *s, const Module *m, const Node *e, const Node *strateg
 void sema_check_strategy_decl(Sema *s, Decl *d);
 /* Checks `decompose = e`; fit: also whether it fits the instantiated model. */
 void sema_check_decompose(Sema *s, const Node *e, int fit);
+/* The fit facts of the model (SemaTyped.fit) for --decompose at run time. */
+void sema_strategy_facts(Sema *s);
 void sema_check_optimizer(Sema *s, const Module *m, const Node *e, const Node *strategy);
 /* Whether the run takes SGD or Adam steps: the train block's optimiser where
  * the strategy uses it, a strategy's local or global optimiser call. */

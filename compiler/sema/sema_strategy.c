@@ -659,7 +659,16 @@ static int params_fits(Sema *s, char *why, size_t n)
     return 0;
 }
 
+static const char *fit_list(Sema *s);
+
 static void fit_note(Sema *s)
+{
+    sema_note_plain(s, "strategies that fit model '%s': %s", s->typed.models[0].name, fit_list(s));
+}
+
+/* "data(), params(...), sapts, ...": what fits the model (kept in sema's
+ * arena). */
+static const char *fit_list(Sema *s)
 {
     char why[512], list[2048];
     int p = params_fits(s, why, sizeof why), mg = mgrit_fits(s, why, sizeof why), ad = admm_fits(s, why, sizeof why);
@@ -679,7 +688,27 @@ static void fit_note(Sema *s)
         if (k == SK_DATA || (k == SK_PARAMS && p))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
     }
-    sema_note_plain(s, "strategies that fit model '%s': %s", s->typed.models[0].name, list);
+    return sema_fmt(s, "%s", list);
+}
+
+void sema_strategy_facts(Sema *s)
+{
+    SemaFit *f = &s->typed.fit;
+    if (s->d->errors || s->typed.nmodels == 0)
+        return;
+    char why[512];
+    f->known = 1;
+    f->model = s->typed.models[0].name;
+    f->params_why = params_fits(s, why, sizeof why) ? NULL : sema_fmt(s, "%s", why);
+    f->mgrit_why = mgrit_fits(s, why, sizeof why) ? NULL : sema_fmt(s, "%s", why);
+    f->list = fit_list(s);
+    for (int i = 0; i < sema_builtin_count() && f->nsolvers < 32; i++) {
+        const Builtin *b = sema_builtin_at(i);
+        if (b->kind == B_OPTIMIZER) {
+            f->solver[f->nsolvers] = b->name;
+            f->solver_args[f->nsolvers++] = b->named;
+        }
+    }
 }
 
 void sema_check_decompose(Sema *s, const Node *e, int fit)

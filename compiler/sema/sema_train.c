@@ -442,4 +442,5 @@ void sema_check_program(Sema *s)
         sema_check_decompose(s, s->typed.train.decompose, s->d->errors == 0);
     if (s->train && s->d->errors == 0)
         check_first_order(s, s->train);
+    sema_strategy_facts(s);
 }

@@ -113,12 +113,25 @@ typedef struct SemaTrain {
     int validate;                 /* index of the validation set, or -1 */
 } SemaTrain;
 
+/* What a strategy chosen at run time (--decompose) needs to know of the
+ * model, as sema judges it (sema_strategy.c): NULL "why" means it fits. */
+typedef struct SemaFit {
+    int known;                    /* 0: the model did not check (no facts) */
+    const char *model;            /* the first model's name */
+    const char *params_why;       /* why split params does not fit, or NULL */
+    const char *mgrit_why;        /* why layers(mgrit(...)) does not fit, or NULL */
+    const char *list;             /* the strategies that fit, as the compiler's note lists them */
+    int nsolvers;                 /* the optimisers (builtins.def) with their named arguments */
+    const char *solver[32], *solver_args[32];
+} SemaFit;
+
 typedef struct SemaTyped {
     SemaData *data;     int ndata;
     SemaModel *models;  int nmodels; /* the models the loss reaches, first met first */
     const Node *loss;             /* N_LOSS, NULL in a library module */
     SemaShape loss_shape;
     SemaTrain train;
+    SemaFit fit;
 } SemaTyped;
 
 #endif

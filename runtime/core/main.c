@@ -43,6 +43,12 @@ int main(int argc, char **argv)
         free(r);
         return rc == 1 ? 0 : rc;
     }
+    if (r->opt.decompose && exa_decompose_choose(&prog, r->opt.decompose, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exa_program_free(&prog);
+        free(r);
+        return 2;
+    }
     if (r->opt.describe) {
         fputs(exa_program, stdout);
         exa_program_free(&prog);

@@ -69,7 +69,8 @@ static int at_end_of_line(Reader *r)
 
 static int is_word_char(char c)
 {
-    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-' || c == '+' || c == '#';
+    /* '$': a formal's placeholder in a strategy's expansion */
+    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-' || c == '+' || c == '#' || c == '$';
 }
 
 /* A bare word: identifier or number. */
@@ -425,6 +426,61 @@ static void layer_line(Reader *r, ExaProgram *p)
     free(act);
 }
 
+static void fit_line(Reader *r, ExaProgram *p)
+{
+    char *w = word(r);
+    if (strcmp(w, "model") == 0) {
+        free(p->fit_model), free(p->fit_params_why), free(p->fit_mgrit_why);
+        p->fit_model = quoted(r);
+        expect_word(r, "params");
+        p->fit_params_why = quoted(r);
+        expect_word(r, "mgrit");
+        p->fit_mgrit_why = quoted(r);
+    } else if (strcmp(w, "list") == 0) {
+        free(p->fit_list);
+        p->fit_list = quoted(r);
+    } else {
+        fail(r, "unknown fit record '%s'", w);
+    }
+    free(w);
+}
+
+static void strategy_line(Reader *r, ExaProgram *p)
+{
+    p->strategies = grow(p->strategies, p->nstrategies, sizeof *p->strategies);
+    ExaStrategyDecl *d = &p->strategies[p->nstrategies++];
+    d->name = word(r);
+    expect_word(r, "split");
+    char *w = word(r);
+    d->params = strcmp(w, "params") == 0;
+    free(w);
+    expect_word(r, "formals");
+    int64_t n = integer(r);
+    if (n < 0 || n > 64) {
+        fail(r, "%lld formals", (long long)n);
+        return;
+    }
+    d->formal = xcalloc((size_t)n, sizeof *d->formal);
+    d->is_int = xcalloc((size_t)n, sizeof *d->is_int);
+    d->has_default = xcalloc((size_t)n, sizeof *d->has_default);
+    d->def = xcalloc((size_t)n, sizeof *d->def);
+    for (d->nformals = 0; d->nformals < n && !r->failed; d->nformals++) {
+        int k = d->nformals;
+        d->formal[k] = word(r);
+        char *type = word(r);
+        d->is_int[k] = strcmp(type, "int") == 0;
+        free(type);
+        char *v = word(r);
+        d->has_default[k] = strcmp(v, "none") != 0;
+        if (d->has_default[k])
+            d->def[k] = strtod(v, NULL);
+        free(v);
+    }
+    expect_word(r, "expand");
+    if (!r->failed)
+        d->expand = call(r, 0);
+}
+
 static void record(Reader *r, ExaProgram *p, const char *kind)
 {
     if (strcmp(kind, "source") == 0) {
@@ -477,6 +533,18 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
             fail(r, "bad dropout site%s", "");
         if (!r->failed && d->offset + d->size > p->dropout_size)
             p->dropout_size = d->offset + d->size;
+    } else if (strcmp(kind, "fit") == 0) {
+        fit_line(r, p);
+    } else if (strcmp(kind, "strategy") == 0) {
+        strategy_line(r, p);
+    } else if (strcmp(kind, "solver") == 0) {
+        p->solver = grow(p->solver, p->nsolvers, sizeof *p->solver);
+        p->solver_args = grow(p->solver_args, p->nsolvers, sizeof *p->solver_args);
+        p->solver[p->nsolvers] = word(r);
+        p->solver_args[p->nsolvers++] = quoted(r);
+    } else if (strcmp(kind, "predict") == 0) {
+        expect_word(r, "output");
+        p->predict_shape = shape(r);
     } else if (strcmp(kind, "metric") == 0) {
         expect_word(r, "accuracy");
         expect_word(r, "output");
@@ -492,6 +560,7 @@ int exa_program_parse(const char *text, ExaProgram *p, char *err, int errlen)
 {
     memset(p, 0, sizeof *p);
     p->accuracy_output = p->accuracy_label = -1;
+    p->predict_shape.rank = -1;
     p->epochs = p->batch = 1;
     Reader r = { .s = text, .line = 1, .err = err, .errlen = errlen };
     int ended = 0;
@@ -569,6 +638,18 @@ void exa_program_free(ExaProgram *p)
     }
     free(p->checks);
     free(p->dropout);
+    free(p->fit_model), free(p->fit_params_why), free(p->fit_mgrit_why), free(p->fit_list);
+    for (int i = 0; i < p->nstrategies; i++) {
+        ExaStrategyDecl *d = &p->strategies[i];
+        for (int k = 0; k < d->nformals; k++)
+            free(d->formal[k]);
+        free(d->name), free(d->formal), free(d->is_int), free(d->has_default), free(d->def);
+        free_call(d->expand);
+    }
+    free(p->strategies);
+    for (int i = 0; i < p->nsolvers; i++)
+        free(p->solver[i]), free(p->solver_args[i]);
+    free(p->solver), free(p->solver_args);
     memset(p, 0, sizeof *p);
 }
 
@@ -656,4 +737,176 @@ void exa_call_print(const ExaCall *c, char *buf, int len)
         buf[0] = '\0';
     if (c)
         print_call(c, buf, len);
+}
+
+void exa_call_free(ExaCall *c)
+{
+    free_call(c);
+}
+
+ExaCall *exa_call_copy(const ExaCall *c)
+{
+    if (!c)
+        return NULL;
+    ExaCall *d = xcalloc(1, sizeof *d);
+    d->name = strdup(c->name);
+    d->nargs = c->nargs;
+    d->keys = xcalloc((size_t)c->nargs, sizeof *d->keys);
+    d->values = xcalloc((size_t)c->nargs, sizeof *d->values);
+    for (int i = 0; i < c->nargs; i++) {
+        d->keys[i] = strdup(c->keys[i]);
+        d->values[i] = c->values[i];
+        d->values[i].str = c->values[i].str ? strdup(c->values[i].str) : NULL;
+        d->values[i].call = exa_call_copy(c->values[i].call);
+    }
+    return d;
+}
+
+/* ---- .exa call syntax (--decompose) ---- */
+
+typedef struct ExaSyntax {
+    const char *s, *start;
+    char *err;
+    int errlen;
+    int failed;
+} ExaSyntax;
+
+static void syntax_fail(ExaSyntax *x, const char *what)
+{
+    if (!x->failed)
+        snprintf(x->err, (size_t)x->errlen, "%s at column %d", what, (int)(x->s - x->start) + 1);
+    x->failed = 1;
+}
+
+static void syntax_blanks(ExaSyntax *x)
+{
+    while (*x->s == ' ' || *x->s == '\t')
+        x->s++;
+}
+
+static char *syntax_name(ExaSyntax *x)
+{
+    syntax_blanks(x);
+    const char *b = x->s;
+    if (isalpha((unsigned char)*x->s) || *x->s == '_')
+        while (isalnum((unsigned char)*x->s) || *x->s == '_')
+            x->s++;
+    if (x->s == b) {
+        syntax_fail(x, "expected a name");
+        return strdup("");
+    }
+    return strndup(b, (size_t)(x->s - b));
+}
+
+static ExaCall *syntax_call(ExaSyntax *x, char *name, int depth);
+
+static void syntax_value(ExaSyntax *x, ExaValue *v, int depth)
+{
+    syntax_blanks(x);
+    if (*x->s == '"') {
+        const char *b = ++x->s;
+        while (*x->s && *x->s != '"')
+            x->s++;
+        if (*x->s != '"') {
+            syntax_fail(x, "unterminated string");
+            return;
+        }
+        v->kind = EXA_STR;
+        v->str = strndup(b, (size_t)(x->s++ - b));
+        return;
+    }
+    if (isdigit((unsigned char)*x->s) || *x->s == '-' || *x->s == '.') {
+        char *end;
+        v->kind = EXA_NUM;
+        v->num = strtod(x->s, &end);
+        if (end == x->s || isalpha((unsigned char)*end))
+            syntax_fail(x, "expected a number");
+        x->s = end;
+        return;
+    }
+    char *name = syntax_name(x);
+    syntax_blanks(x);
+    if (*x->s == '(') {
+        v->kind = EXA_CALL;
+        v->call = syntax_call(x, name, depth + 1);
+    } else {
+        v->kind = EXA_IDENT;
+        v->str = name;
+    }
+}
+
+static ExaCall *syntax_call(ExaSyntax *x, char *name, int depth)
+{
+    ExaCall *c = xcalloc(1, sizeof *c);
+    c->name = name;
+    syntax_blanks(x);
+    if (depth > 16) {
+        syntax_fail(x, "calls nested too deeply");
+        return c;
+    }
+    if (*x->s != '(') {
+        syntax_fail(x, "expected '('");
+        return c;
+    }
+    x->s++;
+    syntax_blanks(x);
+    int positional = 0;
+    while (!x->failed && *x->s != ')') {
+        c->keys = grow(c->keys, c->nargs, sizeof *c->keys);
+        c->values = grow(c->values, c->nargs, sizeof *c->values);
+        /* NAME: VALUE, or a VALUE */
+        const char *save = x->s;
+        char *key = NULL;
+        if (isalpha((unsigned char)*x->s) || *x->s == '_') {
+            key = syntax_name(x);
+            syntax_blanks(x);
+            if (*x->s == ':') {
+                x->s++;
+            } else {
+                free(key);
+                key = NULL;
+                x->s = save;
+            }
+        }
+        if (!key) {
+            char k[16];
+            snprintf(k, sizeof k, "_%d", positional++);
+            key = strdup(k);
+        }
+        c->keys[c->nargs] = key;
+        syntax_value(x, &c->values[c->nargs], depth);
+        c->nargs++;
+        syntax_blanks(x);
+        if (*x->s == ',')
+            x->s++, syntax_blanks(x);
+        else if (*x->s != ')')
+            syntax_fail(x, "expected ',' or ')'");
+    }
+    if (*x->s == ')')
+        x->s++;
+    return c;
+}
+
+ExaCall *exa_call_parse_exa(const char *text, char *err, int errlen)
+{
+    ExaSyntax x = { .s = text, .start = text, .err = err, .errlen = errlen };
+    char *name = syntax_name(&x);
+    ExaCall *c = NULL;
+    syntax_blanks(&x);
+    if (!x.failed && !*x.s) { /* a declared strategy by its name alone: sapts */
+        c = xcalloc(1, sizeof *c);
+        c->name = name;
+    } else if (!x.failed) {
+        c = syntax_call(&x, name, 0);
+    } else {
+        free(name);
+    }
+    syntax_blanks(&x);
+    if (!x.failed && *x.s)
+        syntax_fail(&x, "unexpected text after the call");
+    if (x.failed) {
+        free_call(c);
+        return NULL;
+    }
+    return c;
 }

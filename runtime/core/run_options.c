@@ -89,7 +89,20 @@ static void usage(const ExaProgram *p, const char *argv0)
            "  --resume            continue from DIR/checkpoint.exa\n"
            "  --log FILE          one JSON line per epoch\n"
            "  --device cpu|gpu    where to train (default cpu)\n"
-           "  --describe          print the compiled program's descriptor\n"
+           "  --predict FILE      run the trained model on FILE's inputs (.npy, .csv or IDX,\n"
+           "                      read as the training set's), no training; needs --out\n"
+           "  --out FILE          --predict's outputs as .npy (N, output shape); a classifier's\n"
+           "                      classes also in FILE with .npy -> .classes.npy (int32)\n"
+           "  --eval              evaluate the trained weights on the validation set, no training\n"
+           "                      (the weights: --import DIR, else the checkpoint of --checkpoint)\n"
+           "  --export DIR        write every parameter as DIR/NAME.npy at the end of the run\n"
+           "                      (NAME as exac --emit=shapes prints it)\n"
+           "  --import DIR        start from the parameters in DIR/NAME.npy instead of the\n"
+           "                      initialisers\n"
+           "  --decompose S       train with strategy S instead of the program's decompose\n"
+           "                      line, e.g. 'sapts(local_steps: 5)' (those that fit: below)\n"
+           "  --describe          print the compiled program's descriptor (its 'fit' and\n"
+           "                      'strategy' lines: the strategies --decompose accepts)\n"
            "  --gradcheck         compare the gradient with central differences (f64 programs)\n"
            "  --gradcompare       layers(mgrit): compare the MGRIT gradient with the serial one\n"
            "  --admm-check        layers(admm): check every update of 3 iterations (from the\n"
@@ -118,6 +131,8 @@ static void usage(const ExaProgram *p, const char *argv0)
         exa_call_print(p->decompose, opt, sizeof opt);
         printf("decompose: %s\n", opt);
     }
+    if (p->fit_list)
+        printf("strategies that fit (--decompose): %s\n", p->fit_list);
     printf("parameters: %lld in %d tensors\n", (long long)p->nweights, p->nparams);
     for (int i = 0; i < p->nparams; i++) {
         const ExaParamInfo *q = &p->params[i];
@@ -131,7 +146,8 @@ static int takes_value(const char *flag)
 {
     static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
                                           "--limit", "--eval-limit", "--threads", "--checkpoint",
-                                          "--log", "--device", "--stop-after", "--bench-step", NULL };
+                                          "--log", "--device", "--stop-after", "--bench-step", "--predict",
+                                          "--out", "--export", "--import", "--decompose", NULL };
     for (int k = 0; valued[k]; k++)
         if (strcmp(flag, valued[k]) == 0)
             return 1;
@@ -159,6 +175,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->describe = 1, takes = 0;
         } else if (strcmp(a, "--gradcheck") == 0) {
             o->gradcheck = 1, takes = 0;
+        } else if (strcmp(a, "--eval") == 0) {
+            o->eval = 1, takes = 0;
         } else if (strcmp(a, "--gradcompare") == 0) {
             o->gradcompare = 1, takes = 0;
         } else if (strcmp(a, "--check-numerics") == 0) {
@@ -199,6 +217,16 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->threads = (int)t;
         } else if (strcmp(a, "--checkpoint") == 0) {
             o->checkpoint_dir = v;
+        } else if (strcmp(a, "--predict") == 0) {
+            o->predict_path = v;
+        } else if (strcmp(a, "--out") == 0) {
+            o->out_path = v;
+        } else if (strcmp(a, "--export") == 0) {
+            o->export_dir = v;
+        } else if (strcmp(a, "--import") == 0) {
+            o->import_dir = v;
+        } else if (strcmp(a, "--decompose") == 0) {
+            o->decompose = v;
         } else if (strcmp(a, "--log") == 0) {
             o->log_path = v;
         } else if (strcmp(a, "--device") == 0) {
@@ -227,5 +255,20 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             return rc;
         i += takes;
     }
+    /* the modes that use a model, and what they cannot be combined with */
+    if (o->predict_path && !o->out_path)
+        return bad("--predict", "needs --out FILE for the outputs", NULL);
+    if (o->out_path && !o->predict_path)
+        return bad("--out", "only with --predict FILE", NULL);
+    if (o->predict_path && o->eval)
+        return bad("--eval", "cannot be combined with --predict", NULL);
+    if ((o->predict_path || o->eval) && o->resume)
+        return bad("--resume", o->eval ? "cannot be combined with --eval (it reads the checkpoint itself)"
+                                       : "cannot be combined with --predict (it reads the checkpoint itself)",
+                   NULL);
+    if (o->import_dir && o->resume)
+        return bad("--import", "cannot be combined with --resume: both give the starting weights", NULL);
+    if (o->predict_path && o->export_dir)
+        return bad("--export", "cannot be combined with --predict", NULL);
     return 0;
 }

@@ -186,6 +186,31 @@ static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProg
     return sum / (double)seen;
 }
 
+/* --eval: the trained weights' loss and accuracy on the validation set (the
+ * training set when there is none), on every rank, then --export. */
+static int evaluate_only(ExaRun *r, const char *dir)
+{
+    char err[1024] = "";
+    exa_run_init_params(r);
+    if (exa_comm_max_int(&r->world, exa_use_trained_weights(r, "--eval", dir, err, sizeof err) != 0))
+        return stop(r, 1, err);
+    const ExaDataset *d = r->have_valid ? &r->valid : &r->train;
+    const char *name = r->have_valid ? r->valid_info->name : r->train_info->name;
+    double loss, acc;
+    exa_run_evaluate(r, (ExaDataset *)d, &loss, &acc);
+    if (r->world.rank == 0) {
+        printf("exa: evaluated %s on data '%s' (%lld samples): loss %.6g", r->opt.import_dir ? r->opt.import_dir : dir,
+               name, (long long)d->n, loss);
+        if (!isnan(acc))
+            printf("  accuracy %.2f%%", 100 * acc);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (r->opt.export_dir && exa_use_export(r, r->opt.export_dir, err, sizeof err) != 0)
+        return stop(r, 1, err);
+    return 0;
+}
+
 int exa_train(ExaRun *r)
 {
     char err[1024] = "";
@@ -193,6 +218,10 @@ int exa_train(ExaRun *r)
     r->epochs = r->opt.epochs > 0 ? r->opt.epochs : p->epochs;
     r->batch = r->opt.batch > 0 ? r->opt.batch : p->batch;
     r->seed = r->opt.seed >= 0 ? r->opt.seed : p->seed;
+    const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
+    const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
+    if (r->opt.predict_path) /* no data set is loaded: the model alone (use.c) */
+        return exa_use_predict(r, dir);
     if (exa_run_load_data(r, err, sizeof err) != 0 || exa_run_init(r, err, sizeof err) != 0)
         return stop(r, 1, err);
     if (r->batch > r->train.n)
@@ -206,12 +235,16 @@ int exa_train(ExaRun *r)
                            sizeof err) != 0)
         return stop(r, 1, err);
     r->clip = clip && clip->value.kind == EXA_NUM ? clip->value.num : 0;
+    if (r->opt.eval)
+        return evaluate_only(r, dir);
     ExaStrategy *s = exa_strategy_create(r, err, sizeof err);
     if (!s)
         return stop(r, 1, err);
-    const char *dir = r->opt.checkpoint_dir ? r->opt.checkpoint_dir : setting_string(r, "checkpoint");
-    const char *log_path = r->opt.log_path ? r->opt.log_path : setting_string(r, "log");
     exa_run_init_params(r);
+    if (r->opt.import_dir && exa_comm_max_int(&r->world, exa_use_import(r, r->opt.import_dir, err, sizeof err) != 0)) {
+        exa_strategy_free(s);
+        return stop(r, 1, err);
+    }
     if (r->opt.gradcompare || r->opt.bench_step > 0) {
         int rc = exa_strategy_gradcompare(s);
         exa_strategy_free(s);
@@ -332,5 +365,7 @@ int exa_train(ExaRun *r)
         exa_metrics_close(&log);
     free(numerics.theta);
     exa_strategy_free(s);
+    if (rc == 0 && r->opt.export_dir && exa_use_export(r, r->opt.export_dir, err, sizeof err) != 0)
+        rc = stop(r, 1, err);
     return rc;
 }

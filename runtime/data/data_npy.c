@@ -8,6 +8,7 @@
  * (or byte-sized) float32/64, int32/64 and uint8; anything else is an error
  * that names what the file holds. */
 #include "exa/data.h"
+#include "exa/npy.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -23,6 +24,8 @@ typedef struct Npy {
     int rank;
     int64_t dim[EXA_MAX_RANK + 1];
     const unsigned char *data;
+    int scalar_ok; /* exa_npy_read_reals: shape () is one element, read as shape (1,) */
+    int scalar;
 } Npy;
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -93,6 +96,11 @@ static int parse_shape(Npy *a, const char *v, const char *path, char *err, size_
         char *end;
         a->dim[a->rank++] = strtoll(v, &end, 10);
         v = end;
+    }
+    if (a->rank == 0 && a->scalar_ok) {
+        a->rank = 1;
+        a->dim[0] = 1;
+        a->scalar = 1;
     }
     if (a->rank == 0)
         return fail(err, errlen, "exa: %s: the array is a scalar; expected one row per sample",
@@ -294,5 +302,32 @@ int exa_data_load_npy(ExaDataset *d, const char *features, const char *labels,
     }
     if (rc)
         exa_data_free(d);
+    return rc;
+}
+
+int exa_npy_read_reals(const char *path, double **values, ExaShape *shape, char *err, size_t errlen)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    if (exa_data_read_file(path, &buf, &len, err, errlen) != 0)
+        return -1;
+    Npy a = { .scalar_ok = 1 };
+    int rc = npy_parse(buf, len, path, &a, err, errlen);
+    if (!rc && a.rank > EXA_MAX_RANK)
+        rc = fail(err, errlen, "exa: %s: the array has %d dimensions; at most %d", path, a.rank, EXA_MAX_RANK);
+    if (!rc) {
+        shape->rank = a.scalar ? 0 : a.rank;
+        size_t count = 1;
+        for (int i = 0; i < a.rank; i++)
+            count *= (size_t)a.dim[i];
+        for (int i = 0; i < shape->rank; i++)
+            shape->dim[i] = a.dim[i];
+        *values = malloc(count * sizeof **values);
+        if (!*values)
+            rc = fail(err, errlen, "exa: %s: out of memory", path);
+        for (size_t i = 0; !rc && i < count; i++)
+            (*values)[i] = element(&a, i);
+    }
+    free(buf);
     return rc;
 }

@@ -42,9 +42,11 @@
 #include <stdint.h>
 
 /* Raised whenever ExaArgs, ExaFunction, a function kind or an output slot
- * changes meaning; the descriptor carries the version exac compiled for, and
- * libexa refuses a program of another one (core/program.c). */
-#define EXA_ABI_VERSION 2
+ * changes meaning, or the descriptor gains a record an older libexa would
+ * ignore (3: dropout, layer, schedule and clip, predict); the descriptor
+ * carries the version exac compiled for, and libexa refuses a program of
+ * another one (core/program.c). */
+#define EXA_ABI_VERSION 3
 
 typedef struct ExaArgs {
 #define EXA_ARG(type, name, kind) type name;

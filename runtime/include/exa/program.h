@@ -33,6 +33,17 @@
  *   dropout offset 0 size 120 p 0.5        a dropout call site: its slice of
  *                                          the mask input (after the data's
  *                                          fields) and its probability
+ *   fit model "mlp" params "WHY" mgrit "WHY"   why split params / layers(mgrit)
+ *                                          do not fit the model ("" : they fit)
+ *   fit list "data(), sapts, local_sgd"    the strategies that fit, as exac lists them
+ *   solver lbfgs "history steps lr line_search"   an optimiser's argument names
+ *   strategy sapts split data formals 2 local_steps int 3 radius float 0.01
+ *       expand strategy(name=sapts,...,local=trust_region(steps=$local_steps),...)
+ *                                          a declared strategy for --decompose: its
+ *                                          formals (type, default or none) and its
+ *                                          expansion, $NAME where a formal goes
+ *   function 2 predict inputs 2 outputs 1  the model alone (--predict)
+ *   predict output shape 1 5               its output per sample
  *   end
  *
  * A call tree is NAME(KEY=VALUE,...) where a value is a number, an
@@ -135,6 +146,17 @@ typedef struct ExaChainLayer {
     int w, b;
     int relu;         /* 1: relu after it; 0: none (the last layer) */
 } ExaChainLayer;
+/* A strategy declared in .exa (stdlib or the program), for --decompose. */
+typedef struct ExaStrategyDecl {
+    char *name;
+    int params;          /* split params (1) or split data (0) */
+    int nformals;
+    char **formal;
+    int *is_int;
+    int *has_default;
+    double *def;
+    ExaCall *expand;     /* strategy(...) with $FORMAL identifiers */
+} ExaStrategyDecl;
 
 typedef struct ExaProgram {
     int version;
@@ -162,6 +184,13 @@ typedef struct ExaProgram {
     int ndropout;
     ExaDropoutSite *dropout;
     int64_t dropout_size; /* reals of the mask input per sample; 0: none */
+    ExaShape predict_shape; /* the predict function's output per sample (rank -1: none) */
+    /* the fit facts of the model (NULL model: none recorded) */
+    char *fit_model, *fit_params_why, *fit_mgrit_why, *fit_list; /* why: "" when it fits */
+    int nstrategies;
+    ExaStrategyDecl *strategies;
+    int nsolvers;          /* the optimisers exac knows, with their argument names */
+    char **solver, **solver_args;
 } ExaProgram;
 
 /* Parses text into p.  On failure returns -1 with "line N: what is wrong" in
@@ -183,5 +212,13 @@ double exa_call_num(const ExaCall *c, const char *key, double fallback);
 const char *exa_call_ident(const ExaCall *c, const char *key, const char *fallback);
 /* Writes the call back as text (for messages and --describe). */
 void exa_call_print(const ExaCall *c, char *buf, int len);
+/* A deep copy of c, and freeing one (the calls of a parsed program are
+ * freed with it). */
+ExaCall *exa_call_copy(const ExaCall *c);
+void exa_call_free(ExaCall *c);
+/* A call written in .exa syntax, NAME(KEY: VALUE, VALUE, ...): numbers,
+ * identifiers, "strings" and calls, positional arguments as _0, _1, ...;
+ * NULL with "what is wrong at column N" in err. */
+ExaCall *exa_call_parse_exa(const char *text, char *err, int errlen);
 
 #endif

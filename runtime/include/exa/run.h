@@ -40,6 +40,12 @@ typedef struct ExaOptions {
     int admm_check;                /* layers(admm): check the first iteration's updates, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     const char *device;            /* "cpu" or "gpu" */
+    const char *predict_path;      /* --predict FILE: run the model on FILE's inputs */
+    const char *out_path;          /* --out FILE: where --predict writes */
+    int eval;                      /* --eval: evaluate the trained weights, no training */
+    const char *export_dir;        /* --export DIR: the final weights as .npy files */
+    const char *import_dir;        /* --import DIR: weights from .npy files */
+    const char *decompose;         /* --decompose STRATEGY: instead of the program's line */
     double stop_after;             /* > 0: stop (as if killed) after this many epochs */
     int check_numerics;            /* a non-finite loss names the op that made it */
     int nover;
@@ -178,6 +184,26 @@ int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int 
 /* --admm-check: the method's own check of its first step; 0 when it passes,
  * 2 when the method has none. */
 int exa_strategy_check(ExaStrategy *s);
+
+/* ---- use.c: --predict, --eval, --export, --import ----
+ * Parameter P is the file DIR/P.npy (P as exac --emit=shapes names it). */
+int exa_use_export(ExaRun *r, const char *dir, char *err, size_t errlen);     /* rank 0 writes */
+/* Every parameter from DIR (all files present, each of its parameter's
+ * shape, no other .npy there); -1 with one line in err. */
+int exa_use_import(ExaRun *r, const char *dir, char *err, size_t errlen);
+/* The parameters of DIR/checkpoint.exa (a checkpoint of this model). */
+int exa_use_checkpoint(ExaRun *r, const char *dir, char *err, size_t errlen);
+/* --import's weights, else the checkpoint's in ckpt_dir; refused (naming
+ * flag) when there is neither. */
+int exa_use_trained_weights(ExaRun *r, const char *flag, const char *ckpt_dir, char *err, size_t errlen);
+/* --predict: the whole mode (no data set is loaded); the exit status. */
+int exa_use_predict(ExaRun *r, const char *ckpt_dir);
+
+/* ---- decompose.c: --decompose ----
+ * Replaces p's decompose line by the strategy text names (.exa syntax, a
+ * declared strategy expanded with its arguments, or a built-in method), or
+ * refuses it with exac's message for the same line: -1, one line in err. */
+int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errlen);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);
