@@ -305,6 +305,15 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
                           "", "", "");
         if (!strcmp(m->call->name, "mgrit") && p->fit_mgrit_why && *p->fit_mgrit_why)
             return unfit(p, err, errlen, text, p->fit_mgrit_why);
+        if (!strcmp(m->call->name, "admm")) {
+            if (!strcmp(c->name, "grid"))
+                return refuse(err, errlen, text, "a grid's rows take layers(mgrit(...))%s%s%s", "", "", "");
+            if (p->nlayers == 0) /* the chain's records: written only for layers(admm) */
+                return refuse(err, errlen, text, "layers(admm(...)) needs the chain of layers exac writes only "
+                              "for a program compiled with decompose = layers(admm(...)): recompile with that "
+                              "line%s%s%s", "", "", "");
+            return 0;
+        }
         if (!exa_program_function_of(p, EXA_FN_STAGE_STEP))
             return refuse(err, errlen, text, "%s needs the stage functions exac writes only for a program compiled "
                           "with decompose = layers(mgrit(...)): recompile with that line%s%s",
@@ -312,6 +321,41 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
                           "");
     }
     return 0;
+}
+
+/* Whether a local or global step is one schedule and clip act on: an sgd,
+ * adam or adamw call, or the train block's optimiser where it is one (the
+ * rule of exac's sema_first_order_steps). */
+static int first_order_step(const ExaProgram *p, const ExaValue *v)
+{
+    const ExaCall *c = !v || (v->kind != EXA_CALL && v->str && !strcmp(v->str, "optimizer")) ? p->optimizer
+                     : v->kind == EXA_CALL ? v->call : NULL;
+    return c && (!strcmp(c->name, "sgd") || !strcmp(c->name, "adam") || !strcmp(c->name, "adamw"));
+}
+
+/* A train block's schedule or clip needs a run that takes such steps. */
+static int check_first_order(const ExaProgram *p, const ExaCall *chosen, const char *text, char *err,
+                             size_t errlen)
+{
+    const char *setting = exa_program_setting(p, "schedule") ? "schedule"
+                        : exa_program_setting(p, "clip") ? "clip" : NULL;
+    if (!setting)
+        return 0;
+    int steps;
+    if (!strcmp(chosen->name, "strategy") || !strcmp(chosen->name, "params")) {
+        const ExaValue *local = exa_call_arg(chosen, "local"), *global = exa_call_arg(chosen, "global");
+        steps = first_order_step(p, local) || first_order_step(p, global);
+    } else if (!strcmp(chosen->name, "layers") && chosen->nargs && chosen->values[0].kind == EXA_CALL
+               && !strcmp(chosen->values[0].call->name, "admm")) {
+        steps = 0; /* pdADMM's updates are its own */
+    } else {
+        steps = first_order_step(p, NULL); /* data, layers, grid: the train block's optimiser */
+    }
+    if (steps)
+        return 0;
+    return refuse(err, errlen, text, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none; %s%s",
+                  setting, !strcmp(chosen->name, "layers") ? "layers(admm(...)) takes no optimiser steps: its updates are its own"
+                  : "the strategy's local and global steps are neither sgd nor adam steps", "");
 }
 
 int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errlen)
@@ -337,6 +381,10 @@ int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errl
         chosen = rc ? NULL : c;
         if (rc)
             exa_call_free(c);
+    }
+    if (rc == 0 && check_first_order(p, chosen, text, err, errlen) != 0) {
+        exa_call_free(chosen);
+        return -1;
     }
     if (rc)
         return -1;

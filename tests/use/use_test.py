@@ -165,6 +165,25 @@ elif case == "decompose":
         p = run("./mlp", "--decompose", strat, status=2)
         got = p.stderr
         check(got == "exa: --decompose %s: %s\n" % (strat, want), "--decompose %s as exac: %s" % (strat, got.strip()))
+    # a schedule needs sgd/adam steps: --decompose sapts refused as exac refuses it
+    sched = src.replace("seed = 3; }", "seed = 3; schedule = cosine(); }")
+    open(os.path.join(work, "sched.exa"), "w").write(sched)
+    run(exac, "sched.exa", "-o", "sched")
+    open(os.path.join(work, "same.exa"), "w").write(sched.replace("cosine(); }", "cosine(); decompose = sapts; }"))
+    lines = run(exac, "check", "same.exa", status=1).stderr.splitlines()
+    want = lines[0].split(": error: ", 1)[1] + "; " + lines[3][len("note: "):]
+    got = run("./sched", "--decompose", "sapts", status=2).stderr
+    check(got == "exa: --decompose sapts: %s\n" % want, "schedule under --decompose sapts as exac: " + got.strip())
+    run("./sched", "--quiet", "--epochs", "1", "--decompose", "local_sgd(steps: 2)")
+    # layers(admm) needs the chain's records, written for a program compiled with it
+    chain = ("import nn;\ndata train = peaks(samples: 100, seed: 1) -> (x: [2], y: class(5));\n"
+             "model m(x: [2]) -> [5] { return dense(relu(dense(x, 8)), 5); }\n"
+             "loss = cross_entropy(m(x), y);\ntrain { epochs = 1; batch = 100; }\n")
+    open(os.path.join(work, "chain.exa"), "w").write(chain)
+    run(exac, "chain.exa", "-o", "chain")
+    got = run("./chain", "--decompose", "layers(admm(rho: 1, nu: 1))", status=2).stderr
+    check(got.startswith("exa: --decompose layers(admm(rho: 1, nu: 1)): layers(admm(...)) needs the chain")
+          and got.count("\n") == 1, "layers(admm) without its records: " + got.strip())
     d = run("./mlp", "--describe").stdout
     check('fit list "data(), sapts, local_sgd"\n' in d, "--describe lists the strategies that fit")
     check("strategy sapts split data formals 2 local_steps int 3 radius float 0.01 expand strategy(name=sapts,"
