@@ -579,6 +579,38 @@ static int admm_fits(Sema *s, char *why, size_t n)
     return ok;
 }
 
+/* admm(grow: K) inserts the chain's square hidden layers (runtime/methods/
+ * admm.c: an identity W = I needs as many outputs as inputs; neither the
+ * first nor the output layer): refused on a chain without one. */
+static void admm_grow_check(Sema *s, const Node *d)
+{
+    const Node *call = sema_admm_call(d), *grow = NULL;
+    for (int i = 0; call && i < call->list.len; i++)
+        if (call->list.items[i]->kind == N_NAMED_ARG && !strcmp(call->list.items[i]->name, "grow"))
+            grow = call->list.items[i];
+    if (!grow)
+        return;
+    SemaChainLayer *chain = calloc(4096, sizeof *chain);
+    char why[512];
+    int n = chain ? sema_admm_chain(&s->typed, chain, 4096, why, sizeof why) : 0, square = 0;
+    const SemaModel *m = &s->typed.models[0];
+    for (int l = 1; l < n - 1 && !square; l++) {
+        size_t len = strlen(chain[l].path);
+        for (int k = 0; k < m->nparams; k++) {
+            const SemaParam *pa = &m->params[k];
+            if (!strncmp(pa->path, chain[l].path, len) && pa->path[len] == '/' && pa->shape.rank == 2
+                && pa->shape.dim[0] == pa->shape.dim[1])
+                square = 1;
+        }
+    }
+    if (n > 0 && !square) {
+        sema_error(s, grow->a->span, "admm's grow inserts square hidden dense layers (W = I, b = 0); "
+                   "model '%s' has none among its %d dense layers", m->name, n);
+        sema_note_plain(s, "give a hidden dense layer as many outputs as inputs, or remove 'grow'");
+    }
+    free(chain);
+}
+
 /* u = u + expr (or expr + u) for every carried name of a repeat body. */
 static int residual(const Node *rep, const char **who)
 {
@@ -729,7 +761,8 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);
-    }
+    } else if (k == SK_ADMM)
+        admm_grow_check(s, e);
 }
 
 /* ---- which steps the run takes (schedule and clip) ------------------------------ */

@@ -23,7 +23,7 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "samples", R_POS_INT }, { "points", R_POS_INT }, { "epochs", R_POS_INT }, { "batch", R_POS_INT },
     { "limit", R_POS_INT }, { "seed", R_NONNEG_INT }, { "skip", R_NONNEG_INT },
     { "lr", R_POS_NUM }, { "radius", R_POS_NUM }, { "min_radius", R_POS_NUM }, { "max_radius", R_POS_NUM },
-    { "eps", R_POS_NUM }, { "rho", R_POS_NUM }, { "nu", R_POS_NUM }, { "scale", R_POS_NUM },
+    { "eps", R_POS_NUM }, { "rho", R_POS_NUM }, { "nu", R_POS_NUM }, { "grow", R_NONNEG_INT }, { "scale", R_POS_NUM },
     { "shift", R_NUM },
     { "tol", R_POS_NUM }, { "expand", R_POS_NUM }, { "std", R_POS_NUM },
     { "fwd_levels", R_POS_INT }, { "bwd_levels", R_POS_INT }, { "fwd_cfactor", R_POS_INT },

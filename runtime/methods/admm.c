@@ -32,7 +32,24 @@
  * State for checkpoints: W, b, z, p, q, u of every layer, in double, as one
  * array "admm.state" in layer order, gathered on rank 0 after every
  * iteration when the run checkpoints (rank 0 then holds a copy of all of it:
- * counted in the memory report); a resume gives each rank its layers. */
+ * counted in the memory report); a resume gives each rank its layers.
+ *
+ * Greedy layer-wise growth, admm(grow: K) (the reference's ADMM_10_layer:
+ * train a shallow net, insert layers with W = I, b = 0, continue): the
+ * inserted layers are the chain's square hidden layers (admm_inserted: n = m,
+ * neither the first nor the output layer) - the only ones an identity can
+ * stand for, and for the usual constant-width MLP all hidden layers but the
+ * first, so the shallow net is the one-hidden-layer net.  For the first K
+ * iterations their W, b are held at I, 0 (set at the fresh start, theta
+ * too) and their W and b updates skipped; their p, z, q, u stay ADMM
+ * variables and update as every layer's.  Because an inserted layer's input
+ * is a relu output, relu(I p + 0) = p: the deep net computes the shallow
+ * net's function at every one of those iterations, which is what trains;
+ * from iteration K + 1 on their W, b update too.  The phase follows from
+ * the iteration count, which the checkpoint holds, so a resume continues
+ * it, and every rank decides it alike.  (The reference builds a new, deeper
+ * problem at the insertion; here the deep problem's extra variables exist
+ * from the start - the same function, not the same iterates.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +59,8 @@
 #include "admm_method.h"
 
 static const char *const report_names[] = { "lagrangian", "objective", "residual_coupling", "residual_linear",
-                                            "train_loss", "train_accuracy", "admm_seconds", "backtracks_capped" };
+                                            "train_loss", "train_accuracy", "admm_seconds", "backtracks_capped",
+                                            "grow_offset" };
 
 static double now(void)
 {
@@ -80,7 +98,14 @@ static void forward(Admm *A)
             y->W[i] = exa_get(r, r->theta, r->prog->params[cl->w].offset + i);
         for (int64_t i = 0; i < y->m; i++)
             y->b[i] = exa_get(r, r->theta, r->prog->params[cl->b].offset + i);
+        if (admm_held(A, l)) /* grow: inserted as the identity */
+            for (int64_t i = 0; i < y->m; i++) {
+                memset(y->W + i * y->n, 0, (size_t)y->n * sizeof *y->W);
+                y->W[i * y->n + i] = 1, y->b[i] = 0;
+            }
     }
+    if (A->grow > 0)
+        publish(A);
     if (A->l0 > 0) {
         exa_comm_recv(cm, admm_lay(A, A->l0)->p, (size_t)(N * admm_lay(A, A->l0)->n) * 8, cm->rank - 1, TAG_FWD);
         memcpy(A->qprev, admm_lay(A, A->l0)->p, (size_t)(N * admm_lay(A, A->l0)->n) * 8);
@@ -128,18 +153,20 @@ static void iterate(Admm *A, int checking)
     /* 2. W, b, z: local */
     for (int l = A->l0; l < A->l1; l++) {
         AdmmLayer *y = admm_lay(A, l);
-        if (checking)
-            before = admm_obj_fit(c, y);
-        admm_update_W(c, y);
-        if (checking) {
-            admm_check_value(A, l, "W", before, admm_obj_fit(c, y), NULL);
-            before = admm_obj_fit(c, y);
-        }
-        admm_update_b(c, y);
-        if (checking) {
-            msg[0] = 0;
-            admm_closed_form_b(A, y, msg, sizeof msg);
-            admm_check_value(A, l, "b", before, admm_obj_fit(c, y), msg);
+        if (!admm_held(A, l)) { /* grow: held at W = I, b = 0 until it joins */
+            if (checking)
+                before = admm_obj_fit(c, y);
+            admm_update_W(c, y);
+            if (checking) {
+                admm_check_value(A, l, "W", before, admm_obj_fit(c, y), NULL);
+                before = admm_obj_fit(c, y);
+            }
+            admm_update_b(c, y);
+            if (checking) {
+                msg[0] = 0;
+                admm_closed_form_b(A, y, msg, sizeof msg);
+                admm_check_value(A, l, "b", before, admm_obj_fit(c, y), msg);
+            }
         }
         double *zold = NULL;
         if (checking) {
@@ -192,9 +219,14 @@ static void iterate(Admm *A, int checking)
 static void measure(Admm *A)
 {
     AdmmCtx *c = &A->c;
-    double v[5] = { 0 }; /* objective, coupling terms, ||p - q||^2, ||z - Wp - b||^2, capped */
+    double v[6] = { 0 }; /* objective, coupling terms, ||p - q||^2, ||z - Wp - b||^2, capped, grow offset */
     for (int l = A->l0; l < A->l1; l++) {
         AdmmLayer *y = admm_lay(A, l);
+        for (int64_t i = 0; A->grow > 0 && admm_inserted(A->base.r, l, A->L) && i < y->m; i++) {
+            for (int64_t j = 0; j < y->n; j++) /* ||W - I||^2 + ||b||^2: 0 while held */
+                v[5] += (y->W[i * y->n + j] - (i == j)) * (y->W[i * y->n + j] - (i == j));
+            v[5] += y->b[i] * y->b[i];
+        }
         int64_t nz = c->N * y->m;
         admm_affine(c, y, y->p);
         double fit = admm_dist2(y->z, c->a, nz);
@@ -217,12 +249,13 @@ static void measure(Admm *A)
         v[2] += cp;
     }
     v[4] = c->backtracks_capped;
-    exa_comm_allreduce_sum(&A->base.comm, v, 5, EXA_REAL_F64);
+    exa_comm_allreduce_sum(&A->base.comm, v, 6, EXA_REAL_F64);
     A->rep[0] = v[0] + v[1];
     A->rep[1] = v[0];
     A->rep[2] = sqrt(v[2]);
     A->rep[3] = sqrt(v[3]);
     A->rep[7] = v[4];
+    A->rep[8] = A->grow > 0 ? sqrt(v[5]) : NAN;
 }
 
 /* ---- the method -------------------------------------------------------------- */
@@ -231,9 +264,9 @@ double admm_step(ExaMethod *m, int64_t begin, int64_t count)
 {
     Admm *A = (Admm *)m;
     ExaRun *r = m->r;
-    double loss = exa_run_loss(r, r->theta, NULL, begin, count, EXA_SHARD_SPLIT);
-    if (!A->ready)
+    if (!A->ready) /* first: with grow it sets the inserted layers' theta to I, 0 */
         forward(A);
+    double loss = exa_run_loss(r, r->theta, NULL, begin, count, EXA_SHARD_SPLIT);
     double t0 = now();
     int batch = count < A->ntot;
     if (batch)
@@ -241,6 +274,9 @@ double admm_step(ExaMethod *m, int64_t begin, int64_t count)
     iterate(A, A->checking);
     A->rep[6] = exa_comm_sum_double(&m->comm, now() - t0) / m->comm.size;
     A->count[0]++;
+    if (A->grow > 0 && A->count[0] == A->grow && m->comm.rank == 0)
+        printf("exa: %s: after iteration %lld the inserted layers join: all %d layers train\n", m->name,
+               (long long)A->count[0], A->L);
     measure(A);
     if (batch)
         admm_rows(A, r->order + begin, count, 1);
@@ -257,7 +293,7 @@ static int admm_report(ExaMethod *m, const char **names, double *values, int max
     if (isnan(A->rep[4]))
         exa_run_evaluate(m->r, &m->r->train, &A->rep[4], &A->rep[5]);
     int n = 0;
-    for (; n < 8 && n < max; n++)
+    for (; n < 9 && n < max; n++)
         names[n] = report_names[n], values[n] = A->rep[n];
     return n;
 }
@@ -306,7 +342,11 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     A->c.N = r->train.n;
     A->c.rho = exa_call_num(call, "rho", 1e-4);
     A->c.nu = exa_call_num(call, "nu", A->c.rho);
+    double grow = exa_call_num(call, "grow", 0);
     char buf[512];
+    if (!(grow >= 0) || grow > 1e15 || grow != floor(grow))
+        return fail(A, err, errlen, "exa: decompose = %s: grow must be a non-negative integer%s", name, "");
+    A->grow = (int64_t)grow;
     if (!(A->c.rho > 0) || !(A->c.nu > 0) || !isfinite(A->c.rho) || !isfinite(A->c.nu))
         return fail(A, err, errlen, "exa: decompose = %s: rho and nu must be positive%s", name, "");
     if (A->L < 2)
@@ -319,6 +359,23 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         snprintf(buf, sizeof buf, "the chain has %d layers and the run has %d ranks; run with at most %d",
                  A->L, comm->size, A->L);
         return fail(A, err, errlen, "exa: decompose = %s: %s", name, buf);
+    }
+    if (A->grow > 0) { /* exac refuses this too; a program from an older exac may differ */
+        int ins = 0;
+        size_t len = 0;
+        buf[0] = 0;
+        for (int l = 0; l < A->L; l++)
+            if (admm_inserted(r, l, A->L)) {
+                ins++;
+                if (len < sizeof buf - 16)
+                    len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d", ins > 1 ? ", " : "", l + 1);
+            }
+        if (!ins)
+            return fail(A, err, errlen, "exa: decompose = %s: grow needs a square hidden layer to insert%s", name,
+                        "");
+        if (comm->rank == 0)
+            printf("exa: %s: grow: dense layer%s %s inserted as W = I, b = 0 for the first %lld iterations\n", name,
+                   ins > 1 ? "s" : "", buf, (long long)A->grow);
     }
     const ExaSetting *ck = exa_program_setting(p, "checkpoint");
     A->checkpointing = r->opt.checkpoint_dir || (ck && ck->value.kind == EXA_STR);
@@ -399,7 +456,7 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         A->state_len += admm_layer_state(r, l, A->L, N);
     if (A->checkpointing && comm->rank == 0)
         A->state = admm_alloc(A->state_len);
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < 9; k++)
         A->rep[k] = NAN;
     return &A->base;
 }

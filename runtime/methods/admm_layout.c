@@ -22,6 +22,11 @@ int64_t admm_dim_out(const ExaRun *r, int l)
     return r->prog->params[r->prog->layers[l].w].shape.dim[0];
 }
 
+int admm_inserted(const ExaRun *r, int l, int L)
+{
+    return l >= 1 && l <= L - 2 && admm_dim_in(r, l) == admm_dim_out(r, l);
+}
+
 /* Layers [l0, l1) of rank k of P: contiguous groups of about equal work.
  * A layer's updates cost about N (n m + n + m) (the GEMMs of p and W and
  * the elementwise z, q, u), so rank k's group starts at the first layer

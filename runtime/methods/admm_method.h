@@ -39,7 +39,9 @@ typedef struct Admm {
     double *state;             /* the gathered state (rank 0), or while resuming */
     int64_t state_len;         /* doubles */
     int checking, check_failed; /* --admm-check */
-    double rep[8];             /* the last iteration's report (names below) */
+    int64_t grow;              /* grow: K - the inserted layers are held at W = I, b = 0 for the
+                                * first K iterations (count[0] < grow), then join */
+    double rep[9];             /* the last iteration's report (names in admm.c) */
 } Admm;
 
 /* admm_layout.c */
@@ -50,6 +52,14 @@ void admm_group(const ExaRun *r, int L, int P, int k, int *l0, int *l1);
 int64_t admm_layer_state(const ExaRun *r, int l, int L, int64_t N);
 int64_t admm_rank_bytes(const ExaRun *r, int L, int P, int k, int64_t N, int64_t B, int ckpt);
 int64_t admm_mem_available(void);
+
+/* Whether layer l (global) is one grow: inserts - a square hidden layer
+ * (admm.c says why these) - and whether it is held at W = I, b = 0 now. */
+int admm_inserted(const ExaRun *r, int l, int L);
+static inline int admm_held(const Admm *A, int l)
+{
+    return A->count[0] < A->grow && admm_inserted(A->base.r, l, A->L);
+}
 
 /* The local layer l (global index) and the neighbours' values. */
 static inline AdmmLayer *admm_lay(Admm *A, int l)
