@@ -71,6 +71,29 @@ static int positive_real(const char *flag, const char *text, double *out)
 
 /* The usage line names the executable as it was run (argv[0] as given, so
  * that it can be copied: "./fashion_mlp", "build/fashion_mlp"). */
+/* The compiler's list of strategies that fit, less those this executable
+ * cannot switch to at run time: layer-parallel methods need what exac writes
+ * only for a program compiled with one (MGRIT's stage functions, pdADMM's
+ * chain records; runtime/core/decompose.c refuses them otherwise). */
+static void print_runnable_fits(const ExaProgram *p)
+{
+    const int mgrit = exa_program_function_of(p, EXA_FN_STAGE_STEP) != NULL, admm = p->nlayers > 0;
+    printf("strategies that fit (--decompose):");
+    const char *sep = " ", *at = p->fit_list;
+    while (*at) {
+        size_t n = 0;
+        for (int depth = 0; at[n] && (depth > 0 || at[n] != ','); n++) /* items hold commas in (...) */
+            depth += (at[n] == '(') - (at[n] == ')');
+        int runnable = !((!strncmp(at, "layers(admm", 11) && !admm)
+                         || ((!strncmp(at, "layers(mgrit", 12) || !strncmp(at, "grid(", 5)) && !mgrit));
+        if (runnable)
+            printf("%s%.*s", sep, (int)n, at), sep = ", ";
+        at += n;
+        at += strspn(at, ", ");
+    }
+    printf("\n");
+}
+
 static void usage(const ExaProgram *p, const char *argv0)
 {
     printf("usage: [mpirun -np P] %s [options]\n"
@@ -132,7 +155,7 @@ static void usage(const ExaProgram *p, const char *argv0)
         printf("decompose: %s\n", opt);
     }
     if (p->fit_list)
-        printf("strategies that fit (--decompose): %s\n", p->fit_list);
+        print_runnable_fits(p);
     printf("parameters: %lld in %d tensors\n", (long long)p->nweights, p->nparams);
     for (int i = 0; i < p->nparams; i++) {
         const ExaParamInfo *q = &p->params[i];

@@ -71,18 +71,11 @@ static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t 
     char path[4096];
     checkpoint_path(dir, path, sizeof path);
     ExaCheckpoint c;
-    if (exa_checkpoint_read(path, &c, -1, -1, err, errlen) != 0)
+    if (exa_load_checkpoint(r, path, &c, err, errlen) != 0)
         return -1;
-    int rc = exa_checkpoint_check_model(&c, r->prog, path, err, errlen);
-    if (!rc && (c.nparams != r->n || c.precision != r->elem))
-        rc = -1, snprintf(err, errlen, "exa: %.512s: holds %lld f%d parameters, the model has %lld f%d", path,
-                          (long long)c.nparams, 8 * c.precision, (long long)r->n, 8 * r->elem);
-    if (!rc) {
-        memcpy(r->theta, c.params, (size_t)r->n * r->elem);
-        r->epoch = (int64_t)c.epoch;
-        r->step = (int64_t)c.step;
-        rc = exa_strategy_restore(s, &c, path, err, errlen);
-    }
+    r->epoch = (int64_t)c.epoch;
+    r->step = (int64_t)c.step;
+    int rc = exa_strategy_restore(s, &c, path, err, errlen);
     exa_checkpoint_free(&c);
     return rc;
 }

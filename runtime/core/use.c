@@ -141,21 +141,31 @@ int exa_use_import(ExaRun *r, const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+int exa_load_checkpoint(ExaRun *r, const char *path, ExaCheckpoint *c, char *err, size_t errlen)
+{
+    if (exa_checkpoint_read(path, c, -1, -1, err, errlen) != 0)
+        return -1;
+    int rc = exa_checkpoint_check_model(c, r->prog, path, err, errlen);
+    if (!rc && (c->nparams != r->n || c->precision != r->elem))
+        rc = -1, snprintf(err, errlen, "exa: %.512s: holds %lld f%d parameters, the model has %lld f%d", path,
+                          (long long)c->nparams, 8 * c->precision, (long long)r->n, 8 * r->elem);
+    if (rc) {
+        exa_checkpoint_free(c);
+        return -1;
+    }
+    memcpy(r->theta, c->params, (size_t)r->n * r->elem);
+    return 0;
+}
+
 int exa_use_checkpoint(ExaRun *r, const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint.exa", dir);
     ExaCheckpoint c;
-    if (exa_checkpoint_read(path, &c, -1, -1, err, errlen) != 0)
+    if (exa_load_checkpoint(r, path, &c, err, errlen) != 0)
         return -1;
-    int rc = exa_checkpoint_check_model(&c, r->prog, path, err, errlen);
-    if (!rc && (c.nparams != r->n || c.precision != r->elem))
-        rc = -1, snprintf(err, errlen, "exa: %.512s: holds %lld f%d parameters, the model has %lld f%d", path,
-                          (long long)c.nparams, 8 * c.precision, (long long)r->n, 8 * r->elem);
-    if (!rc)
-        memcpy(r->theta, c.params, (size_t)r->n * r->elem);
     exa_checkpoint_free(&c);
-    return rc;
+    return 0;
 }
 
 int exa_use_trained_weights(ExaRun *r, const char *flag, const char *ckpt_dir, char *err, size_t errlen)

@@ -193,6 +193,10 @@ int exa_use_export(ExaRun *r, const char *dir, char *err, size_t errlen);     /*
 int exa_use_import(ExaRun *r, const char *dir, char *err, size_t errlen);
 /* The parameters of DIR/checkpoint.exa (a checkpoint of this model). */
 int exa_use_checkpoint(ExaRun *r, const char *dir, char *err, size_t errlen);
+/* Reads the checkpoint at path, checks it belongs to this model and copies
+ * its parameters into r->theta; on success c stays open for the caller's
+ * other state (exa_checkpoint_free it), on failure it is freed. */
+int exa_load_checkpoint(ExaRun *r, const char *path, struct ExaCheckpoint *c, char *err, size_t errlen);
 /* --import's weights, else the checkpoint's in ckpt_dir; refused (naming
  * flag) when there is neither. */
 int exa_use_trained_weights(ExaRun *r, const char *flag, const char *ckpt_dir, char *err, size_t errlen);
