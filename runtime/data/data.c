@@ -5,10 +5,10 @@
  * data set or an epoch's order is a pure function of its arguments: a run
  * resumed from a checkpoint at epoch e sees the same batches as the run that
  * wrote it, and every rank computes the same order without communicating. */
+#include "exa/error.h"
 #include "exa/data.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +16,6 @@
 #include "exa/rng.h"
 
 enum { PEAKS_GRID = 256, PEAKS_CLASSES = 5 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 void exa_data_free(ExaDataset *d)
 {
@@ -41,7 +31,7 @@ static int alloc_points(ExaDataset *d, int64_t n, int classes, const char *what,
 {
     memset(d, 0, sizeof *d);
     if (n <= 0)
-        return fail(err, errlen, "exa: %s: samples must be positive, not %lld", what, (long long)n);
+        return exa_fail(err, errlen, "exa: %s: samples must be positive, not %lld", what, (long long)n);
     d->n = n;
     d->features = 2;
     d->shape.rank = 1;
@@ -54,7 +44,7 @@ static int alloc_points(ExaDataset *d, int64_t n, int classes, const char *what,
     }
     if (!d->x || (classes > 0 && !d->label)) {
         exa_data_free(d);
-        return fail(err, errlen, "exa: %s: out of memory for %lld samples", what, (long long)n);
+        return exa_fail(err, errlen, "exa: %s: out of memory for %lld samples", what, (long long)n);
     }
     return 0;
 }
@@ -104,7 +94,7 @@ int exa_data_peaks(ExaDataset *d, int64_t samples, int64_t skip, uint64_t seed, 
         free(label);
         free(members);
         exa_data_free(d);
-        return fail(err, errlen, "exa: peaks: out of memory");
+        return exa_fail(err, errlen, "exa: peaks: out of memory");
     }
     ExaRng rng;
     exa_rng_seed(&rng, seed);
@@ -122,7 +112,7 @@ int exa_data_peaks(ExaDataset *d, int64_t samples, int64_t skip, uint64_t seed, 
             free(label);
             free(members);
             exa_data_free(d);
-            return fail(err, errlen,
+            return exa_fail(err, errlen,
                         "exa: peaks: class %d has %lld grid points, fewer than the %lld asked for "
                         "(skip %lld + %lld samples)",
                         c, (long long)m, (long long)(skip + want), (long long)skip, (long long)want);
@@ -146,7 +136,7 @@ int exa_data_peaks(ExaDataset *d, int64_t samples, int64_t skip, uint64_t seed, 
         free(lab);
         free(members);
         exa_data_free(d);
-        return fail(err, errlen, "exa: peaks: out of memory");
+        return exa_fail(err, errlen, "exa: peaks: out of memory");
     }
     for (int64_t i = 0; i < samples; i++) {
         x[2 * i] = d->x[2 * members[i]];
@@ -202,7 +192,7 @@ int exa_data_check_shape(const ExaDataset *d, const ExaShape *declared, const ch
     char want[128], have[128];
     exa_shape_format(declared, want, sizeof want);
     exa_shape_format(&d->shape, have, sizeof have);
-    return fail(err, errlen, "exa: %s: declared [%s] (%lld values per sample) but the data holds [%s] (%lld)",
+    return exa_fail(err, errlen, "exa: %s: declared [%s] (%lld values per sample) but the data holds [%s] (%lld)",
                 what, want, (long long)shape_size(declared), have, (long long)d->features);
 }
 

@@ -9,12 +9,12 @@
  * buffer; nothing here prints or exits.  Multi-byte values in .npy files are
  * read in host order, which is little-endian on every machine libexa targets;
  * big-endian files are rejected by name. */
+#include "exa/error.h"
 #include "exa/data.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +24,6 @@ typedef struct Bytes {
     unsigned char *p;
     size_t len;
 } Bytes;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int read_all(const char *path, Bytes *b, char *err, size_t errlen);
 
@@ -60,14 +50,14 @@ static int read_all(const char *path, Bytes *b, char *err, size_t errlen)
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz)
-        return fail(err, errlen, "exa: %s: cannot open: %s", path,
+        return exa_fail(err, errlen, "exa: %s: cannot open: %s", path,
                     errno ? strerror(errno) : "out of memory");
     size_t cap = 1 << 20;
     b->p = malloc(cap);
     int rc = 0;
     for (;;) {
         if (!b->p) {
-            rc = fail(err, errlen, "exa: %s: out of memory reading the file", path);
+            rc = exa_fail(err, errlen, "exa: %s: out of memory reading the file", path);
             break;
         }
         if (b->len == cap) {
@@ -91,10 +81,10 @@ static int read_all(const char *path, Bytes *b, char *err, size_t errlen)
         if (msg && strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0)
             msg += plen + 2; /* zlib's message starts with the path */
         if (code == Z_BUF_ERROR)
-            rc = fail(err, errlen, "exa: %s: truncated: the gzip stream ends early (after %zu bytes "
+            rc = exa_fail(err, errlen, "exa: %s: truncated: the gzip stream ends early (after %zu bytes "
                       "of data), the file is cut short", path, b->len);
         else if (got < 0 || code != Z_OK)
-            rc = fail(err, errlen, "exa: %s: cannot read: %s", path,
+            rc = exa_fail(err, errlen, "exa: %s: cannot read: %s", path,
                       code == Z_ERRNO ? strerror(saved) : msg);
         break;
     }
@@ -133,11 +123,11 @@ static int set_shape(ExaDataset *d, const ExaShape *file, const ExaLoadOptions *
 int exa_data_set_classes(ExaDataset *d, int classes, const char *what, char *err, size_t errlen)
 {
     if (!d->label && d->n > 0)
-        return fail(err, errlen, "exa: %s: has no class labels", what);
+        return exa_fail(err, errlen, "exa: %s: has no class labels", what);
     int32_t max = -1;
     for (int64_t i = 0; i < d->n; i++) {
         if (d->label[i] < 0 || (classes > 0 && d->label[i] >= classes))
-            return fail(err, errlen, "exa: %s: label %d of sample %lld is outside 0..%d", what,
+            return exa_fail(err, errlen, "exa: %s: label %d of sample %lld is outside 0..%d", what,
                         d->label[i], (long long)i, classes > 0 ? classes - 1 : INT32_MAX);
         if (d->label[i] > max)
             max = d->label[i];
@@ -175,18 +165,18 @@ static int idx_parse(const Bytes *b, const char *path, const char *noun, Idx *id
                      size_t errlen)
 {
     if (b->len < 4)
-        return fail(err, errlen, "exa: %s: %zu bytes, too short for an IDX header", path, b->len);
+        return exa_fail(err, errlen, "exa: %s: %zu bytes, too short for an IDX header", path, b->len);
     const unsigned char *p = b->p;
     if (p[0] != 0 || p[1] != 0 || p[3] == 0 || p[3] > EXA_MAX_RANK + 1)
-        return fail(err, errlen, "exa: %s: bad magic 0x%08x: not an IDX file", path, be32(p));
+        return exa_fail(err, errlen, "exa: %s: bad magic 0x%08x: not an IDX file", path, be32(p));
     if (p[2] != 0x08)
-        return fail(err, errlen,
+        return exa_fail(err, errlen,
                     "exa: %s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)",
                     path, p[2]);
     int rank = p[3];
     size_t header = 4 + 4 * (size_t)rank;
     if (b->len < header)
-        return fail(err, errlen, "exa: %s: truncated in the IDX header (%zu of %zu bytes)", path,
+        return exa_fail(err, errlen, "exa: %s: truncated in the IDX header (%zu of %zu bytes)", path,
                     b->len, header);
     idx->count = be32(p + 4);
     idx->item.rank = rank - 1;
@@ -195,14 +185,14 @@ static int idx_parse(const Bytes *b, const char *path, const char *noun, Idx *id
     int64_t item = shape_size(&idx->item);
     size_t payload = b->len - header;
     if (item == 0)
-        return fail(err, errlen, "exa: %s: IDX dimensions give empty %s", path, noun);
+        return exa_fail(err, errlen, "exa: %s: IDX dimensions give empty %s", path, noun);
     if (idx->count == 0)
-        return fail(err, errlen, "exa: %s: no samples: the header says 0 %s", path, noun);
+        return exa_fail(err, errlen, "exa: %s: no samples: the header says 0 %s", path, noun);
     if ((uint64_t)idx->count * (uint64_t)item != payload) {
         if (payload < (uint64_t)idx->count * (uint64_t)item)
-            return fail(err, errlen, "exa: %s: truncated: header says %lld %s, file holds %lld",
+            return exa_fail(err, errlen, "exa: %s: truncated: header says %lld %s, file holds %lld",
                         path, (long long)idx->count, noun, (long long)(payload / (uint64_t)item));
-        return fail(err, errlen, "exa: %s: header says %lld %s, but the file has %zu bytes more",
+        return exa_fail(err, errlen, "exa: %s: header says %lld %s, but the file has %zu bytes more",
                     path, (long long)idx->count, noun,
                     payload - (size_t)idx->count * (size_t)item);
     }
@@ -219,15 +209,15 @@ static int idx_labels(ExaDataset *d, const char *labels, const char *images, int
         return -1;
     int rc = idx_parse(&b, labels, "labels", &idx, err, errlen);
     if (!rc && idx.item.rank != 0)
-        rc = fail(err, errlen, "exa: %s: labels must be an idx1 file (rank 1), this one has rank %d",
+        rc = exa_fail(err, errlen, "exa: %s: labels must be an idx1 file (rank 1), this one has rank %d",
                   labels, idx.item.rank + 1);
     if (!rc && idx.count != nimages)
-        rc = fail(err, errlen, "exa: %s: %lld labels, but %s has %lld images", labels,
+        rc = exa_fail(err, errlen, "exa: %s: %lld labels, but %s has %lld images", labels,
                   (long long)idx.count, images, (long long)nimages);
     if (!rc) {
         d->label = malloc((size_t)d->n * sizeof *d->label);
         if (!d->label)
-            rc = fail(err, errlen, "exa: %s: out of memory", labels);
+            rc = exa_fail(err, errlen, "exa: %s: out of memory", labels);
         for (int64_t i = 0; !rc && i < d->n; i++)
             d->label[i] = idx.data[i];
         if (!rc)
@@ -258,10 +248,10 @@ int exa_data_load_idx(ExaDataset *d, const char *images, const char *labels,
         d->n = apply_limit(idx.count, opt);
         d->x = malloc((size_t)(d->n * d->features) * sizeof *d->x);
         if (!d->x)
-            rc = fail(err, errlen, "exa: %s: out of memory for %lld samples", images, (long long)d->n);
+            rc = exa_fail(err, errlen, "exa: %s: out of memory for %lld samples", images, (long long)d->n);
     }
     if (!rc && !(isfinite((float)(255 * scale_of(opt) + opt->shift)) && isfinite((float)opt->shift)))
-        rc = fail(err, errlen, "exa: %s: scale %g and shift %g give values beyond float32", images,
+        rc = exa_fail(err, errlen, "exa: %s: scale %g and shift %g give values beyond float32", images,
                   scale_of(opt), opt->shift);
     if (!rc) {
         float scale = (float)scale_of(opt), shift = (float)opt->shift;
@@ -344,7 +334,7 @@ static int csv_layout(ExaDataset *d, int cols, const ExaLoadOptions *opt, const 
 {
     int targets = opt->targets == EXA_CSV_NO_TARGETS ? 0 : opt->targets == 0 ? 1 : opt->targets;
     if (opt->targets < EXA_CSV_NO_TARGETS || targets >= cols)
-        return fail(err, errlen, "exa: %s: %d columns leave no features after %d target column%s",
+        return exa_fail(err, errlen, "exa: %s: %d columns leave no features after %d target column%s",
                     path, cols, targets, targets == 1 ? "" : "s");
     d->target = opt->targets == EXA_CSV_NO_TARGETS ? EXA_TARGET_NONE
                 : opt->targets == 0                 ? EXA_TARGET_CLASS
@@ -381,7 +371,7 @@ static int csv_finite(double v, float stored, const Line *l, int64_t j, const ch
         return 0;
     char text[64];
     field_text(l, j, text, sizeof text);
-    return fail(err, errlen, "exa: %s: line %d, field %lld: %s %s", path, l->number,
+    return exa_fail(err, errlen, "exa: %s: line %d, field %lld: %s %s", path, l->number,
                 (long long)j + 1, text,
                 isfinite(v) ? "does not fit a float32 (after scale and shift)"
                             : "is not a finite number");
@@ -410,7 +400,7 @@ static int csv_store(ExaDataset *d, int64_t i, const double *v, const Line *l,
         if (csv_finite(c, 0, l, d->features, path, err, errlen))
             return -1;
         if (!(c >= 0 && c <= INT32_MAX) || c != floor(c))
-            return fail(err, errlen, "exa: %s: line %d: label %g is not a class number (0, 1, ...)",
+            return exa_fail(err, errlen, "exa: %s: line %d: label %g is not a class number (0, 1, ...)",
                         path, l->number, c);
         d->label[i] = (int32_t)c;
     }
@@ -422,7 +412,7 @@ static int csv_parse(ExaDataset *d, const Bytes *b, const ExaLoadOptions *opt, c
 {
     const char *text = (const char *)b->p, *end = text + b->len, *cur = text;
     if (memchr(text, '\0', b->len))
-        return fail(err, errlen, "exa: %s: holds a zero byte: not a CSV text file", path);
+        return exa_fail(err, errlen, "exa: %s: holds a zero byte: not a CSV text file", path);
     Line l = {0};
     int bad, cols = 0;
     double probe[1];
@@ -430,7 +420,7 @@ static int csv_parse(ExaDataset *d, const Bytes *b, const ExaLoadOptions *opt, c
     while (next_line(&cur, end, &l) && blank(&l)) {
     }
     if (l.number == 0 || blank(&l))
-        return fail(err, errlen, "exa: %s: no data rows", path);
+        return exa_fail(err, errlen, "exa: %s: no data rows", path);
     cols = parse_fields(&l, probe, 0, &bad);
     const char *first_data = bad ? cur : l.s;
     int first_number = bad ? l.number : l.number - 1;
@@ -447,7 +437,7 @@ static int csv_parse(ExaDataset *d, const Bytes *b, const ExaLoadOptions *opt, c
     if (!d->x || !v || (d->target == EXA_TARGET_CLASS && !d->label) ||
         (d->target == EXA_TARGET_REAL && !d->y)) {
         free(v);
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     }
     cur = first_data;
     l.number = first_number;
@@ -458,17 +448,17 @@ static int csv_parse(ExaDataset *d, const Bytes *b, const ExaLoadOptions *opt, c
             continue;
         int got = parse_fields(&l, v, cols, &bad);
         if (got != cols)
-            rc = fail(err, errlen, "exa: %s: line %d has %d fields, expected %d", path, l.number,
+            rc = exa_fail(err, errlen, "exa: %s: line %d has %d fields, expected %d", path, l.number,
                       got, cols);
         else if (bad)
-            rc = fail(err, errlen, "exa: %s: line %d, field %d: not a number", path, l.number, bad);
+            rc = exa_fail(err, errlen, "exa: %s: line %d, field %d: not a number", path, l.number, bad);
         else
             rc = csv_store(d, n++, v, &l, opt, path, err, errlen);
     }
     free(v);
     d->n = n;
     if (!rc && n == 0)
-        rc = fail(err, errlen, "exa: %s: no data rows", path);
+        rc = exa_fail(err, errlen, "exa: %s: no data rows", path);
     if (!rc && d->target == EXA_TARGET_CLASS)
         rc = exa_data_set_classes(d, opt->classes, path, err, errlen);
     return rc;

@@ -7,12 +7,12 @@
  * which is all NumPy ever writes there.  Supported: C order, little-endian
  * (or byte-sized) float32/64, int32/64 and uint8; anything else is an error
  * that names what the file holds. */
+#include "exa/error.h"
 #include "exa/data.h"
 #include "exa/npy.h"
 
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +27,6 @@ typedef struct Npy {
     int scalar_ok; /* exa_npy_read_reals: shape () is one element, read as shape (1,) */
     int scalar;
 } Npy;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* The text after "'key':" in the header dict, or NULL. */
 static const char *dict_value(const char *dict, const char *key)
@@ -61,11 +51,11 @@ static const char *dict_value(const char *dict, const char *key)
 static int parse_descr(Npy *a, const char *v, const char *path, char *err, size_t errlen)
 {
     if (!v || (*v != '\'' && *v != '"'))
-        return fail(err, errlen, "exa: %s: .npy header has no 'descr' string", path);
+        return exa_fail(err, errlen, "exa: %s: .npy header has no 'descr' string", path);
     const char *end = strchr(v + 1, *v);
     size_t len = end ? (size_t)(end - v - 1) : 0;
     if (!end || len == 0 || len >= sizeof a->descr)
-        return fail(err, errlen, "exa: %s: .npy header has a malformed 'descr'", path);
+        return exa_fail(err, errlen, "exa: %s: .npy header has a malformed 'descr'", path);
     memcpy(a->descr, v + 1, len);
     a->descr[len] = '\0';
     char order = a->descr[0];
@@ -74,7 +64,7 @@ static int parse_descr(Npy *a, const char *v, const char *path, char *err, size_
     int ok = (a->kind == 'f' && (a->size == 4 || a->size == 8)) ||
              (a->kind == 'i' && (a->size == 4 || a->size == 8)) || (a->kind == 'u' && a->size == 1);
     if (!strchr("<|=", order) || !ok)
-        return fail(err, errlen,
+        return exa_fail(err, errlen,
                     "exa: %s: dtype '%s' is not supported (little-endian f4, f8, i4, i8 or u1)", path,
                     a->descr);
     return 0;
@@ -83,7 +73,7 @@ static int parse_descr(Npy *a, const char *v, const char *path, char *err, size_
 static int parse_shape(Npy *a, const char *v, const char *path, char *err, size_t errlen)
 {
     if (!v || *v != '(')
-        return fail(err, errlen, "exa: %s: .npy header has no 'shape' tuple", path);
+        return exa_fail(err, errlen, "exa: %s: .npy header has no 'shape' tuple", path);
     a->rank = 0;
     for (v++;;) {
         while (*v == ' ' || *v == ',')
@@ -91,7 +81,7 @@ static int parse_shape(Npy *a, const char *v, const char *path, char *err, size_
         if (*v == ')')
             break;
         if (!isdigit((unsigned char)*v) || a->rank > EXA_MAX_RANK)
-            return fail(err, errlen, "exa: %s: .npy 'shape' is malformed or has over %d dimensions",
+            return exa_fail(err, errlen, "exa: %s: .npy 'shape' is malformed or has over %d dimensions",
                         path, EXA_MAX_RANK + 1);
         char *end;
         a->dim[a->rank++] = strtoll(v, &end, 10);
@@ -103,7 +93,7 @@ static int parse_shape(Npy *a, const char *v, const char *path, char *err, size_
         a->scalar = 1;
     }
     if (a->rank == 0)
-        return fail(err, errlen, "exa: %s: the array is a scalar; expected one row per sample",
+        return exa_fail(err, errlen, "exa: %s: the array is a scalar; expected one row per sample",
                     path);
     return 0;
 }
@@ -112,10 +102,10 @@ static int npy_parse(const unsigned char *p, size_t len, const char *path, Npy *
                      size_t errlen)
 {
     if (len < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
-        return fail(err, errlen, "exa: %s: bad magic: not a NumPy .npy file", path);
+        return exa_fail(err, errlen, "exa: %s: bad magic: not a NumPy .npy file", path);
     int major = p[6];
     if (major < 1 || major > 3)
-        return fail(err, errlen, "exa: %s: .npy format version %d.%d is not supported", path, major,
+        return exa_fail(err, errlen, "exa: %s: .npy format version %d.%d is not supported", path, major,
                     p[7]);
     size_t hlen = major == 1 ? (size_t)p[8] | (size_t)p[9] << 8
                              : (len < 12 ? SIZE_MAX
@@ -123,16 +113,16 @@ static int npy_parse(const unsigned char *p, size_t len, const char *path, Npy *
                                                (size_t)p[11] << 24);
     size_t start = major == 1 ? 10 : 12;
     if (hlen == SIZE_MAX || hlen > len - start)
-        return fail(err, errlen, "exa: %s: truncated in the .npy header", path);
+        return exa_fail(err, errlen, "exa: %s: truncated in the .npy header", path);
     char *dict = malloc(hlen + 1);
     if (!dict)
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     memcpy(dict, p + start, hlen);
     dict[hlen] = '\0';
     const char *fo = dict_value(dict, "fortran_order");
     int rc = parse_descr(a, dict_value(dict, "descr"), path, err, errlen);
     if (!rc && (!fo || strncmp(fo, "False", 5) != 0))
-        rc = fail(err, errlen, "exa: %s: the array is not in C order (fortran_order is not False)",
+        rc = exa_fail(err, errlen, "exa: %s: the array is not in C order (fortran_order is not False)",
                   path);
     if (!rc)
         rc = parse_shape(a, dict_value(dict, "shape"), path, err, errlen);
@@ -142,7 +132,7 @@ static int npy_parse(const unsigned char *p, size_t len, const char *path, Npy *
     size_t row = (size_t)a->size;
     for (int i = 1; i < a->rank; i++) {
         if (a->dim[i] > 0 && row > (size_t)INT64_MAX / (size_t)a->dim[i])
-            return fail(err, errlen, "exa: %s: the array's shape is too large for this machine",
+            return exa_fail(err, errlen, "exa: %s: the array's shape is too large for this machine",
                         path);
         row *= (size_t)a->dim[i];
     }
@@ -153,16 +143,16 @@ static int npy_parse(const unsigned char *p, size_t len, const char *path, Npy *
         for (int i = 0; i < a->rank && used < sizeof shape; i++)
             used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%lld", i ? ", " : "",
                                      (long long)a->dim[i]);
-        return fail(err, errlen, "exa: %s: no samples: the array's shape is (%s%s)", path, shape,
+        return exa_fail(err, errlen, "exa: %s: no samples: the array's shape is (%s%s)", path, shape,
                     a->rank == 1 ? "," : "");
     }
     /* dims are as large as the header says: compare by division, which
      * cannot overflow */
     if (payload / row != (size_t)a->dim[0] || payload % row) {
         if (payload / row < (size_t)a->dim[0])
-            return fail(err, errlen, "exa: %s: truncated: header says %lld rows, file holds %zu", path,
+            return exa_fail(err, errlen, "exa: %s: truncated: header says %lld rows, file holds %zu", path,
                         (long long)a->dim[0], payload / row);
-        return fail(err, errlen, "exa: %s: header says %lld rows of %zu bytes, but the data is %zu bytes",
+        return exa_fail(err, errlen, "exa: %s: header says %lld rows of %zu bytes, but the data is %zu bytes",
                     path, (long long)a->dim[0], row, payload);
     }
     a->data = p + start + hlen;
@@ -214,7 +204,7 @@ static int store(const Npy *a, int64_t i, double scale, double shift, float *out
     if (isfinite(*out))
         return 0;
     int64_t row = row_size(a);
-    return fail(err, errlen, "exa: %s: sample %lld, value %lld: %g %s", path,
+    return exa_fail(err, errlen, "exa: %s: sample %lld, value %lld: %g %s", path,
                 (long long)(i / row), (long long)(i % row), v,
                 isfinite(v) ? "does not fit a float32 (after scale and shift)"
                             : "is not a finite number");
@@ -236,7 +226,7 @@ static int load_features(ExaDataset *d, const Npy *a, const ExaLoadOptions *opt,
     d->n = opt->limit > 0 && opt->limit < a->dim[0] ? opt->limit : a->dim[0];
     d->x = malloc((size_t)(d->n * d->features) * sizeof *d->x);
     if (!d->x)
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     double scale = opt->scale != 0 ? opt->scale : 1.0;
     for (int64_t i = 0; i < d->n * d->features; i++)
         if (store(a, i, scale, opt->shift, &d->x[i], path, err, errlen))
@@ -249,16 +239,16 @@ static int load_targets(ExaDataset *d, const Npy *a, int64_t nfeatures, const ch
                         const ExaLoadOptions *opt, const char *path, char *err, size_t errlen)
 {
     if (a->dim[0] != nfeatures)
-        return fail(err, errlen, "exa: %s: %lld rows, but %s has %lld samples", path,
+        return exa_fail(err, errlen, "exa: %s: %lld rows, but %s has %lld samples", path,
                     (long long)a->dim[0], features, (long long)nfeatures);
     if (a->kind != 'f' && a->rank == 1) {
         d->label = malloc((size_t)d->n * sizeof *d->label);
         if (!d->label)
-            return fail(err, errlen, "exa: %s: out of memory", path);
+            return exa_fail(err, errlen, "exa: %s: out of memory", path);
         for (int64_t i = 0; i < d->n; i++) {
             double v = element(a, (size_t)i);
             if (v < 0 || v > INT32_MAX || (opt->classes > 0 && v >= opt->classes))
-                return fail(err, errlen, "exa: %s: label %.0f of sample %lld is outside 0..%d",
+                return exa_fail(err, errlen, "exa: %s: label %.0f of sample %lld is outside 0..%d",
                             path, v, (long long)i, opt->classes > 0 ? opt->classes - 1 : INT32_MAX);
             d->label[i] = (int32_t)v;
         }
@@ -268,7 +258,7 @@ static int load_targets(ExaDataset *d, const Npy *a, int64_t nfeatures, const ch
     d->targets = row_size(a);
     d->y = malloc((size_t)(d->n * d->targets) * sizeof *d->y);
     if (!d->y)
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     for (int64_t i = 0; i < d->n * d->targets; i++)
         if (store(a, i, 1, 0, &d->y[i], path, err, errlen))
             return -1;
@@ -314,7 +304,7 @@ int exa_npy_read_reals(const char *path, double **values, ExaShape *shape, char 
     Npy a = { .scalar_ok = 1 };
     int rc = npy_parse(buf, len, path, &a, err, errlen);
     if (!rc && a.rank > EXA_MAX_RANK)
-        rc = fail(err, errlen, "exa: %s: the array has %d dimensions; at most %d", path, a.rank, EXA_MAX_RANK);
+        rc = exa_fail(err, errlen, "exa: %s: the array has %d dimensions; at most %d", path, a.rank, EXA_MAX_RANK);
     if (!rc) {
         shape->rank = a.scalar ? 0 : a.rank;
         size_t count = 1;
@@ -324,7 +314,7 @@ int exa_npy_read_reals(const char *path, double **values, ExaShape *shape, char 
             shape->dim[i] = a.dim[i];
         *values = malloc(count * sizeof **values);
         if (!*values)
-            rc = fail(err, errlen, "exa: %s: out of memory", path);
+            rc = exa_fail(err, errlen, "exa: %s: out of memory", path);
         for (size_t i = 0; !rc && i < count; i++)
             (*values)[i] = element(&a, i);
     }

@@ -7,12 +7,12 @@
  * any point leaves the previous checkpoint intact (plus, at worst, a stray
  * ".NAME.tmp.XXXXXX" file).  The loader checks the structure, then the
  * CRC-32, then that the contents fit the model, and says which failed. */
+#include "exa/error.h"
 #include "exa/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +20,6 @@
 #include <zlib.h>
 
 static const char magic[8] = "EXACKPT";
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -150,7 +140,7 @@ int exa_checkpoint_write(const char *path, const ExaCheckpoint *c, char *err, si
 {
     if ((c->precision != 4 && c->precision != 8) || c->narrays < 0 ||
         c->narrays > EXA_CKPT_MAX_ARRAYS || c->nparams < 0 || c->ninfo < 0)
-        return fail(err, errlen, "exa: %s: invalid checkpoint (precision %d, %d state arrays)", path,
+        return exa_fail(err, errlen, "exa: %s: invalid checkpoint (precision %d, %d state arrays)", path,
                     c->precision, c->narrays);
     char dir[4096], tmp[4200];
     directory_of(path, dir, sizeof dir);
@@ -158,13 +148,13 @@ int exa_checkpoint_write(const char *path, const ExaCheckpoint *c, char *err, si
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp.XXXXXX", dir, base);
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return fail(err, errlen, "exa: %s: cannot create a temporary file in %s: %s", path, dir,
+        return exa_fail(err, errlen, "exa: %s: cannot create a temporary file in %s: %s", path, dir,
                     strerror(errno));
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);
         unlink(tmp);
-        return fail(err, errlen, "exa: %s: %s", path, strerror(errno));
+        return exa_fail(err, errlen, "exa: %s: %s", path, strerror(errno));
     }
     int rc = write_contents(f, c);
     rc |= fflush(f);
@@ -173,15 +163,15 @@ int exa_checkpoint_write(const char *path, const ExaCheckpoint *c, char *err, si
     rc |= fclose(f);
     if (rc) {
         unlink(tmp);
-        return fail(err, errlen, "exa: %s: cannot write %s: %s", path, tmp, strerror(saved));
+        return exa_fail(err, errlen, "exa: %s: cannot write %s: %s", path, tmp, strerror(saved));
     }
     if (rename(tmp, path)) {
         saved = errno;
         unlink(tmp);
-        return fail(err, errlen, "exa: %s: cannot rename %s to it: %s", path, tmp, strerror(saved));
+        return exa_fail(err, errlen, "exa: %s: cannot rename %s to it: %s", path, tmp, strerror(saved));
     }
     if (sync_directory(path))
-        return fail(err, errlen, "exa: %s: cannot sync directory %s: %s", path, dir, strerror(errno));
+        return exa_fail(err, errlen, "exa: %s: cannot sync directory %s: %s", path, dir, strerror(errno));
     return 0;
 }
 
@@ -200,7 +190,7 @@ static int read_whole(const char *path, unsigned char **buf, size_t *len, char *
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "exa: %s: cannot open: %s", path, strerror(errno));
+        return exa_fail(err, errlen, "exa: %s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16;
     *len = 0;
     *buf = malloc(cap);
@@ -217,7 +207,7 @@ static int read_whole(const char *path, unsigned char **buf, size_t *len, char *
     fclose(f);
     if (!*buf || bad) {
         free(*buf);
-        return fail(err, errlen, "exa: %s: cannot read: %s", path, bad ? "I/O error" : "out of memory");
+        return exa_fail(err, errlen, "exa: %s: cannot read: %s", path, bad ? "I/O error" : "out of memory");
     }
     return 0;
 }
@@ -259,19 +249,19 @@ static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const ch
                   size_t errlen)
 {
     if (len < 8 || memcmp(b, magic, 8) != 0)
-        return fail(err, errlen, "exa: %s: bad magic: not an exa checkpoint", path);
+        return exa_fail(err, errlen, "exa: %s: bad magic: not an exa checkpoint", path);
     if (len < EXA_CKPT_HEADER + 4)
-        return fail(err, errlen, "exa: %s: truncated: %zu bytes, shorter than the header", path, len);
+        return exa_fail(err, errlen, "exa: %s: truncated: %zu bytes, shorter than the header", path, len);
     uint32_t version = get32(b + 8);
     if (version == 1)
-        return fail(err, errlen, "exa: %s: format version 1, written by an older libexa; this one reads "
+        return exa_fail(err, errlen, "exa: %s: format version 1, written by an older libexa; this one reads "
                     "version %d (named optimiser state): train afresh without --resume", path,
                     EXA_CKPT_VERSION);
     if (version != EXA_CKPT_VERSION)
-        return fail(err, errlen, "exa: %s: format version %u, this libexa reads version %d", path,
+        return exa_fail(err, errlen, "exa: %s: format version %u, this libexa reads version %d", path,
                     version, EXA_CKPT_VERSION);
     if ((uint32_t)crc32_z(crc32_z(0, NULL, 0), b, len - 4) != get32(b + len - 4))
-        return fail(err, errlen, "exa: %s: checksum mismatch: the file is damaged or truncated", path);
+        return exa_fail(err, errlen, "exa: %s: checksum mismatch: the file is damaged or truncated", path);
     c->precision = (int)get32(b + 12);
     c->epoch = get64(b + 16);
     c->step = get64(b + 24);
@@ -281,12 +271,12 @@ static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const ch
     uint32_t ninfo = get32(b + 72), narrays = get32(b + 76);
     if ((c->precision != 4 && c->precision != 8) || narrays > EXA_CKPT_MAX_ARRAYS || c->nparams < 0
         || (uint64_t)c->nparams > len || ninfo > len)
-        return fail(err, errlen, "exa: %s: corrupt header (precision %d, %u state arrays)", path,
+        return exa_fail(err, errlen, "exa: %s: corrupt header (precision %d, %u state arrays)", path,
                     c->precision, narrays);
     Cursor k = { b, len - 4, EXA_CKPT_HEADER, 0 };
     c->info = calloc(ninfo ? ninfo : 1, sizeof *c->info);
     if (!c->info)
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     for (uint32_t i = 0; i < ninfo && !k.bad; i++) {
         uint32_t n = take32(&k);
         const unsigned char *name = take(&k, n);
@@ -298,7 +288,7 @@ static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const ch
         ExaCkptParam *q = &c->info[c->ninfo++];
         q->name = malloc(n + 1u);
         if (!q->name)
-            return fail(err, errlen, "exa: %s: out of memory", path);
+            return exa_fail(err, errlen, "exa: %s: out of memory", path);
         memcpy(q->name, name, n);
         q->name[n] = 0;
         q->shape.rank = (int)rank;
@@ -310,7 +300,7 @@ static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const ch
     if (w && (c->params = malloc(wbytes ? wbytes : 1)))
         memcpy(c->params, w, wbytes);
     else if (w)
-        return fail(err, errlen, "exa: %s: out of memory", path);
+        return exa_fail(err, errlen, "exa: %s: out of memory", path);
     for (uint32_t i = 0; i < narrays && !k.bad; i++) {
         uint32_t n = take32(&k);
         const unsigned char *name = take(&k, n);
@@ -324,13 +314,13 @@ static int decode(const unsigned char *b, size_t len, ExaCheckpoint *c, const ch
         a->bytes = (int64_t)bytes;
         a->data = malloc(bytes ? bytes : 1);
         if (!a->data)
-            return fail(err, errlen, "exa: %s: out of memory", path);
+            return exa_fail(err, errlen, "exa: %s: out of memory", path);
         memcpy(a->data, data, bytes);
     }
     if (k.bad || c->narrays != (int)narrays)
-        return fail(err, errlen, "exa: %s: corrupt: its records run past the end of the file", path);
+        return exa_fail(err, errlen, "exa: %s: corrupt: its records run past the end of the file", path);
     if (k.at != k.len)
-        return fail(err, errlen, "exa: %s: corrupt: %zu bytes after its last record", path, k.len - k.at);
+        return exa_fail(err, errlen, "exa: %s: corrupt: %zu bytes after its last record", path, k.len - k.at);
     return 0;
 }
 
@@ -344,10 +334,10 @@ int exa_checkpoint_read(const char *path, ExaCheckpoint *c, int64_t expect_npara
         return -1;
     int rc = decode(b, len, c, path, err, errlen);
     if (!rc && expect_nparams >= 0 && c->nparams != expect_nparams)
-        rc = fail(err, errlen, "exa: %s: holds %lld parameters, the model has %lld", path,
+        rc = exa_fail(err, errlen, "exa: %s: holds %lld parameters, the model has %lld", path,
                   (long long)c->nparams, (long long)expect_nparams);
     if (!rc && expect_precision > 0 && c->precision != expect_precision)
-        rc = fail(err, errlen, "exa: %s: holds f%d parameters, the model is f%d", path,
+        rc = exa_fail(err, errlen, "exa: %s: holds f%d parameters, the model is f%d", path,
                   8 * c->precision, 8 * expect_precision);
     free(b);
     if (rc)
@@ -369,10 +359,10 @@ int exa_checkpoint_check_model(const ExaCheckpoint *c, const ExaProgram *p, cons
 {
     for (int i = 0; i < c->ninfo || i < p->nparams; i++) {
         if (i >= c->ninfo)
-            return fail(err, errlen, "exa: %s: written by another model: it ends after %d parameters, "
+            return exa_fail(err, errlen, "exa: %s: written by another model: it ends after %d parameters, "
                         "the model has '%s' next", path, c->ninfo, p->params[i].path);
         if (i >= p->nparams)
-            return fail(err, errlen, "exa: %s: written by another model: it has parameter '%s' after "
+            return exa_fail(err, errlen, "exa: %s: written by another model: it has parameter '%s' after "
                         "the model's last (%d)", path, c->info[i].name, p->nparams);
         const ExaCkptParam *q = &c->info[i];
         const ExaParamInfo *m = &p->params[i];
@@ -383,7 +373,7 @@ int exa_checkpoint_check_model(const ExaCheckpoint *c, const ExaProgram *p, cons
             char a[128], b[128];
             shape_text(&q->shape, a, sizeof a);
             shape_text(&m->shape, b, sizeof b);
-            return fail(err, errlen, "exa: %s: written by another model: parameter %d is '%s' %s in "
+            return exa_fail(err, errlen, "exa: %s: written by another model: parameter %d is '%s' %s in "
                         "the checkpoint and '%s' %s in the model", path, i + 1, q->name, a, m->path, b);
         }
     }

@@ -4,6 +4,7 @@
  * number printer (null for NaN and infinities) are all that is needed.  The
  * progress line takes the elapsed time from the caller rather than reading a
  * clock, so that it is a pure function of its arguments and testable. */
+#include "exa/error.h"
 #include "exa/metrics.h"
 
 #include <errno.h>
@@ -13,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* An snprintf-style appender: keeps counting past the end of the buffer. */
 typedef struct Out {
@@ -98,7 +89,7 @@ int exa_metrics_open(ExaMetricsLog *log, const char *path, int append, char *err
     snprintf(log->path, sizeof log->path, "%s", path);
     log->f = fopen(path, append ? "a" : "w");
     if (!log->f)
-        return fail(err, errlen, "exa: %s: cannot open the log: %s", path, strerror(errno));
+        return exa_fail(err, errlen, "exa: %s: cannot open the log: %s", path, strerror(errno));
     return 0;
 }
 
@@ -111,14 +102,14 @@ int exa_metrics_write(ExaMetricsLog *log, const ExaEpochRecord *r, char *err, si
     if (big_needed) {
         line = malloc(need + 1);
         if (!line)
-            return fail(err, errlen, "exa: %s: out of memory", log->path);
+            return exa_fail(err, errlen, "exa: %s: out of memory", log->path);
         exa_metrics_format(r, line, need + 1);
     }
     int bad = fprintf(log->f, "%s\n", line) < 0 || fflush(log->f) != 0;
     if (big_needed)
         free(line);
     if (bad)
-        return fail(err, errlen, "exa: %s: cannot write the log: %s", log->path, strerror(errno));
+        return exa_fail(err, errlen, "exa: %s: cannot write the log: %s", log->path, strerror(errno));
     return 0;
 }
 
