@@ -155,13 +155,15 @@ static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProg
     int64_t nb = exa_data_batches(r->train.n, r->batch);
     double sum = 0, t0 = now();
     int64_t seen = 0;
+    /* the run's steps, for the schedule; --epochs may be up to INT64_MAX */
+    int64_t total = nb > 0 && r->epochs > INT64_MAX / nb ? INT64_MAX : r->epochs * nb;
     for (int64_t b = 0; b < nb; b++) {
         int64_t begin, count;
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
         if (nc)
             memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
         /* a function of the step alone: a resumed run is on the same curve */
-        r->lr_scale = exa_schedule_factor(sched, r->step, r->epochs * nb, nb);
+        r->lr_scale = exa_schedule_factor(sched, r->step, total, nb);
         double loss = exa_strategy_step(s, begin, count);
         if (!isfinite(loss) && nc) /* before r->step moves: dropout's masks depend on it */
             exa_check_numerics(r, nc->theta, begin, count, nc->why, sizeof nc->why);

@@ -42,7 +42,8 @@ double exa_schedule_factor(const ExaSchedule *s, int64_t step, int64_t total,
         return (double)(step + 1) / (double)s->warmup;
     switch (s->kind) {
     case EXA_SCHED_STEP: {
-        int64_t period = s->every * (steps_per_epoch > 0 ? steps_per_epoch : 1);
+        int64_t spe = steps_per_epoch > 0 ? steps_per_epoch : 1;
+        int64_t period = s->every > INT64_MAX / spe ? INT64_MAX : s->every * spe; /* no overflow */
         return pow(s->gamma, (double)(step / period));
     }
     case EXA_SCHED_COSINE: {
