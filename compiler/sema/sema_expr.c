@@ -337,6 +337,23 @@ static Val list_expr(Body *b, const Node *e)
 
 Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi);
 
+/* Where a builtin that is not an operation may appear.  A switch without a
+ * default, so that a new BuiltinKind is a -Wswitch warning here rather than
+ * an index past a table (the fuzzer found that when B_SCHEDULE came in). */
+static const char *builtin_kind_use(BuiltinKind kind)
+{
+    switch (kind) {
+    case B_OP:        return "an operation";
+    case B_INIT:      return "an initialiser; it can only initialise a 'param'";
+    case B_SOURCE:    return "a data source; it can only appear in a data declaration";
+    case B_OPTIMIZER: return "an optimiser; it can only appear in 'optimizer' or a strategy";
+    case B_STRATEGY:  return "a strategy; it can only appear in 'decompose'";
+    case B_CONST:     return "a constant, not a function";
+    case B_SCHEDULE:  return "a learning-rate schedule; it can only appear as 'schedule' in 'train'";
+    }
+    return "a builtin";
+}
+
 static Val call_expr(Body *b, const Node *e)
 {
     Sema *s = b->s;
@@ -363,11 +380,7 @@ static Val call_expr(Body *b, const Node *e)
         return sema_builtin_call(b, e, bi);
     bi = sema_builtin_any(e->name);
     if (bi) {
-        static const char *const what[] = { "", "an initialiser; it can only initialise a 'param'",
-            "a data source; it can only appear in a data declaration",
-            "an optimiser; it can only appear in 'optimizer' or a strategy",
-            "a strategy; it can only appear in 'decompose'", "a constant, not a function" };
-        sema_error(s, e->span, "'%s' is %s", e->name, what[bi->kind]);
+        sema_error(s, e->span, "'%s' is %s", e->name, builtin_kind_use(bi->kind));
         return val_err();
     }
     unknown_name(b, e, "function");
