@@ -23,6 +23,7 @@
  * LLVMs, so the new one keeps this file working on upgrade. */
 #include "codegen_llvm.h"
 #include "diag.h"
+#include "timing.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
@@ -428,6 +429,21 @@ LLVMValueRef cg_scalar(Cg *cg, IrId id)
  * become a chain of private parts, each loading its own arguments. */
 enum { PART_STEPS = 128 };
 
+/* A function's own body (not its outlined loop nests) is a straight line of
+ * kernel calls and address arithmetic, where optimisation finds nothing
+ * worth its cost: on allen_cahn.exa, O3 and the selection DAG on these
+ * bodies took half of exac's 0.8 s of CPU.  optnone (which needs noinline)
+ * sends them through fast instruction selection and leaves the loop nests,
+ * where the time of a step goes, to O3 and the vectoriser. */
+static void straight_line(Cg *cg, LLVMValueRef fn)
+{
+    static const char *const kinds[] = { "optnone", "noinline" };
+    for (int i = 0; i < 2; i++) {
+        unsigned k = LLVMGetEnumAttributeKindForName(kinds[i], strlen(kinds[i]));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, k, 0));
+    }
+}
+
 /* Starts fn's body: entry block, the fields of its ExaArgs, empty caches. */
 static void begin_body(Cg *cg, LLVMValueRef fn)
 {
@@ -472,7 +488,10 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
                          LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
 {
     FusePlan plan;
-    if (fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_FLAGS_CPU, &plan, error) != 0)
+    timing_pass("fuse");
+    int planned = fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_FLAGS_CPU, &plan, error);
+    timing_pass("llvm: build IR");
+    if (planned != 0)
         return -1;
     const FusePlan *p = cg->p = &plan;
     int status = -1;
@@ -498,6 +517,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
     LLVMValueRef fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
     cg_host_attributes(cg, fn);
+    straight_line(cg, fn);
     begin_body(cg, fn);
     for (int i = out_first[0]; i >= 0; i = out_next[i]) /* views: written before anything runs */
         copy_out(cg, &p->out[i]);
@@ -507,14 +527,13 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     } else {
         LLVMBasicBlockRef main_block = cg->entry;
         LLVMValueRef args = LLVMGetParam(fn, 0);
-        unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
         for (int first = 0; first < p->nsteps; first += PART_STEPS) {
             char name[512];
             snprintf(name, sizeof name, "%s.part%d", f->name, first / PART_STEPS);
             LLVMValueRef part = LLVMAddFunction(cg->mod, name, ft);
             LLVMSetLinkage(part, LLVMPrivateLinkage);
             cg_host_attributes(cg, part);
-            LLVMAddAttributeAtIndex(part, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+            straight_line(cg, part);
             LLVMBuildCall2(cg->b, ft, part, &args, 1, "");
             begin_body(cg, part);
             for (int s = first; s < p->nsteps && s < first + PART_STEPS; s++)
@@ -670,8 +689,10 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
             goto done;
     }
     cg_finish_loops(&cg);
+    timing_pass("llvm: build IR");
     function_table(&cg, funcs, nfuncs, run, ws);
     string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
+    timing_pass("llvm: verify");
     if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
         diag_message(error, "generated LLVM IR does not verify: %s", msg);
         goto done;
@@ -682,10 +703,15 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         LLVMDisposeMessage(text);
     }
     if (obj_path) {
+        timing_pass("llvm: optimise");
         limit_slp_vectorizer();
         LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
         LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
         LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+        /* the vectoriser interleaves the loop nests' bodies already; runtime
+         * unrolling on top made the object larger (a third of O3's and the
+         * back end's time) for no measurable speed (docs/results/throughput.md) */
+        LLVMPassBuilderOptionsSetLoopUnrolling(opts, 0);
         LLVMErrorRef err = LLVMRunPasses(cg.mod, "default<O3>", tm, opts);
         LLVMDisposePassBuilderOptions(opts);
         if (err) {
@@ -694,6 +720,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
             LLVMDisposeErrorMessage(m);
             goto done;
         }
+        timing_pass("llvm: machine code");
         char *m = NULL;
         if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
             diag_message(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
@@ -703,6 +730,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     }
     status = 0;
 done:
+    timing_pass(NULL);
     cg_finish_loops(&cg); /* again after an error: frees what is left */
     LLVMDisposeMessage(msg);
     free(run);
