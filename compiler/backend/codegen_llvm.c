@@ -361,8 +361,9 @@ static LLVMValueRef emit_workspace(Cg *cg, const char *name)
 
 /* ---- addresses and scalars, made on first use ----------------------------
  *
- * A generated function is one straight-line block of calls (loop nests are
- * outlined), so an address computed where it is first needed dominates every
+ * A generated function is a straight line of calls (loop nests are
+ * outlined; the only branches are emit_ready's, around a call that computes
+ * nothing), so an address computed where it is first needed dominates every
  * later use.  The caches are per function: begin_body empties them. */
 
 static LLVMValueRef buffer_ptr(Cg *cg, int i)
@@ -459,13 +460,37 @@ static void begin_body(Cg *cg, LLVMValueRef fn)
     cg->inputs = field(cg, args, EXA_ARGS_inputs, LLVMPointerType(cg->i8p, 0), "inputs");
     cg->outputs = field(cg, args, EXA_ARGS_outputs, LLVMPointerType(cg->i8p, 0), "outputs");
     cg->ws = field(cg, args, EXA_ARGS_workspace, cg->i8p, "workspace");
+    cg->ready = field(cg, args, EXA_ARGS_ready, cg->i8p, "ready");
+    cg->ready_ctx = field(cg, args, EXA_ARGS_ready_ctx, cg->i8p, "ready_ctx");
     memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
     memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
     memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
 }
 
-/* Plan step s, then the outputs it completes (a list per step: out_first/next). */
-static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
+/* if (args->ready) args->ready(args->ready_ctx, slot, offset, count): the
+ * only branch of a function's body.  Everything the call needs is computed
+ * before it, so the addresses cached before and after still dominate their
+ * uses. */
+static void emit_ready(Cg *cg, const IrOutput *o)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef params[] = { cg->i8p, cg->i32, cg->i64, cg->i64 };
+    LLVMTypeRef ft = LLVMFunctionType(cg->vd, params, 4, 0);
+    LLVMValueRef args[] = { cg->ready_ctx, i32c(cg, o->slot), cg_i64(cg, o->offset),
+                            cg_i64(cg, fuse_size(&cg->p->v[o->value])) };
+    LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ready");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "");
+    LLVMBuildCondBr(B, LLVMBuildIsNotNull(B, cg->ready, ""), call, after);
+    LLVMPositionBuilderAtEnd(B, call);
+    LLVMBuildCall2(B, ft, LLVMBuildBitCast(B, cg->ready, LLVMPointerType(ft, 0), ""), args, 4, "");
+    LLVMBuildBr(B, after);
+    LLVMPositionBuilderAtEnd(B, after);
+}
+
+/* Plan step s, then the outputs it completes (a list per step: out_first/next)
+ * and the gradients final after it (ready_first/next, fuse_ready_steps). */
+static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next, const int *ready_first,
+                      const int *ready_next)
 {
     const FusePlan *p = cg->p;
     const FuseStep *st = &p->steps[s];
@@ -482,6 +507,8 @@ static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
     }
     for (int i = out_first[s]; i >= 0; i = out_next[i])
         copy_out(cg, &p->out[i]);
+    for (int i = ready_first[s]; i >= 0; i = ready_next[i])
+        emit_ready(cg, &p->out[i]);
 }
 
 static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int nparams,
@@ -502,7 +529,10 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     cg->bufptr = calloc((size_t)p->nbuf + 1, sizeof *cg->bufptr);
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
-    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next) {
+    int *ready_first = calloc((size_t)p->nsteps + 2, sizeof *ready_first);
+    int *ready_next = calloc((size_t)p->nout + 1, sizeof *ready_next);
+    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next || !ready_first
+        || !ready_next) {
         diag_message(error, "out of memory");
         goto done;
     }
@@ -514,6 +544,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
         }
     }
     fuse_output_steps(p, out_first, out_next);
+    fuse_ready_steps(p, ready_first, ready_next);
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
     LLVMValueRef fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
     cg_host_attributes(cg, fn);
@@ -521,9 +552,11 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     begin_body(cg, fn);
     for (int i = out_first[0]; i >= 0; i = out_next[i]) /* views: written before anything runs */
         copy_out(cg, &p->out[i]);
+    for (int i = ready_first[0]; i >= 0; i = ready_next[i])
+        emit_ready(cg, &p->out[i]);
     if (p->nsteps <= PART_STEPS) {
         for (int s = 0; s < p->nsteps; s++)
-            emit_step(cg, s, out_first + 1, out_next);
+            emit_step(cg, s, out_first + 1, out_next, ready_first + 1, ready_next);
     } else {
         LLVMBasicBlockRef main_block = cg->entry;
         LLVMValueRef args = LLVMGetParam(fn, 0);
@@ -537,7 +570,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
             LLVMBuildCall2(cg->b, ft, part, &args, 1, "");
             begin_body(cg, part);
             for (int s = first; s < p->nsteps && s < first + PART_STEPS; s++)
-                emit_step(cg, s, out_first + 1, out_next);
+                emit_step(cg, s, out_first + 1, out_next, ready_first + 1, ready_next);
             LLVMBuildRetVoid(cg->b);
             cg->fn = fn;
             LLVMPositionBuilderAtEnd(cg->b, main_block);
@@ -553,6 +586,8 @@ done:
     free(cg->bufptr);
     free(out_first);
     free(out_next);
+    free(ready_first);
+    free(ready_next);
     cg->ptr = cg->scalar = cg->val = cg->bufptr = NULL;
     cg->p = NULL;
     fuse_free(&plan);

@@ -3,13 +3,14 @@
  *
  * MPI has no timeout on collectives, so each one is started non-blocking
  * (MPI_Iallreduce, MPI_Ibcast, ...) and completed by polling MPI_Test until
- * it finishes or the deadline passes.  Polling costs a little latency on
- * small messages; a hung training job on a cluster costs far more. */
+ * it finishes or the deadline passes (wait_all: polling adds no latency).
+ * A hung training job on a cluster costs far more than the polling. */
 #include "exa/comm.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -44,33 +45,47 @@ static void check(const ExaComm *c, int err, const char *call)
     exa_comm_abort(c, "%s: %.*s", call, len, msg);
 }
 
-/* Completes req, or ends the job when c->timeout passes first.  Polls
- * flat out for a short while (a collective between busy ranks completes in
- * microseconds), then backs off with growing sleeps: a rank waiting for a
- * slower one must not take the core that one needs, which matters whenever
- * there are more ranks than cores. */
-static void wait_for(const ExaComm *c, MPI_Request *req, const char *call)
+/* Completes the n requests, or ends the job when c->timeout passes first.
+ * Polls flat out for the first 50 microseconds (a collective between busy
+ * ranks completes in that time); then yields the core between polls, which
+ * returns at once when no other thread wants this core (no added latency:
+ * the old growing naps slept 50 us or more past the moment the peer
+ * answered, timer slack included) and hands it over when one does (a rank
+ * waiting for a slower one must not take the core that one needs whenever
+ * there are more ranks than cores).  Only a wait past 10 ms, a peer that is
+ * far behind, dead or stopped, sleeps between polls. */
+static void wait_all(const ExaComm *c, MPI_Request *req, int n, const char *call)
 {
     double start = now();
     int done = 0;
-    long spins = 0, nap_ns = 1000;
-    while (!done) {
-        check(c, MPI_Test(req, &done, MPI_STATUS_IGNORE), call);
+    long nap_ns = 10000;
+    for (;;) {
+        check(c, MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE), call);
         if (done)
             break;
-        if (c->timeout > 0 && now() - start > c->timeout)
+        double waited = now() - start;
+        if (c->timeout > 0 && waited > c->timeout)
             exa_comm_abort(c, "%s: no answer from the other %d ranks after %.0f s "
                               "(a rank died or ranks disagree on the call); stopping",
                            call, c->size - 1, c->timeout);
-        if (++spins > 2000) {
-            struct timespec nap = { 0, nap_ns };
-            nanosleep(&nap, NULL);
-            if (nap_ns < 200000)
-                nap_ns *= 2;
+        if (waited < 50e-6)
+            continue;
+        if (waited < 10e-3) {
+            sched_yield();
+            continue;
         }
+        struct timespec nap = { 0, nap_ns };
+        nanosleep(&nap, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
     }
     if (c->seconds)
         *c->seconds += now() - start;
+}
+
+static void wait_for(const ExaComm *c, MPI_Request *req, const char *call)
+{
+    wait_all(c, req, 1, call);
 }
 
 int exa_comm_init(int *argc, char ***argv, double timeout, ExaComm *world)
@@ -148,6 +163,31 @@ void exa_comm_allreduce_mean(const ExaComm *c, void *buf, size_t n, ExaReal type
         for (size_t i = 0; i < n; i++)
             x[i] *= s;
     }
+}
+
+MPI_Request exa_comm_iallreduce_sum(const ExaComm *c, void *buf, size_t n, ExaReal type)
+{
+    if (c->size == 1 || n == 0)
+        return MPI_REQUEST_NULL;
+    if (n > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Iallreduce: %zu elements is more than one call can send", n);
+    MPI_Request req;
+    check(c, MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(type), MPI_SUM, c->comm, &req),
+          "MPI_Iallreduce");
+    return req;
+}
+
+void exa_comm_progress(const ExaComm *c, MPI_Request *req, int n)
+{
+    int done;
+    if (n > 0)
+        check(c, MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE), "MPI_Iallreduce");
+}
+
+void exa_comm_wait_all(const ExaComm *c, MPI_Request *req, int n)
+{
+    if (n > 0)
+        wait_all(c, req, n, "MPI_Iallreduce");
 }
 
 double exa_comm_sum_double(const ExaComm *c, double x)
