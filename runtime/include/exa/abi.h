@@ -43,17 +43,20 @@
 
 /* Raised whenever ExaArgs, ExaFunction, a function kind or an output slot
  * changes meaning, or the descriptor gains a record an older libexa would
- * ignore (3: dropout, layer, schedule and clip, predict; 4: ExaArgs.ready); the descriptor
+ * ignore (3: dropout, layer, schedule and clip, predict); the descriptor
  * carries the version exac compiled for, and libexa refuses a program of
  * another one (core/program.c). */
-#define EXA_ABI_VERSION 4
+#define EXA_ABI_VERSION 3
 
 /* ExaArgs.ready: called by a generated function, when not NULL, as soon as a
  * uniform output (a parameter's gradient: outputs[slot][offset, offset +
  * count) in elements) holds its final value, in the order the backward pass
  * finishes them (the last layer's first), and never again for that range in
  * the call.  Data parallelism starts the allreduce of a bucket of gradients
- * from it while the rest of the backward pass runs (comm/grad_sync.c). */
+ * from it while the rest of the backward pass runs (comm/grad_sync.c).
+ * Appended to ExaArgs without a new ABI version: a function compiled before
+ * it never calls it, and grad_sync then sums what was never reported after
+ * the call, as before. */
 typedef void (*ExaReadyFn)(void *ctx, int slot, int64_t offset, int64_t count);
 
 typedef struct ExaArgs {
