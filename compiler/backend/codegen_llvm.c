@@ -20,7 +20,10 @@
  * "default<O3>" and a target machine for the host CPU and its features (the
  * loop vectoriser's cost model and the instruction selection both need
  * them); the legacy PassManagerBuilder is deprecated and dropped in later
- * LLVMs, so the new one keeps this file working on upgrade. */
+ * LLVMs, so the new one keeps this file working on upgrade.  Only the loop
+ * nests get it: function bodies are optnone (straight_line), and loops are
+ * not unrolled beyond the vectoriser's interleaving (exac's time: 0.81 s of
+ * CPU for allen_cahn.exa before, 0.46 s after). */
 #include "codegen_llvm.h"
 #include "diag.h"
 #include "timing.h"
