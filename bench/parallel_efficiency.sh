@@ -2,12 +2,23 @@
 # parallel_efficiency.sh - data-parallel and SAPTS throughput at 1 and 2 ranks
 # on the 784-128-10 network and the CNN (Fashion-MNIST), with the share of a
 # step spent waiting in MPI collectives, and the speedup at 2 ranks.
+# Data parallelism runs twice at 2 ranks: with the gradient summed in buckets
+# during the backward pass (the default, "data") and with one blocking sum
+# after it (EXA_GRAD_BUCKET=0, "data, blocking"), side by side; and once at
+# 1 rank on half the mini-batch (50, a rank's share at 2 ranks): twice its
+# samples/s is what 2 ranks could reach if the gradient sum and the waiting
+# cost nothing, the bound printed as its "speedup".
+# Each configuration runs ROUNDS times (default 3), all configurations of a
+# model alternating within a round, and keeps its best epoch: on a shared
+# machine the speed drifts within minutes.  The load (uptime) is printed
+# before and after: numbers taken under a load above the core count measure
+# the other processes as much as exa.
 # One BLAS thread per rank (OMP/OPENBLAS_NUM_THREADS=1, --threads 1); this
 # script unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for its own commands.
 #
-# usage: bench/parallel_efficiency.sh [BUILD_DIR] [LIMIT]     (build, 12000)
+# usage: bench/parallel_efficiency.sh [BUILD_DIR] [LIMIT] [ROUNDS]   (build, 12000, 3)
 set -eu
-build=${1:-build} limit=${2:-12000}
+build=${1:-build} limit=${2:-12000} rounds=${3:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 work=$(mktemp -d)
@@ -20,22 +31,57 @@ sh "$here/variant.sh" "$root/examples/fashion_mlp.exa" "sgd(lr: 0.01)" "data()" 
 cp "$root/examples/fashion_sapts.exa" "$work/mlp_sapts.exa"
 sh "$here/variant.sh" "$root/examples/fashion_cnn.exa" "sgd(lr: 0.01)" "data()" > "$work/cnn_data.exa"
 sh "$here/variant.sh" "$root/examples/fashion_cnn.exa" "trust_region(radius: 0.1)" "sapts(local_steps: 3)" > "$work/cnn_sapts.exa"
+echo "load before: $(uptime | sed 's/.*load average/load average/')"
+echo
+# The gradient sums alone (the MLP's 101770 and the CNN's 44426 floats), best
+# of 200: Open MPI's default non-blocking algorithm and the one exa asks for
+if mpicc -O2 -o "$work/allreduce_peak" "$here/allreduce_peak.c" 2>/dev/null; then
+    for alg in 0 3; do
+        echo "OMPI_MCA_coll_libnbc_iallreduce_algorithm=$alg:"
+        OMPI_MCA_coll_libnbc_iallreduce_algorithm=$alg $mpirun -np 2 "$work/allreduce_peak" 101770 44426
+    done
+    echo
+fi
 echo "| model | strategy | ranks | samples/s | waiting in MPI | speedup |"
 echo "|---|---|---|---|---|---|"
+
+# run PROGRAM NP BUCKET BATCH: one run; appends "samples/s waiting-share" of
+# its epoch 2 (after warm-up; comm_seconds is cumulative) to
+# $work/PROGRAM.NP.BUCKET.BATCH
+run() {
+    log="$work/$1.$2.$3.$4.log"
+    EXA_GRAD_BUCKET=$3 $mpirun -np "$2" "$work/$1" --epochs 2 --limit "$limit" --threads 1 --quiet \
+        --batch "$4" --log "$log" >/dev/null
+    line=$(tail -n 1 "$log")
+    prev=$(head -n 1 "$log")
+    sps=$(echo "$line" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')
+    secs=$(echo "$line" | sed 's/.*"seconds":\([0-9.e+-]*\).*/\1/')
+    c2=$(echo "$line" | sed 's/.*"comm_seconds":\([0-9.e+-]*\).*/\1/')
+    c1=$(echo "$prev" | sed 's/.*"comm_seconds":\([0-9.e+-]*\).*/\1/')
+    awk -v s="$sps" -v c="$c2" -v c1="$c1" -v t="$secs" 'BEGIN { print s, (c - c1) / t }' >>"$work/$1.$2.$3.$4"
+}
+best() { sort -g -r "$work/$1" | head -n 1; }
+
 for p in mlp_data mlp_sapts cnn_data cnn_sapts; do
     "$build/bin/exac" "$work/$p.exa" -o "$work/$p"
-    one=0
-    for np in 1 2; do
-        $mpirun -np "$np" "$work/$p" --epochs 2 --limit "$limit" --threads 1 --quiet --log "$work/$p.$np.log" >/dev/null
-        # epoch 2 only: after warm-up; comm_seconds is cumulative
-        line=$(tail -n 1 "$work/$p.$np.log")
-        prev=$(head -n 1 "$work/$p.$np.log")
-        sps=$(echo "$line" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')
-        secs=$(echo "$line" | sed 's/.*"seconds":\([0-9.e+-]*\).*/\1/')
-        c2=$(echo "$line" | sed 's/.*"comm_seconds":\([0-9.e+-]*\).*/\1/')
-        c1=$(echo "$prev" | sed 's/.*"comm_seconds":\([0-9.e+-]*\).*/\1/')
-        [ "$np" = 1 ] && one=$sps
-        awk -v p="$p" -v np="$np" -v s="$sps" -v one="$one" -v c="$c2" -v c1="$c1" -v t="$secs" 'BEGIN {
-            split(p, a, "_"); printf "| %s | %s | %d | %.0f | %.1f%% | %.2fx |\n", a[1], a[2], np, s, 100 * (c - c1) / t, s / one }'
+    configs="1.16384.100 2.16384.100"
+    [ "${p#*_}" = data ] && configs="$configs 2.0.100 1.16384.50"
+    r=0
+    while [ "$r" -lt "$rounds" ]; do
+        for c in $configs; do
+            run "$p" $(echo "$c" | tr . ' ')
+        done
+        r=$((r + 1))
+    done
+    one=$(best "$p.1.16384.100" | cut -d' ' -f1)
+    for c in $configs; do
+        best "$p.$c" | awk -v p="$p" -v c="$c" -v one="$one" '{
+            split(p, a, "_"); split(c, k, "."); name = a[2]; f = $1 / one
+            if (k[2] == 0) name = name ", blocking"
+            if (k[3] == 50) { name = name ", batch 50 (bound: 2x its samples/s)"; f = 2 * f }
+            printf "| %s | %s | %d | %.0f | %.1f%% | %s%.2fx |\n", a[1], name, k[1], $1, 100 * $2,
+                   k[3] == 50 ? "<= " : "", f }'
     done
 done
+echo
+echo "load after: $(uptime | sed 's/.*load average/load average/')"

@@ -6,6 +6,7 @@
  *   exac --emit=ir FILE         print the graph IR of the generated functions
  *   exac --emit=llvm FILE       print the LLVM IR (before optimisation)
  *   exac FILE -o OUT            compile to a training executable
+ *   --time-passes               with any of them: seconds per pass (front/timing.h)
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include "loader.h"
 #include "lower.h"
 #include "sema.h"
+#include "timing.h"
 
 enum Emit { EMIT_NONE, EMIT_AST, EMIT_SHAPES, EMIT_IR, EMIT_LLVM, EMIT_DESCRIPTOR };
 
@@ -45,6 +47,7 @@ static void usage(FILE *out)
           "  --precision=f32|f64  reals of the generated code (default f32)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
+          "  --time-passes    print the wall and CPU seconds of each pass to stderr\n"
           "  --help           show this help\n"
           "  --version        show the version\n"
           "environment:\n"
@@ -100,6 +103,8 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (strcmp(a, "check") == 0 && !o->check && o->nfiles == 0) {
             /* the command is the first word that is not an option: exac -I DIR check FILE */
             o->check = 1;
+        } else if (strcmp(a, "--time-passes") == 0) {
+            timing_enable(1);
         } else if (strcmp(a, "--emit=ast") == 0) {
             o->emit = EMIT_AST;
         } else if (strcmp(a, "--emit=shapes") == 0) {
@@ -147,6 +152,7 @@ static int parse_args(int argc, char **argv, Options *o)
 static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
 {
     Lowered low;
+    timing_pass("lower + autodiff");
     if (lower_program(p, s, o->precision, &low, d) != 0)
         return 1;
     int failed = 0;
@@ -165,6 +171,7 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
         snprintf(obj, sizeof obj, "%s.o", o->output);
         failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
                               obj, NULL, &error) != 0;
+        timing_pass("link");
         if (!failed)
             failed = link_executable(obj, o->output, &error) != 0;
         remove(obj);
@@ -173,6 +180,7 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
         fprintf(stderr, "exac: error: %s\n", error ? error : "code generation failed");
         d->errors++;
     }
+    timing_pass(NULL);
     free(error);
     lowered_free(&low);
     return failed;
@@ -183,11 +191,14 @@ static int compile_one(const char *path, const Options *o, Diag *d)
 {
     Program p = {0};
     int before = d->errors;
+    timing_pass("parse");
     loader_load(&p, path, &o->loader, d);
     if (o->emit == EMIT_AST && d->errors == before)
         ast_dump(stdout, p.root->ast);
     if (p.root && d->errors == before) {
+        timing_pass("sema");
         Sema *s = sema_check(&p, d);
+        timing_pass(NULL);
         if (o->emit == EMIT_SHAPES && d->errors == before)
             sema_emit_shapes(stdout, s);
         int generates = o->emit == EMIT_IR || o->emit == EMIT_LLVM || o->emit == EMIT_DESCRIPTOR
@@ -214,6 +225,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.nfiles; i++)
         failed |= compile_one(o.files[i], &o, &d);
     diag_finish(&d);
+    timing_report(stderr);
     free(stdlib);
     free(o.files);
     free(o.loader.include_dirs);

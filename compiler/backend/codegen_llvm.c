@@ -20,9 +20,13 @@
  * "default<O3>" and a target machine for the host CPU and its features (the
  * loop vectoriser's cost model and the instruction selection both need
  * them); the legacy PassManagerBuilder is deprecated and dropped in later
- * LLVMs, so the new one keeps this file working on upgrade. */
+ * LLVMs, so the new one keeps this file working on upgrade.  Only the loop
+ * nests get it: function bodies are optnone (straight_line), and loops are
+ * not unrolled beyond the vectoriser's interleaving (exac's time: 0.81 s of
+ * CPU for allen_cahn.exa before, 0.46 s after). */
 #include "codegen_llvm.h"
 #include "diag.h"
+#include "timing.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
@@ -360,8 +364,9 @@ static LLVMValueRef emit_workspace(Cg *cg, const char *name)
 
 /* ---- addresses and scalars, made on first use ----------------------------
  *
- * A generated function is one straight-line block of calls (loop nests are
- * outlined), so an address computed where it is first needed dominates every
+ * A generated function is a straight line of calls (loop nests are
+ * outlined; the only branches are emit_ready's, around a call that computes
+ * nothing), so an address computed where it is first needed dominates every
  * later use.  The caches are per function: begin_body empties them. */
 
 static LLVMValueRef buffer_ptr(Cg *cg, int i)
@@ -428,6 +433,21 @@ LLVMValueRef cg_scalar(Cg *cg, IrId id)
  * become a chain of private parts, each loading its own arguments. */
 enum { PART_STEPS = 128 };
 
+/* A function's own body (not its outlined loop nests) is a straight line of
+ * kernel calls and address arithmetic, where optimisation finds nothing
+ * worth its cost: on allen_cahn.exa, O3 and the selection DAG on these
+ * bodies took half of exac's 0.8 s of CPU.  optnone (which needs noinline)
+ * sends them through fast instruction selection and leaves the loop nests,
+ * where the time of a step goes, to O3 and the vectoriser. */
+static void straight_line(Cg *cg, LLVMValueRef fn)
+{
+    static const char *const kinds[] = { "optnone", "noinline" };
+    for (int i = 0; i < 2; i++) {
+        unsigned k = LLVMGetEnumAttributeKindForName(kinds[i], strlen(kinds[i]));
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, k, 0));
+    }
+}
+
 /* Starts fn's body: entry block, the fields of its ExaArgs, empty caches. */
 static void begin_body(Cg *cg, LLVMValueRef fn)
 {
@@ -443,13 +463,37 @@ static void begin_body(Cg *cg, LLVMValueRef fn)
     cg->inputs = field(cg, args, EXA_ARGS_inputs, LLVMPointerType(cg->i8p, 0), "inputs");
     cg->outputs = field(cg, args, EXA_ARGS_outputs, LLVMPointerType(cg->i8p, 0), "outputs");
     cg->ws = field(cg, args, EXA_ARGS_workspace, cg->i8p, "workspace");
+    cg->ready = field(cg, args, EXA_ARGS_ready, cg->i8p, "ready");
+    cg->ready_ctx = field(cg, args, EXA_ARGS_ready_ctx, cg->i8p, "ready_ctx");
     memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
     memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
     memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
 }
 
-/* Plan step s, then the outputs it completes (a list per step: out_first/next). */
-static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
+/* if (args->ready) args->ready(args->ready_ctx, slot, offset, count): the
+ * only branch of a function's body.  Everything the call needs is computed
+ * before it, so the addresses cached before and after still dominate their
+ * uses. */
+static void emit_ready(Cg *cg, const IrOutput *o)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMTypeRef params[] = { cg->i8p, cg->i32, cg->i64, cg->i64 };
+    LLVMTypeRef ft = LLVMFunctionType(cg->vd, params, 4, 0);
+    LLVMValueRef args[] = { cg->ready_ctx, i32c(cg, o->slot), cg_i64(cg, o->offset),
+                            cg_i64(cg, fuse_size(&cg->p->v[o->value])) };
+    LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ready");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "");
+    LLVMBuildCondBr(B, LLVMBuildIsNotNull(B, cg->ready, ""), call, after);
+    LLVMPositionBuilderAtEnd(B, call);
+    LLVMBuildCall2(B, ft, LLVMBuildBitCast(B, cg->ready, LLVMPointerType(ft, 0), ""), args, 4, "");
+    LLVMBuildBr(B, after);
+    LLVMPositionBuilderAtEnd(B, after);
+}
+
+/* Plan step s, then the outputs it completes (a list per step: out_first/next)
+ * and the gradients final after it (ready_first/next, fuse_ready_steps). */
+static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next, const int *ready_first,
+                      const int *ready_next)
 {
     const FusePlan *p = cg->p;
     const FuseStep *st = &p->steps[s];
@@ -466,13 +510,18 @@ static void emit_step(Cg *cg, int s, const int *out_first, const int *out_next)
     }
     for (int i = out_first[s]; i >= 0; i = out_next[i])
         copy_out(cg, &p->out[i]);
+    for (int i = ready_first[s]; i >= 0; i = ready_next[i])
+        emit_ready(cg, &p->out[i]);
 }
 
 static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int nparams,
                          LLVMValueRef *run, LLVMValueRef *ws_fn, char **error)
 {
     FusePlan plan;
-    if (fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_FLAGS_CPU, &plan, error) != 0)
+    timing_pass("fuse");
+    int planned = fuse_plan_flags(f, cg->prec == CG_F64 ? 8 : 4, FUSE_FLAGS_CPU, &plan, error);
+    timing_pass("llvm: build IR");
+    if (planned != 0)
         return -1;
     const FusePlan *p = cg->p = &plan;
     int status = -1;
@@ -483,7 +532,10 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     cg->bufptr = calloc((size_t)p->nbuf + 1, sizeof *cg->bufptr);
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
-    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next) {
+    int *ready_first = calloc((size_t)p->nsteps + 2, sizeof *ready_first);
+    int *ready_next = calloc((size_t)p->nout + 1, sizeof *ready_next);
+    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next || !ready_first
+        || !ready_next) {
         diag_message(error, "out of memory");
         goto done;
     }
@@ -495,30 +547,33 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
         }
     }
     fuse_output_steps(p, out_first, out_next);
+    fuse_ready_steps(p, ready_first, ready_next);
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
     LLVMValueRef fn = *run = LLVMAddFunction(cg->mod, f->name, ft);
     cg_host_attributes(cg, fn);
+    straight_line(cg, fn);
     begin_body(cg, fn);
     for (int i = out_first[0]; i >= 0; i = out_next[i]) /* views: written before anything runs */
         copy_out(cg, &p->out[i]);
+    for (int i = ready_first[0]; i >= 0; i = ready_next[i])
+        emit_ready(cg, &p->out[i]);
     if (p->nsteps <= PART_STEPS) {
         for (int s = 0; s < p->nsteps; s++)
-            emit_step(cg, s, out_first + 1, out_next);
+            emit_step(cg, s, out_first + 1, out_next, ready_first + 1, ready_next);
     } else {
         LLVMBasicBlockRef main_block = cg->entry;
         LLVMValueRef args = LLVMGetParam(fn, 0);
-        unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
         for (int first = 0; first < p->nsteps; first += PART_STEPS) {
             char name[512];
             snprintf(name, sizeof name, "%s.part%d", f->name, first / PART_STEPS);
             LLVMValueRef part = LLVMAddFunction(cg->mod, name, ft);
             LLVMSetLinkage(part, LLVMPrivateLinkage);
             cg_host_attributes(cg, part);
-            LLVMAddAttributeAtIndex(part, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+            straight_line(cg, part);
             LLVMBuildCall2(cg->b, ft, part, &args, 1, "");
             begin_body(cg, part);
             for (int s = first; s < p->nsteps && s < first + PART_STEPS; s++)
-                emit_step(cg, s, out_first + 1, out_next);
+                emit_step(cg, s, out_first + 1, out_next, ready_first + 1, ready_next);
             LLVMBuildRetVoid(cg->b);
             cg->fn = fn;
             LLVMPositionBuilderAtEnd(cg->b, main_block);
@@ -534,6 +589,8 @@ done:
     free(cg->bufptr);
     free(out_first);
     free(out_next);
+    free(ready_first);
+    free(ready_next);
     cg->ptr = cg->scalar = cg->val = cg->bufptr = NULL;
     cg->p = NULL;
     fuse_free(&plan);
@@ -670,8 +727,10 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
             goto done;
     }
     cg_finish_loops(&cg);
+    timing_pass("llvm: build IR");
     function_table(&cg, funcs, nfuncs, run, ws);
     string_global(&cg, "exa_program", descriptor ? descriptor : "", 0);
+    timing_pass("llvm: verify");
     if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg) != 0) {
         diag_message(error, "generated LLVM IR does not verify: %s", msg);
         goto done;
@@ -682,10 +741,15 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         LLVMDisposeMessage(text);
     }
     if (obj_path) {
+        timing_pass("llvm: optimise");
         limit_slp_vectorizer();
         LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
         LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
         LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+        /* the vectoriser interleaves the loop nests' bodies already; runtime
+         * unrolling on top made the object larger (a third of O3's and the
+         * back end's time) for no measurable speed (docs/results/throughput.md) */
+        LLVMPassBuilderOptionsSetLoopUnrolling(opts, 0);
         LLVMErrorRef err = LLVMRunPasses(cg.mod, "default<O3>", tm, opts);
         LLVMDisposePassBuilderOptions(opts);
         if (err) {
@@ -694,6 +758,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
             LLVMDisposeErrorMessage(m);
             goto done;
         }
+        timing_pass("llvm: machine code");
         char *m = NULL;
         if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
             diag_message(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
@@ -703,6 +768,7 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     }
     status = 0;
 done:
+    timing_pass(NULL);
     cg_finish_loops(&cg); /* again after an error: frees what is left */
     LLVMDisposeMessage(msg);
     free(run);

@@ -23,6 +23,7 @@ typedef struct Cg {
     const FusePlan *p;
     const IrParam *params;
     LLVMValueRef fn, batch, step_size, theta, inputs, outputs, ws; /* fn's arguments */
+    LLVMValueRef ready, ready_ctx; /* ExaArgs.ready (abi.h), as i8*, and its context */
     /* made on first use in fn (cg_ptr, cg_scalar), NULL until then */
     LLVMValueRef *ptr;    /* per value: its memory (real* or i32* for labels) */
     LLVMValueRef *scalar; /* per FUSE_SCALAR value: its value */

@@ -173,6 +173,12 @@ FuseGemm fuse_gemm(const FusePlan *p, IrId id);
  * nsteps + 1 entries, next nout. */
 void fuse_output_steps(const FusePlan *p, int *first, int *next);
 
+/* When each uniform output (a parameter's gradient) holds its final value
+ * in the caller's memory: after step s for the outputs in the list
+ * first[s + 1], next[i]; first[0]: before any step.  Unlike the copies, this
+ * lists outputs computed in place too.  Same sizes as fuse_output_steps. */
+void fuse_ready_steps(const FusePlan *p, int *first, int *next);
+
 /* Prints the plan: groups, kernels, buffers (for debugging and tests). */
 void fuse_dump(FILE *out, const FusePlan *p);
 

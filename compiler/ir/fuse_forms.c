@@ -128,7 +128,8 @@ FuseGemm fuse_gemm(const FusePlan *p, IrId id)
     return m;
 }
 
-void fuse_output_steps(const FusePlan *p, int *first, int *next)
+/* def[v]: the step that computes value v, -1 for none (views, scalars) */
+static int *defining_steps(const FusePlan *p)
 {
     int *def = calloc((size_t)p->n + 1, sizeof *def);
     if (!def)
@@ -143,6 +144,55 @@ void fuse_output_steps(const FusePlan *p, int *first, int *next)
         else
             def[st->value] = s;
     }
+    return def;
+}
+
+void fuse_ready_steps(const FusePlan *p, int *first, int *next)
+{
+    int *def = defining_steps(p);
+    /* the caller may reduce a reported gradient in place at once, so it is
+     * reported after the last step that reads its memory too */
+    int *last_read = calloc((size_t)p->n + 1, sizeof *last_read);
+    if (!last_read)
+        abort();
+    for (int i = 0; i < p->n; i++)
+        last_read[i] = -1;
+    for (IrId v = 0; v < p->n; v++) {
+        if (def[v] < 0)
+            continue;
+        for (int k = 0; k < 3; k++) {
+            IrId a = p->v[v].in[k];
+            if (a < 0)
+                continue;
+            IrId r = p->info[a].root >= 0 ? p->info[a].root : a;
+            if (def[v] > last_read[r])
+                last_read[r] = def[v];
+        }
+    }
+    for (int s = 0; s <= p->nsteps; s++)
+        first[s] = -1;
+    for (int i = p->nout - 1; i >= 0; i--) {
+        IrId v = p->out[i].value;
+        if (p->v[v].batched)
+            continue;
+        const FuseInfo *fi = &p->info[v];
+        /* a scalar is in memory after its FUSE_STEP_STORE; one with none, and
+         * anything not found, at the end, which is always late enough */
+        int s = fi->kind == FUSE_SCALAR ? (def[v] >= 0 ? def[v] + 1 : p->nsteps)
+              : fi->kind == FUSE_VIEW ? 0 : def[fi->root] >= 0 ? def[fi->root] + 1 : p->nsteps;
+        IrId r = fi->root >= 0 ? fi->root : v;
+        if (last_read[r] + 1 > s)
+            s = last_read[r] + 1;
+        next[i] = first[s];
+        first[s] = i;
+    }
+    free(def);
+    free(last_read);
+}
+
+void fuse_output_steps(const FusePlan *p, int *first, int *next)
+{
+    int *def = defining_steps(p);
     for (int s = 0; s <= p->nsteps; s++)
         first[s] = -1;
     for (int i = p->nout - 1; i >= 0; i--) { /* lists in output order */

@@ -7,7 +7,10 @@
  *   loss_grad  the same, and output 2: the gradient of the batch's mean loss
  * The gradient a call returns is the mean over the rows it was given; a
  * data-parallel sum weights each rank's by its share of the rows, so P ranks
- * give the gradient of one rank up to round-off. */
+ * give the gradient of one rank up to round-off.  That sum runs in buckets
+ * started while loss_grad is still differentiating the earlier layers
+ * (ExaArgs.ready, comm/grad_sync.c). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +77,19 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
                  r->train_info->name, r->nin, EXA_MAX_INPUTS);
         return -1;
     }
+    r->grad_bucket = EXA_GRAD_BUCKET;
+    const char *bucket = getenv("EXA_GRAD_BUCKET");
+    if (bucket && *bucket) {
+        char *end;
+        errno = 0;
+        long long b = strtoll(bucket, &end, 10);
+        if (*end || errno || b < 0) {
+            snprintf(err, errlen, "exa: EXA_GRAD_BUCKET: '%s' is not a number of gradient elements "
+                                  "(0: one sum after the backward pass)", bucket);
+            return -1;
+        }
+        r->grad_bucket = b;
+    }
     const ExaFunctionInfo *lf = exa_program_function_of(r->prog, EXA_FN_LOSS);
     r->out_size = 0;
     if (r->prog->accuracy_output >= 0 && lf->noutputs > EXA_OUT_LOSS_ACCURACY)
@@ -91,6 +107,7 @@ void exa_run_free(ExaRun *r)
     free(r->loss_rows);
     free(r->out_rows);
     free(r->work);
+    exa_grad_sync_free(&r->sync);
     exa_data_free(&r->train);
     if (r->have_valid)
         exa_data_free(&r->valid);
@@ -200,9 +217,10 @@ void exa_run_dropout_masks(const ExaRun *r, const int64_t *samples, int64_t coun
     }
 }
 
-/* Runs fn on `count` gathered rows; returns the sum of their losses. */
+/* Runs fn on `count` gathered rows; returns the sum of their losses.  sync,
+ * when not NULL, receives the gradients as they become final. */
 static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
-                       int64_t count)
+                       int64_t count, ExaGradSync *sync)
 {
     /* loss and loss_grad share their first slots (exa/functions.def) */
     void *outputs[3] = { [EXA_OUT_LOSS_GRAD_LOSS] = r->loss_rows, [EXA_OUT_LOSS_GRAD_ACCURACY] = r->out_rows,
@@ -210,6 +228,7 @@ static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void
     ExaArgs args = {
         .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
         .outputs = outputs, .workspace = r->work,
+        .ready = sync ? exa_grad_sync_ready : NULL, .ready_ctx = sync,
     };
     fn->run(&args);
     double sum = 0;
@@ -246,6 +265,15 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
         exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
     const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
     double sum = 0;
+    /* the sum in buckets during the backward pass needs every rank to run
+     * loss_grad (its callbacks, the same on every rank, start the
+     * collectives): all have rows when count >= size */
+    ExaGradSync *sync = NULL;
+    if (mode == EXA_SHARD_SPLIT && comm->size > 1 && grad && r->grad_bucket > 0 && count >= comm->size) {
+        sync = &r->sync;
+        exa_grad_sync_begin(sync, comm, grad, r->n, (ExaReal)r->elem, (double)ln / (double)count,
+                            r->grad_bucket);
+    }
     if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
@@ -253,8 +281,10 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         if (r->prog->dropout_size > 0)
             exa_run_dropout_masks(r, r->order + begin + lb, ln, 1, r->in[r->train_info->nfields]);
-        sum = run_rows(r, fn, theta, grad, ln);
+        sum = run_rows(r, fn, theta, grad, ln, sync);
     }
+    if (sync)
+        return exa_grad_sync_finish(sync, sum) / (double)count;
     if (mode == EXA_SHARD_LOCAL)
         return ln > 0 ? sum / (double)ln : 0;
     if (mode == EXA_SHARD_SPLIT && comm->size > 1) {
@@ -296,7 +326,7 @@ void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accu
         exa_run_gather(r, d, set, order, at, count, r->in);
         if (r->prog->dropout_size > 0) /* evaluation: every mask 1 */
             exa_run_dropout_masks(r, order + at, count, 0, r->in[set->nfields]);
-        sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count);
+        sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count, NULL);
         if (r->out_size > 0 && d->label)
             for (int64_t i = 0; i < count; i++)
                 sums[1] += argmax(r, r->out_rows, i * r->out_size, r->out_size)

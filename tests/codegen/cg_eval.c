@@ -9,6 +9,10 @@
  * every output is compared with ir_eval:
  *     max |generated - reference| / max |reference|  (per output tensor)
  * below 1e-12 in f64 and 1e-5 in f32.  workspace(B) must equal the plan's.
+ * ExaArgs.ready is set: each uniform output (a gradient) must be reported
+ * exactly once, and final when reported: the callback keeps a copy and fills
+ * the range with NaN, so a later write shows as a range no longer NaN and a
+ * later read as NaN in another output; the copy is put back to compare.
  * Prints the worst difference per case and precision; exits 1 on a failure.
  *
  * usage: cg_eval WORKDIR [case-name]; CG_EVAL_VERBOSE=1 prints every output
@@ -92,6 +96,64 @@ static int64_t slot_size(const CgCase *c, int slot, int64_t batch)
     return n;
 }
 
+/* The ready callback's record of one call (ExaArgs.ready). */
+typedef struct Ready {
+    const CgCase *c;
+    void **out;
+    void *copy[3];
+    int elem;
+    int *reported;        /* per output: times reported */
+    int bad;              /* a range that is no output's */
+} Ready;
+
+static void on_ready(void *ctx, int slot, int64_t offset, int64_t count)
+{
+    Ready *r = ctx;
+    int found = 0;
+    for (int i = 0; i < r->c->f.nout; i++) {
+        const IrOutput *o = &r->c->f.out[i];
+        const IrValue *v = &r->c->f.v[o->value];
+        if (o->slot == slot && o->offset == offset && !v->batched && ir_shape_size(&v->shape) == count) {
+            r->reported[i]++;
+            found = 1;
+        }
+    }
+    if (!found || slot < 0 || slot > 2) {
+        r->bad = 1;
+        return;
+    }
+    char *at = (char *)r->out[slot] + offset * r->elem;
+    memcpy((char *)r->copy[slot] + offset * r->elem, at, (size_t)(count * r->elem));
+    memset(at, 0xff, (size_t)(count * r->elem)); /* NaN */
+}
+
+/* Each uniform output reported once, untouched since; the copies put back. */
+static int ready_check(Ready *r)
+{
+    int ok = !r->bad;
+    for (int i = 0; i < r->c->f.nout; i++) {
+        const IrOutput *o = &r->c->f.out[i];
+        const IrValue *v = &r->c->f.v[o->value];
+        if (v->batched)
+            continue;
+        int64_t n = ir_shape_size(&v->shape) * r->elem;
+        const unsigned char *at = (const unsigned char *)r->out[o->slot] + o->offset * r->elem;
+        for (int64_t j = 0; j < n && r->reported[i] == 1; j++)
+            if (at[j] != 0xff) {
+                fprintf(stderr, "output %d (slot %d) written after it was reported final\n", i, o->slot);
+                ok = 0;
+                break;
+            }
+        if (r->reported[i] != 1) {
+            fprintf(stderr, "output %d (slot %d) reported %d times\n", i, o->slot, r->reported[i]);
+            ok = 0;
+        }
+        memcpy((char *)r->out[o->slot] + o->offset * r->elem,
+               (const char *)r->copy[o->slot] + o->offset * r->elem, (size_t)n);
+    }
+    return ok;
+}
+
 /* Runs the generated function once and returns the worst difference. */
 
 /* Buffers live at the same step must not share a byte at this batch size
@@ -154,9 +216,16 @@ static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_
     size_t wsize = ((size_t)ws + 63) / 64 * 64 + 64;
     void *work = aligned_alloc(64, wsize);
     memset(work, 0xff, wsize); /* NaN everywhere */
+    Ready ready = { .c = c, .out = out, .elem = elem, .reported = calloc((size_t)c->f.nout + 1, sizeof(int)) };
+    for (int s = 0; s < 3; s++)
+        ready.copy[s] = calloc((size_t)slot_size(c, s, batch), 8);
     ExaArgs args = { .batch = batch, .step_size = 0.37, .theta = gtheta, .inputs = (const void *const *)gin,
-                     .outputs = out, .workspace = work };
+                     .outputs = out, .workspace = work, .ready = on_ready, .ready_ctx = &ready };
     l->fn[0].run(&args);
+    *bad_ws |= !ready_check(&ready);
+    free(ready.reported);
+    for (int s = 0; s < 3; s++)
+        free(ready.copy[s]);
 
     IrEval e = { .f = &c->f, .params = c->params, .theta = theta, .inputs = (const double *const *)in,
                  .batch = batch, .step_size = 0.37 };
@@ -222,7 +291,7 @@ int main(int argc, char **argv)
                 worst = fmax(worst, run_one(&c, prec, &l, batches[b], &bad_ws));
             int ok = worst < tol && !bad_ws;
             printf("%s %-26s %s  max rel diff %.2e%s\n", ok ? "ok  " : "FAIL", c.name, pr ? "f32" : "f64", worst,
-                   bad_ws ? "  workspace(B) differs from the plan" : "");
+                   bad_ws ? "  workspace(B) differs from the plan, or a gradient was reported wrongly" : "");
             failed += !ok;
             dlclose(l.so);
         }

@@ -48,6 +48,17 @@
  * another one (core/program.c). */
 #define EXA_ABI_VERSION 3
 
+/* ExaArgs.ready: called by a generated function, when not NULL, as soon as a
+ * uniform output (a parameter's gradient: outputs[slot][offset, offset +
+ * count) in elements) holds its final value, in the order the backward pass
+ * finishes them (the last layer's first), and never again for that range in
+ * the call.  Data parallelism starts the allreduce of a bucket of gradients
+ * from it while the rest of the backward pass runs (comm/grad_sync.c).
+ * Appended to ExaArgs without a new ABI version: a function compiled before
+ * it never calls it, and grad_sync then sums what was never reported after
+ * the call, as before. */
+typedef void (*ExaReadyFn)(void *ctx, int slot, int64_t offset, int64_t count);
+
 typedef struct ExaArgs {
 #define EXA_ARG(type, name, kind) type name;
 #include "exa/args.def"

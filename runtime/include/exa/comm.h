@@ -40,6 +40,14 @@ void exa_comm_free(ExaComm *c);
 /* In-place sum over the group of n reals (or mean: the sum divided by size). */
 void exa_comm_allreduce_sum(const ExaComm *c, void *buf, size_t n, ExaReal type);
 void exa_comm_allreduce_mean(const ExaComm *c, void *buf, size_t n, ExaReal type);
+/* The sum started only, to overlap with work (comm/grad_sync.c): buf must
+ * not be touched until exa_comm_wait_all has completed the request.
+ * exa_comm_progress lets MPI move started requests along without waiting
+ * (MPI progresses non-blocking collectives only inside its calls); a
+ * request that completes becomes MPI_REQUEST_NULL. */
+MPI_Request exa_comm_iallreduce_sum(const ExaComm *c, void *buf, size_t n, ExaReal type);
+void exa_comm_progress(const ExaComm *c, MPI_Request *req, int n);
+void exa_comm_wait_all(const ExaComm *c, MPI_Request *req, int n);
 /* Sum of one double over the group (losses, predicted reductions). */
 double exa_comm_sum_double(const ExaComm *c, double x);
 /* Maximum of one int over the group (agreement checks). */

@@ -18,6 +18,7 @@
 
 #include "exa/abi.h"
 #include "exa/comm.h"
+#include "exa/grad_sync.h"
 #include "exa/data.h"
 #include "exa/metrics.h"
 #include "exa/program.h"
@@ -92,6 +93,11 @@ typedef struct ExaRun {
     void *loss_rows, *out_rows, *work;
     int64_t rows_cap, work_cap;
     int64_t out_size;             /* model output per sample (accuracy), or 0 */
+    /* data parallelism: the gradient's sum in buckets of grad_bucket
+     * elements started during the backward pass (exa/grad_sync.h), or one
+     * blocking sum after it when 0 (EXA_GRAD_BUCKET, default EXA_GRAD_BUCKET) */
+    int64_t grad_bucket;
+    ExaGradSync sync;
 } ExaRun;
 
 /* ---- run_data.c ---- */
