@@ -358,8 +358,8 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put(&t, "\n");
     }
     put(&t, "stages %d\n", stages);
-    if (sema_admm_call(st->train.decompose)) {
-        /* pdADMM's chain: one record per dense layer, input side first */
+    if (sema_chain_records(st->train.decompose)) {
+        /* pdADMM's and neurons()' chain: one record per dense layer, input side first */
         SemaChainLayer *chain = calloc(4096, sizeof *chain);
         char why[512];
         int nl = chain ? sema_admm_chain(st, chain, 4096, why, sizeof why) : 0;

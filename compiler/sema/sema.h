@@ -30,6 +30,9 @@ const struct Node *sema_mgrit_call(const struct Node *decompose);
 
 /* The admm(...) call of a decompose line layers(admm(...)), or NULL. */
 const struct Node *sema_admm_call(const struct Node *decompose);
+/* Whether the descriptor carries the dense-relu chain's layer records:
+ * layers(admm(...)), neurons(), grid(rows: neurons(), ...). */
+int sema_chain_records(const struct Node *decompose);
 
 /* One dense layer of the chain pdADMM trains: its instance path (params
  * path/W and path/b) and its activation ("relu", or NULL for the last). */

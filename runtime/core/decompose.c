@@ -293,6 +293,14 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
         return -1;
     if (!strcmp(c->name, "params") && p->fit_params_why && *p->fit_params_why)
         return unfit(p, err, errlen, text, p->fit_params_why);
+    const ExaValue *gr = !strcmp(c->name, "grid") ? exa_call_arg(c, "rows") : NULL;
+    if (!strcmp(c->name, "neurons") || (gr && gr->kind == EXA_CALL && !strcmp(gr->call->name, "neurons"))) {
+        if (p->nlayers == 0) /* the chain's records */
+            return refuse(err, errlen, text, "neurons() needs the chain of dense layers exac writes only for a "
+                          "program compiled with decompose = neurons(), grid(rows: neurons(), ...) or "
+                          "layers(admm(...)): recompile with one of those%s%s%s", "", "", "");
+        return 0;
+    }
     if (!strcmp(c->name, "layers") || !strcmp(c->name, "grid")) {
         const ExaCall *rows = !strcmp(c->name, "grid") ? NULL : c;
         if (!rows) {

@@ -25,6 +25,7 @@ typedef struct Grid {
     ExaMethod *rows;        /* on this rank's column group */
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
+    int drop;               /* EXA_TEST_DROP=col_allreduce: the negative control of tests/grid */
 } Grid;
 
 /* The column's share of the rows, by the rows method, averaged over the
@@ -37,7 +38,7 @@ static double grid_loss(ExaMethod *m, const void *theta, void *grad, int64_t beg
     exa_data_shard(count, G->c, G->pc, &lb, &ln);
     double f = G->rows->ops->loss(G->rows, theta, grad, begin + lb, ln);
     double w = (double)ln / (double)count;
-    if (grad && G->pc > 1) {
+    if (grad && G->pc > 1 && !G->drop) {
         for (int64_t i = 0; i < r->n; i++)
             exa_set(r, grad, i, w * exa_get(r, grad, i));
         exa_comm_allreduce_sum(&G->row, grad, (size_t)r->n, (ExaReal)r->elem);
@@ -94,9 +95,10 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     exa_call_print(d, G->base.name, sizeof G->base.name);
     const ExaCall *rows = call_arg(d, "rows"), *cols = call_arg(d, "cols"), *shape = call_arg(d, "shape");
     const ExaValue *inner = rows ? exa_call_arg(rows, "_0") : NULL;
-    if (!rows || strcmp(rows->name, "layers") != 0 || !cols || strcmp(cols->name, "data") != 0) {
+    if (!rows || (strcmp(rows->name, "layers") != 0 && strcmp(rows->name, "neurons") != 0) || !cols
+        || strcmp(cols->name, "data") != 0) {
         snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs grid(rows: "
-                 "layers(mgrit(...)), cols: data())", name);
+                 "layers(mgrit(...)) or neurons(), cols: data())", name);
         return grid_fail(G);
     }
     if (inner && inner->kind == EXA_CALL && exa_call_num(inner->call, "nested", 0) != 0) {
@@ -121,6 +123,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     size_t len = strlen(G->base.name); /* messages and the banner say the shape */
     snprintf(G->base.name + len, sizeof G->base.name - len, " on %d x %d ranks", G->pr, G->pc);
     G->c = comm->rank / G->pr;
+    const char *drop = getenv("EXA_TEST_DROP");
+    G->drop = drop && !strcmp(drop, "col_allreduce");
     if (exa_comm_split(comm, G->c, comm->rank % G->pr, &G->col) != 0
         || exa_comm_split(comm, comm->rank % G->pr, G->c, &G->row) != 0) {
         snprintf(err, errlen, "exa: decompose = %s: cannot split the communicator", name);
