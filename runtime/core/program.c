@@ -815,6 +815,35 @@ static void syntax_value(ExaSyntax *x, ExaValue *v, int depth)
         v->str = strndup(b, (size_t)(x->s++ - b));
         return;
     }
+    if (*x->s == '[') { /* [a, b, ...]: list(_0=a,_1=b,...) as the descriptor writes it (grid shapes) */
+        if (depth > 16) {
+            syntax_fail(x, "lists nested too deeply");
+            return;
+        }
+        x->s++;
+        ExaCall *c = xcalloc(1, sizeof *c);
+        c->name = strdup("list");
+        v->kind = EXA_CALL;
+        v->call = c;
+        syntax_blanks(x);
+        while (!x->failed && *x->s != ']') {
+            char k[16];
+            snprintf(k, sizeof k, "_%d", c->nargs);
+            c->keys = grow(c->keys, c->nargs, sizeof *c->keys);
+            c->values = grow(c->values, c->nargs, sizeof *c->values);
+            c->keys[c->nargs] = strdup(k);
+            memset(&c->values[c->nargs], 0, sizeof c->values[c->nargs]);
+            syntax_value(x, &c->values[c->nargs++], depth + 1);
+            syntax_blanks(x);
+            if (*x->s == ',')
+                x->s++, syntax_blanks(x);
+            else if (*x->s != ']')
+                syntax_fail(x, "expected ',' or ']'");
+        }
+        if (*x->s == ']')
+            x->s++;
+        return;
+    }
     if (isdigit((unsigned char)*x->s) || *x->s == '-' || *x->s == '.') {
         char *end;
         v->kind = EXA_NUM;
