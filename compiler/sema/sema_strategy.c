@@ -588,6 +588,15 @@ int sema_chain_records(const Node *d)
 
 /* ---- the fit ------------------------------------------------------------------- */
 
+/* The chain neurons() splits (sema_chain.c, with the convolutional front). */
+static int neurons_fits(Sema *s, char *why, size_t n)
+{
+    SemaChainLayer *chain = calloc(4096, sizeof *chain);
+    int ok = chain && sema_layer_chain(&s->typed, chain, 4096, why, n, 1) > 0;
+    free(chain);
+    return ok;
+}
+
 /* The dense-relu chain pdADMM trains (sema_chain.c). */
 static int admm_fits(Sema *s, char *why, size_t n)
 {
@@ -729,8 +738,9 @@ static const char *fit_list(Sema *s)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...)), "
                                 "grid(rows: layers(mgrit(...)), cols: data())");
     if (ad)
-        len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...)), neurons(), "
-                                "grid(rows: neurons(), cols: data())");
+        len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...))");
+    if (neurons_fits(s, why, sizeof why))
+        len += (size_t)snprintf(list + len, sizeof list - len, ", neurons(), grid(rows: neurons(), cols: data())");
     for (int i = 0; i < s->ndecls && len < sizeof list; i++) {
         const Node *n = s->decls[i].node;
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
@@ -775,9 +785,9 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
     char why[512];
-    int chain = k == SK_ADMM || k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
-    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
-           : chain ? admm_fits(s, why, sizeof why) : mgrit_fits(s, why, sizeof why);
+    int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
+    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why) : neurons ? neurons_fits(s, why, sizeof why)
+           : k == SK_ADMM ? admm_fits(s, why, sizeof why) : mgrit_fits(s, why, sizeof why);
     if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);

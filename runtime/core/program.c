@@ -395,7 +395,31 @@ static void check_line(Reader *r, ExaProgram *p)
  * already read, W of rank 2 and b of rank 1 matching its rows. */
 static void layer_line(Reader *r, ExaProgram *p)
 {
-    expect_word(r, "dense");
+    char *kind = word(r);
+    if (r->failed) {
+        free(kind);
+        return;
+    }
+    if (!strcmp(kind, "pool") || !strcmp(kind, "flatten")) {
+        p->layers = grow(p->layers, p->nlayers, sizeof *p->layers);
+        ExaChainLayer *l = &p->layers[p->nlayers++];
+        l->w = l->b = -1;
+        l->kind = kind[0] == 'p' ? EXA_LAYER_POOL : EXA_LAYER_FLATTEN;
+        if (l->kind == EXA_LAYER_POOL) {
+            expect_word(r, "window");
+            l->window = (int)integer(r);
+            expect_word(r, "stride");
+            l->stride = (int)integer(r);
+            if (!r->failed && (l->window < 1 || l->stride < 1))
+                fail(r, "a pool layer needs a window and stride of at least 1");
+        }
+        free(kind);
+        return;
+    }
+    int conv = !strcmp(kind, "conv");
+    if (!conv && strcmp(kind, "dense") != 0)
+        fail(r, "unknown layer kind '%s'", kind);
+    free(kind);
     char *path = quoted(r);
     expect_word(r, "act");
     char *act = word(r);
@@ -408,8 +432,17 @@ static void layer_line(Reader *r, ExaProgram *p)
     ExaChainLayer *l = &p->layers[p->nlayers++];
     l->w = l->b = -1;
     l->relu = strcmp(act, "relu") == 0;
+    l->kind = conv ? EXA_LAYER_CONV : EXA_LAYER_DENSE;
     if (!l->relu && strcmp(act, "none") != 0)
         fail(r, "unknown activation '%s' of layer \"%s\"", act, path);
+    if (conv) {
+        expect_word(r, "padding");
+        l->padding = (int)integer(r);
+    }
+    if (!at_end_of_line(r)) {
+        expect_word(r, "dropout");
+        l->dropout = 1;
+    }
     size_t n = strlen(path);
     for (int i = 0; i < p->nparams; i++) {
         const char *q = p->params[i].path;
@@ -418,7 +451,12 @@ static void layer_line(Reader *r, ExaProgram *p)
         if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "b") == 0)
             l->b = i;
     }
-    if (!r->failed && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 2
+    if (!r->failed && conv
+        && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 4 || p->params[l->b].shape.rank != 3
+            || p->params[l->b].shape.dim[0] != p->params[l->w].shape.dim[0] || l->padding < 0
+            || p->params[l->w].shape.dim[2] != p->params[l->w].shape.dim[3]))
+        fail(r, "layer \"%s\" needs params %s/W [o, c, k, k] and %s/b [o, 1, 1]", path, path, path);
+    if (!r->failed && !conv && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 2
                        || p->params[l->b].shape.rank != 1
                        || p->params[l->b].shape.dim[0] != p->params[l->w].shape.dim[0]))
         fail(r, "layer \"%s\" needs params %s/W [m, n] and %s/b [m]", path, path, path);

@@ -28,43 +28,30 @@
  * in the reduce-scatter, so a run equals the one-rank run to rounding
  * (tests/grid: 1e-10 after 2 epochs).
  *
+ * With a convolutional front (conv2d, maxpool, flatten before the dense
+ * layers) the images are split by rows instead: neurons_front.c.  Dropout
+ * after a dense layer's relu multiplies this rank's rows by the masks the
+ * generated code draws (exa_run_dropout_masks: per sample and step).
+ *
  * EXA_TEST_DROP=row_reduce (tests only) skips the reduce-scatter of dA,
- * keeping this rank's partial sum: the negative control of the exactness
- * tests, which must then fail. */
+ * keeping this rank's partial sum, and EXA_TEST_DROP=conv_allreduce the sum
+ * of the convolutions' parameter gradients over the ranks: the negative
+ * controls of the exactness tests, which must then fail. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "solver.h"
+#include "neurons.h"
 
-typedef struct Layer {
-    int64_t n, m;       /* inputs, outputs */
-    int64_t w, b;       /* offsets of W and b in the parameter vector */
-    int relu;
-    int *cnt, *off;     /* per rank: rows of this layer, first row */
-} Layer;
-
-typedef struct Neurons {
-    ExaMethod base;
-    Stepper global;     /* second: the train block's optimiser (SteppedMethod) */
-    int L;
-    Layer *lay;
-    int64_t wmax;       /* largest layer width (features) */
-    int64_t cap;        /* samples the buffers hold */
-    double **act;       /* L + 1 activations, [features, cap]: act[0] the input */
-    double **pre;       /* L: this rank's rows of Z_l, [c, cap] */
-    double *dz, *da, *part, *g, *wt;
-    int *cnt, *dsp;     /* scratch for the collectives */
-    int drop;           /* EXA_TEST_DROP=row_reduce */
-} Neurons;
-
-static void lay_counts(const Layer *y, int64_t scale, int P, int *cnt, int *dsp)
+static void lay_counts(const NLayer *y, int64_t scale, int P, int *cnt, int *dsp)
 {
     for (int k = 0; k < P; k++)
         cnt[k] = (int)(y->cnt[k] * scale), dsp[k] = (int)(y->off[k] * scale);
 }
+
+static int64_t imax64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* The buffers for B samples (grown, never shrunk). */
 static void reserve(Neurons *N, int64_t B)
@@ -80,7 +67,9 @@ static void reserve(Neurons *N, int64_t B)
         free(N->pre[l]);
         N->pre[l] = solver_alloc((int64_t)N->lay[l].cnt[me] * B, sizeof(double));
     }
-    free(N->dz), free(N->da), free(N->part);
+    free(N->dz), free(N->da), free(N->part), free(N->mask);
+    N->mask = solver_alloc(imax64(N->base.r->prog->dropout_size * B, 1), (size_t)N->base.r->elem);
+    neurons_front_reserve(N, B);
     N->dz = solver_alloc(N->wmax * B, sizeof(double));
     N->da = solver_alloc(N->wmax * B, sizeof(double));
     N->part = solver_alloc(N->wmax * B, sizeof(double));
@@ -117,16 +106,20 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
     int64_t B = count;
     reserve(N, B);
     int32_t *label = solver_alloc(B, sizeof *label);
-    int64_t F = r->train.features;
+    int64_t F = r->train.features, ds = r->prog->dropout_size;
     for (int64_t i = 0; i < B; i++) {
         int64_t s = r->order[begin + i];
         label[i] = r->train.label[s];
-        for (int64_t f = 0; f < F; f++)
+        for (int64_t f = 0; f < F && N->S == 0; f++)
             N->act[0][f * B + i] = r->train.x[s * F + f];
     }
+    if (N->S > 0)
+        neurons_front_forward(N, theta, begin, B);
+    if (ds > 0) /* the masks of this step, as the generated code draws them */
+        exa_run_dropout_masks(r, r->order + begin, B, 1, N->mask);
     /* forward */
     for (int l = 0; l < N->L; l++) {
-        const Layer *y = &N->lay[l];
+        const NLayer *y = &N->lay[l];
         int64_t c = y->cnt[me], lo = y->off[me];
         double *W = N->wt, *Z = N->pre[l], *out = N->act[l + 1];
         for (int64_t i = 0; i < c * y->n; i++)
@@ -141,10 +134,16 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
                         N->act[l], (int)B, 1.0, Z, (int)B);
         for (int64_t i = 0; i < c * B; i++)
             out[lo * B + i] = y->relu && Z[i] < 0 ? 0 : Z[i];
+        if (y->site >= 0) {
+            int64_t at = r->prog->dropout[y->site].offset + lo;
+            for (int64_t j = 0; j < c; j++)
+                for (int64_t i = 0; i < B; i++)
+                    out[(lo + j) * B + i] *= exa_get(r, N->mask, i * ds + at + j);
+        }
         lay_counts(y, B, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, out, N->cnt, N->dsp);
     }
-    const Layer *last = &N->lay[N->L - 1];
+    const NLayer *last = &N->lay[N->L - 1];
     double f = cross_entropy(N->act[N->L], last->m, B, label, grad ? N->da : NULL);
     free(label);
     if (!grad)
@@ -153,7 +152,7 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
     memset(N->g, 0, (size_t)r->n * sizeof *N->g);
     memcpy(N->dz, N->da + (int64_t)last->off[me] * B, (size_t)(last->cnt[me] * B) * sizeof *N->dz);
     for (int l = N->L - 1; l >= 0; l--) {
-        const Layer *y = &N->lay[l];
+        const NLayer *y = &N->lay[l];
         int64_t c = y->cnt[me], lo = y->off[me];
         if (c > 0) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)y->n, (int)B, 1.0, N->dz, (int)B,
@@ -165,7 +164,7 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
                 N->g[y->b + lo + j] = s;
             }
         }
-        if (l == 0)
+        if (l == 0 && N->S == 0)
             break;
         /* dA_l = W_k^T dZ_k, summed over the ranks, scattered by layer l-1's rows */
         double *W = N->wt;
@@ -176,24 +175,35 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
                         N->dz, (int)B, 0.0, N->part, (int)B);
         else
             memset(N->part, 0, (size_t)(y->n * B) * sizeof *N->part);
-        const Layer *prev = &N->lay[l - 1];
+        if (l == 0) { /* into the convolutional front */
+            neurons_front_backward(N, theta, N->part, B);
+            break;
+        }
+        const NLayer *prev = &N->lay[l - 1];
         lay_counts(prev, B, P, N->cnt, N->dsp);
-        if (N->drop)
+        if (N->drop == 1)
             memcpy(N->da, N->part + (int64_t)prev->off[me] * B, (size_t)N->cnt[me] * sizeof *N->da);
         else
             exa_comm_reduce_scatter_f64(cm, N->part, N->da, N->cnt);
         const double *Zp = N->pre[l - 1];
         for (int64_t i = 0; i < (int64_t)prev->cnt[me] * B; i++)
             N->dz[i] = prev->relu && Zp[i] <= 0 ? 0 : N->da[i];
+        if (prev->site >= 0) {
+            int64_t at = r->prog->dropout[prev->site].offset + prev->off[me];
+            for (int64_t j = 0; j < prev->cnt[me]; j++)
+                for (int64_t i = 0; i < B; i++)
+                    N->dz[j * B + i] *= exa_get(r, N->mask, i * ds + at + j);
+        }
     }
     /* every rank's rows of every W and b, in place */
     for (int l = 0; l < N->L; l++) {
-        const Layer *y = &N->lay[l];
+        const NLayer *y = &N->lay[l];
         lay_counts(y, y->n, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, N->g + y->w, N->cnt, N->dsp);
         lay_counts(y, 1, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, N->g + y->b, N->cnt, N->dsp);
     }
+    neurons_front_sum(N);
     for (int64_t i = 0; i < r->n; i++)
         exa_set(r, grad, i, N->g[i]);
     return f;
@@ -219,7 +229,8 @@ static void neurons_free(ExaMethod *m)
     for (int l = 0; N->act && l <= N->L; l++)
         free(N->act[l]);
     free(N->lay), free(N->act), free(N->pre);
-    free(N->dz), free(N->da), free(N->part), free(N->g), free(N->wt), free(N->cnt), free(N->dsp);
+    free(N->dz), free(N->da), free(N->part), free(N->g), free(N->wt), free(N->cnt), free(N->dsp), free(N->mask);
+    neurons_front_free(N);
     stepper_free(&N->global);
     free(N);
 }
@@ -245,23 +256,35 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     if (r->train.target != EXA_TARGET_CLASS)
         return neurons_fail(N, err, errlen, "the training set needs class labels (cross_entropy)");
     const char *drop = getenv("EXA_TEST_DROP");
-    N->drop = drop && !strcmp(drop, "row_reduce");
-    N->L = p->nlayers;
-    int P = comm->size;
+    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2 : 0;
+    int P = comm->size, first = 0;
+    N->base.r = r, N->base.comm = *comm;
+    N->cnt = calloc((size_t)P, sizeof *N->cnt);
+    N->dsp = calloc((size_t)P, sizeof *N->dsp);
+    if (!N->cnt || !N->dsp)
+        return neurons_fail(N, err, errlen, "out of memory");
+    char why[256];
+    if (neurons_front_create(N, &first, why, sizeof why) != 0)
+        return neurons_fail(N, err, errlen, why);
+    N->L = p->nlayers - first;
     N->lay = calloc((size_t)N->L, sizeof *N->lay);
     N->act = calloc((size_t)N->L + 1, sizeof *N->act);
     N->pre = calloc((size_t)N->L, sizeof *N->pre);
-    N->cnt = calloc((size_t)P, sizeof *N->cnt);
-    N->dsp = calloc((size_t)P, sizeof *N->dsp);
-    if (!N->lay || !N->act || !N->pre || !N->cnt || !N->dsp)
+    if (!N->lay || !N->act || !N->pre)
         return neurons_fail(N, err, errlen, "out of memory");
     int64_t wmat = 0;
+    int sites = 0;
     for (int l = 0; l < N->L; l++) {
-        const ExaChainLayer *cl = &p->layers[l];
+        const ExaChainLayer *cl = &p->layers[first + l];
+        if (cl->kind != EXA_LAYER_DENSE)
+            return neurons_fail(N, err, errlen, "after the first dense layer the chain has only dense layers");
         const ExaParamInfo *W = &p->params[cl->w], *b = &p->params[cl->b];
-        Layer *y = &N->lay[l];
+        NLayer *y = &N->lay[l];
         y->m = W->shape.dim[0], y->n = W->shape.dim[1], y->w = W->offset, y->b = b->offset, y->relu = cl->relu;
-        if (l == 0 && y->n != r->train.features)
+        y->site = cl->dropout ? sites++ : -1;
+        if (y->site >= 0 && (y->site >= p->ndropout || p->dropout[y->site].size != y->m))
+            return neurons_fail(N, err, errlen, "the dropout sites do not match the chain's dropout layers");
+        if (l == 0 && N->S == 0 && y->n != r->train.features)
             return neurons_fail(N, err, errlen, "the first dense layer's inputs are not the training set's features");
         if (y->m * y->n > INT32_MAX / 2)
             return neurons_fail(N, err, errlen, "a layer too large for one MPI call");
@@ -279,7 +302,9 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
         int64_t mine = (int64_t)y->cnt[comm->rank] * y->n;
         wmat = mine > wmat ? mine : wmat;
     }
-    if (r->train.classes != (int)N->lay[N->L - 1].m)
+    if (sites != p->ndropout)
+        return neurons_fail(N, err, errlen, "the program has dropout outside the chain's dense layers");
+    if (N->L < 1 || r->train.classes != (int)N->lay[N->L - 1].m)
         return neurons_fail(N, err, errlen, "the training set's classes are not the last layer's outputs");
     N->g = solver_alloc(r->n, sizeof *N->g);
     N->wt = solver_alloc(wmat > 0 ? wmat : 1, sizeof *N->wt);
