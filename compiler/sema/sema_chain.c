@@ -183,6 +183,11 @@ static int walk(Walk *w, const Node *e)
     }
     if (!in || !walk(w, in))
         return 0;
+    if (w->spatial) {
+        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, conv2d, maxpool and flatten; "
+                 "'%s' in model '%s' is none of them", e->name, w->m->name);
+        return 0;
+    }
     if (w->n == 0)
         snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' on the input of model "
                  "'%s' is not a dense layer", e->name, w->m->name);

@@ -10,14 +10,21 @@
  * method on the whole mini-batch (exact when MGRIT converges), and the train
  * block's optimiser steps with them on every rank alike.
  *
- * shape: auto takes pr the smallest divisor of P with pr * pr >= P (4 -> 2
- * x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row groups need a
- * point per rank and the columns a sample per rank. */
+ * The rows method is layers(mgrit(...)) or neurons() (model and domain
+ * parallelism in 1.5D: neurons.c).  shape: auto with neurons() takes the
+ * grid the cost model (grid_cost.c) predicts cheapest, and rank 0 prints
+ * its table (every factorisation of P, predicted time per step) before the
+ * banner; with layers(mgrit) it takes pr the smallest divisor of P with pr *
+ * pr >= P (4 -> 2 x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row
+ * groups need a point per rank and the columns a sample per rank. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grid_cost.h"
 #include "solver.h"
+
+enum { GRID_PLAN_MAX = 64 };
 
 typedef struct Grid {
     ExaMethod base;
@@ -108,6 +115,20 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     int P = comm->size;
     if (shape) {
         G->pr = (int)exa_call_num(shape, "_0", 0), G->pc = (int)exa_call_num(shape, "_1", 0);
+    } else if (!strcmp(rows->name, "neurons")) { /* the cost model's choice */
+        GridMachine mach;
+        GridCost plan[GRID_PLAN_MAX];
+        int best = -1, n = 0;
+        char why[384];
+        if (grid_calibrate(comm, &mach, why, sizeof why) == 0)
+            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
+        if (n == 0) {
+            snprintf(err, errlen, "exa: decompose = %s: shape: auto: %s", name, why);
+            return grid_fail(G);
+        }
+        if (comm->rank == 0 && !r->opt.quiet)
+            grid_plan_print(stdout, plan, n, best, P, r->batch, &mach);
+        G->pr = plan[best].pr, G->pc = plan[best].pc;
     } else {
         for (G->pr = 1; G->pr * G->pr < P || P % G->pr != 0; G->pr++)
             ;
@@ -142,3 +163,22 @@ const ExaMethodOps exa_method_grid = {
     .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
     .save = stepper_save, .load = stepper_load, .free = grid_free,
 };
+
+int exa_grid_plan(ExaRun *r, int64_t P)
+{
+    GridMachine mach;
+    GridCost *plan = calloc(GRID_PLAN_MAX, sizeof *plan);
+    char why[384];
+    int best = -1, n = 0;
+    int64_t B = r->opt.batch > 0 ? r->opt.batch : r->prog->batch;
+    if (plan && P <= INT32_MAX && grid_calibrate(&r->world, &mach, why, sizeof why) == 0)
+        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
+    else if (P > INT32_MAX)
+        snprintf(why, sizeof why, "too many ranks");
+    if (n > 0 && r->world.rank == 0)
+        grid_plan_print(stdout, plan, n, best, (int)P, B, &mach);
+    else if (n == 0 && r->world.rank == 0)
+        fprintf(stderr, "exa: rank 0: --grid-plan %lld: %s\n", (long long)P, plan ? why : "out of memory");
+    free(plan);
+    return n > 0 ? 0 : 1;
+}
