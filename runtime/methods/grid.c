@@ -120,7 +120,7 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         GridCost plan[GRID_PLAN_MAX];
         int best = -1, n = 0;
         char why[384];
-        if (grid_calibrate(comm, &mach, why, sizeof why) == 0)
+        if (grid_calibrate(comm, r->prog, r->batch, &mach, why, sizeof why) == 0)
             n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
         if (n == 0) {
             snprintf(err, errlen, "exa: decompose = %s: shape: auto: %s", name, why);
@@ -171,7 +171,7 @@ int exa_grid_plan(ExaRun *r, int64_t P)
     char why[384];
     int best = -1, n = 0;
     int64_t B = r->opt.batch > 0 ? r->opt.batch : r->prog->batch;
-    if (plan && P <= INT32_MAX && grid_calibrate(&r->world, &mach, why, sizeof why) == 0)
+    if (plan && P <= INT32_MAX && grid_calibrate(&r->world, r->prog, B, &mach, why, sizeof why) == 0)
         n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
     else if (P > INT32_MAX)
         snprintf(why, sizeof why, "too many ranks");

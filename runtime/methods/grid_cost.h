@@ -17,13 +17,15 @@
 typedef struct GridMachine {
     double alpha;   /* seconds per message */
     double beta;    /* seconds per word (8 bytes) */
-    double rate;    /* flops per second of one rank */
+    double rate;    /* flops per second of one rank in the dense layers' GEMMs */
+    double rate_conv; /* and in the convolutions (im2col and GEMM) */
     int measured;   /* 1: calibrated here; 0: from EXA_GRID_COST */
 } GridMachine;
 
 typedef struct GridCost {
     int pr, pc;
     double msgs, words_rows, words_cols, flops; /* per step, per rank */
+    double flops_conv;                           /* of flops, the convolutions' */
     double seconds;                              /* predicted per step */
 } GridCost;
 
@@ -38,9 +40,11 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
               char *err, size_t errlen);
 /* The table of a plan (rank 0 prints it). */
 void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int P, int64_t B, const GridMachine *m);
-/* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rate (a
- * GEMM) on world, alike on every rank, unless EXA_GRID_COST gives them;
- * -1 with err set when it cannot (one rank and no EXA_GRID_COST). */
-int grid_calibrate(const ExaComm *world, GridMachine *m, char *err, size_t errlen);
+/* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rates (a
+ * GEMM of the program's largest dense layer, a convolution of its largest
+ * conv layer, at a batch of B capped) on world, alike on every rank, unless
+ * EXA_GRID_COST="alpha beta rate [rate_conv]" gives them; -1 with err set
+ * when it cannot (one rank and no EXA_GRID_COST). */
+int grid_calibrate(const ExaComm *world, const ExaProgram *p, int64_t B, GridMachine *m, char *err, size_t errlen);
 
 #endif
