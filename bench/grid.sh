@@ -43,7 +43,7 @@ for m in wide lenet; do
                 --log "$work/$m.$pr.$pc.log" --decompose "grid(rows: neurons(), cols: data(), shape: [$pr, $pc])" </dev/null >/dev/null
             secs=$(tail -n 1 "$work/$m.$pr.$pc.log" | sed 's/.*"seconds":\([0-9.e+-]*\).*/\1/')
             awk -v m=$m -v np=$np -v pr=$pr -v pc=$pc -v p=$pred -v s="$secs" -v steps=$(( (limit + batch - 1) / batch )) \
-                -v over=$([ $np -gt 2 ] && echo " (oversubscribed)" || echo "") 'BEGIN {
+                -v over="$([ $np -gt 2 ] && echo ' (oversubscribed)' || echo '')" 'BEGIN {
                 printf "| %s | %d%s | %d x %d | %.2f | %.2f | |\n", m, np, over, pr, pc, p, 1000 * s / steps }'
         done
         auto=$($mpirun -np $np "$work/$m" --threads 1 --epochs 1 --limit $batch --eval-limit 10 \
