@@ -54,24 +54,27 @@ done
 echo
 echo "calibrated at P = 2 (alpha s/message, beta s/word, flop/s): $cost"
 echo
-echo "| model | batch | P | best grid | predicted ms/step (best / batch / model) | words per rank (batch / model / best) |"
-echo "|---|---|---|---|---|---|"
+echo "| model | batch | P | best grid | predicted ms/step (best / batch / model) | words per rank (batch / model / best) | owned rows: best grid | owned rows: words (model / best) |"
+echo "|---|---|---|---|---|---|---|---|"
 for m in wide lenet alexfc; do
     for P in 8 16 32 64 128 256 512 1024; do
-        EXA_GRID_COST="$cost" "$work/$m" --grid-plan $P > "$work/big.$m.$P" || continue
+        EXA_GRID_COST="$cost" "$work/$m" --grid-plan $P </dev/null > "$work/big.$m.$P" || continue
         awk -v m=$m -v P=$P '
             /^grid plan/ { split($0, a, "batch "); split(a[2], b, ";"); B = b[1] }
             /^ [* ] *[0-9]+ x/ {
                 star = substr($0, 2, 1) == "*"
-                line = $0; sub(/^ [* ] */, "", line); split(line, f, " +")
+                split($0, half, "|")
+                left = half[1]; sub(/^ [* ] */, "", left); split(left, f, " +")
+                right = half[2]; plus = right ~ /^ *\+/; sub(/^ *\+? */, "", right); split(right, o, " +")
                 pr = f[1]; pc = f[3]; w = f[5] + f[6]; t = f[8]
                 if (pr == 1) { wb = w; tb = t }
-                if (pc == 1) { wm = w; tm = t }
+                if (pc == 1) { wm = w; tm = t; wom = o[1] }
                 if (star) { best = pr " x " pc; wbest = w; tbest = t }
+                if (plus) { obest = pr " x " pc; wobest = o[1] }
             }
             function g(x) { return x == "" ? "-" : sprintf("%.3g", x) }   # P > batch: no pure batch grid
-            END { printf "| %s | %s | %d | %s | %s / %s / %s | %s / %s / %s |\n", m, B, P, best, g(tbest), g(tb), g(tm),
-                         g(wb), g(wm), g(wbest) }' \
+            END { printf "| %s | %s | %d | %s | %s / %s / %s | %s / %s / %s | %s | %s / %s |\n", m, B, P, best, g(tbest),
+                         g(tb), g(tm), g(wb), g(wm), g(wbest), obest, g(wom), g(wobest) }' \
             "$work/big.$m.$P"
     done
 done

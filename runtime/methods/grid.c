@@ -118,16 +118,16 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     } else if (!strcmp(rows->name, "neurons")) { /* the cost model's choice */
         GridMachine mach;
         GridCost plan[GRID_PLAN_MAX];
-        int best = -1, n = 0;
+        int best = -1, best_owned = -1, n = 0;
         char why[384];
         if (grid_calibrate(comm, r->prog, r->batch, &mach, why, sizeof why) == 0)
-            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
+            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
         if (n == 0) {
             snprintf(err, errlen, "exa: decompose = %s: shape: auto: %s", name, why);
             return grid_fail(G);
         }
         if (comm->rank == 0 && !r->opt.quiet)
-            grid_plan_print(stdout, plan, n, best, P, r->batch, &mach);
+            grid_plan_print(stdout, plan, n, best, best_owned, P, r->batch, &mach);
         G->pr = plan[best].pr, G->pc = plan[best].pc;
     } else {
         for (G->pr = 1; G->pr * G->pr < P || P % G->pr != 0; G->pr++)
@@ -169,14 +169,14 @@ int exa_grid_plan(ExaRun *r, int64_t P)
     GridMachine mach;
     GridCost *plan = calloc(GRID_PLAN_MAX, sizeof *plan);
     char why[384];
-    int best = -1, n = 0;
+    int best = -1, best_owned = -1, n = 0;
     int64_t B = r->opt.batch > 0 ? r->opt.batch : r->prog->batch;
     if (plan && P <= INT32_MAX && grid_calibrate(&r->world, r->prog, B, &mach, why, sizeof why) == 0)
-        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, why, sizeof why);
+        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
     else if (P > INT32_MAX)
         snprintf(why, sizeof why, "too many ranks");
     if (n > 0 && r->world.rank == 0)
-        grid_plan_print(stdout, plan, n, best, (int)P, B, &mach);
+        grid_plan_print(stdout, plan, n, best, best_owned, (int)P, B, &mach);
     else if (n == 0 && r->world.rank == 0)
         fprintf(stderr, "exa: rank 0: --grid-plan %lld: %s\n", (long long)P, plan ? why : "out of memory");
     free(plan);

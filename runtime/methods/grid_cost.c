@@ -65,6 +65,7 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
     double b = ceil_div((double)B, pc);
     int64_t ch = in->rank == 3 ? in->dim[0] : 0, h = in->rank == 3 ? in->dim[1] : 0, w = in->rank == 3 ? in->dim[2] : 0;
     int front = 0;
+    double dense_params = 0, gather_msgs = 0, gather_words = 0;
     for (int l = 0; l < p->nlayers; l++) {
         const ExaChainLayer *cl = &p->layers[l];
         if (cl->kind == EXA_LAYER_CONV) {
@@ -96,21 +97,30 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
             if (back)
                 ring(c, n * b, pr, 1, 0);
             ring(c, mo * n + mo, pr, 1, 0);
+            dense_params += mo * n + mo;
+            if (pr > 1)
+                gather_msgs += pr - 1, gather_words += (double)(pr - 1) / pr * (mo * n + mo);
         }
     }
     ring(c, (double)p->nweights, pc, 0, 1);
     if (pc > 1)
         c->msgs += 2 * ceil(log2((double)pc));
-    c->seconds = m->alpha * c->msgs + m->beta * (c->words_rows + c->words_cols) + (c->flops - c->flops_conv) / m->rate
-               + c->flops_conv / m->rate_conv;
+    double compute = (c->flops - c->flops_conv) / m->rate + c->flops_conv / m->rate_conv;
+    c->seconds = m->alpha * c->msgs + m->beta * (c->words_rows + c->words_cols) + compute;
+    /* owned rows: no all-gather of dW, db; the columns allreduce the
+     * replicated (conv) parameters and this rank's rows of the dense ones */
+    double owned = (double)p->nweights - dense_params + dense_params / pr;
+    c->msgs_owned = c->msgs - gather_msgs;
+    c->words_owned = c->words_rows - gather_words + (pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0);
+    c->seconds_owned = m->alpha * c->msgs_owned + m->beta * c->words_owned + compute;
     return 0;
 }
 
 int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
-              char *err, size_t errlen)
+              int *best_owned, char *err, size_t errlen)
 {
     int n = 0;
-    *best = -1;
+    *best = *best_owned = -1;
     for (int pr = 1; pr <= P && n < max; pr++) {
         if (P % pr != 0 || P / pr > B)
             continue;
@@ -118,6 +128,8 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
             return 0;
         if (*best < 0 || c[n].seconds < c[*best].seconds)
             *best = n;
+        if (*best_owned < 0 || c[n].seconds_owned < c[*best_owned].seconds_owned)
+            *best_owned = n;
         n++;
     }
     if (n == 0)
@@ -126,16 +138,21 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
     return n;
 }
 
-void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int P, int64_t B, const GridMachine *m)
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+                     const GridMachine *m)
 {
     fprintf(f, "grid plan: %d ranks, batch %lld; alpha %.3g s/message, beta %.3g s/word, rate %.3g flop/s, "
             "conv %.3g flop/s (%s)\n", P, (long long)B, m->alpha, m->beta, m->rate, m->rate_conv,
             m->measured ? "measured" : "EXA_GRID_COST");
-    fprintf(f, "   rows x cols  messages  words(rows)  words(cols)   Mflop/rank  predicted ms/step\n");
+    fprintf(f, "   rows x cols  messages  words(rows)  words(cols)   Mflop/rank  predicted ms/step"
+               "   | owned rows: words  ms/step\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, " %c %4d x %-4d %9.0f %12.4g %12.4g %12.4g %18.4f%s\n", i == best ? '*' : ' ', c[i].pr, c[i].pc,
-                c[i].msgs, c[i].words_rows, c[i].words_cols, c[i].flops / 1e6, c[i].seconds * 1e3,
+        fprintf(f, " %c %4d x %-4d %9.0f %12.4g %12.4g %12.4g %18.4f   | %c %16.4g %8.4g%s\n", i == best ? '*' : ' ',
+                c[i].pr, c[i].pc, c[i].msgs, c[i].words_rows, c[i].words_cols, c[i].flops / 1e6, c[i].seconds * 1e3,
+                i == best_owned ? '+' : ' ', c[i].words_owned, c[i].seconds_owned * 1e3,
                 c[i].pr == 1 ? "  (pure batch)" : c[i].pc == 1 ? "  (pure model)" : "");
+    fprintf(f, "* the cheapest grid (shape: auto takes it); + the cheapest if each rank kept only its rows "
+               "of W (the source's 1.5D; neurons() replicates W)\n");
 }
 
 static double now(void)

@@ -27,6 +27,11 @@ typedef struct GridCost {
     double msgs, words_rows, words_cols, flops; /* per step, per rank */
     double flops_conv;                           /* of flops, the convolutions' */
     double seconds;                              /* predicted per step */
+    /* the same if each rank kept only its rows of the dense layers' W and b
+     * (the source's 1.5D, which neurons() is not: it all-gathers dW, db so
+     * the parameters stay replicated); the columns then allreduce only
+     * those rows' gradients */
+    double msgs_owned, words_owned, seconds_owned;
 } GridCost;
 
 /* The cost of one step of the program's chain (its `layer` records) with a
@@ -35,11 +40,13 @@ typedef struct GridCost {
 int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine *m, GridCost *c, char *err,
               size_t errlen);
 /* Every factorisation pr x pc = P with pc <= B into c (at most max), in
- * order of pr; their count (0 with err set on failure); *best the cheapest. */
+ * order of pr; their count (0 with err set on failure); *best the cheapest,
+ * *best_owned the cheapest with owned rows. */
 int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
-              char *err, size_t errlen);
+              int *best_owned, char *err, size_t errlen);
 /* The table of a plan (rank 0 prints it). */
-void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int P, int64_t B, const GridMachine *m);
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+                     const GridMachine *m);
 /* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rates (a
  * GEMM of the program's largest dense layer, a convolution of its largest
  * conv layer, at a batch of B capped) on world, alike on every rank, unless

@@ -40,7 +40,7 @@ static int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 static void pack(double *img, int64_t B, int64_t c, int64_t nrows, int64_t base, int64_t width, int64_t col0,
                  int64_t w, int64_t r0, int64_t r1, double *buf, int unpack, int add)
 {
-    int64_t n = r1 - r0, at = 0;
+    int64_t at = 0;
     for (int64_t i = 0; i < B; i++)
         for (int64_t ch = 0; ch < c; ch++)
             for (int64_t rr = r0; rr < r1; rr++, at += w) {
@@ -53,7 +53,6 @@ static void pack(double *img, int64_t B, int64_t c, int64_t nrows, int64_t base,
                 else
                     memcpy(row, buf + at, (size_t)w * sizeof *buf);
             }
-    (void)n;
 }
 
 /* The exchange of op q's input rows between the ranks.  Forward: the owned
