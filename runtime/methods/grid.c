@@ -115,6 +115,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     int P = comm->size;
     if (shape) {
         G->pr = (int)exa_call_num(shape, "_0", 0), G->pc = (int)exa_call_num(shape, "_1", 0);
+    } else if (!strcmp(rows->name, "neurons") && P == 1) {
+        G->pr = G->pc = 1; /* nothing to choose (and no second rank to measure alpha, beta with) */
     } else if (!strcmp(rows->name, "neurons")) { /* the cost model's choice */
         GridMachine mach;
         GridCost plan[GRID_PLAN_MAX];
