@@ -358,15 +358,28 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
         put(&t, "\n");
     }
     put(&t, "stages %d\n", stages);
-    if (sema_admm_call(st->train.decompose)) {
-        /* pdADMM's chain: one record per dense layer, input side first */
+    if (sema_chain_records(st->train.decompose) || sema_layer_chain_fits(st)) {
+        /* pdADMM's and neurons()' chain: one record per dense layer, input side first */
         SemaChainLayer *chain = calloc(4096, sizeof *chain);
         char why[512];
-        int nl = chain ? sema_admm_chain(st, chain, 4096, why, sizeof why) : 0;
+        int nl = !chain ? 0 : sema_admm_call(st->train.decompose) ? sema_admm_chain(st, chain, 4096, why, sizeof why)
+               : sema_layer_chain(st, chain, 4096, why, sizeof why, 1);
         for (int i = 0; i < nl; i++) {
-            put(&t, "layer dense ");
-            put_string(&t, chain[i].path);
-            put(&t, " act %s\n", chain[i].act ? chain[i].act : "none");
+            const SemaChainLayer *c = &chain[i];
+            if (c->kind == CHAIN_POOL) {
+                put(&t, "layer pool window %d stride %d\n", c->window, c->stride);
+                continue;
+            }
+            if (c->kind == CHAIN_FLATTEN) {
+                put(&t, "layer flatten\n");
+                continue;
+            }
+            put(&t, c->kind == CHAIN_CONV ? "layer conv " : "layer dense ");
+            put_string(&t, c->path);
+            put(&t, " act %s", c->act ? c->act : "none");
+            if (c->kind == CHAIN_CONV)
+                put(&t, " padding %d", c->padding);
+            put(&t, "%s\n", c->dropout ? " dropout" : "");
         }
         free(chain);
     }

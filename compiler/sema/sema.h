@@ -30,16 +30,32 @@ const struct Node *sema_mgrit_call(const struct Node *decompose);
 
 /* The admm(...) call of a decompose line layers(admm(...)), or NULL. */
 const struct Node *sema_admm_call(const struct Node *decompose);
+/* Whether the descriptor carries the dense-relu chain's layer records:
+ * layers(admm(...)), neurons(), grid(rows: neurons(), ...). */
+int sema_chain_records(const struct Node *decompose);
 
 /* One dense layer of the chain pdADMM trains: its instance path (params
- * path/W and path/b) and its activation ("relu", or NULL for the last). */
+ * path/W and path/b) and its activation ("relu", or NULL for the last).
+ * neurons() also takes a convolutional front (sema_layer_chain with
+ * spatial): conv2d layers (path, kernel from W, padding), maxpool (window,
+ * stride), one flatten, and dropout after a hidden dense layer's relu. */
+typedef enum SemaChainKind { CHAIN_DENSE, CHAIN_CONV, CHAIN_POOL, CHAIN_FLATTEN } SemaChainKind;
 typedef struct SemaChainLayer {
     const char *path;
     const char *act;
+    SemaChainKind kind;
+    int padding, window, stride; /* conv: padding; pool: window, stride */
+    int dropout;                 /* dense: dropout(relu(...)) */
 } SemaChainLayer;
 /* The model's dense-relu chain, input side first, into out (max layers):
  * the number of layers, or 0 with why set, naming what breaks the chain
  * (sema_chain.c). */
 int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen);
+/* The same for neurons() (why says neurons()), with spatial: the
+ * convolutional front and dropout allowed. */
+int sema_layer_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen, int spatial);
+/* Whether neurons()' chain fits: exac then writes its layer records for
+ * any decompose line, so --decompose can switch to neurons() and grids. */
+int sema_layer_chain_fits(const SemaTyped *st);
 
 #endif

@@ -14,6 +14,7 @@
  * that breaks the chain) and the descriptor writer emits one `layer` record
  * per dense call, input side first (program.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sema.h"
@@ -25,6 +26,7 @@ typedef struct Walk {
     char *why;
     size_t whylen;
     int depth;
+    int spatial;        /* neurons(): conv2d, maxpool, flatten, dropout too */
 } Walk;
 
 static const Node *arg0(const Node *call)
@@ -56,6 +58,69 @@ static const Node *assignment(const Walk *w, const char *name, int *count)
     return found;
 }
 
+static const char *instance_path(const Walk *w, const Node *e)
+{
+    for (int i = 0; i < w->m->ninstances; i++)
+        if (w->m->instances[i].call == e)
+            return w->m->instances[i].path;
+    return NULL;
+}
+
+/* An integer literal argument (named, or positional index pos), or fallback
+ * when absent; -1 when it is not a literal. */
+static int literal(const Node *call, const char *name, int pos, int fallback)
+{
+    int k = 0;
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *a = call->list.items[i];
+        if (a->kind == N_NAMED_ARG ? !strcmp(a->name, name) : k++ == pos) {
+            const Node *v = a->kind == N_NAMED_ARG ? a->a : a;
+            return v->kind == N_INT && v->ival >= 0 && v->ival < 1 << 20 ? (int)v->ival : -1;
+        }
+    }
+    return fallback;
+}
+
+static int append(Walk *w, SemaChainKind kind, const char *path)
+{
+    if (w->n >= w->max)
+        return bad(w, "admm takes at most 4096 layers; '%s' in model '%s' is one too many", "a layer");
+    w->out[w->n] = (SemaChainLayer){ .kind = kind, .path = path };
+    w->n++;
+    return 1;
+}
+
+/* neurons()' convolutional front: conv2d, relu, maxpool up to a flatten. */
+static int walk_spatial(Walk *w, const Node *e, const Node *in)
+{
+    SemaChainKind prev = w->n > 0 ? w->out[w->n - 1].kind : CHAIN_FLATTEN;
+    if (!strcmp(e->name, "conv2d")) {
+        int pad = literal(e, "padding", 3, 0);
+        const char *path = instance_path(w, e);
+        if (pad < 0 || !path)
+            return bad(w, "neurons() needs conv2d's padding as an integer literal; '%s' in model '%s' has none",
+                       "conv2d");
+        if (w->n > 0 && prev != CHAIN_CONV && prev != CHAIN_POOL)
+            return bad(w, "neurons() needs conv2d on the model's input or an image; '%s' in model '%s' is not",
+                       "conv2d");
+        if (!append(w, CHAIN_CONV, path))
+            return 0;
+        w->out[w->n - 1].padding = pad;
+        return 1;
+    }
+    int win = literal(e, "window", 1, -1), st = literal(e, "stride", 99, win);
+    if (win < 1 || st < 1)
+        return bad(w, "neurons() needs maxpool's window and stride as integer literals; '%s' in model '%s' has none",
+                   "maxpool");
+    if (w->n == 0 || (prev != CHAIN_CONV && prev != CHAIN_POOL))
+        return bad(w, "neurons() needs maxpool after a conv2d; '%s' in model '%s' is not", "maxpool");
+    (void)in;
+    if (!append(w, CHAIN_POOL, NULL))
+        return 0;
+    w->out[w->n - 1].window = win, w->out[w->n - 1].stride = st;
+    return 1;
+}
+
 static int walk(Walk *w, const Node *e)
 {
     if (++w->depth > 4096)
@@ -76,35 +141,53 @@ static int walk(Walk *w, const Node *e)
     if (e->kind != N_CALL)
         return bad(w, "admm needs a chain of dense layers and relu; %s in model '%s' is neither", "an operator");
     const Node *in = arg0(e);
+    if (w->spatial && (!strcmp(e->name, "conv2d") || !strcmp(e->name, "maxpool")))
+        return in && walk(w, in) && walk_spatial(w, e, in);
+    if (w->spatial && !strcmp(e->name, "flatten")) {
+        if (!in || !walk(w, in))
+            return 0;
+        if (w->n == 0 || (w->out[w->n - 1].kind != CHAIN_CONV && w->out[w->n - 1].kind != CHAIN_POOL))
+            return bad(w, "neurons() needs flatten of a conv2d or maxpool; '%s' in model '%s' is not", "flatten");
+        return append(w, CHAIN_FLATTEN, NULL);
+    }
+    if (w->spatial && !strcmp(e->name, "dropout")) {
+        if (!in || !walk(w, in))
+            return 0;
+        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
+        if (!l || l->kind != CHAIN_DENSE || !l->act || l->dropout)
+            return bad(w, "neurons() needs dropout after a dense layer's relu; '%s' in model '%s' is not", "dropout");
+        l->dropout = 1;
+        return 1;
+    }
     if (!strcmp(e->name, "dense")) {
         if (!in || !walk(w, in))
             return 0;
-        if (w->n > 0 && !w->out[w->n - 1].act)
+        if (w->n > 0 && w->out[w->n - 1].kind == CHAIN_DENSE && !w->out[w->n - 1].act)
             return bad(w, "admm needs relu between dense layers; '%s' in model '%s' follows a dense layer directly",
                        "dense");
-        if (w->n >= w->max)
-            return bad(w, "admm takes at most 4096 layers; '%s' in model '%s' is one too many", "dense");
-        const char *path = NULL;
-        for (int i = 0; i < w->m->ninstances && !path; i++)
-            if (w->m->instances[i].call == e)
-                path = w->m->instances[i].path;
+        if (w->n > 0 && (w->out[w->n - 1].kind == CHAIN_CONV || w->out[w->n - 1].kind == CHAIN_POOL))
+            return bad(w, "neurons() needs flatten between the images and '%s' in model '%s'", "dense");
+        const char *path = instance_path(w, e);
         if (!path)
             return bad(w, "admm cannot find the parameters of '%s' in model '%s'", "dense");
-        w->out[w->n].path = path;
-        w->out[w->n].act = NULL;
-        w->n++;
-        return 1;
+        return append(w, CHAIN_DENSE, path);
     }
     if (!strcmp(e->name, "relu")) {
         if (!in || !walk(w, in))
             return 0;
-        if (w->n == 0 || w->out[w->n - 1].act)
+        if (w->n == 0 || w->out[w->n - 1].act
+            || (w->out[w->n - 1].kind != CHAIN_DENSE && w->out[w->n - 1].kind != CHAIN_CONV))
             return bad(w, "admm needs relu after a dense layer; '%s' in model '%s' is not", "relu");
         w->out[w->n - 1].act = "relu";
         return 1;
     }
     if (!in || !walk(w, in))
         return 0;
+    if (w->spatial) {
+        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, conv2d, maxpool and flatten; "
+                 "'%s' in model '%s' is none of them", e->name, w->m->name);
+        return 0;
+    }
     if (w->n == 0)
         snprintf(w->why, w->whylen, "admm updates z in closed form for relu only; '%s' on the input of model "
                  "'%s' is not a dense layer", e->name, w->m->name);
@@ -114,7 +197,25 @@ static int walk(Walk *w, const Node *e)
     return 0;
 }
 
+static int chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen, int spatial);
+
 int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen)
+{
+    return chain(st, out, max, why, whylen, 0);
+}
+
+int sema_layer_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen, int spatial)
+{
+    int n = chain(st, out, max, why, whylen, spatial);
+    if (!n && !strncmp(why, "admm ", 5)) { /* the messages are pdADMM's: say whose they are */
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "neurons() %s", why + 5);
+        snprintf(why, whylen, "%s", tmp);
+    }
+    return n;
+}
+
+static int chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, size_t whylen, int spatial)
 {
     if (st->nmodels != 1) {
         snprintf(why, whylen, "admm needs one model; the loss reaches %d", st->nmodels);
@@ -128,7 +229,7 @@ int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why
                  "solves the cross-entropy subproblem", m->name);
         return 0;
     }
-    Walk w = { .m = m, .out = out, .max = max, .why = why, .whylen = whylen };
+    Walk w = { .m = m, .out = out, .max = max, .why = why, .whylen = whylen, .spatial = spatial };
     const Node *ret = NULL;
     for (int i = 0; i < m->decl->list2.len; i++) {
         const Node *s = m->decl->list2.items[i];
@@ -147,8 +248,11 @@ int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why
     }
     if (!walk(&w, ret))
         return 0;
-    if (w.n < 2) {
-        snprintf(why, whylen, "admm needs at least 2 dense layers; model '%s' has %d", m->name, w.n);
+    int dense = 0;
+    for (int i = 0; i < w.n; i++)
+        dense += w.out[i].kind == CHAIN_DENSE;
+    if (dense < 2) {
+        snprintf(why, whylen, "admm needs at least 2 dense layers; model '%s' has %d", m->name, dense);
         return 0;
     }
     if (w.out[w.n - 1].act) {
@@ -157,4 +261,13 @@ int sema_admm_chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why
         return 0;
     }
     return w.n;
+}
+
+int sema_layer_chain_fits(const SemaTyped *st)
+{
+    SemaChainLayer *out = calloc(4096, sizeof *out);
+    char why[512];
+    int ok = out && chain(st, out, 4096, why, sizeof why, 1) > 0;
+    free(out);
+    return ok;
 }

@@ -13,11 +13,11 @@
 
 #include "sema_internal.h"
 
-typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID } SKind;
+typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID, SK_NEURONS } SKind;
 
 /* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
 
-enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS, FIT_CHAIN };
+enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS, FIT_CHAIN, FIT_DENSE };
 enum { DATA_GRADIENT = 1, DATA_LOCAL = 2, PARAMS = 4 }; /* the fit-set bits */
 
 static const struct {
@@ -479,6 +479,8 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     switch (fit) {
     case FIT_ANY:
         return SK_DATA;
+    case FIT_DENSE:
+        return SK_NEURONS;
     case FIT_STAGES:
         return params_call(s, e);
     case FIT_REPEAT: {
@@ -519,10 +521,14 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     }
     if (r == SK_ERR || c == SK_ERR)
         return SK_ERR;
+    if (r == SK_NEURONS && cols->kind == N_CALL && method_fit(cols->name) == FIT_ANY) {
+        *inner = rows;
+        return SK_GRID;
+    }
     if (r != SK_MGRIT || rows->kind != N_CALL || method_fit(rows->name) != FIT_REPEAT
         || cols->kind != N_CALL || method_fit(cols->name) != FIT_ANY) {
         sema_error(s, r != SK_MGRIT || rows->kind != N_CALL ? rows->span : cols->span,
-                   "libexa runs grid(rows: layers(mgrit(...)), cols: data()) only");
+                   "libexa runs grid(rows: layers(mgrit(...)) or neurons(), cols: data()) only");
         return SK_ERR;
     }
     const Node *nested = named_arg(in == rows ? rows->list.items[0] : rows->list.items[0], "nested");
@@ -568,7 +574,28 @@ const Node *sema_admm_call(const Node *d)
     return m->kind == N_CALL && method_fit(m->name) == FIT_CHAIN ? m : NULL;
 }
 
+/* Whether lowering writes the chain's layer records: layers(admm(...)),
+ * neurons() and grid(rows: neurons(), ...) train the dense-relu chain. */
+int sema_chain_records(const Node *d)
+{
+    if (!d || d->kind != N_CALL)
+        return 0;
+    if (sema_admm_call(d) || method_fit(d->name) == FIT_DENSE)
+        return 1;
+    const Node *rows = method_fit(d->name) == FIT_ROWS ? named_arg(d, "rows") : NULL;
+    return rows && rows->kind == N_CALL && method_fit(rows->name) == FIT_DENSE;
+}
+
 /* ---- the fit ------------------------------------------------------------------- */
+
+/* The chain neurons() splits (sema_chain.c, with the convolutional front). */
+static int neurons_fits(Sema *s, char *why, size_t n)
+{
+    SemaChainLayer *chain = calloc(4096, sizeof *chain);
+    int ok = chain && sema_layer_chain(&s->typed, chain, 4096, why, n, 1) > 0;
+    free(chain);
+    return ok;
+}
 
 /* The dense-relu chain pdADMM trains (sema_chain.c). */
 static int admm_fits(Sema *s, char *why, size_t n)
@@ -712,6 +739,8 @@ static const char *fit_list(Sema *s)
                                 "grid(rows: layers(mgrit(...)), cols: data())");
     if (ad)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...))");
+    if (neurons_fits(s, why, sizeof why))
+        len += (size_t)snprintf(list + len, sizeof list - len, ", neurons(), grid(rows: neurons(), cols: data())");
     for (int i = 0; i < s->ndecls && len < sizeof list; i++) {
         const Node *n = s->decls[i].node;
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
@@ -756,8 +785,9 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
     char why[512];
-    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
-           : k == SK_MGRIT || k == SK_GRID ? mgrit_fits(s, why, sizeof why) : admm_fits(s, why, sizeof why);
+    int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
+    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why) : neurons ? neurons_fits(s, why, sizeof why)
+           : k == SK_ADMM ? admm_fits(s, why, sizeof why) : mgrit_fits(s, why, sizeof why);
     if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);

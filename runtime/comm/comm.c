@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -304,4 +305,28 @@ void exa_comm_wait(const ExaComm *c, MPI_Request *req)
 double exa_comm_seconds(const ExaComm *c)
 {
     return c->seconds ? *c->seconds : 0;
+}
+
+/* The gathered blocks are the model-parallel layers' (runtime/methods/
+ * neurons.c): rank k's block of counts[k] doubles sits at displs[k] of buf
+ * already, so both calls work in place on one contiguous buffer. */
+void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs)
+{
+    if (c->size == 1)
+        return;
+    MPI_Request req;
+    check(c, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_DOUBLE, c->comm, &req),
+          "MPI_Iallgatherv");
+    wait_for(c, &req, "MPI_Iallgatherv");
+}
+
+void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts)
+{
+    if (c->size == 1) {
+        memcpy(out, in, (size_t)counts[0] * sizeof *out);
+        return;
+    }
+    MPI_Request req;
+    check(c, MPI_Ireduce_scatter(in, out, counts, MPI_DOUBLE, MPI_SUM, c->comm, &req), "MPI_Ireduce_scatter");
+    wait_for(c, &req, "MPI_Ireduce_scatter");
 }

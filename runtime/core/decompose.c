@@ -293,6 +293,13 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
         return -1;
     if (!strcmp(c->name, "params") && p->fit_params_why && *p->fit_params_why)
         return unfit(p, err, errlen, text, p->fit_params_why);
+    const ExaValue *gr = !strcmp(c->name, "grid") ? exa_call_arg(c, "rows") : NULL;
+    if (!strcmp(c->name, "neurons") || (gr && gr->kind == EXA_CALL && !strcmp(gr->call->name, "neurons"))) {
+        if (p->nlayers == 0) /* the chain's records: exac writes them when the chain fits */
+            return refuse(err, errlen, text, "neurons() splits a chain of dense layers (after conv2d, maxpool "
+                          "and flatten); model '%s' is not one%s%s", p->fit_model ? p->fit_model : "?", "", "");
+        return 0;
+    }
     if (!strcmp(c->name, "layers") || !strcmp(c->name, "grid")) {
         const ExaCall *rows = !strcmp(c->name, "grid") ? NULL : c;
         if (!rows) {
@@ -308,7 +315,13 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
         if (!strcmp(m->call->name, "admm")) {
             if (!strcmp(c->name, "grid"))
                 return refuse(err, errlen, text, "a grid's rows take layers(mgrit(...))%s%s%s", "", "", "");
-            if (p->nlayers == 0) /* the chain's records: written only for layers(admm) */
+            for (int l = 0; l < p->nlayers; l++)
+                if (p->layers[l].kind != EXA_LAYER_DENSE || p->layers[l].dropout)
+                    return refuse(err, errlen, text, "layers(admm(...)) trains a chain of dense layers and relu; "
+                                  "this program's chain has convolutions or dropout%s%s%s", "", "", "");
+            const ExaValue *was = p->decompose && !strcmp(p->decompose->name, "layers") && p->decompose->nargs
+                                ? &p->decompose->values[0] : NULL; /* the compiled line */
+            if (p->nlayers == 0 || !was || was->kind != EXA_CALL || strcmp(was->call->name, "admm") != 0)
                 return refuse(err, errlen, text, "layers(admm(...)) needs the chain of layers exac writes only "
                               "for a program compiled with decompose = layers(admm(...)): recompile with that "
                               "line%s%s%s", "", "", "");

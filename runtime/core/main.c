@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     if (exa_comm_init(&argc, &argv, 600, &r->world) != 0)
         return 1;
     r->world.seconds = &r->comm_seconds;
-    rc = exa_train(r);
+    rc = r->opt.grid_plan > 0 ? exa_grid_plan(r, r->opt.grid_plan) : exa_train(r);
     exa_run_free(r);
     exa_program_free(&prog);
     free(r);

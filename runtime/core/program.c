@@ -395,7 +395,31 @@ static void check_line(Reader *r, ExaProgram *p)
  * already read, W of rank 2 and b of rank 1 matching its rows. */
 static void layer_line(Reader *r, ExaProgram *p)
 {
-    expect_word(r, "dense");
+    char *kind = word(r);
+    if (r->failed) {
+        free(kind);
+        return;
+    }
+    if (!strcmp(kind, "pool") || !strcmp(kind, "flatten")) {
+        p->layers = grow(p->layers, p->nlayers, sizeof *p->layers);
+        ExaChainLayer *l = &p->layers[p->nlayers++];
+        l->w = l->b = -1;
+        l->kind = kind[0] == 'p' ? EXA_LAYER_POOL : EXA_LAYER_FLATTEN;
+        if (l->kind == EXA_LAYER_POOL) {
+            expect_word(r, "window");
+            l->window = (int)integer(r);
+            expect_word(r, "stride");
+            l->stride = (int)integer(r);
+            if (!r->failed && (l->window < 1 || l->stride < 1))
+                fail(r, "a pool layer needs a window and stride of at least 1");
+        }
+        free(kind);
+        return;
+    }
+    int conv = !strcmp(kind, "conv");
+    if (!conv && strcmp(kind, "dense") != 0)
+        fail(r, "unknown layer kind '%s'", kind);
+    free(kind);
     char *path = quoted(r);
     expect_word(r, "act");
     char *act = word(r);
@@ -408,8 +432,17 @@ static void layer_line(Reader *r, ExaProgram *p)
     ExaChainLayer *l = &p->layers[p->nlayers++];
     l->w = l->b = -1;
     l->relu = strcmp(act, "relu") == 0;
+    l->kind = conv ? EXA_LAYER_CONV : EXA_LAYER_DENSE;
     if (!l->relu && strcmp(act, "none") != 0)
         fail(r, "unknown activation '%s' of layer \"%s\"", act, path);
+    if (conv) {
+        expect_word(r, "padding");
+        l->padding = (int)integer(r);
+    }
+    if (!at_end_of_line(r)) {
+        expect_word(r, "dropout");
+        l->dropout = 1;
+    }
     size_t n = strlen(path);
     for (int i = 0; i < p->nparams; i++) {
         const char *q = p->params[i].path;
@@ -418,7 +451,12 @@ static void layer_line(Reader *r, ExaProgram *p)
         if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "b") == 0)
             l->b = i;
     }
-    if (!r->failed && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 2
+    if (!r->failed && conv
+        && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 4 || p->params[l->b].shape.rank != 3
+            || p->params[l->b].shape.dim[0] != p->params[l->w].shape.dim[0] || l->padding < 0
+            || p->params[l->w].shape.dim[2] != p->params[l->w].shape.dim[3]))
+        fail(r, "layer \"%s\" needs params %s/W [o, c, k, k] and %s/b [o, 1, 1]", path, path, path);
+    if (!r->failed && !conv && (l->w < 0 || l->b < 0 || p->params[l->w].shape.rank != 2
                        || p->params[l->b].shape.rank != 1
                        || p->params[l->b].shape.dim[0] != p->params[l->w].shape.dim[0]))
         fail(r, "layer \"%s\" needs params %s/W [m, n] and %s/b [m]", path, path, path);
@@ -813,6 +851,35 @@ static void syntax_value(ExaSyntax *x, ExaValue *v, int depth)
         }
         v->kind = EXA_STR;
         v->str = strndup(b, (size_t)(x->s++ - b));
+        return;
+    }
+    if (*x->s == '[') { /* [a, b, ...]: list(_0=a,_1=b,...) as the descriptor writes it (grid shapes) */
+        if (depth > 16) {
+            syntax_fail(x, "lists nested too deeply");
+            return;
+        }
+        x->s++;
+        ExaCall *c = xcalloc(1, sizeof *c);
+        c->name = strdup("list");
+        v->kind = EXA_CALL;
+        v->call = c;
+        syntax_blanks(x);
+        while (!x->failed && *x->s != ']') {
+            char k[16];
+            snprintf(k, sizeof k, "_%d", c->nargs);
+            c->keys = grow(c->keys, c->nargs, sizeof *c->keys);
+            c->values = grow(c->values, c->nargs, sizeof *c->values);
+            c->keys[c->nargs] = strdup(k);
+            memset(&c->values[c->nargs], 0, sizeof c->values[c->nargs]);
+            syntax_value(x, &c->values[c->nargs++], depth + 1);
+            syntax_blanks(x);
+            if (*x->s == ',')
+                x->s++, syntax_blanks(x);
+            else if (*x->s != ']')
+                syntax_fail(x, "expected ',' or ']'");
+        }
+        if (*x->s == ']')
+            x->s++;
         return;
     }
     if (isdigit((unsigned char)*x->s) || *x->s == '-' || *x->s == '.') {

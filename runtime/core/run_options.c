@@ -74,18 +74,26 @@ static int positive_real(const char *flag, const char *text, double *out)
 /* The compiler's list of strategies that fit, less those this executable
  * cannot switch to at run time: layer-parallel methods need what exac writes
  * only for a program compiled with one (MGRIT's stage functions, pdADMM's
- * chain records; runtime/core/decompose.c refuses them otherwise). */
+ * compiled line; runtime/core/decompose.c refuses them otherwise). */
 static void print_runnable_fits(const ExaProgram *p)
 {
-    const int mgrit = exa_program_function_of(p, EXA_FN_STAGE_STEP) != NULL, admm = p->nlayers > 0;
+    const int mgrit = exa_program_function_of(p, EXA_FN_STAGE_STEP) != NULL, chain = p->nlayers > 0;
+    /* pdADMM runs only where it was compiled (decompose.c); neurons() where
+     * exac wrote the chain, which it does whenever the chain fits */
+    const ExaValue *was = p->decompose && !strcmp(p->decompose->name, "layers") && p->decompose->nargs
+                        ? &p->decompose->values[0] : NULL;
+    const int admm = chain && was && was->kind == EXA_CALL && !strcmp(was->call->name, "admm");
     printf("strategies that fit (--decompose):");
     const char *sep = " ", *at = p->fit_list;
     while (*at) {
         size_t n = 0;
         for (int depth = 0; at[n] && (depth > 0 || at[n] != ','); n++) /* items hold commas in (...) */
             depth += (at[n] == '(') - (at[n] == ')');
-        int runnable = !((!strncmp(at, "layers(admm", 11) && !admm)
-                         || ((!strncmp(at, "layers(mgrit", 12) || !strncmp(at, "grid(", 5)) && !mgrit));
+        int neurons_grid = !strncmp(at, "grid(rows: neurons", 18);
+        int runnable = !((!strncmp(at, "layers(admm", 11) && !admm) || (!strncmp(at, "neurons(", 8) && !chain)
+                         || (neurons_grid && !chain)
+                         || ((!strncmp(at, "layers(mgrit", 12) || (!strncmp(at, "grid(", 5) && !neurons_grid))
+                             && !mgrit));
         if (runnable)
             printf("%s%.*s", sep, (int)n, at), sep = ", ";
         at += n;
@@ -133,6 +141,10 @@ static void usage(const ExaProgram *p, const char *argv0)
            "                      and exit\n"
            "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
            "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
+           "  --grid-plan P       grid(rows: neurons(), ...): print the cost model's table of\n"
+           "                      every P = rows x cols grid (shape: auto takes the cheapest)\n"
+           "                      and exit; alpha, beta, rate measured under mpirun, else\n"
+           "                      from EXA_GRID_COST=\"alpha beta rate\"\n"
            "  --stop-after N      stop after N epochs of this run, as if killed (for tests)\n"
            "  --check-numerics    when the loss is NaN or infinite, name the operation and\n"
            "                      source line that first made a non-finite value\n"
@@ -170,7 +182,7 @@ static int takes_value(const char *flag)
     static const char *const valued[] = { "--epochs", "--batch", "--lr", "--seed", "--data",
                                           "--limit", "--eval-limit", "--threads", "--checkpoint",
                                           "--log", "--device", "--stop-after", "--bench-step", "--predict",
-                                          "--out", "--export", "--import", "--decompose", NULL };
+                                          "--out", "--export", "--import", "--decompose", "--grid-plan", NULL };
     for (int k = 0; valued[k]; k++)
         if (strcmp(flag, valued[k]) == 0)
             return 1;
@@ -220,6 +232,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             rc = positive(a, v, &o->limit);
         } else if (strcmp(a, "--bench-step") == 0) {
             rc = positive(a, v, &o->bench_step);
+        } else if (strcmp(a, "--grid-plan") == 0) {
+            rc = positive(a, v, &o->grid_plan);
         } else if (strcmp(a, "--eval-limit") == 0) {
             rc = positive(a, v, &o->eval_limit);
         } else if (strcmp(a, "--seed") == 0) {

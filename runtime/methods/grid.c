@@ -10,14 +10,21 @@
  * method on the whole mini-batch (exact when MGRIT converges), and the train
  * block's optimiser steps with them on every rank alike.
  *
- * shape: auto takes pr the smallest divisor of P with pr * pr >= P (4 -> 2
- * x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row groups need a
- * point per rank and the columns a sample per rank. */
+ * The rows method is layers(mgrit(...)) or neurons() (model and domain
+ * parallelism in 1.5D: neurons.c).  shape: auto with neurons() takes the
+ * grid the cost model (grid_cost.c) predicts cheapest, and rank 0 prints
+ * its table (every factorisation of P, predicted time per step) before the
+ * banner; with layers(mgrit) it takes pr the smallest divisor of P with pr *
+ * pr >= P (4 -> 2 x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row
+ * groups need a point per rank and the columns a sample per rank. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grid_cost.h"
 #include "solver.h"
+
+enum { GRID_PLAN_MAX = 64 };
 
 typedef struct Grid {
     ExaMethod base;
@@ -25,6 +32,7 @@ typedef struct Grid {
     ExaMethod *rows;        /* on this rank's column group */
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
+    int drop;               /* EXA_TEST_DROP=col_allreduce: the negative control of tests/grid */
 } Grid;
 
 /* The column's share of the rows, by the rows method, averaged over the
@@ -37,7 +45,7 @@ static double grid_loss(ExaMethod *m, const void *theta, void *grad, int64_t beg
     exa_data_shard(count, G->c, G->pc, &lb, &ln);
     double f = G->rows->ops->loss(G->rows, theta, grad, begin + lb, ln);
     double w = (double)ln / (double)count;
-    if (grad && G->pc > 1) {
+    if (grad && G->pc > 1 && !G->drop) {
         for (int64_t i = 0; i < r->n; i++)
             exa_set(r, grad, i, w * exa_get(r, grad, i));
         exa_comm_allreduce_sum(&G->row, grad, (size_t)r->n, (ExaReal)r->elem);
@@ -94,9 +102,10 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     exa_call_print(d, G->base.name, sizeof G->base.name);
     const ExaCall *rows = call_arg(d, "rows"), *cols = call_arg(d, "cols"), *shape = call_arg(d, "shape");
     const ExaValue *inner = rows ? exa_call_arg(rows, "_0") : NULL;
-    if (!rows || strcmp(rows->name, "layers") != 0 || !cols || strcmp(cols->name, "data") != 0) {
+    if (!rows || (strcmp(rows->name, "layers") != 0 && strcmp(rows->name, "neurons") != 0) || !cols
+        || strcmp(cols->name, "data") != 0) {
         snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs grid(rows: "
-                 "layers(mgrit(...)), cols: data())", name);
+                 "layers(mgrit(...)) or neurons(), cols: data())", name);
         return grid_fail(G);
     }
     if (inner && inner->kind == EXA_CALL && exa_call_num(inner->call, "nested", 0) != 0) {
@@ -106,6 +115,22 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     int P = comm->size;
     if (shape) {
         G->pr = (int)exa_call_num(shape, "_0", 0), G->pc = (int)exa_call_num(shape, "_1", 0);
+    } else if (!strcmp(rows->name, "neurons") && P == 1) {
+        G->pr = G->pc = 1; /* nothing to choose (and no second rank to measure alpha, beta with) */
+    } else if (!strcmp(rows->name, "neurons")) { /* the cost model's choice */
+        GridMachine mach;
+        GridCost plan[GRID_PLAN_MAX];
+        int best = -1, best_owned = -1, n = 0;
+        char why[384];
+        if (grid_calibrate(comm, r->prog, r->batch, &mach, why, sizeof why) == 0)
+            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
+        if (n == 0) {
+            snprintf(err, errlen, "exa: decompose = %s: shape: auto: %s", name, why);
+            return grid_fail(G);
+        }
+        if (comm->rank == 0 && !r->opt.quiet)
+            grid_plan_print(stdout, plan, n, best, best_owned, P, r->batch, &mach);
+        G->pr = plan[best].pr, G->pc = plan[best].pc;
     } else {
         for (G->pr = 1; G->pr * G->pr < P || P % G->pr != 0; G->pr++)
             ;
@@ -121,6 +146,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     size_t len = strlen(G->base.name); /* messages and the banner say the shape */
     snprintf(G->base.name + len, sizeof G->base.name - len, " on %d x %d ranks", G->pr, G->pc);
     G->c = comm->rank / G->pr;
+    const char *drop = getenv("EXA_TEST_DROP");
+    G->drop = drop && !strcmp(drop, "col_allreduce");
     if (exa_comm_split(comm, G->c, comm->rank % G->pr, &G->col) != 0
         || exa_comm_split(comm, comm->rank % G->pr, G->c, &G->row) != 0) {
         snprintf(err, errlen, "exa: decompose = %s: cannot split the communicator", name);
@@ -138,3 +165,22 @@ const ExaMethodOps exa_method_grid = {
     .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
     .save = stepper_save, .load = stepper_load, .free = grid_free,
 };
+
+int exa_grid_plan(ExaRun *r, int64_t P)
+{
+    GridMachine mach;
+    GridCost *plan = calloc(GRID_PLAN_MAX, sizeof *plan);
+    char why[384];
+    int best = -1, best_owned = -1, n = 0;
+    int64_t B = r->opt.batch > 0 ? r->opt.batch : r->prog->batch;
+    if (plan && P <= INT32_MAX && grid_calibrate(&r->world, r->prog, B, &mach, why, sizeof why) == 0)
+        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
+    else if (P > INT32_MAX)
+        snprintf(why, sizeof why, "too many ranks");
+    if (n > 0 && r->world.rank == 0)
+        grid_plan_print(stdout, plan, n, best, best_owned, (int)P, B, &mach);
+    else if (n == 0 && r->world.rank == 0)
+        fprintf(stderr, "exa: rank 0: --grid-plan %lld: %s\n", (long long)P, plan ? why : "out of memory");
+    free(plan);
+    return n > 0 ? 0 : 1;
+}

@@ -185,7 +185,8 @@ elif case == "decompose":
     check(got.startswith("exa: --decompose layers(admm(rho: 1, nu: 1)): layers(admm(...)) needs the chain")
           and got.count("\n") == 1, "layers(admm) without its records: " + got.strip())
     h = run("./chain", "--help").stdout  # exac's list has layers(admm(...)); this executable cannot run it
-    check("strategies that fit (--decompose): data(), sapts, local_sgd\n" in h, "--help lists what runs: " + h)
+    check("strategies that fit (--decompose): data(), neurons(), grid(rows: neurons(), cols: data()), sapts, "
+          "local_sgd\n" in h, "--help lists what runs: " + h)
     d = run("./mlp", "--describe").stdout
     check('fit list "data(), sapts, local_sgd"\n' in d, "--describe lists the strategies that fit")
     check("strategy sapts split data formals 2 local_steps int 3 radius float 0.01 expand strategy(name=sapts,"

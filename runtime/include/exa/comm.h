@@ -52,6 +52,12 @@ void exa_comm_wait_all(const ExaComm *c, MPI_Request *req, int n);
 double exa_comm_sum_double(const ExaComm *c, double x);
 /* Maximum of one int over the group (agreement checks). */
 int exa_comm_max_int(const ExaComm *c, int x);
+/* Blocks of doubles, rank k's counts[k] at displs[k] of buf, gathered in
+ * place on every rank (one contiguous call). */
+void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs);
+/* out (counts[rank] doubles) = this rank's block of the sum over the group
+ * of in (the blocks of counts, in rank order, back to back). */
+void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts);
 void exa_comm_bcast(const ExaComm *c, void *buf, size_t bytes, int root);
 void exa_comm_barrier(const ExaComm *c);
 /* How many ranks of c share this rank's node (memory checks). */

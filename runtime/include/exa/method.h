@@ -1,12 +1,12 @@
 /* method.h - the interface every decomposition method implements.
  *
  * A method is one file in runtime/methods/ (data.c, compose.c, layers.c,
- * grid.c) exporting an ExaMethodOps, and one row of methods.def naming it;
+ * neurons.c, grid.c; a large one has helper files beside it) exporting an ExaMethodOps, and one row of methods.def naming it;
  * strategy.c finds the ops of the descriptor's decompose line through that
  * table and nothing else dispatches on method names.  A method works on the
  * communicator it is given (the world, or a group exa_comm_split made for
  * it), never on the world directly, so methods nest: a grid runs the MGRIT
- * method on each row group and averages over the column groups.
+ * or neurons() method on each row group and averages over the column groups.
  *
  * Every method can
  *   create   from its descriptor entry (the call tree of decompose = ...)

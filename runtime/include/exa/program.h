@@ -13,9 +13,13 @@
  *                                          | he | zeros | ones | normal STD |
  *                                          uniform A B; fan: fan-in fan-out
  *   stages 34
- *   layer dense "mlp/dense#2" act relu     layers(admm): the dense-relu chain,
+ *   layer dense "mlp/dense#2" act relu     layers(admm), neurons(): the dense-relu chain,
  *                                          input side first; params PATH/W, PATH/b;
- *                                          act relu | none (the last)
+ *                                          act relu | none (the last); then the word
+ *                                          dropout when dropout follows (neurons())
+ *   layer conv "net/conv2d#1" act relu padding 0   neurons()' convolutional front,
+ *   layer pool window 2 stride 2           before the dense layers
+ *   layer flatten
  *   data "train" role train source peaks(samples=5000,seed=1)
  *   field "train" "x" real shape 1 2       or: field "train" "y" class 5
  *   train epochs 20 batch 5000 seed 1
@@ -140,11 +144,19 @@ typedef struct ExaSetting {
     ExaValue value;
 } ExaSetting;
 
-/* One dense layer of the chain layers(admm(...)) trains: its weights W
- * (out x in, row-major) and bias b as indices into params. */
+/* One layer of the chain layers(admm(...)) and neurons() train: a dense
+ * layer's weights W (out x in, row-major) and bias b as indices into params;
+ * neurons() also reads a convolutional front (conv: W [o, c, k, k], b
+ * [o, 1, 1], stride 1; pool: max pooling; one flatten) and dropout after a
+ * dense layer's relu (the k-th such layer is dropout site k). */
+typedef enum ExaLayerKind { EXA_LAYER_DENSE, EXA_LAYER_CONV, EXA_LAYER_POOL, EXA_LAYER_FLATTEN } ExaLayerKind;
 typedef struct ExaChainLayer {
     int w, b;
     int relu;         /* 1: relu after it; 0: none (the last layer) */
+    ExaLayerKind kind;
+    int padding;      /* conv */
+    int window, stride; /* pool */
+    int dropout;      /* dense: 1 when dropout follows its relu */
 } ExaChainLayer;
 /* A strategy declared in .exa (stdlib or the program), for --decompose. */
 typedef struct ExaStrategyDecl {

@@ -40,6 +40,7 @@ typedef struct ExaOptions {
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
     int admm_check;                /* layers(admm): check the first iteration's updates, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
+    int64_t grid_plan;             /* > 0: print the grid cost table for that many ranks, and exit */
     const char *device;            /* "cpu" or "gpu" */
     const char *predict_path;      /* --predict FILE: run the model on FILE's inputs */
     const char *out_path;          /* --out FILE: where --predict writes */
@@ -214,6 +215,11 @@ int exa_use_predict(ExaRun *r, const char *ckpt_dir);
  * declared strategy expanded with its arguments, or a built-in method), or
  * refuses it with exac's message for the same line: -1, one line in err. */
 int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errlen);
+
+/* ---- methods/grid.c: --grid-plan P ----
+ * Calibrates the cost model on r->world and prints (rank 0) the predicted
+ * step of every grid of P ranks; the exit status. */
+int exa_grid_plan(ExaRun *r, int64_t P);
 
 /* ---- trainer.c ---- */
 int exa_train(ExaRun *r);

@@ -1,0 +1,80 @@
+#!/bin/sh
+# grid.sh - the Pr x Pc process grid, grid(rows: neurons(), cols: data()):
+# measured against predicted step time for every grid at P = 2 (and 4,
+# oversubscribed on a 2-core machine) for the wide MLP 784-2048-2048-10
+# (bench/models/d_wide.exa, batch 256) and LeNet (examples/fashion_cnn.exa,
+# batch 100), with the grid shape: auto picks; then the cost model's choice
+# at P = 8 ... 1024 for those and the AlexNet-size fully connected layers
+# (bench/models/f_alexnet_fc.exa, batch 2048), with alpha, beta and the
+# rate calibrated at P = 2 (EXA_GRID_COST), and the words moved per rank and
+# step by pure batch (1 x P), pure model (P x 1) and the best grid.
+# One BLAS thread per rank; the load (uptime) is printed with the numbers.
+#
+# usage: bench/grid.sh [BUILD_DIR] [LIMIT_MLP] [LIMIT_CNN]    (build, 1024, 1000)
+set -eu
+build=${1:-build} lim_mlp=${2:-1024} lim_cnn=${3:-1000}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mpirun="mpirun --oversubscribe"
+[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+"$build/bin/exac" "$root/bench/models/d_wide.exa" -o "$work/wide"
+"$build/bin/exac" "$root/examples/fashion_cnn.exa" -o "$work/lenet"
+"$build/bin/exac" "$root/bench/models/f_alexnet_fc.exa" -o "$work/alexfc"
+echo "load: $(uptime)"
+echo
+echo "| model | P | grid | predicted ms/step | measured ms/step | |"
+echo "|---|---|---|---|---|---|"
+cost=
+for m in wide lenet; do
+    if [ $m = wide ]; then limit=$lim_mlp batch=256; else limit=$lim_cnn batch=100; fi
+    for np in 2 4; do
+        $mpirun -np $np "$work/$m" --threads 1 --grid-plan $np </dev/null > "$work/plan.$m.$np"
+        [ -z "$cost" ] && cost=$(sed -n 's/.*alpha \([^ ]*\) s\/message, beta \([^ ]*\) s\/word, rate \([^ ]*\) flop.*/\1 \2 \3/p' \
+                                 "$work/plan.$m.$np")
+        # the rows of the table: "[*] PR x PC msgs words words mflop ms"
+        awk '/^ [* ] +[0-9]+ x/ { line = $0; sub(/^ [* ] */, "", line); split(line, f, " +"); print f[1], f[3], f[8] }' \
+            "$work/plan.$m.$np" |
+        while read -r pr pc pred; do
+            $mpirun -np $np "$work/$m" --threads 1 --quiet --epochs 2 --limit "$limit" --eval-limit 100 \
+                --log "$work/$m.$pr.$pc.log" --decompose "grid(rows: neurons(), cols: data(), shape: [$pr, $pc])" </dev/null >/dev/null
+            secs=$(tail -n 1 "$work/$m.$pr.$pc.log" | sed 's/.*"seconds":\([0-9.e+-]*\).*/\1/')
+            awk -v m=$m -v np=$np -v pr=$pr -v pc=$pc -v p=$pred -v s="$secs" -v steps=$(( (limit + batch - 1) / batch )) \
+                -v over="$([ $np -gt 2 ] && echo ' (oversubscribed)' || echo '')" 'BEGIN {
+                printf "| %s | %d%s | %d x %d | %.2f | %.2f | |\n", m, np, over, pr, pc, p, 1000 * s / steps }'
+        done
+        auto=$($mpirun -np $np "$work/$m" --threads 1 --epochs 1 --limit $batch --eval-limit 10 \
+               --decompose "grid(rows: neurons(), cols: data(), shape: auto)" </dev/null | sed -n 's/.* on \([0-9]* x [0-9]*\) ranks.*/\1/p')
+        echo "| $m | $np | shape: auto chose $auto | | | |"
+    done
+done
+echo
+echo "calibrated at P = 2 (alpha s/message, beta s/word, flop/s): $cost"
+echo
+echo "| model | batch | P | best grid | predicted ms/step (best / batch / model) | words per rank (batch / model / best) | owned rows: best grid | owned rows: words (model / best) |"
+echo "|---|---|---|---|---|---|---|---|"
+for m in wide lenet alexfc; do
+    for P in 8 16 32 64 128 256 512 1024; do
+        EXA_GRID_COST="$cost" "$work/$m" --grid-plan $P </dev/null > "$work/big.$m.$P" || continue
+        awk -v m=$m -v P=$P '
+            /^grid plan/ { split($0, a, "batch "); split(a[2], b, ";"); B = b[1] }
+            /^ [* ] *[0-9]+ x/ {
+                star = substr($0, 2, 1) == "*"
+                split($0, half, "|")
+                left = half[1]; sub(/^ [* ] */, "", left); split(left, f, " +")
+                right = half[2]; plus = right ~ /^ *\+/; sub(/^ *\+? */, "", right); split(right, o, " +")
+                pr = f[1]; pc = f[3]; w = f[5] + f[6]; t = f[8]
+                if (pr == 1) { wb = w; tb = t }
+                if (pc == 1) { wm = w; tm = t; wom = o[1] }
+                if (star) { best = pr " x " pc; wbest = w; tbest = t }
+                if (plus) { obest = pr " x " pc; wobest = o[1] }
+            }
+            function g(x) { return x == "" ? "-" : sprintf("%.3g", x) }   # P > batch: no pure batch grid
+            END { printf "| %s | %s | %d | %s | %s / %s / %s | %s / %s / %s | %s | %s / %s |\n", m, B, P, best, g(tbest),
+                         g(tb), g(tm), g(wb), g(wm), g(wbest), obest, g(wom), g(wobest) }' \
+            "$work/big.$m.$P"
+    done
+done

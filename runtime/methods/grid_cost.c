@@ -1,0 +1,321 @@
+/* grid_cost.c - what one step of grid(rows: neurons(), cols: data()) costs
+ * on a pr x pc grid (grid_cost.h), counted from what neurons.c,
+ * neurons_front.c and grid.c send, with the collectives costed as rings
+ * (an all-gather or reduce-scatter of N words over q ranks: q - 1 messages
+ * and (q - 1)/q N words per rank; an allreduce twice that).  Per rank, with
+ * b = ceil(B / pc) samples in its column:
+ *   dense n -> m   forward all-gather of the outputs (m b), backward
+ *                  reduce-scatter of the input gradient (n b; not for the
+ *                  first layer without a front), all-gather of this rank's
+ *                  rows of dW, db (m n + m): the parameters stay replicated;
+ *                  6 ceil(m/pr) n b flops (3 without the input gradient)
+ *   conv c -> o    the halo, k - 1 rows of c (w + 2 pad) b both ways to
+ *                  each neighbour; allreduce of dW, db (o c k k + o);
+ *                  6 o c k k ceil(oh/pr) ow b flops (the first: 4)
+ *   flatten        all-gather and reduce-scatter of the features (F b)
+ *   columns        allreduce of the whole gradient (n) and of the loss
+ * The elementwise work (relu, softmax, packing, the optimiser) is not
+ * counted: at the sizes of interest the products and messages dominate.
+ * docs/results/grid.md compares these predictions with measured steps. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "exa/kernels.h"
+#include "grid_cost.h"
+
+static double ceil_div(double a, double b) { return ceil(a / b); }
+static int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ring all-gather / reduce-scatter of N words over q ranks, into c */
+static void ring(GridCost *c, double N, int q, int rows, int twice)
+{
+    if (q < 2)
+        return;
+    double msgs = (double)(q - 1), words = (double)(q - 1) / q * N;
+    c->msgs += twice ? 2 * msgs : msgs;
+    if (rows)
+        c->words_rows += twice ? 2 * words : words;
+    else
+        c->words_cols += twice ? 2 * words : words;
+}
+
+/* The training set's first real field: the image (or vector) the chain reads. */
+static const ExaShape *input_shape(const ExaProgram *p)
+{
+    const ExaDataInfo *d = exa_program_data(p, EXA_ROLE_TRAIN);
+    for (int i = 0; d && i < d->nfields; i++)
+        if (d->fields[i].classes == 0)
+            return &d->fields[i].shape;
+    return NULL;
+}
+
+int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine *m, GridCost *c, char *err,
+              size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->pr = pr, c->pc = pc;
+    const ExaShape *in = input_shape(p);
+    if (p->nlayers == 0 || !in) {
+        snprintf(err, errlen, "the program has no chain of layers for neurons() (its model is not one)");
+        return -1;
+    }
+    double b = ceil_div((double)B, pc);
+    int64_t ch = in->rank == 3 ? in->dim[0] : 0, h = in->rank == 3 ? in->dim[1] : 0, w = in->rank == 3 ? in->dim[2] : 0;
+    int front = 0;
+    double dense_params = 0, gather_msgs = 0, gather_words = 0;
+    for (int l = 0; l < p->nlayers; l++) {
+        const ExaChainLayer *cl = &p->layers[l];
+        if (cl->kind == EXA_LAYER_CONV) {
+            const ExaShape *W = &p->params[cl->w].shape;
+            double o = (double)W->dim[0], k = (double)W->dim[2], pad = cl->padding;
+            double oh = (double)h + 2 * pad - k + 1, ow = (double)w + 2 * pad - k + 1;
+            double prod = o * (double)ch * k * k * ceil_div(oh, pr) * ow * b * 2;
+            c->flops += prod * (front ? 3 : 2);
+            c->flops_conv += prod * (front ? 3 : 2);
+            if (pr > 1 && front) { /* the halo, forward and backward, to both neighbours */
+                c->msgs += 4;
+                c->words_rows += 2 * (k - 1) * (double)ch * ((double)w + 2 * pad) * b;
+            }
+            ring(c, o * (double)ch * k * k + o, pr, 1, 1);
+            ch = (int64_t)o, h = (int64_t)oh, w = (int64_t)ow;
+            front = 1;
+        } else if (cl->kind == EXA_LAYER_POOL) {
+            h = (h - cl->window) / cl->stride + 1, w = (w - cl->window) / cl->stride + 1;
+            front = 1;
+        } else if (cl->kind == EXA_LAYER_FLATTEN) {
+            ring(c, (double)(ch * h * w) * b, pr, 1, 1);
+        } else {
+            const ExaShape *W = &p->params[cl->w].shape;
+            double mo = (double)W->dim[0], n = (double)W->dim[1];
+            int first = l == 0 || p->layers[l - 1].kind == EXA_LAYER_FLATTEN;
+            int back = !first || front;
+            c->flops += 2 * ceil_div(mo, pr) * n * b * (back ? 3 : 2);
+            ring(c, mo * b, pr, 1, 0);
+            if (back)
+                ring(c, n * b, pr, 1, 0);
+            ring(c, mo * n + mo, pr, 1, 0);
+            dense_params += mo * n + mo;
+            if (pr > 1)
+                gather_msgs += pr - 1, gather_words += (double)(pr - 1) / pr * (mo * n + mo);
+        }
+    }
+    ring(c, (double)p->nweights, pc, 0, 1);
+    if (pc > 1)
+        c->msgs += 2 * ceil(log2((double)pc));
+    double compute = (c->flops - c->flops_conv) / m->rate + c->flops_conv / m->rate_conv;
+    c->seconds = m->alpha * c->msgs + m->beta * (c->words_rows + c->words_cols) + compute;
+    /* owned rows: no all-gather of dW, db; the columns allreduce the
+     * replicated (conv) parameters and this rank's rows of the dense ones */
+    double owned = (double)p->nweights - dense_params + dense_params / pr;
+    c->msgs_owned = c->msgs - gather_msgs;
+    c->words_owned = c->words_rows - gather_words + (pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0);
+    c->seconds_owned = m->alpha * c->msgs_owned + m->beta * c->words_owned + compute;
+    return 0;
+}
+
+int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
+              int *best_owned, char *err, size_t errlen)
+{
+    int n = 0;
+    *best = *best_owned = -1;
+    for (int pr = 1; pr <= P && n < max; pr++) {
+        if (P % pr != 0 || P / pr > B)
+            continue;
+        if (grid_cost(p, pr, P / pr, B, m, &c[n], err, errlen) != 0)
+            return 0;
+        if (*best < 0 || c[n].seconds < c[*best].seconds)
+            *best = n;
+        if (*best_owned < 0 || c[n].seconds_owned < c[*best_owned].seconds_owned)
+            *best_owned = n;
+        n++;
+    }
+    if (n == 0)
+        snprintf(err, errlen, "no grid of %d ranks gives every column a sample of a mini-batch of %lld", P,
+                 (long long)B);
+    return n;
+}
+
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+                     const GridMachine *m)
+{
+    fprintf(f, "grid plan: %d ranks, batch %lld; alpha %.3g s/message, beta %.3g s/word, rate %.3g flop/s, "
+            "conv %.3g flop/s (%s)\n", P, (long long)B, m->alpha, m->beta, m->rate, m->rate_conv,
+            m->measured ? "measured" : "EXA_GRID_COST");
+    fprintf(f, "   rows x cols  messages  words(rows)  words(cols)   Mflop/rank  predicted ms/step"
+               "   | owned rows: words  ms/step\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, " %c %4d x %-4d %9.0f %12.4g %12.4g %12.4g %18.4f   | %c %16.4g %8.4g%s\n", i == best ? '*' : ' ',
+                c[i].pr, c[i].pc, c[i].msgs, c[i].words_rows, c[i].words_cols, c[i].flops / 1e6, c[i].seconds * 1e3,
+                i == best_owned ? '+' : ' ', c[i].words_owned, c[i].seconds_owned * 1e3,
+                c[i].pr == 1 ? "  (pure batch)" : c[i].pc == 1 ? "  (pure model)" : "");
+    fprintf(f, "* the cheapest grid (shape: auto takes it); + the cheapest if each rank kept only its rows "
+               "of W (the source's 1.5D; neurons() replicates W)\n");
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The median of REPS timings of fn(ctx). */
+enum { REPS = 3 };
+static double median_time(void (*fn)(void *), void *ctx)
+{
+    double t[REPS];
+    for (int rep = 0; rep < REPS; rep++) {
+        double t0 = now();
+        fn(ctx);
+        t[rep] = now() - t0;
+        for (int k = rep; k > 0 && t[k] < t[k - 1]; k--) { /* insertion sort */
+            double x = t[k];
+            t[k] = t[k - 1], t[k - 1] = x;
+        }
+    }
+    return t[REPS / 2];
+}
+
+typedef struct Probe {
+    int64_t m, n, b;               /* GEMM [m, n] x [n, b] */
+    int64_t c, h, w, o, k, count;  /* conv of count images */
+    double *x, *y, *z, *s;
+} Probe;
+
+static void gemm_probe(void *ctx)
+{
+    Probe *q = ctx;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)q->m, (int)q->b, (int)q->n, 1.0, q->x, (int)q->n,
+                q->y, (int)q->b, 0.0, q->z, (int)q->b);
+}
+
+static void conv_probe(void *ctx)
+{
+    Probe *q = ctx;
+    exa_k_conv_f64(q->count, q->c, q->h, q->w, q->o, q->k, 1, 0, q->y, q->c * q->h * q->w, q->x, 0, q->z,
+                   q->o * (q->h - q->k + 1) * (q->w - q->k + 1), q->s);
+}
+
+/* The rates of the program's largest dense layer (capped at 1024 x 1024 x
+ * 256) and largest convolution (at most 32 images), in flop/s. */
+static int measure_rates(const ExaProgram *p, int64_t B, double *rate, double *rate_conv)
+{
+    Probe g = { .m = 0 }, cv = { .c = 0 };
+    const ExaShape *in = input_shape(p);
+    int64_t ch = in && in->rank == 3 ? in->dim[0] : 0, h = in && in->rank == 3 ? in->dim[1] : 0;
+    int64_t w = in && in->rank == 3 ? in->dim[2] : 0;
+    for (int l = 0; l < p->nlayers; l++) {
+        const ExaChainLayer *cl = &p->layers[l];
+        const ExaShape *W = cl->w >= 0 ? &p->params[cl->w].shape : NULL;
+        if (cl->kind == EXA_LAYER_DENSE && W->dim[0] * W->dim[1] > g.m * g.n)
+            g.m = W->dim[0], g.n = W->dim[1];
+        if (cl->kind == EXA_LAYER_CONV) {
+            int64_t hp = h + 2 * cl->padding, wp = w + 2 * cl->padding, k = W->dim[2];
+            if (W->dim[0] * ch * (hp - k + 1) * (wp - k + 1) > cv.o * cv.c * (cv.h - cv.k + 1) * (cv.w - cv.k + 1))
+                cv.c = ch, cv.h = hp, cv.w = wp, cv.o = W->dim[0], cv.k = k;
+            ch = W->dim[0], h = hp - k + 1, w = wp - k + 1;
+        } else if (cl->kind == EXA_LAYER_POOL) {
+            h = (h - cl->window) / cl->stride + 1, w = (w - cl->window) / cl->stride + 1;
+        }
+    }
+    g.m = imin64(g.m, 1024), g.n = imin64(g.n, 1024), g.b = imin64(B, 256);
+    g.x = calloc((size_t)(g.m * g.n + 1), sizeof(double));
+    g.y = calloc((size_t)(g.n * g.b + 1), sizeof(double));
+    g.z = calloc((size_t)(g.m * g.b + 1), sizeof(double));
+    if (!g.x || !g.y || !g.z) {
+        free(g.x), free(g.y), free(g.z);
+        return -1;
+    }
+    for (int64_t i = 0; i < g.m * g.n; i++)
+        g.x[i] = 1.0 / (double)(1 + i % 7);
+    *rate = 2.0 * (double)(g.m * g.n * g.b) / fmax(median_time(gemm_probe, &g), 1e-9);
+    free(g.x), free(g.y), free(g.z);
+    *rate_conv = *rate;
+    if (cv.o == 0)
+        return 0;
+    cv.count = imin64(B, 32);
+    int64_t oh = cv.h - cv.k + 1, ow = cv.w - cv.k + 1;
+    cv.x = calloc((size_t)(cv.o * cv.c * cv.k * cv.k), sizeof(double));
+    cv.y = calloc((size_t)(cv.count * cv.c * cv.h * cv.w), sizeof(double));
+    cv.z = calloc((size_t)(cv.count * cv.o * oh * ow), sizeof(double));
+    cv.s = calloc((size_t)(cv.c * cv.k * cv.k * oh * ow), sizeof(double));
+    if (!cv.x || !cv.y || !cv.z || !cv.s) {
+        free(cv.x), free(cv.y), free(cv.z), free(cv.s);
+        return -1;
+    }
+    *rate_conv = 2.0 * (double)(cv.count * cv.o * cv.c * cv.k * cv.k * oh * ow) / fmax(median_time(conv_probe, &cv), 1e-9);
+    free(cv.x), free(cv.y), free(cv.z), free(cv.s);
+    return 0;
+}
+
+int grid_calibrate(const ExaComm *world, const ExaProgram *p, int64_t B, GridMachine *m, char *err, size_t errlen)
+{
+    const char *env = getenv("EXA_GRID_COST");
+    if (env) {
+        char *end;
+        m->alpha = strtod(env, &end);
+        m->beta = strtod(end, &end);
+        m->rate = strtod(end, &end);
+        m->rate_conv = m->rate;
+        while (*end == ' ')
+            end++;
+        if (*end)
+            m->rate_conv = strtod(end, &end);
+        m->measured = 0;
+        if (!(m->alpha >= 0 && m->beta >= 0 && m->rate > 0 && m->rate_conv > 0) || *end) {
+            snprintf(err, errlen, "EXA_GRID_COST: expected \"alpha beta rate [rate_conv]\" (seconds per message, "
+                     "seconds per 8-byte word, flops per second), got \"%s\"", env);
+            return -1;
+        }
+        return 0;
+    }
+    if (world->size < 2) {
+        snprintf(err, errlen, "the grid's cost model measures alpha and beta between two ranks: run under "
+                 "mpirun with at least 2, or set EXA_GRID_COST=\"alpha beta rate [rate_conv]\"");
+        return -1;
+    }
+    /* the rates on every rank at once, as in training, averaged over the
+     * ranks; the median, not the best, since a loaded machine slows the
+     * steps as much as the probes */
+    double rate = 0, rate_conv = 0;
+    if (measure_rates(p, B, &rate, &rate_conv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rate = exa_comm_sum_double(world, rate) / world->size;
+    rate_conv = exa_comm_sum_double(world, rate_conv) / world->size;
+    /* alpha and beta: ping-pong between ranks 0 and 1 (the others wait in
+     * the broadcast) */
+    enum { SMALL = 30, BIG = 5, WORDS = 1 << 15 };
+    double *buf = calloc(WORDS, sizeof *buf), t[2] = { 0, 0 };
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    exa_comm_barrier(world);
+    for (int k = 0; k < 2 && world->rank < 2; k++) {
+        int reps = k ? BIG : SMALL;
+        size_t bytes = k ? WORDS * sizeof *buf : sizeof *buf;
+        double t0 = now();
+        for (int i = 0; i < reps; i++) {
+            if (world->rank == 0) {
+                exa_comm_send(world, buf, bytes, 1, 901);
+                exa_comm_recv(world, buf, bytes, 1, 902);
+            } else {
+                exa_comm_recv(world, buf, bytes, 0, 901);
+                exa_comm_send(world, buf, bytes, 0, 902);
+            }
+        }
+        t[k] = (now() - t0) / (2.0 * reps);
+    }
+    exa_comm_bcast(world, t, sizeof t, 0);
+    free(buf);
+    m->alpha = t[0];
+    m->beta = fmax(t[1] - t[0], 0) / WORDS;
+    m->rate = rate, m->rate_conv = rate_conv;
+    m->measured = 1;
+    return 0;
+}

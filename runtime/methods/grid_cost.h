@@ -1,0 +1,57 @@
+/* grid_cost.h - the communication cost model of grid(rows: neurons(),
+ * cols: data()) (grid_cost.c): per step and rank, the messages, words
+ * (8-byte reals) and flops of the neurons() chain on a pr x pc grid, and
+ *     time = alpha * messages + beta * words + flops / rate
+ * with alpha, beta and rate measured at start-up (grid_calibrate) or given
+ * by EXA_GRID_COST="alpha beta rate".  shape: auto takes the cheapest
+ * factorisation of P; --grid-plan P prints the table without training. */
+#ifndef EXA_METHODS_GRID_COST_H
+#define EXA_METHODS_GRID_COST_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "exa/comm.h"
+#include "exa/program.h"
+
+typedef struct GridMachine {
+    double alpha;   /* seconds per message */
+    double beta;    /* seconds per word (8 bytes) */
+    double rate;    /* flops per second of one rank in the dense layers' GEMMs */
+    double rate_conv; /* and in the convolutions (im2col and GEMM) */
+    int measured;   /* 1: calibrated here; 0: from EXA_GRID_COST */
+} GridMachine;
+
+typedef struct GridCost {
+    int pr, pc;
+    double msgs, words_rows, words_cols, flops; /* per step, per rank */
+    double flops_conv;                           /* of flops, the convolutions' */
+    double seconds;                              /* predicted per step */
+    /* the same if each rank kept only its rows of the dense layers' W and b
+     * (the source's 1.5D, which neurons() is not: it all-gathers dW, db so
+     * the parameters stay replicated); the columns then allreduce only
+     * those rows' gradients */
+    double msgs_owned, words_owned, seconds_owned;
+} GridCost;
+
+/* The cost of one step of the program's chain (its `layer` records) with a
+ * global mini-batch of B on a pr x pc grid; -1 with err set when the
+ * program has no chain. */
+int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine *m, GridCost *c, char *err,
+              size_t errlen);
+/* Every factorisation pr x pc = P with pc <= B into c (at most max), in
+ * order of pr; their count (0 with err set on failure); *best the cheapest,
+ * *best_owned the cheapest with owned rows. */
+int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
+              int *best_owned, char *err, size_t errlen);
+/* The table of a plan (rank 0 prints it). */
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+                     const GridMachine *m);
+/* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rates (a
+ * GEMM of the program's largest dense layer, a convolution of its largest
+ * conv layer, at a batch of B capped) on world, alike on every rank, unless
+ * EXA_GRID_COST="alpha beta rate [rate_conv]" gives them; -1 with err set
+ * when it cannot (one rank and no EXA_GRID_COST). */
+int grid_calibrate(const ExaComm *world, const ExaProgram *p, int64_t B, GridMachine *m, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,321 @@
+/* neurons.c - model parallelism in 1.5D, decompose = neurons() (or the rows
+ * of grid(rows: neurons(), cols: data())): every dense layer of the model's
+ * dense-relu chain (the descriptor's `layer` records, as for layers(admm))
+ * split by output neurons - the rows of its W and b - over the ranks of the
+ * method's communicator, which all see the same samples.
+ *
+ * Activations are kept feature-major, [features, samples]: rank k's block of
+ * a layer's outputs is then one contiguous piece, so each collective below is
+ * one call on one buffer.  For a mini-batch of B samples and layer l with
+ * W_l [m, n] and rank k's rows [lo, lo + c):
+ *   forward   Z_k = W_l[lo:lo+c] A_l + b_l[lo:lo+c]   (c x B, local)
+ *             A_{l+1} = relu(Z) all-gathered (m x B; the last layer's Z, the
+ *             logits, likewise), so every rank holds the next layer's input
+ *   loss      softmax cross-entropy of the logits, mean over the B samples,
+ *             computed alike on every rank
+ *   backward  dW_k = dZ_k A_l^T and db_k = dZ_k 1 (this rank's rows, local);
+ *             dA_l = sum_k W_k^T dZ_k reduce-scattered over the ranks by the
+ *             previous layer's row blocks, so each rank gets the rows of dA
+ *             it needs for its own dZ_{l-1} = dA .* [Z_{l-1} > 0]
+ *   gradient  every rank's rows of dW, db all-gathered in place (W's rows are
+ *             contiguous in the flat parameter vector), so the train block's
+ *             optimiser steps on the whole gradient on every rank alike (the
+ *             parameters stay replicated: an all-gather of n words per step
+ *             that a 1.5D code updating only its own rows would not send;
+ *             docs/strategies.md and the cost model count it)
+ * All arithmetic is in double (programs compiled for f32 get the result
+ * rounded); the products are those of serial, summed in another order only
+ * in the reduce-scatter, so a run equals the one-rank run to rounding
+ * (tests/grid: 1e-10 after 2 epochs).
+ *
+ * With a convolutional front (conv2d, maxpool, flatten before the dense
+ * layers) the images are split by rows instead: neurons_front.c.  Dropout
+ * after a dense layer's relu multiplies this rank's rows by the masks the
+ * generated code draws (exa_run_dropout_masks: per sample and step).
+ *
+ * EXA_TEST_DROP=row_reduce (tests only) skips the reduce-scatter of dA,
+ * keeping this rank's partial sum, and EXA_TEST_DROP=conv_allreduce the sum
+ * of the convolutions' parameter gradients over the ranks: the negative
+ * controls of the exactness tests, which must then fail. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "neurons.h"
+
+static void lay_counts(const NLayer *y, int64_t scale, int P, int *cnt, int *dsp)
+{
+    for (int k = 0; k < P; k++)
+        cnt[k] = (int)(y->cnt[k] * scale), dsp[k] = (int)(y->off[k] * scale);
+}
+
+static int64_t imax64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* The buffers for B samples (grown, never shrunk). */
+static void reserve(Neurons *N, int64_t B)
+{
+    if (B <= N->cap)
+        return;
+    for (int l = 0; l <= N->L; l++) {
+        free(N->act[l]);
+        N->act[l] = solver_alloc((l == 0 ? N->lay[0].n : N->lay[l - 1].m) * B, sizeof(double));
+    }
+    int me = N->base.comm.rank;
+    for (int l = 0; l < N->L; l++) {
+        free(N->pre[l]);
+        N->pre[l] = solver_alloc((int64_t)N->lay[l].cnt[me] * B, sizeof(double));
+    }
+    free(N->dz), free(N->da), free(N->part), free(N->mask);
+    N->mask = solver_alloc(imax64(N->base.r->prog->dropout_size * B, 1), (size_t)N->base.r->elem);
+    neurons_front_reserve(N, B);
+    N->dz = solver_alloc(N->wmax * B, sizeof(double));
+    N->da = solver_alloc(N->wmax * B, sizeof(double));
+    N->part = solver_alloc(N->wmax * B, sizeof(double));
+    N->cap = B;
+}
+
+/* Mean cross-entropy of the logits Z [m, B] (feature-major) against the
+ * labels; dZ = (softmax - onehot) / B into dz when not NULL. */
+static double cross_entropy(const double *Z, int64_t m, int64_t B, const int32_t *y, double *dz)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < B; i++) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < m; j++)
+            mx = fmax(mx, Z[j * B + i]);
+        double s = 0;
+        for (int64_t j = 0; j < m; j++)
+            s += exp(Z[j * B + i] - mx);
+        double lse = mx + log(s);
+        sum += lse - Z[(int64_t)y[i] * B + i];
+        if (dz)
+            for (int64_t j = 0; j < m; j++)
+                dz[j * B + i] = (exp(Z[j * B + i] - lse) - (j == y[i])) / (double)B;
+    }
+    return sum / (double)B;
+}
+
+static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+{
+    Neurons *N = (Neurons *)m;
+    ExaRun *r = m->r;
+    const ExaComm *cm = &m->comm;
+    int P = cm->size, me = cm->rank;
+    int64_t B = count;
+    reserve(N, B);
+    int32_t *label = solver_alloc(B, sizeof *label);
+    int64_t F = r->train.features, ds = r->prog->dropout_size;
+    for (int64_t i = 0; i < B; i++) {
+        int64_t s = r->order[begin + i];
+        label[i] = r->train.label[s];
+        for (int64_t f = 0; f < F && N->S == 0; f++)
+            N->act[0][f * B + i] = r->train.x[s * F + f];
+    }
+    if (N->S > 0)
+        neurons_front_forward(N, theta, begin, B);
+    if (ds > 0) /* the masks of this step, as the generated code draws them */
+        exa_run_dropout_masks(r, r->order + begin, B, 1, N->mask);
+    /* forward */
+    for (int l = 0; l < N->L; l++) {
+        const NLayer *y = &N->lay[l];
+        int64_t c = y->cnt[me], lo = y->off[me];
+        double *W = N->wt, *Z = N->pre[l], *out = N->act[l + 1];
+        for (int64_t i = 0; i < c * y->n; i++)
+            W[i] = exa_get(r, theta, y->w + lo * y->n + i);
+        for (int64_t j = 0; j < c; j++) {
+            double bj = exa_get(r, theta, y->b + lo + j);
+            for (int64_t i = 0; i < B; i++)
+                Z[j * B + i] = bj;
+        }
+        if (c > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)B, (int)y->n, 1.0, W, (int)y->n,
+                        N->act[l], (int)B, 1.0, Z, (int)B);
+        for (int64_t i = 0; i < c * B; i++)
+            out[lo * B + i] = y->relu && Z[i] < 0 ? 0 : Z[i];
+        if (y->site >= 0) {
+            int64_t at = r->prog->dropout[y->site].offset + lo;
+            for (int64_t j = 0; j < c; j++)
+                for (int64_t i = 0; i < B; i++)
+                    out[(lo + j) * B + i] *= exa_get(r, N->mask, i * ds + at + j);
+        }
+        lay_counts(y, B, P, N->cnt, N->dsp);
+        exa_comm_allgatherv_f64(cm, out, N->cnt, N->dsp);
+    }
+    const NLayer *last = &N->lay[N->L - 1];
+    double f = cross_entropy(N->act[N->L], last->m, B, label, grad ? N->da : NULL);
+    free(label);
+    if (!grad)
+        return f;
+    /* backward: da holds the whole dZ of the last layer; dz this rank's rows */
+    memset(N->g, 0, (size_t)r->n * sizeof *N->g);
+    memcpy(N->dz, N->da + (int64_t)last->off[me] * B, (size_t)(last->cnt[me] * B) * sizeof *N->dz);
+    for (int l = N->L - 1; l >= 0; l--) {
+        const NLayer *y = &N->lay[l];
+        int64_t c = y->cnt[me], lo = y->off[me];
+        if (c > 0) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)y->n, (int)B, 1.0, N->dz, (int)B,
+                        N->act[l], (int)B, 0.0, N->g + y->w + lo * y->n, (int)y->n);
+            for (int64_t j = 0; j < c; j++) {
+                double s = 0;
+                for (int64_t i = 0; i < B; i++)
+                    s += N->dz[j * B + i];
+                N->g[y->b + lo + j] = s;
+            }
+        }
+        if (l == 0 && N->S == 0)
+            break;
+        /* dA_l = W_k^T dZ_k, summed over the ranks, scattered by layer l-1's rows */
+        double *W = N->wt;
+        for (int64_t i = 0; i < c * y->n; i++)
+            W[i] = exa_get(r, theta, y->w + lo * y->n + i);
+        if (c > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)y->n, (int)B, (int)c, 1.0, W, (int)y->n,
+                        N->dz, (int)B, 0.0, N->part, (int)B);
+        else
+            memset(N->part, 0, (size_t)(y->n * B) * sizeof *N->part);
+        if (l == 0) { /* into the convolutional front */
+            neurons_front_backward(N, theta, N->part, B);
+            break;
+        }
+        const NLayer *prev = &N->lay[l - 1];
+        lay_counts(prev, B, P, N->cnt, N->dsp);
+        if (N->drop == 1)
+            memcpy(N->da, N->part + (int64_t)prev->off[me] * B, (size_t)N->cnt[me] * sizeof *N->da);
+        else
+            exa_comm_reduce_scatter_f64(cm, N->part, N->da, N->cnt);
+        const double *Zp = N->pre[l - 1];
+        for (int64_t i = 0; i < (int64_t)prev->cnt[me] * B; i++)
+            N->dz[i] = prev->relu && Zp[i] <= 0 ? 0 : N->da[i];
+        if (prev->site >= 0) {
+            int64_t at = r->prog->dropout[prev->site].offset + prev->off[me];
+            for (int64_t j = 0; j < prev->cnt[me]; j++)
+                for (int64_t i = 0; i < B; i++)
+                    N->dz[j * B + i] *= exa_get(r, N->mask, i * ds + at + j);
+        }
+    }
+    /* every rank's rows of every W and b, in place */
+    for (int l = 0; l < N->L; l++) {
+        const NLayer *y = &N->lay[l];
+        lay_counts(y, y->n, P, N->cnt, N->dsp);
+        exa_comm_allgatherv_f64(cm, N->g + y->w, N->cnt, N->dsp);
+        lay_counts(y, 1, P, N->cnt, N->dsp);
+        exa_comm_allgatherv_f64(cm, N->g + y->b, N->cnt, N->dsp);
+    }
+    neurons_front_sum(N);
+    for (int64_t i = 0; i < r->n; i++)
+        exa_set(r, grad, i, N->g[i]);
+    return f;
+}
+
+static double neurons_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                              ExaShard mode)
+{
+    (void)mode;
+    return neurons_loss(ctx, theta, grad, begin, count);
+}
+
+static double neurons_step(ExaMethod *m, int64_t begin, int64_t count)
+{
+    return stepper_step(&((Neurons *)m)->global, m->r, neurons_loss_fn, m, begin, count);
+}
+
+static void neurons_free(ExaMethod *m)
+{
+    Neurons *N = (Neurons *)m;
+    for (int l = 0; N->lay && l < N->L; l++)
+        free(N->lay[l].cnt), free(N->lay[l].off), free(N->pre ? N->pre[l] : NULL);
+    for (int l = 0; N->act && l <= N->L; l++)
+        free(N->act[l]);
+    free(N->lay), free(N->act), free(N->pre);
+    free(N->dz), free(N->da), free(N->part), free(N->g), free(N->wt), free(N->cnt), free(N->dsp), free(N->mask);
+    neurons_front_free(N);
+    stepper_free(&N->global);
+    free(N);
+}
+
+static ExaMethod *neurons_fail(Neurons *N, char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "exa: decompose = %s: %s", N->base.name, what);
+    neurons_free(&N->base);
+    return NULL;
+}
+
+static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
+{
+    const ExaProgram *p = r->prog;
+    Neurons *N = calloc(1, sizeof *N);
+    if (!N)
+        return NULL;
+    exa_call_print(d, N->base.name, sizeof N->base.name);
+    if (p->nlayers == 0)
+        return neurons_fail(N, err, errlen, "needs the chain of dense layers exac writes only for a program "
+                            "compiled with decompose = neurons() or grid(rows: neurons(), ...): recompile "
+                            "with that line");
+    if (r->train.target != EXA_TARGET_CLASS)
+        return neurons_fail(N, err, errlen, "the training set needs class labels (cross_entropy)");
+    const char *drop = getenv("EXA_TEST_DROP");
+    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2 : 0;
+    int P = comm->size, first = 0;
+    N->base.r = r, N->base.comm = *comm;
+    N->cnt = calloc((size_t)P, sizeof *N->cnt);
+    N->dsp = calloc((size_t)P, sizeof *N->dsp);
+    if (!N->cnt || !N->dsp)
+        return neurons_fail(N, err, errlen, "out of memory");
+    char why[256];
+    if (neurons_front_create(N, &first, why, sizeof why) != 0)
+        return neurons_fail(N, err, errlen, why);
+    N->L = p->nlayers - first;
+    N->lay = calloc((size_t)N->L, sizeof *N->lay);
+    N->act = calloc((size_t)N->L + 1, sizeof *N->act);
+    N->pre = calloc((size_t)N->L, sizeof *N->pre);
+    if (!N->lay || !N->act || !N->pre)
+        return neurons_fail(N, err, errlen, "out of memory");
+    int64_t wmat = 0;
+    int sites = 0;
+    for (int l = 0; l < N->L; l++) {
+        const ExaChainLayer *cl = &p->layers[first + l];
+        if (cl->kind != EXA_LAYER_DENSE)
+            return neurons_fail(N, err, errlen, "after the first dense layer the chain has only dense layers");
+        const ExaParamInfo *W = &p->params[cl->w], *b = &p->params[cl->b];
+        NLayer *y = &N->lay[l];
+        y->m = W->shape.dim[0], y->n = W->shape.dim[1], y->w = W->offset, y->b = b->offset, y->relu = cl->relu;
+        y->site = cl->dropout ? sites++ : -1;
+        if (y->site >= 0 && (y->site >= p->ndropout || p->dropout[y->site].size != y->m))
+            return neurons_fail(N, err, errlen, "the dropout sites do not match the chain's dropout layers");
+        if (l == 0 && N->S == 0 && y->n != r->train.features)
+            return neurons_fail(N, err, errlen, "the first dense layer's inputs are not the training set's features");
+        if (y->m * y->n > INT32_MAX / 2)
+            return neurons_fail(N, err, errlen, "a layer too large for one MPI call");
+        y->cnt = calloc((size_t)P, sizeof *y->cnt);
+        y->off = calloc((size_t)P, sizeof *y->off);
+        if (!y->cnt || !y->off)
+            return neurons_fail(N, err, errlen, "out of memory");
+        for (int k = 0; k < P; k++) {
+            int64_t lo, c;
+            exa_data_shard(y->m, k, P, &lo, &c);
+            y->off[k] = (int)lo, y->cnt[k] = (int)c;
+        }
+        N->wmax = y->m > N->wmax ? y->m : N->wmax;
+        N->wmax = y->n > N->wmax ? y->n : N->wmax;
+        int64_t mine = (int64_t)y->cnt[comm->rank] * y->n;
+        wmat = mine > wmat ? mine : wmat;
+    }
+    if (sites != p->ndropout)
+        return neurons_fail(N, err, errlen, "the program has dropout outside the chain's dense layers");
+    if (N->L < 1 || r->train.classes != (int)N->lay[N->L - 1].m)
+        return neurons_fail(N, err, errlen, "the training set's classes are not the last layer's outputs");
+    N->g = solver_alloc(r->n, sizeof *N->g);
+    N->wt = solver_alloc(wmat > 0 ? wmat : 1, sizeof *N->wt);
+    if (stepper_init(&N->global, r, N->base.name, err, errlen) != 0) {
+        neurons_free(&N->base);
+        return NULL;
+    }
+    return &N->base;
+}
+
+const ExaMethodOps exa_method_neurons = {
+    .name = "neurons", .create = neurons_create, .step = neurons_step, .loss = neurons_loss,
+    .save = stepper_save, .load = stepper_load, .free = neurons_free,
+};

@@ -1,0 +1,66 @@
+/* neurons.h - the neurons() method's state, shared by neurons.c (the dense
+ * layers split by output neurons, the step) and neurons_front.c (the
+ * convolutional front split by image rows: domain parallelism). */
+#ifndef EXA_METHODS_NEURONS_H
+#define EXA_METHODS_NEURONS_H
+
+#include "solver.h"
+
+/* One dense layer: rank k holds rows [off[k], off[k] + cnt[k]) of W and b. */
+typedef struct NLayer {
+    int64_t n, m;       /* inputs, outputs */
+    int64_t w, b;       /* offsets of W and b in the parameter vector */
+    int relu;
+    int site;           /* its dropout site, or -1 */
+    int *cnt, *off;     /* per rank: rows of this layer, first row */
+} NLayer;
+
+/* One convolution (stride 1, relu or not) or max pooling of the front: rank
+ * k computes output rows [lo[k], hi[k]) from input rows [need0[k], need1[k])
+ * (conv: rows outside the image are its zero padding). */
+typedef struct NSpatial {
+    int conv, relu;
+    int64_t c, h, w;          /* input image */
+    int64_t o, oh, ow;        /* output image */
+    int64_t k, pad, win, st;  /* conv kernel and padding; pool window and stride */
+    int64_t wo, bo;           /* conv: offsets of W [o, c, k, k] and b [o] */
+    int *lo, *hi, *need0, *need1;
+    int64_t hr, wp;           /* this rank's input slab: rows, columns (w + 2 pad) */
+    double *slab, *dslab;     /* [B, c, hr, wp]: kept for the backward pass */
+    double *out, *dout;       /* [B, o, hi - lo, ow] of this rank */
+    double *wt, *scratch;     /* conv: W in double; im2col */
+} NSpatial;
+
+typedef struct Neurons {
+    ExaMethod base;
+    Stepper global;     /* second: the train block's optimiser (SteppedMethod) */
+    int L;              /* dense layers */
+    NLayer *lay;
+    int S;              /* the front's convolutions and poolings (0: none) */
+    NSpatial *sp;
+    double *flat;       /* the flatten's exchange buffer, [F, cap] */
+    int64_t wmax;       /* largest layer width (features) */
+    int64_t cap;        /* samples the buffers hold */
+    double **act;       /* L + 1 activations, [features, cap]: act[0] the dense input */
+    double **pre;       /* L: this rank's rows of Z_l, [c, cap] */
+    double *dz, *da, *part, *g, *wt, *mask;
+    int *cnt, *dsp;     /* scratch for the collectives */
+    int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce (tests only) */
+} Neurons;
+
+/* neurons_front.c: the front from the descriptor's conv/pool/flatten
+ * records (layers [0, *first_dense)); 0 or -1 with the reason in err. */
+int neurons_front_create(Neurons *N, int *first_dense, char *err, size_t errlen);
+void neurons_front_reserve(Neurons *N, int64_t B);
+/* The images of rows [begin, begin + B) of the epoch's order through the
+ * front into N->act[0] ([features, B], on every rank). */
+void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t B);
+/* From this rank's partial gradient of the dense input (part, [features, B])
+ * back through the front: the convolutions' parameter gradients (this
+ * rank's rows' part) into N->g. */
+void neurons_front_backward(Neurons *N, const void *theta, double *part, int64_t B);
+/* The convolutions' parameter gradients summed over the ranks. */
+void neurons_front_sum(Neurons *N);
+void neurons_front_free(Neurons *N);
+
+#endif
