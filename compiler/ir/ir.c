@@ -169,6 +169,11 @@ static void infer(const IrFunc *f, IrValue *v)
         v->shape = a->shape;
         v->batched = a->batched;
         break;
+    case IR_ALLREDUCE:
+    case IR_BATCH_STAT:
+        v->shape = a->shape;
+        v->batched = 0;
+        break;
     case IR_PICK:
         v->shape = ir_scalar();
         v->batched = 1;
