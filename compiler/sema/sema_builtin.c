@@ -374,7 +374,8 @@ static Val batch_mean(Body *b, const Node *e, const Node **pos)
         sema_error(b->s, e->span, "'batch_mean' belongs in a model or a layer, not in the loss or a fn");
         return val_err();
     }
-    b->s->uses_batch_stats = 1;
+    if (!b->s->generic) /* the instantiation of a model the loss uses */
+        b->s->uses_batch_stats = 1;
     return x;
 }
 
