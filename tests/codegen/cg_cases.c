@@ -303,7 +303,9 @@ static int build(int i, CgCase *c)
         x = un(c, IR_TANH, bin(c, IR_MUL, input(c, shp(1, 6, 0, 0)), param(c, shp(1, 6, 0, 0))));
         IrId d = bin(c, IR_SUB, x, batch_mean(c, x));
         IrId v = batch_mean(c, bin(c, IR_MUL, d, d));
-        IrId y = bin(c, IR_DIV, d, un(c, IR_SQRT, bin(c, IR_ADD, v, k(c, 1e-5))));
+        /* eps 0.1 (nn.exa: 1e-5): f32's rounding of a small variance would
+         * otherwise decide the comparison with ir_eval */
+        IrId y = bin(c, IR_DIV, d, un(c, IR_SQRT, bin(c, IR_ADD, v, k(c, 0.1))));
         /* tanh after: the loss sum(y^2)/2 of a normalised y alone is flat */
         y = bin(c, IR_ADD, bin(c, IR_MUL, y, param(c, shp(1, 6, 0, 0))), param(c, shp(1, 6, 0, 0)));
         finish(c, un(c, IR_TANH, y), 1);

@@ -79,8 +79,8 @@ int main(void)
 
     expect_error("exa-program 2\nend\n", "version 2");
     /* a program compiled for another ABI (or before the abi field): one sentence */
-    expect_error("exa-program 1\nend\n", "compiled for libexa ABI 1, but this libexa has ABI 3");
-    expect_error("exa-program 1 abi 4\nend\n", "compiled for libexa ABI 4, but this libexa has ABI 3");
+    expect_error("exa-program 1\nend\n", "compiled for libexa ABI 1, but this libexa has ABI 4");
+    expect_error("exa-program 1 abi 5\nend\n", "compiled for libexa ABI 5, but this libexa has ABI 4");
     EXPECT(exa_program_parse("exa-program 1 abi 1\nend\n", &p, err, sizeof err) == EXA_PROGRAM_ABI_MISMATCH);
     expect_error("exa-program 1 abi 4\nfunction 0 loss_hessian inputs 2 outputs 3\nend\n",
                  "unknown function kind 'loss_hessian'");
@@ -93,6 +93,11 @@ int main(void)
                  "line 3: parameter 'w' lies outside");
     expect_error("exa-program 1 abi 4\noptimizer sgd(lr=0.1\nend\n", "line 2: expected ',' or ')'");
     expect_error("exa-program 1 abi 4\nfrobnicate 3\nend\n", "line 2: unknown record 'frobnicate'");
+    /* a batch statistic outside the weights, or with a momentum out of (0, 1] */
+    expect_error("exa-program 1 abi 4\nweights 4\nbatchstat offset 2 size 4 momentum 0.1\nend\n",
+                 "line 3: bad batch statistic");
+    expect_error("exa-program 1 abi 4\nweights 4\nbatchstat offset 0 size 4 momentum 0\nend\n",
+                 "line 3: bad batch statistic");
     printf("%d failed\n", failures);
     return failures != 0;
 }
