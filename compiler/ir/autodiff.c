@@ -400,6 +400,9 @@ static IrId jvp_rule(IrFunc *f, IrId *t, IrId v, const char **why)
         sl.batched = f->v[ta].batched;
         return ir_add(f, &sl);
     }
+    case IR_ALLREDUCE: /* a sample's input moves every sample's statistics */
+        *why = "batch statistics (batch_mean, batch_norm)";
+        return -2;
     case IR_CONCAT: return ir_binary(f, IR_CONCAT, tan_of(f, t, a), tan_of(f, t, b));
     case IR_PICK:
         return ta < 0 ? -1 : shaped(f, IR_PICK, ta, b, ir_scalar(), 1);
