@@ -304,6 +304,7 @@ void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams)
         case IR_SUM:
         case IR_MEAN:
         case IR_MAX: fprintf(out, " axis %d", v->iarg[0]); break;
+        case IR_ALLREDUCE: if (v->iarg[0]) fputs(" weighted", out); break;
         case IR_CONV:
         case IR_CONV_GRAD_X:
         case IR_CONV_GRAD_W: fprintf(out, " stride %d pad %d", v->iarg[0], v->iarg[1]); break;
