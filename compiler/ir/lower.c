@@ -970,6 +970,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         lower_free(&L);
         free(L.param_ids);
         lower_stage_free(&repeat);
+        lowered_free(out); /* the parameter table layout_params gave it */
         return -1;
     }
     IrId per_sample = as_tensor(&L, loss);
@@ -1044,6 +1045,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         free(L.stat_desc);
         lower_stage_free(&repeat);
         lower_check_free(&L.check);
+        lowered_free(out);
         return -1;
     }
     out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
@@ -1062,7 +1064,11 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         lower_predict_describe(&out->descriptor, out, data->nfields + (L.dropout > 0));
     lower_stage_free(&repeat);
     lower_check_free(&L.check);
-    return out->descriptor ? 0 : -1;
+    if (!out->descriptor) {
+        lowered_free(out);
+        return -1;
+    }
+    return 0;
 }
 
 void lowered_free(Lowered *l)
