@@ -16,6 +16,8 @@
  *            convolutions a per-sample repeat of im2col/col2im and a GEMM
  *            (the plan gives one sample's im2col scratch, as on the CPU);
  *   store    a fill kernel.
+ *   sum      batch_mean's ALLREDUCE: a copy kernel, then a `sum` line the
+ *            executor runs on the host (the ranks' sum, exa_batch_sum).
  * Outputs are copied (exa_cuda_copy) right after the step that writes them
  * (fuse_output_steps, as on the CPU), so their buffers are free for reuse.
  *
@@ -770,6 +772,16 @@ static void emit_kernel(Gen *g, IrId id)
     case IR_PICK: case IR_PICK_GRAD: emit_pick(g, id, kname); return;
     case IR_CONV: case IR_CONV_GRAD_X: case IR_CONV_GRAD_W: emit_conv(g, id); return;
     case IR_MAXPOOL: case IR_MAXPOOL_GRAD: emit_maxpool(g, id, kname); return;
+    case IR_ALLREDUCE: { /* a copy, then the executor's sum over the ranks (exa_batch_sum) */
+        int64_t n = fuse_size(v);
+        Arg args[] = { out(g, id), in(g, v->in[0]) };
+        launch(g, "exa_cuda_copy", 0, n, args, 2);
+        put(&g->fn, "sum %lld %d", (long long)n, v->iarg[0]);
+        put_ref(&g->fn, &args[0]);
+        put(&g->fn, "\n");
+        g->nlines++;
+        return;
+    }
     case IR_BASIS:
         snprintf(value, sizeof value, "i == %dLL ? (real)1 : (real)0", v->iarg[0]);
         emit_fill(g, id, kname, value);

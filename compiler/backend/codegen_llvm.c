@@ -232,6 +232,11 @@ static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
         return;
     }
     case IR_REDUCE_TO: emit_reduce_to(cg, id); return;
+    case IR_ALLREDUCE: { /* libexa sums over the ranks sharing the batch (exa/kernels.h) */
+        LLVMValueRef args[] = { cg_i64(cg, fuse_size(v)), x, y, cg->batch, i32c(cg, v->iarg[0]) };
+        kernel(cg, "batch_sum", args, 5);
+        return;
+    }
     case IR_TRANSPOSE: {
         LLVMValueRef args[] = { cnt, cg_i64(cg, a->shape.dim[0]), cg_i64(cg, a->shape.dim[1]), x,
                                 cg_i64(cg, a->batched ? fuse_size(a) : 0), y };

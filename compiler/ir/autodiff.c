@@ -201,6 +201,16 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
         return 0;
     }
     case IR_REDUCE_TO: accum(s, a, broadcast_to(f, g, f->v[a].shape, f->v[a].batched)); return 0;
+    case IR_ALLREDUCE: { /* y = sum over ranks of a: each rank's a feeds every rank's loss.  A
+                          * rank's gradient is of its mean loss and libexa weights it by its
+                          * share of the rows afterwards, so the adjoint is the other form
+                          * (iarg 1): the ranks' g weighted by their rows, over this rank's */
+        IrValue r = blank(IR_ALLREDUCE, val.stage);
+        r.in[0] = g;
+        r.iarg[0] = !val.iarg[0];
+        accum(s, a, ir_add(f, &r));
+        return 0;
+    }
     case IR_BROADCAST: accum(s, a, ir_reduce_to(f, g, &f->v[a].shape, f->v[a].batched)); return 0;
     case IR_RESHAPE: accum(s, a, shaped(f, IR_RESHAPE, g, -1, f->v[a].shape, f->v[g].batched)); return 0;
     case IR_TRANSPOSE: accum(s, a, ir_unary(f, IR_TRANSPOSE, g)); return 0;
@@ -239,6 +249,9 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
         }
         return 0;
     }
+    case IR_BATCH_STAT: /* resolved by lowering before any pass */
+        *why = ir_op_name(val.op);
+        return -2;
     case IR_PICK:
         accum(s, a, shaped(f, IR_PICK_GRAD, g, b, f->v[a].shape, 1));
         return 0;
@@ -387,6 +400,9 @@ static IrId jvp_rule(IrFunc *f, IrId *t, IrId v, const char **why)
         sl.batched = f->v[ta].batched;
         return ir_add(f, &sl);
     }
+    case IR_ALLREDUCE: /* a sample's input moves every sample's statistics */
+        *why = "batch statistics (batch_mean, batch_norm)";
+        return -2;
     case IR_CONCAT: return ir_binary(f, IR_CONCAT, tan_of(f, t, a), tan_of(f, t, b));
     case IR_PICK:
         return ta < 0 ? -1 : shaped(f, IR_PICK, ta, b, ir_scalar(), 1);

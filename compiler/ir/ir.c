@@ -169,6 +169,11 @@ static void infer(const IrFunc *f, IrValue *v)
         v->shape = a->shape;
         v->batched = a->batched;
         break;
+    case IR_ALLREDUCE:
+    case IR_BATCH_STAT:
+        v->shape = a->shape;
+        v->batched = 0;
+        break;
     case IR_PICK:
         v->shape = ir_scalar();
         v->batched = 1;
@@ -299,6 +304,7 @@ void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams)
         case IR_SUM:
         case IR_MEAN:
         case IR_MAX: fprintf(out, " axis %d", v->iarg[0]); break;
+        case IR_ALLREDUCE: if (v->iarg[0]) fputs(" weighted", out); break;
         case IR_CONV:
         case IR_CONV_GRAD_X:
         case IR_CONV_GRAD_W: fprintf(out, " stride %d pad %d", v->iarg[0], v->iarg[1]); break;

@@ -73,7 +73,14 @@ typedef struct IrShape {
     X(CONV_GRAD_X, 2, 0)  /* (g, w) -> dx; shape of x */                       \
     X(CONV_GRAD_W, 2, 0)  /* (g, x) -> dw; shape of w, summed over the batch */ \
     X(MAXPOOL, 1, 0)      /* iarg[0] = window, iarg[1] = stride */             \
-    X(MAXPOOL_GRAD, 2, 0) /* (g, x) -> dx, routed to each window's maximum */
+    X(MAXPOOL_GRAD, 2, 0) /* (g, x) -> dx, routed to each window's maximum */ \
+    /* batch statistics (batch_mean): a uniform a summed over the ranks that  \
+     * share the mini-batch (libexa's exa_batch_sum; a copy on one rank);     \
+     * iarg[0] 1: the adjoint's form, each rank's a weighted by its rows */   \
+    X(ALLREDUCE, 1, 0)                                                         \
+    /* lowering only (lower.c): the batch statistic a in training, the        \
+     * running statistic b (a parameter) at evaluation; never reaches a pass */ \
+    X(BATCH_STAT, 2, 0)
 
 typedef enum IrOp {
 #define IR_ENUM(name, arity, elementwise) IR_##name,

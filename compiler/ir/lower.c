@@ -95,6 +95,13 @@ typedef struct Lower {
     int nfields;
     char *drop_desc;
     size_t drop_len;
+    /* batch_mean: its BATCH_STAT values and their running parameters (in
+     * the order of the descriptor's `batchstat` lines, stat_desc) */
+    int nstats;
+    IrId stat_val[LOWER_MAX_STATS];
+    int stat_param[LOWER_MAX_STATS];
+    char *stat_desc;
+    size_t stat_len;
 } Lower;
 
 static LVal lower_expr(Lower *L, Scope *s, const Node *n);
@@ -427,6 +434,88 @@ static IrId lower_dropout(Lower *L, Scope *s, const Node *call, IrId x)
     return ir_binary(f, IR_MUL, x, m);
 }
 
+/* Appends one descriptor line to *desc (length *len). */
+static void add_line(char **desc, size_t *len, const char *line)
+{
+    size_t k = strlen(line);
+    char *t = realloc(*desc, *len + k + 1);
+    if (!t)
+        abort();
+    memcpy(t + *len, line, k + 1);
+    *desc = t, *len += k;
+}
+
+/* batch_mean(x, running, momentum): in training the mean of x over every
+ * row of the mini-batch (summed over the ranks that share it, ALLREDUCE,
+ * and divided by their rows), at evaluation the parameter `running`, which
+ * libexa moves towards the training means (`batchstat` line; runtime/core/
+ * run_model.c).  One BATCH_STAT holds both; stat_form picks one per function. */
+static IrId lower_batch_mean(Lower *L, Scope *s, const Node *call, IrId x)
+{
+    IrFunc *f = L->f;
+    LVal run = lower_expr(L, s, arg_at(call, 1));
+    LVal mv = lower_expr(L, s, arg_at(call, 2));
+    if (L->failed)
+        return -1;
+    double momentum = as_num(mv);
+    if (!is_const(mv) || !(momentum > 0 && momentum <= 1)) {
+        char what[64];
+        snprintf(what, sizeof what, is_const(mv) ? "%g" : "not a number", momentum);
+        fail(L, arg_at(call, 2)->span, "the momentum of 'batch_mean' must be a number in (0, 1], not %s", what);
+        return -1;
+    }
+    IrShape xs = f->v[x].shape;
+    if (run.kind != LV_TENSOR || f->v[run.id].op != IR_PARAM) {
+        fail(L, arg_at(call, 1)->span, "the running statistic of '%s' must be a param of the layer", "batch_mean");
+        return -1;
+    }
+    int q = f->v[run.id].iarg[0];
+    for (int k = 0; k < L->nstats; k++)
+        if (L->stat_param[k] == q) {
+            fail(L, call->span, "param '%s' already holds the running statistic of another batch_mean "
+                 "(a layer with batch statistics can be called once per model evaluation)", L->params[q].path);
+            return -1;
+        }
+    if (!f->v[x].batched) {
+        fail(L, arg_at(call, 0)->span, "'%s' of a value that is the same for every sample", "batch_mean");
+        return -1;
+    }
+    if (L->nstats == LOWER_MAX_STATS) {
+        fail(L, call->span, "too many calls of '%s' for code generation", "batch_mean");
+        return -1;
+    }
+    IrId sum = ir_reduce_to(f, x, &xs, 0);
+    IrValue ar = { .op = IR_ALLREDUCE, .in = { sum, -1, -1 }, .stage = f->v[x].stage };
+    sum = ir_add(f, &ar);
+    IrValue one = { .op = IR_BROADCAST, .in = { ir_const(f, 1), -1, -1 }, .batched = 1, .stage = -1 };
+    one.shape = ir_scalar();
+    IrShape sc = ir_scalar();
+    ar.in[0] = ir_reduce_to(f, ir_add(f, &one), &sc, 0);
+    IrId rows = ir_add(f, &ar);
+    IrValue st = { .op = IR_BATCH_STAT, .in = { ir_binary(f, IR_DIV, sum, rows), run.id, -1 },
+                   .stage = f->v[x].stage, .name = "batch_mean" };
+    IrId stat = ir_add(f, &st);
+    L->stat_val[L->nstats] = stat;
+    L->stat_param[L->nstats++] = q;
+    char line[96];
+    snprintf(line, sizeof line, "batchstat offset %lld size %lld momentum %.17g\n", (long long)L->params[q].offset,
+             (long long)ir_shape_size(&xs), momentum);
+    add_line(&L->stat_desc, &L->stat_len, line);
+    return stat;
+}
+
+/* A function's form of batch_mean: its training statistic (eval 0) or the
+ * running one (1); the other side is left to dead-code elimination. */
+static void stat_form(IrFunc *f, int eval)
+{
+    for (IrId i = 0; i < f->n; i++)
+        if (f->v[i].op == IR_BATCH_STAT) {
+            f->v[i].op = IR_RESHAPE;
+            f->v[i].in[0] = f->v[i].in[eval];
+            f->v[i].in[1] = -1;
+        }
+}
+
 static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
 {
     const char *name = call->name;
@@ -445,6 +534,10 @@ static LVal lower_builtin(Lower *L, Scope *s, const Node *call)
         return lower_minmax(L, s, call, as_tensor(L, x));
     if (strcmp(name, "dropout") == 0)
         return tensor(lower_dropout(L, s, call, as_tensor(L, x)));
+    if (strcmp(name, "batch_mean") == 0) {
+        IrId m = lower_batch_mean(L, s, call, as_tensor(L, x));
+        return m < 0 ? none() : tensor(m);
+    }
     if (strcmp(name, "leaky_relu") == 0 || strcmp(name, "gelu") == 0)
         return tensor(lower_activation(L, s, call, as_tensor(L, x)));
     double y;
@@ -872,10 +965,12 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     if (L.failed || loss.kind == LV_NONE) {
         lower_check_free(&L.check);
         free(L.drop_desc);
+        free(L.stat_desc);
         ir_free(&f);
         lower_free(&L);
         free(L.param_ids);
         lower_stage_free(&repeat);
+        lowered_free(out); /* the parameter table layout_params gave it */
         return -1;
     }
     IrId per_sample = as_tensor(&L, loss);
@@ -886,8 +981,14 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         per_sample = ir_add(&f, &b);
     }
     int acc = L.accuracy_out >= 0;
+    /* batch_mean: loss and predict evaluate (running statistics), the rest
+     * train (batch statistics) */
+    IrFunc fe;
+    copy_func(&f, &fe, "exa_loss");
+    stat_form(&fe, 1);
+    stat_form(&f, 0);
     /* loss: values and outputs */
-    copy_func(&f, &out->funcs[0], "exa_loss");
+    copy_func(&fe, &out->funcs[0], "exa_loss");
     ir_output(&out->funcs[0], per_sample, EXA_OUT_LOSS_LOSS, 0);
     if (acc)
         ir_output(&out->funcs[0], L.accuracy_out, EXA_OUT_LOSS_ACCURACY, 0);
@@ -907,7 +1008,17 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         if (acc)
             ir_output(g, L.accuracy_out, EXA_OUT_LOSS_GRAD_ACCURACY, 0);
         for (int i = 0; i < L.nparams; i++) {
-            if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0) {
+            int k = 0;
+            while (k < L.nstats && L.stat_param[k] != i)
+                k++;
+            if (k < L.nstats) { /* a running statistic: its slot carries the batch's (run_model.c) */
+                if (adj[L.param_ids[i]] >= 0) {
+                    diag_error(d, t->loss->span, "param '%s' holds the running statistic of a batch_mean "
+                               "and cannot be used elsewhere in the model", L.params[i].path);
+                    rc = -1;
+                }
+                ir_output(g, L.stat_val[k], EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
+            } else if (L.param_ids[i] >= 0 && adj[L.param_ids[i]] >= 0) {
                 ir_output(g, adj[L.param_ids[i]], EXA_OUT_LOSS_GRAD_GRAD, L.params[i].offset);
             } else { /* the loss does not depend on it: its gradient is 0, written
                       * like the others so that the runtime need not clear it */
@@ -924,14 +1035,17 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         lower_check_build(&f, &L.check, per_sample, data->nfields + (L.dropout > 0), out); /* masks last */
     IrId model_out = acc ? L.accuracy_out : L.model_out;
     if (rc == 0 && model_out >= 0)
-        lower_predict(&f, model_out, out);
+        lower_predict(&fe, model_out, out);
     ir_free(&f);
+    ir_free(&fe);
     lower_free(&L);
     free(L.param_ids);
     if (rc != 0) {
         free(L.drop_desc);
+        free(L.stat_desc);
         lower_stage_free(&repeat);
         lower_check_free(&L.check);
+        lowered_free(out);
         return -1;
     }
     out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
@@ -943,11 +1057,18 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
     if (out->descriptor && L.drop_desc)
         lower_describe_before_end(&out->descriptor, L.drop_desc);
     free(L.drop_desc);
+    if (out->descriptor && L.stat_desc)
+        lower_describe_before_end(&out->descriptor, L.stat_desc);
+    free(L.stat_desc);
     if (out->descriptor && model_out >= 0)
         lower_predict_describe(&out->descriptor, out, data->nfields + (L.dropout > 0));
     lower_stage_free(&repeat);
     lower_check_free(&L.check);
-    return out->descriptor ? 0 : -1;
+    if (!out->descriptor) {
+        lowered_free(out);
+        return -1;
+    }
+    return 0;
 }
 
 void lowered_free(Lowered *l)

@@ -20,6 +20,8 @@
 #include "sema.h"
 
 enum { LOWER_MAX_FUNCS = 10 };
+/* calls of batch_mean a program may make */
+enum { LOWER_MAX_STATS = 256 };
 
 typedef struct Lowered {
     IrFunc funcs[LOWER_MAX_FUNCS];

@@ -345,6 +345,40 @@ static Val leaky_relu(Body *b, const Node *e, const Node **pos, int npos)
     return tensor_arg(b, pos[0], e->name);
 }
 
+/* batch_mean(x, running, momentum): running of x's shape (lowering checks
+ * that it is a param of the layer), momentum a compile-time number in (0, 1]. */
+static Val batch_mean(Body *b, const Node *e, const Node **pos)
+{
+    Val x = tensor_arg(b, pos[0], e->name), run = tensor_arg(b, pos[1], e->name);
+    Val mv = sema_expr(b, pos[2]);
+    if (x.kind == V_ERR || run.kind == V_ERR || mv.kind == V_ERR)
+        return val_err();
+    /* a layer's float argument is known per call only: lowering checks it there */
+    if ((mv.kind != V_NUM && mv.kind != V_INT) || (mv.kind == V_INT && (!dim_known(mv.i) || mv.ranged))) {
+        sema_error(b->s, pos[2]->span, "the momentum of 'batch_mean' must be a compile-time number");
+        return val_err();
+    }
+    double m = mv.kind == V_INT ? (double)mv.i.v : mv.num;
+    if ((mv.kind == V_INT || mv.num_known) && !(m > 0 && m <= 1)) {
+        sema_error(b->s, pos[2]->span, "the momentum of 'batch_mean' must be in (0, 1], not %g", m);
+        return val_err();
+    }
+    if (!shape_compatible(&x.sh, &run.sh)) {
+        char s1[128], s2[128];
+        sema_error(b->s, pos[1]->span, "the running statistic of 'batch_mean' must have the shape of its "
+                   "value: %s is %s, the value %s", sema_describe(b, pos[1], "it"), shape_str(&run.sh, s1, sizeof s1),
+                   shape_str(&x.sh, s2, sizeof s2));
+        return val_err();
+    }
+    if (!b->decl || b->decl->kind == N_FN) {
+        sema_error(b->s, e->span, "'batch_mean' belongs in a model or a layer, not in the loss or a fn");
+        return val_err();
+    }
+    if (!b->s->generic) /* the instantiation of a model the loss uses */
+        b->s->uses_batch_stats = 1;
+    return x;
+}
+
 Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
 {
     const Node *pos[MAX_ARGS], *named[MAX_ARGS];
@@ -366,6 +400,8 @@ Val sema_builtin_call(Body *b, const Node *e, const Builtin *bi)
         return elementwise_n(b, e, pos, npos);
     if (!strcmp(n, "leaky_relu") || !strcmp(n, "dropout"))
         return leaky_relu(b, e, pos, npos);
+    if (!strcmp(n, "batch_mean"))
+        return batch_mean(b, e, pos);
     if (!strcmp(n, "sum") || !strcmp(n, "mean") || !strcmp(n, "max"))
         return reduce(b, e, pos[0], find_named(named, nnamed, "axis"));
     if (!strcmp(n, "conv") || !strcmp(n, "maxpool"))

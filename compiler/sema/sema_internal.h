@@ -151,6 +151,7 @@ struct Sema {
     int train_data;       /* index in typed.data or -1 */
     int loss_uses_d;
     int uses_dropout;   /* a training model calls dropout (not under layers/grid) */
+    int uses_batch_stats; /* a model calls batch_mean (only under split data) */
 };
 
 void *sema_alloc(Sema *s, size_t n);

@@ -597,13 +597,26 @@ static int neurons_fits(Sema *s, char *why, size_t n)
     return ok;
 }
 
+/* batch_mean's statistics are of the whole mini-batch in one loss_grad
+ * call (summed over ranks under split data); the stage and chain methods
+ * evaluate the model in pieces, and the parameter splits step stages on
+ * their own, so none of them can hold a batch's statistics. */
+static int no_batch_stats(Sema *s, const char *what, char *why, size_t n)
+{
+    if (!s->uses_batch_stats)
+        return 1;
+    snprintf(why, n, "%s needs a model without batch statistics (batch_mean, batch_norm); they need "
+             "the whole mini-batch in one pass: use a split data strategy", what);
+    return 0;
+}
+
 /* The dense-relu chain pdADMM trains (sema_chain.c). */
 static int admm_fits(Sema *s, char *why, size_t n)
 {
     SemaChainLayer *chain = calloc(4096, sizeof *chain);
     int ok = chain && sema_admm_chain(&s->typed, chain, 4096, why, n) > 0;
     free(chain);
-    return ok;
+    return ok && no_batch_stats(s, "admm", why, n);
 }
 
 /* admm(grow: K) inserts the chain's square hidden layers (runtime/methods/
@@ -698,7 +711,7 @@ static int mgrit_fits(Sema *s, char *why, size_t n)
         snprintf(why, n, "mgrit needs a model without dropout");
         return 0;
     }
-    return 1;
+    return no_batch_stats(s, "mgrit", why, n);
 }
 
 static int stage_count(Sema *s)
@@ -712,7 +725,7 @@ static int stage_count(Sema *s)
 static int params_fits(Sema *s, char *why, size_t n)
 {
     if (stage_count(s) >= 2)
-        return 1;
+        return no_batch_stats(s, "splitting params", why, n);
     snprintf(why, n, "splitting params needs at least 2 stages; model '%s' has 1 (add a repeat block)",
              s->typed.models[0].name);
     return 0;

@@ -56,7 +56,7 @@
 
 (defconst exa-builtins
   '(;; operations
-    "tanh" "sigmoid" "relu" "softplus" "exp" "log" "sin" "cos" "sqrt" "abs" "gelu" "leaky_relu" "min" "clamp" "dropout"
+    "tanh" "sigmoid" "relu" "softplus" "exp" "log" "sin" "cos" "sqrt" "abs" "gelu" "leaky_relu" "min" "clamp" "dropout" "batch_mean"
     "sum" "mean" "max" "logsumexp" "softmax"
     "flatten" "reshape" "concat" "transpose" "zeros" "ones"
     "conv" "maxpool" "d" "d2"

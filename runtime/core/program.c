@@ -571,6 +571,18 @@ static void record(Reader *r, ExaProgram *p, const char *kind)
             fail(r, "bad dropout site%s", "");
         if (!r->failed && d->offset + d->size > p->dropout_size)
             p->dropout_size = d->offset + d->size;
+    } else if (strcmp(kind, "batchstat") == 0) {
+        p->batchstats = grow(p->batchstats, p->nbatchstats, sizeof *p->batchstats);
+        ExaBatchStat *b = &p->batchstats[p->nbatchstats++];
+        expect_word(r, "offset");
+        b->offset = integer(r);
+        expect_word(r, "size");
+        b->size = integer(r);
+        expect_word(r, "momentum");
+        b->momentum = number(r);
+        if (!r->failed && (b->offset < 0 || b->size < 1 || b->offset + b->size > p->nweights
+                           || !(b->momentum > 0 && b->momentum <= 1)))
+            fail(r, "bad batch statistic%s", "");
     } else if (strcmp(kind, "fit") == 0) {
         fit_line(r, p);
     } else if (strcmp(kind, "strategy") == 0) {
@@ -676,6 +688,7 @@ void exa_program_free(ExaProgram *p)
     }
     free(p->checks);
     free(p->dropout);
+    free(p->batchstats);
     free(p->fit_model), free(p->fit_params_why), free(p->fit_mgrit_why), free(p->fit_list);
     for (int i = 0; i < p->nstrategies; i++) {
         ExaStrategyDecl *d = &p->strategies[i];

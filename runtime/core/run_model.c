@@ -71,6 +71,17 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
                               "matching exac?");
         return -1;
     }
+    for (int i = 0; i < r->prog->nbatchstats; i++)
+        r->stat_reals += r->prog->batchstats[i].size;
+    if (r->stat_reals) {
+        r->stat_keep = calloc((size_t)r->stat_reals, sizeof *r->stat_keep);
+        r->stat_batch = calloc((size_t)r->stat_reals, sizeof *r->stat_batch);
+        r->stat_grad = calloc((size_t)(r->n ? r->n : 1), (size_t)r->elem);
+        if (!r->stat_keep || !r->stat_batch || !r->stat_grad) {
+            snprintf(err, errlen, "exa: out of memory for the batch statistics");
+            return -1;
+        }
+    }
     r->nin = r->train_info->nfields + (r->prog->dropout_size > 0); /* the mask input last */
     if (r->nin > EXA_MAX_INPUTS) {
         snprintf(err, errlen, "exa: data '%s' has %d parts; at most %d are supported",
@@ -101,6 +112,7 @@ void exa_run_free(ExaRun *r)
 {
     free(r->theta);
     free(r->grad);
+    free(r->stat_keep), free(r->stat_batch), free(r->stat_grad);
     free(r->order);
     for (int i = 0; i < EXA_MAX_INPUTS; i++)
         free(r->in[i]);
@@ -257,31 +269,91 @@ double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int
     return exa_run_loss_on(r, &r->world, theta, grad, begin, count, mode);
 }
 
+/* After a loss_grad call: the batch statistics its gradient slots carry
+ * kept if the step wants them, and the slots cleared (not a gradient). */
+static void take_stats(ExaRun *r, void *grad, int synced)
+{
+    const ExaProgram *p = r->prog;
+    int64_t at = 0;
+    for (int i = 0; i < p->nbatchstats; i++) {
+        const ExaBatchStat *b = &p->batchstats[i];
+        for (int64_t k = 0; k < b->size; k++, at++) {
+            if (r->stat_capture)
+                r->stat_batch[at] = exa_get(r, grad, b->offset + k);
+            exa_set(r, grad, b->offset + k, 0);
+        }
+    }
+    if (r->stat_capture)
+        r->stat_capture = 0, r->stat_captured = 1, r->stat_synced = synced;
+}
+
+void exa_run_stats_begin(ExaRun *r)
+{
+    const ExaProgram *p = r->prog;
+    for (int i = 0, at = 0; i < p->nbatchstats; i++)
+        for (int64_t k = 0; k < p->batchstats[i].size; k++)
+            r->stat_keep[at++] = exa_get(r, r->theta, p->batchstats[i].offset + k);
+    r->stat_capture = r->stat_reals > 0, r->stat_captured = 0;
+}
+
+void exa_run_stats_end(ExaRun *r)
+{
+    const ExaProgram *p = r->prog;
+    if (!r->stat_reals)
+        return;
+    /* statistics of a rank's own rows (local steps): every rank must keep
+     * the same parameters, so they are averaged over the ranks */
+    if (r->stat_captured && !r->stat_synced)
+        exa_comm_allreduce_mean(&r->world, r->stat_batch, (size_t)r->stat_reals, EXA_REAL_F64);
+    for (int i = 0, at = 0; i < p->nbatchstats; i++) {
+        const ExaBatchStat *b = &p->batchstats[i];
+        for (int64_t k = 0; k < b->size; k++, at++) {
+            double v = r->stat_keep[at];
+            if (r->stat_captured)
+                v = (1 - b->momentum) * v + b->momentum * r->stat_batch[at];
+            exa_set(r, r->theta, b->offset + k, v);
+        }
+    }
+    r->stat_capture = r->stat_captured = 0;
+}
+
 double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
                        int64_t count, ExaShard mode)
 {
     int64_t lb = 0, ln = count;
     if (mode != EXA_SHARD_ALL)
         exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
-    const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
+    /* batch_mean: a training evaluation uses the batch's statistics, which
+     * only loss_grad computes (loss is the evaluation form), summed over the
+     * ranks the rows are split over; every one of them takes part in the
+     * sums, even without rows of its own */
+    int stats = r->stat_reals > 0, split = mode == EXA_SHARD_SPLIT && comm->size > 1;
+    void *g = grad ? grad : stats ? r->stat_grad : NULL;
+    const ExaFunction *fn = g ? r->grad_fn : r->loss_fn;
     double sum = 0;
     /* the sum in buckets during the backward pass needs every rank to run
      * loss_grad (its callbacks, the same on every rank, start the
-     * collectives): all have rows when count >= size */
+     * collectives): all have rows when count >= size.  Not with batch
+     * statistics: their sums run inside loss_grad too and weight each rank's
+     * share differently (batch_sync.c); the blocking sum below is exact there. */
     ExaGradSync *sync = NULL;
-    if (mode == EXA_SHARD_SPLIT && comm->size > 1 && grad && r->grad_bucket > 0 && count >= comm->size) {
+    if (split && grad && !stats && r->grad_bucket > 0 && count >= comm->size) {
         sync = &r->sync;
         exa_grad_sync_begin(sync, comm, grad, r->n, (ExaReal)r->elem, (double)ln / (double)count,
                             r->grad_bucket);
     }
-    if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
-        memset(grad, 0, (size_t)r->n * r->elem);
-    if (ln > 0) {
+    if (g && ln == 0 && !(stats && split)) /* else exa_loss_grad writes every parameter's gradient */
+        memset(g, 0, (size_t)r->n * r->elem);
+    if (ln > 0 || (stats && split)) {
+        const ExaComm *before = exa_batch_sync(split ? comm : NULL);
         reserve(r, &r->train, r->train_info, ln, fn);
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         if (r->prog->dropout_size > 0)
             exa_run_dropout_masks(r, r->order + begin + lb, ln, 1, r->in[r->train_info->nfields]);
-        sum = run_rows(r, fn, theta, grad, ln, sync);
+        sum = run_rows(r, fn, theta, g, ln, sync);
+        exa_batch_sync(before);
+        if (stats)
+            take_stats(r, g, split ? comm->size == r->world.size : r->world.size == 1);
     }
     if (sync)
         return exa_grad_sync_finish(sync, sum) / (double)count;

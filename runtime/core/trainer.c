@@ -164,7 +164,9 @@ static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProg
             memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
         /* a function of the step alone: a resumed run is on the same curve */
         r->lr_scale = exa_schedule_factor(sched, r->step, total, nb);
+        exa_run_stats_begin(r);
         double loss = exa_strategy_step(s, begin, count);
+        exa_run_stats_end(r);
         if (!isfinite(loss) && nc) /* before r->step moves: dropout's masks depend on it */
             exa_check_numerics(r, nc->theta, begin, count, nc->why, sizeof nc->why);
         r->step++;

@@ -12,6 +12,7 @@
  * built without GPU code links and runs on the CPU, and says so when a GPU
  * run is asked of it. */
 #include "exa/gpu_exec.h"
+#include "exa/kernels.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@
 extern const char exa_cuda_ptx[] __attribute__((weak));
 extern const char exa_cuda_launches[] __attribute__((weak));
 
-enum { STEP_LAUNCH, STEP_GEMM, STEP_REPEAT };
+enum { STEP_LAUNCH, STEP_GEMM, STEP_REPEAT, STEP_SUM };
 
 typedef struct Ptr {
     char kind;                     /* w t i o, see gpu_exec.h */
@@ -158,6 +159,13 @@ static void parse_step(Parser *p, ExaGpuExec *x, ExaGpuStep *st)
             bad(p, "a number expected");
         p->s = end;
         st->c = ptr(p), st->ldc = num(p), st->sc = num(p);
+    } else if (strcmp(kind, "sum") == 0) {
+        st->kind = STEP_SUM;
+        st->n[0] = num(p);
+        st->ta = (int)num(p);
+        st->c = ptr(p);
+        if (!p->bad && st->n[0] < 1)
+            bad(p, "a sum of no reals");
     } else if (strcmp(kind, "repeat") == 0) {
         st->kind = STEP_REPEAT;
         st->n[0] = num(p), st->n[1] = num(p);
@@ -360,9 +368,32 @@ static int gemm(const Run *r, const ExaGpuStep *st, int64_t iter)
     return 0;
 }
 
+/* batch_mean's statistics summed over the ranks sharing the batch: through
+ * the host, where the communicator is (a few reals per call) */
+static int sum(const Run *r, const ExaGpuStep *st, int64_t iter)
+{
+    const ExaGpuApi *api = &r->x->gpu->api;
+    int64_t elem = r->x->elem, n = st->n[0];
+    void *host = malloc((size_t)(n * elem));
+    ExaCuDevicePtr at = address(r, &st->c, iter);
+    if (!host) {
+        snprintf(r->err, r->errlen, "GPU %s: out of host memory for a batch statistic", r->x->gpu->name);
+        return -1;
+    }
+    ExaCuResult res = api->cuCtxSynchronize();
+    if (!res)
+        res = api->cuMemcpyDtoH(host, at, (size_t)(n * elem));
+    if (!res) {
+        exa_batch_sum(host, n, (int)elem, r->a->batch, st->ta);
+        res = api->cuMemcpyHtoD(at, host, (size_t)(n * elem));
+    }
+    free(host);
+    return res ? cu_fail(r, res, "copying a batch statistic") : 0;
+}
+
 static int step(const Run *r, const ExaGpuStep *st, int64_t iter)
 {
-    return st->kind == STEP_LAUNCH ? launch(r, st, iter) : gemm(r, st, iter);
+    return st->kind == STEP_LAUNCH ? launch(r, st, iter) : st->kind == STEP_SUM ? sum(r, st, iter) : gemm(r, st, iter);
 }
 
 int exa_gpu_exec_run(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size_t errlen)

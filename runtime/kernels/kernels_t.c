@@ -95,6 +95,14 @@ void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
     }
 }
 
+/* y = x, then summed over the ranks sharing the mini-batch (exa_batch_sum) */
+void FN(exa_k_batch_sum)(int64_t n, const real *x, real *y, int64_t batch, int weighted)
+{
+    if (y != x)
+        memmove(y, x, (size_t)n * sizeof *y);
+    exa_batch_sum(y, n, (int)sizeof *y, batch, weighted);
+}
+
 /* y [ysize] = sum of x [dim...] into y[sum_d i_d ystride[d]] */
 void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, const real *x,
                          real *y, int64_t ysize)

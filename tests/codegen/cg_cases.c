@@ -80,6 +80,17 @@ static void finish(CgCase *c, IrId y, int grad)
     free(adj);
 }
 
+/* The batch mean of batched x as batch_mean lowers it (compiler/ir/lower.c). */
+static IrId batch_mean(CgCase *c, IrId x)
+{
+    IrShape xs = c->f.v[x].shape, sc = ir_scalar();
+    IrId sum = with(c, IR_ALLREDUCE, ir_reduce_to(&c->f, x, &xs, 0), -1, xs, 0, 0);
+    IrId one = with(c, IR_BROADCAST, k(c, 1), -1, sc, 0, 0);
+    c->f.v[one].batched = 1;
+    IrId rows = with(c, IR_ALLREDUCE, ir_reduce_to(&c->f, one, &sc, 0), -1, sc, 0, 0);
+    return bin(c, IR_DIV, sum, rows);
+}
+
 /* ---- the cases --------------------------------------------------------- */
 
 static const struct { const char *name; IrOp op; int positive; } unary[] = {
@@ -284,6 +295,20 @@ static int build(int i, CgCase *c)
         IrId du = ad_jvp(&c->f, x, 0, u, &why);
         IrId d2u = ad_jvp(&c->f, x, 0, du, &why);
         finish(c, bin(c, IR_SUB, d2u, bin(c, IR_MUL, u, u)), 1);
+        return 0;
+    }
+    case 18: { /* batch normalisation in training: batch mean and variance */
+        named(c, "batch norm");
+        /* tanh: batch norm of x * w alone would not depend on w's scale */
+        x = un(c, IR_TANH, bin(c, IR_MUL, input(c, shp(1, 6, 0, 0)), param(c, shp(1, 6, 0, 0))));
+        IrId d = bin(c, IR_SUB, x, batch_mean(c, x));
+        IrId v = batch_mean(c, bin(c, IR_MUL, d, d));
+        /* eps 0.1 (nn.exa: 1e-5): f32's rounding of a small variance would
+         * otherwise decide the comparison with ir_eval */
+        IrId y = bin(c, IR_DIV, d, un(c, IR_SQRT, bin(c, IR_ADD, v, k(c, 0.1))));
+        /* tanh after: the loss sum(y^2)/2 of a normalised y alone is flat */
+        y = bin(c, IR_ADD, bin(c, IR_MUL, y, param(c, shp(1, 6, 0, 0))), param(c, shp(1, 6, 0, 0)));
+        finish(c, un(c, IR_TANH, y), 1);
         return 0;
     }
     default:

@@ -73,6 +73,19 @@ static ExaCuResult emu_launch(ExaCuFunction f, unsigned gx, unsigned gy, unsigne
 
 static ExaCuResult emu_sync(void) { return 0; }
 
+/* device memory is host memory (dev_alloc): the executor's `sum` steps copy */
+static ExaCuResult emu_htod(ExaCuDevicePtr dst, const void *src, size_t bytes)
+{
+    memcpy((void *)(uintptr_t)dst, src, bytes);
+    return 0;
+}
+
+static ExaCuResult emu_dtoh(void *dst, ExaCuDevicePtr src, size_t bytes)
+{
+    memcpy(dst, (const void *)(uintptr_t)src, bytes);
+    return 0;
+}
+
 static ExaCuResult emu_error(ExaCuResult r, const char **msg)
 {
     (void)r;
@@ -107,6 +120,8 @@ static void emulated_gpu(void)
     gpu.api.cuModuleGetFunction = emu_get;
     gpu.api.cuLaunchKernel = emu_launch;
     gpu.api.cuCtxSynchronize = emu_sync;
+    gpu.api.cuMemcpyHtoD = emu_htod;
+    gpu.api.cuMemcpyDtoH = emu_dtoh;
     gpu.api.cuGetErrorString = emu_error;
     gpu.api.cublasSgemm = emu_sgemm;
     gpu.api.cublasDgemm = emu_dgemm;

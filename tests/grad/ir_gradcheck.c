@@ -96,6 +96,18 @@ static IrId with(Case *c, IrOp op, IrId a, IrId b, IrShape s, int i0, int i1)
     return ir_add(&c->f, &v);
 }
 
+/* The batch mean of batched x as batch_mean lowers it (compiler/ir/lower.c):
+ * ALLREDUCE(sum over the batch) / ALLREDUCE(rows), uniform. */
+static IrId batch_mean(Case *c, IrId x)
+{
+    IrShape xs = c->f.v[x].shape, sc = ir_scalar();
+    IrId sum = with(c, IR_ALLREDUCE, ir_reduce_to(&c->f, x, &xs, 0), -1, xs, 0, 0);
+    IrId one = with(c, IR_BROADCAST, ir_const(&c->f, 1), -1, sc, 0, 0);
+    c->f.v[one].batched = 1;
+    IrId rows = with(c, IR_ALLREDUCE, ir_reduce_to(&c->f, one, &sc, 0), -1, sc, 0, 0);
+    return ir_binary(&c->f, IR_DIV, sum, rows);
+}
+
 /* J for the current theta and data, and everything the interpreter computed. */
 static double objective(Case *c, IrId loss, IrEval *e)
 {
@@ -329,6 +341,24 @@ int main(void)
     {
         IrId x = ir_binary(&c.f, IR_MUL, input(&c, shp(3, 2, 4, 4), ANY), param(&c, shp(3, 2, 4, 4), ANY));
         failed += check("maxpool 2", &c, with(&c, IR_MAXPOOL, x, -1, shp(3, 2, 2, 2), 2, 2), 0);
+    }
+    /* Batch normalisation in training (nn.exa's batch_norm): each sample's
+     * output depends on every sample's input through the batch mean and
+     * variance, so the input gradient checked here (differences of one
+     * sample's input, J over all) holds the cross-sample terms. */
+    reset(&c, 950);
+    {
+        /* tanh: batch norm of x * w alone would not depend on w's scale */
+        IrId x = ir_unary(&c.f, IR_TANH, ir_binary(&c.f, IR_MUL, input(&c, shp(1, 4, 0, 0), ANY),
+                                                  param(&c, shp(1, 4, 0, 0), ANY)));
+        IrId d = ir_binary(&c.f, IR_SUB, x, batch_mean(&c, x));
+        IrId v = batch_mean(&c, ir_binary(&c.f, IR_MUL, d, d));
+        IrId y = ir_binary(&c.f, IR_DIV, d, ir_unary(&c.f, IR_SQRT, ir_binary(&c.f, IR_ADD, v, ir_const(&c.f, 1e-5))));
+        /* tanh after: the sum over the batch of a normalised value is 0, so
+         * J, linear in the output with one r for all samples, would be flat */
+        y = ir_binary(&c.f, IR_ADD, ir_binary(&c.f, IR_MUL, y, param(&c, shp(1, 4, 0, 0), ANY)),
+                      param(&c, shp(1, 4, 0, 0), ANY));
+        failed += check("batch norm (batch statistics)", &c, ir_unary(&c.f, IR_TANH, y), 0);
     }
     /* A physics-informed loss: the parameter gradient of (d2 u / dx0^2)^2 with
      * u = w2 . tanh(W1 x + b): reverse mode through two forward-mode passes. */

@@ -8,6 +8,9 @@ CASE is one of:
            NumPy on the exported .npy files must give --predict's outputs
            (from the checkpoint) to 1e-6, and its classes
   csv      the same for reg.exa (f64, regression: no class file), inputs as CSV
+  batchnorm  bn.exa (f64): the running statistics after one step from a start
+           given by --import are the batch statistics NumPy computes, moved
+           by the momentum; --predict uses them (a NumPy forward pass)
   eval     --eval on the checkpoint prints the validation loss and accuracy
            the training run logged for its last epoch
   import   --export, --import, --export again: the same bytes; --import then
@@ -101,6 +104,56 @@ elif case == "csv":
     err = np.max(np.abs(out - ref))
     check(err < 1e-6, "NumPy forward on the exported weights = --predict from CSV: %.3g (< 1e-6)" % err)
     check(not os.path.exists(os.path.join(work, "out.classes.npy")), "no class file for a regression")
+elif case == "batchnorm":
+    build("bn", "f64")
+    shutil.copy(os.path.join(srcdir, "..", "train", "data", "reg.csv"), work)
+    # a start NumPy knows: --import from init/, then one step over all 32 rows
+    start = {"f/dense#1/W": rng.normal(0, 0.7, (8, 3)), "f/dense#1/b": rng.normal(0, 0.1, 8),
+             "f/batch_norm#1/g": 1 + 0.1 * rng.normal(size=8), "f/batch_norm#1/b": 0.1 * rng.normal(size=8),
+             "f/batch_norm#1/mean_r": 0.1 * rng.normal(size=8), "f/batch_norm#1/var_r": 1 + 0.1 * rng.uniform(size=8),
+             "f/batch_norm2d#1/g": np.ones((2, 1, 1)), "f/batch_norm2d#1/b": np.zeros((2, 1, 1)),
+             "f/batch_norm2d#1/mean_r": np.zeros((2, 1, 1)), "f/batch_norm2d#1/var_r": np.ones((2, 1, 1)),
+             "f/dense#2/W": rng.normal(0, 0.5, (2, 8)), "f/dense#2/b": np.zeros(2)}
+    for name, v in start.items():
+        os.makedirs(os.path.join(work, "init", os.path.dirname(name)), exist_ok=True)
+        np.save(os.path.join(work, "init", name + ".npy"), v)
+    run("./bn", "--quiet", "--import", "init", "--checkpoint", "ck", "--export", "ex")
+    # the batch: CSV values are read as float32 (exa/data.h)
+    x = np.loadtxt(os.path.join(work, "reg.csv"), delimiter=",", skiprows=1)[:, :3]
+    x = x.astype(np.float32).astype(np.float64)
+    z = x @ start["f/dense#1/W"].T + start["f/dense#1/b"]
+    mu, var = z.mean(axis=0), z.var(axis=0)  # the batch's, biased
+    want_m = 0.7 * start["f/batch_norm#1/mean_r"] + 0.3 * mu
+    want_v = 0.7 * start["f/batch_norm#1/var_r"] + 0.3 * var
+    got_m, got_v = load("ex", "f/batch_norm#1/mean_r"), load("ex", "f/batch_norm#1/var_r")
+    err = max(np.max(np.abs(got_m - want_m)), np.max(np.abs(got_v - want_v)))
+    check(err < 1e-12, "running statistics after one step = 0.7 start + 0.3 batch's: %.3g (< 1e-12)" % err)
+    h = np.maximum(start["f/batch_norm#1/g"] * (z - mu) / np.sqrt(var + 1e-5) + start["f/batch_norm#1/b"], 0)
+    c = h.reshape(-1, 2, 4)  # batch_norm2d: per channel over the rows and pixels
+    want2 = 0.9 * 0 + 0.1 * c.mean(axis=(0, 2))
+    err = np.max(np.abs(load("ex", "f/batch_norm2d#1/mean_r").ravel() - want2))
+    check(err < 1e-12, "batch_norm2d's running mean (momentum 0.1), per channel: %.3g (< 1e-12)" % err)
+    g = load("ex", "f/batch_norm#1/g")
+    check(np.max(np.abs(g - start["f/batch_norm#1/g"])) > 1e-6, "the gain is trained")
+    # evaluation: the running statistics
+    xin = rng.uniform(-1, 1, (20, 3))
+    np.savetxt(os.path.join(work, "in.csv"), xin, delimiter=",", fmt="%.17g")
+    run("./bn", "--predict", "in.csv", "--out", "out.npy", "--checkpoint", "ck")
+    out = np.load(os.path.join(work, "out.npy"))
+
+    def bn(d, name, v):
+        return (load(d, name + "/g") * (v - load(d, name + "/mean_r")) / np.sqrt(load(d, name + "/var_r") + 1e-5)
+                + load(d, name + "/b"))
+    xs = xin.astype(np.float32).astype(np.float64)
+    h = np.maximum(bn("ex", "f/batch_norm#1", xs @ load("ex", "f/dense#1/W").T + load("ex", "f/dense#1/b")), 0)
+    h = bn("ex", "f/batch_norm2d#1", h.reshape(-1, 2, 2, 2)).reshape(-1, 8)
+    ref = h @ load("ex", "f/dense#2/W").T + load("ex", "f/dense#2/b")
+    err = np.max(np.abs(out - ref))
+    check(err < 1e-6, "NumPy forward with the running statistics = --predict: %.3g (< 1e-6)" % err)
+    np.savetxt(os.path.join(work, "in1.csv"), xin[:1], delimiter=",", fmt="%.17g")
+    run("./bn", "--predict", "in1.csv", "--out", "one.npy", "--checkpoint", "ck")
+    err = np.max(np.abs(np.load(os.path.join(work, "one.npy"))[0] - out[0]))
+    check(err < 1e-12, "a sample's prediction does not depend on the others predicted with it: %.3g" % err)
 elif case == "eval":
     build("mlp")
     run("./mlp", "--quiet", "--checkpoint", "ck", "--log", "log.jsonl")

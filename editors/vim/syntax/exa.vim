@@ -26,7 +26,7 @@ syn keyword exaPrimitive  local combine global into by nextgroup=exaStratConst,e
 
 " Built-in names (compiler/sema/builtins.def).
 " operations
-syn keyword exaBuiltin    tanh sigmoid relu softplus exp log sin cos sqrt abs gelu leaky_relu min clamp dropout
+syn keyword exaBuiltin    tanh sigmoid relu softplus exp log sin cos sqrt abs gelu leaky_relu min clamp dropout batch_mean
 syn keyword exaBuiltin    sum mean max logsumexp softmax
 syn keyword exaBuiltin    flatten reshape concat transpose zeros ones
 syn keyword exaBuiltin    conv maxpool d d2

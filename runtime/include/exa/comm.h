@@ -79,6 +79,11 @@ void exa_comm_abort(const ExaComm *c, const char *fmt, ...)
 #endif
     ;
 
+/* Batch statistics (comm/batch_sync.c): the communicator the generated
+ * code's statistics are summed over until the next call (NULL or one rank:
+ * none); returns the previous one. */
+const ExaComm *exa_batch_sync(const ExaComm *c);
+
 /* Seconds counted in *c->seconds so far (0 when not counting). */
 double exa_comm_seconds(const ExaComm *c);
 

@@ -10,6 +10,9 @@
  *     launch KERNEL Na Nb NPTR ptr...            n = Na*B + Nb threads' work
  *     gemm Ca Cb ta tb Ma Mb Na Nb Ka Kb A lda sa B ldb sb beta C ldc sc
  *     repeat Ca Cb NSTEPS                        the next NSTEPS steps C times
+ *     sum N W PTR                                N reals at PTR summed over the
+ *                                                ranks sharing the batch (W 1:
+ *                                                weighted by rows; exa_batch_sum)
  * ptr: w:AT_A:AT_C:PER workspace + align64(AT_A*B + AT_C) bytes, t:0:OFF:PER
  * theta + OFF, i:K:0:PER inputs[K], o:K:OFF:PER outputs[K] + OFF (offsets in
  * elements; PER more per repeat iteration).  Every kernel is called as

@@ -15,6 +15,11 @@
 
 #include <stdint.h>
 
+/* y [n] (elem bytes a real) summed in place over the ranks sharing the
+ * mini-batch (comm/batch_sync.c); weighted: in proportion to each rank's
+ * `batch` rows, over this rank's.  Nothing on one rank. */
+void exa_batch_sum(void *y, int64_t n, int elem, int64_t batch, int weighted);
+
 /* Scratch of the direct convolution kernels, in elements, for x [c, h, w]
  * and w [o, c, kk, kk] at stride 1 with padding pad, on vectors of `lanes`
  * reals: the one formula the kernels (kernels_vec_t.c), exac's fusion plan
@@ -75,6 +80,11 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
      * batch (a stride of 0 for a summed dim) as well as within a sample. */             \
     void exa_k_reduce_to_##S(int ndim, const int64_t *dim, const int64_t *ystride,      \
                              const real *x, real *y, int64_t ysize);                    \
+    /* y [n] = x summed over the ranks that share the mini-batch (IR_ALLREDUCE,         \
+     * batch_mean's statistics; exa_batch_sum in exa/comm.h): a copy on one rank;        \
+     * weighted: each rank's x times its `batch` rows, the sum over this rank's. */     \
+    void exa_k_batch_sum_##S(int64_t n, const real *x, real *y, int64_t batch,          \
+                             int weighted);                                             \
     /* y_i [c, r] = x_i [r, c]^T */                                                     \
     void exa_k_transpose_##S(int64_t count, int64_t r, int64_t c, const real *x,        \
                              int64_t sx, real *y);                                      \

@@ -37,6 +37,9 @@
  *   dropout offset 0 size 120 p 0.5        a dropout call site: its slice of
  *                                          the mask input (after the data's
  *                                          fields) and its probability
+ *   batchstat offset 60 size 8 momentum 0.1   a batch_mean call site: its
+ *                                          running statistic's weights (not
+ *                                          trained) and their momentum
  *   fit model "mlp" params "WHY" mgrit "WHY"   why split params / layers(mgrit)
  *                                          do not fit the model ("" : they fit)
  *   fit list "data(), sapts, local_sgd"    the strategies that fit, as exac lists them
@@ -139,6 +142,15 @@ typedef struct ExaDropoutSite {
     double p;
 } ExaDropoutSite;
 
+/* A batch_mean call site: the running statistic it keeps, weights
+ * [offset, offset + size) of the parameter vector (not trained: the
+ * gradient's slots there carry the batch's statistic, which libexa moves it
+ * towards by momentum once per optimiser step). */
+typedef struct ExaBatchStat {
+    int64_t offset, size;
+    double momentum;
+} ExaBatchStat;
+
 typedef struct ExaSetting {
     char *key;
     ExaValue value;
@@ -196,6 +208,8 @@ typedef struct ExaProgram {
     int ndropout;
     ExaDropoutSite *dropout;
     int64_t dropout_size; /* reals of the mask input per sample; 0: none */
+    int nbatchstats;
+    ExaBatchStat *batchstats;
     ExaShape predict_shape; /* the predict function's output per sample (rank -1: none) */
     /* the fit facts of the model (NULL model: none recorded) */
     char *fit_model, *fit_params_why, *fit_mgrit_why, *fit_list; /* why: "" when it fits */

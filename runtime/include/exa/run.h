@@ -99,6 +99,14 @@ typedef struct ExaRun {
      * blocking sum after it when 0 (EXA_GRAD_BUCKET, default EXA_GRAD_BUCKET) */
     int64_t grad_bucket;
     ExaGradSync sync;
+    /* batch_mean's running statistics (prog->batchstats): their values when
+     * the step began, the batch's statistics the step's first gradient
+     * evaluation gave (capture 1 until then; synced: summed over every
+     * rank), and a gradient to throw away for loss-only evaluations */
+    double *stat_keep, *stat_batch;
+    int64_t stat_reals;
+    int stat_capture, stat_captured, stat_synced;
+    void *stat_grad;
 } ExaRun;
 
 /* ---- run_data.c ---- */
@@ -121,6 +129,11 @@ void *exa_run_workspace(void **work, int64_t *cap, int64_t need);
  * each site's probability p, else 1/(1-p), from a random stream of (seed,
  * optimiser step, sample); at evaluation (training 0) all 1. */
 void exa_run_dropout_masks(const ExaRun *r, const int64_t *samples, int64_t count, int training, void *mask);
+/* Around one optimiser step (trainer.c): batch_mean's running statistics
+ * move towards the batch statistics of the step's first gradient
+ * evaluation by their momentum, whatever the optimiser did to them. */
+void exa_run_stats_begin(ExaRun *r);
+void exa_run_stats_end(ExaRun *r);
 /* The generated function of a kind (loss_grad, stage_step, ...), or NULL. */
 const ExaFunction *exa_run_function(const ExaRun *r, ExaFunctionKind kind);
 /* 0 when the training set and the mini-batch give each of `shards` ranks (or
