@@ -35,6 +35,8 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG },
     { "nesterov", R_FLAG }, { "weight_decay", R_NONNEG_NUM }, { "clip", R_POS_NUM },
     { "every", R_POS_INT }, { "gamma", R_POS_NUM }, { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },
+    { "pre", R_NONNEG_INT }, { "post", R_NONNEG_INT }, { "coarse_steps", R_POS_INT }, /* mgopt, rmtr */
+    { "grad_ratio", R_NONNEG_NUM }, { "very_good", R_UNIT },
 };
 
 void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const Val *v)

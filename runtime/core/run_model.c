@@ -246,6 +246,7 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
         exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
     const ExaFunction *fn = grad ? r->grad_fn : r->loss_fn;
     double sum = 0;
+    r->grad_evals += grad != NULL;
     if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
