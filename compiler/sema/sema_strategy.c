@@ -454,7 +454,7 @@ static SKind params_call(Sema *s, const Node *e)
 static int multilevel_args(Sema *s, const Module *root, const Node *m)
 {
     int errors = s->d->errors;
-    const char *owner = sema_fmt(s, "'%s'", m->name);
+    const char *owner = sema_fmt(s, "'%s'", m->name), *who = m->name;
     double radius = 1, max_radius = 10, accept = 0.05, very_good = 0.9;
     for (int i = 0; i < m->list.len; i++) {
         const Node *a = m->list.items[i];
@@ -486,12 +486,12 @@ static int multilevel_args(Sema *s, const Module *root, const Node *m)
     if (s->d->errors != errors)
         return 0;
     if (max_radius < radius) {
-        sema_error(s, m->span, "%s's max_radius (%g) is below its radius (%g)", owner, max_radius, radius);
+        sema_error(s, m->span, "%s's max_radius (%g) is below its radius (%g)", who, max_radius, radius);
         return 0;
     }
     if (very_good <= accept) {
         sema_error(s, m->span, "%s's very_good (%g) must exceed accept (%g): a step good enough to widen the "
-                   "radius is one good enough to take", owner, very_good, accept);
+                   "radius is one good enough to take", who, very_good, accept);
         return 0;
     }
     return 1;
@@ -844,7 +844,10 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
            : k == SK_MGRIT || k == SK_GRID || k == SK_MULTI ? mgrit_fits(s, why, sizeof why)
                                                             : admm_fits(s, why, sizeof why);
-    if (!ok) {
+    if (!ok && k == SK_MULTI && !strncmp(why, "mgrit ", 6)) { /* the same rule: a repeat block's steps */
+        sema_error(s, inner->span, "multilevel(%s(...)) %s", inner->name, why + 6);
+        fit_note(s);
+    } else if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);
     } else if (k == SK_ADMM)

@@ -386,6 +386,9 @@ static void check_first_order(Sema *s, const Node *train)
         sema_error(s, st->span, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none", st->name);
         if (sema_admm_call(t->decompose))
             sema_note_plain(s, "layers(admm(...)) takes no optimiser steps: its updates are its own");
+        else if (sema_multilevel_call(t->decompose))
+            sema_note_plain(s, "multilevel(rmtr(...)) takes trust-region iterations only, which choose their own "
+                            "step lengths");
         else if (t->decompose)
             sema_note_plain(s, "the strategy's local and global steps are neither sgd nor adam steps");
         else
