@@ -140,12 +140,12 @@ static void mgopt_load(ExaMethod *m)
 static int mgopt_report(ExaMethod *m, const char **names, double *values, int max)
 {
     ExaMgopt *M = (ExaMgopt *)m;
-    double coarse = 0;
+    double coarse = 0, cost = (double)M->c.H.evals[0]; /* cost: in fine evaluations, a level-j one 1/s_j */
     for (int j = 1; j < M->c.H.levels; j++)
-        coarse += (double)M->c.H.evals[j];
-    const char *n[3] = { "alpha", "fine_evals", "coarse_evals" };
-    double v[3] = { M->alpha, (double)M->c.H.evals[0], coarse };
-    int k = max < 3 ? max : 3;
+        coarse += (double)M->c.H.evals[j], cost += (double)M->c.H.evals[j] / (double)M->c.H.spacing[j];
+    const char *n[4] = { "alpha", "fine_evals", "coarse_evals", "eval_cost" };
+    double v[4] = { M->alpha, (double)M->c.H.evals[0], coarse, cost };
+    int k = max < 4 ? max : 4;
     for (int i = 0; i < k; i++)
         names[i] = n[i], values[i] = v[i];
     return k;

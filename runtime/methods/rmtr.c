@@ -237,14 +237,15 @@ static void rmtr_load(ExaMethod *m)
 static int rmtr_report(ExaMethod *m, const char **names, double *values, int max)
 {
     ExaRmtr *R = (ExaRmtr *)m;
-    double coarse = 0;
+    double coarse = 0, cost = (double)R->c.H.evals[0]; /* cost: in fine evaluations, a level-j one 1/s_j */
     for (int j = 1; j < R->c.H.levels; j++)
-        coarse += (double)R->c.H.evals[j];
-    const char *n[6] = { "radius", "ps_ratio", "recursions", "corrections_taken", "fine_evals", "coarse_evals" };
-    double v[6] = { R->t[0].delta, R->ps_ratio, (double)R->recursions, (double)R->taken,
-                    (double)R->c.H.evals[0], coarse };
+        coarse += (double)R->c.H.evals[j], cost += (double)R->c.H.evals[j] / (double)R->c.H.spacing[j];
+    const char *n[7] = { "radius", "ps_ratio", "recursions", "corrections_taken", "fine_evals", "coarse_evals",
+                         "eval_cost" };
+    double v[7] = { R->t[0].delta, R->ps_ratio, (double)R->recursions, (double)R->taken,
+                    (double)R->c.H.evals[0], coarse, cost };
     R->ps_ratio = 0, R->recursions = R->taken = 0;
-    int k = max < 6 ? max : 6;
+    int k = max < 7 ? max : 7;
     for (int i = 0; i < k; i++)
         names[i] = n[i], values[i] = v[i];
     return k;
