@@ -53,10 +53,8 @@ static void cycle(ExaMgopt *M, int j, double *x, double *f, double *g)
     double fH = ml_coarse_model(c, j + 1, x, g);
     solver_reset(&M->opt[j + 1], 0);
     cycle(M, j + 1, c->x[j + 1], &fH, c->g[j + 1]);
-    double *e = solver_alloc(c->H.r->n, sizeof(double));
-    ml_correction(c, j + 1, e);
-    double alpha = ml_line_search(solver_objective, &c->obj[j], c->H.r->n, x, f, g, e, c->xt, c->gt);
-    free(e);
+    ml_correction(c, j + 1, c->e); /* the deeper levels are done with e */
+    double alpha = ml_line_search(solver_objective, &c->obj[j], c->H.r->n, x, f, g, c->e, c->xt, c->gt);
     if (j == 0)
         M->alpha = alpha;
     smooth(M, j, x, f, g, c->post);
