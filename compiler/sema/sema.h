@@ -28,6 +28,9 @@ void sema_free(Sema *s);
  * rows of grid(...)), or NULL (sema_strategy.c, from methods.def). */
 const struct Node *sema_mgrit_call(const struct Node *decompose);
 
+/* The mgopt(...) or rmtr(...) call of multilevel(...), or NULL. */
+const struct Node *sema_multilevel_call(const struct Node *decompose);
+
 /* The admm(...) call of a decompose line layers(admm(...)), or NULL. */
 const struct Node *sema_admm_call(const struct Node *decompose);
 /* Whether the descriptor carries the dense-relu chain's layer records:

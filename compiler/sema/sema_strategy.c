@@ -7,17 +7,18 @@
  * chain of dense layers and elementwise activations), grid (its rows must
  * fit, its columns split data).  As in Halide's scheduling errors, a
  * rejection names what was rejected and lists every strategy that would fit. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sema_internal.h"
 
-typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID, SK_NEURONS } SKind;
+typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID, SK_NEURONS, SK_MULTI } SKind;
 
 /* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
 
-enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS, FIT_CHAIN, FIT_DENSE };
+enum { FIT_ANY, FIT_STAGES, FIT_REPEAT, FIT_ROWS, FIT_CHAIN, FIT_DENSE, FIT_MULTI, FIT_LEVEL };
 enum { DATA_GRADIENT = 1, DATA_LOCAL = 2, PARAMS = 4 }; /* the fit-set bits */
 
 static const struct {
@@ -448,6 +449,54 @@ static SKind params_call(Sema *s, const Node *e)
     return SK_PARAMS;
 }
 
+/* The values of mgopt(...) and rmtr(...)'s arguments (runtime/methods/
+ * mgopt.c, rmtr.c): the shared rules, then what they mean together. */
+static int multilevel_args(Sema *s, const Module *root, const Node *m)
+{
+    int errors = s->d->errors;
+    const char *owner = sema_fmt(s, "'%s'", m->name), *who = m->name;
+    double radius = 1, max_radius = 10, accept = 0.05, very_good = 0.9;
+    for (int i = 0; i < m->list.len; i++) {
+        const Node *a = m->list.items[i];
+        if (a->kind != N_NAMED_ARG)
+            continue;
+        if (!strcmp(a->name, "prolong")) {
+            if (a->a->kind != N_NAME || (strcmp(a->a->name, "constant") && strcmp(a->a->name, "linear")))
+                sema_error(s, a->a->span, "'prolong' of %s is 'constant' or 'linear'", owner);
+            continue;
+        }
+        Val v = sema_const_expr(s, root, a->a, NULL);
+        sema_check_setting_value(s, owner, a, &v);
+        double x = v.kind == V_INT && dim_known(v.i) ? (double)v.i.v : v.kind == V_NUM && v.num_known ? v.num : NAN;
+        if (!strcmp(a->name, "cfactor") && x == 1)
+            sema_error(s, a->a->span, "'cfactor' of %s must be at least 2", owner);
+        else if (!strcmp(a->name, "levels") && x > 16)
+            sema_error(s, a->a->span, "'levels' of %s must be at most 16", owner);
+        if (!isnan(x)) {
+            if (!strcmp(a->name, "radius"))
+                radius = x;
+            else if (!strcmp(a->name, "max_radius"))
+                max_radius = x;
+            else if (!strcmp(a->name, "accept"))
+                accept = x;
+            else if (!strcmp(a->name, "very_good"))
+                very_good = x;
+        }
+    }
+    if (s->d->errors != errors)
+        return 0;
+    if (max_radius < radius) {
+        sema_error(s, m->span, "%s's max_radius (%g) is below its radius (%g)", who, max_radius, radius);
+        return 0;
+    }
+    if (very_good <= accept) {
+        sema_error(s, m->span, "%s's very_good (%g) must exceed accept (%g): a step good enough to widen the "
+                   "radius is one good enough to take", who, very_good, accept);
+        return 0;
+    }
+    return 1;
+}
+
 static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
 {
     const Module *root = s->p->root;
@@ -465,6 +514,10 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     int fit = bi ? method_fit(bi->name) : -1;
     if (bi && (fit == FIT_CHAIN || (fit < 0 && !strcmp(bi->name, "mgrit")))) {
         sema_error(s, e->span, "'%s' is a layer-parallel method; write 'layers(%s(...))'", bi->name, bi->name);
+        return SK_ERR;
+    }
+    if (bi && fit == FIT_LEVEL) {
+        sema_error(s, e->span, "'%s' is a multilevel method; write 'multilevel(%s(...))'", bi->name, bi->name);
         return SK_ERR;
     }
     if (fit < 0) {
@@ -488,12 +541,27 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
         const Builtin *mb = m->kind == N_CALL ? sema_builtin(m->name, B_STRATEGY) : NULL;
         if (!mb || (strcmp(mb->name, "mgrit") && strcmp(mb->name, "admm"))) {
             sema_error(s, m->span, "'layers' takes a layer-parallel method: mgrit(...) or admm(...)");
+            if (mb && method_fit(mb->name) == FIT_LEVEL)
+                sema_note_plain(s, "%s trains a hierarchy of coarsened networks: multilevel(%s(...))", mb->name,
+                                mb->name);
             return SK_ERR;
         }
         if (!builtin_call_args(s, root, m, mb, NULL, 0))
             return SK_ERR;
         *inner = m;
         return mb->name[0] == 'm' ? SK_MGRIT : SK_ADMM;
+    }
+    case FIT_MULTI: {
+        const Node *m = e->list.items[0];
+        const Builtin *mb = m->kind == N_CALL ? sema_builtin(m->name, B_STRATEGY) : NULL;
+        if (!mb || method_fit(mb->name) != FIT_LEVEL) {
+            sema_error(s, m->span, "'multilevel' takes a multilevel method: mgopt(...) or rmtr(...)");
+            return SK_ERR;
+        }
+        if (!builtin_call_args(s, root, m, mb, NULL, 0) || !multilevel_args(s, root, m))
+            return SK_ERR;
+        *inner = m;
+        return SK_MULTI;
     }
     default:
         break;
@@ -560,6 +628,18 @@ const Node *sema_mgrit_call(const Node *d)
     if (m->kind == N_NAMED_ARG)
         m = m->a;
     return m->kind == N_CALL && !strcmp(m->name, "mgrit") ? m : NULL;
+}
+
+/* The mgopt(...) or rmtr(...) call of multilevel(...), or NULL: lowering
+ * generates the stage functions for it as for mgrit. */
+const Node *sema_multilevel_call(const Node *d)
+{
+    if (!d || d->kind != N_CALL || method_fit(d->name) != FIT_MULTI || d->list.len < 1)
+        return NULL;
+    const Node *m = d->list.items[0];
+    if (m->kind == N_NAMED_ARG)
+        m = m->a;
+    return m->kind == N_CALL && method_fit(m->name) == FIT_LEVEL ? m : NULL;
 }
 
 /* The admm(...) call of layers(admm(...)), or NULL: lowering writes the
@@ -795,13 +875,21 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         sema_note_plain(s, "pdADMM updates its variables by its own rules; set rho and nu in admm(...) and "
                         "remove 'optimizer'");
     }
+    if (k == SK_MULTI && opt && !strcmp(inner->name, "rmtr")) { /* its trust regions are its own */
+        sema_error(s, opt->span, "the optimizer has no effect under multilevel(rmtr(...))");
+        sema_note_plain(s, "RMTR takes trust-region iterations at every level; set radius, accept, expand, "
+                        "shrink and memory in rmtr(...) and remove 'optimizer'");
+    }
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
     char why[512];
     int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
     int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why) : neurons ? neurons_fits(s, why, sizeof why)
            : k == SK_ADMM ? admm_fits(s, why, sizeof why) : mgrit_fits(s, why, sizeof why);
-    if (!ok) {
+    if (!ok && k == SK_MULTI && !strncmp(why, "mgrit ", 6)) { /* the same rule: a repeat block's steps */
+        sema_error(s, inner->span, "multilevel(%s(...)) %s", inner->name, why + 6);
+        fit_note(s);
+    } else if (!ok) {
         sema_error(s, inner->span, "%s", why);
         fit_note(s);
     } else if (k == SK_ADMM)
@@ -830,6 +918,9 @@ int sema_first_order_steps(Sema *s)
         return first_order_step(s, NULL);
     if (sema_admm_call(d))
         return 0; /* pdADMM's updates are closed forms and backtracking steps of its own */
+    const Node *ml = sema_multilevel_call(d);
+    if (ml && !strcmp(ml->name, "rmtr"))
+        return 0; /* RMTR takes trust-region iterations only */
     Decl *decl = sema_lookup(s, s->p->root, d->name);
     if (decl && decl->node->kind == N_STRATEGY) {
         const Node *n = decl->node;

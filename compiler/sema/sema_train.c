@@ -35,6 +35,8 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG },
     { "nesterov", R_FLAG }, { "weight_decay", R_NONNEG_NUM }, { "clip", R_POS_NUM },
     { "every", R_POS_INT }, { "gamma", R_POS_NUM }, { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },
+    { "pre", R_NONNEG_INT }, { "post", R_NONNEG_INT }, { "coarse_steps", R_POS_INT }, /* mgopt, rmtr */
+    { "grad_ratio", R_NONNEG_NUM }, { "very_good", R_UNIT },
 };
 
 void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const Val *v)
@@ -384,6 +386,9 @@ static void check_first_order(Sema *s, const Node *train)
         sema_error(s, st->span, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none", st->name);
         if (sema_admm_call(t->decompose))
             sema_note_plain(s, "layers(admm(...)) takes no optimiser steps: its updates are its own");
+        else if (sema_multilevel_call(t->decompose))
+            sema_note_plain(s, "multilevel(rmtr(...)) takes trust-region iterations only, which choose their own "
+                            "step lengths");
         else if (t->decompose)
             sema_note_plain(s, "the strategy's local and global steps are neither sgd nor adam steps");
         else

@@ -69,7 +69,7 @@
     ;; learning-rate schedules
     "warmup" "step_decay" "cosine"
     ;; built-in strategies ("data" is also a reserved word)
-    "data" "params" "layers" "mgrit" "admm" "grid" "neurons")
+    "data" "params" "layers" "mgrit" "admm" "grid" "neurons" "multilevel" "mgopt" "rmtr")
   "Built-in functions, initialisers, data sources, optimisers and strategies.")
 
 (defconst exa-constants

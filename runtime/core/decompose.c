@@ -267,16 +267,9 @@ static int params_args(const ExaProgram *p, const ExaCall *c, const char *text, 
     return 0;
 }
 
-/* A built-in method of methods.def: its argument names, and its fit rule. */
-static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char *err, size_t errlen)
+/* c's named arguments are those methods.def gives its method (args). */
+static int args_known(const ExaCall *c, const char *args, const char *text, char *err, size_t errlen)
 {
-    const char *args = NULL;
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (strcmp(builtins[i].name, c->name) == 0)
-            args = builtins[i].args;
-    if (!args || !strcmp(c->name, "strategy"))
-        return refuse(err, errlen, text, "'decompose' must be a strategy: data(), params(...), layers(...), "
-                      "grid(...) or a declared strategy%s%s%s", "", "", "");
     for (int i = 0; i < c->nargs; i++) {
         char word[80];
         snprintf(word, sizeof word, " %s ", c->keys[i]);
@@ -289,6 +282,26 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
             return refuse(err, errlen, text, "'%s' has no argument named '%s'; %s", c->name, c->keys[i], note);
         }
     }
+    return 0;
+}
+
+static const char *args_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (strcmp(builtins[i].name, name) == 0)
+            return builtins[i].args;
+    return NULL;
+}
+
+/* A built-in method of methods.def: its argument names, and its fit rule. */
+static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char *err, size_t errlen)
+{
+    const char *args = args_of(c->name);
+    if (!args || !strcmp(c->name, "strategy"))
+        return refuse(err, errlen, text, "'decompose' must be a strategy: data(), params(...), layers(...), "
+                      "grid(...) or a declared strategy%s%s%s", "", "", "");
+    if (args_known(c, args, text, err, errlen) != 0)
+        return -1;
     if (!strcmp(c->name, "params") && params_args(p, c, text, err, errlen) != 0)
         return -1;
     if (!strcmp(c->name, "params") && p->fit_params_why && *p->fit_params_why)
@@ -298,6 +311,24 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
         if (p->nlayers == 0) /* the chain's records: exac writes them when the chain fits */
             return refuse(err, errlen, text, "neurons() splits a chain of dense layers (after conv2d, maxpool "
                           "and flatten); model '%s' is not one%s%s", p->fit_model ? p->fit_model : "?", "", "");
+        return 0;
+    }
+    if (!strcmp(c->name, "mgopt") || !strcmp(c->name, "rmtr"))
+        return refuse(err, errlen, text, "'%s' is a multilevel method; write 'multilevel(%s(...))'%s", c->name,
+                      c->name, "");
+    if (!strcmp(c->name, "multilevel")) {
+        const ExaValue *m = c->nargs ? &c->values[0] : NULL;
+        if (!m || m->kind != EXA_CALL || (strcmp(m->call->name, "mgopt") && strcmp(m->call->name, "rmtr")))
+            return refuse(err, errlen, text, "'multilevel' takes a multilevel method: mgopt(...) or rmtr(...)%s%s%s",
+                          "", "", "");
+        if (args_known(m->call, args_of(m->call->name), text, err, errlen) != 0)
+            return -1;
+        if (p->fit_mgrit_why && *p->fit_mgrit_why)
+            return unfit(p, err, errlen, text, p->fit_mgrit_why);
+        if (!exa_program_function_of(p, EXA_FN_STAGE_STEP))
+            return refuse(err, errlen, text, "multilevel(...) needs the stage functions exac writes only for a "
+                          "program compiled with decompose = layers(mgrit(...)) or multilevel(...): recompile with "
+                          "that line%s%s%s", "", "", "");
         return 0;
     }
     if (!strcmp(c->name, "layers") || !strcmp(c->name, "grid")) {

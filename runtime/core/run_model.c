@@ -331,6 +331,7 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
     void *g = grad ? grad : stats ? r->stat_grad : NULL;
     const ExaFunction *fn = g ? r->grad_fn : r->loss_fn;
     double sum = 0;
+    r->grad_evals += grad != NULL;
     /* the sum in buckets during the backward pass needs every rank to run
      * loss_grad (its callbacks, the same on every rank, start the
      * collectives): all have rows when count >= size.  Not with batch

@@ -139,6 +139,9 @@ static void usage(const ExaProgram *p, const char *argv0)
            "  --admm-check        layers(admm): check every update of 3 iterations (from the\n"
            "                      checkpoint with --resume) against its subproblem,\n"
            "                      and exit\n"
+           "  --multilevel-check  multilevel(mgopt|rmtr): check the hierarchy's transfers, the\n"
+           "                      coarse models' first-order coherence and the line search\n"
+           "                      on the first mini-batch, and exit\n"
            "  --bench-step N      layers(mgrit): time N loss+gradient evaluations of the first\n"
            "                      mini-batch, MGRIT and serial; print seconds per evaluation\n"
            "  --grid-plan P       grid(rows: neurons(), ...): print the cost model's table of\n"
@@ -218,6 +221,8 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
             o->check_numerics = 1, takes = 0;
         } else if (strcmp(a, "--admm-check") == 0) {
             o->admm_check = 1, takes = 0;
+        } else if (strcmp(a, "--multilevel-check") == 0) {
+            o->multilevel_check = 1, takes = 0;
         } else if (takes_value(a) && (!v || !*v)) {
             /* an empty value is no value: --checkpoint "" would be the
              * root directory, --log "" a file that cannot exist */

@@ -265,7 +265,7 @@ int exa_train(ExaRun *r)
             return stop(r, 1, err);
         }
     }
-    if (r->opt.admm_check) { /* after a --resume: the check starts from the checkpoint */
+    if (r->opt.admm_check || r->opt.multilevel_check) { /* after a --resume: the check starts from the checkpoint */
         int rc = exa_strategy_check(s);
         exa_strategy_free(s);
         return rc;
@@ -344,13 +344,13 @@ int exa_train(ExaRun *r)
                 fflush(stdout);
             }
             if (logging) {
-                const char *names[2 + EXA_REPORT_MAX] = { "validation_loss", "comm_seconds" };
-                double values[2 + EXA_REPORT_MAX] = { vloss, exa_comm_seconds(&r->world) };
+                const char *names[3 + EXA_REPORT_MAX] = { "validation_loss", "comm_seconds", "grad_evals" };
+                double values[3 + EXA_REPORT_MAX] = { vloss, exa_comm_seconds(&r->world), (double)r->grad_evals };
                 for (int i = 0; i < nrep; i++)
-                    names[2 + i] = rep_names[i], values[2 + i] = rep_values[i];
+                    names[3 + i] = rep_names[i], values[3 + i] = rep_values[i];
                 ExaEpochRecord rec = { .epoch = r->epoch, .loss = loss, .accuracy = vacc,
                                        .seconds = seconds, .samples_per_s = (double)samples / seconds,
-                                       .nextra = 2 + nrep, .names = names, .values = values };
+                                       .nextra = 3 + nrep, .names = names, .values = values };
                 if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
                     fprintf(stderr, "%s\n", err);
             }

@@ -38,12 +38,14 @@
  * the coarse network is fine step k s.  After every step of a coarse phase
  * the other steps' parameters are set piecewise constant, theta_i =
  * theta_{floor(i/s) s}, so the full network seen by validation, checkpoints
- * and the next finer phase is the coarse one refined. */
+ * and the next finer phase is the coarse one refined.  The networks and the
+ * refill are the hierarchy's (exa/hierarchy.h), which MG/OPT and RMTR use. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/hierarchy.h"
 #include "exa/mgrit.h"
 #include "solver.h"
 
@@ -66,6 +68,7 @@ typedef struct ExaLayers {
     double h;                  /* the fine step the generated code divides by */
     int64_t nfine, spacing;    /* the block's steps; nsteps = nfine / spacing (nested iteration) */
     int nested;                /* mgrit(nested: 1) */
+    ExaHierarchy hier;         /* nested iteration's networks (exa/hierarchy.h) */
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -352,6 +355,8 @@ static void layers_free(ExaMethod *m)
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
     free(L->ids), free(L->where), free(L->perm);
     stepper_free(&L->global);
+    if (L->nested)
+        exa_hierarchy_free(&L->hier);
     free(L);
 }
 
@@ -406,6 +411,11 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
     }
     if (build_solvers(L) != 0) {
         snprintf(err, errlen, "exa: decompose = %s: cannot set up the MGRIT solver", name);
+        return layers_fail(L);
+    }
+    if (L->nested && exa_hierarchy_init(&L->hier, r, comm, L->fwd.levels, L->fwd.cfactor, EXA_PROLONG_CONSTANT,
+                                        name, err, errlen) != 0) {
+        L->nested = 0; /* nothing to free */
         return layers_fail(L);
     }
     L->gscratch = xmalloc((size_t)(r->n > 0 ? r->n : 1) * (size_t)r->elem);
@@ -577,10 +587,10 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
  * not nested. */
 static int64_t nested_spacing(const ExaLayers *L, int64_t epoch, int64_t epochs)
 {
+    const ExaHierarchy *H = &L->hier; /* its levels, and a point per rank on each */
     int64_t cf = L->fwd.cfactor, s = 1;
     int levels = 1;
-    while (levels < L->fwd.levels && L->nfine % (s * cf) == 0 && L->nfine / (s * cf) >= 2
-           && L->nfine / (s * cf) + 1 >= L->comm->size) {
+    while (levels < H->levels && H->nsteps[levels] + 1 >= L->comm->size) {
         s *= cf;
         levels++;
     }
@@ -592,17 +602,6 @@ static int64_t nested_spacing(const ExaLayers *L, int64_t epoch, int64_t epochs)
         epoch -= share;
     }
     return 1;
-}
-
-/* theta_i = theta_{floor(i/s) s} for every step i of the block. */
-static void fill_piecewise(const ExaLayers *L, void *theta)
-{
-    size_t e = (size_t)L->r->elem, bytes = (size_t)L->size * e;
-    char *t = theta;
-    for (int64_t i = 0; i < L->nfine; i++)
-        if (i % L->spacing != 0)
-            memcpy(t + (size_t)(L->offset + i * L->stride) * e,
-                   t + (size_t)(L->offset + (i - i % L->spacing) * L->stride) * e, bytes);
 }
 
 static int layers_begin_step(ExaLayers *L)
@@ -632,7 +631,7 @@ static int layers_begin_step(ExaLayers *L)
 static void layers_end_step(ExaLayers *L, void *theta)
 {
     if (L->spacing > 1)
-        fill_piecewise(L, theta);
+        exa_hierarchy_fill_piecewise(&L->hier, L->spacing, theta);
 }
 
 /* Seconds per evaluation of f(): the minimum over n timed calls (after one

@@ -149,10 +149,15 @@ int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int 
 
 int exa_strategy_check(ExaStrategy *s)
 {
-    if (s->m->ops->check)
-        return s->m->ops->check(s->m);
+    const ExaMethodOps *ops = s->m->ops;
+    int multilevel = ops == &exa_method_mgopt || ops == &exa_method_rmtr;
+    if (ops->check && multilevel == s->m->r->opt.multilevel_check)
+        return ops->check(s->m);
     if (s->m->r->world.rank == 0)
-        fprintf(stderr, "exa: --admm-check: the program does not decompose = layers(admm(...))\n");
+        fprintf(stderr, "exa: %s: the program does not decompose = %s\n",
+                s->m->r->opt.multilevel_check ? "--multilevel-check" : "--admm-check",
+                s->m->r->opt.multilevel_check ? "multilevel(mgopt(...)) or multilevel(rmtr(...))"
+                                              : "layers(admm(...))");
     return 2;
 }
 

@@ -38,7 +38,7 @@ syn keyword exaBuiltin    peaks allen_cahn idx csv npy
 syn keyword exaBuiltin    sgd adam adamw lbfgs trust_region
 syn keyword exaBuiltin    warmup step_decay cosine
 " built-in strategies (data is also a reserved word, above)
-syn keyword exaBuiltin    params layers mgrit admm grid neurons
+syn keyword exaBuiltin    params layers mgrit admm grid neurons multilevel mgopt rmtr
 " constants
 syn keyword exaConstant   pi
 

@@ -39,6 +39,7 @@ typedef struct ExaOptions {
     int gradcheck;                 /* check the generated gradient and exit */
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
     int admm_check;                /* layers(admm): check the first iteration's updates, and exit */
+    int multilevel_check;          /* multilevel(...): check transfers and coherence, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     int64_t grid_plan;             /* > 0: print the grid cost table for that many ranks, and exit */
     const char *device;            /* "cpu" or "gpu" */
@@ -107,6 +108,8 @@ typedef struct ExaRun {
     int64_t stat_reals;
     int stat_capture, stat_captured, stat_synced;
     void *stat_grad;
+    int64_t grad_evals;           /* evaluations of the whole network's gradient by this
+                                   * process (exa_run_loss_on), for the log */
 } ExaRun;
 
 /* ---- run_data.c ---- */
@@ -201,8 +204,8 @@ void exa_strategy_free(ExaStrategy *s);
 /* The method's numbers for the epoch's log line (names[i] = values[i]);
  * how many of max. */
 int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int max);
-/* --admm-check: the method's own check of its first step; 0 when it passes,
- * 2 when the method has none. */
+/* --admm-check, --multilevel-check: the method's own check of its first
+ * step; 0 when it passes, 2 when the method has none (or another flag's). */
 int exa_strategy_check(ExaStrategy *s);
 
 /* ---- use.c: --predict, --eval, --export, --import ----
