@@ -57,6 +57,12 @@ static const char *const batches_words[] = {
     NULL
 };
 
+static const char *const weight_words[] = {
+#define EXA_WEIGHT(word, id) #word,
+#include "exa/methods.def"
+    NULL
+};
+
 /* The fit rule of a built-in method, or -1 when name is none. */
 static int method_fit(const char *name)
 {
@@ -99,6 +105,8 @@ static int is_word(const Node *e, const char *const *words)
             return 1;
     return 0;
 }
+
+static const Node *named_arg(const Node *e, const char *name);
 
 static const char *const word_args[] = { "line_search", "model", "relax", "batches", NULL };
 
@@ -192,34 +200,111 @@ static void check_split(Sema *s, const Node *st, const Node *strat, const Module
         sema_error(s, st->b->span, "'split data' takes no 'by'");
     if (st->b && params && strcmp(st->b->name, "stage") != 0 && strcmp(st->b->name, "layer") != 0)
         sema_error(s, st->b->span, "params are split by 'stage' or by 'layer', not '%s'", st->b->name);
-    (void)m, (void)strat;
-    if (st->a->kind == N_NAME && !strcmp(st->a->name, "ranks"))
+    const Node *into = st->a;
+    if (into->kind == N_NAME && !strcmp(into->name, "ranks"))
         return;
-    sema_error(s, st->a->span, "split into 'ranks': every rank is one group");
-    sema_note_plain(s, "a number of groups other than the ranks is not supported (docs/strategies.md)");
+    if (into->kind == N_CALL && !strcmp(into->name, "ranks")) { /* ranks(overlap: k, per_block: m) */
+        for (int i = 0; i < into->list.len; i++) {
+            const Node *a = into->list.items[i];
+            if (a->kind != N_NAMED_ARG || (strcmp(a->name, "overlap") != 0 && strcmp(a->name, "per_block") != 0)) {
+                sema_error(s, a->span, "'ranks' takes 'overlap' and 'per_block'");
+                return;
+            }
+            if (!strcmp(a->name, "overlap") && !params) {
+                sema_error(s, a->span, "'overlap' needs 'split params': under split data every rank holds every "
+                                       "parameter");
+                return;
+            }
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, "'ranks'", a, &v);
+        }
+        return;
+    }
+    if (into->kind == N_LIST && params) { /* [[0, 1], [1, 2, 3]]: one block per rank */
+        for (int i = 0; i < into->list.len; i++) {
+            const Node *b = into->list.items[i];
+            if (b->kind != N_LIST || b->list.len == 0) {
+                sema_error(s, b->span, "a block is a list of %s indices, like [0, 1]", st->b ? st->b->name : "stage");
+                return;
+            }
+            for (int k = 0; k < b->list.len; k++) {
+                Val v = sema_const_expr(s, m, b->list.items[k], strat);
+                if (v.kind != V_ERR && (v.kind != V_INT || (dim_known(v.i) && v.i.v < 0))) {
+                    sema_error(s, b->list.items[k]->span, "a block lists %s indices: non-negative integers",
+                               st->b ? st->b->name : "stage");
+                    return;
+                }
+            }
+        }
+        return;
+    }
+    sema_error(s, into->span, "split into 'ranks', 'ranks(overlap: k, per_block: m)'%s",
+               params ? " or a list of blocks like [[0, 1], [1, 2]]" : "");
+    sema_note_plain(s, "a fixed number of groups is not supported: every rank (or per_block ranks) is one group "
+                       "(docs/strategies.md)");
 }
 
 static void check_step(Sema *s, const Node *e, const Node *strat, const Module *m, int global)
 {
-    const char *const words[] = { global ? "plain" : "gradient", global ? "optimizer" : NULL, NULL };
+    const char *const words[] = { global ? "plain" : "gradient", global ? "optimizer" : NULL, global ? "secant" : NULL,
+                                  NULL };
     if (is_word(e, words))
         return;
+    if (global && e->kind == N_CALL && !strcmp(e->name, "secant")) { /* G-ASPIN's outer step */
+        for (int i = 0; i < e->list.len; i++) {
+            const Node *a = e->list.items[i];
+            if (a->kind != N_NAMED_ARG || strcmp(a->name, "history") != 0) {
+                sema_error(s, a->span, "'secant' takes 'history' (the L-BFGS pairs of F it keeps)");
+                return;
+            }
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, "'secant'", a, &v);
+        }
+        return;
+    }
     if (e->kind == N_CALL && sema_builtin(e->name, B_OPTIMIZER)) {
         check_optimizer(s, m, e, strat, !global);
         return;
     }
-    sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain' or 'optimizer'"
-                                  : "'local' takes an optimiser call or 'gradient'");
+    sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain', 'secant' or 'optimizer'"
+                                  : "'local' takes an optimiser call, 'gradient' or a declared strategy");
 }
 
-static void check_combine(Sema *s, const Node *e)
+/* combine WORD;  combine WORD(every: k);  combine weighted(by: W[, every: k]); */
+static void check_combine(Sema *s, const Node *e, const Node *strat, const Module *m)
 {
-    if (e->kind != N_NAME || !find_word(combine_words, e->name)) {
+    if ((e->kind != N_NAME && e->kind != N_CALL) || !find_word(combine_words, e->name)) {
         sema_error(s, e->span, "unknown way to combine");
         sema_note_plain(s, "combine: %s", word_list(s, combine_words, 0));
         if (e->kind == N_NAME && !strcmp(e->name, "sum"))
             sema_note_plain(s, "the sum of the corrections is 'additive'");
+        return;
     }
+    int weighted = !strcmp(e->name, "weighted"), by = 0;
+    for (int i = 0; e->kind == N_CALL && i < e->list.len; i++) {
+        const Node *a = e->list.items[i];
+        if (a->kind == N_NAMED_ARG && !strcmp(a->name, "every")) {
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, sema_fmt(s, "'combine %s'", e->name), a, &v);
+        } else if (a->kind == N_NAMED_ARG && !strcmp(a->name, "by") && weighted) {
+            by = 1;
+            if (!is_word(a->a, weight_words)) {
+                sema_error(s, a->a->span, "combine weighted(by: ...) weighs by size, decrease or overlap");
+                return;
+            }
+        } else {
+            sema_error(s, a->span, "'combine %s' takes %s", e->name, weighted ? "'by' and 'every'" : "'every'");
+            return;
+        }
+    }
+    if (weighted && !by)
+        sema_error(s, e->span, "'combine weighted' needs its weights: weighted(by: size), (by: decrease) or "
+                               "(by: overlap)");
+}
+
+static const Node *every_of(const Node *combine)
+{
+    return combine->kind == N_CALL ? named_arg(combine, "every") : NULL;
 }
 
 static const Node *named_arg(const Node *e, const char *name);
@@ -245,7 +330,8 @@ static void check_combination(Sema *s, int params, const Node *local, const Node
     }
     int where = params ? PARAMS : gradient ? DATA_GRADIENT : DATA_LOCAL;
     const char *ctx = params ? split : gradient ? "split data with local gradient" : "split data with a local solver";
-    const Word *c = combine->kind == N_NAME ? find_word(combine_words, combine->name) : NULL;
+    const Word *c = combine->kind == N_NAME || combine->kind == N_CALL ? find_word(combine_words, combine->name)
+                                                                        : NULL;
     if (c && !(c->fits & where)) {
         sema_error(s, combine->span, "'combine %s' does not run under %s", c->word, ctx);
         sema_note_plain(s, "under %s, combine: %s", ctx, word_list(s, combine_words, where));
@@ -265,10 +351,92 @@ static void check_combination(Sema *s, int params, const Node *local, const Node
         sema_note_plain(s, "under %s, global: %s", ctx, word_list(s, global_words, where));
         return;
     }
+    const Node *every = every_of(combine);
+    if (every && (gradient || is_successive(local) || (c && !strcmp(c->word, "multiplicative"))
+                  || !g || strcmp(g->word, "plain") != 0)) {
+        sema_error(s, every->span, "'every' needs a local solver, 'global plain' and a combination other than "
+                                   "multiplicative");
+        sema_note_plain(s, "a round of local solves on k successive mini-batches ends by taking the combined "
+                           "correction as it is");
+        return;
+    }
     if (is_successive(local) && (params || !g || strcmp(g->word, "plain") != 0)) {
         sema_error(s, local->span, "'batches: successive' needs 'split data' and 'global plain'");
         sema_note_plain(s, "a round of local steps on successive mini-batches ends by taking the combined "
                            "correction as it is");
+    }
+}
+
+static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer);
+
+/* The declared strategy a `local` names (nesting), or NULL. */
+static Decl *nested_strategy(Sema *s, const Module *m, const Node *e)
+{
+    if (e->kind != N_CALL && e->kind != N_NAME)
+        return NULL;
+    Decl *d = sema_lookup(s, m, e->name);
+    return d && d->node->kind == N_STRATEGY ? d : NULL;
+}
+
+static const Node *statement(const Node *strategy, NodeKind kind)
+{
+    for (int i = 0; i < strategy->list2.len; i++)
+        if (strategy->list2.items[i]->kind == kind)
+            return strategy->list2.items[i];
+    return NULL;
+}
+
+/* The groups of ranks a split gives, and the nested strategy that needs
+ * them: a nested strategy splits the other way (data inside a block of
+ * parameters, or parameters inside a micro-batch) over the ranks of its
+ * group, so the outer split must give each group several (per_block); it
+ * does not solve a trust-region subproblem, and runs its groups side by
+ * side (not multiplicatively). */
+static void check_blocks(Sema *s, const Node *outer, const Node *split, Decl *inner, const Node *combine,
+                         const Node *global)
+{
+    const Node *into = split->a, *per = into->kind == N_CALL ? named_arg(into, "per_block") : NULL;
+    Val pv = per ? sema_const_expr(s, s->p->root, per, outer) : val_err();
+    int several = per && !(pv.kind == V_INT && dim_known(pv.i) && pv.i.v <= 1);
+    int params = !strcmp(split->name, "params");
+    if (!inner) {
+        if (per) {
+            sema_error(s, per->span, "'per_block' gives each block several ranks, which only a nested local "
+                                     "strategy uses");
+            sema_note_plain(s, "local: a declared strategy, like 'local sapts();' under split params");
+        }
+        return;
+    }
+    const Node *in = inner->node, *local = statement(outer, N_LOCAL)->a;
+    const Node *isplit = statement(in, N_SPLIT), *ilocal = statement(in, N_LOCAL);
+    if (!isplit || !ilocal)
+        return;
+    if (!strcmp(isplit->name, split->name)) {
+        sema_error(s, local->span, "'%s' splits %s, as '%s' does; a nested strategy splits the other way", in->name,
+                   split->name, outer->name);
+        sema_note_plain(s, "under split %s, local: a strategy that splits %s", split->name, params ? "data" : "params");
+        return;
+    }
+    if (nested_strategy(s, inner->module, ilocal->a)) {
+        sema_error(s, local->span, "'%s' nests a strategy itself; strategies nest one level deep", in->name);
+        return;
+    }
+    if (!several) {
+        sema_error(s, into->span, "the nested '%s' splits %s over the ranks of a %s, but this split gives each "
+                   "one rank", in->name, isplit->name, params ? "block" : "micro-batch");
+        sema_note_plain(s, "write 'into ranks(per_block: 2)': each %s then has 2 ranks to split",
+                        params ? "block" : "micro-batch");
+        return;
+    }
+    if (global->a->kind == N_CALL && !strcmp(global->a->name, "trust_region")) {
+        sema_error(s, global->a->span, "a nested local strategy does not solve the trust-region subproblem; "
+                                       "'global trust_region' does not fit it");
+        sema_note_plain(s, "with a nested local, global: %s", params ? "plain, lbfgs or secant" : "plain or secant");
+        return;
+    }
+    if (!strcmp(combine->a->name, "multiplicative")) {
+        sema_error(s, combine->a->span, "a nested local strategy runs its blocks side by side, not one after another");
+        sema_note_plain(s, "with a nested local, combine: additive, average, restricted or weighted");
     }
 }
 
@@ -277,6 +445,7 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     static const NodeKind kinds[4] = { N_SPLIT, N_LOCAL, N_COMBINE, N_GLOBAL };
     static const char *const names[4] = { "split", "local", "combine", "global" };
     const Node *first[4] = {0};
+    Decl *inner = NULL;
     Node *n = d->node;
     int errors = s->d->errors;
     for (int i = 0; i < n->list.len; i++) {
@@ -305,8 +474,13 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
         first[k] = st;
         switch (st->kind) {
         case N_SPLIT: check_split(s, st, n, d->module); break;
-        case N_LOCAL: check_step(s, st->a, n, d->module, 0); break;
-        case N_COMBINE: check_combine(s, st->a); break;
+        case N_LOCAL:
+            if (!(inner = nested_strategy(s, d->module, st->a)))
+                check_step(s, st->a, n, d->module, 0);
+            else if (user_strategy(s, st->a, inner, n) == SK_ERR)
+                inner = NULL;
+            break;
+        case N_COMBINE: check_combine(s, st->a, n, d->module); break;
         default: check_step(s, st->a, n, d->module, 1); break;
         }
     }
@@ -316,6 +490,8 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     if (s->d->errors == errors && first[0] && first[1] && first[2] && first[3])
         check_combination(s, !strcmp(first[0]->name, "params"), first[1]->a, first[2]->a, first[3]->a,
                           NULL, 0);
+    if (s->d->errors == errors && first[0])
+        check_blocks(s, n, first[0], inner, first[2], first[3]);
 }
 
 static SKind decl_kind(const Node *strategy)
@@ -330,8 +506,52 @@ static SKind decl_kind(const Node *strategy)
 
 /* ---- decompose = ... ----------------------------------------------------------- */
 
-static SKind user_strategy(Sema *s, const Node *e, Decl *d)
+/* The index of the first formal of fn that e mentions, or -1. */
+static int formal_in(const Node *fn, const Node *e)
 {
+    if (!e)
+        return -1;
+    if (e->kind == N_NAME)
+        for (int k = 0; k < fn->list.len; k++)
+            if (!strcmp(fn->list.items[k]->name, e->name))
+                return k;
+    int k = formal_in(fn, e->a);
+    if (k < 0)
+        k = formal_in(fn, e->b);
+    for (int i = 0; k < 0 && i < e->list.len; i++)
+        k = formal_in(fn, e->list.items[i]);
+    return k;
+}
+
+/* Every named argument inside fn's body that a formal reaches, checked by
+ * the shared value rules with the formals bound: `sapts(local_steps: 0)` is
+ * `trust_region(steps: 0)`, refused at the argument given. */
+static void check_bound(Sema *s, const Decl *d, const Node *call, const Node *const *given, const Val *vals,
+                        const Node *e)
+{
+    const Node *fn = d->node;
+    if (!e || (e->kind != N_CALL && e->kind != N_LIST))
+        return;
+    for (int i = 0; i < e->list.len; i++) {
+        const Node *a = e->list.items[i], *x = a->kind == N_NAMED_ARG ? a->a : a;
+        check_bound(s, d, call, given, vals, x);
+        int k = a->kind == N_NAMED_ARG ? formal_in(fn, x) : -1;
+        if (k < 0)
+            continue;
+        Val v = sema_bound_expr(s, d->module, x, fn, vals);
+        const Node *at = x->kind == N_NAME && given[k] ? given[k] : call;
+        Node fake = { .kind = N_NAMED_ARG, .name = a->name, .span = at->span };
+        fake.a = (Node *)(at->kind == N_NAMED_ARG ? at->a : at);
+        int before = s->d->errors;
+        sema_check_setting_value(s, sema_fmt(s, "'%s' in '%s'", e->name, fn->name), &fake, &v);
+        if (s->d->errors != before)
+            sema_note(s, x->span, "'%s' passes '%s' to it here", fn->name, fn->list.items[k]->name);
+    }
+}
+
+static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer)
+{
+    Val vals[64];
     d->used = 1;
     const Node *fn = d->node;
     int npos = 0;
@@ -368,12 +588,11 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d)
         }
         given[k] = a;
         const Node *f = fn->list.items[k];
-        Val v = sema_const_expr(s, s->p->root, a->kind == N_NAMED_ARG ? a->a : a, NULL);
+        Val v = sema_const_expr(s, s->p->root, a->kind == N_NAMED_ARG ? a->a : a, outer);
+        vals[k] = v;
         if (v.kind != V_ERR && v.kind != V_INT && !(v.kind == V_NUM && f->a->kind == N_TYPE_FLOAT))
             sema_error(s, a->span, "argument '%s' of '%s' must be %s", f->name, fn->name,
                        f->a->kind == N_TYPE_INT ? "an integer" : "a number");
-        else
-            sema_check_setting_value(s, sema_fmt(s, "'%s'", fn->name), f, &v);
     }
     for (int k = 0; k < fn->list.len; k++) {
         if (!given[k] && !fn->list.items[k]->b) {
@@ -381,8 +600,20 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d)
             sema_note(s, fn->list.items[k]->span, "'%s' declared here", fn->list.items[k]->name);
             return SK_ERR;
         }
+        if (!given[k])
+            vals[k] = sema_const_expr(s, d->module, fn->list.items[k]->b, NULL);
     }
-    return decl_kind(fn);
+    int errors = s->d->errors;
+    for (int i = 0; i < fn->list2.len; i++)
+        check_bound(s, d, e, given, vals, fn->list2.items[i]->a);
+    if (s->d->errors != errors)
+        return SK_ERR;
+    SKind kind = decl_kind(fn);
+    const Node *local = statement(fn, N_LOCAL);
+    Decl *inner = local ? nested_strategy(s, d->module, local->a) : NULL;
+    if (kind == SK_DATA && inner && decl_kind(inner->node) == SK_PARAMS)
+        return SK_PARAMS; /* parameters split inside the micro-batches: the model must have stages */
+    return kind;
 }
 
 static const Node *named_arg(const Node *e, const char *name)
@@ -426,7 +657,7 @@ static SKind params_call(Sema *s, const Node *e)
     if (local)
         check_step(s, local, NULL, root, 0);
     if (combine)
-        check_combine(s, combine);
+        check_combine(s, combine, NULL, root);
     if (global)
         check_step(s, global, NULL, root, 1);
     /* without local or global: the train block's optimiser (sgd without one) */
@@ -455,7 +686,7 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     if (e->kind == N_CALL || e->kind == N_NAME) {
         Decl *d = sema_lookup(s, root, e->name);
         if (d && d->node->kind == N_STRATEGY) {
-            SKind k = user_strategy(s, e, d);
+            SKind k = user_strategy(s, e, d, NULL);
             if (k != SK_ERR)
                 check_user_global(s, d->node);
             return k;
