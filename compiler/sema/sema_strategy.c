@@ -288,6 +288,12 @@ static void check_combine(Sema *s, const Node *e, const Node *strat, const Modul
             sema_check_setting_value(s, sema_fmt(s, "'combine %s'", e->name), a, &v);
         } else if (a->kind == N_NAMED_ARG && !strcmp(a->name, "by") && weighted) {
             by = 1;
+            for (int k = 0; strat && a->a->kind == N_NAME && k < strat->list.len; k++)
+                if (!strcmp(strat->list.items[k]->name, a->a->name)) { /* the formal would replace the word */
+                    sema_error(s, a->a->span, "'%s' is a formal of '%s' here, not the weight; rename the formal",
+                               a->a->name, strat->name);
+                    return;
+                }
             if (!is_word(a->a, weight_words)) {
                 sema_error(s, a->a->span, "combine weighted(by: ...) weighs by size, decrease or overlap");
                 return;

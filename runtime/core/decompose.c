@@ -126,6 +126,12 @@ static int bind(const ExaProgram *p, const ExaStrategyDecl *d, const ExaCall *gi
         return unfit(p, err, errlen, text, p->fit_params_why);
     *out = exa_call_copy(d->expand);
     substitute(*out, d, bound);
+    char bad[256];
+    if (exa_compose_bad_number(*out, bad, sizeof bad)) { /* as exac refuses sapts(local_steps: 0) */
+        exa_call_free(*out);
+        *out = NULL;
+        return refuse(err, errlen, text, "%s (in '%s')%s", bad, d->name, "");
+    }
     return 0;
 }
 

@@ -422,8 +422,8 @@ static const char *opt_word(const ExaValue *v)
 }
 
 /* The numbers exac range-checks (sema_train.c's rules), checked again for a
- * descriptor written by hand: NULL, or what is wrong. */
-static const char *bad_number(const ExaCall *c, char *buf, size_t len)
+ * descriptor written by hand and for --decompose: NULL, or what is wrong. */
+const char *exa_compose_bad_number(const ExaCall *c, char *buf, size_t len)
 {
     static const struct { const char *key; double min; int open, integer; } rules[] = {
         { "steps", 1, 0, 1 }, { "history", 1, 0, 1 }, { "every", 1, 0, 1 }, { "overlap", 0, 0, 1 },
@@ -432,7 +432,7 @@ static const char *bad_number(const ExaCall *c, char *buf, size_t len)
     for (int i = 0; c && i < c->nargs; i++) {
         const ExaValue *v = &c->values[i];
         if (v->kind == EXA_CALL) {
-            const char *b = bad_number(v->call, buf, len);
+            const char *b = exa_compose_bad_number(v->call, buf, len);
             if (b)
                 return b;
             continue;
@@ -498,7 +498,7 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
     s->per_block = ranks_call ? (int)exa_call_num(into->call, "per_block", 1) : 1;
     char num[256];
     const char *why = local->kind == OPT_NONE || global->kind == OPT_NONE ? "unknown local or global solver"
-        : bad_number(d, num, sizeof num) ? num
+        : exa_compose_bad_number(d, num, sizeof num) ? num
         : s->split == SPLIT_PARAMS && !same(by, "stage") && !same(by, "layer") ? "parameters split by neither stage nor layer"
         : into && !(into->kind == EXA_IDENT && same(into->str, "ranks")) && !ranks_call && !list ? "groups other than 'ranks'"
         : list && s->split != SPLIT_PARAMS ? "listed blocks under split data"
