@@ -1025,15 +1025,22 @@ int sema_first_order_steps(Sema *s)
     if (sema_admm_call(d))
         return 0; /* pdADMM's updates are closed forms and backtracking steps of its own */
     Decl *decl = sema_lookup(s, s->p->root, d->name);
-    if (decl && decl->node->kind == N_STRATEGY) {
+    for (int depth = 0; decl && decl->node->kind == N_STRATEGY && depth < 2; depth++) {
         const Node *n = decl->node;
+        Decl *inner = NULL;
         for (int i = 0; i < n->list2.len; i++) {
             const Node *st = n->list2.items[i];
+            if (st->kind == N_LOCAL && (inner = nested_strategy(s, decl->module, st->a)))
+                continue; /* a nested strategy: its own steps (one level deep) */
             if ((st->kind == N_LOCAL || st->kind == N_GLOBAL) && first_order_step(s, st->a))
                 return 1;
         }
-        return 0;
+        if (!inner)
+            return 0;
+        decl = inner;
     }
+    if (decl && decl->node->kind == N_STRATEGY)
+        return 0;
     if (d->kind == N_CALL && method_fit(d->name) == FIT_STAGES) /* params(local:, global:) */
         return first_order_step(s, named_arg(d, "local")) || first_order_step(s, named_arg(d, "global"));
     return first_order_step(s, NULL); /* data, layers, grid: the train block's optimiser */

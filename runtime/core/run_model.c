@@ -249,6 +249,7 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
     if (grad && ln == 0) /* else exa_loss_grad writes every parameter's gradient */
         memset(grad, 0, (size_t)r->n * r->elem);
     if (ln > 0) {
+        *(grad ? &r->grad_rows : &r->loss_only_rows) += ln;
         reserve(r, &r->train, r->train_info, ln, fn);
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         if (r->prog->dropout_size > 0)

@@ -71,6 +71,10 @@ typedef struct ExaRun {
     ExaOptions opt;
     ExaComm world;
     double comm_seconds;
+    /* samples whose loss and gradient (grad_rows) or loss alone
+     * (loss_only_rows) this rank evaluated through exa_run_loss_on: the work
+     * of a step (the log's grad_evals and loss_evals, in mini-batches) */
+    int64_t grad_rows, loss_only_rows;
     int elem;                     /* 4 or 8 */
     int64_t n;                    /* weights */
     void *theta, *grad;
