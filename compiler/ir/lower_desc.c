@@ -226,8 +226,9 @@ static void put_runtime_strategy(Text *t, const Node *decl)
     put(&body, "%s", "");
     for (int i = 0; i < decl->list2.len; i++) {
         const Node *st = decl->list2.items[i];
-        if (st->kind == N_SPLIT)
-            put(&body, "strategy %s split %s formals %d", decl->name, st->name, decl->list.len);
+        if (st->kind == N_SPLIT) /* by layer: libexa checks the layers at start-up (not the stages) */
+            put(&body, "strategy %s split %s formals %d", decl->name,
+                st->b && !strcmp(st->b->name, "layer") ? "params_by_layer" : st->name, decl->list.len);
     }
     for (int i = 0; i < decl->list.len; i++) {
         const Node *f = decl->list.items[i];

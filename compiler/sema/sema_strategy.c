@@ -13,7 +13,8 @@
 
 #include "sema_internal.h"
 
-typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID } SKind;
+/* SK_PARAMS_LAYER: split params by layer (fits with two layers, even in one stage) */
+typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_PARAMS_LAYER, SK_MGRIT, SK_ADMM, SK_GRID } SKind;
 
 /* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
 
@@ -505,7 +506,8 @@ static SKind decl_kind(const Node *strategy)
     for (int i = 0; i < strategy->list2.len; i++) {
         const Node *st = strategy->list2.items[i];
         if (st->kind == N_SPLIT)
-            return !strcmp(st->name, "params") ? SK_PARAMS : !strcmp(st->name, "data") ? SK_DATA : SK_ERR;
+            return !strcmp(st->name, "params") ? (st->b && !strcmp(st->b->name, "layer") ? SK_PARAMS_LAYER : SK_PARAMS)
+                 : !strcmp(st->name, "data") ? SK_DATA : SK_ERR;
     }
     return SK_ERR;
 }
@@ -617,8 +619,8 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer)
     SKind kind = decl_kind(fn);
     const Node *local = statement(fn, N_LOCAL);
     Decl *inner = local ? nested_strategy(s, d->module, local->a) : NULL;
-    if (kind == SK_DATA && inner && decl_kind(inner->node) == SK_PARAMS)
-        return SK_PARAMS; /* parameters split inside the micro-batches: the model must have stages */
+    if (kind == SK_DATA && inner && decl_kind(inner->node) != SK_DATA)
+        return decl_kind(inner->node); /* parameters split inside the micro-batches: they must split */
     return kind;
 }
 
@@ -682,7 +684,8 @@ static SKind params_call(Sema *s, const Node *e)
         check_combination(s, 1, local ? local : train ? train : &optimizer_word, combine ? combine : &additive,
                           global ? global : &optimizer_word, train, 1);
     }
-    return SK_PARAMS;
+    a = named_arg(e, "by");
+    return a && a->kind == N_NAME && !strcmp(a->name, "layer") ? SK_PARAMS_LAYER : SK_PARAMS;
 }
 
 static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
@@ -928,6 +931,28 @@ static int params_fits(Sema *s, char *why, size_t n)
     return 0;
 }
 
+/* split params by layer: two layers (parameters of distinct path prefixes,
+ * as runtime/methods/compose_blocks.c counts them). */
+static int layers_fit(Sema *s, char *why, size_t n)
+{
+    int layers = 0;
+    const char *last = NULL;
+    size_t last_len = 0;
+    for (int i = 0; i < s->typed.nmodels; i++)
+        for (int k = 0; k < s->typed.models[i].nparams; k++) {
+            const char *path = s->typed.models[i].params[k].path, *slash = strrchr(path, '/');
+            size_t len = slash ? (size_t)(slash - path) : strlen(path);
+            if (!last || len != last_len || strncmp(path, last, len) != 0)
+                layers++;
+            last = path, last_len = len;
+        }
+    if (layers >= 2)
+        return 1;
+    snprintf(why, n, "splitting params by layer needs at least 2 layers; model '%s' has %d",
+             s->typed.models[0].name, layers);
+    return 0;
+}
+
 static const char *fit_list(Sema *s);
 
 static void fit_note(Sema *s)
@@ -954,7 +979,7 @@ static const char *fit_list(Sema *s)
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
             continue;
         SKind k = decl_kind(n);
-        if (k == SK_DATA || (k == SK_PARAMS && p))
+        if (k == SK_DATA || (k == SK_PARAMS && p) || (k == SK_PARAMS_LAYER && layers_fit(s, why, sizeof why)))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
     }
     return sema_fmt(s, "%s", list);
@@ -994,6 +1019,7 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         return;
     char why[512];
     int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
+           : k == SK_PARAMS_LAYER ? layers_fit(s, why, sizeof why)
            : k == SK_MGRIT || k == SK_GRID ? mgrit_fits(s, why, sizeof why) : admm_fits(s, why, sizeof why);
     if (!ok) {
         sema_error(s, inner->span, "%s", why);
