@@ -268,7 +268,8 @@ static void check_step(Sema *s, const Node *e, const Node *strat, const Module *
         return;
     }
     sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain', 'secant' or 'optimizer'"
-                                  : "'local' takes an optimiser call, 'gradient' or a declared strategy");
+                                  : strat ? "'local' takes an optimiser call, 'gradient' or a declared strategy"
+                                          : "'local' takes an optimiser call or 'gradient'"); /* params(local:) */
 }
 
 /* combine WORD;  combine WORD(every: k);  combine weighted(by: W[, every: k]); */
