@@ -152,15 +152,19 @@ static const Node *find_strategy(const Program *p, const char *name)
     return NULL;
 }
 
-static void put_strategy(Text *t, const Node *decl, const Node *call)
+/* outer: the formals of the strategy this one is nested in (local: a
+ * declared strategy), which its arguments may name. */
+static void put_strategy(Text *t, const Node *decl, const Node *call, const Env *outer)
 {
     /* each formal takes its argument or its default (sema has checked the call) */
     Env env = { 0 };
     AstArgs m;
     ast_match_args(decl, call, &m);
     for (int i = 0; i < decl->list.len && i < 32; i++) {
+        const Node *v = ast_formal_value(decl, &m, i);
+        const Node *o = v && v->kind == N_NAME ? env_get(outer, v->name) : NULL;
         env.name[env.n] = decl->list.items[i]->name;
-        env.value[env.n++] = ast_formal_value(decl, &m, i);
+        env.value[env.n++] = o ? o : v;
     }
     put(t, "strategy(name=%s", decl->name);
     for (int i = 0; i < decl->list2.len; i++) {
@@ -186,7 +190,7 @@ static void put_call(Text *t, const Node *call, const Env *e)
 {
     const Node *decl = find_strategy(t->p, call->name);
     if (decl) {
-        put_strategy(t, decl, call);
+        put_strategy(t, decl, call, e);
         return;
     }
     put(t, "%s(", call->name);
@@ -222,8 +226,9 @@ static void put_runtime_strategy(Text *t, const Node *decl)
     put(&body, "%s", "");
     for (int i = 0; i < decl->list2.len; i++) {
         const Node *st = decl->list2.items[i];
-        if (st->kind == N_SPLIT)
-            put(&body, "strategy %s split %s formals %d", decl->name, st->name, decl->list.len);
+        if (st->kind == N_SPLIT) /* by layer: libexa checks the layers at start-up (not the stages) */
+            put(&body, "strategy %s split %s formals %d", decl->name,
+                st->b && !strcmp(st->b->name, "layer") ? "params_by_layer" : st->name, decl->list.len);
     }
     for (int i = 0; i < decl->list.len; i++) {
         const Node *f = decl->list.items[i];

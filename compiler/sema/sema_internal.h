@@ -243,6 +243,8 @@ void sema_check_program(Sema *s);
 /* The named-argument value check shared with strategies (steps > 0 ...). */
 void sema_check_setting_value(Sema *s, const char *owner, const Node *arg, const Val *v);
 Val sema_const_expr(Sema *s, const Module *m, const Node *e, const Node *strategy);
+/* The same with the strategy's formals bound to values (one per formal). */
+Val sema_bound_expr(Sema *s, const Module *m, const Node *e, const Node *strategy, const Val *values);
 
 /* ---- sema_strategy.c -------------------------------------------------- */
 

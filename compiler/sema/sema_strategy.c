@@ -14,7 +14,8 @@
 
 #include "sema_internal.h"
 
-typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_MGRIT, SK_ADMM, SK_GRID, SK_NEURONS, SK_MULTI } SKind;
+/* SK_PARAMS_LAYER: split params by layer (fits with two layers, even in one stage) */
+typedef enum SKind { SK_ERR, SK_DATA, SK_PARAMS, SK_PARAMS_LAYER, SK_MGRIT, SK_ADMM, SK_GRID, SK_NEURONS, SK_MULTI } SKind;
 
 /* ---- the method table libexa runs (runtime/include/exa/methods.def) ----------- */
 
@@ -54,6 +55,12 @@ static const char *const relaxes[] = {
 
 static const char *const batches_words[] = {
 #define EXA_BATCHES(word, id) #word,
+#include "exa/methods.def"
+    NULL
+};
+
+static const char *const weight_words[] = {
+#define EXA_WEIGHT(word, id) #word,
 #include "exa/methods.def"
     NULL
 };
@@ -100,6 +107,8 @@ static int is_word(const Node *e, const char *const *words)
             return 1;
     return 0;
 }
+
+static const Node *named_arg(const Node *e, const char *name);
 
 static const char *const word_args[] = { "line_search", "model", "relax", "batches", NULL };
 
@@ -193,34 +202,118 @@ static void check_split(Sema *s, const Node *st, const Node *strat, const Module
         sema_error(s, st->b->span, "'split data' takes no 'by'");
     if (st->b && params && strcmp(st->b->name, "stage") != 0 && strcmp(st->b->name, "layer") != 0)
         sema_error(s, st->b->span, "params are split by 'stage' or by 'layer', not '%s'", st->b->name);
-    (void)m, (void)strat;
-    if (st->a->kind == N_NAME && !strcmp(st->a->name, "ranks"))
+    const Node *into = st->a;
+    if (into->kind == N_NAME && !strcmp(into->name, "ranks"))
         return;
-    sema_error(s, st->a->span, "split into 'ranks': every rank is one group");
-    sema_note_plain(s, "a number of groups other than the ranks is not supported (docs/strategies.md)");
+    if (into->kind == N_CALL && !strcmp(into->name, "ranks")) { /* ranks(overlap: k, per_block: m) */
+        for (int i = 0; i < into->list.len; i++) {
+            const Node *a = into->list.items[i];
+            if (a->kind != N_NAMED_ARG || (strcmp(a->name, "overlap") != 0 && strcmp(a->name, "per_block") != 0)) {
+                sema_error(s, a->span, "'ranks' takes 'overlap' and 'per_block'");
+                return;
+            }
+            if (!strcmp(a->name, "overlap") && !params) {
+                sema_error(s, a->span, "'overlap' needs 'split params': under split data every rank holds every "
+                                       "parameter");
+                return;
+            }
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, "'ranks'", a, &v);
+        }
+        return;
+    }
+    if (into->kind == N_LIST && params) { /* [[0, 1], [1, 2, 3]]: one block per rank */
+        for (int i = 0; i < into->list.len; i++) {
+            const Node *b = into->list.items[i];
+            if (b->kind != N_LIST || b->list.len == 0) {
+                sema_error(s, b->span, "a block is a list of %s indices, like [0, 1]", st->b ? st->b->name : "stage");
+                return;
+            }
+            for (int k = 0; k < b->list.len; k++) {
+                Val v = sema_const_expr(s, m, b->list.items[k], strat);
+                if (v.kind != V_ERR && (v.kind != V_INT || (dim_known(v.i) && v.i.v < 0))) {
+                    sema_error(s, b->list.items[k]->span, "a block lists %s indices: non-negative integers",
+                               st->b ? st->b->name : "stage");
+                    return;
+                }
+            }
+        }
+        return;
+    }
+    sema_error(s, into->span, "split into 'ranks', 'ranks(overlap: k, per_block: m)'%s",
+               params ? " or a list of blocks like [[0, 1], [1, 2]]" : "");
+    sema_note_plain(s, "a fixed number of groups is not supported: every rank (or per_block ranks) is one group "
+                       "(docs/strategies.md)");
 }
 
 static void check_step(Sema *s, const Node *e, const Node *strat, const Module *m, int global)
 {
-    const char *const words[] = { global ? "plain" : "gradient", global ? "optimizer" : NULL, NULL };
+    const char *const words[] = { global ? "plain" : "gradient", global ? "optimizer" : NULL, global ? "secant" : NULL,
+                                  NULL };
     if (is_word(e, words))
         return;
+    if (global && e->kind == N_CALL && !strcmp(e->name, "secant")) { /* G-ASPIN's outer step */
+        for (int i = 0; i < e->list.len; i++) {
+            const Node *a = e->list.items[i];
+            if (a->kind != N_NAMED_ARG || strcmp(a->name, "history") != 0) {
+                sema_error(s, a->span, "'secant' takes 'history' (the L-BFGS pairs of F it keeps)");
+                return;
+            }
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, "'secant'", a, &v);
+        }
+        return;
+    }
     if (e->kind == N_CALL && sema_builtin(e->name, B_OPTIMIZER)) {
         check_optimizer(s, m, e, strat, !global);
         return;
     }
-    sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain' or 'optimizer'"
-                                  : "'local' takes an optimiser call or 'gradient'");
+    sema_error(s, e->span, global ? "'global' takes an optimiser call, 'plain', 'secant' or 'optimizer'"
+                                  : strat ? "'local' takes an optimiser call, 'gradient' or a declared strategy"
+                                          : "'local' takes an optimiser call or 'gradient'"); /* params(local:) */
 }
 
-static void check_combine(Sema *s, const Node *e)
+/* combine WORD;  combine WORD(every: k);  combine weighted(by: W[, every: k]); */
+static void check_combine(Sema *s, const Node *e, const Node *strat, const Module *m)
 {
-    if (e->kind != N_NAME || !find_word(combine_words, e->name)) {
+    if ((e->kind != N_NAME && e->kind != N_CALL) || !find_word(combine_words, e->name)) {
         sema_error(s, e->span, "unknown way to combine");
         sema_note_plain(s, "combine: %s", word_list(s, combine_words, 0));
         if (e->kind == N_NAME && !strcmp(e->name, "sum"))
             sema_note_plain(s, "the sum of the corrections is 'additive'");
+        return;
     }
+    int weighted = !strcmp(e->name, "weighted"), by = 0;
+    for (int i = 0; e->kind == N_CALL && i < e->list.len; i++) {
+        const Node *a = e->list.items[i];
+        if (a->kind == N_NAMED_ARG && !strcmp(a->name, "every")) {
+            Val v = sema_const_expr(s, m, a->a, strat);
+            sema_check_setting_value(s, sema_fmt(s, "'combine %s'", e->name), a, &v);
+        } else if (a->kind == N_NAMED_ARG && !strcmp(a->name, "by") && weighted) {
+            by = 1;
+            for (int k = 0; strat && a->a->kind == N_NAME && k < strat->list.len; k++)
+                if (!strcmp(strat->list.items[k]->name, a->a->name)) { /* the formal would replace the word */
+                    sema_error(s, a->a->span, "'%s' is a formal of '%s' here, not the weight; rename the formal",
+                               a->a->name, strat->name);
+                    return;
+                }
+            if (!is_word(a->a, weight_words)) {
+                sema_error(s, a->a->span, "combine weighted(by: ...) weighs by size, decrease or overlap");
+                return;
+            }
+        } else {
+            sema_error(s, a->span, "'combine %s' takes %s", e->name, weighted ? "'by' and 'every'" : "'every'");
+            return;
+        }
+    }
+    if (weighted && !by)
+        sema_error(s, e->span, "'combine weighted' needs its weights: weighted(by: size), (by: decrease) or "
+                               "(by: overlap)");
+}
+
+static const Node *every_of(const Node *combine)
+{
+    return combine->kind == N_CALL ? named_arg(combine, "every") : NULL;
 }
 
 static const Node *named_arg(const Node *e, const char *name);
@@ -246,7 +339,8 @@ static void check_combination(Sema *s, int params, const Node *local, const Node
     }
     int where = params ? PARAMS : gradient ? DATA_GRADIENT : DATA_LOCAL;
     const char *ctx = params ? split : gradient ? "split data with local gradient" : "split data with a local solver";
-    const Word *c = combine->kind == N_NAME ? find_word(combine_words, combine->name) : NULL;
+    const Word *c = combine->kind == N_NAME || combine->kind == N_CALL ? find_word(combine_words, combine->name)
+                                                                        : NULL;
     if (c && !(c->fits & where)) {
         sema_error(s, combine->span, "'combine %s' does not run under %s", c->word, ctx);
         sema_note_plain(s, "under %s, combine: %s", ctx, word_list(s, combine_words, where));
@@ -266,10 +360,92 @@ static void check_combination(Sema *s, int params, const Node *local, const Node
         sema_note_plain(s, "under %s, global: %s", ctx, word_list(s, global_words, where));
         return;
     }
+    const Node *every = every_of(combine);
+    if (every && (gradient || is_successive(local) || (c && !strcmp(c->word, "multiplicative"))
+                  || !g || strcmp(g->word, "plain") != 0)) {
+        sema_error(s, every->span, "'every' needs a local solver, 'global plain' and a combination other than "
+                                   "multiplicative");
+        sema_note_plain(s, "a round of local solves on k successive mini-batches ends by taking the combined "
+                           "correction as it is");
+        return;
+    }
     if (is_successive(local) && (params || !g || strcmp(g->word, "plain") != 0)) {
         sema_error(s, local->span, "'batches: successive' needs 'split data' and 'global plain'");
         sema_note_plain(s, "a round of local steps on successive mini-batches ends by taking the combined "
                            "correction as it is");
+    }
+}
+
+static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer);
+
+/* The declared strategy a `local` names (nesting), or NULL. */
+static Decl *nested_strategy(Sema *s, const Module *m, const Node *e)
+{
+    if (e->kind != N_CALL && e->kind != N_NAME)
+        return NULL;
+    Decl *d = sema_lookup(s, m, e->name);
+    return d && d->node->kind == N_STRATEGY ? d : NULL;
+}
+
+static const Node *statement(const Node *strategy, NodeKind kind)
+{
+    for (int i = 0; i < strategy->list2.len; i++)
+        if (strategy->list2.items[i]->kind == kind)
+            return strategy->list2.items[i];
+    return NULL;
+}
+
+/* The groups of ranks a split gives, and the nested strategy that needs
+ * them: a nested strategy splits the other way (data inside a block of
+ * parameters, or parameters inside a micro-batch) over the ranks of its
+ * group, so the outer split must give each group several (per_block); it
+ * does not solve a trust-region subproblem, and runs its groups side by
+ * side (not multiplicatively). */
+static void check_blocks(Sema *s, const Node *outer, const Node *split, Decl *inner, const Node *combine,
+                         const Node *global)
+{
+    const Node *into = split->a, *per = into->kind == N_CALL ? named_arg(into, "per_block") : NULL;
+    Val pv = per ? sema_const_expr(s, s->p->root, per, outer) : val_err();
+    int several = per && !(pv.kind == V_INT && dim_known(pv.i) && pv.i.v <= 1);
+    int params = !strcmp(split->name, "params");
+    if (!inner) {
+        if (per) {
+            sema_error(s, per->span, "'per_block' gives each block several ranks, which only a nested local "
+                                     "strategy uses");
+            sema_note_plain(s, "local: a declared strategy, like 'local sapts();' under split params");
+        }
+        return;
+    }
+    const Node *in = inner->node, *local = statement(outer, N_LOCAL)->a;
+    const Node *isplit = statement(in, N_SPLIT), *ilocal = statement(in, N_LOCAL);
+    if (!isplit || !ilocal)
+        return;
+    if (!strcmp(isplit->name, split->name)) {
+        sema_error(s, local->span, "'%s' splits %s, as '%s' does; a nested strategy splits the other way", in->name,
+                   split->name, outer->name);
+        sema_note_plain(s, "under split %s, local: a strategy that splits %s", split->name, params ? "data" : "params");
+        return;
+    }
+    if (nested_strategy(s, inner->module, ilocal->a)) {
+        sema_error(s, local->span, "'%s' nests a strategy itself; strategies nest one level deep", in->name);
+        return;
+    }
+    if (!several) {
+        sema_error(s, into->span, "the nested '%s' splits %s over the ranks of a %s, but this split gives each "
+                   "one rank", in->name, isplit->name, params ? "block" : "micro-batch");
+        sema_note_plain(s, "write 'into ranks(per_block: 2)': each %s then has 2 ranks to split",
+                        params ? "block" : "micro-batch");
+        return;
+    }
+    if (global->a->kind == N_CALL && !strcmp(global->a->name, "trust_region")) {
+        sema_error(s, global->a->span, "a nested local strategy does not solve the trust-region subproblem; "
+                                       "'global trust_region' does not fit it");
+        sema_note_plain(s, "with a nested local, global: %s", params ? "plain, lbfgs or secant" : "plain or secant");
+        return;
+    }
+    if (!strcmp(combine->a->name, "multiplicative")) {
+        sema_error(s, combine->a->span, "a nested local strategy runs its blocks side by side, not one after another");
+        sema_note_plain(s, "with a nested local, combine: additive, average, restricted or weighted");
     }
 }
 
@@ -278,6 +454,7 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     static const NodeKind kinds[4] = { N_SPLIT, N_LOCAL, N_COMBINE, N_GLOBAL };
     static const char *const names[4] = { "split", "local", "combine", "global" };
     const Node *first[4] = {0};
+    Decl *inner = NULL;
     Node *n = d->node;
     int errors = s->d->errors;
     for (int i = 0; i < n->list.len; i++) {
@@ -306,8 +483,13 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
         first[k] = st;
         switch (st->kind) {
         case N_SPLIT: check_split(s, st, n, d->module); break;
-        case N_LOCAL: check_step(s, st->a, n, d->module, 0); break;
-        case N_COMBINE: check_combine(s, st->a); break;
+        case N_LOCAL:
+            if (!(inner = nested_strategy(s, d->module, st->a)))
+                check_step(s, st->a, n, d->module, 0);
+            else if (user_strategy(s, st->a, inner, n) == SK_ERR)
+                inner = NULL;
+            break;
+        case N_COMBINE: check_combine(s, st->a, n, d->module); break;
         default: check_step(s, st->a, n, d->module, 1); break;
         }
     }
@@ -317,6 +499,8 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     if (s->d->errors == errors && first[0] && first[1] && first[2] && first[3])
         check_combination(s, !strcmp(first[0]->name, "params"), first[1]->a, first[2]->a, first[3]->a,
                           NULL, 0);
+    if (s->d->errors == errors && first[0])
+        check_blocks(s, n, first[0], inner, first[2], first[3]);
 }
 
 static SKind decl_kind(const Node *strategy)
@@ -324,15 +508,60 @@ static SKind decl_kind(const Node *strategy)
     for (int i = 0; i < strategy->list2.len; i++) {
         const Node *st = strategy->list2.items[i];
         if (st->kind == N_SPLIT)
-            return !strcmp(st->name, "params") ? SK_PARAMS : !strcmp(st->name, "data") ? SK_DATA : SK_ERR;
+            return !strcmp(st->name, "params") ? (st->b && !strcmp(st->b->name, "layer") ? SK_PARAMS_LAYER : SK_PARAMS)
+                 : !strcmp(st->name, "data") ? SK_DATA : SK_ERR;
     }
     return SK_ERR;
 }
 
 /* ---- decompose = ... ----------------------------------------------------------- */
 
-static SKind user_strategy(Sema *s, const Node *e, Decl *d)
+/* The index of the first formal of fn that e mentions, or -1. */
+static int formal_in(const Node *fn, const Node *e)
 {
+    if (!e)
+        return -1;
+    if (e->kind == N_NAME)
+        for (int k = 0; k < fn->list.len; k++)
+            if (!strcmp(fn->list.items[k]->name, e->name))
+                return k;
+    int k = formal_in(fn, e->a);
+    if (k < 0)
+        k = formal_in(fn, e->b);
+    for (int i = 0; k < 0 && i < e->list.len; i++)
+        k = formal_in(fn, e->list.items[i]);
+    return k;
+}
+
+/* Every named argument inside fn's body that a formal reaches, checked by
+ * the shared value rules with the formals bound: `sapts(local_steps: 0)` is
+ * `trust_region(steps: 0)`, refused at the argument given. */
+static void check_bound(Sema *s, const Decl *d, const Node *call, const Node *const *given, const Val *vals,
+                        const Node *e)
+{
+    const Node *fn = d->node;
+    if (!e || (e->kind != N_CALL && e->kind != N_LIST))
+        return;
+    for (int i = 0; i < e->list.len; i++) {
+        const Node *a = e->list.items[i], *x = a->kind == N_NAMED_ARG ? a->a : a;
+        check_bound(s, d, call, given, vals, x);
+        int k = a->kind == N_NAMED_ARG ? formal_in(fn, x) : -1;
+        if (k < 0)
+            continue;
+        Val v = sema_bound_expr(s, d->module, x, fn, vals);
+        const Node *at = x->kind == N_NAME && given[k] ? given[k] : call;
+        Node fake = { .kind = N_NAMED_ARG, .name = a->name, .span = at->span };
+        fake.a = (Node *)(at->kind == N_NAMED_ARG ? at->a : at);
+        int before = s->d->errors;
+        sema_check_setting_value(s, sema_fmt(s, "'%s' in '%s'", e->name, fn->name), &fake, &v);
+        if (s->d->errors != before)
+            sema_note(s, x->span, "'%s' passes '%s' to it here", fn->name, fn->list.items[k]->name);
+    }
+}
+
+static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer)
+{
+    Val vals[64];
     d->used = 1;
     const Node *fn = d->node;
     int npos = 0;
@@ -369,12 +598,11 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d)
         }
         given[k] = a;
         const Node *f = fn->list.items[k];
-        Val v = sema_const_expr(s, s->p->root, a->kind == N_NAMED_ARG ? a->a : a, NULL);
+        Val v = sema_const_expr(s, s->p->root, a->kind == N_NAMED_ARG ? a->a : a, outer);
+        vals[k] = v;
         if (v.kind != V_ERR && v.kind != V_INT && !(v.kind == V_NUM && f->a->kind == N_TYPE_FLOAT))
             sema_error(s, a->span, "argument '%s' of '%s' must be %s", f->name, fn->name,
                        f->a->kind == N_TYPE_INT ? "an integer" : "a number");
-        else
-            sema_check_setting_value(s, sema_fmt(s, "'%s'", fn->name), f, &v);
     }
     for (int k = 0; k < fn->list.len; k++) {
         if (!given[k] && !fn->list.items[k]->b) {
@@ -382,8 +610,20 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d)
             sema_note(s, fn->list.items[k]->span, "'%s' declared here", fn->list.items[k]->name);
             return SK_ERR;
         }
+        if (!given[k])
+            vals[k] = sema_const_expr(s, d->module, fn->list.items[k]->b, NULL);
     }
-    return decl_kind(fn);
+    int errors = s->d->errors;
+    for (int i = 0; i < fn->list2.len; i++)
+        check_bound(s, d, e, given, vals, fn->list2.items[i]->a);
+    if (s->d->errors != errors)
+        return SK_ERR;
+    SKind kind = decl_kind(fn);
+    const Node *local = statement(fn, N_LOCAL);
+    Decl *inner = local ? nested_strategy(s, d->module, local->a) : NULL;
+    if (kind == SK_DATA && inner && decl_kind(inner->node) != SK_DATA)
+        return decl_kind(inner->node); /* parameters split inside the micro-batches: they must split */
+    return kind;
 }
 
 static const Node *named_arg(const Node *e, const char *name)
@@ -427,7 +667,7 @@ static SKind params_call(Sema *s, const Node *e)
     if (local)
         check_step(s, local, NULL, root, 0);
     if (combine)
-        check_combine(s, combine);
+        check_combine(s, combine, NULL, root);
     if (global)
         check_step(s, global, NULL, root, 1);
     /* without local or global: the train block's optimiser (sgd without one) */
@@ -446,7 +686,8 @@ static SKind params_call(Sema *s, const Node *e)
         check_combination(s, 1, local ? local : train ? train : &optimizer_word, combine ? combine : &additive,
                           global ? global : &optimizer_word, train, 1);
     }
-    return SK_PARAMS;
+    a = named_arg(e, "by");
+    return a && a->kind == N_NAME && !strcmp(a->name, "layer") ? SK_PARAMS_LAYER : SK_PARAMS;
 }
 
 /* The values of mgopt(...) and rmtr(...)'s arguments (runtime/methods/
@@ -504,7 +745,7 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
     if (e->kind == N_CALL || e->kind == N_NAME) {
         Decl *d = sema_lookup(s, root, e->name);
         if (d && d->node->kind == N_STRATEGY) {
-            SKind k = user_strategy(s, e, d);
+            SKind k = user_strategy(s, e, d, NULL);
             if (k != SK_ERR)
                 check_user_global(s, d->node);
             return k;
@@ -811,6 +1052,28 @@ static int params_fits(Sema *s, char *why, size_t n)
     return 0;
 }
 
+/* split params by layer: two layers (parameters of distinct path prefixes,
+ * as runtime/methods/compose_blocks.c counts them). */
+static int layers_fit(Sema *s, char *why, size_t n)
+{
+    int layers = 0;
+    const char *last = NULL;
+    size_t last_len = 0;
+    for (int i = 0; i < s->typed.nmodels; i++)
+        for (int k = 0; k < s->typed.models[i].nparams; k++) {
+            const char *path = s->typed.models[i].params[k].path, *slash = strrchr(path, '/');
+            size_t len = slash ? (size_t)(slash - path) : strlen(path);
+            if (!last || len != last_len || strncmp(path, last, len) != 0)
+                layers++;
+            last = path, last_len = len;
+        }
+    if (layers >= 2)
+        return 1;
+    snprintf(why, n, "splitting params by layer needs at least 2 layers; model '%s' has %d",
+             s->typed.models[0].name, layers);
+    return 0;
+}
+
 static const char *fit_list(Sema *s);
 
 static void fit_note(Sema *s)
@@ -839,7 +1102,7 @@ static const char *fit_list(Sema *s)
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
             continue;
         SKind k = decl_kind(n);
-        if (k == SK_DATA || (k == SK_PARAMS && p))
+        if (k == SK_DATA || (k == SK_PARAMS && p) || (k == SK_PARAMS_LAYER && layers_fit(s, why, sizeof why)))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
     }
     return sema_fmt(s, "%s", list);
@@ -884,7 +1147,9 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         return;
     char why[512];
     int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
-    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why) : neurons ? neurons_fits(s, why, sizeof why)
+    int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
+           : k == SK_PARAMS_LAYER ? layers_fit(s, why, sizeof why)
+           : neurons ? neurons_fits(s, why, sizeof why)
            : k == SK_ADMM ? admm_fits(s, why, sizeof why) : mgrit_fits(s, why, sizeof why);
     if (!ok && k == SK_MULTI && !strncmp(why, "mgrit ", 6)) { /* the same rule: a repeat block's steps */
         sema_error(s, inner->span, "multilevel(%s(...)) %s", inner->name, why + 6);
@@ -922,15 +1187,22 @@ int sema_first_order_steps(Sema *s)
     if (ml && !strcmp(ml->name, "rmtr"))
         return 0; /* RMTR takes trust-region iterations only */
     Decl *decl = sema_lookup(s, s->p->root, d->name);
-    if (decl && decl->node->kind == N_STRATEGY) {
+    for (int depth = 0; decl && decl->node->kind == N_STRATEGY && depth < 2; depth++) {
         const Node *n = decl->node;
+        Decl *inner = NULL;
         for (int i = 0; i < n->list2.len; i++) {
             const Node *st = n->list2.items[i];
+            if (st->kind == N_LOCAL && (inner = nested_strategy(s, decl->module, st->a)))
+                continue; /* a nested strategy: its own steps (one level deep) */
             if ((st->kind == N_LOCAL || st->kind == N_GLOBAL) && first_order_step(s, st->a))
                 return 1;
         }
-        return 0;
+        if (!inner)
+            return 0;
+        decl = inner;
     }
+    if (decl && decl->node->kind == N_STRATEGY)
+        return 0;
     if (d->kind == N_CALL && method_fit(d->name) == FIT_STAGES) /* params(local:, global:) */
         return first_order_step(s, named_arg(d, "local")) || first_order_step(s, named_arg(d, "global"));
     return first_order_step(s, NULL); /* data, layers, grid: the train block's optimiser */

@@ -34,7 +34,8 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "checkpoint", R_STRING }, { "log", R_STRING },
     { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG },
     { "nesterov", R_FLAG }, { "weight_decay", R_NONNEG_NUM }, { "clip", R_POS_NUM },
-    { "every", R_POS_INT }, { "gamma", R_POS_NUM }, { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },
+    { "every", R_POS_INT }, { "overlap", R_NONNEG_INT }, { "per_block", R_POS_INT }, { "gamma", R_POS_NUM },
+    { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },
     { "pre", R_NONNEG_INT }, { "post", R_NONNEG_INT }, { "coarse_steps", R_POS_INT }, /* mgopt, rmtr */
     { "grad_ratio", R_NONNEG_NUM }, { "very_good", R_UNIT },
 };
@@ -101,6 +102,16 @@ Val sema_const_expr(Sema *s, const Module *m, const Node *e, const Node *strateg
         Val v = f->a->kind == N_TYPE_INT ? val_int(dim_unknown()) : val_num(0, 0);
         sema_add_local(&b, f->name, L_FORMAL, v, f)->used = 1;
     }
+    Val v = sema_expr(&b, e);
+    sema_body_free(&b);
+    return v;
+}
+
+Val sema_bound_expr(Sema *s, const Module *m, const Node *e, const Node *strategy, const Val *values)
+{
+    Body b = { .s = s, .mod = m, .instance = -1, .stage = -1 };
+    for (int i = 0; strategy && i < strategy->list.len; i++)
+        sema_add_local(&b, strategy->list.items[i]->name, L_FORMAL, values[i], strategy->list.items[i])->used = 1;
     Val v = sema_expr(&b, e);
     sema_body_free(&b);
     return v;

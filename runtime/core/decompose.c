@@ -126,6 +126,12 @@ static int bind(const ExaProgram *p, const ExaStrategyDecl *d, const ExaCall *gi
         return unfit(p, err, errlen, text, p->fit_params_why);
     *out = exa_call_copy(d->expand);
     substitute(*out, d, bound);
+    char bad[256];
+    if (exa_compose_bad_number(*out, bad, sizeof bad)) { /* as exac refuses sapts(local_steps: 0) */
+        exa_call_free(*out);
+        *out = NULL;
+        return refuse(err, errlen, text, "%s (in '%s')%s", bad, d->name, "");
+    }
     return 0;
 }
 
@@ -188,14 +194,22 @@ static int solver_arg(const ExaProgram *p, const ExaValue *v, int global, const 
     if (!v)
         return 0;
     const char *w = v->kind == EXA_IDENT ? v->str : NULL;
-    if (w && (global ? !strcmp(w, "plain") || !strcmp(w, "optimizer") : !strcmp(w, "gradient")))
+    if (w && (global ? !strcmp(w, "plain") || !strcmp(w, "optimizer") || !strcmp(w, "secant")
+                     : !strcmp(w, "gradient")))
         return 0;
+    if (global && v->kind == EXA_CALL && !strcmp(v->call->name, "secant")) { /* G-ASPIN: history only */
+        for (int i = 0; i < v->call->nargs; i++)
+            if (strcmp(v->call->keys[i], "history") != 0)
+                return refuse(err, errlen, text, "'secant' takes 'history' (the L-BFGS pairs of F it keeps)%s%s%s",
+                              "", "", "");
+        return 0;
+    }
     int k = -1;
     for (int i = 0; v->kind == EXA_CALL && i < p->nsolvers; i++)
         if (!strcmp(p->solver[i], v->call->name))
             k = i;
     if (k < 0)
-        return refuse(err, errlen, text, "%s%s%s", global ? "'global' takes an optimiser call, 'plain' or 'optimizer'"
+        return refuse(err, errlen, text, "%s%s%s", global ? "'global' takes an optimiser call, 'plain', 'secant' or 'optimizer'"
                       : "'local' takes an optimiser call or 'gradient'", "", "");
     char padded[300];
     snprintf(padded, sizeof padded, " %s ", p->solver_args[k]);
@@ -304,7 +318,9 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
         return -1;
     if (!strcmp(c->name, "params") && params_args(p, c, text, err, errlen) != 0)
         return -1;
-    if (!strcmp(c->name, "params") && p->fit_params_why && *p->fit_params_why)
+    /* by layer: the method counts the layers at start-up; by stage needs the stages */
+    if (!strcmp(c->name, "params") && p->fit_params_why && *p->fit_params_why
+        && !(exa_call_ident(c, "by", NULL) && !strcmp(exa_call_ident(c, "by", NULL), "layer")))
         return unfit(p, err, errlen, text, p->fit_params_why);
     const ExaValue *gr = !strcmp(c->name, "grid") ? exa_call_arg(c, "rows") : NULL;
     if (!strcmp(c->name, "neurons") || (gr && gr->kind == EXA_CALL && !strcmp(gr->call->name, "neurons"))) {

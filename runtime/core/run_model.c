@@ -331,7 +331,6 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
     void *g = grad ? grad : stats ? r->stat_grad : NULL;
     const ExaFunction *fn = g ? r->grad_fn : r->loss_fn;
     double sum = 0;
-    r->grad_evals += grad != NULL;
     /* the sum in buckets during the backward pass needs every rank to run
      * loss_grad (its callbacks, the same on every rank, start the
      * collectives): all have rows when count >= size.  Not with batch
@@ -347,6 +346,7 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
         memset(g, 0, (size_t)r->n * r->elem);
     if (ln > 0 || (stats && split)) {
         const ExaComm *before = exa_batch_sync(split ? comm : NULL);
+        *(grad ? &r->grad_rows : &r->loss_only_rows) += ln;
         reserve(r, &r->train, r->train_info, ln, fn);
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         if (r->prog->dropout_size > 0)

@@ -344,13 +344,17 @@ int exa_train(ExaRun *r)
                 fflush(stdout);
             }
             if (logging) {
-                const char *names[3 + EXA_REPORT_MAX] = { "validation_loss", "comm_seconds", "grad_evals" };
-                double values[3 + EXA_REPORT_MAX] = { vloss, exa_comm_seconds(&r->world), (double)r->grad_evals };
+                const char *names[4 + EXA_REPORT_MAX] = { "validation_loss", "comm_seconds", "grad_evals",
+                                                           "loss_evals" };
+                double per_batch = (double)(r->batch < r->train.n ? r->batch : r->train.n);
+                double values[4 + EXA_REPORT_MAX] = { vloss, exa_comm_seconds(&r->world),
+                                                      (double)r->grad_rows / per_batch,
+                                                      (double)r->loss_only_rows / per_batch };
                 for (int i = 0; i < nrep; i++)
-                    names[3 + i] = rep_names[i], values[3 + i] = rep_values[i];
+                    names[4 + i] = rep_names[i], values[4 + i] = rep_values[i];
                 ExaEpochRecord rec = { .epoch = r->epoch, .loss = loss, .accuracy = vacc,
                                        .seconds = seconds, .samples_per_s = (double)samples / seconds,
-                                       .nextra = 3 + nrep, .names = names, .values = values };
+                                       .nextra = 4 + nrep, .names = names, .values = values };
                 if (exa_metrics_write(&log, &rec, err, sizeof err) != 0)
                     fprintf(stderr, "%s\n", err);
             }

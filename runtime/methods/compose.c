@@ -2,33 +2,37 @@
  * strategy declared in .exa (it arrives as strategy(split=, by=, into=,
  * local=, combine=, global=)).
  *
- *   split    data: each rank of the communicator a micro-batch;
- *            params: each rank a block of stages (by stage) or of layers
- *            (by layer: the parameters sharing a path prefix)
+ *   split    data: each group of ranks a micro-batch;
+ *            params: each group a block of stages (by stage) or of layers
+ *            (by layer), disjoint, overlapping or listed (compose_blocks.c)
  *   local    the solver a rank runs on its subproblem (gradient: none,
- *            then the averaged gradient goes to the global optimiser)
- *   combine  additive / average / multiplicative (methods.def)
+ *            then the averaged gradient goes to the global optimiser), or a
+ *            declared strategy run on the group's communicator (nesting:
+ *            split ... into ranks(per_block: m))
+ *   combine  additive / average / multiplicative / restricted / weighted
+ *            (methods.def), each after one mini-batch or, with (every: k),
+ *            after local solves on k successive mini-batches
  *   global   trust_region: ratio test on the mini-batch (SAPTS, APTS);
  *            lbfgs: line search along the combined correction, then one
  *            global L-BFGS step (nonlinearly preconditioned L-BFGS);
+ *            secant: L-BFGS on F = -c, backtracked (G-ASPIN, compose_secant.c);
  *            plain: take it; an optimiser: on the averaged gradient.
  * Which combination runs is methods.def's fit sets, checked by exac and
- * again here.  Local solvers start every round afresh (solver_reset): no
- * local state survives a round, so none is checkpointed.  With
- * `batches: successive` a round is `steps` mini-batches long, one local
- * step on each, and it always ends with the epoch's last mini-batch. */
+ * again here.  Local solvers (and nested strategies) start every round
+ * afresh: no local state survives a round, so none is checkpointed.  A
+ * round of several mini-batches (`batches: successive`, `every: k`) always
+ * ends with the epoch's last mini-batch.
+ *
+ * Hook for the coarse correction (two-level Schwarz, not built yet): it
+ * goes between combine() and the global step of data_step / params_step,
+ * as a second correction from the multilevel hierarchy's coarse network,
+ * added to c (additive) or solved from x + c (multiplicative). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "solver.h"
-
-typedef enum Split { SPLIT_DATA, SPLIT_PARAMS } Split;
-typedef enum Combine {
-#define EXA_COMBINE(word, id, fits) COMBINE_##id,
-#include "exa/methods.def"
-} Combine;
+#include "compose.h"
 
 /* methods.def's fit sets are written with the bare bit names */
 #define DATA_GRADIENT EXA_FITS_DATA_GRADIENT
@@ -53,17 +57,10 @@ static const struct {
 #undef DATA_LOCAL
 #undef PARAMS
 
-typedef struct Compose {
-    ExaMethod base;
-    Split split;
-    Combine combine;
-    Optimizer gopt, lopt;      /* global and local solvers */
-    double delta;              /* global trust radius (SAPTS, APTS) */
-    char *mask;                /* SPLIT_PARAMS: 1 for this rank's weights */
-    double *x, *g, *x0, *g0, *shift, *y, *c; /* n doubles each */
-    void *stage_theta, *stage_grad;
-    int round;                 /* successive batches: local steps taken this round */
-} Compose;
+static const char *const weights[] = {
+#define EXA_WEIGHT(word, id) #word,
+#include "exa/methods.def"
+};
 
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
@@ -71,7 +68,26 @@ static Objective objective_of(Compose *s, int64_t begin, int64_t count, ExaShard
 {
     return (Objective){ .r = s->base.r, .loss = solver_split_loss_fn, .ctx = &s->base, .begin = begin,
                         .count = count, .mode = mode, .stage_theta = s->stage_theta,
-                        .stage_grad = s->stage_grad };
+                        .stage_grad = s->stage_grad, .mask = s->split == SPLIT_DATA ? s->mask : NULL };
+}
+
+/* A rank's subproblem: under split data its micro-batch (with a nested
+ * strategy: its group's, evaluated over the group), under split params the
+ * mini-batch with only its block free. */
+static Objective local_of(Compose *s, int64_t begin, int64_t count)
+{
+    if (s->split == SPLIT_PARAMS) {
+        Objective o = objective_of(s, begin, count, EXA_SHARD_ALL);
+        o.mask = s->mask;
+        return o;
+    }
+    if (!s->inner)
+        return objective_of(s, begin, count, EXA_SHARD_LOCAL);
+    int64_t lb, ln;
+    exa_data_shard(count, s->group, s->ngroups, &lb, &ln);
+    Objective o = objective_of(s->inner, begin + lb, ln, EXA_SHARD_SPLIT);
+    o.mask = s->mask;
+    return o;
 }
 
 static double dot(const double *a, const double *b, int64_t n)
@@ -80,6 +96,42 @@ static double dot(const double *a, const double *b, int64_t n)
     for (int64_t i = 0; i < n; i++)
         d += a[i] * b[i];
     return d;
+}
+
+static double compose_step(ExaMethod *m, int64_t begin, int64_t count);
+
+/* A nested strategy starts each round as it was created (it is a local
+ * solver): its trust radius initial, its global history empty. */
+static void compose_reset(Compose *s)
+{
+    s->delta = s->gopt.spec.kind == OPT_TR ? s->gopt.trust.cfg.delta0 : 0;
+    solver_reset(&s->gopt, s->delta);
+    s->sec.counters[0] = s->sec.counters[1] = s->sec.counters[2] = 0;
+    s->round = 0;
+}
+
+/* The local solve from y (value *fy and gradient g of the local objective,
+ * both current) for `steps` iterations; a nested strategy takes one step of
+ * its own on the group's share of the mini-batch, and *fy, g are then
+ * re-evaluated. */
+static void local_solve(Compose *s, Objective *local, double *y, double *fy, double *g, int64_t begin,
+                        int64_t count)
+{
+    if (!s->inner) {
+        solver_run(&s->lopt, local, y, fy, g);
+        return;
+    }
+    ExaRun *r = s->base.r;
+    int64_t b = begin, c = count;
+    if (s->split == SPLIT_DATA) {
+        exa_data_shard(count, s->group, s->ngroups, &b, &c);
+        b += begin;
+    }
+    compose_reset(s->inner);
+    solver_from_double(r, y, r->theta);
+    compose_step(&s->inner->base, b, c);
+    solver_to_double(r, r->theta, y);
+    *fy = solver_objective(local, y, g);
 }
 
 /* The ratio test of a trust-region globalisation: accepts x + c when the
@@ -103,16 +155,79 @@ static void ratio_test(Compose *s, Objective *global, double f, double pred)
     }
 }
 
-/* Sums (or averages) c over the ranks, and returns the summed prediction. */
+/* Combines this rank's correction c (its predicted reduction pred) over
+ * the communicator as the combine word says; returns the prediction of the
+ * combined step: the (weighted) sum of the local ones, or for restricted and
+ * overlap weights, whose blocks share weights, the first-order -g'c. */
 static double combine(Compose *s, double pred)
 {
     const ExaComm *comm = &s->base.comm;
     int64_t n = s->base.r->n;
-    exa_comm_allreduce_sum(comm, s->c, (size_t)n, EXA_REAL_F64);
-    if (s->combine == COMBINE_AVERAGE)
+    double w = 1;
+    if (s->combine == COMBINE_RESTRICTED) {
         for (int64_t i = 0; i < n; i++)
-            s->c[i] /= (double)comm->size;
-    return exa_comm_sum_double(comm, pred);
+            if (!s->own[i])
+                s->c[i] = 0;
+    } else if (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_OVERLAP) {
+        if (s->share)
+            for (int64_t i = 0; i < n; i++)
+                s->c[i] *= s->share[i];
+        else
+            w = 1.0 / s->ngroups; /* split data: every block holds every weight */
+    } else if (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_SIZE) {
+        int64_t lb, ln;
+        exa_data_shard(s->count_now, s->group, s->ngroups, &lb, &ln);
+        w = s->split == SPLIT_PARAMS ? s->size_weight : (double)ln / (double)s->count_now;
+    } else if (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_DECREASE) {
+        double d = pred > 0 ? pred : 0, total = exa_comm_sum_double(comm, d) / s->per_block;
+        w = total > 0 ? d / total : 1.0 / s->ngroups;
+    } else if (s->combine == COMBINE_AVERAGE) {
+        w = 1.0 / s->ngroups;
+    }
+    w /= s->per_block; /* the ranks of a block hold the same correction */
+    if (w != 1)
+        for (int64_t i = 0; i < n; i++)
+            s->c[i] *= w;
+    exa_comm_allreduce_sum(comm, s->c, (size_t)n, EXA_REAL_F64);
+    double total = exa_comm_sum_double(comm, pred * w);
+    if (s->combine == COMBINE_RESTRICTED || (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_OVERLAP))
+        return -dot(s->g, s->c, n);
+    return total;
+}
+
+/* After combine(): the global step from x along c. */
+static void global_step(Compose *s, Objective *global, double f, double pred)
+{
+    int64_t n = s->base.r->n;
+    if (s->secant) {
+        compose_secant_step(s, global, f);
+    } else if (s->gopt.spec.kind == OPT_TR) {
+        double norm = sqrt(dot(s->c, s->c, n));
+        if (s->split == SPLIT_PARAMS && norm > s->delta) { /* clamped to the trust region (multiplicative,
+                                                           * overlap); the prediction scaled with it */
+            for (int64_t i = 0; i < n; i++)
+                s->c[i] *= s->delta / norm;
+            pred *= s->delta / norm;
+        }
+        ratio_test(s, global, f, pred);
+    } else if (s->gopt.spec.kind == OPT_LBFGS) {
+        /* x_half = x + a c, a from a strong-Wolfe search from 1; then one
+         * global L-BFGS step from x_half */
+        if (dot(s->g, s->c, n) < 0) {
+            ExaLineSearch ls = exa_line_search_defaults();
+            double alpha = 1, fn;
+            if (exa_line_search_wolfe(&ls, solver_objective, global, n, s->x, f, s->g, s->c, &alpha,
+                                      s->y, &fn, s->g0) == 0 || fn < f) {
+                memcpy(s->x, s->y, (size_t)n * sizeof *s->x);
+                memcpy(s->g, s->g0, (size_t)n * sizeof *s->g);
+                f = fn;
+            }
+        }
+        exa_lbfgs_step(&s->gopt.lbfgs, solver_objective, global, s->x, &f, s->g);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            s->x[i] += s->c[i];
+    }
 }
 
 /* split data: local solves on micro-batches (SAPTS, local SGD). */
@@ -122,7 +237,7 @@ static double data_step(Compose *s, int64_t begin, int64_t count)
     int64_t n = r->n;
     int consistent = s->gopt.spec.kind == OPT_TR;
     Objective global = objective_of(s, begin, count, EXA_SHARD_SPLIT);
-    Objective local = objective_of(s, begin, count, EXA_SHARD_LOCAL);
+    Objective local = local_of(s, begin, count);
     solver_to_double(r, r->theta, s->x);
     double f = solver_objective(&global, s->x, s->g);
     double fi = solver_objective(&local, s->x, s->g0);
@@ -137,66 +252,74 @@ static double data_step(Compose *s, int64_t begin, int64_t count)
     memcpy(s->y, s->x, (size_t)n * sizeof *s->x);
     solver_reset(&s->lopt, consistent ? s->delta / s->base.comm.size : 0);
     double Fy = fi;
-    solver_run(&s->lopt, &local, s->y, &Fy, s->g0);
+    local_solve(s, &local, s->y, &Fy, s->g0, begin, count);
     for (int64_t i = 0; i < n; i++)
         s->c[i] = s->y[i] - s->x[i];
     double pred = combine(s, fi - Fy);
     if (consistent)
         ratio_test(s, &global, f, pred);
     else
-        for (int64_t i = 0; i < n; i++)
-            s->x[i] += s->c[i];
+        global_step(s, &global, f, pred);
     solver_from_double(r, s->x, r->theta);
     return f;
 }
 
-/* split data, batches: successive: one local step on this mini-batch's
- * micro-batch from where the round has got to (y); the round's start is x
- * (the parameters, unchanged during the round).  After `steps` mini-batches,
- * or the epoch's last, the corrections are combined and taken (global
- * plain).  Returns the mini-batch loss at the local iterates, weighted by
- * the micro-batches. */
-static double successive_step(Compose *s, int64_t begin, int64_t count)
+/* A round over several mini-batches: `batches: successive` (one local step
+ * on each of `steps` mini-batches) or `every: k` (the local solver's steps
+ * on each of k mini-batches), each from where the last left the local
+ * iterate y; the round's start x is the parameters, unchanged during the
+ * round.  At its end (or the epoch's) the corrections are combined and
+ * taken (global plain).  Returns the mini-batch loss at the local iterates
+ * (split data: weighted by the micro-batches; split params: their mean). */
+static double round_step(Compose *s, int64_t begin, int64_t count)
 {
     ExaRun *r = s->base.r;
     int64_t n = r->n;
-    Objective local = objective_of(s, begin, count, EXA_SHARD_LOCAL);
+    int length = s->lopt.spec.successive ? s->lopt.spec.steps : s->every;
+    int per_batch = s->lopt.spec.successive ? 1 : s->lopt.spec.steps;
+    Objective local = local_of(s, begin, count);
     if (s->round == 0) {
         solver_to_double(r, r->theta, s->x);
         memcpy(s->y, s->x, (size_t)n * sizeof *s->x);
         solver_reset(&s->lopt, 0);
+        s->round_pred = 0;
     }
     double fy = solver_objective(&local, s->y, s->g0), start = fy;
-    int steps = s->lopt.spec.steps; /* one of the round's steps on this micro-batch */
-    s->lopt.spec.steps = 1;
-    solver_run(&s->lopt, &local, s->y, &fy, s->g0);
+    int steps = s->lopt.spec.steps;
+    s->lopt.spec.steps = per_batch;
+    local_solve(s, &local, s->y, &fy, s->g0, begin, count);
     s->lopt.spec.steps = steps;
-    int64_t lb, ln;
-    exa_data_shard(count, s->base.comm.rank, s->base.comm.size, &lb, &ln);
-    double loss = exa_comm_sum_double(&s->base.comm, start * (double)ln) / (double)count;
-    if (++s->round >= steps || begin + count >= r->train.n) {
+    s->round_pred += start - fy;
+    double loss;
+    if (s->split == SPLIT_DATA) {
+        int64_t lb, ln;
+        exa_data_shard(count, s->group, s->ngroups, &lb, &ln);
+        loss = exa_comm_sum_double(&s->base.comm, start * (double)ln / s->per_block) / (double)count;
+    } else {
+        loss = exa_comm_sum_double(&s->base.comm, start) / s->base.comm.size;
+    }
+    if (++s->round >= length || begin + count >= r->train.n) {
         for (int64_t i = 0; i < n; i++)
             s->c[i] = s->y[i] - s->x[i];
-        combine(s, 0);
+        combine(s, s->round_pred);
         for (int64_t i = 0; i < n; i++)
             s->x[i] += s->c[i];
-        solver_from_double(r, s->x, r->theta);
         s->round = 0;
     }
+    solver_from_double(r, s->x, r->theta); /* a nested solve borrowed theta */
     return loss;
 }
 
-/* split params: each rank's block solved with the others frozen, the
- * corrections combined, then globalised (nonlinearly preconditioned L-BFGS,
- * APTS in the weights). */
+/* split params: each block solved with the others frozen, the corrections
+ * combined, then globalised (nonlinearly preconditioned L-BFGS, APTS in
+ * the weights, RAS, G-ASPIN). */
 static double params_step(Compose *s, int64_t begin, int64_t count)
 {
     ExaRun *r = s->base.r;
     const ExaComm *comm = &s->base.comm;
     int64_t n = r->n;
     Objective global = objective_of(s, begin, count, EXA_SHARD_SPLIT);
-    Objective local = objective_of(s, begin, count, EXA_SHARD_ALL);
-    local.mask = s->mask;
+    Objective local = local_of(s, begin, count);
     solver_to_double(r, r->theta, s->x);
     double f = solver_objective(&global, s->x, s->g), start = f, pred = 0;
     memcpy(s->x0, s->x, (size_t)n * sizeof *s->x);
@@ -222,38 +345,12 @@ static double params_step(Compose *s, int64_t begin, int64_t count)
          * steps has norm at most Delta/sqrt(P) and needs no clamping, and the
          * summed local reductions remain its prediction */
         solver_reset(&s->lopt, s->gopt.spec.kind == OPT_TR ? s->delta / comm->size : 0);
-        solver_run(&s->lopt, &local, s->y, &fy, s->g0);
+        local_solve(s, &local, s->y, &fy, s->g0, begin, count);
         for (int64_t i = 0; i < n; i++)
             s->c[i] = s->y[i] - s->x[i];
         pred = combine(s, before - fy);
     }
-    if (s->gopt.spec.kind == OPT_TR) {
-        double norm = sqrt(dot(s->c, s->c, n));
-        if (norm > s->delta) { /* clamped to the trust region (multiplicative);
-                                * the prediction scaled with it, to first order */
-            for (int64_t i = 0; i < n; i++)
-                s->c[i] *= s->delta / norm;
-            pred *= s->delta / norm;
-        }
-        ratio_test(s, &global, f, pred);
-    } else if (s->gopt.spec.kind == OPT_LBFGS) {
-        /* x_half = x + a c, a from a strong-Wolfe search from 1; then one
-         * global L-BFGS step from x_half */
-        if (dot(s->g, s->c, n) < 0) {
-            ExaLineSearch ls = exa_line_search_defaults();
-            double alpha = 1, fn;
-            if (exa_line_search_wolfe(&ls, solver_objective, &global, n, s->x, f, s->g, s->c, &alpha,
-                                      s->y, &fn, s->g0) == 0 || fn < f) {
-                memcpy(s->x, s->y, (size_t)n * sizeof *s->x);
-                memcpy(s->g, s->g0, (size_t)n * sizeof *s->g);
-                f = fn;
-            }
-        }
-        exa_lbfgs_step(&s->gopt.lbfgs, solver_objective, &global, s->x, &f, s->g);
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            s->x[i] += s->c[i];
-    }
+    global_step(s, &global, f, pred);
     solver_from_double(r, s->x, r->theta);
     return start;
 }
@@ -261,87 +358,52 @@ static double params_step(Compose *s, int64_t begin, int64_t count)
 static double compose_step(ExaMethod *m, int64_t begin, int64_t count)
 {
     Compose *s = (Compose *)m;
+    s->count_now = count;
+    if (s->lopt.spec.successive || s->every > 1)
+        return round_step(s, begin, count);
     if (s->split == SPLIT_PARAMS)
         return params_step(s, begin, count);
     if (s->lopt.spec.kind == OPT_GRADIENT) {
         Objective obj = objective_of(s, begin, count, EXA_SHARD_SPLIT);
         return solver_global_step(&s->gopt, &obj, s->x, s->g);
     }
-    if (s->lopt.spec.successive)
-        return successive_step(s, begin, count);
     return data_step(s, begin, count);
 }
 
-/* The global solver's state and the trust radius; local solvers start
- * every round afresh and hold nothing between rounds. */
+/* The global solver's state and the trust radius; local solvers (and a
+ * nested strategy) start every round afresh and hold nothing between rounds. */
 static void compose_save(ExaMethod *m, ExaStateList *l)
 {
     Compose *s = (Compose *)m;
     solver_save(&s->gopt, m->r, "global", l);
     if (s->gopt.spec.kind == OPT_TR)
         exa_state_add(l, "global", "radius", &s->delta, 8);
+    if (s->secant)
+        compose_secant_save(s, l);
 }
 
 static void compose_load(ExaMethod *m)
 {
-    solver_load(&((Compose *)m)->gopt);
+    Compose *s = (Compose *)m;
+    solver_load(&s->gopt);
+    if (s->secant)
+        compose_secant_load(s);
 }
 
 static void compose_free(ExaMethod *m)
 {
     Compose *s = (Compose *)m;
+    if (s->inner)
+        compose_free(&s->inner->base);
+    if (s->have_group_comm)
+        exa_comm_free(&s->group_comm);
     solver_free(&s->gopt);
     solver_free(&s->lopt);
+    if (s->secant)
+        compose_secant_free(s);
     free(s->x), free(s->g), free(s->x0), free(s->g0), free(s->shift), free(s->y), free(s->c);
-    free(s->stage_theta), free(s->stage_grad), free(s->mask);
+    free(s->stage_theta), free(s->stage_grad), free(s->mask), free(s->own), free(s->share);
     free(s);
-}
-
-/* The length of the layer part of a parameter path ("enc/dense#1/W" ->
- * "enc/dense#1"): parameters with the same prefix form one layer. */
-static size_t layer_prefix(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? (size_t)(slash - path) : strlen(path);
-}
-
-/* This rank's block of parameters: stages (or layers) split into contiguous
- * groups, one per rank of the communicator. */
-static int make_mask(Compose *s, int by_layer, char *err, size_t errlen)
-{
-    const ExaRun *r = s->base.r;
-    const ExaProgram *p = r->prog;
-    int ranks = s->base.comm.size, nlayers = 0;
-    int *unit = calloc((size_t)(p->nparams > 0 ? p->nparams : 1), sizeof *unit);
-    if (!unit)
-        return -1;
-    for (int i = 0; i < p->nparams; i++) {
-        if (!by_layer) {
-            unit[i] = p->params[i].stage;
-            continue;
-        }
-        const char *a = p->params[i].path, *b = i ? p->params[i - 1].path : NULL;
-        size_t la = layer_prefix(a);
-        if (!b || la != layer_prefix(b) || strncmp(a, b, la) != 0)
-            nlayers++;
-        unit[i] = nlayers - 1;
-    }
-    int units = by_layer ? nlayers : p->nstages;
-    if (units < ranks) {
-        snprintf(err, errlen, "exa: decompose = %s: the model has %d %s to split and the run "
-                 "has %d ranks; run with at most %d", s->base.name, units,
-                 by_layer ? "layers" : "stages", ranks, units);
-        free(unit);
-        return -1;
-    }
-    s->mask = solver_alloc(r->n, 1);
-    for (int i = 0; i < p->nparams; i++) {
-        const ExaParamInfo *q = &p->params[i];
-        if ((int)((int64_t)unit[i] * ranks / units) == s->base.comm.rank)
-            memset(s->mask + q->offset, 1, (size_t)q->size);
-    }
-    free(unit);
-    return 0;
 }
 
 /* Whether word's fit set (methods.def) holds where; -1 when it is unknown. */
@@ -359,50 +421,144 @@ static const char *opt_word(const ExaValue *v)
     return !v ? NULL : v->kind == EXA_CALL ? v->call->name : v->kind == EXA_IDENT ? v->str : NULL;
 }
 
-static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err,
-                                 size_t errlen)
+/* The numbers exac range-checks (sema_train.c's rules), checked again for a
+ * descriptor written by hand and for --decompose: NULL, or what is wrong. */
+const char *exa_compose_bad_number(const ExaCall *c, char *buf, size_t len)
+{
+    static const struct { const char *key; double min; int open, integer; } rules[] = {
+        { "steps", 1, 0, 1 }, { "history", 1, 0, 1 }, { "every", 1, 0, 1 }, { "overlap", 0, 0, 1 },
+        { "per_block", 1, 0, 1 }, { "memory", 1, 0, 1 }, { "lr", 0, 1, 0 }, { "radius", 0, 1, 0 },
+    };
+    for (int i = 0; c && i < c->nargs; i++) {
+        const ExaValue *v = &c->values[i];
+        if (v->kind == EXA_CALL) {
+            const char *b = exa_compose_bad_number(v->call, buf, len);
+            if (b)
+                return b;
+            continue;
+        }
+        for (size_t k = 0; v->kind == EXA_NUM && k < sizeof rules / sizeof rules[0]; k++) {
+            if (strcmp(c->keys[i], rules[k].key) != 0)
+                continue;
+            double x = v->num;
+            if ((rules[k].integer && x != floor(x)) || x < rules[k].min || (rules[k].open && x <= rules[k].min)) {
+                snprintf(buf, len, "'%s' of %s is %g; it must be a %s%s", rules[k].key, c->name, x,
+                         rules[k].min > 0 || rules[k].open ? "positive " : "non-negative ",
+                         rules[k].integer ? "integer" : "number");
+                return buf;
+            }
+        }
+    }
+    return NULL;
+}
+
+static Compose *create(ExaRun *r, const ExaCall *d, const ExaComm *comm, int nested, char *err, size_t errlen);
+
+static int refuse(Compose *s, char *err, size_t errlen, const char *why)
+{
+    snprintf(err, errlen, "exa: decompose = %s: %s (exac rejects this; see docs/strategies.md)", s->base.name, why);
+    return -1;
+}
+
+/* Everything create() reads from the descriptor; 0, or -1 with err set. */
+static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, OptSpec *global, char *err,
+                     size_t errlen)
+{
+    ExaRun *r = s->base.r;
+    const ExaCall *optimizer = r->prog->optimizer;
+    s->split = same(exa_call_ident(d, "split", "params"), "data") ? SPLIT_DATA : SPLIT_PARAMS;
+    *local = solver_spec(exa_call_arg(d, "local"), optimizer);
+    *global = solver_spec(exa_call_arg(d, "global"), optimizer);
+    const ExaValue *cv = exa_call_arg(d, "combine");
+    const char *cw = cv ? opt_word(cv) : "additive";
+    const ExaCall *ccall = cv && cv->kind == EXA_CALL ? cv->call : NULL;
+    const char *gw = opt_word(exa_call_arg(d, "global"));
+    if (!gw || same(gw, "optimizer"))
+        gw = optimizer->name;
+    const ExaValue *lv = exa_call_arg(d, "local");
+    const ExaCall *inner = lv && lv->kind == EXA_CALL && same(lv->call->name, "strategy") ? lv->call : NULL;
+    if (inner)
+        *local = (OptSpec){ .kind = OPT_PLAIN, .steps = 1 };
+    int where = s->split == SPLIT_PARAMS ? EXA_FITS_PARAMS
+              : local->kind == OPT_GRADIENT ? EXA_FITS_DATA_GRADIENT : EXA_FITS_DATA_LOCAL;
+    const char *by = exa_call_ident(d, "by", "stage");
+    for (size_t i = 0; i < sizeof combines / sizeof combines[0]; i++)
+        if (same(cw, combines[i].word))
+            s->combine = (Combine)i;
+    const char *wby = exa_call_ident(ccall, "by", NULL);
+    s->weight = WEIGHT_SIZE;
+    int wknown = 0;
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
+        if (same(wby, weights[i]))
+            s->weight = (Weight)i, wknown = 1;
+    s->every = (int)exa_call_num(ccall, "every", 1);
+    const ExaValue *into = exa_call_arg(d, "into") ? exa_call_arg(d, "into") : exa_call_arg(d, "groups");
+    int ranks_call = into && into->kind == EXA_CALL && same(into->call->name, "ranks");
+    int list = into && into->kind == EXA_CALL && same(into->call->name, "list");
+    s->per_block = ranks_call ? (int)exa_call_num(into->call, "per_block", 1) : 1;
+    char num[256];
+    const char *why = local->kind == OPT_NONE || global->kind == OPT_NONE ? "unknown local or global solver"
+        : exa_compose_bad_number(d, num, sizeof num) ? num
+        : s->split == SPLIT_PARAMS && !same(by, "stage") && !same(by, "layer") ? "parameters split by neither stage nor layer"
+        : into && !(into->kind == EXA_IDENT && same(into->str, "ranks")) && !ranks_call && !list ? "groups other than 'ranks'"
+        : list && s->split != SPLIT_PARAMS ? "listed blocks under split data"
+        : ranks_call && exa_call_arg(into->call, "overlap") && s->split != SPLIT_PARAMS ? "overlap under split data"
+        : fits(cw, where, 0) != 1 ? "a combination that does not fit its split"
+        : fits(gw, where, 1) != 1 ? "a global step that does not fit its split"
+        : s->combine == COMBINE_WEIGHTED && !wknown ? "weighted without by: size, decrease or overlap"
+        : local->kind == OPT_GRADIENT && s->split == SPLIT_PARAMS ? "local gradient under split params"
+        : local->successive && (s->split != SPLIT_DATA || global->kind != OPT_PLAIN) ? "successive batches outside split data with global plain"
+        : s->every > 1 && (global->kind != OPT_PLAIN || local->successive || s->combine == COMBINE_MULTIPLICATIVE) ? "every outside global plain"
+        : s->per_block > 1 && !inner ? "per_block without a nested local strategy"
+        : inner && nested ? "a nested strategy inside a nested strategy"
+        : inner && global->kind == OPT_TR ? "a nested local strategy under global trust_region"
+        : inner && s->combine == COMBINE_MULTIPLICATIVE ? "a nested local strategy under combine multiplicative"
+        : inner && same(exa_call_ident(inner, "split", "params"), exa_call_ident(d, "split", "params")) ? "a nested strategy splitting what its outer strategy splits"
+        : NULL;
+    if (why)
+        return refuse(s, err, errlen, why);
+    int P = s->base.comm.size;
+    if (s->per_block > P)
+        s->per_block = P; /* fewer ranks than a block wants: one block on all of them */
+    if (P % s->per_block) {
+        snprintf(err, errlen, "exa: decompose = %s: per_block %d does not divide the %d ranks", s->base.name,
+                 s->per_block, P);
+        return -1;
+    }
+    s->ngroups = P / s->per_block;
+    s->group = s->base.comm.rank / s->per_block;
+    s->secant = global->kind == OPT_SECANT;
+    if (s->split == SPLIT_DATA && exa_run_check_shards(r, s->ngroups, "rank", err, errlen) != 0)
+        return -1;
+    if (s->split == SPLIT_PARAMS && compose_blocks(s, into, same(by, "layer"), err, errlen) != 0)
+        return -1;
+    if (inner) {
+        if (exa_comm_split(&s->base.comm, s->group, s->base.comm.rank, &s->group_comm) != 0) {
+            snprintf(err, errlen, "exa: decompose = %s: cannot split the communicator into blocks", s->base.name);
+            return -1;
+        }
+        s->have_group_comm = 1;
+        s->inner = create(r, inner, &s->group_comm, 1, err, errlen);
+        if (!s->inner)
+            return -1;
+        if (s->inner->split == SPLIT_DATA && s->mask) /* only the outer block is free */
+            s->inner->mask = memcpy(solver_alloc(r->n, 1), s->mask, (size_t)r->n);
+    }
+    return 0;
+}
+
+static Compose *create(ExaRun *r, const ExaCall *d, const ExaComm *comm, int nested, char *err, size_t errlen)
 {
     Compose *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->base.r = r;
     s->base.comm = *comm;
+    s->base.ops = &exa_method_compose;
     exa_call_print(d, s->base.name, sizeof s->base.name);
-    const ExaCall *optimizer = r->prog->optimizer;
-    s->split = same(exa_call_ident(d, "split", "params"), "data") ? SPLIT_DATA : SPLIT_PARAMS;
-    OptSpec local = solver_spec(exa_call_arg(d, "local"), optimizer);
-    OptSpec global = solver_spec(exa_call_arg(d, "global"), optimizer);
-    const char *cw = exa_call_ident(d, "combine", "additive");
-    const char *gw = opt_word(exa_call_arg(d, "global"));
-    if (!gw || same(gw, "optimizer"))
-        gw = optimizer->name;
-    int where = s->split == SPLIT_PARAMS ? EXA_FITS_PARAMS
-              : local.kind == OPT_GRADIENT ? EXA_FITS_DATA_GRADIENT : EXA_FITS_DATA_LOCAL;
-    const char *by = exa_call_ident(d, "by", "stage");
-    for (size_t i = 0; i < sizeof combines / sizeof combines[0]; i++)
-        if (same(cw, combines[i].word))
-            s->combine = (Combine)i;
-    const ExaValue *into = exa_call_arg(d, "into") ? exa_call_arg(d, "into") : exa_call_arg(d, "groups");
-    const char *why = local.kind == OPT_NONE || global.kind == OPT_NONE ? "unknown local or global solver"
-        : s->split == SPLIT_PARAMS && !same(by, "stage") && !same(by, "layer") ? "parameters split by neither stage nor layer"
-        : into && !(into->kind == EXA_IDENT && same(into->str, "ranks")) ? "groups other than 'ranks'"
-        : fits(cw, where, 0) != 1 ? "a combination that does not fit its split"
-        : fits(gw, where, 1) != 1 ? "a global step that does not fit its split"
-        : local.kind == OPT_GRADIENT && s->split == SPLIT_PARAMS ? "local gradient under split params"
-        : local.successive && (s->split != SPLIT_DATA || global.kind != OPT_PLAIN) ? "successive batches outside split data with global plain"
-        : NULL;
-    if (why) { /* exac refuses these; a descriptor written by hand may not */
-        snprintf(err, errlen, "exa: decompose = %s: %s (exac rejects this; see docs/strategies.md)",
-                 s->base.name, why);
-        free(s);
-        return NULL;
-    }
-    if (s->split == SPLIT_DATA && exa_run_check_shards(r, comm->size, "rank", err, errlen) != 0) {
-        free(s);
-        return NULL;
-    }
-    if (s->split == SPLIT_PARAMS && make_mask(s, same(by, "layer"), err, errlen) != 0) {
-        free(s);
+    OptSpec local, global;
+    if (configure(s, d, nested, &local, &global, err, errlen) != 0) {
+        compose_free(&s->base);
         return NULL;
     }
     int64_t n = r->n;
@@ -410,13 +566,20 @@ static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     s->g0 = solver_alloc(n, 8), s->shift = solver_alloc(n, 8), s->y = solver_alloc(n, 8);
     s->c = solver_alloc(n, 8);
     s->stage_theta = solver_alloc(n, (size_t)r->elem), s->stage_grad = solver_alloc(n, (size_t)r->elem);
-    if (solver_init(r, &global, &s->gopt, r->elem == 8) != 0 || solver_init(r, &local, &s->lopt, 1) != 0) {
+    if (solver_init(r, &global, &s->gopt, r->elem == 8) != 0 || solver_init(r, &local, &s->lopt, 1) != 0
+        || (s->secant && compose_secant_init(s, (int)exa_call_num(global.call, "history", 5)) != 0)) {
         snprintf(err, errlen, "exa: out of memory for the optimiser");
         compose_free(&s->base);
         return NULL;
     }
     s->delta = global.kind == OPT_TR ? s->gopt.trust.cfg.delta0 : 0;
-    return &s->base;
+    return s;
+}
+
+static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
+{
+    Compose *s = create(r, d, comm, 0, err, errlen);
+    return s ? &s->base : NULL;
 }
 
 const ExaMethodOps exa_method_compose = {

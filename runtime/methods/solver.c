@@ -35,7 +35,7 @@ OptSpec solver_spec(const ExaValue *v, const ExaCall *fallback)
     o.call = c;
     static const struct { const char *name; OptKind kind; } kinds[] = {
         { "sgd", OPT_SGD }, { "adam", OPT_ADAM }, { "adamw", OPT_ADAM }, { "lbfgs", OPT_LBFGS },
-        { "trust_region", OPT_TR }, { "gradient", OPT_GRADIENT }, { "plain", OPT_PLAIN },
+        { "trust_region", OPT_TR }, { "gradient", OPT_GRADIENT }, { "plain", OPT_PLAIN }, { "secant", OPT_SECANT },
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (same(name, kinds[i].name))

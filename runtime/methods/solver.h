@@ -8,7 +8,7 @@
 #include "exa/method.h"
 #include "exa/optim.h"
 
-typedef enum OptKind { OPT_NONE, OPT_SGD, OPT_ADAM, OPT_LBFGS, OPT_TR, OPT_GRADIENT, OPT_PLAIN } OptKind;
+typedef enum OptKind { OPT_NONE, OPT_SGD, OPT_ADAM, OPT_LBFGS, OPT_TR, OPT_GRADIENT, OPT_PLAIN, OPT_SECANT } OptKind;
 
 typedef struct OptSpec {
     OptKind kind;

@@ -239,14 +239,14 @@ elif case == "decompose":
           and got.count("\n") == 1, "layers(admm) without its records: " + got.strip())
     h = run("./chain", "--help").stdout  # exac's list has layers(admm(...)); this executable cannot run it
     check("strategies that fit (--decompose): data(), neurons(), grid(rows: neurons(), cols: data()), sapts, "
-          "local_sgd\n" in h, "--help lists what runs: " + h)
+          "local_sgd, local_sgd_periodic\n" in h, "--help lists what runs: " + h)
     d = run("./mlp", "--describe").stdout
-    check('fit list "data(), sapts, local_sgd"\n' in d, "--describe lists the strategies that fit")
+    check('fit list "data(), sapts, local_sgd, local_sgd_periodic"\n' in d, "--describe lists the strategies that fit")
     check("strategy sapts split data formals 2 local_steps int 3 radius float 0.01 expand strategy(name=sapts,"
           "split=data,into=ranks,local=trust_region(steps=$local_steps),combine=additive,"
           "global=trust_region(radius=$radius))\n" in d, "--describe has sapts' expansion")
     h = run("./mlp", "--help").stdout
-    check("strategies that fit (--decompose): data(), sapts, local_sgd\n" in h, "--help lists them")
+    check("strategies that fit (--decompose): data(), sapts, local_sgd, local_sgd_periodic\n" in h, "--help lists them")
     p = run("./mlp", "--decompose", "sapts(local_steps: 2)", "--epochs", "1")
     check("strategy(name: sapts, split: data, into: ranks, local: trust_region(steps: 2), combine: additive, "
           "global: trust_region(radius: 0.01)), 1 rank" in p.stdout, "the banner names the chosen strategy")

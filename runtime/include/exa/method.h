@@ -86,6 +86,11 @@ const ExaMethodOps *exa_method_find(const ExaCall *entry);
 ExaMethod *exa_method_create(ExaRun *r, const ExaCall *entry, const ExaComm *comm, char *err,
                              size_t errlen);
 
+/* Whether the numbers of a strategy's descriptor entry (steps, history,
+ * every, overlap, per_block, memory, lr, radius, in every nested call) are
+ * in range: NULL, or what is wrong, in buf (methods/compose.c). */
+const char *exa_compose_bad_number(const ExaCall *c, char *buf, size_t len);
+
 /* The bits of methods.def's fit sets. */
 enum { EXA_FITS_DATA_GRADIENT = 1, EXA_FITS_DATA_LOCAL = 2, EXA_FITS_PARAMS = 4 };
 

@@ -173,7 +173,8 @@ typedef struct ExaChainLayer {
 /* A strategy declared in .exa (stdlib or the program), for --decompose. */
 typedef struct ExaStrategyDecl {
     char *name;
-    int params;          /* split params (1) or split data (0) */
+    int params;          /* split params by stage (1): needs the stages; split data or
+                            params by layer (0: the method counts the layers) */
     int nformals;
     char **formal;
     int *is_int;

@@ -74,6 +74,10 @@ typedef struct ExaRun {
     ExaOptions opt;
     ExaComm world;
     double comm_seconds;
+    /* samples whose loss and gradient (grad_rows) or loss alone
+     * (loss_only_rows) this rank evaluated through exa_run_loss_on: the work
+     * of a step (the log's grad_evals and loss_evals, in mini-batches) */
+    int64_t grad_rows, loss_only_rows;
     int elem;                     /* 4 or 8 */
     int64_t n;                    /* weights */
     void *theta, *grad;
@@ -108,8 +112,6 @@ typedef struct ExaRun {
     int64_t stat_reals;
     int stat_capture, stat_captured, stat_synced;
     void *stat_grad;
-    int64_t grad_evals;           /* evaluations of the whole network's gradient by this
-                                   * process (exa_run_loss_on), for the log */
 } ExaRun;
 
 /* ---- run_data.c ---- */
