@@ -515,11 +515,28 @@ static LLVMValueRef entry_alloca(Cg *cg, LLVMTypeRef ft)
     return a;
 }
 
+/* Rough element operations of a member: the inline exp and what is built on
+ * it, and libm's calls, are a polynomial or a call each. */
+static int64_t op_cost(IrOp op)
+{
+    switch (op) {
+    case IR_EXP: case IR_TANH: case IR_SIGMOID: case IR_SOFTPLUS: case IR_LOG: case IR_SIN:
+    case IR_COS: case IR_POW:
+        return 20;
+    case IR_BROADCAST:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 /* if ((per = exa_parallel_chunk(n0, work)) < n0) split over the pool, else call */
 static void call_split(Cg *cg, const Nest *n, const struct CgLoop *l, LLVMValueRef *args, int nargs, int nrt)
 {
     LLVMBuilderRef B = cg->b;
-    int64_t work = n->g->n; /* element operations per iteration of dim 0 */
+    int64_t work = n->f.ns; /* element operations per iteration of dim 0: a load or store a stream */
+    for (int i = 0; i < n->g->n; i++)
+        work += op_cost(cg->p->v[n->g->member[i]].op);
     for (int d = 1; d < n->f.nd; d++)
         work *= n->f.ext[d];
     LLVMValueRef cargs[2] = { args[0], cg_i64(cg, work) };
