@@ -363,6 +363,109 @@ static void pair_im2col(FusePlan *p)
     }
 }
 
+/* The gradient of a vector cut into adjacent slices (a stacked GRU's gates)
+ * arrives as sums of SLICE_GRADs, each a zeroed copy of the whole vector with
+ * one slice's gradient in it.  ADD(SLICE_GRAD(x, [a, b)), SLICE_GRAD(y, [b, c)))
+ * of the same rank-1 vector, each read only there, is SLICE_GRAD(CONCAT(x, y),
+ * [a, c)), and one covering the whole vector is CONCAT(x, y) itself (a
+ * RESHAPE of it: an alias).  The later SLICE_GRAD becomes the CONCAT, the ADD
+ * the new SLICE_GRAD (or RESHAPE), the earlier is left dead: definition order
+ * holds.  Three gates: two concatenations instead of three zero-fills,
+ * three scatters and two additions over the stacked vector. */
+static void join_slice_grads(FusePlan *p)
+{
+    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    for (IrId id = 0; id < p->n; id++)
+        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
+            uses[p->v[id].in[k]]++;
+    for (int i = 0; i < p->nout; i++)
+        uses[p->out[i].value]++;
+    for (IrId id = 0; id < p->n; id++) {
+        IrValue *v = &p->v[id];
+        if (v->op != IR_ADD || v->in[0] == v->in[1])
+            continue;
+        IrId e = v->in[0], l = v->in[1];
+        if (e > l)
+            e = v->in[1], l = v->in[0];
+        IrValue *ve = &p->v[e], *vl = &p->v[l];
+        if (ve->op != IR_SLICE_GRAD || vl->op != IR_SLICE_GRAD || uses[e] != 1 || uses[l] != 1 ||
+            ve->shape.rank != 1 || vl->shape.rank != 1 || ve->shape.dim[0] != vl->shape.dim[0] ||
+            ve->batched != vl->batched || v->shape.rank != 1 || v->shape.dim[0] != ve->shape.dim[0] ||
+            v->batched != ve->batched)
+            continue;
+        IrValue *lo = ve->slice[0][1] == vl->slice[0][0] ? ve : vl->slice[0][1] == ve->slice[0][0] ? vl : NULL;
+        if (!lo)
+            continue;
+        IrValue *hi = lo == ve ? vl : ve;
+        int64_t a = lo->slice[0][0], c = hi->slice[0][1], n = ve->shape.dim[0];
+        IrId x = lo->in[0], y = hi->in[0];
+        /* the later SLICE_GRAD: CONCAT(x, y) */
+        IrValue cat = *vl;
+        cat.op = IR_CONCAT;
+        cat.in[0] = x, cat.in[1] = y, cat.in[2] = -1;
+        cat.shape.dim[0] = c - a;
+        cat.batched = p->v[x].batched || p->v[y].batched;
+        memset(cat.slice, 0, sizeof cat.slice);
+        cat.name = NULL;
+        *vl = cat;
+        uses[e] = 0; /* dead: its input loses a use */
+        uses[ve->in[0]]--;
+        /* the ADD: the whole vector is the CONCAT, else a slice of it */
+        IrShape whole = v->shape;
+        int stage = v->stage, batched = v->batched;
+        memset(v, 0, sizeof *v);
+        v->in[0] = l, v->in[1] = v->in[2] = -1;
+        v->shape = whole;
+        v->batched = batched;
+        v->stage = stage;
+        if (a == 0 && c == n) {
+            v->op = IR_RESHAPE;
+        } else {
+            v->op = IR_SLICE_GRAD;
+            v->slice[0][0] = a, v->slice[0][1] = c;
+        }
+    }
+    free(uses);
+}
+
+/* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
+ * output reads, only fused loops, becomes FUSE_SLICE (no step, no buffer;
+ * root: its source's memory, which lives as long as the slice is read).
+ * The gates cut out of a stacked GRU product, for one: three copies of the
+ * product per step, and their writes, are gone. */
+static void slice_views(FusePlan *p)
+{
+    char *out = xcalloc((size_t)p->n + 1, 1);
+    for (int i = 0; i < p->nout; i++)
+        out[p->out[i].value] = 1;
+    char *ok = xcalloc((size_t)p->n + 1, 1);
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        if (v->op != IR_SLICE)
+            continue;
+        FuseKind src = p->info[v->in[0]].kind;
+        ok[id] = p->info[id].kind == FUSE_KERNEL && !out[id] &&
+                 v->shape.rank == p->v[v->in[0]].shape.rank &&
+                 (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS);
+    }
+    for (IrId id = 0; id < p->n; id++) { /* every reader a fused loop */
+        const IrValue *v = &p->v[id];
+        if (p->info[id].kind == FUSE_DEAD)
+            continue;
+        for (int k = 0; k < ir_op_arity(v->op); k++)
+            if (p->info[id].kind != FUSE_ELEM)
+                ok[v->in[k]] = 0;
+    }
+    for (IrId id = 0; id < p->n; id++)
+        if (ok[id] && p->info[id].nuses > 0) {
+            p->info[id].kind = FUSE_SLICE;
+            p->info[id].stored = 0;
+            p->info[id].root = p->info[p->v[id].in[0]].root;
+        }
+    free(ok);
+    free(out);
+}
+
 int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **error)
 {
     memset(p, 0, sizeof *p);
@@ -404,6 +507,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             goto done;
         }
     }
+
+    join_slice_grads(p);
 
     /* 3. dead values: mark back from the outputs */
     char *live = sealed; /* reused below after being cleared */
@@ -460,6 +565,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         if (fi->kind == FUSE_ALIAS)
             fi->root = p->info[v->in[0]].root;
     }
+    if (flags & FUSE_SLICE_VIEWS)
+        slice_views(p);
     if (flags & FUSE_DIRECT_OUTPUTS)
         direct_outputs(p);
     if (flags & FUSE_DIRECT_CONV)
@@ -576,6 +683,40 @@ void fuse_dump(FILE *out, const FusePlan *p)
         fprintf(out, "buffer %d %%%d size %lld*B+%lld at %lld*B+%lld live %d..%d\n", i, b->value,
                 (long long)b->a, (long long)b->b, (long long)b->at_a, (long long)b->at_c, b->def, b->last);
     }
+}
+
+void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out)
+{
+    const IrValue *v = &p->v[u];
+    if (p->info[u].kind != FUSE_SLICE) {
+        fuse_strides(&v->shape, v->batched, space, out);
+        return;
+    }
+    const IrShape *big = &p->v[v->in[0]].shape, *s = &v->shape; /* the same rank */
+    int64_t natural[IR_MAX_RANK], acc = 1;
+    for (int j = big->rank - 1; j >= 0; j--) {
+        natural[j] = acc;
+        acc *= big->dim[j];
+    }
+    int k = 0;
+    if (space->batched)
+        out[k++] = v->batched ? acc : 0;
+    for (int d = 0; d < space->shape.rank; d++) {
+        int j = d - (space->shape.rank - s->rank);
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
+    }
+}
+
+int64_t fuse_slice_offset(const FusePlan *p, IrId u)
+{
+    const IrValue *v = &p->v[u];
+    const IrShape *big = &p->v[v->in[0]].shape;
+    int64_t off = 0, acc = 1;
+    for (int j = big->rank - 1; j >= 0; j--) {
+        off += v->slice[j][0] * acc;
+        acc *= big->dim[j];
+    }
+    return off;
 }
 
 void fuse_strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)
