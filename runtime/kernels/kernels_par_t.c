@@ -1,7 +1,9 @@
-/* kernels_par_t.c - the exported direct convolutions, the type-generic body
- * (included by kernels.c once per type, after kernels_vec_t.c): the vector
- * kernels with their samples split over libexa's threads (parallel.h) where
- * the CPU has AVX2, the im2col kernels on one thread elsewhere.
+/* kernels_par_t.c - the exported kernels that split their rows over libexa's
+ * threads (parallel.h), the type-generic body (included by kernels.c once per
+ * type, after kernels_vec_t.c): the row-wise kernels (reductions, softmax,
+ * logsumexp, max-pooling: rows through exa_parallel_range), and the direct
+ * convolutions: the vector kernels with their samples split where the CPU
+ * has AVX2, the im2col kernels on one thread elsewhere.
  *
  * The forward product and the input gradient are independent per sample:
  * a task is a range of samples and the results do not depend on the number

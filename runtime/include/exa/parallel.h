@@ -1,7 +1,8 @@
 /* parallel.h - the threads libexa's own kernels share a loop across.
  *
- * OpenBLAS threads its GEMMs itself; the kernels exa writes (the direct
- * convolutions) split their samples over this pool.  `./train --threads N`
+ * OpenBLAS threads its GEMMs itself; the work exa does itself (generated
+ * fused loops, row-wise kernels, direct convolutions, the narrow GEMM, the
+ * optimiser steps) splits its rows over this pool.  `./train --threads N`
  * sets both.  The pool is a fixed set of worker threads, started on first
  * use and kept (they sleep on a condition variable between loops), so a loop
  * costs a wake-up, not a thread creation.  libexa starts loops from one
