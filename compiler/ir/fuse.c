@@ -364,67 +364,77 @@ static void pair_im2col(FusePlan *p)
 }
 
 /* The gradient of a vector cut into adjacent slices (a stacked GRU's gates)
- * arrives as sums of SLICE_GRADs, each a zeroed copy of the whole vector with
- * one slice's gradient in it.  ADD(SLICE_GRAD(x, [a, b)), SLICE_GRAD(y, [b, c)))
- * of the same rank-1 vector, each read only there, is SLICE_GRAD(CONCAT(x, y),
- * [a, c)), and one covering the whole vector is CONCAT(x, y) itself (a
- * RESHAPE of it: an alias).  The later SLICE_GRAD becomes the CONCAT, the ADD
- * the new SLICE_GRAD (or RESHAPE), the earlier is left dead: definition order
- * holds.  Three gates: two concatenations instead of three zero-fills,
- * three scatters and two additions over the stacked vector. */
+ * arrives as a tree of ADDs over SLICE_GRADs, each a zeroed copy of the whole
+ * vector with one slice's gradient in it.  Where the slices of such a tree
+ * tile the rank-1 vector, the tree is the CONCAT of the slices' gradients in
+ * order: its ADDs become CONCATs (the root of the whole vector, the inner ones
+ * of the part they join; an inner ADD must have no other use), and the
+ * SLICE_GRADs die.  Definition order holds: each CONCAT is where its ADD was.
+ * Three gates: two concatenations instead of three zero-fills, three
+ * scatters and two additions over the stacked vector. */
+typedef struct Piece {
+    int ok, inner;  /* inner: a joining ADD (to become a CONCAT too), not a SLICE_GRAD */
+    int64_t lo, hi; /* the part of the vector it holds */
+    IrId value;     /* what holds it: a SLICE_GRAD's operand, or the joining ADD */
+} Piece;
+
+static Piece piece_of(const FusePlan *p, const Piece *joined, const int *uses, const IrValue *add, IrId u)
+{
+    const IrValue *v = &p->v[u];
+    Piece pc = { 0 };
+    if (v->shape.rank != 1 || v->shape.dim[0] != add->shape.dim[0] || v->batched != add->batched)
+        return pc;
+    if (v->op == IR_SLICE_GRAD)
+        pc = (Piece){ 1, 0, v->slice[0][0], v->slice[0][1], v->in[0] };
+    else if (joined[u].ok && uses[u] == 1)
+        pc = joined[u], pc.inner = 1;
+    return pc;
+}
+
+static void concat_of(FusePlan *p, IrId id, Piece *joined, const int *uses, int64_t len)
+{
+    IrValue *v = &p->v[id];
+    Piece x = piece_of(p, joined, uses, v, v->in[0]), y = piece_of(p, joined, uses, v, v->in[1]);
+    if (x.lo > y.lo) {
+        Piece t = x;
+        x = y, y = t;
+    }
+    if (x.inner) /* an inner ADD: the CONCAT of its own part */
+        concat_of(p, x.value, joined, uses, x.hi - x.lo);
+    if (y.inner)
+        concat_of(p, y.value, joined, uses, y.hi - y.lo);
+    v->op = IR_CONCAT;
+    v->in[0] = x.value, v->in[1] = y.value, v->in[2] = -1;
+    v->shape.dim[0] = len;
+    v->batched = p->v[x.value].batched || p->v[y.value].batched;
+    joined[id].ok = 0;
+}
+
 static void join_slice_grads(FusePlan *p)
 {
     int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    Piece *joined = xcalloc((size_t)p->n + 1, sizeof *joined);
     for (IrId id = 0; id < p->n; id++)
         for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
             uses[p->v[id].in[k]]++;
     for (int i = 0; i < p->nout; i++)
         uses[p->out[i].value]++;
-    for (IrId id = 0; id < p->n; id++) {
-        IrValue *v = &p->v[id];
-        if (v->op != IR_ADD || v->in[0] == v->in[1])
+    for (IrId id = 0; id < p->n; id++) { /* which ADDs join adjacent parts */
+        const IrValue *v = &p->v[id];
+        if (v->op != IR_ADD || v->in[0] == v->in[1] || v->shape.rank != 1)
             continue;
-        IrId e = v->in[0], l = v->in[1];
-        if (e > l)
-            e = v->in[1], l = v->in[0];
-        IrValue *ve = &p->v[e], *vl = &p->v[l];
-        if (ve->op != IR_SLICE_GRAD || vl->op != IR_SLICE_GRAD || uses[e] != 1 || uses[l] != 1 ||
-            ve->shape.rank != 1 || vl->shape.rank != 1 || ve->shape.dim[0] != vl->shape.dim[0] ||
-            ve->batched != vl->batched || v->shape.rank != 1 || v->shape.dim[0] != ve->shape.dim[0] ||
-            v->batched != ve->batched)
+        Piece x = piece_of(p, joined, uses, v, v->in[0]), y = piece_of(p, joined, uses, v, v->in[1]);
+        if (!x.ok || !y.ok)
             continue;
-        IrValue *lo = ve->slice[0][1] == vl->slice[0][0] ? ve : vl->slice[0][1] == ve->slice[0][0] ? vl : NULL;
-        if (!lo)
-            continue;
-        IrValue *hi = lo == ve ? vl : ve;
-        int64_t a = lo->slice[0][0], c = hi->slice[0][1], n = ve->shape.dim[0];
-        IrId x = lo->in[0], y = hi->in[0];
-        /* the later SLICE_GRAD: CONCAT(x, y) */
-        IrValue cat = *vl;
-        cat.op = IR_CONCAT;
-        cat.in[0] = x, cat.in[1] = y, cat.in[2] = -1;
-        cat.shape.dim[0] = c - a;
-        cat.batched = p->v[x].batched || p->v[y].batched;
-        memset(cat.slice, 0, sizeof cat.slice);
-        cat.name = NULL;
-        *vl = cat;
-        uses[e] = 0; /* dead: its input loses a use */
-        uses[ve->in[0]]--;
-        /* the ADD: the whole vector is the CONCAT, else a slice of it */
-        IrShape whole = v->shape;
-        int stage = v->stage, batched = v->batched;
-        memset(v, 0, sizeof *v);
-        v->in[0] = l, v->in[1] = v->in[2] = -1;
-        v->shape = whole;
-        v->batched = batched;
-        v->stage = stage;
-        if (a == 0 && c == n) {
-            v->op = IR_RESHAPE;
-        } else {
-            v->op = IR_SLICE_GRAD;
-            v->slice[0][0] = a, v->slice[0][1] = c;
-        }
+        if (x.hi == y.lo)
+            joined[id] = (Piece){ 1, 0, x.lo, y.hi, id };
+        else if (y.hi == x.lo)
+            joined[id] = (Piece){ 1, 0, y.lo, x.hi, id };
     }
+    for (IrId id = p->n - 1; id >= 0; id--) /* the trees that tile the vector, from their roots */
+        if (joined[id].ok && joined[id].lo == 0 && joined[id].hi == p->v[id].shape.dim[0])
+            concat_of(p, id, joined, uses, p->v[id].shape.dim[0]);
+    free(joined);
     free(uses);
 }
 
