@@ -1,7 +1,8 @@
 /* kernels_par_t.c - the exported kernels that split their rows over libexa's
  * threads (parallel.h), the type-generic body (included by kernels.c once per
  * type, after kernels_vec_t.c): the row-wise kernels (reductions, softmax,
- * logsumexp, max-pooling: rows through exa_parallel_range), and the direct
+ * logsumexp, transpose, concat, max-pooling: rows through
+ * exa_parallel_range), and the direct
  * convolutions: the vector kernels with their samples split where the CPU
  * has AVX2, the im2col kernels on one thread elsewhere.
  *
@@ -60,6 +61,32 @@ void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
 {
     FN(RowArgs) r = { .a = n, .x = x, .y = y };
     exa_parallel_range(rows, 20 * n, FN(softmax_range), &r);
+}
+
+static void FN(transpose_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx; /* a = r, b = c */
+    FN(transpose_rows)(n, r->a, r->b, r->x + lo * r->sx, r->sx, r->y + lo * r->a * r->b);
+}
+
+void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+{
+    FN(RowArgs) a = { .a = r, .b = c, .x = x, .sx = sx, .y = y };
+    exa_parallel_range(count, 2 * r * c, FN(transpose_range), &a);
+}
+
+static void FN(concat_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx; /* a = na, b = nb */
+    FN(concat_rows)(n, r->a, r->x + lo * r->sx, r->sx, r->b, r->x2 + lo * r->sx2, r->sx2,
+                    r->y + lo * (r->a + r->b));
+}
+
+void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
+                      const real *b, int64_t sb, real *y)
+{
+    FN(RowArgs) r = { .a = na, .b = nb, .x = a, .sx = sa, .x2 = b, .sx2 = sb, .y = y };
+    exa_parallel_range(count, 2 * (na + nb), FN(concat_range), &r);
 }
 
 static void FN(maxpool_range)(const void *ctx, int64_t lo, int64_t n)

@@ -140,7 +140,7 @@ void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, c
 /* ---- data movement ----------------------------------------------------- */
 
 /* y_i [c, r] = x_i [r, c]^T, in 32x32 tiles so both sides stay in cache */
-void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+static void FN(transpose_rows)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
 {
     for (int64_t s = 0; s < count; s++) {
         const real *xs = x + s * sx;
@@ -183,7 +183,7 @@ void FN(exa_k_slice)(int64_t count, int rank, const int64_t *big, const int64_t 
 }
 
 /* y_i [na + nb] = a_i [na] ++ b_i [nb] */
-void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
+static void FN(concat_rows)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
                       const real *b, int64_t sb, real *y)
 {
     for (int64_t s = 0; s < count; s++) {
