@@ -2,8 +2,8 @@
  * which order, and where every value lives.
  *
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
- * operands of MATMUL absorbed into a GEMM transpose flag, dead values
- * dropped), groups chains of elementwise ops over the same iteration space
+ * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
+ * that tile a vector turned into CONCATs, dead values dropped), groups chains of elementwise ops over the same iteration space
  * into one fused loop, turns every other op into one kernel call, and gives
  * every value that needs memory a place in the workspace.  The back ends
  * (codegen_llvm.c) only walk the plan's steps.
