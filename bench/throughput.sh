@@ -1,9 +1,12 @@
 #!/bin/sh
 # throughput.sh - training throughput of exa against PyTorch (CPU, float32),
-# side by side in one run, for the models of issue 3:
+# side by side in one run, for the models of issues 3 and 17:
 #   a 784-128-10 batch 100 SGD      b Allen-Cahn PINN 2-40x6-1 batch 1000 Adam
 #   c peaks ODE net batch 5000 SGD  d 784-2048-2048-10 batch 256 SGD
-#   e LeNet batch 100 SGD
+#   e LeNet batch 100 SGD           f GRU h32, 128 steps of 16, batch 100, Adam
+#   g GRU h128 (f's)                h g's cell with its gates stacked in one
+#   i PINN with the Laplacian         matrix and sliced (PyTorch: g, nn.GRU)
+#     (d2 in both coordinates), b's net, batch 1000, Adam
 # and the GFLOP/s of (d) against OpenBLAS sgemm measured in the same run.
 # For (a) it also prints the time a step may take at twice PyTorch's
 # throughput next to OpenBLAS's time for the step's two large GEMMs alone
@@ -13,32 +16,50 @@
 #
 # usage: bench/throughput.sh [BUILD_DIR] [THREADS...]      (default: build, 1 2)
 #
-# Both sides are pinned alike: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS (torch's
-# set_num_threads does not reach OpenBLAS), exa's --threads.  This script
-# UNSETS OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for its own commands (both
-# sides), which some machines here set and which halve sgemm; tests and CI
-# leave them alone.
+# exa runs at each THREADS count (--threads, OMP_NUM_THREADS and
+# OPENBLAS_NUM_THREADS).  PyTorch runs at every pair (torch.set_num_threads,
+# OPENBLAS_NUM_THREADS = OMP_NUM_THREADS) of THREADS counts: the pairs (t, t)
+# are "pinned alike", the best pair of each model is PyTorch's best thread
+# configuration (torch's set_num_threads does not reach OpenBLAS, so the two
+# are set apart).  This script UNSETS OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+# for its own commands (both sides), which some machines here set and which
+# halve sgemm; tests and CI leave them alone.
 # exa's samples/s is its own per-epoch measurement (epoch 2, after warm-up), a
-# full step including gathering the batch; PyTorch's is timed over >= 2 s of
-# steps on tensors already in memory.  EXA_BENCH_ROUNDS (default 3) sets how
-# many alternating rounds each side's best is taken from.
+# full step including gathering the batch; PyTorch's is timed over
+# EXA_BENCH_SECONDS (default 2) of steps on tensors already in memory.
+# EXA_BENCH_ROUNDS (default 3) sets how many alternating rounds each side's
+# best is taken from; EXA_BENCH_MODELS (default "a b c d e f g h i") which
+# models run.  The GRUs train on random sequences (bench/gru_data.py).
 set -eu
 build=${1:-build}
 [ $# -gt 0 ] && shift
 threads=${*:-1 2}
 here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$build" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 exac="$build/bin/exac"
+want=${EXA_BENCH_MODELS:-a b c d e f g h i}
 
-# model letter, file, extra flags limiting the run (whole epochs are measured)
-models="a a_mlp --limit=12000
-b b_pinn
-c c_peaks
-d d_wide --limit=5120
-e e_lenet --limit=6000"
+# model letter, file, PyTorch's model, extra flags limiting the run (whole
+# epochs are measured)
+all="a a_mlp a --limit=12000
+b b_pinn b
+c c_peaks c
+d d_wide d --limit=5120
+e e_lenet e --limit=6000
+f f_gru32 f --limit=500
+g g_gru128 g --limit=200
+h h_gru128_stacked g --limit=200
+i i_poisson i"
+models=$(echo "$all" | while read -r m rest; do
+    case " $want " in *" $m "*) echo "$m $rest" ;; esac
+done)
+torch_models=$(echo "$models" | awk '{ print $3 }' | sort -u | tr '\n' ' ')
 
+cd "$work"
+python3 "$here/gru_data.py" "$work"
 echo "$models" | while read -r m file _; do
     "$exac" "$here/models/$file.exa" -o "$work/$m" || exit 1
 done
@@ -52,40 +73,70 @@ d_flops=$(awk 'BEGIN { m = 784*2048 + 2048*2048 + 2048*10; print 2*m + 2*m + 2*(
 # machine the speed of both drifts by 30% within minutes, and a ratio of two
 # single measurements taken a minute apart measured that drift.
 rounds=${EXA_BENCH_ROUNDS:-3}
-for t in $threads; do
-    export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
-    echo "== $t thread(s), best of $rounds alternating rounds"
-    : >"$work/best"
-    r=0
-    while [ "$r" -lt "$rounds" ]; do
-        r=$((r + 1))
-        /usr/bin/python3 "$here/torch_ref.py" "$t" a b c d e | sed 's/^/torch /' >>"$work/best"
-        echo "$models" | while read -r m file extra; do
+echo "== best of $rounds alternating rounds; load before: $(uptime | sed 's/.*load/load/')"
+: >"$work/best"
+r=0
+while [ "$r" -lt "$rounds" ]; do
+    r=$((r + 1))
+    for tt in $threads; do
+        for bt in $threads; do
+            OMP_NUM_THREADS=$tt OPENBLAS_NUM_THREADS=$bt /usr/bin/python3 "$here/torch_ref.py" "$tt" $torch_models |
+                sed "s/^/torch$tt.$bt /" >>"$work/best"
+        done
+    done
+    for t in $threads; do
+        export OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t
+        echo "$models" | while read -r m _ _ extra; do
             # shellcheck disable=SC2086
             "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
-            echo "exa $m $(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')"
+            echo "exa$t $m $(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')"
         done >>"$work/best"
-        peak=$("$work/gemm_peak" 2048 5)
-        echo "peak d $peak" >>"$work/best"
-        fwd=$("$work/gemm_peak" -us 100 128 784 0 1)
-        dw=$("$work/gemm_peak" -us 128 784 100 1 0)
-        echo "gemm_us a $(awk -v f="$fwd" -v w="$dw" 'BEGIN { print f + w }')" >>"$work/best"
+        case " $want " in *" d "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
+        case " $want " in *" a "*)
+            fwd=$("$work/gemm_peak" -us 100 128 784 0 1)
+            dw=$("$work/gemm_peak" -us 128 784 100 1 0)
+            echo "gemm_us$t a $(awk -v f="$fwd" -v w="$dw" 'BEGIN { print f + w }')" >>"$work/best" ;;
+        esac
     done
-    printf '%-3s %14s %14s %8s\n' model "exa samples/s" "torch samples/s" ratio
-    awk -v f="$d_flops" '
-        # the most samples/s, GFLOP/s; the fewest microseconds
-        { if (!(($1, $2) in best) || ($1 == "gemm_us" ? $3 < best[$1, $2] : $3 > best[$1, $2])) best[$1, $2] = $3 }
-        END {
-            n = split("a b c d e", ms, " ")
-            for (i = 1; i <= n; i++) {
-                m = ms[i]; e = best["exa", m]; r = best["torch", m]
-                printf "%-3s %14.0f %14.0f %7.2fx\n", m, e, r, e / r
+done
+echo "== load after: $(uptime | sed 's/.*load/load/')"
+echo "$models" | awk '{ print "ref", $1, $3 }' >>"$work/best"
+awk -v f="$d_flops" -v ts="$threads" '
+    # the most samples/s, GFLOP/s; the fewest microseconds
+    $1 == "ref" { ref[$2] = $3; order[++n] = $2; next }
+    { if (!(($1, $2) in best) || ($1 ~ /^gemm_us/ ? $3 < best[$1, $2] : $3 > best[$1, $2])) best[$1, $2] = $3 }
+    END {
+        nt = split(ts, t, " ")
+        printf "%-3s", "m"
+        for (i = 1; i <= nt; i++) printf " %10s", "exa " t[i] "t"
+        if (nt > 1) printf " %7s", t[nt] "t/" t[1] "t"
+        for (i = 1; i <= nt; i++) printf " %10s", "torch " t[i] "." t[i]
+        printf " %10s %5s", "torch best", "(t.b)"
+        for (i = 1; i <= nt; i++) printf " %8s", t[i] "t/pin"
+        for (i = 1; i <= nt; i++) printf " %8s", t[i] "t/best"
+        printf "\n"
+        for (k = 1; k <= n; k++) {
+            m = order[k]; q = ref[m]; bv = 0; bc = ""
+            for (i = 1; i <= nt; i++) for (j = 1; j <= nt; j++) {
+                x = best["torch" t[i] "." t[j], q]
+                if (x > bv) { bv = x; bc = t[i] "." t[j] }
+            }
+            printf "%-3s", m
+            for (i = 1; i <= nt; i++) printf " %10.0f", best["exa" t[i], m]
+            if (nt > 1) printf " %6.2fx", best["exa" t[nt], m] / best["exa" t[1], m]
+            for (i = 1; i <= nt; i++) printf " %10.0f", best["torch" t[i] "." t[i], q]
+            printf " %10.0f %5s", bv, bc
+            for (i = 1; i <= nt; i++) printf " %7.2fx", best["exa" t[i], m] / best["torch" t[i] "." t[i], q]
+            for (i = 1; i <= nt; i++) printf " %7.2fx", best["exa" t[i], m] / bv
+            printf "\n"
+            for (i = 1; i <= nt; i++) {
                 if (m == "a")
-                    printf "    (a) at 2x PyTorch a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", 1e8 / (2 * r), best["gemm_us", "a"]
+                    printf "    (a) %dt: at 2x PyTorch best a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", t[i], 1e8 / (2 * bv), best["gemm_us" t[i], "a"]
                 if (m == "d") {
-                    g = e * f / 1e9; p = best["peak", "d"]
-                    printf "    (d) %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", g, 100 * g / p, p
+                    g = best["exa" t[i], m] * f / 1e9; p = best["peak" t[i], "d"]
+                    printf "    (d) %dt: %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", t[i], g, 100 * g / p, p
                 }
             }
-        }' "$work/best"
-done
+        }
+        printf "(h is compared with PyTorch'"'"'s g; t.b: torch.set_num_threads t, OPENBLAS_NUM_THREADS b)\n"
+    }' "$work/best"

@@ -12,11 +12,18 @@ same shapes exa trains on:
   d  784-2048-2048-10 ReLU, batch 256, SGD
   e  LeNet: conv 1-6 5x5, relu, maxpool 2, conv 6-16 5x5, relu, maxpool 2,
      120-84-10, batch 100, SGD
+  f  GRU of 32 over 128 steps of 16 features (torch.nn.GRU, its fused
+     stacked-gate kernel), dense 10, cross-entropy, batch 100, Adam
+  g  the same with a GRU of 128 (also the reference of exa's stacked-gate h)
+  i  the PINN with the Laplacian: (b)'s net, residual u_xx + u_yy + f,
+     batch 1000, Adam
 
 usage: torch_ref.py THREADS MODEL... ; prints "MODEL samples_per_s" lines.
+EXA_BENCH_SECONDS (default 2) is how long each model's steps are timed.
 The caller pins OMP_NUM_THREADS and OPENBLAS_NUM_THREADS as well:
 torch.set_num_threads does not reach OpenBLAS.
 """
+import os
 import sys
 import time
 
@@ -106,16 +113,62 @@ def pinn(batch):
     return step
 
 
+class Gru(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.gru = nn.GRU(16, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        return self.out(self.gru(x)[1][0])
+
+
+def gru(hidden):
+    model = Gru(hidden)
+    x = torch.randn(100, 128, 16)
+    y = torch.randint(0, 10, (100,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def poisson(batch):
+    net = OdeNet(2, 40, 5, 1, 1.0)
+    p = torch.rand(batch, 2) * torch.tensor([1.0, 2.0]) - torch.tensor([0.0, 1.0])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    pi = torch.pi
+
+    def step():
+        opt.zero_grad()
+        q = p.clone().requires_grad_(True)
+        u = net(q)
+        du = torch.autograd.grad(u.sum(), q, create_graph=True)[0]
+        u_xx = torch.autograd.grad(du[:, 0].sum(), q, create_graph=True)[0][:, 0]
+        u_yy = torch.autograd.grad(du[:, 1].sum(), q, create_graph=True)[0][:, 1]
+        f = 2 * pi ** 2 * torch.sin(pi * q[:, 0]) * torch.sin(pi * q[:, 1])
+        loss = ((u_xx + u_yy + f) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return step
+
+
 MODELS = {
     "a": (lambda: classification(Mlp([784, 128, 10]), (784,), 10, 100, 0.01), 100),
     "b": (lambda: pinn(1000), 1000),
     "c": (lambda: classification(OdeNet(2, 8, 32, 5, 1 / 32), (2,), 5, 5000, 0.01), 5000),
     "d": (lambda: classification(Mlp([784, 2048, 2048, 10]), (784,), 10, 256, 0.01), 256),
     "e": (lambda: classification(LeNet(), (1, 28, 28), 10, 100, 0.01), 100),
+    "f": (lambda: gru(32), 100),
+    "g": (lambda: gru(128), 100),
+    "i": (lambda: poisson(1000), 1000),
 }
 
 
-def measure(make, batch, seconds=2.0):
+def measure(make, batch, seconds):
     step = make()
     for _ in range(3):
         step()
@@ -130,9 +183,10 @@ def main():
     threads = int(sys.argv[1])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    seconds = float(os.environ.get("EXA_BENCH_SECONDS", "2"))
     for name in sys.argv[2:]:
         make, batch = MODELS[name]
-        print(f"{name} {measure(make, batch):.1f}", flush=True)
+        print(f"{name} {measure(make, batch, seconds):.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -405,6 +405,9 @@ LLVMValueRef cg_ptr(Cg *cg, IrId id)
         r = LLVMBuildBitCast(B, in, v->op == IR_LABEL ? cg->i32p : cg->realp, v->op == IR_LABEL ? "label" : "input");
     } else if (fi->kind == FUSE_ALIAS) {
         r = cg_ptr(cg, fi->root);
+    } else if (fi->kind == FUSE_SLICE) { /* its source's memory at its first element */
+        LLVMValueRef off = cg_i64(cg, fuse_slice_offset(cg->p, id));
+        r = LLVMBuildInBoundsGEP2(B, cg->real, cg_ptr(cg, fi->root), &off, 1, "slice");
     } else if (fi->output >= 0) {
         r = output_ptr(cg, &cg->p->out[fi->output]);
     } else if (fi->buffer >= 0) {

@@ -176,6 +176,7 @@ typedef struct Nest {
     LLVMValueRef *base;
     const FuseGroup *g;
     LLVMValueRef *val;         /* per value id: its scalar in this iteration */
+    LLVMValueRef ext0;         /* the extent of dim 0 (B times ext[0] where batched) */
 } Nest;
 
 static LLVMValueRef element(Cg *cg, LLVMValueRef base, LLVMValueRef off)
@@ -213,9 +214,7 @@ static void loop(Cg *cg, Nest *n, int level, LLVMValueRef *off)
         return;
     }
     LLVMBuilderRef B = cg->b;
-    LLVMValueRef ext = cg_i64(cg, n->f.ext[level]);
-    if (n->f.batch[level])
-        ext = n->f.ext[level] == 1 ? cg->batch : LLVMBuildNSWMul(B, cg->batch, ext, "");
+    LLVMValueRef ext = level == 0 ? n->ext0 : cg_i64(cg, n->f.ext[level]); /* only dim 0 is batched */
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(B);
     LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
     LLVMBasicBlockRef inner = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
@@ -258,6 +257,7 @@ struct CgLoop {
     int len;
     uint64_t hash;
     LLVMValueRef fn;
+    LLVMValueRef task; /* its task function for the pool, or NULL (not splittable) */
     int calls;
 };
 
@@ -348,6 +348,9 @@ static void nest_key(Cg *cg, const Nest *n, Key *k, IrId *rt, int *nrt)
     }
 }
 
+/* The nest as a function of (n0, stream pointers, run-time scalars), n0 the
+ * iterations of dim 0: a caller may run any contiguous part of dim 0 by
+ * passing its length and the pointers moved to its start. */
 static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt)
 {
     LLVMBuilderRef B = cg->b;
@@ -370,11 +373,11 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
 
     /* build it with the caller's state swapped out */
     LLVMBasicBlockRef caller_block = LLVMGetInsertBlock(B);
-    LLVMValueRef caller_fn = cg->fn, caller_batch = cg->batch;
+    LLVMValueRef caller_fn = cg->fn;
     LLVMValueRef *saved = calloc((size_t)nrt + 1, sizeof *saved);
     cg->fn = fn;
-    cg->batch = LLVMGetParam(fn, 0);
-    LLVMSetValueName2(cg->batch, "batch", 5);
+    n->ext0 = LLVMGetParam(fn, 0);
+    LLVMSetValueName2(n->ext0, "n0", 2);
     for (int s = 0; s < n->f.ns; s++)
         n->base[s] = LLVMGetParam(fn, (unsigned)(1 + s));
     for (int r = 0; r < nrt; r++) {
@@ -392,19 +395,93 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
         cg->scalar[rt[r]] = saved[r];
     free(saved);
     cg->fn = caller_fn;
-    cg->batch = caller_batch;
     LLVMPositionBuilderAtEnd(B, caller_block);
     return fn;
 }
 
-static LLVMValueRef nest_function(Cg *cg, Nest *n, const Key *k, const IrId *rt, int nrt)
+/* ---- splitting a nest over threads ------------------------------------
+ *
+ * A nest whose every stored stream moves along dim 0 (so that two parts of
+ * dim 0 write disjoint memory) can run as tasks of libexa's pool
+ * (exa/parallel.h): the caller fills a frame {n0, per, pointers, scalars}
+ * and calls exa_parallel_for with the nest's task function, which runs the
+ * iterations [t*per, min((t+1)*per, n0)) of dim 0.  Each element is computed
+ * by the same code whatever the split, so the results do not depend on
+ * --threads.  exa_parallel_chunk (the runtime's policy) says how many
+ * iterations a task gets, or n0 when the loop is too small to share. */
+
+static int splittable(const Nest *n)
+{
+    if (n->f.nd == 0)
+        return 0;
+    for (int s = 0; s < n->f.ns; s++)
+        if (n->f.st[s].store && n->f.st[s].stride[0] == 0)
+            return 0;
+    return 1;
+}
+
+static LLVMTypeRef frame_type(Cg *cg, int ns, int nrt)
+{
+    LLVMTypeRef *ft = calloc((size_t)(2 + ns + nrt), sizeof *ft);
+    if (!ft)
+        abort();
+    ft[0] = ft[1] = cg->i64;
+    for (int s = 0; s < ns; s++)
+        ft[2 + s] = cg->realp;
+    for (int r = 0; r < nrt; r++)
+        ft[2 + ns + r] = cg->real;
+    LLVMTypeRef t = LLVMStructTypeInContext(cg->ctx, ft, (unsigned)(2 + ns + nrt), 0);
+    free(ft);
+    return t;
+}
+
+/* void task(i8 *frame, i64 t, i32 worker) */
+static LLVMValueRef build_task_function(Cg *cg, const Nest *n, LLVMValueRef nest, int nrt)
+{
+    LLVMBuilderRef B = cg->b;
+    int ns = n->f.ns;
+    LLVMTypeRef pt[3] = { cg->i8p, cg->i64, cg->i32 };
+    char name[40];
+    snprintf(name, sizeof name, "exa_loop.%d.task", cg->nloops);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, pt, 3, 0));
+    LLVMSetLinkage(fn, LLVMPrivateLinkage);
+    cg_host_attributes(cg, fn);
+    LLVMBasicBlockRef caller_block = LLVMGetInsertBlock(B);
+    LLVMPositionBuilderAtEnd(B, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMTypeRef ft = frame_type(cg, ns, nrt);
+    LLVMValueRef frame = LLVMBuildBitCast(B, LLVMGetParam(fn, 0), LLVMPointerType(ft, 0), "");
+    LLVMValueRef n0 = LLVMBuildLoad2(B, cg->i64, LLVMBuildStructGEP2(B, ft, frame, 0, ""), "n0");
+    LLVMValueRef per = LLVMBuildLoad2(B, cg->i64, LLVMBuildStructGEP2(B, ft, frame, 1, ""), "per");
+    LLVMValueRef lo = LLVMBuildNSWMul(B, LLVMGetParam(fn, 1), per, "lo");
+    LLVMValueRef rest = LLVMBuildNSWSub(B, n0, lo, "");
+    LLVMValueRef cnt = LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, rest, per, ""), rest, per, "");
+    int nargs = 1 + ns + nrt;
+    LLVMValueRef *args = calloc((size_t)nargs, sizeof *args);
+    if (!args)
+        abort();
+    args[0] = cnt;
+    for (int s = 0; s < ns; s++) {
+        LLVMValueRef p = LLVMBuildLoad2(B, cg->realp, LLVMBuildStructGEP2(B, ft, frame, (unsigned)(2 + s), ""), "");
+        LLVMValueRef off = LLVMBuildNSWMul(B, lo, cg_i64(cg, n->f.st[s].stride[0]), "");
+        args[1 + s] = LLVMBuildInBoundsGEP2(B, cg->real, p, &off, 1, "");
+    }
+    for (int r = 0; r < nrt; r++)
+        args[1 + ns + r] = LLVMBuildLoad2(B, cg->real, LLVMBuildStructGEP2(B, ft, frame, (unsigned)(2 + ns + r), ""), "");
+    LLVMBuildCall2(B, LLVMGlobalGetValueType(nest), nest, args, (unsigned)nargs, "");
+    LLVMBuildRetVoid(B);
+    free(args);
+    LLVMPositionBuilderAtEnd(B, caller_block);
+    return fn;
+}
+
+static struct CgLoop *nest_function(Cg *cg, Nest *n, const Key *k, const IrId *rt, int nrt)
 {
     uint64_t h = hash_key(k);
     for (int i = 0; i < cg->nloops; i++) {
         struct CgLoop *l = &cg->loops[i];
         if (l->hash == h && l->len == k->len && memcmp(l->key, k->w, (size_t)k->len * sizeof *k->w) == 0) {
             l->calls++;
-            return l->fn;
+            return l;
         }
     }
     if (cg->nloops == cg->caploops) {
@@ -414,13 +491,78 @@ static LLVMValueRef nest_function(Cg *cg, Nest *n, const Key *k, const IrId *rt,
             abort();
     }
     LLVMValueRef fn = build_nest_function(cg, n, rt, nrt);
+    LLVMValueRef task = splittable(n) ? build_task_function(cg, n, fn, nrt) : NULL;
     struct CgLoop *l = &cg->loops[cg->nloops++];
     *l = (struct CgLoop){ .key = malloc((size_t)k->len * sizeof *k->w), .len = k->len, .hash = h, .fn = fn,
-                          .calls = 1 };
+                          .task = task, .calls = 1 };
     if (!l->key)
         abort();
     memcpy(l->key, k->w, (size_t)k->len * sizeof *k->w);
-    return fn;
+    return l;
+}
+
+/* A frame of type ft in the entry block of the function being built. */
+static LLVMValueRef entry_alloca(Cg *cg, LLVMTypeRef ft)
+{
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(cg->entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, cg->entry);
+    LLVMValueRef a = LLVMBuildAlloca(tmp, ft, "frame");
+    LLVMDisposeBuilder(tmp);
+    return a;
+}
+
+/* Rough element operations of a member: the inline exp and what is built on
+ * it, and libm's calls, are a polynomial or a call each. */
+static int64_t op_cost(IrOp op)
+{
+    switch (op) {
+    case IR_EXP: case IR_TANH: case IR_SIGMOID: case IR_SOFTPLUS: case IR_LOG: case IR_SIN:
+    case IR_COS: case IR_POW:
+        return 20;
+    case IR_BROADCAST:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* if ((per = exa_parallel_chunk(n0, work)) < n0) split over the pool, else call */
+static void call_split(Cg *cg, const Nest *n, const struct CgLoop *l, LLVMValueRef *args, int nargs, int nrt)
+{
+    LLVMBuilderRef B = cg->b;
+    int64_t work = n->f.ns; /* element operations per iteration of dim 0: a load or store a stream */
+    for (int i = 0; i < n->g->n; i++)
+        work += op_cost(cg->p->v[n->g->member[i]].op);
+    for (int d = 1; d < n->f.nd; d++)
+        work *= n->f.ext[d];
+    LLVMValueRef cargs[2] = { args[0], cg_i64(cg, work) };
+    LLVMValueRef per = cg_call(cg, "exa_parallel_chunk", cg->i64, cargs, 2);
+    LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "split");
+    LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "whole");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "joined");
+    LLVMBuildCondBr(B, LLVMBuildICmp(B, LLVMIntSLT, per, args[0], ""), par, one);
+
+    LLVMPositionBuilderAtEnd(B, par);
+    LLVMTypeRef ft = frame_type(cg, n->f.ns, nrt);
+    LLVMValueRef frame = entry_alloca(cg, ft);
+    LLVMBuildStore(B, args[0], LLVMBuildStructGEP2(B, ft, frame, 0, ""));
+    LLVMBuildStore(B, per, LLVMBuildStructGEP2(B, ft, frame, 1, ""));
+    for (int i = 1; i < nargs; i++)
+        LLVMBuildStore(B, args[i], LLVMBuildStructGEP2(B, ft, frame, (unsigned)(1 + i), ""));
+    LLVMValueRef tasks = LLVMBuildSDiv(B, LLVMBuildNSWAdd(B, args[0], LLVMBuildNSWSub(B, per, cg_i64(cg, 1), ""), ""),
+                                       per, "tasks");
+    LLVMValueRef pargs[3] = { tasks, LLVMBuildBitCast(B, l->task, cg->i8p, ""), LLVMBuildBitCast(B, frame, cg->i8p, "") };
+    cg_call(cg, "exa_parallel_for", cg->vd, pargs, 3);
+    LLVMBuildBr(B, done);
+
+    LLVMPositionBuilderAtEnd(B, one);
+    LLVMBuildCall2(B, LLVMGlobalGetValueType(l->fn), l->fn, args, (unsigned)nargs, "");
+    LLVMBuildBr(B, done);
+    LLVMPositionBuilderAtEnd(B, done);
 }
 
 void cg_emit_loop(Cg *cg, const FuseGroup *g)
@@ -440,13 +582,19 @@ void cg_emit_loop(Cg *cg, const FuseGroup *g)
     nest_key(cg, &n, &k, rt, &nrt);
     int nargs = 1 + n.f.ns + nrt;
     LLVMValueRef *args = calloc((size_t)nargs, sizeof *args);
-    args[0] = cg->batch;
+    LLVMValueRef ext0 = n.f.nd == 0 ? cg_i64(cg, 1) : cg_i64(cg, n.f.ext[0]);
+    if (n.f.nd > 0 && n.f.batch[0])
+        ext0 = n.f.ext[0] == 1 ? cg->batch : LLVMBuildNSWMul(cg->b, cg->batch, ext0, "");
+    args[0] = ext0;
     for (int s = 0; s < n.f.ns; s++)
         args[1 + s] = n.base[s];
     for (int r = 0; r < nrt; r++)
         args[1 + n.f.ns + r] = cg->scalar[rt[r]];
-    LLVMValueRef fn = nest_function(cg, &n, &k, rt, nrt);
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)nargs, "");
+    struct CgLoop *l = nest_function(cg, &n, &k, rt, nrt);
+    if (l->task)
+        call_split(cg, &n, l, args, nargs, nrt);
+    else
+        LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(l->fn), l->fn, args, (unsigned)nargs, "");
     for (int i = 0; i < g->n; i++) /* cg->val is all NULL between nests */
         cg->val[g->member[i]] = NULL;
     for (int s = 0; s < n.f.ns; s++)

@@ -363,6 +363,119 @@ static void pair_im2col(FusePlan *p)
     }
 }
 
+/* The gradient of a vector cut into adjacent slices (a stacked GRU's gates)
+ * arrives as a tree of ADDs over SLICE_GRADs, each a zeroed copy of the whole
+ * vector with one slice's gradient in it.  Where the slices of such a tree
+ * tile the rank-1 vector, the tree is the CONCAT of the slices' gradients in
+ * order: its ADDs become CONCATs (the root of the whole vector, the inner ones
+ * of the part they join; an inner ADD must have no other use), and the
+ * SLICE_GRADs die.  Definition order holds: each CONCAT is where its ADD was.
+ * Three gates: two concatenations instead of three zero-fills, three
+ * scatters and two additions over the stacked vector. */
+typedef struct Piece {
+    int ok, inner;  /* inner: a joining ADD (to become a CONCAT too), not a SLICE_GRAD */
+    int64_t lo, hi; /* the part of the vector it holds */
+    IrId value;     /* what holds it: a SLICE_GRAD's operand, or the joining ADD */
+} Piece;
+
+static Piece piece_of(const FusePlan *p, const Piece *joined, const int *uses, const IrValue *add, IrId u)
+{
+    const IrValue *v = &p->v[u];
+    Piece pc = { 0 };
+    if (v->shape.rank != 1 || v->shape.dim[0] != add->shape.dim[0] || v->batched != add->batched)
+        return pc;
+    if (v->op == IR_SLICE_GRAD)
+        pc = (Piece){ 1, 0, v->slice[0][0], v->slice[0][1], v->in[0] };
+    else if (joined[u].ok && uses[u] == 1)
+        pc = joined[u], pc.inner = 1;
+    return pc;
+}
+
+static void concat_of(FusePlan *p, IrId id, Piece *joined, const int *uses, int64_t len)
+{
+    IrValue *v = &p->v[id];
+    Piece x = piece_of(p, joined, uses, v, v->in[0]), y = piece_of(p, joined, uses, v, v->in[1]);
+    if (x.lo > y.lo) {
+        Piece t = x;
+        x = y, y = t;
+    }
+    if (x.inner) /* an inner ADD: the CONCAT of its own part */
+        concat_of(p, x.value, joined, uses, x.hi - x.lo);
+    if (y.inner)
+        concat_of(p, y.value, joined, uses, y.hi - y.lo);
+    v->op = IR_CONCAT;
+    v->in[0] = x.value, v->in[1] = y.value, v->in[2] = -1;
+    v->shape.dim[0] = len;
+    v->batched = p->v[x.value].batched || p->v[y.value].batched;
+    joined[id].ok = 0;
+}
+
+static void join_slice_grads(FusePlan *p)
+{
+    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    Piece *joined = xcalloc((size_t)p->n + 1, sizeof *joined);
+    for (IrId id = 0; id < p->n; id++)
+        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
+            uses[p->v[id].in[k]]++;
+    for (int i = 0; i < p->nout; i++)
+        uses[p->out[i].value]++;
+    for (IrId id = 0; id < p->n; id++) { /* which ADDs join adjacent parts */
+        const IrValue *v = &p->v[id];
+        if (v->op != IR_ADD || v->in[0] == v->in[1] || v->shape.rank != 1)
+            continue;
+        Piece x = piece_of(p, joined, uses, v, v->in[0]), y = piece_of(p, joined, uses, v, v->in[1]);
+        if (!x.ok || !y.ok)
+            continue;
+        if (x.hi == y.lo)
+            joined[id] = (Piece){ 1, 0, x.lo, y.hi, id };
+        else if (y.hi == x.lo)
+            joined[id] = (Piece){ 1, 0, y.lo, x.hi, id };
+    }
+    for (IrId id = p->n - 1; id >= 0; id--) /* the trees that tile the vector, from their roots */
+        if (joined[id].ok && joined[id].lo == 0 && joined[id].hi == p->v[id].shape.dim[0])
+            concat_of(p, id, joined, uses, p->v[id].shape.dim[0]);
+    free(joined);
+    free(uses);
+}
+
+/* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
+ * output reads, only fused loops, becomes FUSE_SLICE (no step, no buffer;
+ * root: its source's memory, which lives as long as the slice is read).
+ * The gates cut out of a stacked GRU product, for one: three copies of the
+ * product per step, and their writes, are gone. */
+static void slice_views(FusePlan *p)
+{
+    char *out = xcalloc((size_t)p->n + 1, 1);
+    for (int i = 0; i < p->nout; i++)
+        out[p->out[i].value] = 1;
+    char *ok = xcalloc((size_t)p->n + 1, 1);
+    for (IrId id = 0; id < p->n; id++) {
+        const IrValue *v = &p->v[id];
+        if (v->op != IR_SLICE)
+            continue;
+        FuseKind src = p->info[v->in[0]].kind;
+        ok[id] = p->info[id].kind == FUSE_KERNEL && !out[id] &&
+                 v->shape.rank == p->v[v->in[0]].shape.rank &&
+                 (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS);
+    }
+    for (IrId id = 0; id < p->n; id++) { /* every reader a fused loop */
+        const IrValue *v = &p->v[id];
+        if (p->info[id].kind == FUSE_DEAD)
+            continue;
+        for (int k = 0; k < ir_op_arity(v->op); k++)
+            if (p->info[id].kind != FUSE_ELEM)
+                ok[v->in[k]] = 0;
+    }
+    for (IrId id = 0; id < p->n; id++)
+        if (ok[id] && p->info[id].nuses > 0) {
+            p->info[id].kind = FUSE_SLICE;
+            p->info[id].stored = 0;
+            p->info[id].root = p->info[p->v[id].in[0]].root;
+        }
+    free(ok);
+    free(out);
+}
+
 int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **error)
 {
     memset(p, 0, sizeof *p);
@@ -404,6 +517,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             goto done;
         }
     }
+
+    join_slice_grads(p);
 
     /* 3. dead values: mark back from the outputs */
     char *live = sealed; /* reused below after being cleared */
@@ -460,6 +575,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         if (fi->kind == FUSE_ALIAS)
             fi->root = p->info[v->in[0]].root;
     }
+    if (flags & FUSE_SLICE_VIEWS)
+        slice_views(p);
     if (flags & FUSE_DIRECT_OUTPUTS)
         direct_outputs(p);
     if (flags & FUSE_DIRECT_CONV)
@@ -576,6 +693,40 @@ void fuse_dump(FILE *out, const FusePlan *p)
         fprintf(out, "buffer %d %%%d size %lld*B+%lld at %lld*B+%lld live %d..%d\n", i, b->value,
                 (long long)b->a, (long long)b->b, (long long)b->at_a, (long long)b->at_c, b->def, b->last);
     }
+}
+
+void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out)
+{
+    const IrValue *v = &p->v[u];
+    if (p->info[u].kind != FUSE_SLICE) {
+        fuse_strides(&v->shape, v->batched, space, out);
+        return;
+    }
+    const IrShape *big = &p->v[v->in[0]].shape, *s = &v->shape; /* the same rank */
+    int64_t natural[IR_MAX_RANK], acc = 1;
+    for (int j = big->rank - 1; j >= 0; j--) {
+        natural[j] = acc;
+        acc *= big->dim[j];
+    }
+    int k = 0;
+    if (space->batched)
+        out[k++] = v->batched ? acc : 0;
+    for (int d = 0; d < space->shape.rank; d++) {
+        int j = d - (space->shape.rank - s->rank);
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
+    }
+}
+
+int64_t fuse_slice_offset(const FusePlan *p, IrId u)
+{
+    const IrValue *v = &p->v[u];
+    const IrShape *big = &p->v[v->in[0]].shape;
+    int64_t off = 0, acc = 1;
+    for (int j = big->rank - 1; j >= 0; j--) {
+        off += v->slice[j][0] * acc;
+        acc *= big->dim[j];
+    }
+    return off;
 }
 
 void fuse_strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)

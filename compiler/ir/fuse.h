@@ -2,8 +2,8 @@
  * which order, and where every value lives.
  *
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
- * operands of MATMUL absorbed into a GEMM transpose flag, dead values
- * dropped), groups chains of elementwise ops over the same iteration space
+ * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
+ * that tile a vector turned into CONCATs, dead values dropped), groups chains of elementwise ops over the same iteration space
  * into one fused loop, turns every other op into one kernel call, and gives
  * every value that needs memory a place in the workspace.  The back ends
  * (codegen_llvm.c) only walk the plan's steps.
@@ -27,6 +27,8 @@ typedef enum FuseKind {
     FUSE_ALIAS,    /* RESHAPE: the memory of the value it reshapes */
     FUSE_ELEM,     /* a member of a fused elementwise group (BROADCAST included) */
     FUSE_KERNEL,   /* one kernel call */
+    FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops: no copy,
+                    * they read its source's memory (root) with its strides */
 } FuseKind;
 
 typedef struct FuseInfo {
@@ -103,7 +105,11 @@ enum {
     /* convolutions at stride 1 with few input channels run the direct kernels
      * (FuseInfo.direct_conv, exa_k_dconv*), with their scratch */
     FUSE_DIRECT_CONV = 4,
-    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV, /* codegen_llvm.c's */
+    /* a slice whose every use is a fused loop is a view (FUSE_SLICE): the
+     * loops read it in place, through strides and an offset (fuse_strides_of,
+     * fuse_slice_offset), instead of a copy; the back end must address it so */
+    FUSE_SLICE_VIEWS = 8,
+    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS, /* codegen_llvm.c's */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);
@@ -128,6 +134,14 @@ typedef struct FuseMatrix {
     int64_t rows, cols, ld, size;
     int trans, batched;
 } FuseMatrix;
+/* fuse_strides of value u of plan p as its loops read it: a FUSE_SLICE with
+ * the strides of its source (the rows of the source between its elements). */
+void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out);
+
+/* A FUSE_SLICE's first element in its source, in elements from the source's
+ * start (per sample where batched). */
+int64_t fuse_slice_offset(const FusePlan *p, IrId u);
+
 FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);
 
 /* ---- the forms both back ends emit (fuse_forms.c) ------------------------

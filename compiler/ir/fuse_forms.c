@@ -12,7 +12,7 @@ static void add_stream(FuseNest *n, const FusePlan *p, const IrValue *space, IrI
     FuseStream *s = &n->st[n->ns++];
     s->value = u;
     s->store = store;
-    fuse_strides(&p->v[u].shape, p->v[u].batched, space, s->stride);
+    fuse_strides_of(p, u, space, s->stride);
 }
 
 /* Drops dims of extent 1 and merges each dim into the next inner one where

@@ -1,7 +1,10 @@
-/* kernels_par_t.c - the exported direct convolutions, the type-generic body
- * (included by kernels.c once per type, after kernels_vec_t.c): the vector
- * kernels with their samples split over libexa's threads (parallel.h) where
- * the CPU has AVX2, the im2col kernels on one thread elsewhere.
+/* kernels_par_t.c - the exported kernels that split their rows over libexa's
+ * threads (parallel.h), the type-generic body (included by kernels.c once per
+ * type, after kernels_vec_t.c): the row-wise kernels (reductions, softmax,
+ * logsumexp, transpose, concat, max-pooling: rows through
+ * exa_parallel_range), and the direct
+ * convolutions: the vector kernels with their samples split where the CPU
+ * has AVX2, the im2col kernels on one thread elsewhere.
  *
  * The forward product and the input gradient are independent per sample:
  * a task is a range of samples and the results do not depend on the number
@@ -12,6 +15,108 @@
  * whatever --threads says. */
 #ifdef EXA_K_REAL
 #define real EXA_K_REAL
+
+/* ---- row-wise kernels: rows (samples) split over threads (exa_parallel_range) ---- */
+
+typedef struct FN(RowArgs) {
+    int op;
+    int64_t a, b, c, d, e; /* the kernel's sizes, in its argument order */
+    const real *x, *x2;
+    real *y;
+    int64_t sx, sx2, sy;   /* per-row strides */
+} FN(RowArgs);
+
+static void FN(reduce_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx; /* a = len, b = inner */
+    FN(reduce_rows)(r->op, n, r->a, r->b, r->x + lo * r->a * r->b, r->y + lo * r->b);
+}
+
+void FN(exa_k_reduce)(int op, int64_t outer, int64_t len, int64_t inner, const real *x, real *y)
+{
+    FN(RowArgs) r = { .op = op, .a = len, .b = inner, .x = x, .y = y };
+    exa_parallel_range(outer, len * inner, FN(reduce_range), &r);
+}
+
+static void FN(logsumexp_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx;
+    FN(logsumexp_rows)(n, r->a, r->x + lo * r->a, r->y + lo);
+}
+
+/* exp is a call per element here: about 20 operations */
+void FN(exa_k_logsumexp)(int64_t rows, int64_t n, const real *x, real *y)
+{
+    FN(RowArgs) r = { .a = n, .x = x, .y = y };
+    exa_parallel_range(rows, 20 * n, FN(logsumexp_range), &r);
+}
+
+static void FN(softmax_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx;
+    FN(softmax_rows)(n, r->a, r->x + lo * r->a, r->y + lo * r->a);
+}
+
+void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
+{
+    FN(RowArgs) r = { .a = n, .x = x, .y = y };
+    exa_parallel_range(rows, 20 * n, FN(softmax_range), &r);
+}
+
+static void FN(transpose_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx; /* a = r, b = c */
+    FN(transpose_rows)(n, r->a, r->b, r->x + lo * r->sx, r->sx, r->y + lo * r->a * r->b);
+}
+
+void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+{
+    FN(RowArgs) a = { .a = r, .b = c, .x = x, .sx = sx, .y = y };
+    exa_parallel_range(count, 2 * r * c, FN(transpose_range), &a);
+}
+
+static void FN(concat_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx; /* a = na, b = nb */
+    FN(concat_rows)(n, r->a, r->x + lo * r->sx, r->sx, r->b, r->x2 + lo * r->sx2, r->sx2,
+                    r->y + lo * (r->a + r->b));
+}
+
+void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
+                      const real *b, int64_t sb, real *y)
+{
+    FN(RowArgs) r = { .a = na, .b = nb, .x = a, .sx = sa, .x2 = b, .sx2 = sb, .y = y };
+    exa_parallel_range(count, 2 * (na + nb), FN(concat_range), &r);
+}
+
+static void FN(maxpool_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx;
+    FN(maxpool_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->y + lo * r->sy, r->sy);
+}
+
+void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+                       int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
+{
+    FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = x, .sx = sx, .y = y, .sy = sy };
+    exa_parallel_range(count, c * h * w, FN(maxpool_range), &r);
+}
+
+static void FN(maxpool_grad_range)(const void *ctx, int64_t lo, int64_t n)
+{
+    const FN(RowArgs) *r = ctx;
+    FN(maxpool_grad_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->x2 + lo * r->sx2,
+                          r->sx2, r->y + lo * r->sy, r->sy);
+}
+
+void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+                            int64_t stride, const real *g, int64_t sg, const real *x, int64_t sx,
+                            real *dx, int64_t sdx)
+{
+    FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = g, .sx = sg, .x2 = x,
+                      .sx2 = sx, .y = dx, .sy = sdx };
+    exa_parallel_range(count, 2 * c * h * w, FN(maxpool_grad_range), &r);
+}
 
 #ifdef EXA_K_VEC
 #define DP_GROUP 32            /* samples per partial weight gradient */

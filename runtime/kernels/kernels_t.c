@@ -45,9 +45,11 @@ void FN(exa_k_gemm_ref)(int64_t count, int ta, int tb, int64_t m, int64_t n, int
 }
 
 /* ---- reductions -------------------------------------------------------- */
+/* The row-wise kernels here (FN(*_rows)) run on one thread; their exported
+ * entry points in kernels_par_t.c split the rows over --threads. */
 
 /* y [outer, inner] = reduce over len of x [outer, len, inner] */
-void FN(exa_k_reduce)(int op, int64_t outer, int64_t len, int64_t inner, const real *x, real *y)
+static void FN(reduce_rows)(int op, int64_t outer, int64_t len, int64_t inner, const real *x, real *y)
 {
     for (int64_t o = 0; o < outer; o++) {
         real *yo = y + o * inner;
@@ -66,7 +68,7 @@ void FN(exa_k_reduce)(int op, int64_t outer, int64_t len, int64_t inner, const r
 }
 
 /* y [rows] = log sum exp of each row of x [rows, n] */
-void FN(exa_k_logsumexp)(int64_t rows, int64_t n, const real *x, real *y)
+static void FN(logsumexp_rows)(int64_t rows, int64_t n, const real *x, real *y)
 {
     for (int64_t r = 0; r < rows; r++) {
         const real *xr = x + r * n;
@@ -80,7 +82,7 @@ void FN(exa_k_logsumexp)(int64_t rows, int64_t n, const real *x, real *y)
 }
 
 /* y [rows, n] = softmax of each row of x [rows, n] */
-void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
+static void FN(softmax_rows)(int64_t rows, int64_t n, const real *x, real *y)
 {
     for (int64_t r = 0; r < rows; r++) {
         const real *xr = x + r * n;
@@ -146,7 +148,7 @@ void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, c
 /* ---- data movement ----------------------------------------------------- */
 
 /* y_i [c, r] = x_i [r, c]^T, in 32x32 tiles so both sides stay in cache */
-void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+static void FN(transpose_rows)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
 {
     for (int64_t s = 0; s < count; s++) {
         const real *xs = x + s * sx;
@@ -189,7 +191,7 @@ void FN(exa_k_slice)(int64_t count, int rank, const int64_t *big, const int64_t 
 }
 
 /* y_i [na + nb] = a_i [na] ++ b_i [nb] */
-void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
+static void FN(concat_rows)(int64_t count, int64_t na, const real *a, int64_t sa, int64_t nb,
                       const real *b, int64_t sb, real *y)
 {
     for (int64_t s = 0; s < count; s++) {
@@ -467,7 +469,7 @@ EXA_K_INLINE void FN(maxpool_sample)(int64_t c, int64_t h, int64_t w, int64_t wi
 
 /* y_i [c, oh, ow] = the maximum of each window of x_i [c, h, w] */
 EXA_K_CLONES
-void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+static void FN(maxpool_rows)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
                        int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
 {
     for (int64_t s = 0; s < count; s++)
@@ -513,7 +515,7 @@ EXA_K_INLINE void FN(maxpool_grad_sample)(int64_t c, int64_t h, int64_t w, int64
 
 /* dx_i [c, h, w] = g_i [c, oh, ow] routed to each window's first maximum */
 EXA_K_CLONES
-void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
+static void FN(maxpool_grad_rows)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t window,
                             int64_t stride, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dx, int64_t sdx)
 {

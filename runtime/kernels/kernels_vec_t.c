@@ -481,7 +481,40 @@ static int FN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
     return nv <= SG_MAXV && k * nv * VL <= SG_PACK && m >= 12 / nv;
 }
 
-/* One product (exa_k_gemm's arguments for one i; FN(gemm_is_narrow)). */
+/* Rows lo .. lo+count-1 of C, from the packed op(B) (an exa_parallel_range
+ * task: each row is the same sum in the same order whatever the split). */
+typedef struct FN(SgJob) {
+    int nv;
+    const real *a, *bp;
+    int64_t sai, sal, k, n, ldc;
+    real beta;
+    real *c;
+} FN(SgJob);
+
+EXA_K_VEC
+static void FN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
+{
+    const FN(SgJob) *j = ctx;
+    const real *a = j->a, *bp = j->bp;
+    int64_t sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
+    real beta = j->beta, *c = j->c;
+    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
+#define SG_CASE(NV)                                                                            \
+    case NV:                                                                                   \
+        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
+            FN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
+        for (; i < m; i++)                                                                     \
+            FN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
+        break
+    switch (j->nv) {
+        SG_CASE(1); SG_CASE(2); SG_CASE(3);
+        SG_CASE(4); SG_CASE(5); SG_CASE(6);
+    }
+#undef SG_CASE
+}
+
+/* One product (exa_k_gemm's arguments for one i; FN(gemm_is_narrow)): op(B)
+ * packed once, the rows of C split over --threads. */
 EXA_K_VEC
 static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
                             int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
@@ -495,21 +528,8 @@ static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, con
         for (int64_t j = n; j < nv * VL; j++)
             row[j] = 0;
     }
-    int64_t sai = ta ? 1 : lda, sal = ta ? lda : 1;
-    int64_t i = 0;
-    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
-#define SG_CASE(NV)                                                                            \
-    case NV:                                                                                   \
-        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
-            FN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
-        for (; i < m; i++)                                                                     \
-            FN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
-        break
-    switch (nv) {
-        SG_CASE(1); SG_CASE(2); SG_CASE(3);
-        SG_CASE(4); SG_CASE(5); SG_CASE(6);
-    }
-#undef SG_CASE
+    FN(SgJob) job = { nv, a, bp, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
+    exa_parallel_range(m, 2 * k * n, FN(sg_rows), &job);
 }
 
 #undef SG_MAXV

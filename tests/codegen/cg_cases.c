@@ -311,6 +311,36 @@ static int build(int i, CgCase *c)
         finish(c, un(c, IR_TANH, y), 1);
         return 0;
     }
+    case 19: { /* a stacked-gate cell: three slices of one product read by a fused loop
+                * (FUSE_SLICE views), their gradients joined into CONCATs */
+        named(c, "stacked gates");
+        x = input(c, shp(1, 3, 0, 0));
+        IrId a = bin(c, IR_ADD, bin(c, IR_MATMUL, param(c, shp(2, 12, 3, 0)), x), param(c, shp(1, 12, 0, 0)));
+        IrId g[3];
+        for (int i = 0; i < 3; i++) {
+            IrValue sl = { .op = IR_SLICE, .in = { a, -1, -1 }, .shape = shp(1, 4, 0, 0), .stage = -1,
+                           .slice = { { 4 * i, 4 * i + 4 } } };
+            g[i] = ir_add(&c->f, &sl);
+        }
+        IrId y = bin(c, IR_MUL, un(c, IR_SIGMOID, g[0]), un(c, IR_TANH, bin(c, IR_MUL, g[1], g[2])));
+        finish(c, bin(c, IR_ADD, y, g[2]), 1);
+        return 0;
+    }
+    case 20: { /* two of three slices (a SLICE_GRAD of the joined pair), and a
+                * slice a kernel reads (a copy, not a view) */
+        named(c, "partial slices");
+        x = bin(c, IR_MUL, input(c, shp(1, 9, 0, 0)), param(c, shp(1, 9, 0, 0)));
+        IrValue s0 = { .op = IR_SLICE, .in = { x, -1, -1 }, .shape = shp(1, 3, 0, 0), .stage = -1,
+                       .slice = { { 3, 6 } } };
+        IrValue s1 = s0;
+        s1.slice[0][0] = 6, s1.slice[0][1] = 9;
+        IrValue s2 = s0;
+        s2.slice[0][0] = 0, s2.slice[0][1] = 3;
+        IrId a = ir_add(&c->f, &s0), b = ir_add(&c->f, &s1), e = ir_add(&c->f, &s2);
+        IrId m = ir_reduce(&c->f, IR_SUM, e, -1);
+        finish(c, bin(c, IR_ADD, bin(c, IR_MUL, a, b), m), 1);
+        return 0;
+    }
     default:
         return -1;
     }

@@ -1,10 +1,11 @@
 /* cg_dump.c - prints the LLVM IR (as built, before optimisation) or the
  * fusion plan of one test case, for the FileCheck tests.
  *
- * usage: cg_dump CASE [f32|f64] [forward] [plan]
+ * usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu]
  *   forward  keep only the case's forward output (slot 0), so the gradient
  *            code is dead and dropped
- *   plan     print fuse_dump's plan instead of LLVM IR */
+ *   plan     print fuse_dump's plan instead of LLVM IR
+ *   cpu      plan with the LLVM back end's flags (FUSE_FLAGS_CPU) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs("usage: cg_dump CASE [f32|f64] [forward] [plan]\n", stderr);
+        fputs("usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu]\n", stderr);
         return 2;
     }
     CgCase c;
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
         return 2;
     }
     CgPrecision prec = CG_F64;
-    int plan = 0;
+    int plan = 0, flags = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "f32") == 0)
             prec = CG_F32;
@@ -33,12 +34,14 @@ int main(int argc, char **argv)
             c.f.nout = 1;
         else if (strcmp(argv[i], "plan") == 0)
             plan = 1;
+        else if (strcmp(argv[i], "cpu") == 0)
+            flags = FUSE_FLAGS_CPU;
     }
     char *error = NULL;
     int status = 0;
     if (plan) {
         FusePlan p;
-        status = fuse_plan(&c.f, prec == CG_F64 ? 8 : 4, &p, &error);
+        status = fuse_plan_flags(&c.f, prec == CG_F64 ? 8 : 4, flags, &p, &error);
         if (status == 0) {
             fuse_dump(stdout, &p);
             fuse_free(&p);

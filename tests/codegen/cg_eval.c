@@ -4,7 +4,9 @@
  * object file (the real path exac takes), the system C compiler links it into
  * a shared object, and dlopen loads it; its kernel calls resolve to libexa in
  * this executable (linked with exported symbols).  The function from
- * exa_functions[] runs at batch sizes 1, 3 and 64 on random data, with the
+ * exa_functions[] runs at batch sizes 1, 3 and 64 on random data, and in f64
+ * at 3001 on 3 threads (so that the fused loops and the row-wise kernels
+ * split their rows over tasks of uneven length: exa_parallel_chunk), with the
  * workspace filled with NaN so a value read before it is written shows, and
  * every output is compared with ir_eval:
  *     max |generated - reference| / max |reference|  (per output tensor)
@@ -27,6 +29,7 @@
 #include "codegen_llvm.h"
 #include "exa/abi.h"
 #include "exa/kernels.h"
+#include "exa/parallel.h"
 #include "fuse.h"
 #include "ir_eval.h"
 
@@ -286,9 +289,11 @@ int main(int argc, char **argv)
             }
             double worst = 0;
             int bad_ws = 0;
-            const int64_t batches[] = { 1, 3, 64 };
-            for (int b = 0; b < 3; b++)
+            const int64_t batches[] = { 1, 3, 64, 3001 };
+            for (int b = 0; b < (pr ? 3 : 4); b++) {
+                exa_parallel_set_threads(b == 3 ? 3 : 1);
                 worst = fmax(worst, run_one(&c, prec, &l, batches[b], &bad_ws));
+            }
             int ok = worst < tol && !bad_ws;
             printf("%s %-26s %s  max rel diff %.2e%s\n", ok ? "ok  " : "FAIL", c.name, pr ? "f32" : "f64", worst,
                    bad_ws ? "  workspace(B) differs from the plan, or a gradient was reported wrongly" : "");

@@ -2,9 +2,13 @@
  * worker number below the thread count, for task counts below, at and far
  * above it and across many loops in a row (a worker that missed a wake-up
  * or ran a loop twice shows here); a loop inside a task runs on that task's
- * thread; set_threads clamps; scratch grows, stays and is aligned. */
+ * thread; set_threads clamps; scratch grows, stays and is aligned;
+ * exa_parallel_chunk keeps small loops whole and cuts long ones into
+ * 16-iteration blocks, one per thread, and exa_parallel_range covers every
+ * iteration once. */
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "check.h"
 #include "exa/parallel.h"
@@ -94,6 +98,41 @@ static void clamps_and_scratch(void)
     CHECK(exa_parallel_scratch(-1, 8) == NULL && exa_parallel_scratch(EXA_MAX_THREADS, 8) == NULL);
 }
 
+typedef struct Range {
+    atomic_int hits[40000];
+    atomic_int calls;
+} Range;
+
+static void range_part(const void *ctx, int64_t lo, int64_t count)
+{
+    Range *r = (Range *)ctx;
+    atomic_fetch_add(&r->calls, 1);
+    for (int64_t i = lo; i < lo + count; i++)
+        atomic_fetch_add(&r->hits[i], 1);
+}
+
+static void chunks_and_ranges(void)
+{
+    exa_parallel_set_threads(1);
+    CHECK(exa_parallel_chunk(40000, 100) == 40000); /* one thread: whole */
+    exa_parallel_set_threads(3);
+    CHECK(exa_parallel_chunk(100, 10) == 100);      /* 1000 operations: whole */
+    CHECK(exa_parallel_chunk(1, 1 << 20) == 1);
+    int64_t per = exa_parallel_chunk(40000, 10);     /* 400k operations: split */
+    CHECK(per == 13344);                             /* ceil(40000 / 3) up to 16s */
+    static Range r;
+    for (int n = 0; n < 2; n++) {
+        int64_t len = n ? 40000 : 1001;
+        memset(&r, 0, sizeof r);
+        exa_parallel_range(len, 100, range_part, &r);
+        int bad = 0;
+        for (int64_t i = 0; i < 40000; i++)
+            bad += atomic_load(&r.hits[i]) != (i < len);
+        CHECK(bad == 0);
+        CHECK(atomic_load(&r.calls) == 3);
+    }
+}
+
 int main(void)
 {
     each_task_once(1);
@@ -101,5 +140,6 @@ int main(void)
     each_task_once(4);
     nested_loops();
     clamps_and_scratch();
+    chunks_and_ranges();
     CHECK_DONE();
 }

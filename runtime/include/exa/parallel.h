@@ -1,7 +1,8 @@
 /* parallel.h - the threads libexa's own kernels share a loop across.
  *
- * OpenBLAS threads its GEMMs itself; the kernels exa writes (the direct
- * convolutions) split their samples over this pool.  `./train --threads N`
+ * OpenBLAS threads its GEMMs itself; the work exa does itself (generated
+ * fused loops, row-wise kernels, direct convolutions, the narrow GEMM, the
+ * optimiser steps) splits its rows over this pool.  `./train --threads N`
  * sets both.  The pool is a fixed set of worker threads, started on first
  * use and kept (they sleep on a condition variable between loops), so a loop
  * costs a wake-up, not a thread creation.  libexa starts loops from one
@@ -26,6 +27,24 @@ int exa_parallel_threads(void);
  * thread a task runs on, for exa_parallel_scratch. */
 typedef void (*ExaTaskFn)(void *ctx, int64_t task, int worker);
 void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx);
+
+/* For a loop of n independent iterations of `work` element operations each
+ * (the fused elementwise loops the compiler generates, the row-wise kernels):
+ * the iterations one task should take, or n when the loop is too small for
+ * a second thread to pay for its wake-up (below EXA_PARALLEL_MIN_WORK
+ * operations in all), when --threads is 1, or inside a task.  Tasks of whole
+ * 16-iteration blocks where the loop is long, so that no two threads write
+ * the same cache line of a row-major result. */
+enum { EXA_PARALLEL_MIN_WORK = 1 << 16 };
+int64_t exa_parallel_chunk(int64_t n, int64_t work);
+
+/* Runs f(ctx, lo, count) over the iterations [0, n), each `work` element
+ * operations: in tasks of exa_parallel_chunk(n, work) contiguous iterations,
+ * or at once on this thread where that is n.  For loops whose iterations are
+ * independent (rows of a kernel, coordinates of an optimiser step): each is
+ * computed alike whatever the split, so results do not depend on --threads. */
+typedef void (*ExaRangeFn)(const void *ctx, int64_t lo, int64_t count);
+void exa_parallel_range(int64_t n, int64_t work, ExaRangeFn f, const void *ctx);
 
 /* A buffer of at least `bytes` owned by `worker`, kept and grown across
  * calls (aligned to 64 bytes); NULL when out of memory.  Worker 0's buffer
