@@ -46,14 +46,27 @@ int cg_cuda_source(const FusePlan *plans, int nplans, const IrParam *params, int
 int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **error);
 
 /* What exac calls: plans every function like cg_llvm_emit does, generates
- * and compiles the CUDA code, and writes an object file defining
- *     const char exa_cuda_ptx[];        the PTX, NUL-terminated
+ * the CUDA code and, for each architecture of archs (a comma-separated list
+ * of sm_NN or compute_NN; NULL or "": none, no NVRTC needed), compiles it to
+ * PTX for compute_NN, and writes an object file defining
+ *     const char exa_cuda_ptx[];        every PTX, each after a line
+ *                                       "//exa-arch NN\n" (CG_CUDA_ARCH_MARK);
+ *                                       empty without architectures
  *     const char exa_cuda_launches[];   the launch table, NUL-terminated
+ *     const char exa_cuda_source[];     the CUDA C (what the emulated device
+ *                                       of exa/gpu_emu.h compiles for the host)
  * to link beside the CPU object (whose symbols are unchanged).  When
  * ptx_text / table_text are not NULL they get copies (for --emit and tests).
  * Returns 0, or -1 with *error set. */
+#define CG_CUDA_ARCH_MARK "//exa-arch"
 int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
-                 CgPrecision prec, const char *arch, const char *obj_path, char **ptx_text,
+                 CgPrecision prec, const char *archs, const char *obj_path, char **ptx_text,
                  char **table_text, char **error);
+
+/* NN of "sm_NN" or "compute_NN" (the first len characters of arch), or -1. */
+int cg_cuda_arch_number(const char *arch, size_t len);
+
+/* 1 when NVRTC can be opened (exac's default: GPU code when it can). */
+int cg_cuda_nvrtc_available(void);
 
 #endif

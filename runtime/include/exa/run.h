@@ -39,7 +39,7 @@ typedef struct ExaOptions {
     int gradcompare;               /* layers(mgrit): MGRIT gradient vs serial, and exit */
     int admm_check;                /* layers(admm): check the first iteration's updates, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
-    const char *device;            /* "cpu" or "gpu" */
+    const char *device;            /* "cpu" or "gpu"; NULL: the train block's, else cpu */
     const char *predict_path;      /* --predict FILE: run the model on FILE's inputs */
     const char *out_path;          /* --out FILE: where --predict writes */
     int eval;                      /* --eval: evaluate the trained weights, no training */
@@ -92,6 +92,7 @@ typedef struct ExaRun {
     void *loss_rows, *out_rows, *work;
     int64_t rows_cap, work_cap;
     int64_t out_size;             /* model output per sample (accuracy), or 0 */
+    struct ExaGpuRun *gpu;        /* --device gpu (exa/gpu_train.h), else NULL */
 } ExaRun;
 
 /* ---- run_data.c ---- */
@@ -130,6 +131,9 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
 /* Loss and accuracy (NAN without class labels) over a whole data set, split
  * over the ranks. */
 void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
+
+/* fn->run(a), on the device when the run has one (host copies). */
+void exa_run_call(ExaRun *r, const ExaFunction *fn, const ExaArgs *a);
 
 /* Runs fn at theta on training rows order[begin .. begin+count), all on this
  * rank, writing to outputs (check_numerics.c's probe). */
