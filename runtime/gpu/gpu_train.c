@@ -101,7 +101,8 @@ ExaGpuRun *exa_gpu_run_open(ExaRun *r, char *err, size_t errlen)
         return NULL;
     }
     /* NCCL when every rank has it; its communicator spans the world */
-    int nccl = r->world.size > 1 && exa_comm_max_int(&r->world, !d->gpu.has_nccl) == 0;
+    const char *use = getenv("EXA_GPU_NCCL"); /* 0: MPI even where NCCL is there (docs/gpu.md) */
+    int nccl = r->world.size > 1 && exa_comm_max_int(&r->world, !d->gpu.has_nccl || (use && strcmp(use, "0") == 0)) == 0;
     if (nccl) {
         ExaNcclId id;
         int bad = r->world.rank == 0 ? d->gpu.api.ncclGetUniqueId(&id) != 0 : 0;
