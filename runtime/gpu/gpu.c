@@ -115,6 +115,14 @@ int exa_gpu_open(ExaGpu *g, int ordinal, char *err, size_t errlen)
     RESOLVE(g->libcublas, cublasDestroy, "cublasDestroy_v2", "cuBLAS");
     RESOLVE(g->libcublas, cublasSgemm, "cublasSgemm_v2", "cuBLAS");
     RESOLVE(g->libcublas, cublasDgemm, "cublasDgemm_v2", "cuBLAS");
+    { /* strided batched GEMM: cuBLAS 8 on; without it, one call per problem */
+        char ignored[128];
+        if (resolve(g->libcublas, "cublasSgemmStridedBatched", &g->api.cublasSgemmStridedBatched, ignored,
+                    sizeof ignored, "cuBLAS") != 0
+            || resolve(g->libcublas, "cublasDgemmStridedBatched", &g->api.cublasDgemmStridedBatched, ignored,
+                       sizeof ignored, "cuBLAS") != 0)
+            g->api.cublasSgemmStridedBatched = NULL, g->api.cublasDgemmStridedBatched = NULL;
+    }
     if (g->api.cublasCreate(&g->blas) != 0) {
         snprintf(err, errlen, "cuBLAS did not start on GPU %d", ordinal);
         goto fail;

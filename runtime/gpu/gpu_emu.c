@@ -130,6 +130,18 @@ static ExaCuResult emu_attribute(int *v, int attribute, ExaCuDevice dev)
 EMU_GEMM(emu_sgemm, float)
 EMU_GEMM(emu_dgemm, double)
 
+#define EMU_BATCHED(NAME, ONE, T)                                                                  \
+    static int NAME(ExaCublasHandle h, int ta, int tb, int m, int n, int k, const T *alpha,       \
+                    const T *a, int lda, long long sa, const T *b, int ldb, long long sb,         \
+                    const T *beta, T *c, int ldc, long long sc, int count)                        \
+    {                                                                                              \
+        for (int i = 0; i < count; i++)                                                            \
+            ONE(h, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc); \
+        return 0;                                                                                  \
+    }
+EMU_BATCHED(emu_sgemm_batched, emu_sgemm, float)
+EMU_BATCHED(emu_dgemm_batched, emu_dgemm, double)
+
 /* ---- NCCL over MPI ------------------------------------------------------ */
 
 struct ExaNcclCtx {
@@ -212,6 +224,8 @@ int exa_gpu_emulate(ExaGpu *g, int ordinal, const char *spec, char *err, size_t 
     a->cuDeviceGetAttribute = emu_attribute;
     a->cublasSgemm = emu_sgemm;
     a->cublasDgemm = emu_dgemm;
+    a->cublasSgemmStridedBatched = emu_sgemm_batched;
+    a->cublasDgemmStridedBatched = emu_dgemm_batched;
     a->ncclGetUniqueId = emu_nccl_id;
     a->ncclCommInitRank = emu_nccl_init;
     a->ncclAllReduce = emu_nccl_allreduce;

@@ -15,6 +15,7 @@
 #include "exa/gpu_emu.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,30 @@ static int gemm(const Run *r, const ExaGpuStep *st, int64_t iter)
     int lda = st->lda > 0 ? (int)st->lda : 1, ldb = st->ldb > 0 ? (int)st->ldb : 1, ldc = st->ldc > 0 ? (int)st->ldc : 1;
     int64_t elem = r->x->elem;
     ExaCuDevicePtr a = address(r, &st->a, iter), b = address(r, &st->b, iter), c = address(r, &st->c, iter);
+    /* separate results: one strided batched call (a plan's loop of small
+     * GEMMs); summed into one C (sc == 0): one call each, beta 1 after the first */
+    if (count > 1 && st->sc != 0 && count <= INT32_MAX
+        && (elem == 8 ? api->cublasDgemmStridedBatched != NULL : api->cublasSgemmStridedBatched != NULL)) {
+        int res;
+        if (elem == 8) {
+            double one = 1, beta = st->beta;
+            res = api->cublasDgemmStridedBatched(r->x->gpu->blas, st->tb, st->ta, n, m, k, &one,
+                                                 (const double *)(uintptr_t)b, ldb, st->sb,
+                                                 (const double *)(uintptr_t)a, lda, st->sa, &beta,
+                                                 (double *)(uintptr_t)c, ldc, st->sc, (int)count);
+        } else {
+            float one = 1, beta = (float)st->beta;
+            res = api->cublasSgemmStridedBatched(r->x->gpu->blas, st->tb, st->ta, n, m, k, &one,
+                                                 (const float *)(uintptr_t)b, ldb, st->sb,
+                                                 (const float *)(uintptr_t)a, lda, st->sa, &beta,
+                                                 (float *)(uintptr_t)c, ldc, st->sc, (int)count);
+        }
+        if (res != 0) {
+            snprintf(r->err, r->errlen, "GPU %s: cuBLAS batched GEMM failed (status %d)", r->x->gpu->name, res);
+            return -1;
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < count; i++) {
         double beta = st->sc == 0 && i > 0 ? 1 : st->beta;
         ExaCuDevicePtr ai = a + (ExaCuDevicePtr)(i * st->sa * elem), bi = b + (ExaCuDevicePtr)(i * st->sb * elem);

@@ -61,6 +61,13 @@ typedef struct ExaGpuApi {
     int (*ncclAllReduce)(const void *send, void *recv, size_t count, int type, int op, ExaNcclComm comm,
                          void *stream);
     int (*ncclCommDestroy)(ExaNcclComm comm);
+    /* optional (NULL: a loop of single GEMMs): count problems, each C its own */
+    int (*cublasSgemmStridedBatched)(ExaCublasHandle h, int ta, int tb, int m, int n, int k, const float *alpha,
+                                     const float *a, int lda, long long sa, const float *b, int ldb, long long sb,
+                                     const float *beta, float *c, int ldc, long long sc, int count);
+    int (*cublasDgemmStridedBatched)(ExaCublasHandle h, int ta, int tb, int m, int n, int k, const double *alpha,
+                                     const double *a, int lda, long long sa, const double *b, int ldb, long long sb,
+                                     const double *beta, double *c, int ldc, long long sc, int count);
 } ExaGpuApi;
 
 enum { EXA_CU_CC_MAJOR = 75, EXA_CU_CC_MINOR = 76 };     /* CUdevice_attribute */
