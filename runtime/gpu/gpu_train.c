@@ -104,10 +104,11 @@ ExaGpuRun *exa_gpu_run_open(ExaRun *r, char *err, size_t errlen)
     const char *use = getenv("EXA_GPU_NCCL"); /* 0: MPI even where NCCL is there (docs/gpu.md) */
     int nccl = r->world.size > 1 && exa_comm_max_int(&r->world, !d->gpu.has_nccl || (use && strcmp(use, "0") == 0)) == 0;
     if (nccl) {
-        ExaNcclId id;
-        int bad = r->world.rank == 0 ? d->gpu.api.ncclGetUniqueId(&id) != 0 : 0;
-        exa_comm_bcast(&r->world, &id, sizeof id, 0);
-        bad |= d->gpu.api.ncclCommInitRank(&d->nccl, r->world.size, id, r->world.rank) != 0;
+        struct { ExaNcclId id; int bad; } root = { .bad = 0 };
+        if (r->world.rank == 0)
+            root.bad = d->gpu.api.ncclGetUniqueId(&root.id) != 0;
+        exa_comm_bcast(&r->world, &root, sizeof root, 0); /* no id: nobody waits in the init */
+        int bad = root.bad || d->gpu.api.ncclCommInitRank(&d->nccl, r->world.size, root.id, r->world.rank) != 0;
         if (exa_comm_max_int(&r->world, bad) != 0) { /* NCCL is an optimisation: MPI works */
             if (d->nccl)
                 d->gpu.api.ncclCommDestroy(d->nccl);
