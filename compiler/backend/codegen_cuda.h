@@ -13,11 +13,14 @@
  * cuBLAS calls made by the runtime.
  *
  * The launch table (text; exa/gpu_exec.h describes it for the reader side):
- *     exa-cuda 1 f32|f64
+ *     exa-cuda 2 f32|f64
  *     function NAME NSTEPS NWS a1 c1 ... aK cK   workspace(B) = max ai*B+ci + 0
  *     launch KERNEL Na Nb NPTR ptr...            n = Na*B + Nb
  *     gemm Ca Cb ta tb Ma Mb Na Nb Ka Kb A lda sa B ldb sb beta C ldc sc
  *     repeat Ca Cb NSTEPS                        the next NSTEPS steps, C times
+ *     io t 0 0 END | io i K A C | io o SLOT A C  after a function's steps: the
+ *                  extents of its buffers, for callers that copy host buffers
+ *                  (theta reals read; input bytes A*B+C; output reals A*B+C)
  * with ptr one of  w:AT_A:AT_C:PER  (workspace + align64(AT_A*B + AT_C) bytes),
  * t:0:OFF:PER (theta + OFF), i:K:0:PER (inputs[K]), o:K:OFF:PER (outputs[K] +
  * OFF); offsets are in elements, and inside a repeat the pointer moves on by

@@ -64,7 +64,9 @@ typedef struct ExaGpuExec {
 } ExaGpuExec;
 
 /* Opens GPU `ordinal` into *g and loads the code embedded in this executable
- * (exa_cuda_ptx, exa_cuda_launches).  Returns 0, or -1 with one line in err:
+ * (exa_cuda_launches, and of exa_cuda_ptx's sections the newest the GPU
+ * runs; on the emulated GPU of exa/gpu_emu.h, exa_cuda_source compiled for
+ * the host).  Returns 0, or -1 with one line in err:
  * no driver or device (exa_gpu_open's message), or no GPU code in the
  * program.  On failure g is closed. */
 int exa_gpu_exec_open(ExaGpuExec *x, ExaGpu *g, int ordinal, char *err, size_t errlen);
