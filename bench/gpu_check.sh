@@ -34,7 +34,7 @@ fail=0
 echo "== 1. ctest -L gpu"
 ctest --test-dir "$build" -N -R '^gpu_vs_eval$' | grep -q 'Total Tests: 1' ||
     { echo "gpu_vs_eval is not registered: reconfigure $build on this machine"; exit 1; }
-timeout 300 ctest --test-dir "$build" -L gpu -j2 --output-on-failure || fail=1
+timeout 420 ctest --test-dir "$build" -L gpu -j2 --output-on-failure || fail=1
 
 echo "== 2. training on the device against the CPU (f64, relative 1e-6)"
 compare() { timeout 120 sh "$root/tests/gpu_train/compare.sh" -e "$exac" -R -t 1e-6 -w "$work/$1" "${@:2}" || fail=1; }
