@@ -20,6 +20,8 @@ same shapes exa trains on:
 
 usage: torch_ref.py THREADS MODEL... ; prints "MODEL samples_per_s" lines.
 EXA_BENCH_SECONDS (default 2) is how long each model's steps are timed.
+EXA_TORCH_DEVICE=cuda runs them on the GPU instead (bench/gpu_check.sh),
+waiting for the device before the clock is read.
 The caller pins OMP_NUM_THREADS and OPENBLAS_NUM_THREADS as well:
 torch.set_num_threads does not reach OpenBLAS.
 """
@@ -168,20 +170,32 @@ MODELS = {
 }
 
 
-def measure(make, batch, seconds):
+DEVICE = os.environ.get("EXA_TORCH_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(make, batch, seconds=2.0):
     step = make()
     for _ in range(3):
         step()
+    sync()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or n < 5:
         step()
         n += 1
+    sync()
     return n * batch / (time.perf_counter() - start)
 
 
 def main():
     threads = int(sys.argv[1])
     torch.set_num_threads(threads)
+    if DEVICE != "cpu":
+        torch.set_default_device(DEVICE)
     torch.manual_seed(0)
     seconds = float(os.environ.get("EXA_BENCH_SECONDS", "2"))
     for name in sys.argv[2:]:

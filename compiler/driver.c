@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "codegen_llvm.h"
+#include "codegen_cuda.h"
 #include "link.h"
 #include "loader.h"
 #include "lower.h"
@@ -29,6 +30,7 @@ typedef struct Options {
     enum Emit emit;
     const char *output;
     int precision;          /* bytes per real: 4 or 8 */
+    const char *gpu_arch;   /* --gpu-arch: NULL the default, "none" no GPU code */
     const char **files;
     int nfiles;
     LoaderOptions loader;
@@ -45,6 +47,8 @@ static void usage(FILE *out)
           "       exac FILE -o OUTPUT          compile a training executable\n"
           "options:\n"
           "  --precision=f32|f64  reals of the generated code (default f32)\n"
+          "  --gpu-arch LIST  GPU code (PTX) for these architectures, e.g. sm_80,sm_90;\n"
+          "                   'none' for no GPU code (default: sm_75 when NVRTC is found)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
           "  --time-passes    print the wall and CPU seconds of each pass to stderr\n"
@@ -123,6 +127,21 @@ static int parse_args(int argc, char **argv, Options *o)
             return fail_usage("unknown precision '%s'; expected --precision=f32 or --precision=f64", a);
         } else if (strncmp(a, "--emit=", 7) == 0) {
             return fail_usage("unknown --emit kind '%s'; expected ast, shapes, ir, llvm or descriptor", a + 7);
+        } else if (strcmp(a, "--gpu-arch") == 0 || strncmp(a, "--gpu-arch=", 11) == 0) {
+            if (a[10] == '\0' && i + 1 == argc)
+                return fail_usage("'%s' needs an argument", a);
+            const char *list = a[10] == '=' ? a + 11 : argv[++i];
+            if (strcmp(list, "none") != 0)
+                for (const char *q = list;;) {
+                    size_t n = strcspn(q, ",");
+                    if (cg_cuda_arch_number(q, n) < 0)
+                        return fail_usage("--gpu-arch: '%s' is not a list of architectures like sm_80,sm_90 (or none)",
+                                          list);
+                    if (!q[n])
+                        break;
+                    q += n + 1;
+                }
+            o->gpu_arch = list;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "-I") == 0) {
             if (i + 1 == argc)
                 return fail_usage("'%s' needs an argument", a);
@@ -144,6 +163,28 @@ static int parse_args(int argc, char **argv, Options *o)
         return fail_usage("%s", "no -o OUTPUT given (use 'exac check FILE' to check only)");
     if (!o->check && o->nfiles > 1)
         return fail_usage("%s", "more than one input file; use 'exac check FILE...' to check several");
+    return 0;
+}
+
+/* The GPU object of a lowered program (codegen_cuda.h): the launch table
+ * and CUDA source always (the emulated device of exa/gpu_emu.h runs them
+ * without NVRTC), and PTX for the --gpu-arch list, by default sm_75 when
+ * NVRTC is there: one PTX the driver compiles for any GPU from Turing on.
+ * The default never fails a compile: a program whose GPU code cannot be made
+ * runs on the CPU and says so when asked for a GPU.  1 written, 0 none, -1
+ * error (an explicit --gpu-arch that cannot be honoured). */
+static int gpu_code(const Lowered *low, CgPrecision prec, const char *arch, const char *path, char **error)
+{
+    if (arch && strcmp(arch, "none") == 0)
+        return 0;
+    const char *archs = arch ? arch : cg_cuda_nvrtc_available() ? "sm_75" : NULL;
+    if (cg_cuda_emit(low->funcs, low->nfuncs, low->params, low->nparams, prec, archs, path, NULL, NULL,
+                     error) == 0)
+        return 1;
+    if (arch)
+        return -1;
+    free(*error);
+    *error = NULL;
     return 0;
 }
 
@@ -171,10 +212,17 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
         snprintf(obj, sizeof obj, "%s.o", o->output);
         failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
                               obj, NULL, &error) != 0;
+        timing_pass("gpu code");
+        char gpu_obj[4096];
+        snprintf(gpu_obj, sizeof gpu_obj, "%s.gpu.o", o->output);
+        int gpu = !failed && gpu_code(&low, prec, o->gpu_arch, gpu_obj, &error);
+        failed |= gpu < 0;
         timing_pass("link");
         if (!failed)
-            failed = link_executable(obj, o->output, &error) != 0;
+            failed = link_executable(obj, gpu ? gpu_obj : NULL, o->output, &error) != 0;
         remove(obj);
+        if (gpu)
+            remove(gpu_obj);
     }
     if (failed) {
         fprintf(stderr, "exac: error: %s\n", error ? error : "code generation failed");

@@ -800,6 +800,40 @@ static void copy_out(Gen *g, const IrOutput *o)
     launch(g, "exa_cuda_copy", v->batched ? n : 0, v->batched ? 0 : n, args, 2);
 }
 
+/* The extents of the function's buffers, for a caller that copies host
+ * buffers to the device and back (runtime/gpu/gpu_train.c): how many reals
+ * of theta it reads from the pointer it is given, how many bytes of each
+ * input (A per sample + C), how far into each output slot it writes
+ * (A*B + C reals, one line per output). */
+static void emit_extents(Gen *g, Str *table)
+{
+    const FusePlan *p = g->p;
+    int64_t theta_end = 0;
+    for (int i = 0; i < p->n; i++) {
+        const IrValue *v = &p->v[i];
+        if (v->op == IR_PARAM && v->iarg[0] >= 0 && v->iarg[0] < g->nparams) {
+            const IrParam *q = &g->params[v->iarg[0]];
+            int64_t end = q->offset + ir_shape_size(&q->shape);
+            theta_end = end > theta_end ? end : theta_end;
+        }
+    }
+    put(table, "io t 0 0 %lld\n", (long long)theta_end);
+    for (int i = 0; i < p->n; i++) {
+        const IrValue *v = &p->v[i];
+        if (v->op != IR_INPUT && v->op != IR_LABEL)
+            continue;
+        int64_t bytes = v->op == IR_LABEL ? 4 : ir_shape_size(&v->shape) * p->elem;
+        put(table, "io i %d %lld %lld\n", v->iarg[0], (long long)(v->batched ? bytes : 0),
+            (long long)(v->batched ? 0 : bytes));
+    }
+    for (int i = 0; i < p->nout; i++) {
+        const IrValue *v = &p->v[p->out[i].value];
+        int64_t size = ir_shape_size(&v->shape);
+        put(table, "io o %d %lld %lld\n", p->out[i].slot, (long long)(v->batched ? size : 0),
+            (long long)(p->out[i].offset + (v->batched ? 0 : size)));
+    }
+}
+
 static void emit_function(Gen *g, Str *table)
 {
     const FusePlan *p = g->p;
@@ -838,6 +872,7 @@ static void emit_function(Gen *g, Str *table)
         put(table, " %lld %lld", (long long)(p->buf[i].at_a + p->buf[i].a),
             (long long)(p->buf[i].at_c + p->buf[i].b + 64));
     put(table, "\n%s", g->fn.s ? g->fn.s : "");
+    emit_extents(g, table);
 }
 
 static const char *prelude(CgPrecision prec)
@@ -850,6 +885,67 @@ static const char *prelude(CgPrecision prec)
                  "#define EXA_INF __int_as_float(0x7f800000)\n"
                  "#define EXA_NAN __int_as_float(0x7fc00000)\n";
 }
+
+/* The kernels of a training step on the device (runtime/gpu/gpu_train.c),
+ * in every program: the optimisers' updates with runtime/solvers/optim.c's
+ * arithmetic (each coordinate in double, rounded once), the gradient's
+ * weighting and clipping (schedule.c's exa_clip_grad_norm).  k holds the
+ * step's constants, copied to the device with the step. */
+static const char training_kernels[] =
+    "\n/* training steps (k: the step's constants) */\n"
+    "#define EXA_ALL(i) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; \\\n"
+    "                         i += (long long)blockDim.x * gridDim.x)\n"
+    "/* k: lr, momentum, dampening, weight decay, nesterov, first step */\n"
+    "extern \"C\" __global__ void exa_opt_sgd(long long n, long long B, double h, real *x, const real *g, real *b, const double *k)\n"
+    "{\n"
+    "    EXA_ALL(i) {\n"
+    "        double xi = x[i], gi = (double)g[i] + k[3] * xi;\n"
+    "        if (k[1] == 0) {\n"
+    "            x[i] = (real)(xi - k[0] * gi);\n"
+    "        } else {\n"
+    "            double bi = k[5] != 0 ? gi : k[1] * (double)b[i] + (1 - k[2]) * gi;\n"
+    "            double d = k[4] != 0 ? gi + k[1] * bi : bi;\n"
+    "            b[i] = (real)bi;\n"
+    "            x[i] = (real)(xi - k[0] * d);\n"
+    "        }\n"
+    "    }\n"
+    "}\n"
+    "/* k: keep (1 - lr wd, AdamW), wd, beta1, beta2, lr / bc1, 1 / sqrt(bc2), eps */\n"
+    "extern \"C\" __global__ void exa_opt_adam(long long n, long long B, double h, real *x, const real *g, real *m, real *v, const double *k)\n"
+    "{\n"
+    "    EXA_ALL(i) {\n"
+    "        double xi = (double)x[i] * k[0];\n"
+    "        double gi = (double)g[i] + k[1] * xi;\n"
+    "        double mi = k[2] * (double)m[i] + (1 - k[2]) * gi;\n"
+    "        double vi = k[3] * (double)v[i] + (1 - k[3]) * gi * gi;\n"
+    "        double denom = sqrt(vi) * k[5] + k[6];\n"
+    "        m[i] = (real)mi;\n"
+    "        v[i] = (real)vi;\n"
+    "        x[i] = (real)(xi - k[4] * mi / denom);\n"
+    "    }\n"
+    "}\n"
+    "/* x *= k[0] (a rank's gradient weighted by its share of the rows) */\n"
+    "extern \"C\" __global__ void exa_scale(long long n, long long B, double h, real *x, const double *k)\n"
+    "{\n"
+    "    EXA_ALL(i) x[i] = (real)(k[0] * (double)x[i]);\n"
+    "}\n"
+    "/* g scaled to 2-norm k[0] when longer, k[1] reals; one thread, in the\n"
+    " * CPU's order, so the sum rounds as it does there */\n"
+    "extern \"C\" __global__ void exa_clip(long long n, long long B, double h, real *g, const double *k)\n"
+    "{\n"
+    "    if (blockIdx.x != 0 || threadIdx.x != 0)\n"
+    "        return;\n"
+    "    long long len = (long long)k[1];\n"
+    "    double sq = 0;\n"
+    "    for (long long i = 0; i < len; i++)\n"
+    "        sq += (double)g[i] * g[i];\n"
+    "    double norm = sqrt(sq);\n"
+    "    if (k[0] > 0 && norm > k[0]) {\n"
+    "        double f = k[0] / (norm + 1e-6);\n"
+    "        for (long long i = 0; i < len; i++)\n"
+    "            g[i] = (real)(g[i] * f);\n"
+    "    }\n"
+    "}\n";
 
 int cg_cuda_source(const FusePlan *plans, int nplans, const IrParam *params, int nparams,
                    CgPrecision prec, char **source, char **table, char **error)
@@ -865,7 +961,8 @@ int cg_cuda_source(const FusePlan *plans, int nplans, const IrParam *params, int
                 "extern \"C\" __global__ void exa_cuda_copy(long long n, long long B, double h, real *p0, const real *p1)\n"
                 "{\n    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;\n"
                 "         i += (long long)blockDim.x * gridDim.x)\n        p0[i] = p1[i];\n}\n");
-    put(&tab, "exa-cuda 1 %s\n", prec == CG_F64 ? "f64" : "f32");
+    put(&g.src, "%s", training_kernels);
+    put(&tab, "exa-cuda 2 %s\n", prec == CG_F64 ? "f64" : "f32");
     for (int i = 0; i < nplans && !g.bad; i++) {
         if ((plans[i].elem == 8) != (prec == CG_F64)) {
             g.bad = "a plan was made for the other precision";

@@ -140,8 +140,9 @@ static void string_global(LLVMContextRef ctx, LLVMModuleRef mod, const char *nam
     LLVMSetGlobalConstant(g, 1);
 }
 
-/* exa_cuda_ptx[] and exa_cuda_launches[] in an object for the host */
-static int write_object(const char *path, const char *ptx, const char *table, char **error)
+/* exa_cuda_ptx[], exa_cuda_launches[] and exa_cuda_source[] in an object
+ * for the host */
+static int write_object(const char *path, const char *ptx, const char *table, const char *source, char **error)
 {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
@@ -163,6 +164,7 @@ static int write_object(const char *path, const char *ptx, const char *table, ch
     LLVMDisposeTargetData(dl);
     string_global(ctx, mod, "exa_cuda_ptx", ptx);
     string_global(ctx, mod, "exa_cuda_launches", table);
+    string_global(ctx, mod, "exa_cuda_source", source);
     if (LLVMTargetMachineEmitToFile(tm, mod, (char *)path, LLVMObjectFile, &msg) != 0) {
         diag_message(error, "%s: cannot write the object file: %s", path, msg ? msg : "?");
         goto done;
@@ -178,8 +180,61 @@ done:
     return status;
 }
 
+int cg_cuda_arch_number(const char *arch, size_t len)
+{
+    size_t skip = len > 3 && strncmp(arch, "sm_", 3) == 0 ? 3 : len > 8 && strncmp(arch, "compute_", 8) == 0 ? 8 : 0;
+    if (!skip || len - skip < 2 || len - skip > 3)
+        return -1;
+    int v = 0;
+    for (size_t i = skip; i < len; i++) {
+        if (arch[i] < '0' || arch[i] > '9')
+            return -1;
+        v = v * 10 + (arch[i] - '0');
+    }
+    return v >= 50 ? v : -1;
+}
+
+/* The PTX of source for every architecture of the list, as sections. */
+static int compile_all(const char *source, const char *archs, char **out, char **error)
+{
+    size_t cap = 0, len = 0;
+    *out = NULL;
+    for (const char *a = archs; *a;) {
+        size_t n = strcspn(a, ",");
+        int num = cg_cuda_arch_number(a, n);
+        if (num < 0) {
+            free(*out);
+            *out = NULL;
+            return diag_message(error, "--gpu-arch: '%.*s' is not an architecture (sm_75, sm_80, sm_90, ...)",
+                                (int)n, a);
+        }
+        char virt[32], *ptx = NULL;
+        snprintf(virt, sizeof virt, "compute_%d", num);
+        if (cg_cuda_compile(source, virt, &ptx, error) != 0) {
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        size_t need = len + strlen(ptx) + 64;
+        if (need > cap) {
+            char *grown = realloc(*out, cap = need * 2);
+            if (!grown) {
+                free(ptx);
+                free(*out);
+                *out = NULL;
+                return diag_message(error, "out of memory");
+            }
+            *out = grown;
+        }
+        len += (size_t)snprintf(*out + len, cap - len, "%s %d\n%s", CG_CUDA_ARCH_MARK, num, ptx);
+        free(ptx);
+        a += n + (a[n] == ',');
+    }
+    return 0;
+}
+
 int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
-                 CgPrecision prec, const char *arch, const char *obj_path, char **ptx_text,
+                 CgPrecision prec, const char *archs, const char *obj_path, char **ptx_text,
                  char **table_text, char **error)
 {
     FusePlan *plans = calloc((size_t)nfuncs + 1, sizeof *plans);
@@ -196,10 +251,16 @@ int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     for (; planned < nfuncs; planned++)
         if (fuse_plan(&funcs[planned], prec == CG_F64 ? 8 : 4, &plans[planned], error) != 0)
             goto done;
-    if (cg_cuda_source(plans, nfuncs, params, nparams, prec, &source, &table, error) != 0
-        || cg_cuda_compile(source, arch, &ptx, error) != 0)
+    if (cg_cuda_source(plans, nfuncs, params, nparams, prec, &source, &table, error) != 0)
         goto done;
-    if (obj_path && write_object(obj_path, ptx, table, error) != 0)
+    if (archs && *archs) {
+        if (compile_all(source, archs, &ptx, error) != 0)
+            goto done;
+    } else if (!(ptx = strdup(""))) {
+        diag_message(error, "out of memory");
+        goto done;
+    }
+    if (obj_path && write_object(obj_path, ptx, table, source, error) != 0)
         goto done;
     if (ptx_text) {
         *ptx_text = ptx;
@@ -218,4 +279,15 @@ done:
     free(table);
     free(ptx);
     return status;
+}
+
+int cg_cuda_nvrtc_available(void)
+{
+    Nvrtc n;
+    char *error = NULL;
+    if (nvrtc_open(&n, &error) != 0) {
+        free(error);
+        return 0;
+    }
+    return 1; /* stays loaded, as after a compile */
 }

@@ -4,8 +4,8 @@
 #ifndef EXA_LINK_H
 #define EXA_LINK_H
 
-/* Links obj into the executable out.  Returns 0, or -1 with a malloc'd
- * one-line *error. */
-int link_executable(const char *obj, const char *out, char **error);
+/* Links obj (and gpu_obj, exac's GPU code, when not NULL) into the
+ * executable out.  Returns 0, or -1 with a malloc'd one-line *error. */
+int link_executable(const char *obj, const char *gpu_obj, const char *out, char **error);
 
 #endif

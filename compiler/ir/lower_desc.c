@@ -429,6 +429,8 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
     }
     if (st->train.clip > 0)
         put(&t, "setting clip %.17g\n", st->train.clip);
+    if (st->train.device)
+        put(&t, "setting device %s\n", st->train.device);
     put(&t, "optimizer ");
     if (st->train.optimizer)
         put_call(&t, st->train.optimizer, NULL);

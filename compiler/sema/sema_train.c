@@ -231,7 +231,7 @@ void sema_check_data(Sema *s, Decl *d)
 /* ---- the train block ------------------------------------------------------------ */
 
 static const char *const settings[] = { "epochs", "batch", "optimizer", "decompose", "seed", "checkpoint",
-                                        "log", "data", "validate", "schedule", "clip", NULL };
+                                        "log", "data", "validate", "schedule", "clip", "device", NULL };
 
 /* schedule = warmup(...) | step_decay(...) | cosine(...): named arguments only */
 static void check_schedule(Sema *s, const Node *e)
@@ -287,7 +287,7 @@ static void check_train(Sema *s, const Node *train)
             sema_error(s, st->span, "unknown train setting '%s'", st->name);
             sema_suggest(s, NULL, st->name, settings);
             sema_note_plain(s, "train settings: epochs, batch, optimizer, decompose, seed, checkpoint, log, "
-                               "data, validate, schedule, clip");
+                               "data, validate, schedule, clip, device");
             continue;
         }
         if (seen[k]) {
@@ -309,6 +309,11 @@ static void check_train(Sema *s, const Node *train)
         } else if (!strcmp(name, "schedule")) {
             check_schedule(s, st->a);
             t->schedule = st->a;
+        } else if (!strcmp(name, "device")) { /* where to train; --device overrides it */
+            if (st->a->kind == N_NAME && (!strcmp(st->a->name, "cpu") || !strcmp(st->a->name, "gpu")))
+                t->device = st->a->name;
+            else
+                sema_error(s, st->a->span, "'device' must be cpu or gpu");
         } else {
             Val v = sema_const_expr(s, s->p->root, st->a, NULL);
             sema_check_setting_value(s, "the train block", st, &v);

@@ -109,6 +109,7 @@ typedef struct SemaTrain {
     const Node *schedule;         /* N_CALL of a SCHEDULE, or NULL */
     double clip;                  /* bound on the gradient's norm, or 0 */
     const char *checkpoint, *log; /* or NULL */
+    const char *device;           /* device = cpu | gpu, or NULL (cpu) */
     int data;                     /* index in SemaTyped.data of the training set */
     int validate;                 /* index of the validation set, or -1 */
 } SemaTrain;

@@ -277,6 +277,19 @@ int exa_comm_node_ranks(const ExaComm *c)
     return n;
 }
 
+int exa_comm_node_rank(const ExaComm *c)
+{
+    MPI_Comm node;
+    int r = 0;
+    if (c->size == 1)
+        return 0;
+    check(c, MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+          "MPI_Comm_split_type");
+    MPI_Comm_rank(node, &r);
+    MPI_Comm_free(&node);
+    return r;
+}
+
 MPI_Request exa_comm_isend(const ExaComm *c, const void *buf, size_t bytes, int to, int tag)
 {
     if (bytes > (size_t)INT32_MAX)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exa/gpu.h"
+#include "exa/gpu_train.h"
 #include "exa/parallel.h"
 #include "exa/run.h"
 
@@ -55,19 +55,6 @@ int main(int argc, char **argv)
         free(r);
         return 0;
     }
-    if (strcmp(r->opt.device, "gpu") == 0) {
-        ExaGpu gpu;
-        if (exa_gpu_open(&gpu, 0, err, sizeof err) != 0) {
-            fprintf(stderr, "exa: --device gpu: %s\n", err);
-            exa_program_free(&prog);
-            free(r);
-            return 1;
-        }
-        exa_gpu_close(&gpu);
-        fputs("exa: --device gpu: training on the GPU is not available in this version; "
-              "use --device cpu\n", stderr);
-        return 1;
-    }
     /* --threads sets OpenBLAS's threads and exa's own kernels'; without it
      * both use OpenBLAS's default (OPENBLAS_NUM_THREADS, else every core) */
     if (r->opt.threads > 0)
@@ -76,7 +63,17 @@ int main(int argc, char **argv)
     if (exa_comm_init(&argc, &argv, 600, &r->world) != 0)
         return 1;
     r->world.seconds = &r->comm_seconds;
+    /* --device gpu: one GPU per rank, by its place on its node; a rank that
+     * cannot have one stops them all (its line says why) */
+    if (strcmp(r->opt.device, "gpu") == 0 && !(r->gpu = exa_gpu_run_open(r, err, sizeof err))) {
+        fprintf(stderr, "exa: rank %d: --device gpu: %s\n", r->world.rank, err);
+        exa_program_free(&prog);
+        free(r);
+        exa_comm_finalize();
+        return 1;
+    }
     rc = r->opt.grid_plan > 0 ? exa_grid_plan(r, r->opt.grid_plan) : exa_train(r);
+    exa_gpu_run_close(r->gpu);
     exa_run_free(r);
     exa_program_free(&prog);
     free(r);

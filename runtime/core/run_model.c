@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/gpu_train.h"
 #include "exa/rng.h"
 #include "exa/run.h"
 
@@ -229,6 +230,14 @@ void exa_run_dropout_masks(const ExaRun *r, const int64_t *samples, int64_t coun
     }
 }
 
+void exa_run_call(ExaRun *r, const ExaFunction *fn, const ExaArgs *a)
+{
+    if (r->gpu)
+        exa_gpu_run_call(r->gpu, fn, a);
+    else
+        fn->run(a);
+}
+
 /* Runs fn on `count` gathered rows; returns the sum of their losses.  sync,
  * when not NULL, receives the gradients as they become final. */
 static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
@@ -242,7 +251,7 @@ static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void
         .outputs = outputs, .workspace = r->work,
         .ready = sync ? exa_grad_sync_ready : NULL, .ready_ctx = sync,
     };
-    fn->run(&args);
+    exa_run_call(r, fn, &args);
     double sum = 0;
     for (int64_t i = 0; i < count; i++)
         sum += exa_get(r, r->loss_rows, i);
@@ -260,7 +269,7 @@ void exa_run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void **ou
         .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
         .outputs = outputs, .workspace = r->work,
     };
-    fn->run(&args);
+    exa_run_call(r, fn, &args);
 }
 
 double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int64_t count,

@@ -119,7 +119,7 @@ static void usage(const ExaProgram *p, const char *argv0)
            "  --checkpoint DIR    write DIR/checkpoint.exa after every epoch\n"
            "  --resume            continue from DIR/checkpoint.exa\n"
            "  --log FILE          one JSON line per epoch\n"
-           "  --device cpu|gpu    where to train (default cpu)\n"
+           "  --device cpu|gpu    where to train (default: the train block's device, else cpu)\n"
            "  --predict FILE      run the trained model on FILE's inputs (.npy, .csv or IDX,\n"
            "                      read as the training set's), no training; needs --out\n"
            "  --out FILE          --predict's outputs as .npy (N, output shape); a classifier's\n"
@@ -197,7 +197,7 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
     memset(o, 0, sizeof *o);
     o->epochs = o->batch = o->seed = -1;
     o->lr = -1;
-    o->device = "cpu";
+    o->device = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -312,5 +312,9 @@ int exa_options_parse(int argc, char **argv, const ExaProgram *p, ExaOptions *o)
         return bad("--import", "cannot be combined with --resume: both give the starting weights", NULL);
     if (o->predict_path && o->export_dir)
         return bad("--export", "cannot be combined with --predict", NULL);
+    if (!o->device) { /* the train block's `device = gpu;`, else the CPU */
+        const ExaSetting *dev = exa_program_setting(p, "device");
+        o->device = dev && (dev->value.kind == EXA_IDENT || dev->value.kind == EXA_STR) ? dev->value.str : "cpu";
+    }
     return 0;
 }

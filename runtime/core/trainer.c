@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "exa/checkpoint.h"
+#include "exa/gpu_train.h"
 #include "exa/run.h"
 #include "exa/schedule.h"
 
@@ -49,6 +50,7 @@ static int write_checkpoint(ExaRun *r, ExaStrategy *s, const char *dir, char *er
 {
     if (r->world.rank != 0)
         return 0;
+    exa_gpu_run_to_host(r->gpu); /* the parameters and optimiser state, from the device */
     ExaCkptParam *info = calloc((size_t)(r->prog->nparams > 0 ? r->prog->nparams : 1), sizeof *info);
     if (!info) {
         snprintf(err, errlen, "exa: %s: out of memory for the checkpoint", dir);
@@ -77,6 +79,7 @@ static int resume(ExaRun *r, ExaStrategy *s, const char *dir, char *err, size_t 
     r->step = (int64_t)c.step;
     int rc = exa_strategy_restore(s, &c, path, err, errlen);
     exa_checkpoint_free(&c);
+    exa_gpu_run_invalidate(r->gpu); /* the device takes the restored state */
     return rc;
 }
 
@@ -160,8 +163,10 @@ static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProg
     for (int64_t b = 0; b < nb; b++) {
         int64_t begin, count;
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
-        if (nc)
+        if (nc) {
+            exa_gpu_run_to_host(r->gpu); /* --device gpu: theta may live on the device */
             memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
+        }
         /* a function of the step alone: a resumed run is on the same curve */
         r->lr_scale = exa_schedule_factor(sched, r->step, total, nb);
         exa_run_stats_begin(r);
@@ -242,6 +247,7 @@ int exa_train(ExaRun *r)
         exa_strategy_free(s);
         return stop(r, 1, err);
     }
+    exa_gpu_run_invalidate(r->gpu);
     if (r->opt.gradcompare || r->opt.bench_step > 0) {
         int rc = exa_strategy_gradcompare(s);
         exa_strategy_free(s);
@@ -281,10 +287,11 @@ int exa_train(ExaRun *r)
      * (see exa_progress_is_terminal); plain lines otherwise */
     exa_progress_init(&progress, stdout, -1, r->epochs, exa_data_batches(r->train.n, r->batch));
     if (r->world.rank == 0 && !r->opt.quiet) {
-        printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s\n",
+        printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s%s%s\n",
                p->source, (long long)r->n, (long long)r->train.n, (long long)r->batch,
                p->decompose || r->world.size == 1 ? exa_strategy_name(s) : "data parallel (no decompose line)",
-               r->world.size, r->world.size == 1 ? "" : "s");
+               r->world.size, r->world.size == 1 ? "" : "s", r->gpu ? ", on " : "",
+               r->gpu ? exa_gpu_run_describe(r->gpu) : "");
         fflush(stdout); /* to a file or a pipe, stdout is block-buffered */
     }
     Numerics numerics = { 0 }, *nc = NULL;
@@ -364,6 +371,7 @@ int exa_train(ExaRun *r)
     }
     if (logging)
         exa_metrics_close(&log);
+    exa_gpu_run_to_host(r->gpu); /* the trained parameters, for --export and the caller */
     free(numerics.theta);
     exa_strategy_free(s);
     if (rc == 0 && r->opt.export_dir && exa_use_export(r, r->opt.export_dir, err, sizeof err) != 0)

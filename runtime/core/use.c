@@ -282,7 +282,7 @@ int exa_use_predict(ExaRun *r, const char *ckpt_dir)
         ExaArgs args = { .batch = count, .theta = r->theta, .inputs = (const void *const *)in,
                          .outputs = outputs,
                          .workspace = exa_run_workspace(&work, &cap, fn->workspace(count)) };
-        fn->run(&args);
+        exa_run_call(r, fn, &args); /* --device gpu: on the device, through host copies */
     }
     ExaShape shape = { .rank = p->predict_shape.rank + 1, .dim = { d.n } };
     for (int i = 0; i < p->predict_shape.rank; i++)

@@ -4,9 +4,11 @@
  * the ones the CUDA headers map the plain names to; we look those up, as a
  * program compiled against the headers would. */
 #include "exa/gpu.h"
+#include "exa/gpu_emu.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* dlopen the first of names that loads; NULL with dlerror's text in why. */
@@ -49,6 +51,9 @@ static const char *cu_error(const ExaGpu *g, ExaCuResult r)
 int exa_gpu_open(ExaGpu *g, int ordinal, char *err, size_t errlen)
 {
     memset(g, 0, sizeof *g);
+    const char *emulate = getenv("EXA_GPU_EMULATE");
+    if (emulate && *emulate)
+        return exa_gpu_emulate(g, ordinal, emulate, err, errlen);
     char why[256] = "";
     static const char *const cuda[] = { "libcuda.so.1", "libcuda.so", NULL };
     static const char *const cublas[] = { "libcublas.so.13", "libcublas.so.12", "libcublas.so.11",
@@ -74,6 +79,11 @@ int exa_gpu_open(ExaGpu *g, int ordinal, char *err, size_t errlen)
     RESOLVE(g->libcuda, cuMemcpyHtoD, "cuMemcpyHtoD_v2", "the CUDA driver");
     RESOLVE(g->libcuda, cuMemcpyDtoH, "cuMemcpyDtoH_v2", "the CUDA driver");
     RESOLVE(g->libcuda, cuGetErrorString, "cuGetErrorString", "the CUDA driver");
+    RESOLVE(g->libcuda, cuDeviceGetAttribute, "cuDeviceGetAttribute", "the CUDA driver");
+    RESOLVE(g->libcuda, cuMemAllocHost, "cuMemAllocHost_v2", "the CUDA driver");
+    RESOLVE(g->libcuda, cuMemFreeHost, "cuMemFreeHost", "the CUDA driver");
+    RESOLVE(g->libcuda, cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", "the CUDA driver");
+    RESOLVE(g->libcuda, cuMemsetD8, "cuMemsetD8_v2", "the CUDA driver");
     ExaCuResult r = g->api.cuInit(0);
     if (r != 0) {
         snprintf(err, errlen, "the CUDA driver did not start: %s", cu_error(g, r));
@@ -105,12 +115,29 @@ int exa_gpu_open(ExaGpu *g, int ordinal, char *err, size_t errlen)
     RESOLVE(g->libcublas, cublasDestroy, "cublasDestroy_v2", "cuBLAS");
     RESOLVE(g->libcublas, cublasSgemm, "cublasSgemm_v2", "cuBLAS");
     RESOLVE(g->libcublas, cublasDgemm, "cublasDgemm_v2", "cuBLAS");
+    { /* strided batched GEMM: cuBLAS 8 on; without it, one call per problem */
+        char ignored[128];
+        if (resolve(g->libcublas, "cublasSgemmStridedBatched", &g->api.cublasSgemmStridedBatched, ignored,
+                    sizeof ignored, "cuBLAS") != 0
+            || resolve(g->libcublas, "cublasDgemmStridedBatched", &g->api.cublasDgemmStridedBatched, ignored,
+                       sizeof ignored, "cuBLAS") != 0)
+            g->api.cublasSgemmStridedBatched = NULL, g->api.cublasDgemmStridedBatched = NULL;
+    }
     if (g->api.cublasCreate(&g->blas) != 0) {
         snprintf(err, errlen, "cuBLAS did not start on GPU %d", ordinal);
         goto fail;
     }
+    g->ordinal = ordinal;
+    /* NCCL is optional: without it (or with too old a one) collectives go
+     * through MPI and host memory */
     g->libnccl = open_first(nccl, why, sizeof why);
-    g->has_nccl = g->libnccl != NULL;
+    if (g->libnccl) {
+        char ignored[128];
+        g->has_nccl = resolve(g->libnccl, "ncclGetUniqueId", &g->api.ncclGetUniqueId, ignored, sizeof ignored, "NCCL") == 0
+                      && resolve(g->libnccl, "ncclCommInitRank", &g->api.ncclCommInitRank, ignored, sizeof ignored, "NCCL") == 0
+                      && resolve(g->libnccl, "ncclAllReduce", &g->api.ncclAllReduce, ignored, sizeof ignored, "NCCL") == 0
+                      && resolve(g->libnccl, "ncclCommDestroy", &g->api.ncclCommDestroy, ignored, sizeof ignored, "NCCL") == 0;
+    }
     return 0;
 fail:
     exa_gpu_close(g);
@@ -119,6 +146,10 @@ fail:
 
 void exa_gpu_close(ExaGpu *g)
 {
+    if (g->emulated) {
+        exa_gpu_emulate_close(g);
+        return;
+    }
     if (g->blas && g->api.cublasDestroy)
         g->api.cublasDestroy(g->blas);
     if (g->context && g->api.cuCtxDestroy)

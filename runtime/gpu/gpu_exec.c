@@ -13,14 +13,18 @@
  * run is asked of it. */
 #include "exa/gpu_exec.h"
 #include "exa/kernels.h"
+#include "exa/gpu_emu.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const char exa_cuda_ptx[] __attribute__((weak));
 extern const char exa_cuda_launches[] __attribute__((weak));
+extern const char exa_cuda_source[] __attribute__((weak));
 
 enum { STEP_LAUNCH, STEP_GEMM, STEP_REPEAT, STEP_SUM };
 
@@ -176,6 +180,41 @@ static void parse_step(Parser *p, ExaGpuExec *x, ExaGpuStep *st)
     next_line(p);
 }
 
+/* The io lines after a function's steps (codegen_cuda.c, emit_extents). */
+static void parse_extents(Parser *p, ExaGpuFn *fn)
+{
+    while (!p->bad && strncmp(p->s, "io ", 3) == 0) {
+        p->s += 3;
+        skip_blank(p);
+        char what = *p->s++;
+        int64_t k = num(p), a = num(p), c = num(p);
+        if (what == 't') {
+            fn->theta_end = c;
+        } else if ((what == 'i' || what == 'o') && k >= 0 && k < 65536) {
+            ExaGpuExtent **e = what == 'i' ? &fn->in : &fn->out;
+            int *n = what == 'i' ? &fn->nin : &fn->nout;
+            if (k >= *n) {
+                ExaGpuExtent *grown = realloc(*e, (size_t)(k + 1) * sizeof *grown);
+                if (!grown) {
+                    bad(p, "out of memory");
+                    break;
+                }
+                memset(grown + *n, 0, (size_t)(k + 1 - *n) * sizeof *grown);
+                *e = grown;
+                *n = (int)k + 1;
+            }
+            ExaGpuExtent *x = &(*e)[k];
+            /* several values may share a buffer: the furthest end for
+             * every B >= 1 (a*B + c >= each line's) */
+            x->a = a > x->a ? a : x->a;
+            x->c = c > x->c ? c : x->c;
+        } else {
+            bad(p, "a bad io line");
+        }
+        next_line(p);
+    }
+}
+
 int exa_gpu_exec_load(ExaGpuExec *x, ExaGpu *g, const char *ptx, const char *table, char *err, size_t errlen)
 {
     memset(x, 0, sizeof *x);
@@ -192,9 +231,9 @@ int exa_gpu_exec_load(ExaGpuExec *x, ExaGpu *g, const char *ptx, const char *tab
     word(&p, word1, sizeof word1);
     int version = (int)num(&p);
     word(&p, prec, sizeof prec);
-    if (p.bad || strcmp(word1, "exa-cuda") != 0 || version != 1
+    if (p.bad || strcmp(word1, "exa-cuda") != 0 || version != 2
         || (strcmp(prec, "f32") != 0 && strcmp(prec, "f64") != 0)) {
-        snprintf(err, errlen, "the program's GPU launch table is not version 1 (rebuild it with this exac)");
+        snprintf(err, errlen, "the program's GPU launch table is not version 2 (rebuild it with this exac)");
         return -1;
     }
     x->elem = prec[1] == '6' ? 8 : 4;
@@ -233,6 +272,7 @@ int exa_gpu_exec_load(ExaGpuExec *x, ExaGpu *g, const char *ptx, const char *tab
         next_line(&p);
         for (int s = 0; s < fn->nsteps && !p.bad; s++)
             parse_step(&p, x, &fn->step[s]);
+        parse_extents(&p, fn);
     }
     if (p.bad) {
         exa_gpu_exec_free(x);
@@ -241,18 +281,128 @@ int exa_gpu_exec_load(ExaGpuExec *x, ExaGpu *g, const char *ptx, const char *tab
     return 0;
 }
 
+/* The PTX section of exa_cuda_ptx for the newest architecture the device
+ * runs (sections begin "//exa-arch NN"), malloc'd; NULL when none fits. */
+static char *pick_ptx(ExaGpu *g, const char *all, int *best)
+{
+    int major = 0, minor = 0;
+    g->api.cuDeviceGetAttribute(&major, EXA_CU_CC_MAJOR, g->device);
+    g->api.cuDeviceGetAttribute(&minor, EXA_CU_CC_MINOR, g->device);
+    int cc = major * 10 + minor;
+    const char *from = NULL, *mark = "//exa-arch ";
+    *best = -1;
+    for (const char *s = strstr(all, mark); s; s = strstr(s + 1, mark)) {
+        int arch = atoi(s + strlen(mark));
+        if (arch <= cc && arch > *best)
+            *best = arch, from = strchr(s, '\n');
+    }
+    if (!from)
+        return NULL;
+    from++;
+    const char *to = strstr(from, mark);
+    size_t len = to ? (size_t)(to - from) : strlen(from);
+    char *ptx = malloc(len + 1);
+    if (ptx) {
+        memcpy(ptx, from, len);
+        ptx[len] = '\0';
+    }
+    return ptx;
+}
+
+/* Emulation: the CUDA source compiled for the host in a scratch directory
+ * (removed once the object is loaded; the mapping stays). */
+static int load_emulated(ExaGpuExec *x, ExaGpu *g, char *err, size_t errlen)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[1024], so[1200], c_path[1200];
+    snprintf(dir, sizeof dir, "%s/exa-gpu-emu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        snprintf(err, errlen, "emulated GPU: cannot make a scratch directory in %s", tmp && *tmp ? tmp : "/tmp");
+        return -1;
+    }
+    int rc = exa_gpu_emu_module(exa_cuda_source, dir, "k", so, sizeof so, err, errlen);
+    if (rc == 0)
+        rc = exa_gpu_exec_load(x, g, so, exa_cuda_launches, err, errlen);
+    snprintf(c_path, sizeof c_path, "%s/emu_k.c", dir);
+    remove(c_path);
+    remove(so);
+    rmdir(dir);
+    return rc;
+}
+
 int exa_gpu_exec_open(ExaGpuExec *x, ExaGpu *g, int ordinal, char *err, size_t errlen)
 {
     memset(x, 0, sizeof *x);
     if (exa_gpu_open(g, ordinal, err, errlen) != 0)
         return -1;
-    if (!exa_cuda_ptx || !exa_cuda_launches) {
-        snprintf(err, errlen, "this program was compiled without GPU code (compile it with exac's GPU back end)");
+    if (!exa_cuda_ptx || !exa_cuda_launches || !exa_cuda_source) {
+        snprintf(err, errlen, "this program was compiled without GPU code (exac --gpu-arch none, or an op "
+                              "without a CUDA form); recompile it, or use --device cpu");
         exa_gpu_close(g);
         return -1;
     }
-    if (exa_gpu_exec_load(x, g, exa_cuda_ptx, exa_cuda_launches, err, errlen) != 0) {
+    int rc;
+    if (g->emulated) {
+        rc = load_emulated(x, g, err, errlen);
+    } else {
+        int arch;
+        char *ptx = pick_ptx(g, exa_cuda_ptx, &arch);
+        if (!ptx) {
+            snprintf(err, errlen, "GPU %s: this program has no PTX it can run (%s); recompile it with exac "
+                                  "--gpu-arch for this GPU, where NVRTC is installed",
+                     g->name, exa_cuda_ptx[0] ? "all for newer GPUs" : "exac found no NVRTC");
+            exa_gpu_close(g);
+            return -1;
+        }
+        rc = exa_gpu_exec_load(x, g, ptx, exa_cuda_launches, err, errlen);
+        free(ptx);
+    }
+    if (rc != 0) {
         exa_gpu_close(g);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t exa_gpu_exec_input_bytes(const ExaGpuExec *x, int fn, int k, int64_t batch)
+{
+    if (k < 0 || k >= x->fn[fn].nin)
+        return 0;
+    return x->fn[fn].in[k].a * batch + x->fn[fn].in[k].c;
+}
+
+int64_t exa_gpu_exec_output_reals(const ExaGpuExec *x, int fn, int slot, int64_t batch)
+{
+    if (slot < 0 || slot >= x->fn[fn].nout)
+        return 0;
+    return x->fn[fn].out[slot].a * batch + x->fn[fn].out[slot].c;
+}
+
+int exa_gpu_exec_kernel(ExaGpuExec *x, const char *name, int64_t n, const ExaCuDevicePtr *ptrs, int nptr, char *err,
+                        size_t errlen)
+{
+    ExaCuFunction f;
+    ExaCuResult res = x->gpu->api.cuModuleGetFunction(&f, x->module, name);
+    if (res != 0) {
+        snprintf(err, errlen, "GPU %s: kernel %s is not in the program's code (rebuild it with this exac)",
+                 x->gpu->name, name);
+        return -1;
+    }
+    long long nn = n, B = 0;
+    double h = 0;
+    ExaCuDevicePtr p[8];
+    void *params[3 + 8] = { &nn, &B, &h };
+    for (int i = 0; i < nptr && i < 8; i++) {
+        p[i] = ptrs[i];
+        params[3 + i] = &p[i];
+    }
+    long long blocks = (n + 255) / 256;
+    unsigned grid = (unsigned)(blocks < 1 ? 1 : blocks < 65535 ? blocks : 65535);
+    res = x->gpu->api.cuLaunchKernel(f, grid, 1, 1, 256, 1, 1, 0, NULL, params, NULL);
+    if (res != 0) {
+        const char *msg = NULL;
+        x->gpu->api.cuGetErrorString(res, &msg);
+        snprintf(err, errlen, "GPU %s: %s: %s", x->gpu->name, name, msg ? msg : "unknown error");
         return -1;
     }
     return 0;
@@ -283,6 +433,8 @@ void exa_gpu_exec_free(ExaGpuExec *x)
             free(x->fn[i].step[s].ptr);
         free(x->fn[i].step);
         free(x->fn[i].ws);
+        free(x->fn[i].in);
+        free(x->fn[i].out);
         free(x->fn[i].name);
     }
     free(x->fn);
@@ -346,6 +498,30 @@ static int gemm(const Run *r, const ExaGpuStep *st, int64_t iter)
     int lda = st->lda > 0 ? (int)st->lda : 1, ldb = st->ldb > 0 ? (int)st->ldb : 1, ldc = st->ldc > 0 ? (int)st->ldc : 1;
     int64_t elem = r->x->elem;
     ExaCuDevicePtr a = address(r, &st->a, iter), b = address(r, &st->b, iter), c = address(r, &st->c, iter);
+    /* separate results: one strided batched call (a plan's loop of small
+     * GEMMs); summed into one C (sc == 0): one call each, beta 1 after the first */
+    if (count > 1 && st->sc != 0 && count <= INT32_MAX
+        && (elem == 8 ? api->cublasDgemmStridedBatched != NULL : api->cublasSgemmStridedBatched != NULL)) {
+        int res;
+        if (elem == 8) {
+            double one = 1, beta = st->beta;
+            res = api->cublasDgemmStridedBatched(r->x->gpu->blas, st->tb, st->ta, n, m, k, &one,
+                                                 (const double *)(uintptr_t)b, ldb, st->sb,
+                                                 (const double *)(uintptr_t)a, lda, st->sa, &beta,
+                                                 (double *)(uintptr_t)c, ldc, st->sc, (int)count);
+        } else {
+            float one = 1, beta = (float)st->beta;
+            res = api->cublasSgemmStridedBatched(r->x->gpu->blas, st->tb, st->ta, n, m, k, &one,
+                                                 (const float *)(uintptr_t)b, ldb, st->sb,
+                                                 (const float *)(uintptr_t)a, lda, st->sa, &beta,
+                                                 (float *)(uintptr_t)c, ldc, st->sc, (int)count);
+        }
+        if (res != 0) {
+            snprintf(r->err, r->errlen, "GPU %s: cuBLAS batched GEMM failed (status %d)", r->x->gpu->name, res);
+            return -1;
+        }
+        return 0;
+    }
     for (int64_t i = 0; i < count; i++) {
         double beta = st->sc == 0 && i > 0 ? 1 : st->beta;
         ExaCuDevicePtr ai = a + (ExaCuDevicePtr)(i * st->sa * elem), bi = b + (ExaCuDevicePtr)(i * st->sb * elem);
@@ -398,6 +574,15 @@ static int step(const Run *r, const ExaGpuStep *st, int64_t iter)
 
 int exa_gpu_exec_run(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size_t errlen)
 {
+    if (exa_gpu_exec_enqueue(x, fn, a, err, errlen) != 0)
+        return -1;
+    ExaCuResult res = x->gpu->api.cuCtxSynchronize();
+    Run r = { x, a, err, errlen };
+    return res ? cu_fail(&r, res, x->fn[fn].name) : 0;
+}
+
+int exa_gpu_exec_enqueue(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size_t errlen)
+{
     Run r = { x, a, err, errlen };
     const ExaGpuFn *f = &x->fn[fn];
     for (int s = 0; s < f->nsteps; s++) {
@@ -415,6 +600,5 @@ int exa_gpu_exec_run(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size
                     return -1;
         s += body;
     }
-    ExaCuResult res = x->gpu->api.cuCtxSynchronize();
-    return res ? cu_fail(&r, res, f->name) : 0;
+    return 0;
 }

@@ -111,7 +111,7 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
     ExaArgs a = { .batch = L->B, .step_size = h,
                   .theta = theta + (k > 0 ? k * L->spacing * L->stride * L->r->elem : 0),
                   .inputs = in, .outputs = out, .workspace = workspace(L, f) };
-    f->run(&a);
+    exa_run_call(L->r, f, &a); /* --device gpu: on the device, through host copies */
 }
 
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */

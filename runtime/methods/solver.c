@@ -9,6 +9,7 @@
 
 #include "solver.h"
 
+#include "exa/gpu_train.h"
 #include "exa/schedule.h"
 
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
@@ -253,9 +254,47 @@ void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
     }
 }
 
+/* The same SGD or Adam steps with everything on the device (exa/gpu_train.h,
+ * "resident"): the constants of each update computed here, as the host
+ * steps compute them (exa_adam_constants), the arithmetic in the kernels. */
+static double device_first_order(Optimizer *o, Objective *obj)
+{
+    ExaRun *r = obj->r;
+    const ExaComm *comm = &((ExaMethod *)obj->ctx)->comm;
+    double loss = 0;
+    for (int k = 0; k < o->spec.steps; k++) {
+        exa_gpu_run_grad(r->gpu, comm, obj->begin, obj->count);
+        double c[8];
+        double lr = o->base_lr * r->lr_scale;
+        if (o->spec.kind == OPT_SGD) {
+            ExaSgd *sg = &o->sgd;
+            sg->cfg.lr = lr;
+            double v[6] = { lr, sg->cfg.momentum, sg->cfg.dampening, sg->cfg.weight_decay, sg->cfg.nesterov,
+                            sg->steps == 0 };
+            memcpy(c, v, sizeof v);
+            sg->steps++;
+            exa_gpu_run_update(r->gpu, EXA_GPU_SGD, c, 6, sg->buf, NULL);
+        } else {
+            o->adam.cfg.lr = lr;
+            exa_adam_constants(&o->adam, c);
+            exa_gpu_run_update(r->gpu, EXA_GPU_ADAM, c, 7, o->adam.m, o->adam.v);
+        }
+        double f = exa_gpu_run_finish(r->gpu, comm, obj->count);
+        if (k == 0)
+            loss = f;
+    }
+    return loss;
+}
+
 double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
 {
     ExaRun *r = obj->r;
+    /* data parallelism's steps stay on the device; other methods' losses
+     * run there through host copies (exa_run_call) */
+    if ((o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) && r->gpu && obj->loss == solver_split_loss_fn
+        && ((ExaMethod *)obj->ctx)->ops == &exa_method_data && obj->mode == EXA_SHARD_SPLIT && !obj->shift
+        && !obj->mask)
+        return device_first_order(o, obj);
     if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) {
         double loss = 0;
         for (int k = 0; k < o->spec.steps; k++) {

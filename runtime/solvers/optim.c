@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- SGD ---- */
 
@@ -151,6 +152,13 @@ static AdamStep adam_begin(ExaAdam *a)
     const ExaAdamConfig *c = &a->cfg;
     return (AdamStep){c->beta1, c->beta2, c->eps, c->decoupled ? 0 : c->weight_decay,
                       c->decoupled ? 1 - c->lr * c->weight_decay : 1, c->lr / bc1, 1 / sqrt(bc2)};
+}
+
+void exa_adam_constants(ExaAdam *a, double k[7])
+{
+    AdamStep s = adam_begin(a);
+    double v[7] = { s.keep, s.wd, s.b1, s.b2, s.step_size, s.inv_sqrt_bc2, s.eps };
+    memcpy(k, v, sizeof v);
 }
 
 /* One coordinate, in PyTorch's order of operations. */

@@ -95,7 +95,7 @@ static int check_object(CgCase *c, CgPrecision prec, const char *dir)
     char obj[1024], so[1024], cmd[3072], *ptx = NULL, *table = NULL, *error = NULL;
     snprintf(obj, sizeof obj, "%s/emit.o", dir);
     snprintf(so, sizeof so, "%s/emit.so", dir);
-    if (cg_cuda_emit(&c->f, 1, c->params, c->nparams, prec, NULL, obj, &ptx, &table, &error) != 0) {
+    if (cg_cuda_emit(&c->f, 1, c->params, c->nparams, prec, "sm_75", obj, &ptx, &table, &error) != 0) {
         printf("FAIL cg_cuda_emit: %s\n", error);
         free(error);
         return -1;
@@ -105,7 +105,7 @@ static int check_object(CgCase *c, CgPrecision prec, const char *dir)
     void *h = system(cmd) == 0 ? dlopen(so, RTLD_NOW | RTLD_LOCAL) : NULL;
     if (h) {
         const char *p = dlsym(h, "exa_cuda_ptx"), *t = dlsym(h, "exa_cuda_launches");
-        ok = p && t && strcmp(p, ptx) == 0 && strcmp(t, table) == 0 && strncmp(t, "exa-cuda 1 ", 11) == 0;
+        ok = p && t && strcmp(p, ptx) == 0 && strcmp(t, table) == 0 && strncmp(t, "exa-cuda 2 ", 11) == 0;
         dlclose(h);
     }
     printf("%s cg_cuda_emit object (%s, %s): exa_cuda_ptx and exa_cuda_launches\n", ok ? "ok  " : "FAIL",

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cuda_program.h"
+#include "exa/gpu_emu.h"
 #include "exa/gpu_exec.h"
 #include "ir_eval.h"
 
@@ -42,174 +43,23 @@ static double rnd(double lo, double hi)
     return lo + (hi - lo) * ((seed >> 8) & 0xffff) / 65535.0;
 }
 
-/* ---- the emulated driver and cuBLAS ------------------------------------ */
-
-static ExaCuResult emu_load(ExaCuModule *mod, const void *image)
-{
-    void *h = dlopen((const char *)image, RTLD_NOW | RTLD_LOCAL);
-    *mod = (ExaCuModule)h;
-    return h ? 0 : 1;
-}
-
-static ExaCuResult emu_get(ExaCuFunction *fn, ExaCuModule mod, const char *name)
-{
-    char w[300];
-    snprintf(w, sizeof w, "%s__w", name);
-    void *p = dlsym((void *)mod, w);
-    *fn = (ExaCuFunction)p;
-    return p ? 0 : 1;
-}
-
-static ExaCuResult emu_launch(ExaCuFunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                              unsigned bz, unsigned shared, void *stream, void **params, void **extra)
-{
-    (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)shared, (void)stream, (void)extra;
-    void (*call)(void **);
-    void *p = (void *)f;
-    memcpy(&call, &p, sizeof call);
-    call(params);
-    return 0;
-}
-
-static ExaCuResult emu_sync(void) { return 0; }
-
-/* device memory is host memory (dev_alloc): the executor's `sum` steps copy */
-static ExaCuResult emu_htod(ExaCuDevicePtr dst, const void *src, size_t bytes)
-{
-    memcpy((void *)(uintptr_t)dst, src, bytes);
-    return 0;
-}
-
-static ExaCuResult emu_dtoh(void *dst, ExaCuDevicePtr src, size_t bytes)
-{
-    memcpy(dst, (const void *)(uintptr_t)src, bytes);
-    return 0;
-}
-
-static ExaCuResult emu_error(ExaCuResult r, const char **msg)
-{
-    (void)r;
-    *msg = "emulated driver error";
-    return 0;
-}
-
-/* column-major C = op(A) op(B) + beta C, C not read when beta is 0 (as cuBLAS) */
-#define EMU_GEMM(NAME, T)                                                                        \
-    static int NAME(ExaCublasHandle h, int ta, int tb, int m, int n, int k, const T *alpha,     \
-                    const T *a, int lda, const T *b, int ldb, const T *beta, T *c, int ldc)     \
-    {                                                                                            \
-        (void)h;                                                                                 \
-        for (int j = 0; j < n; j++)                                                              \
-            for (int i = 0; i < m; i++) {                                                        \
-                T acc = 0;                                                                       \
-                for (int l = 0; l < k; l++)                                                      \
-                    acc += (ta ? a[i * lda + l] : a[l * lda + i]) * (tb ? b[l * ldb + j] : b[j * ldb + l]); \
-                c[j * ldc + i] = *alpha * acc + (*beta != 0 ? *beta * c[j * ldc + i] : 0);       \
-            }                                                                                    \
-        return 0;                                                                                \
-    }
-EMU_GEMM(emu_sgemm, float)
-EMU_GEMM(emu_dgemm, double)
-
-static void emulated_gpu(void)
-{
-    memset(&gpu, 0, sizeof gpu);
-    snprintf(gpu.name, sizeof gpu.name, "emulated");
-    gpu.blas = (ExaCublasHandle)&gpu;
-    gpu.api.cuModuleLoadData = emu_load;
-    gpu.api.cuModuleGetFunction = emu_get;
-    gpu.api.cuLaunchKernel = emu_launch;
-    gpu.api.cuCtxSynchronize = emu_sync;
-    gpu.api.cuMemcpyHtoD = emu_htod;
-    gpu.api.cuMemcpyDtoH = emu_dtoh;
-    gpu.api.cuGetErrorString = emu_error;
-    gpu.api.cublasSgemm = emu_sgemm;
-    gpu.api.cublasDgemm = emu_dgemm;
-}
-
-/* The CUDA source as C for the host: the kernels as plain functions run by
- * one thread, and for each a wrapper taking cuLaunchKernel's params array. */
-static int host_module(const char *source, const char *dir, const char *tag, char *so, size_t solen)
-{
-    char c_path[1024], cmd[3072];
-    snprintf(c_path, sizeof c_path, "%s/emu_%s.c", dir, tag);
-    snprintf(so, solen, "%s/emu_%s.so", dir, tag);
-    FILE *f = fopen(c_path, "w");
-    if (!f)
-        return -1;
-    fputs("#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
-          "static const struct { unsigned x; } blockIdx = { 0 }, threadIdx = { 0 }, blockDim = { 1 }, gridDim = { 1 };\n"
-          "static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }\n"
-          "static inline double __longlong_as_double(long long i) { double d; memcpy(&d, &i, 8); return d; }\n",
-          f);
-    const char *key = "extern \"C\" __global__ void ";
-    for (const char *s = source; *s;) {
-        const char *k = strstr(s, key);
-        if (!k) {
-            fputs(s, f);
-            break;
-        }
-        fwrite(s, 1, (size_t)(k - s), f);
-        const char *name = k + strlen(key), *open = strchr(name, '('), *close = strchr(open, ')');
-        fprintf(f, "void %.*s", (int)(close + 1 - name), name);
-        s = close + 1;
-        /* the wrapper, declared ahead of the body that follows: parameters
-         * after (n, B, h) are pointers, their types up to the '*' */
-        fprintf(f, ";\nvoid %.*s__w(void **a)\n{\n    %.*s(*(long long *)a[0], *(long long *)a[1], *(double *)a[2]",
-                (int)(open - name), name, (int)(open - name), name);
-        int i = 0; /* the pointer parameters follow the third ", " */
-        for (const char *q = open; (q = strstr(q, ", ")) && q < close; q += 2, i++) {
-            if (i < 2)
-                continue;
-            const char *star = q + 2;
-            while (star < close && *star != '*')
-                star++;
-            fprintf(f, ", (%.*s)(uintptr_t)*(unsigned long long *)a[%d]", (int)(star + 1 - (q + 2)), q + 2, i + 1);
-        }
-        fprintf(f, ");\n}\nvoid %.*s", (int)(close + 1 - name), name);
-    }
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "%s -std=c11 -O1 -fPIC -shared -w -o '%s' '%s' -lm", EXA_CC, so, c_path);
-    if (system(cmd) != 0) {
-        printf("FAIL cannot compile the emulated kernels: %s\n", cmd);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- device memory ----------------------------------------------------- */
+/* ---- device memory (emulated: host memory, exa/gpu_emu.h) ------------- */
 
 static ExaCuDevicePtr dev_alloc(size_t bytes)
 {
-    if (emulate)
-        return (ExaCuDevicePtr)(uintptr_t)aligned_alloc(64, (bytes + 127) / 64 * 64);
     ExaCuDevicePtr p = 0;
     return gpu.api.cuMemAlloc(&p, bytes ? bytes : 1) == 0 ? p : 0;
 }
 
 static void dev_free(ExaCuDevicePtr p)
 {
-    if (emulate)
-        free((void *)(uintptr_t)p);
-    else if (p)
+    if (p)
         gpu.api.cuMemFree(p);
 }
 
-static void to_dev(ExaCuDevicePtr d, const void *h, size_t bytes)
-{
-    if (emulate)
-        memcpy((void *)(uintptr_t)d, h, bytes);
-    else
-        gpu.api.cuMemcpyHtoD(d, h, bytes);
-}
+static void to_dev(ExaCuDevicePtr d, const void *h, size_t bytes) { gpu.api.cuMemcpyHtoD(d, h, bytes); }
 
-static void from_dev(void *h, ExaCuDevicePtr d, size_t bytes)
-{
-    if (emulate)
-        memcpy(h, (void *)(uintptr_t)d, bytes);
-    else
-        gpu.api.cuMemcpyDtoH(h, d, bytes);
-}
+static void from_dev(void *h, ExaCuDevicePtr d, size_t bytes) { gpu.api.cuMemcpyDtoH(h, d, bytes); }
 
 /* ---- one case ---------------------------------------------------------- */
 
@@ -323,7 +173,10 @@ int main(int argc, char **argv)
     const char *dir = emulate ? argv[2] : ".";
     char err[512];
     if (emulate) {
-        emulated_gpu();
+        if (exa_gpu_emulate(&gpu, 0, "1", err, sizeof err) != 0) {
+            printf("FAIL: %s\n", err);
+            return 1;
+        }
     } else if (exa_gpu_open(&gpu, 0, err, sizeof err) != 0) {
         printf("FAIL: no GPU, although configure found an NVIDIA driver: %s\n", err);
         return 1;
@@ -337,9 +190,12 @@ int main(int argc, char **argv)
         char *source = NULL, *table = NULL, *ptx = NULL, *error = NULL, so[1024];
         ExaGpuExec x;
         int ok = cuda_program_text(&prog, prec, &source, &table) == 0;
-        if (ok && emulate)
-            ok = host_module(source, dir, tag, so, sizeof so) == 0;
-        else if (ok && cg_cuda_compile(source, NULL, &ptx, &error) != 0) {
+        if (ok && emulate) {
+            if (exa_gpu_emu_module(source, dir, tag, so, sizeof so, err, sizeof err) != 0) {
+                printf("FAIL %s\n", err);
+                ok = 0;
+            }
+        } else if (ok && cg_cuda_compile(source, NULL, &ptx, &error) != 0) {
             printf("FAIL NVRTC %s: %s\n", tag, error);
             ok = 0;
         }
@@ -368,8 +224,7 @@ int main(int argc, char **argv)
         free(error);
     }
     cuda_program_free(&prog);
-    if (!emulate)
-        exa_gpu_close(&gpu);
+    exa_gpu_close(&gpu);
     printf("%d cases, %d failed (%s)\n", ncases, failed, emulate ? "emulated on the CPU" : gpu.name);
     return failed ? 1 : 0;
 }

@@ -62,6 +62,8 @@ void exa_comm_bcast(const ExaComm *c, void *buf, size_t bytes, int root);
 void exa_comm_barrier(const ExaComm *c);
 /* How many ranks of c share this rank's node (memory checks). */
 int exa_comm_node_ranks(const ExaComm *c);
+/* This rank's place among them, 0 to node_ranks - 1 (which GPU it uses). */
+int exa_comm_node_rank(const ExaComm *c);
 /* Point to point, for layer-parallel neighbours. */
 void exa_comm_send(const ExaComm *c, const void *buf, size_t bytes, int to, int tag);
 void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag);

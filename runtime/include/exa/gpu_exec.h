@@ -5,7 +5,7 @@
  * exac's GPU back end (compiler/backend/codegen_cuda.h) writes two texts into the
  * executable (abi.h): exa_cuda_ptx, the kernels, and exa_cuda_launches, the
  * host side of every generated function as a list of steps:
- *     exa-cuda 1 f32|f64
+ *     exa-cuda 2 f32|f64
  *     function NAME NSTEPS NWS a1 c1 ... aK cK   workspace(B) = max(ai*B + ci)
  *     launch KERNEL Na Nb NPTR ptr...            n = Na*B + Nb threads' work
  *     gemm Ca Cb ta tb Ma Mb Na Nb Ka Kb A lda sa B ldb sb beta C ldc sc
@@ -13,6 +13,9 @@
  *     sum N W PTR                                N reals at PTR summed over the
  *                                                ranks sharing the batch (W 1:
  *                                                weighted by rows; exa_batch_sum)
+ *     io t 0 0 END | io i K A C | io o SLOT A C  after a function's steps:
+ *                  theta reals read, input K's bytes (A*B + C), how far
+ *                  outputs[SLOT] is written (A*B + C reals)
  * ptr: w:AT_A:AT_C:PER workspace + align64(AT_A*B + AT_C) bytes, t:0:OFF:PER
  * theta + OFF, i:K:0:PER inputs[K], o:K:OFF:PER outputs[K] + OFF (offsets in
  * elements; PER more per repeat iteration).  Every kernel is called as
@@ -40,8 +43,15 @@ typedef struct ExaGpuArgs {
     ExaCuDevicePtr workspace;      /* exa_gpu_exec_workspace(B) bytes, 64-byte aligned */
 } ExaGpuArgs;
 
+typedef struct ExaGpuExtent {
+    int64_t a, c;                  /* a*B + c: bytes of an input, reals of an output slot */
+} ExaGpuExtent;
+
 typedef struct ExaGpuFn {
     char *name;
+    int64_t theta_end;             /* reals of theta read from the pointer given */
+    ExaGpuExtent *in, *out;        /* nin inputs, nout output slots */
+    int nin, nout;
     int64_t *ws;                   /* workspace ends: a1 c1 a2 c2 ... */
     int nws;
     struct ExaGpuStep *step;
@@ -57,7 +67,9 @@ typedef struct ExaGpuExec {
 } ExaGpuExec;
 
 /* Opens GPU `ordinal` into *g and loads the code embedded in this executable
- * (exa_cuda_ptx, exa_cuda_launches).  Returns 0, or -1 with one line in err:
+ * (exa_cuda_launches, and of exa_cuda_ptx's sections the newest the GPU
+ * runs; on the emulated GPU of exa/gpu_emu.h, exa_cuda_source compiled for
+ * the host).  Returns 0, or -1 with one line in err:
  * no driver or device (exa_gpu_open's message), or no GPU code in the
  * program.  On failure g is closed. */
 int exa_gpu_exec_open(ExaGpuExec *x, ExaGpu *g, int ordinal, char *err, size_t errlen);
@@ -74,6 +86,16 @@ int64_t exa_gpu_exec_workspace(const ExaGpuExec *x, int fn, int64_t batch);
 
 /* Runs function fn on device buffers and waits for it.  0, or -1 with err. */
 int exa_gpu_exec_run(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size_t errlen);
+/* The same without waiting: the work is queued on the default stream. */
+int exa_gpu_exec_enqueue(ExaGpuExec *x, int fn, const ExaGpuArgs *a, char *err, size_t errlen);
+/* Queues kernel `name` of the program's code (the training kernels every
+ * program has, codegen_cuda.c) on n work items with pointer arguments. */
+int exa_gpu_exec_kernel(ExaGpuExec *x, const char *name, int64_t n, const ExaCuDevicePtr *ptrs, int nptr,
+                        char *err, size_t errlen);
+/* The extents of function fn's buffers at batch B (the table's io lines):
+ * bytes of input k, reals written into output slot. */
+int64_t exa_gpu_exec_input_bytes(const ExaGpuExec *x, int fn, int k, int64_t batch);
+int64_t exa_gpu_exec_output_reals(const ExaGpuExec *x, int fn, int slot, int64_t batch);
 
 /* Frees the parsed table (the module goes with the GPU's context). */
 void exa_gpu_exec_free(ExaGpuExec *x);

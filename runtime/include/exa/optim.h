@@ -62,6 +62,10 @@ int exa_adam_init(ExaAdam *a, ExaAdamConfig cfg, int64_t n, int f64);
 void exa_adam_step_f64(ExaAdam *a, double *x, const double *g);
 void exa_adam_step_f32(ExaAdam *a, float *x, const float *g);
 void exa_adam_free(ExaAdam *a);
+/* Begins a step as exa_adam_step_* does (t counts it) and gives what every
+ * coordinate shares, for a device kernel (codegen_cuda.c's exa_opt_adam):
+ * keep (1 - lr wd for AdamW), wd, beta1, beta2, lr / bc1, 1 / sqrt(bc2), eps. */
+void exa_adam_constants(ExaAdam *a, double k[7]);
 
 /* ---- strong-Wolfe line search (Nocedal & Wright, Algorithms 3.5 and 3.6) ----
  * Along d from x (f0 = f(x), g0 = its gradient, g0'd < 0) finds alpha with

@@ -42,7 +42,7 @@ typedef struct ExaOptions {
     int multilevel_check;          /* multilevel(...): check transfers and coherence, and exit */
     int64_t bench_step;            /* > 0: time that many loss+gradient evaluations, and exit */
     int64_t grid_plan;             /* > 0: print the grid cost table for that many ranks, and exit */
-    const char *device;            /* "cpu" or "gpu" */
+    const char *device;            /* "cpu" or "gpu"; NULL: the train block's, else cpu */
     const char *predict_path;      /* --predict FILE: run the model on FILE's inputs */
     const char *out_path;          /* --out FILE: where --predict writes */
     int eval;                      /* --eval: evaluate the trained weights, no training */
@@ -112,6 +112,7 @@ typedef struct ExaRun {
     int64_t stat_reals;
     int stat_capture, stat_captured, stat_synced;
     void *stat_grad;
+    struct ExaGpuRun *gpu;        /* --device gpu (exa/gpu_train.h), else NULL */
 } ExaRun;
 
 /* ---- run_data.c ---- */
@@ -155,6 +156,9 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
 /* Loss and accuracy (NAN without class labels) over a whole data set, split
  * over the ranks. */
 void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
+
+/* fn->run(a), on the device when the run has one (host copies). */
+void exa_run_call(ExaRun *r, const ExaFunction *fn, const ExaArgs *a);
 
 /* Runs fn at theta on training rows order[begin .. begin+count), all on this
  * rank, writing to outputs (check_numerics.c's probe). */
