@@ -645,8 +645,12 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
             int64_t lo = const_int(L, s, st->a, 0), hi = const_int(L, s, st->b, 0);
             for (int64_t t = lo; t < hi && !L->failed; t++) {
                 bind(L, s, st->name, integer(t), st->span);
+                if (L->repeat) /* layers(mgrit) over a recurrence: its steps are the time steps */
+                    lower_stage_mark(L->repeat, st, t - lo, hi - lo, s->stage, scope_tensor, s);
                 lower_body(L, s, &st->list);
             }
+            if (L->repeat && hi > lo)
+                lower_stage_mark(L->repeat, st, hi - lo, hi - lo, s->stage, scope_tensor, s);
             break;
         }
         default:

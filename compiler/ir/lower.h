@@ -46,7 +46,8 @@ char *lower_descriptor(const Program *p, const SemaTyped *t, const IrParam *para
  * scope); lower_stages then cuts the finished loss graph at the recorded
  * states into prologue, step and epilogue functions. */
 typedef struct LowerRepeat {
-    const Node *node;     /* the N_REPEAT, NULL until one is met */
+    const Node *node;     /* the N_REPEAT or N_FOR, NULL until one is met */
+    int recurrence;       /* node is a `for` loop: shared weights, a row x[t] per step */
     const char *name;     /* the carried value (NULL: none found) */
     int ncarried;         /* names the body updates that exist before it */
     int64_t count;        /* steps */
@@ -58,7 +59,8 @@ typedef struct LowerRepeat {
 
 /* 1 when the program's decompose is layers(mgrit(...)). */
 int lower_stage_wanted(const SemaTyped *t);
-/* Called before step k of a repeat block (k = count: after the last step). */
+/* Called before step k of a repeat block or for loop (k = count: after the
+ * last step); stage0 is the loop's stage for a for loop (every step's). */
 void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,
                       IrId (*lookup)(void *scope, const char *name), void *scope);
 /* Appends the stage functions to out->funcs and keeps their descriptor lines

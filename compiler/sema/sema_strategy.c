@@ -641,14 +641,20 @@ static int residual(const Node *rep, const char **who)
 
 static int mgrit_fits(Sema *s, char *why, size_t n)
 {
-    const ModelBuild *found = NULL;
-    for (int i = 0; i < s->typed.nmodels; i++)
+    const ModelBuild *found = NULL, *recurrence = NULL;
+    for (int i = 0; i < s->typed.nmodels; i++) {
         if (s->builds[i].nrepeats)
             found = &s->builds[i];
-    if (!found) {
-        snprintf(why, n, "mgrit needs a repeat block; model '%s' has none", s->typed.models[0].name);
+        if (s->builds[i].nfors)
+            recurrence = &s->builds[i];
+    }
+    if (!found && !recurrence) {
+        snprintf(why, n, "mgrit needs a repeat block or a 'for' loop; model '%s' has neither",
+                 s->typed.models[0].name);
         return 0;
     }
+    if (!found) /* a recurrence: its steps' form is checked on the graph (lower_recur.c) */
+        found = recurrence;
     if (found->mgrit_bad) {
         snprintf(why, n, "mgrit needs a repeat block whose steps keep the shape; %s", found->mgrit_why);
         return 0;

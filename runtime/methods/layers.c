@@ -66,6 +66,11 @@ typedef struct ExaLayers {
     double h;                  /* the fine step the generated code divides by */
     int64_t nfine, spacing;    /* the block's steps; nsteps = nfine / spacing (nested iteration) */
     int nested;                /* mgrit(nested: 1) */
+    /* a recurrence (for t in a..b { h = cell(h, x[t]); }, compiler/ir/lower_recur.c): shared
+     * weights (stride 0), and step i reads row row0 + i of data field `field` (-1: none) */
+    int recurrence, field;
+    int64_t row0, rowsize, fieldsize;
+    void *xrow;                /* B rows of rowsize reals: the row of the step being taken */
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -111,13 +116,27 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
     f->run(&a);
 }
 
+/* A recurrence's input of the step from fine point i: row row0 + i of every
+ * sample (a coarse step reads the row at its left point). */
+static const void *step_row(ExaLayers *L, int64_t i)
+{
+    if (!L->recurrence || L->field < 0)
+        return NULL;
+    size_t e = (size_t)L->r->elem, row = (size_t)L->rowsize * e;
+    const char *x = L->in[L->field];
+    for (int64_t b = 0; b < L->B; b++)
+        memcpy((char *)L->xrow + (size_t)b * row,
+               x + ((size_t)(b * L->fieldsize) + (size_t)((L->row0 + i) * L->rowsize)) * e, row);
+    return L->xrow;
+}
+
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
 
 static int cb_step(void *app, int level, int64_t i, double h, void *u)
 {
     ExaLayers *L = app;
     L->nfwd[level]++;
-    const void *in[1] = { u };
+    const void *in[2] = { u, step_row(L, i) };
     void *out[1] = { L->tmp };
     call(L, L->step, i, h, in, out);
     memcpy(u, L->tmp, L->vbytes);
@@ -208,7 +227,7 @@ static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
     L->nadj[level]++;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
-    const void *in[2] = { L->u[i - L->lo], w };
+    const void *in[3] = { L->u[i - L->lo], w, step_row(L, i) };
     void *out[1] = { L->tmp };
     call(L, L->adjoint, i, h, in, out);
     memcpy(w, L->tmp, L->vbytes);
@@ -298,7 +317,14 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
     L->h = exa_call_num(c, "h", 0);
     L->nfine = L->nsteps;
     L->spacing = 1;
-    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)) {
+    L->recurrence = exa_call_num(c, "recurrence", 0) != 0;
+    L->field = (int)exa_call_num(c, "field", -1);
+    L->row0 = (int64_t)exa_call_num(c, "row0", 0);
+    L->rowsize = (int64_t)exa_call_num(c, "rowsize", 0);
+    L->fieldsize = (int64_t)exa_call_num(c, "fieldsize", 0);
+    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)
+        || (L->recurrence && L->field >= 0
+            && (L->field >= r->nin || L->rowsize < 1 || (L->row0 + L->nsteps) * L->rowsize > L->fieldsize))) {
         snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
         return -1;
     }
@@ -346,7 +372,7 @@ static void layers_free(ExaMethod *m)
 {
     ExaLayers *L = (ExaLayers *)m;
     free_solvers(L);
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow);
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
         free(L->in[i]);
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
@@ -390,6 +416,11 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
         return layers_fail(L);
     L->nested = exa_call_num(m, "nested", 0) != 0;
     L->epoch_seen = -1;
+    if (L->nested && L->recurrence) { /* coarse networks of a recurrence would skip its rows */
+        snprintf(err, errlen, "exa: decompose = %s: nested iteration needs a repeat block; this "
+                 "program decomposes a 'for' recurrence", name);
+        return layers_fail(L);
+    }
     L->fwd = solve_of(m, "fwd_");
     L->bwd = solve_of(m, "bwd_");
     if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
@@ -453,7 +484,8 @@ static void reserve(ExaLayers *L, int64_t B)
         free(L->u[i]), free(L->lam[i]);
         L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
     }
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow);
+    L->xrow = xmalloc((size_t)(B * (L->rowsize > 0 ? L->rowsize : 1) * r->elem));
     L->u0 = xmalloc(L->vbytes), L->gN = xmalloc(L->vbytes);
     L->lam_next = xmalloc(L->vbytes), L->tmp = xmalloc(L->vbytes);
     free(L->loss_rows), free(L->out_rows);
@@ -550,10 +582,16 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
         exa_comm_send(L->comm, L->lam[0], L->vbytes, p - 1, LAYERS_TAG);
     if (!last)
         exa_comm_recv(L->comm, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
+    if (L->recurrence) /* shared weights: the steps' gradients add up */
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
-        const void *in[2] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next };
-        void *out[2] = { L->tmp, (char *)grad + i * L->spacing * L->stride * r->elem };
+        const void *in[3] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next,
+                              step_row(L, i) };
+        void *out[2] = { L->tmp, L->recurrence ? L->gscratch
+                                               : (char *)grad + i * L->spacing * L->stride * r->elem };
         call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
+        if (L->recurrence)
+            add_into(r, grad, L->gscratch);
     }
     if (p == 0) {
         L->in[nf] = L->lam[0];
