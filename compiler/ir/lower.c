@@ -18,6 +18,7 @@
 #include "autodiff.h"
 #include "exa/abi.h"
 #include "fold.h"
+#include "hoist.h"
 #include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -830,7 +831,32 @@ static void copy_func(const IrFunc *src, IrFunc *dst, const char *name)
         ir_add(dst, &src->v[i]);
 }
 
+/* The loss graph after hoist.c: every id Lower keeps, through map. */
+static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
+{
+    int old_n = f->n, groups;
+    IrId *map = ir_hoist_projections(f, &groups);
+    if (!map)
+        return;
+#define REMAP(id) ((id) = (id) >= 0 ? map[id] : (id))
+    REMAP(*per_sample);
+    REMAP(L->accuracy_out);
+    REMAP(L->model_out);
+    REMAP(L->noise);
+    for (int i = 0; i < L->nparams; i++)
+        REMAP(L->param_ids[i]);
+#undef REMAP
+    lower_check_remap(&L->check, map, old_n, f->n);
+    free(map);
+}
+
 int lower_program(const Program *p, const Sema *sema, int precision, Lowered *out, Diag *d)
+{
+    LowerOptions o = { .precision = precision };
+    return lower_program_opts(p, sema, &o, out, d);
+}
+
+int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *opt, Lowered *out, Diag *d)
 {
     memset(out, 0, sizeof *out);
     const SemaTyped *t = sema_typed(sema);
@@ -889,6 +915,10 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         IrValue b = { .op = IR_BROADCAST, .in = { per_sample, -1, -1 }, .batched = 1, .stage = -1 };
         per_sample = ir_add(&f, &b);
     }
+    /* W x[t] out of recurrences, one GEMM (not for layers(mgrit), whose stage
+     * functions are cut from the graph lowering recorded) */
+    if (!L.repeat && !opt->no_hoist)
+        hoist(&L, &f, &per_sample);
     int acc = L.accuracy_out >= 0;
     /* loss: values and outputs */
     copy_func(&f, &out->funcs[0], "exa_loss");
@@ -938,7 +968,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         lower_check_free(&L.check);
         return -1;
     }
-    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
+    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, opt->precision, acc,
                                        L.noise >= 0, d);
     if (out->descriptor && L.repeat)
         lower_stage_describe(&out->descriptor, &repeat);

@@ -33,6 +33,13 @@ typedef struct Lowered {
 /* precision: 4 (f32) or 8 (f64) bytes per real, recorded in the descriptor.
  * Returns 0, or -1 after reporting to d. */
 int lower_program(const Program *p, const Sema *s, int precision, Lowered *out, Diag *d);
+/* The same with options: no_hoist keeps the input projections W x[t] of a
+ * for loop in their steps (exac --no-hoist; hoist.c). */
+typedef struct LowerOptions {
+    int precision;
+    int no_hoist;
+} LowerOptions;
+int lower_program_opts(const Program *p, const Sema *s, const LowerOptions *o, Lowered *out, Diag *d);
 void lowered_free(Lowered *l);
 
 /* The descriptor's part that does not depend on the IR (lower_desc.c);
