@@ -845,6 +845,8 @@ static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
     REMAP(L->noise);
     for (int i = 0; i < L->nparams; i++)
         REMAP(L->param_ids[i]);
+    for (int64_t k = 0; L->repeat && L->repeat->state && k <= L->repeat->count; k++)
+        REMAP(L->repeat->state[k]);
 #undef REMAP
     lower_check_remap(&L->check, map, old_n, f->n);
     free(map);
@@ -915,9 +917,9 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
         IrValue b = { .op = IR_BROADCAST, .in = { per_sample, -1, -1 }, .batched = 1, .stage = -1 };
         per_sample = ir_add(&f, &b);
     }
-    /* W x[t] out of recurrences, one GEMM (not for layers(mgrit), whose stage
-     * functions are cut from the graph lowering recorded) */
-    if (!L.repeat && !opt->no_hoist)
+    /* W x[t] out of recurrences, one GEMM (under layers(mgrit) only for a
+     * recurrence: lower_recur.c computes the hoisted products before the solve) */
+    if (!opt->no_hoist && (!L.repeat || (repeat.recurrence && repeat.done)))
         hoist(&L, &f, &per_sample);
     int acc = L.accuracy_out >= 0;
     /* loss: values and outputs */

@@ -19,7 +19,7 @@
 #include "loader.h"
 #include "sema.h"
 
-enum { LOWER_MAX_FUNCS = 10 };
+enum { LOWER_MAX_FUNCS = 12 };
 
 typedef struct Lowered {
     IrFunc funcs[LOWER_MAX_FUNCS];

@@ -4,18 +4,25 @@
  *
  * are MGRIT's time steps (issue 16).  Unlike a repeat block, every step uses
  * the same weights (stride 0: the gradient is the sum over the steps) and
- * reads its own row x[t] of a data field.  The step functions are cut from
+ * reads its own rows: row t of tensors computed before the loop from the data
+ * alone, its *sources* - the data x itself, and the input projections
+ * x W^T that hoist.c took out of the steps.  The step functions are cut from
  * step 1 of the unrolled loss graph (step 0 may start from a uniform
  * h = zeros([n]), whose graph is not batched), with the carried h and the row
- * reads x[t] cut out as inputs:
+ * reads cut out; the rows of all sources side by side are one input x_t:
  *
- *   stage_step     inputs h, x_t;             outputs 0: h+
- *   stage_adjoint  inputs h, lambda', x_t;    outputs 0: (dh+/dh)^T lambda'
- *   stage_vjp      the same, and 1: (dh+/dtheta)^T lambda' at the weights' offsets
+ *   stage_step        inputs h, x_t;           outputs 0: h+
+ *   stage_adjoint     inputs h, lambda', x_t;  outputs 0: (dh+/dh)^T lambda'
+ *   stage_vjp         the same, and 1: (dh+/dtheta)^T lambda' at the weights'
+ *                     offsets, 2: (dh+/dx_t)^T lambda'
+ *   stage_inputs      inputs the data; output j: source j, all its rows
+ *   stage_inputs_vjp  inputs the data, then each source's adjoint (the rows
+ *                     stage_vjp gave); output 0: the weights' gradient
  *
- * The runtime passes the row t = row0 + i of step i (a coarse step the row
- * at its left point) and the step size dt: 1 on the fine level, cf^l on
- * level l.  Two update forms can take a step size, and only they fit:
+ * so the projections are computed once per time point, before the solve,
+ * and differentiated once after it.  The runtime passes row first_j + i of
+ * source j to step i (a coarse step the rows at its left point) and the step
+ * size dt: 1 on the fine level, cf^l on level l.  Two update forms can take a step size, and only they fit:
  *
  *   residual   h + E(h, x_t)                 -> h + dt E
  *   implicit   (h + a n) / (1 + a), a >= 0   -> (h + dt a n) / (1 + dt a)
@@ -30,17 +37,19 @@
 #include "autodiff.h"
 #include "lower_stage.h"
 
-enum { FORM_RESIDUAL, FORM_IMPLICIT, MAX_ROWS = 64 };
+enum { FORM_RESIDUAL, FORM_IMPLICIT, MAX_ROWS = 64, MAX_SOURCES = EXA_OUT_STAGE_INPUTS_LAST + 1 };
 
 /* One step's update: its form and roots (E, or a and n), and its row reads. */
 typedef struct Step {
     int form;
     IrId roots[2];
     int nroots;
-    Cut cuts[MAX_ROWS + 1]; /* 0: h_k; then the SLICEs reading row `row` of `field` */
+    Cut cuts[MAX_ROWS + 1]; /* 0: h_k; then the SLICEs reading a row of a source */
+    int cut_source[MAX_ROWS + 1];
     int ncuts;
-    int field;              /* -1: the step reads no data */
-    int64_t row, rowsize, fieldsize;
+    IrId source[MAX_SOURCES]; /* in order of first read */
+    int64_t row[MAX_SOURCES], size[MAX_SOURCES];
+    int nsources;
 } Step;
 
 static int is_one(const IrFunc *f, IrId v)
@@ -76,11 +85,12 @@ static int step_form(const StageCtx *c, int64_t k, Step *s)
     return 0;
 }
 
-/* A row read: x[t] of a data field x, one index on axis 0, every other axis whole. */
-static int row_read(const IrFunc *f, IrId v)
+/* A row read: x[t] of a source x (batched, computed from no state: dep[]),
+ * one index on axis 0, every other axis whole. */
+static int row_read(const IrFunc *f, const char *dep, IrId v)
 {
     const IrValue *x = &f->v[v];
-    if (x->op != IR_SLICE || f->v[x->in[0]].op != IR_INPUT)
+    if (x->op != IR_SLICE || !f->v[x->in[0]].batched || dep[x->in[0]])
         return 0;
     const IrShape *src = &f->v[x->in[0]].shape;
     if (src->rank < 1 || x->slice[0][1] != x->slice[0][0] + 1)
@@ -106,12 +116,11 @@ static const char *const form_note =
 
 /* Step k: its form, its row reads and its cone with h_k and the rows cut
  * out (*need, malloc'd); -1 after an error. */
-static int analyse(StageCtx *c, int64_t k, Step *s, char **need)
+static int analyse(StageCtx *c, const char *dep, int64_t k, Step *s, char **need)
 {
     const IrFunc *f = c->f;
     LowerRepeat *r = c->r;
     memset(s, 0, sizeof *s);
-    s->field = -1;
     if (step_form(c, k, s) != 0)
         return fail(c, form_note, "layers(mgrit): step %lld of the 'for' loop does not update '%s' in "
                     "a form MGRIT can coarsen", (long long)k);
@@ -120,20 +129,26 @@ static int analyse(StageCtx *c, int64_t k, Step *s, char **need)
     s->ncuts = 1;
     char *wide = lower_stage_cone(f, s->roots, s->nroots, s->cuts, 1);
     for (IrId v = 0; v < f->n; v++) {
-        if (!wide[v] || !row_read(f, v))
+        if (!wide[v] || !row_read(f, dep, v))
             continue;
-        int field = f->v[f->v[v].in[0]].iarg[0];
+        IrId src = f->v[v].in[0];
         int64_t row = f->v[v].slice[0][0];
-        if ((s->field >= 0 && (field != s->field || row != s->row)) || s->ncuts > MAX_ROWS) {
+        int j = 0;
+        while (j < s->nsources && s->source[j] != src)
+            j++;
+        if ((j < s->nsources && row != s->row[j]) || j == MAX_SOURCES || s->ncuts > MAX_ROWS) {
             free(wide);
             return fail(c, "each step may read one row x[t] of the data, its own",
                         "layers(mgrit): step %lld of the 'for' loop reads more than one row of the data "
                         "to update '%s'", (long long)k);
         }
-        s->field = field;
-        s->row = row;
-        s->rowsize = ir_shape_size(&f->v[v].shape);
-        s->fieldsize = ir_shape_size(&f->v[f->v[v].in[0]].shape);
+        if (j == s->nsources) {
+            s->source[j] = src;
+            s->row[j] = row;
+            s->size[j] = ir_shape_size(&f->v[v].shape);
+            s->nsources++;
+        }
+        s->cut_source[s->ncuts] = j;
         s->cuts[s->ncuts++] = (Cut){ .at = v, .leaf = lower_stage_leaf(1, &f->v[v], "x_t") };
     }
     free(wide);
@@ -146,7 +161,7 @@ static int analyse(StageCtx *c, int64_t k, Step *s, char **need)
         if ((*need)[v] && (op == IR_INPUT || op == IR_LABEL || other_state)) {
             free(*need);
             return fail(c, "a step may depend only on the carried value, the weights and its own row "
-                        "x[t] of a data field (read directly, not through a value computed from it)",
+                        "x[t] of the data (or of a value computed from the data before the loop)",
                         "layers(mgrit): step %lld of the 'for' loop uses a value computed outside the "
                         "step other than '%s' and x[t]", (long long)k);
         }
@@ -197,8 +212,17 @@ static int same_step(const StageCtx *c, const Step *s0, const char *need0, const
     }
 }
 
+/* Where source j's row sits in x_t. */
+static int64_t row_offset(const Step *s, int j)
+{
+    int64_t off = 0;
+    for (int i = 0; i < j; i++)
+        off += s->size[i];
+    return off;
+}
+
 /* stage_step, stage_adjoint, stage_vjp from reference step kr. */
-static int emit(StageCtx *c, Step *s, const char *need, int64_t kr)
+static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
 {
     const IrFunc *f = c->f;
     LowerRepeat *r = c->r;
@@ -207,12 +231,27 @@ static int emit(StageCtx *c, Step *s, const char *need, int64_t kr)
         abort();
     static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
     static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
+    int64_t width = row_offset(s, s->nsources);
     int status = 0;
     for (int fn = 0; fn < 3 && status == 0; fn++) {
-        /* inputs: h, x_t (step); h, lambda, x_t (adjoint, vjp) */
-        for (int i = 1; i < s->ncuts; i++)
-            s->cuts[i].leaf.iarg[0] = fn == 0 ? 1 : 2;
+        /* inputs: h, x_t (step); h, lambda, x_t (adjoint, vjp); a row read
+         * is x_t's part for its source, reshaped to the read's shape */
         IrFunc *g = lower_stage_func(c, names[fn], kinds[fn], fn == 0 ? 2 : 3);
+        IrId xt = -1;
+        if (width > 0) {
+            IrValue xv = { .op = IR_INPUT, .in = { -1, -1, -1 }, .shape = { .rank = 1, .dim = { width } },
+                           .batched = 1, .iarg = { fn == 0 ? 1 : 2 }, .stage = -1, .name = "x_t" };
+            xt = ir_add(g, &xv);
+        }
+        for (int i = 1; i < s->ncuts; i++) {
+            int j = s->cut_source[i];
+            int64_t off = row_offset(s, j);
+            IrValue sl = { .op = IR_SLICE, .in = { xt, -1, -1 }, .shape = { .rank = 1, .dim = { s->size[j] } },
+                           .batched = 1, .stage = -1, .slice = { { off, off + s->size[j] } } };
+            IrValue *leaf = &s->cuts[i].leaf;
+            *leaf = (IrValue){ .op = IR_RESHAPE, .in = { ir_add(g, &sl), -1, -1 },
+                               .shape = f->v[s->cuts[i].at].shape, .batched = 1, .stage = -1 };
+        }
         lower_stage_copy(f, need, s->cuts, s->ncuts, g, map);
         IrId u = map[r->state[kr]];
         if (u < 0)
@@ -243,12 +282,71 @@ static int emit(StageCtx *c, Step *s, const char *need, int64_t kr)
         }
         ir_output(g, adj[u] >= 0 ? adj[u] : lambda,
                   fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
-        if (fn == 2)
+        if (fn == 2) {
             lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_VJP_GRAD);
+            if (xt >= 0 && adj[xt] >= 0)
+                ir_output(g, adj[xt], EXA_OUT_STAGE_VJP_INPUT_ADJOINT, 0);
+        }
         free(adj);
     }
     free(map);
     return status;
+}
+
+/* stage_inputs and stage_inputs_vjp: the sources from the data, and the
+ * weights' gradient from the sources' adjoints, sum_j <source_j, adjoint_j>
+ * differentiated (each adjoint row already carries the loss's 1/B). */
+static int emit_inputs(StageCtx *c, const Step *s)
+{
+    const IrFunc *f = c->f;
+    char *need = lower_stage_cone(f, s->source, s->nsources, NULL, 0);
+    IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
+    if (!map)
+        abort();
+    int status = 0;
+    for (int fn = 0; fn < 2 && status == 0; fn++) {
+        IrFunc *g = lower_stage_func(c, fn ? "exa_stage_inputs_vjp" : "exa_stage_inputs",
+                                     fn ? EXA_FN_STAGE_INPUTS_VJP : EXA_FN_STAGE_INPUTS,
+                                     c->nfields + (fn ? s->nsources : 0));
+        lower_stage_copy(f, need, NULL, 0, g, map);
+        if (fn == 0) {
+            for (int j = 0; j < s->nsources; j++)
+                ir_output(g, map[s->source[j]], EXA_OUT_STAGE_INPUTS_FIRST + j, 0);
+            continue;
+        }
+        IrId total = -1;
+        for (int j = 0; j < s->nsources; j++) {
+            IrValue av = lower_stage_leaf(c->nfields + j, &f->v[s->source[j]], "source_adjoint");
+            IrId dot = ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, map[s->source[j]], ir_add(g, &av)), -1);
+            total = total < 0 ? dot : ir_binary(g, IR_ADD, total, dot);
+        }
+        IrId *adj = malloc((size_t)g->n * sizeof *adj);
+        const char *why = NULL;
+        if (!adj)
+            abort();
+        if (ad_vjp_params(g, total, ir_const(g, 1.0), adj, &why) != 0)
+            status = lower_stage_vjp_fail(c, why);
+        else
+            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
+        free(adj);
+    }
+    free(map);
+    free(need);
+    return status;
+}
+
+/* dep[v] = 1 for the values computed from a state of the loop. */
+static char *state_dependent(const IrFunc *f, const LowerRepeat *r)
+{
+    char *dep = calloc((size_t)f->n + 1, 1);
+    if (!dep)
+        abort();
+    for (int64_t k = 0; k <= r->count; k++)
+        dep[r->state[k]] = 1;
+    for (IrId v = 0; v < f->n; v++)
+        for (int i = 0; i < ir_op_arity(f->v[v].op) && !dep[v]; i++)
+            dep[v] = dep[f->v[v].in[i]];
+    return dep;
 }
 
 int lower_recur_steps(StageCtx *c)
@@ -265,17 +363,20 @@ int lower_recur_steps(StageCtx *c)
     Step *ref = malloc(sizeof *ref), *sk = malloc(sizeof *sk);
     if (!ref || !sk)
         abort();
+    char *dep = state_dependent(f, r);
     char *need0 = NULL;
-    int status = analyse(c, kr, ref, &need0);
-    int64_t row0 = ref->row - kr;
+    int status = analyse(c, dep, kr, ref, &need0);
     for (int64_t k = 0; k < r->count && status == 0; k++) {
         if (k == kr)
             continue;
         char *needk = NULL;
-        status = analyse(c, k, sk, &needk);
+        status = analyse(c, dep, k, sk, &needk);
         if (status != 0)
             break;
-        if (sk->field != ref->field || (ref->field >= 0 && sk->row != row0 + k)) {
+        int rows = sk->nsources == ref->nsources;
+        for (int j = 0; j < sk->nsources && rows; j++)
+            rows = sk->source[j] == ref->source[j] && sk->row[j] == ref->row[j] - kr + k;
+        if (!rows) {
             status = fail(c, "step i must read row x[t0 + i]: MGRIT gives each time point its own row",
                           "layers(mgrit): step %lld of the 'for' loop does not read the row after its "
                           "predecessor's to update '%s'", (long long)k);
@@ -290,14 +391,21 @@ int lower_recur_steps(StageCtx *c)
         free(needk);
     }
     if (status == 0)
-        status = emit(c, ref, need0, kr);
+        status = emit_steps(c, ref, need0, kr);
+    if (status == 0 && ref->nsources > 0)
+        status = emit_inputs(c, ref);
     if (status == 0) {
         int64_t w = ir_shape_size(&f->v[r->state[kr]].shape);
         lower_stage_append(&r->desc, "setting layers stages(state=%lld,steps=%lld,offset=0,size=0,stride=0,"
-                           "h=1,recurrence=1,field=%d,row0=%lld,rowsize=%lld,fieldsize=%lld)\n",
-                           (long long)w, (long long)r->count, ref->field, (long long)(ref->field >= 0 ? row0 : 0),
-                           (long long)ref->rowsize, (long long)ref->fieldsize);
+                           "h=1,recurrence=1,sources=%d,row=%lld)\n", (long long)w, (long long)r->count,
+                           ref->nsources, (long long)row_offset(ref, ref->nsources));
+        /* source j: rows of size reals per sample; step i reads row first + i */
+        for (int j = 0; j < ref->nsources; j++)
+            lower_stage_append(&r->desc, "setting layers_source%d source(rows=%lld,size=%lld,first=%lld)\n", j,
+                               (long long)(ir_shape_size(&f->v[ref->source[j]].shape) / ref->size[j]),
+                               (long long)ref->size[j], (long long)(ref->row[j] - kr));
     }
+    free(dep);
     free(need0);
     free(ref);
     free(sk);

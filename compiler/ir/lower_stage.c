@@ -484,7 +484,7 @@ int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy
                        "the data; MGRIT needs a per-sample state", r->name);
             return -1;
         }
-    if (out->nfuncs + 6 > LOWER_MAX_FUNCS) {
+    if (out->nfuncs + (r->recurrence ? 8 : 6) > LOWER_MAX_FUNCS) {
         diag_error(d, at, "internal error: no room for the stage functions");
         return -1;
     }

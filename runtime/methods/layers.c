@@ -67,10 +67,15 @@ typedef struct ExaLayers {
     int64_t nfine, spacing;    /* the block's steps; nsteps = nfine / spacing (nested iteration) */
     int nested;                /* mgrit(nested: 1) */
     /* a recurrence (for t in a..b { h = cell(h, x[t]); }, compiler/ir/lower_recur.c): shared
-     * weights (stride 0), and step i reads row row0 + i of data field `field` (-1: none) */
-    int recurrence, field;
-    int64_t row0, rowsize, fieldsize;
-    void *xrow;                /* B rows of rowsize reals: the row of the step being taken */
+     * weights (stride 0); step i reads row first[j] + i of each source j (the data's rows,
+     * the hoisted projections), which stage_inputs computes before the solve */
+    int recurrence, nsources;
+    int64_t row;               /* reals of one step's input x_t: the sources' rows side by side */
+    int64_t src_rows[EXA_OUT_STAGE_INPUTS_LAST + 1], src_size[EXA_OUT_STAGE_INPUTS_LAST + 1];
+    int64_t src_first[EXA_OUT_STAGE_INPUTS_LAST + 1];
+    void *src[EXA_OUT_STAGE_INPUTS_LAST + 1], *dsrc[EXA_OUT_STAGE_INPUTS_LAST + 1]; /* B x rows x size */
+    void *xrow, *dxrow;        /* B x row: x_t of the step being taken, its adjoint */
+    const ExaFunction *inputs, *inputs_vjp;
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -116,18 +121,30 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
     f->run(&a);
 }
 
-/* A recurrence's input of the step from fine point i: row row0 + i of every
- * sample (a coarse step reads the row at its left point). */
+/* A recurrence's input x_t of the step from fine point i (a coarse step
+ * reads the rows at its left point): row first_j + i of each source j, side
+ * by side, for every sample.  back = 1: the other way, x_t's adjoint dxrow
+ * into the sources' adjoints. */
+static const void *step_rows(ExaLayers *L, int64_t i, int back)
+{
+    if (!L->recurrence || L->nsources == 0)
+        return NULL;
+    size_t e = (size_t)L->r->elem;
+    for (int64_t b = 0, off = 0; b < L->B; b++, off = 0)
+        for (int j = 0; j < L->nsources; j++) {
+            size_t n = (size_t)L->src_size[j] * e;
+            char *x = (char *)(back ? L->dxrow : L->xrow) + (size_t)(b * L->row + off) * e;
+            char *s = (char *)(back ? L->dsrc[j] : L->src[j])
+                      + (size_t)((b * L->src_rows[j] + L->src_first[j] + i) * L->src_size[j]) * e;
+            memcpy(back ? s : x, back ? x : s, n);
+            off += L->src_size[j];
+        }
+    return L->xrow;
+}
+
 static const void *step_row(ExaLayers *L, int64_t i)
 {
-    if (!L->recurrence || L->field < 0)
-        return NULL;
-    size_t e = (size_t)L->r->elem, row = (size_t)L->rowsize * e;
-    const char *x = L->in[L->field];
-    for (int64_t b = 0; b < L->B; b++)
-        memcpy((char *)L->xrow + (size_t)b * row,
-               x + ((size_t)(b * L->fieldsize) + (size_t)((L->row0 + i) * L->rowsize)) * e, row);
-    return L->xrow;
+    return step_rows(L, i, 0);
 }
 
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
@@ -318,13 +335,27 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
     L->nfine = L->nsteps;
     L->spacing = 1;
     L->recurrence = exa_call_num(c, "recurrence", 0) != 0;
-    L->field = (int)exa_call_num(c, "field", -1);
-    L->row0 = (int64_t)exa_call_num(c, "row0", 0);
-    L->rowsize = (int64_t)exa_call_num(c, "rowsize", 0);
-    L->fieldsize = (int64_t)exa_call_num(c, "fieldsize", 0);
-    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)
-        || (L->recurrence && L->field >= 0
-            && (L->field >= r->nin || L->rowsize < 1 || (L->row0 + L->nsteps) * L->rowsize > L->fieldsize))) {
+    L->nsources = (int)exa_call_num(c, "sources", 0);
+    L->row = (int64_t)exa_call_num(c, "row", 0);
+    int bad = L->nsources < 0 || L->nsources > EXA_OUT_STAGE_INPUTS_LAST + 1;
+    int64_t width = 0;
+    for (int j = 0; j < L->nsources && !bad; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "layers_source%d", j);
+        const ExaSetting *ss = exa_program_setting(r->prog, key);
+        const ExaCall *sc = ss && ss->value.kind == EXA_CALL ? ss->value.call : NULL;
+        L->src_rows[j] = sc ? (int64_t)exa_call_num(sc, "rows", 0) : 0;
+        L->src_size[j] = sc ? (int64_t)exa_call_num(sc, "size", 0) : 0;
+        L->src_first[j] = sc ? (int64_t)exa_call_num(sc, "first", -1) : -1;
+        width += L->src_size[j];
+        bad = L->src_size[j] < 1 || L->src_first[j] < 0 || L->src_first[j] + L->nsteps > L->src_rows[j];
+    }
+    if (L->nsources > 0) {
+        L->inputs = exa_run_function(r, EXA_FN_STAGE_INPUTS);
+        L->inputs_vjp = exa_run_function(r, EXA_FN_STAGE_INPUTS_VJP);
+        bad |= !L->inputs || !L->inputs_vjp || width != L->row;
+    }
+    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0) || bad) {
         snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
         return -1;
     }
@@ -372,7 +403,9 @@ static void layers_free(ExaMethod *m)
 {
     ExaLayers *L = (ExaLayers *)m;
     free_solvers(L);
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
+    for (int j = 0; j < L->nsources; j++)
+        free(L->src[j]), free(L->dsrc[j]);
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
         free(L->in[i]);
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
@@ -484,8 +517,14 @@ static void reserve(ExaLayers *L, int64_t B)
         free(L->u[i]), free(L->lam[i]);
         L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
     }
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow);
-    L->xrow = xmalloc((size_t)(B * (L->rowsize > 0 ? L->rowsize : 1) * r->elem));
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
+    L->xrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
+    L->dxrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
+    for (int j = 0; j < L->nsources; j++) {
+        free(L->src[j]), free(L->dsrc[j]);
+        L->src[j] = xmalloc((size_t)(B * L->src_rows[j] * L->src_size[j] * r->elem));
+        L->dsrc[j] = xmalloc((size_t)(B * L->src_rows[j] * L->src_size[j] * r->elem));
+    }
     L->u0 = xmalloc(L->vbytes), L->gN = xmalloc(L->vbytes);
     L->lam_next = xmalloc(L->vbytes), L->tmp = xmalloc(L->vbytes);
     free(L->loss_rows), free(L->out_rows);
@@ -551,6 +590,8 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     /* 1-2: prologue, forward solve */
     void *out1[1] = { L->u0 };
     call(L, L->pro, -1, 0, (const void *const *)L->in, out1);
+    if (L->nsources > 0) /* a recurrence's inputs, every time point's, before the solve */
+        call(L, L->inputs, -1, 0, (const void *const *)L->in, L->src);
     mgrit_check(L, exa_mgrit_solve(L->mf), "forward");
     L->fwd_iters = exa_mgrit_num_iterations(L->mf);
     L->warm = 1;
@@ -584,14 +625,31 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
         exa_comm_recv(L->comm, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
     if (L->recurrence) /* shared weights: the steps' gradients add up */
         memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+    for (int j = 0; j < L->nsources; j++)
+        memset(L->dsrc[j], 0, (size_t)(L->B * L->src_rows[j] * L->src_size[j] * r->elem));
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
         const void *in[3] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next,
                               step_row(L, i) };
-        void *out[2] = { L->tmp, L->recurrence ? L->gscratch
-                                               : (char *)grad + i * L->spacing * L->stride * r->elem };
+        void *out[3] = { L->tmp, L->recurrence ? L->gscratch
+                                               : (char *)grad + i * L->spacing * L->stride * r->elem,
+                         L->dxrow };
+        if (L->nsources > 0) /* stays 0 where the step does not depend on x_t */
+            memset(L->dxrow, 0, (size_t)(L->B * L->row * r->elem));
         call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
         if (L->recurrence)
             add_into(r, grad, L->gscratch);
+        step_rows(L, i, 1); /* x_t's adjoint into the sources' rows */
+    }
+    if (L->nsources > 0) { /* this rank's rows of the sources back to the weights */
+        const void *in[EXA_MAX_INPUTS + EXA_OUT_STAGE_INPUTS_LAST + 2];
+        for (int k = 0; k < nf; k++)
+            in[k] = L->in[k];
+        for (int j = 0; j < L->nsources; j++)
+            in[nf + j] = L->dsrc[j];
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+        void *out[1] = { L->gscratch };
+        call(L, L->inputs_vjp, -1, 0, in, out);
+        add_into(r, grad, L->gscratch);
     }
     if (p == 0) {
         L->in[nf] = L->lam[0];
