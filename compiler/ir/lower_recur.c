@@ -320,11 +320,12 @@ static int emit_inputs(StageCtx *c, const Step *s)
             IrId dot = ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, map[s->source[j]], ir_add(g, &av)), -1);
             total = total < 0 ? dot : ir_binary(g, IR_ADD, total, dot);
         }
+        IrId one = ir_const(g, 1.0); /* before adj: ad_vjp_params sizes it by g->n */
         IrId *adj = malloc((size_t)g->n * sizeof *adj);
         const char *why = NULL;
         if (!adj)
             abort();
-        if (ad_vjp_params(g, total, ir_const(g, 1.0), adj, &why) != 0)
+        if (ad_vjp_params(g, total, one, adj, &why) != 0)
             status = lower_stage_vjp_fail(c, why);
         else
             lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
