@@ -31,6 +31,7 @@ typedef struct Options {
     const char *output;
     int precision;          /* bytes per real: 4 or 8 */
     const char *gpu_arch;   /* --gpu-arch: NULL the default, "none" no GPU code */
+    int no_hoist;           /* --no-hoist */
     const char **files;
     int nfiles;
     LoaderOptions loader;
@@ -49,6 +50,8 @@ static void usage(FILE *out)
           "  --precision=f32|f64  reals of the generated code (default f32)\n"
           "  --gpu-arch LIST  GPU code (PTX) for these architectures, e.g. sm_80,sm_90;\n"
           "                   'none' for no GPU code (default: sm_75 when NVRTC is found)\n"
+          "  --no-hoist       keep the input projections W x[t] of a for loop in its steps\n"
+          "                   (by default they are one GEMM over all steps, before the loop)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
           "  --time-passes    print the wall and CPU seconds of each pass to stderr\n"
@@ -119,6 +122,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->emit = EMIT_LLVM;
         } else if (strcmp(a, "--emit=descriptor") == 0) {
             o->emit = EMIT_DESCRIPTOR;
+        } else if (strcmp(a, "--no-hoist") == 0) {
+            o->no_hoist = 1;
         } else if (strcmp(a, "--precision=f32") == 0) {
             o->precision = 4;
         } else if (strcmp(a, "--precision=f64") == 0) {
@@ -194,7 +199,8 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
 {
     Lowered low;
     timing_pass("lower + autodiff");
-    if (lower_program(p, s, o->precision, &low, d) != 0)
+    LowerOptions lo = { .precision = o->precision, .no_hoist = o->no_hoist };
+    if (lower_program_opts(p, s, &lo, &low, d) != 0)
         return 1;
     int failed = 0;
     char *error = NULL;

@@ -18,6 +18,7 @@
 #include "autodiff.h"
 #include "exa/abi.h"
 #include "fold.h"
+#include "hoist.h"
 #include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -738,8 +739,12 @@ static LVal lower_body(Lower *L, Scope *s, const NodeList *body)
             int64_t lo = const_int(L, s, st->a, 0), hi = const_int(L, s, st->b, 0);
             for (int64_t t = lo; t < hi && !L->failed; t++) {
                 bind(L, s, st->name, integer(t), st->span);
+                if (L->repeat) /* layers(mgrit) over a recurrence: its steps are the time steps */
+                    lower_stage_mark(L->repeat, st, t - lo, hi - lo, s->stage, scope_tensor, s);
                 lower_body(L, s, &st->list);
             }
+            if (L->repeat && hi > lo)
+                lower_stage_mark(L->repeat, st, hi - lo, hi - lo, s->stage, scope_tensor, s);
             break;
         }
         default:
@@ -919,7 +924,34 @@ static void copy_func(const IrFunc *src, IrFunc *dst, const char *name)
         ir_add(dst, &src->v[i]);
 }
 
+/* The loss graph after hoist.c: every id Lower keeps, through map. */
+static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
+{
+    int old_n = f->n, groups;
+    IrId *map = ir_hoist_projections(f, &groups);
+    if (!map)
+        return;
+#define REMAP(id) ((id) = (id) >= 0 ? map[id] : (id))
+    REMAP(*per_sample);
+    REMAP(L->accuracy_out);
+    REMAP(L->model_out);
+    REMAP(L->noise);
+    for (int i = 0; i < L->nparams; i++)
+        REMAP(L->param_ids[i]);
+    for (int64_t k = 0; L->repeat && L->repeat->state && k <= L->repeat->count; k++)
+        REMAP(L->repeat->state[k]);
+#undef REMAP
+    lower_check_remap(&L->check, map, old_n, f->n);
+    free(map);
+}
+
 int lower_program(const Program *p, const Sema *sema, int precision, Lowered *out, Diag *d)
+{
+    LowerOptions o = { .precision = precision };
+    return lower_program_opts(p, sema, &o, out, d);
+}
+
+int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *opt, Lowered *out, Diag *d)
 {
     memset(out, 0, sizeof *out);
     const SemaTyped *t = sema_typed(sema);
@@ -980,6 +1012,10 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         IrValue b = { .op = IR_BROADCAST, .in = { per_sample, -1, -1 }, .batched = 1, .stage = -1 };
         per_sample = ir_add(&f, &b);
     }
+    /* W x[t] out of recurrences, one GEMM (under layers(mgrit) only for a
+     * recurrence: lower_recur.c computes the hoisted products before the solve) */
+    if (!opt->no_hoist && (!L.repeat || (repeat.recurrence && repeat.done)))
+        hoist(&L, &f, &per_sample);
     int acc = L.accuracy_out >= 0;
     /* batch_mean: loss and predict evaluate (running statistics), the rest
      * train (batch statistics) */
@@ -1048,7 +1084,7 @@ int lower_program(const Program *p, const Sema *sema, int precision, Lowered *ou
         lowered_free(out);
         return -1;
     }
-    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, precision, acc,
+    out->descriptor = lower_descriptor(p, t, out->params, out->nparams, out->nweights, opt->precision, acc,
                                        L.noise >= 0, d);
     if (out->descriptor && L.repeat)
         lower_stage_describe(&out->descriptor, &repeat);

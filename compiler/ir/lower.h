@@ -19,7 +19,7 @@
 #include "loader.h"
 #include "sema.h"
 
-enum { LOWER_MAX_FUNCS = 10 };
+enum { LOWER_MAX_FUNCS = 12 };
 /* calls of batch_mean a program may make */
 enum { LOWER_MAX_STATS = 256 };
 
@@ -35,6 +35,13 @@ typedef struct Lowered {
 /* precision: 4 (f32) or 8 (f64) bytes per real, recorded in the descriptor.
  * Returns 0, or -1 after reporting to d. */
 int lower_program(const Program *p, const Sema *s, int precision, Lowered *out, Diag *d);
+/* The same with options: no_hoist keeps the input projections W x[t] of a
+ * for loop in their steps (exac --no-hoist; hoist.c). */
+typedef struct LowerOptions {
+    int precision;
+    int no_hoist;
+} LowerOptions;
+int lower_program_opts(const Program *p, const Sema *s, const LowerOptions *o, Lowered *out, Diag *d);
 void lowered_free(Lowered *l);
 
 /* The descriptor's part that does not depend on the IR (lower_desc.c);
@@ -48,7 +55,8 @@ char *lower_descriptor(const Program *p, const SemaTyped *t, const IrParam *para
  * scope); lower_stages then cuts the finished loss graph at the recorded
  * states into prologue, step and epilogue functions. */
 typedef struct LowerRepeat {
-    const Node *node;     /* the N_REPEAT, NULL until one is met */
+    const Node *node;     /* the N_REPEAT or N_FOR, NULL until one is met */
+    int recurrence;       /* node is a `for` loop: shared weights, a row x[t] per step */
     const char *name;     /* the carried value (NULL: none found) */
     int ncarried;         /* names the body updates that exist before it */
     int64_t count;        /* steps */
@@ -60,7 +68,8 @@ typedef struct LowerRepeat {
 
 /* 1 when the program's decompose is layers(mgrit(...)). */
 int lower_stage_wanted(const SemaTyped *t);
-/* Called before step k of a repeat block (k = count: after the last step). */
+/* Called before step k of a repeat block or for loop (k = count: after the
+ * last step); stage0 is the loop's stage for a for loop (every step's). */
 void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,
                       IrId (*lookup)(void *scope, const char *name), void *scope);
 /* Appends the stage functions to out->funcs and keeps their descriptor lines

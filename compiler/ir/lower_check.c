@@ -160,3 +160,19 @@ void lower_check_free(LowerCheck *c)
     free(c->desc);
     memset(c, 0, sizeof *c);
 }
+
+void lower_check_remap(LowerCheck *c, const IrId *map, int old_n, int n)
+{
+    int cap = n > 0 ? n : 1;
+    Span *at = calloc((size_t)cap, sizeof *at), *user = calloc((size_t)cap, sizeof *user);
+    if (!at || !user)
+        abort();
+    for (int i = 0; i < old_n && i < c->cap; i++)
+        if (map[i] >= 0 && map[i] < n) {
+            at[map[i]] = c->at[i];
+            user[map[i]] = c->user[i];
+        }
+    free(c->at);
+    free(c->user);
+    c->at = at, c->user = user, c->cap = cap;
+}

@@ -62,5 +62,8 @@ void lower_check_build(const IrFunc *f, LowerCheck *c, IrId per_sample, int nfie
 /* Inserts c->desc before the descriptor's closing "end" line. */
 void lower_check_describe(char **descriptor, const LowerCheck *c);
 void lower_check_free(LowerCheck *c);
+/* After a pass rewrote the function: value old id i is now map[i] (old_n old
+ * values, n new ones; new values without an old one get no span). */
+void lower_check_remap(LowerCheck *c, const IrId *map, int old_n, int n);
 
 #endif

@@ -32,6 +32,7 @@
 #include "autodiff.h"
 #include "exa/abi.h"
 #include "lower.h"
+#include "lower_stage.h"
 
 int lower_stage_wanted(const SemaTyped *t)
 {
@@ -47,6 +48,7 @@ void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count,
         if (k != 0)
             return;
         r->node = rep;
+        r->recurrence = rep->kind == N_FOR;
         r->count = count;
         r->stage0 = stage0;
         r->state = malloc((size_t)(count + 1) * sizeof *r->state);
@@ -78,14 +80,9 @@ void lower_stage_free(LowerRepeat *r)
 
 /* ---- cutting the graph --------------------------------------------------- */
 
-/* A cut: a value of the source graph replaced by a leaf of the new function. */
-typedef struct Cut {
-    IrId at;
-    IrValue leaf;
-} Cut;
 
 /* need[i] = 1 for the values roots depend on, not looking past the cuts. */
-static char *cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *cuts, int ncuts)
+char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *cuts, int ncuts)
 {
     char *need = calloc((size_t)src->n + 1, 1);
     if (!need)
@@ -110,7 +107,7 @@ static char *cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *c
 
 /* Copies the needed values into dst (cuts as their leaves); map[i] is the
  * new id of source value i, or -1. */
-static void copy_cone(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
+void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
                       IrId *map)
 {
     for (IrId v = 0; v < src->n; v++) {
@@ -132,7 +129,7 @@ static void copy_cone(const IrFunc *src, const char *need, const Cut *cuts, int 
     }
 }
 
-static IrValue input_leaf(int index, const IrValue *like, const char *name)
+IrValue lower_stage_leaf(int index, const IrValue *like, const char *name)
 {
     IrValue v = { .op = IR_INPUT, .in = { -1, -1, -1 }, .shape = like->shape, .batched = 1,
                   .iarg = { index }, .stage = -1, .name = name };
@@ -150,8 +147,7 @@ static int stage_params(const Lowered *out, int stage, int *idx)
 }
 
 /* Appends a formatted line to the descriptor text *s. */
-static void append(char **s, const char *fmt, ...) EXA_PRINTF(2, 3);
-static void append(char **s, const char *fmt, ...)
+void lower_stage_append(char **s, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -168,28 +164,19 @@ static void append(char **s, const char *fmt, ...)
     *s = t;
 }
 
-typedef struct Ctx {
-    const IrFunc *f;
-    LowerRepeat *r;
-    Lowered *out;
-    Diag *d;
-    Span at;
-    int nfields;
-} Ctx;
-
-static IrFunc *new_func(Ctx *c, const char *name, ExaFunctionKind kind, int nin)
+IrFunc *lower_stage_func(StageCtx *c, const char *name, ExaFunctionKind kind, int nin)
 {
     IrFunc *g = &c->out->funcs[c->out->nfuncs];
     ir_init(g);
     g->name = name;
-    append(&c->r->desc, "function %d %s inputs %d outputs %d\n", c->out->nfuncs, exa_function_kind_name(kind),
+    lower_stage_append(&c->r->desc, "function %d %s inputs %d outputs %d\n", c->out->nfuncs, exa_function_kind_name(kind),
            nin, exa_function_outputs(kind));
     c->out->nfuncs++;
     return g;
 }
 
 /* Step k's E and its cone, with u_k cut out; -1 after an error. */
-static IrId step_term(Ctx *c, int64_t k)
+static IrId step_term(StageCtx *c, int64_t k)
 {
     const IrFunc *f = c->f;
     IrId before = c->r->state[k], after = c->r->state[k + 1];
@@ -204,7 +191,7 @@ static IrId step_term(Ctx *c, int64_t k)
 
 /* Checks that step k's cone has step 0's graph, with its parameters at step
  * 0's offsets plus k * stride. */
-static int same_step(Ctx *c, int64_t k, const char *need0, const char *needk, int64_t stride)
+static int same_step(StageCtx *c, int64_t k, const char *need0, const char *needk, int64_t stride)
 {
     const IrFunc *f = c->f;
     IrId a = 0, b = 0;
@@ -238,7 +225,7 @@ static int same_step(Ctx *c, int64_t k, const char *need0, const char *needk, in
 /* Errors for values a cut-out function may not reach: a step only its own
  * parameters and no data; the code around the block no step parameters and
  * no state but u_0 (prologue) or u_N (epilogue, forbid_states = N). */
-static int check_cone(Ctx *c, const char *need, int step, int64_t forbid_states, const char *what)
+static int check_cone(StageCtx *c, const char *need, int step, int64_t forbid_states, const char *what)
 {
     const IrFunc *f = c->f;
     const LowerRepeat *r = c->r;
@@ -253,7 +240,7 @@ static int check_cone(Ctx *c, const char *need, int step, int64_t forbid_states,
                        "carried value and their own parameters", r->name);
             return -1;
         }
-        if (!step && op == IR_PARAM && st >= r->stage0 && st < r->stage0 + r->count) {
+        if (!step && !r->recurrence && op == IR_PARAM && st >= r->stage0 && st < r->stage0 + r->count) {
             diag_error(c->d, c->at, "layers(mgrit): the %s uses parameters of the repeat block's "
                        "steps; MGRIT needs the model to use them only inside the block", what);
             return -1;
@@ -268,7 +255,7 @@ static int check_cone(Ctx *c, const char *need, int step, int64_t forbid_states,
     return 0;
 }
 
-static int vjp_fail(Ctx *c, const char *why)
+int lower_stage_vjp_fail(StageCtx *c, const char *why)
 {
     diag_error(c->d, c->at, "layers(mgrit): cannot differentiate a stage: no derivative of %s",
                why ? why : "?");
@@ -276,7 +263,7 @@ static int vjp_fail(Ctx *c, const char *why)
 }
 
 /* stage_step, stage_adjoint, stage_vjp from step 0. */
-static int step_functions(Ctx *c, double h)
+static int step_functions(StageCtx *c, double h)
 {
     const IrFunc *f = c->f;
     LowerRepeat *r = c->r;
@@ -284,8 +271,8 @@ static int step_functions(Ctx *c, double h)
     if (e0 < 0)
         return -1;
     IrId u0 = r->state[0];
-    Cut cut = { .at = u0, .leaf = input_leaf(0, &f->v[u0], r->name) };
-    char *need0 = cone(f, &e0, 1, &cut, 1);
+    Cut cut = { .at = u0, .leaf = lower_stage_leaf(0, &f->v[u0], r->name) };
+    char *need0 = lower_stage_cone(f, &e0, 1, &cut, 1);
     if (check_cone(c, need0, 1, 0, "step") != 0) {
         free(need0);
         return -1;
@@ -313,7 +300,7 @@ static int step_functions(Ctx *c, double h)
             return -1;
         }
         Cut cutk = { .at = r->state[k], .leaf = cut.leaf };
-        char *needk = cone(f, &ek, 1, &cutk, 1);
+        char *needk = lower_stage_cone(f, &ek, 1, &cutk, 1);
         if (!same_step(c, k, need0, needk, stride))
             status = -1;
         free(needk);
@@ -332,8 +319,8 @@ static int step_functions(Ctx *c, double h)
     static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
     static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
     for (int fn = 0; fn < 3 && status == 0; fn++) {
-        IrFunc *g = new_func(c, names[fn], kinds[fn], fn == 0 ? 1 : 2);
-        copy_cone(f, need0, &cut, 1, g, map);
+        IrFunc *g = lower_stage_func(c, names[fn], kinds[fn], fn == 0 ? 1 : 2);
+        lower_stage_copy(f, need0, &cut, 1, g, map);
         IrId u = map[u0], e = map[e0];
         /* u' = u + (step_size / h) E: exactly u + E on the fine level */
         IrValue hv = { .op = IR_STEP_SIZE, .in = { -1, -1, -1 }, .stage = -1 };
@@ -343,7 +330,7 @@ static int step_functions(Ctx *c, double h)
             ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
             continue;
         }
-        IrValue lv = input_leaf(1, &g->v[u], "lambda");
+        IrValue lv = lower_stage_leaf(1, &g->v[u], "lambda");
         IrId lambda = ir_add(g, &lv);
         IrId *adj = malloc((size_t)g->n * sizeof *adj);
         const char *why = NULL;
@@ -351,7 +338,7 @@ static int step_functions(Ctx *c, double h)
             abort();
         if (ad_vjp(g, next, lambda, adj, &why) != 0) {
             free(adj);
-            status = vjp_fail(c, why);
+            status = lower_stage_vjp_fail(c, why);
             break;
         }
         ir_output(g, adj[u] >= 0 ? adj[u] : lambda, fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
@@ -371,7 +358,7 @@ static int step_functions(Ctx *c, double h)
         int64_t size = 0;
         for (int i = 0; i < np0; i++)
             size += ir_shape_size(&c->out->params[idx[i]].shape);
-        append(&r->desc, "setting layers stages(state=%lld,steps=%lld,offset=%lld,size=%lld,"
+        lower_stage_append(&r->desc, "setting layers stages(state=%lld,steps=%lld,offset=%lld,size=%lld,"
                "stride=%lld,h=%.17g)\n", (long long)w, (long long)r->count, (long long)first,
                (long long)size, (long long)stride, h);
     }
@@ -382,7 +369,7 @@ static int step_functions(Ctx *c, double h)
 }
 
 /* Parameter gradient outputs of g for the PARAM values among need. */
-static void param_outputs(Ctx *c, IrFunc *g, const char *need, const IrId *map, const IrId *adj,
+void lower_stage_param_outputs(StageCtx *c, IrFunc *g, const char *need, const IrId *map, const IrId *adj,
                           int slot)
 {
     for (IrId v = 0; v < c->f->n; v++)
@@ -390,34 +377,39 @@ static void param_outputs(Ctx *c, IrFunc *g, const char *need, const IrId *map, 
             ir_output(g, adj[map[v]], slot, c->out->params[c->f->v[v].iarg[0]].offset);
 }
 
-static int prologue_functions(Ctx *c)
+static int prologue_functions(StageCtx *c)
 {
     const IrFunc *f = c->f;
     IrId u0 = c->r->state[0];
-    char *need = cone(f, &u0, 1, NULL, 0);
+    char *need = lower_stage_cone(f, &u0, 1, NULL, 0);
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
     int status = check_cone(c, need, 0, 0, "code before the repeat block");
     for (int fn = 0; fn < 2 && status == 0; fn++) {
-        IrFunc *g = new_func(c, fn ? "exa_prologue_vjp" : "exa_prologue", fn ? EXA_FN_PROLOGUE_VJP : EXA_FN_PROLOGUE,
+        IrFunc *g = lower_stage_func(c, fn ? "exa_prologue_vjp" : "exa_prologue", fn ? EXA_FN_PROLOGUE_VJP : EXA_FN_PROLOGUE,
                              c->nfields + fn);
-        copy_cone(f, need, NULL, 0, g, map);
+        lower_stage_copy(f, need, NULL, 0, g, map);
         IrId u = map[u0];
+        if (!g->v[u].batched) { /* h = zeros([n]) before a recurrence: one state per sample */
+            IrValue b = { .op = IR_BROADCAST, .in = { u, -1, -1 }, .shape = g->v[u].shape, .batched = 1,
+                          .stage = -1 };
+            u = ir_add(g, &b);
+        }
         if (fn == 0) {
             ir_output(g, u, EXA_OUT_PROLOGUE_STATE, 0);
             continue;
         }
-        IrValue lv = input_leaf(c->nfields, &g->v[u], "lambda0");
+        IrValue lv = lower_stage_leaf(c->nfields, &g->v[u], "lambda0");
         IrId lambda = ir_add(g, &lv);
         IrId *adj = malloc((size_t)g->n * sizeof *adj);
         const char *why = NULL;
         if (!adj)
             abort();
         if (ad_vjp_params(g, u, lambda, adj, &why) != 0)
-            status = vjp_fail(c, why);
+            status = lower_stage_vjp_fail(c, why);
         else
-            param_outputs(c, g, need, map, adj, EXA_OUT_PROLOGUE_VJP_GRAD);
+            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_PROLOGUE_VJP_GRAD);
         free(adj);
     }
     free(map);
@@ -425,14 +417,14 @@ static int prologue_functions(Ctx *c)
     return status;
 }
 
-static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
+static int epilogue_function(StageCtx *c, IrId per_sample, IrId accuracy)
 {
     const IrFunc *f = c->f;
     const LowerRepeat *r = c->r;
     IrId uN = r->state[r->count];
-    Cut cut = { .at = uN, .leaf = input_leaf(c->nfields, &f->v[uN], r->name) };
+    Cut cut = { .at = uN, .leaf = lower_stage_leaf(c->nfields, &f->v[uN], r->name) };
     IrId roots[2] = { per_sample, accuracy };
-    char *need = cone(f, roots, 2, &cut, 1);
+    char *need = lower_stage_cone(f, roots, 2, &cut, 1);
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
@@ -442,8 +434,8 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
         status = -1;
     }
     if (status == 0) {
-        IrFunc *g = new_func(c, "exa_epilogue_grad", EXA_FN_EPILOGUE_GRAD, c->nfields + 1);
-        copy_cone(f, need, &cut, 1, g, map);
+        IrFunc *g = lower_stage_func(c, "exa_epilogue_grad", EXA_FN_EPILOGUE_GRAD, c->nfields + 1);
+        lower_stage_copy(f, need, &cut, 1, g, map);
         IrValue seedv = { .op = IR_INV_BATCH, .in = { -1, -1, -1 }, .stage = -1 };
         IrId seed = ir_add(g, &seedv);
         IrId *adj = malloc((size_t)g->n * sizeof *adj);
@@ -451,12 +443,12 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
         if (!adj)
             abort();
         if (ad_vjp(g, map[per_sample], seed, adj, &why) != 0) {
-            status = vjp_fail(c, why);
+            status = lower_stage_vjp_fail(c, why);
         } else {
             ir_output(g, map[per_sample], EXA_OUT_EPILOGUE_GRAD_LOSS, 0);
             if (accuracy >= 0)
                 ir_output(g, map[accuracy], EXA_OUT_EPILOGUE_GRAD_ACCURACY, 0);
-            param_outputs(c, g, need, map, adj, EXA_OUT_EPILOGUE_GRAD_GRAD);
+            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_EPILOGUE_GRAD_GRAD);
             IrId gu = adj[map[uN]];
             if (gu < 0) { /* cannot happen when the loss depends on u_N; stay safe */
                 IrValue z = { .op = IR_FILL, .in = { -1, -1, -1 }, .shape = f->v[uN].shape, .stage = -1 };
@@ -476,9 +468,9 @@ static int epilogue_function(Ctx *c, IrId per_sample, IrId accuracy)
 int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy, int nfields,
                  Lowered *out, Diag *d, Span at)
 {
-    Ctx c = { .f = f, .r = r, .out = out, .d = d, .at = at, .nfields = nfields };
+    StageCtx c = { .f = f, .r = r, .out = out, .d = d, .at = at, .nfields = nfields };
     if (!r->node || !r->done) {
-        diag_error(d, at, "layers(mgrit): the loss reaches no repeat block to decompose");
+        diag_error(d, at, "layers(mgrit): the loss reaches no repeat block or for loop to decompose");
         return -1;
     }
     if (r->ncarried != 1) {
@@ -486,21 +478,22 @@ int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy
                    "needs exactly one (the state u of u = u + h * F(u))", r->ncarried);
         return -1;
     }
-    for (int64_t k = 0; k <= r->count; k++)
-        if (r->state[k] < 0 || !f->v[r->state[k]].batched) {
+    for (int64_t k = 0; k <= r->count; k++) /* a recurrence may start from a uniform h_0 */
+        if (r->state[k] < 0 || (!f->v[r->state[k]].batched && !(r->recurrence && k == 0))) {
             diag_error(d, at, "layers(mgrit): the repeat block's value '%s' is not computed from "
                        "the data; MGRIT needs a per-sample state", r->name);
             return -1;
         }
-    if (out->nfuncs + 6 > LOWER_MAX_FUNCS) {
+    if (out->nfuncs + (r->recurrence ? 8 : 6) > LOWER_MAX_FUNCS) {
         diag_error(d, at, "internal error: no room for the stage functions");
         return -1;
     }
     r->desc = calloc(1, 1);
     if (!r->desc)
         abort();
-    double h = 1.0 / (double)r->count;
-    if (step_functions(&c, h) != 0 || prologue_functions(&c) != 0
+    /* a repeat block spans [0, 1] in N steps; a recurrence's steps are 1 */
+    double h = r->recurrence ? 1.0 : 1.0 / (double)r->count;
+    if ((r->recurrence ? lower_recur_steps(&c) : step_functions(&c, h)) != 0 || prologue_functions(&c) != 0
         || epilogue_function(&c, per_sample, accuracy) != 0)
         return -1;
     return 0;

@@ -660,6 +660,9 @@ static void for_stmt(Body *b, const Node *st)
     Val entry[MAX_CARRIED];
     for (int k = 0; k < nc; k++)
         entry[k] = sema_find_local(b, names[k])->val;
+    if (b->mb && b->model_level && !s->generic && b->loops == 0)
+        if (!b->mb->nfors++) /* a recurrence MGRIT may decompose (mgrit_fits checks its form) */
+            b->mb->for0 = st;
     int var = b->nlocals;
     add_local(b, st->name, L_LOOP, t, st)->used = 1;
     b->loops++;

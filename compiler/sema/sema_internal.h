@@ -125,6 +125,8 @@ typedef struct ModelBuild {
     int nrepeats;
     int state;            /* 0 not started, 1 in progress, 2 done */
     const Node **repeats; /* repeat blocks met, for the strategy fit */
+    int nfors;            /* for loops in the model's own body (layers(mgrit) over a recurrence) */
+    const Node *for0;     /* the first of them */
     int mgrit_bad;        /* a repeat block's step changed a carried shape */
     char mgrit_why[256];
 } ModelBuild;

@@ -1000,16 +1000,106 @@ static int residual(const Node *rep, const char **who)
     return any;
 }
 
+/* 1 when e mentions name (as a variable). */
+static int mentions(const Node *e, const char *name)
+{
+    if (!e)
+        return 0;
+    if (e->kind == N_NAME)
+        return !strcmp(e->name, name);
+    if (mentions(e->a, name) || mentions(e->b, name))
+        return 1;
+    for (int i = 0; i < e->list.len; i++)
+        if (mentions(e->list.items[i], name))
+            return 1;
+    return 0;
+}
+
+static int is_name(const Node *e, const char *name)
+{
+    return e && e->kind == N_NAME && !strcmp(e->name, name);
+}
+
+static int is_one(const Node *e)
+{
+    return e && ((e->kind == N_INT && e->ival == 1) || (e->kind == N_FLOAT && e->num == 1.0));
+}
+
+/* 1 when e updates u in a form MGRIT can coarsen (lower_recur.c): u + F
+ * (residual) or (u + a * n) / (1 + a) (implicit), directly or as what a
+ * layer called with u as its first argument returns. */
+static int recurrence_form(Sema *s, const Node *e, const char *u, int depth)
+{
+    if (!e || depth > 8)
+        return 0;
+    if (e->kind == N_BINARY && e->op == '+' && (is_name(e->a, u) || is_name(e->b, u)))
+        return 1;
+    if (e->kind == N_BINARY && e->op == '/' && e->a->kind == N_BINARY && e->a->op == '+'
+        && (is_name(e->a->a, u) || is_name(e->a->b, u)) && e->b->kind == N_BINARY && e->b->op == '+'
+        && (is_one(e->b->a) || is_one(e->b->b)))
+        return 1;
+    if (e->kind != N_CALL || e->list.len < 1 || !is_name(e->list.items[0], u))
+        return 0;
+    Decl *d = sema_lookup(s, s->p->root, e->name);
+    const Node *decl = d ? d->node : NULL;
+    if (!decl || (decl->kind != N_LAYER && decl->kind != N_FN) || decl->list.len < 1)
+        return 0;
+    const char *formal = decl->list.items[0]->name;
+    const NodeList *body = &decl->list2;
+    for (int i = body->len - 1; i >= 0; i--) {
+        const Node *st = body->items[i];
+        if (st->kind != N_RETURN)
+            continue;
+        const Node *r = st->a;
+        for (int k = i - 1; r && r->kind == N_NAME && k >= 0; k--) /* return out; after out = ... */
+            if (body->items[k]->kind == N_ASSIGN && !strcmp(body->items[k]->name, r->name))
+                r = body->items[k]->a;
+        return recurrence_form(s, r, formal, depth + 1);
+    }
+    return 0;
+}
+
+/* The for loop's carried values (assigned from themselves) all update in a
+ * form recurrence_form accepts; else *who is the first that does not. */
+static int recurrence_fits(Sema *s, const Node *loop, const char **who)
+{
+    for (int i = 0; i < loop->list.len; i++) {
+        const Node *st = loop->list.items[i];
+        if (st->kind != N_ASSIGN || !mentions(st->a, st->name))
+            continue;
+        if (!recurrence_form(s, st->a, st->name, 0)) {
+            *who = st->name;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int mgrit_fits(Sema *s, char *why, size_t n)
 {
-    const ModelBuild *found = NULL;
-    for (int i = 0; i < s->typed.nmodels; i++)
+    const ModelBuild *found = NULL, *recurrence = NULL;
+    for (int i = 0; i < s->typed.nmodels; i++) {
         if (s->builds[i].nrepeats)
             found = &s->builds[i];
-    if (!found) {
-        snprintf(why, n, "mgrit needs a repeat block; model '%s' has none", s->typed.models[0].name);
+        if (s->builds[i].nfors)
+            recurrence = &s->builds[i];
+    }
+    if (!found && !recurrence) {
+        snprintf(why, n, "mgrit needs a repeat block or a 'for' loop; model '%s' has neither",
+                 s->typed.models[0].name);
         return 0;
     }
+    const char *who = NULL;
+    if (!found && !recurrence_fits(s, recurrence->for0, &who)) {
+        snprintf(why, n, "the 'for' loop of model '%s' does not update '%s' in a form MGRIT can coarsen: "
+                 "coarse levels take time steps dt = cf^l > 1, which needs '%s = %s + F(%s, x[t])' "
+                 "(residual, scaled by dt) or the implicit '%s = (%s + a * n) / (1 + a)', a >= 0 "
+                 "(nn's gru_implicit), stable for every dt", recurrence->m->name, who, who, who, who,
+                 who, who);
+        return 0;
+    }
+    if (!found) /* a recurrence: the graph's steps are checked again when lowered (lower_recur.c) */
+        found = recurrence;
     if (found->mgrit_bad) {
         snprintf(why, n, "mgrit needs a repeat block whose steps keep the shape; %s", found->mgrit_why);
         return 0;

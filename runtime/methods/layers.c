@@ -69,6 +69,16 @@ typedef struct ExaLayers {
     int64_t nfine, spacing;    /* the block's steps; nsteps = nfine / spacing (nested iteration) */
     int nested;                /* mgrit(nested: 1) */
     ExaHierarchy hier;         /* nested iteration's networks (exa/hierarchy.h) */
+    /* a recurrence (for t in a..b { h = cell(h, x[t]); }, compiler/ir/lower_recur.c): shared
+     * weights (stride 0); step i reads row first[j] + i of each source j (the data's rows,
+     * the hoisted projections), which stage_inputs computes before the solve */
+    int recurrence, nsources;
+    int64_t row;               /* reals of one step's input x_t: the sources' rows side by side */
+    int64_t src_rows[EXA_OUT_STAGE_INPUTS_LAST + 1], src_size[EXA_OUT_STAGE_INPUTS_LAST + 1];
+    int64_t src_first[EXA_OUT_STAGE_INPUTS_LAST + 1];
+    void *src[EXA_OUT_STAGE_INPUTS_LAST + 1], *dsrc[EXA_OUT_STAGE_INPUTS_LAST + 1]; /* B x rows x size */
+    void *xrow, *dxrow;        /* B x row: x_t of the step being taken, its adjoint */
+    const ExaFunction *inputs, *inputs_vjp;
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -114,13 +124,39 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
     exa_run_call(L->r, f, &a); /* --device gpu: on the device, through host copies */
 }
 
+/* A recurrence's input x_t of the step from fine point i (a coarse step
+ * reads the rows at its left point): row first_j + i of each source j, side
+ * by side, for every sample.  back = 1: the other way, x_t's adjoint dxrow
+ * into the sources' adjoints. */
+static const void *step_rows(ExaLayers *L, int64_t i, int back)
+{
+    if (!L->recurrence || L->nsources == 0)
+        return NULL;
+    size_t e = (size_t)L->r->elem;
+    for (int64_t b = 0, off = 0; b < L->B; b++, off = 0)
+        for (int j = 0; j < L->nsources; j++) {
+            size_t n = (size_t)L->src_size[j] * e;
+            char *x = (char *)(back ? L->dxrow : L->xrow) + (size_t)(b * L->row + off) * e;
+            char *s = (char *)(back ? L->dsrc[j] : L->src[j])
+                      + (size_t)((b * L->src_rows[j] + L->src_first[j] + i) * L->src_size[j]) * e;
+            memcpy(back ? s : x, back ? x : s, n);
+            off += L->src_size[j];
+        }
+    return L->xrow;
+}
+
+static const void *step_row(ExaLayers *L, int64_t i)
+{
+    return step_rows(L, i, 0);
+}
+
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
 
 static int cb_step(void *app, int level, int64_t i, double h, void *u)
 {
     ExaLayers *L = app;
     L->nfwd[level]++;
-    const void *in[1] = { u };
+    const void *in[2] = { u, step_row(L, i) };
     void *out[1] = { L->tmp };
     call(L, L->step, i, h, in, out);
     memcpy(u, L->tmp, L->vbytes);
@@ -211,7 +247,7 @@ static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
     L->nadj[level]++;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
-    const void *in[2] = { L->u[i - L->lo], w };
+    const void *in[3] = { L->u[i - L->lo], w, step_row(L, i) };
     void *out[1] = { L->tmp };
     call(L, L->adjoint, i, h, in, out);
     memcpy(w, L->tmp, L->vbytes);
@@ -301,7 +337,28 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
     L->h = exa_call_num(c, "h", 0);
     L->nfine = L->nsteps;
     L->spacing = 1;
-    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0)) {
+    L->recurrence = exa_call_num(c, "recurrence", 0) != 0;
+    L->nsources = (int)exa_call_num(c, "sources", 0);
+    L->row = (int64_t)exa_call_num(c, "row", 0);
+    int bad = L->nsources < 0 || L->nsources > EXA_OUT_STAGE_INPUTS_LAST + 1;
+    int64_t width = 0;
+    for (int j = 0; j < L->nsources && !bad; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "layers_source%d", j);
+        const ExaSetting *ss = exa_program_setting(r->prog, key);
+        const ExaCall *sc = ss && ss->value.kind == EXA_CALL ? ss->value.call : NULL;
+        L->src_rows[j] = sc ? (int64_t)exa_call_num(sc, "rows", 0) : 0;
+        L->src_size[j] = sc ? (int64_t)exa_call_num(sc, "size", 0) : 0;
+        L->src_first[j] = sc ? (int64_t)exa_call_num(sc, "first", -1) : -1;
+        width += L->src_size[j];
+        bad = L->src_size[j] < 1 || L->src_first[j] < 0 || L->src_first[j] + L->nsteps > L->src_rows[j];
+    }
+    if (L->nsources > 0) {
+        L->inputs = exa_run_function(r, EXA_FN_STAGE_INPUTS);
+        L->inputs_vjp = exa_run_function(r, EXA_FN_STAGE_INPUTS_VJP);
+        bad |= !L->inputs || !L->inputs_vjp || width != L->row;
+    }
+    if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0) || bad) {
         snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
         return -1;
     }
@@ -349,7 +406,9 @@ static void layers_free(ExaMethod *m)
 {
     ExaLayers *L = (ExaLayers *)m;
     free_solvers(L);
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
+    for (int j = 0; j < L->nsources; j++)
+        free(L->src[j]), free(L->dsrc[j]);
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
         free(L->in[i]);
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
@@ -395,6 +454,11 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
         return layers_fail(L);
     L->nested = exa_call_num(m, "nested", 0) != 0;
     L->epoch_seen = -1;
+    if (L->nested && L->recurrence) { /* coarse networks of a recurrence would skip its rows */
+        snprintf(err, errlen, "exa: decompose = %s: nested iteration needs a repeat block; this "
+                 "program decomposes a 'for' recurrence", name);
+        return layers_fail(L);
+    }
     L->fwd = solve_of(m, "fwd_");
     L->bwd = solve_of(m, "bwd_");
     if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
@@ -463,7 +527,14 @@ static void reserve(ExaLayers *L, int64_t B)
         free(L->u[i]), free(L->lam[i]);
         L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
     }
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
+    L->xrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
+    L->dxrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
+    for (int j = 0; j < L->nsources; j++) {
+        free(L->src[j]), free(L->dsrc[j]);
+        L->src[j] = xmalloc((size_t)(B * L->src_rows[j] * L->src_size[j] * r->elem));
+        L->dsrc[j] = xmalloc((size_t)(B * L->src_rows[j] * L->src_size[j] * r->elem));
+    }
     L->u0 = xmalloc(L->vbytes), L->gN = xmalloc(L->vbytes);
     L->lam_next = xmalloc(L->vbytes), L->tmp = xmalloc(L->vbytes);
     free(L->loss_rows), free(L->out_rows);
@@ -529,6 +600,8 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     /* 1-2: prologue, forward solve */
     void *out1[1] = { L->u0 };
     call(L, L->pro, -1, 0, (const void *const *)L->in, out1);
+    if (L->nsources > 0) /* a recurrence's inputs, every time point's, before the solve */
+        call(L, L->inputs, -1, 0, (const void *const *)L->in, L->src);
     mgrit_check(L, exa_mgrit_solve(L->mf), "forward");
     L->fwd_iters = exa_mgrit_num_iterations(L->mf);
     L->warm = 1;
@@ -560,10 +633,33 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
         exa_comm_send(L->comm, L->lam[0], L->vbytes, p - 1, LAYERS_TAG);
     if (!last)
         exa_comm_recv(L->comm, L->lam_next, L->vbytes, p + 1, LAYERS_TAG);
+    if (L->recurrence) /* shared weights: the steps' gradients add up */
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+    for (int j = 0; j < L->nsources; j++)
+        memset(L->dsrc[j], 0, (size_t)(L->B * L->src_rows[j] * L->src_size[j] * r->elem));
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
-        const void *in[2] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next };
-        void *out[2] = { L->tmp, (char *)grad + i * L->spacing * L->stride * r->elem };
+        const void *in[3] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next,
+                              step_row(L, i) };
+        void *out[3] = { L->tmp, L->recurrence ? L->gscratch
+                                               : (char *)grad + i * L->spacing * L->stride * r->elem,
+                         L->dxrow };
+        if (L->nsources > 0) /* stays 0 where the step does not depend on x_t */
+            memset(L->dxrow, 0, (size_t)(L->B * L->row * r->elem));
         call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
+        if (L->recurrence)
+            add_into(r, grad, L->gscratch);
+        step_rows(L, i, 1); /* x_t's adjoint into the sources' rows */
+    }
+    if (L->nsources > 0) { /* this rank's rows of the sources back to the weights */
+        const void *in[EXA_MAX_INPUTS + EXA_OUT_STAGE_INPUTS_LAST + 2];
+        for (int k = 0; k < nf; k++)
+            in[k] = L->in[k];
+        for (int j = 0; j < L->nsources; j++)
+            in[nf + j] = L->dsrc[j];
+        memset(L->gscratch, 0, (size_t)r->n * (size_t)r->elem);
+        void *out[1] = { L->gscratch };
+        call(L, L->inputs_vjp, -1, 0, in, out);
+        add_into(r, grad, L->gscratch);
     }
     if (p == 0) {
         L->in[nf] = L->lam[0];

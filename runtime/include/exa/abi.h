@@ -43,10 +43,10 @@
 
 /* Raised whenever ExaArgs, ExaFunction, a function kind or an output slot
  * changes meaning, or the descriptor gains a record an older libexa would
- * ignore (3: dropout, layer, schedule and clip, predict; 4: batchstat); the descriptor
+ * ignore (3: dropout, layer, schedule and clip, predict; 4: batchstat; 5: stage_inputs, a recurrence's layers(mgrit)); the descriptor
  * carries the version exac compiled for, and libexa refuses a program of
  * another one (core/program.c). */
-#define EXA_ABI_VERSION 4
+#define EXA_ABI_VERSION 5
 
 /* ExaArgs.ready: called by a generated function, when not NULL, as soon as a
  * uniform output (a parameter's gradient: outputs[slot][offset, offset +

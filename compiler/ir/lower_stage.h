@@ -1,0 +1,48 @@
+/* lower_stage.h - the graph cutting lower_stage.c (repeat blocks) and
+ * lower_recur.c (for-loop recurrences) share: a cut-out function is the cone
+ * of some roots in the loss graph, with chosen values (cuts) replaced by
+ * inputs of the new function. */
+#ifndef EXA_LOWER_STAGE_H
+#define EXA_LOWER_STAGE_H
+
+#include "exa/abi.h"
+#include "lower.h"
+
+/* A cut: a value of the source graph replaced by a leaf of the new function. */
+typedef struct Cut {
+    IrId at;
+    IrValue leaf;
+} Cut;
+
+typedef struct StageCtx {
+    const IrFunc *f;
+    LowerRepeat *r;
+    Lowered *out;
+    Diag *d;
+    Span at;
+    int nfields;
+} StageCtx;
+
+/* need[i] = 1 for the values roots depend on, not looking past the cuts (malloc'd). */
+char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *cuts, int ncuts);
+/* Copies the needed values into dst (cuts as their leaves); map[i] is the
+ * new id of source value i, or -1. */
+void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
+                      IrId *map);
+/* A batched input leaf of like's shape. */
+IrValue lower_stage_leaf(int index, const IrValue *like, const char *name);
+/* Appends a formatted line to the descriptor text *s. */
+void lower_stage_append(char **s, const char *fmt, ...) EXA_PRINTF(2, 3);
+/* The next function of out, described in c->r->desc. */
+IrFunc *lower_stage_func(StageCtx *c, const char *name, ExaFunctionKind kind, int nin);
+/* Reports a failed differentiation; returns -1. */
+int lower_stage_vjp_fail(StageCtx *c, const char *why);
+/* Parameter gradient outputs of g (slot) for the PARAM values among need. */
+void lower_stage_param_outputs(StageCtx *c, IrFunc *g, const char *need, const IrId *map, const IrId *adj,
+                               int slot);
+
+/* lower_recur.c: stage_step, stage_adjoint and stage_vjp of a for-loop
+ * recurrence (c->r->recurrence).  Returns 0, or -1 after reporting. */
+int lower_recur_steps(StageCtx *c);
+
+#endif
