@@ -1218,6 +1218,15 @@ void sema_strategy_facts(Sema *s)
     }
 }
 
+/* Whether a model has a repeat block (the multilevel hierarchy's networks). */
+static int any_repeat(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nrepeats)
+            return 1;
+    return 0;
+}
+
 void sema_check_decompose(Sema *s, const Node *e, int fit)
 {
     const Node *inner;
@@ -1236,6 +1245,14 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
     char why[512];
+    if (k == SK_MULTI && !any_repeat(s)) { /* mgrit_fits also takes a 'for' recurrence */
+        sema_error(s, inner->span, "multilevel(%s(...)) needs a repeat block; model '%s' has none",
+                   inner->name, s->typed.models[0].name);
+        sema_note_plain(s, "the hierarchy coarsens a repeat block's steps, each with its own weights; a 'for' "
+                        "recurrence shares its weights over the steps, so it has no coarser network: use "
+                        "layers(mgrit(...)) for it");
+        return;
+    }
     int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
     int ok = k == SK_PARAMS ? params_fits(s, why, sizeof why)
            : k == SK_PARAMS_LAYER ? layers_fit(s, why, sizeof why)

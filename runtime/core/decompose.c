@@ -341,6 +341,9 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
             return -1;
         if (p->fit_mgrit_why && *p->fit_mgrit_why)
             return unfit(p, err, errlen, text, p->fit_mgrit_why);
+        if (exa_program_function_of(p, EXA_FN_STAGE_INPUTS)) /* a 'for' recurrence: shared weights */
+            return refuse(err, errlen, text, "multilevel(...) needs a repeat block; this program's MGRIT steps "
+                          "are a 'for' recurrence, which has no coarser network%s%s%s", "", "", "");
         if (!exa_program_function_of(p, EXA_FN_STAGE_STEP))
             return refuse(err, errlen, text, "multilevel(...) needs the stage functions exac writes only for a "
                           "program compiled with decompose = layers(mgrit(...)) or multilevel(...): recompile with "
