@@ -290,8 +290,11 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
 {
     ExaRun *r = obj->r;
     /* data parallelism's steps stay on the device; other methods' losses
-     * run there through host copies (exa_run_call) */
-    if ((o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) && r->gpu && obj->loss == solver_split_loss_fn
+     * run there through host copies (exa_run_call), and so do programs with
+     * batch statistics, whose running values the host keeps out of the
+     * optimiser's reach (run_model.c, take_stats) */
+    if ((o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) && r->gpu && r->stat_reals == 0
+        && obj->loss == solver_split_loss_fn
         && ((ExaMethod *)obj->ctx)->ops == &exa_method_data && obj->mode == EXA_SHARD_SPLIT && !obj->shift
         && !obj->mask)
         return device_first_order(o, obj);

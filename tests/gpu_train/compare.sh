@@ -1,6 +1,8 @@
 #!/bin/sh
 # compare.sh - training on the emulated GPU (exa/gpu_emu.h) against a
-# reference run: every epoch's training loss must agree to a relative TOL.
+# reference run: every epoch's training loss, and its validation loss when
+# there is a validation set (evaluation reads what training left, e.g. batch
+# norm's running statistics), must agree to a relative TOL.
 #
 #   sh compare.sh -e EXAC -s SRC -w WORKDIR [-p f64] [-t TOL] [-r REF_NP]
 #                 [-g GPU_NP] [-l LAUNCHER] [-E VAR=VALUE] [-o REGEX] [-D] [-R]
@@ -58,13 +60,16 @@ cat "$work/gpu.out"
 [ "$rc" = 0 ] || { echo "FAIL: the GPU run exited with $rc" >&2; exit 1; }
 grep -Eq "$outre" "$work/gpu.out" || { echo "FAIL: the GPU run's output does not match '$outre'" >&2; exit 1; }
 # the epochs' losses side by side
-loss() { sed -n 's/.*"loss":\([^,]*\),.*/\1/p' "$1"; }
+loss() {
+    sed -n 's/.*"loss":\([^,]*\),.*/\1/p' "$1"
+    sed -n 's/.*"validation_loss":\([^,}]*\).*/\1/p' "$1"
+}
 loss "$work/cpu.jsonl" >"$work/cpu.loss"
 loss "$work/gpu.jsonl" >"$work/gpu.loss"
 paste "$work/cpu.loss" "$work/gpu.loss" | awk -v tol="$tol" '
     { d = $1 - $2; d = d < 0 ? -d : d; s = $1 < 0 ? -$1 : $1; rel = s > 0 ? d / s : d
-      printf "epoch %d: cpu %.17g gpu %.17g rel %.3g\n", NR, $1, $2, rel
+      printf "value %d: cpu %.17g gpu %.17g rel %.3g\n", NR, $1, $2, rel
       if (!(rel <= tol) || $2 == "") bad = 1 }
     END { if (NR == 0) { print "FAIL: no epochs logged"; exit 1 }
           if (bad) { printf "FAIL: relative difference above %g\n", tol; exit 1 }
-          printf "ok: %d epoch(s) within %g\n", NR, tol }'
+          printf "ok: %d value(s) (losses, then validation losses) within %g\n", NR, tol }'
