@@ -1227,6 +1227,15 @@ static int any_repeat(const Sema *s)
     return 0;
 }
 
+/* Whether a model has a 'for' loop (a recurrence, for layers(mgrit)). */
+static int any_for(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nfors)
+            return 1;
+    return 0;
+}
+
 void sema_check_decompose(Sema *s, const Node *e, int fit)
 {
     const Node *inner;
@@ -1248,9 +1257,12 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (k == SK_MULTI && !any_repeat(s)) { /* mgrit_fits also takes a 'for' recurrence */
         sema_error(s, inner->span, "multilevel(%s(...)) needs a repeat block; model '%s' has none",
                    inner->name, s->typed.models[0].name);
-        sema_note_plain(s, "the hierarchy coarsens a repeat block's steps, each with its own weights; a 'for' "
-                        "recurrence shares its weights over the steps, so it has no coarser network: use "
-                        "layers(mgrit(...)) for it");
+        if (any_for(s))
+            sema_note_plain(s, "the hierarchy coarsens a repeat block's steps, each with its own weights; a "
+                            "'for' recurrence shares its weights over the steps, so it has no coarser network: "
+                            "use layers(mgrit(...)) for it");
+        else
+            fit_note(s);
         return;
     }
     int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
