@@ -200,10 +200,13 @@ static double combine(Compose *s, double pred)
  * solves F_H(y) = L_H(y) - <v_H, y - R z> from y = R z with v_H =
  * grad L_H(R z) - P^T grad L_h(z), so grad F_H(R z) = P^T grad L_h(z): to
  * first order the coarse model is the fine loss on the range of P
- * (multilevel.c's ml_coarse_model).  c += P(y - R z) in both forms, and
- * the coarse model's reduction joins the prediction.  Everything is on
- * the step's mini-batch, its rows shared over the communicator; the coarse
- * solver starts afresh every step. */
+ * (multilevel.c's ml_coarse_model).  Its correction e = P(y - R z) is
+ * line-searched on the fine loss from z as MG/OPT's is (the coarse model's
+ * linear term can take y far: |e| up to 1e11 measured on tests/strategies/
+ * two_level.exa without it), then c += alpha e; the fine decrease along
+ * alpha e joins the prediction.  Everything is on the step's mini-batch,
+ * its rows shared over the communicator; the coarse solver starts afresh
+ * every step. */
 static double coarse(Compose *s, int64_t begin, int64_t count, double pred)
 {
     MlCommon *ml = s->ml;
@@ -211,14 +214,18 @@ static double coarse(Compose *s, int64_t begin, int64_t count, double pred)
     ml_set_batch(ml, begin, count);
     for (int64_t i = 0; i < n; i++)
         ml->x[0][i] = s->x[i] + (s->coarse == 2 ? s->c[i] : 0);
-    solver_objective(&ml->obj[0], ml->x[0], ml->g[0]);
-    double fH = ml_coarse_model(ml, 1, ml->x[0], ml->g[0]), start = fH;
+    double fz = solver_objective(&ml->obj[0], ml->x[0], ml->g[0]), fz0 = fz;
+    double fH = ml_coarse_model(ml, 1, ml->x[0], ml->g[0]);
     solver_reset(&s->copt, 0);
     solver_run(&s->copt, &ml->obj[1], ml->x[1], &fH, ml->g[1]);
     ml_correction(ml, 1, ml->e);
+    double alpha = ml_line_search(solver_objective, &ml->obj[0], n, ml->x[0], &fz, ml->g[0], ml->e, ml->xt, ml->gt);
     for (int64_t i = 0; i < n; i++)
-        s->c[i] += ml->e[i];
-    return pred + (start - fH);
+        s->c[i] += alpha * ml->e[i];
+    s->coarse_decrease = fz0 - fz;
+    s->coarse_alpha = alpha;
+    s->coarse_norm = alpha * sqrt(dot(ml->e, ml->e, n));
+    return pred + s->coarse_decrease;
 }
 
 /* After combine() (and coarse()): the global step from x along c. */
@@ -639,6 +646,20 @@ static Compose *create(ExaRun *r, const ExaCall *d, const ExaComm *comm, int nes
     return s;
 }
 
+/* The log's coarse_decrease (the fine loss's decrease along the coarse
+ * correction), coarse_alpha (its line-search step) and coarse_norm
+ * (|alpha P(y - R z)|) of the last step, with a coarse level. */
+static int compose_report(ExaMethod *m, const char **names, double *values, int max)
+{
+    Compose *s = (Compose *)m;
+    if (!s->ml || max < 3)
+        return 0;
+    names[0] = "coarse_decrease", values[0] = s->coarse_decrease;
+    names[1] = "coarse_alpha", values[1] = s->coarse_alpha;
+    names[2] = "coarse_norm", values[2] = s->coarse_norm;
+    return 3;
+}
+
 /* --multilevel-check: the coarse level's transfers and coherence. */
 static int compose_check(ExaMethod *m)
 {
@@ -660,4 +681,5 @@ static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *com
 const ExaMethodOps exa_method_compose = {
     .name = "compose", .create = compose_create, .step = compose_step, .loss = solver_split_loss,
     .save = compose_save, .load = compose_load, .free = compose_free, .check = compose_check,
+    .report = compose_report,
 };

@@ -56,6 +56,7 @@ struct Compose {
     int coarse;                /* 0 none, 1 additive, 2 multiplicative */
     MlCommon *ml;
     Optimizer copt;
+    double coarse_decrease, coarse_alpha, coarse_norm; /* the last step's, for the log */
 };
 
 /* compose_blocks.c: the blocks of split params `into` (ranks, ranks(overlap:
