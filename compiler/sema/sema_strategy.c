@@ -1205,6 +1205,36 @@ static int layers_fit(Sema *s, char *why, size_t n)
 
 static const char *fit_list(Sema *s);
 
+/* Whether the repeat block of the first model that has one can be coarsened
+ * (a coarse correction: the hierarchy's level 1): else why, and *rep the
+ * block when there is one.  A count that is not a literal is checked at
+ * start-up (hierarchy.c). */
+static int any_repeat(const Sema *s);
+static int coarse_fits(Sema *s, char *why, size_t n, const Node **rep)
+{
+    const char *model = s->typed.models[0].name;
+    *rep = NULL;
+    for (int i = 0; i < s->typed.nmodels && !*rep; i++)
+        if (s->builds[i].nrepeats)
+            *rep = s->builds[i].repeats[0];
+    if (!any_repeat(s)) {
+        snprintf(why, n, "which needs a repeat block to coarsen; model '%s' has none", model);
+        return 0;
+    }
+    const Node *c = (*rep)->a;
+    if (c && c->kind == N_INT && (c->ival < 4 || c->ival % 2)) {
+        snprintf(why, n, "but the repeat block of model '%s' has %ld steps; the coarse network takes every "
+                 "second one: an even count of at least 4", model, c->ival);
+        return 0;
+    }
+    char mg[480];
+    if (!mgrit_fits(s, mg, sizeof mg)) {
+        snprintf(why, n, "but %.480s", !strncmp(mg, "mgrit ", 6) ? mg + 6 : mg);
+        return 0;
+    }
+    return 1;
+}
+
 static void fit_note(Sema *s)
 {
     sema_note_plain(s, "strategies that fit model '%s': %s", s->typed.models[0].name, fit_list(s));
@@ -1231,6 +1261,9 @@ static const char *fit_list(Sema *s)
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
             continue;
         SKind k = decl_kind(n);
+        const Node *rep;
+        if (coarse_stmt(n) && !coarse_fits(s, why, sizeof why, &rep))
+            continue;
         if (k == SK_DATA || (k == SK_PARAMS && p) || (k == SK_PARAMS_LAYER && layers_fit(s, why, sizeof why)))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
     }
@@ -1286,32 +1319,13 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     const Node *co = sd && sd->node->kind == N_STRATEGY ? coarse_stmt(sd->node) : NULL;
     if (co && fit && k != SK_ERR && s->typed.nmodels > 0) {
         s->typed.train.coarse = 1;
-        const char *model = s->typed.models[0].name;
-        if (!any_repeat(s)) {
-            sema_error(s, e->span, "strategy '%s' has a coarse correction, which needs a repeat block to coarsen; "
-                       "model '%s' has none", sd->node->name, model);
-            sema_note(s, co->span, "the coarse correction is here");
-            sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of at least 4 "
-                               "steps (the coarse network takes every second one), or a strategy without "
-                               "'coarse'");
-            return;
-        }
         const Node *rep = NULL;
-        for (int i = 0; i < s->typed.nmodels && !rep; i++)
-            if (s->builds[i].nrepeats)
-                rep = s->builds[i].repeats[0];
-        if (rep && rep->a && rep->a->kind == N_INT && (rep->a->ival < 4 || rep->a->ival % 2)) {
-            /* a count that is not a literal is checked at start-up (hierarchy.c) */
-            sema_error(s, e->span, "strategy '%s' has a coarse correction, but the repeat block of model '%s' "
-                       "has %ld steps; the coarse network takes every second one: an even count of at least 4",
-                       sd->node->name, model, rep->a->ival);
-            sema_note(s, rep->span, "the repeat block is here");
-            return;
-        }
-        if (!mgrit_fits(s, why, sizeof why)) {
-            sema_error(s, e->span, "strategy '%s' has a coarse correction, but %s", sd->node->name,
-                       !strncmp(why, "mgrit ", 6) ? why + 6 : why);
-            fit_note(s);
+        if (!coarse_fits(s, why, sizeof why, &rep)) {
+            sema_error(s, e->span, "strategy '%s' has a coarse correction, %s", sd->node->name, why);
+            sema_note(s, rep ? rep->span : co->span, rep ? "the repeat block is here" : "the coarse correction is here");
+            sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of an even count of "
+                               "at least 4 steps (the coarse network takes every second one), or a strategy "
+                               "without 'coarse'");
             return;
         }
     }

@@ -589,6 +589,12 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
         static const char *const keys[] = { "levels", "cfactor" };
         ExaValue vals[2] = { { .kind = EXA_NUM, .num = 2 }, { .kind = EXA_NUM, .num = 2 } };
         ExaCall two = { .name = (char *)"coarse", .nargs = 2, .keys = (char **)keys, .values = vals };
+        if (!exa_run_function(r, EXA_FN_STAGE_STEP)) { /* exac writes them for a coarse decompose line only */
+            snprintf(err, errlen, "exa: decompose = %s: a coarse correction needs the stage functions, which exac "
+                     "writes when the train block's decompose has a 'coarse' statement; this program's has none",
+                     s->base.name);
+            return -1;
+        }
         s->ml = calloc(1, sizeof *s->ml);
         if (!s->ml || ml_init(s->ml, r, &two, &s->base.comm, s->base.name, err, errlen) != 0)
             return -1;
