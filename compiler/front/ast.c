@@ -93,7 +93,7 @@ static const char *const kind_names[N_KIND_COUNT] = {
     [N_TYPE_FLOAT] = "type-float", [N_TYPE_CLASS] = "type-class",
     [N_ASSIGN] = "assign", [N_PARAM] = "param", [N_RETURN] = "return",
     [N_REPEAT] = "repeat", [N_FOR] = "for", [N_SPLIT] = "split", [N_LOCAL] = "local",
-    [N_COMBINE] = "combine", [N_GLOBAL] = "global", [N_FORMAL] = "formal",
+    [N_COMBINE] = "combine", [N_COARSE] = "coarse", [N_GLOBAL] = "global", [N_FORMAL] = "formal",
     [N_FIELD] = "field", [N_IMPORT] = "import", [N_LAYER] = "layer", [N_FN] = "fn",
     [N_MODEL] = "model", [N_DATA] = "data", [N_LOSS] = "loss", [N_TRAIN] = "train",
     [N_STRATEGY] = "strategy", [N_PROGRAM] = "program", [N_ERROR] = "error",

@@ -102,7 +102,7 @@ static void yyerror(const Span *loc, yyscan_t scanner, struct ParseCtx *ctx, con
 %token <node> DATA "'data'" LOSS "'loss'" TRAIN "'train'" STRATEGY "'strategy'"
 %token <node> REPEAT "'repeat'" FOR "'for'" IN "'in'" RETURN "'return'"
 %token <node> INT "'int'" FLOAT "'float'" CLASS "'class'"
-%token <node> SPLIT "'split'" LOCAL "'local'" COMBINE "'combine'" GLOBAL "'global'"
+%token <node> SPLIT "'split'" LOCAL "'local'" COMBINE "'combine'" GLOBAL "'global'" COARSE "'coarse'"
 %token <node> INTO "'into'" BY "'by'"
 %token <node> ARROW "'->'" DOTDOT "'..'"
 %token END_OF_FILE 0 "end of file"
@@ -233,7 +233,8 @@ strat_stmts
     ;
 
 /* split data into ranks;   split params by stage into ranks;
- * local lbfgs(steps: 10);  combine additive;  global trust_region(radius: 0.01); */
+ * local lbfgs(steps: 10);  combine additive;  global trust_region(radius: 0.01);
+ * coarse lbfgs(steps: 5) multiplicative;  (the form is additive when left out) */
 strat_stmt
     : SPLIT split_what INTO expr ';'
                                 { $$ = NEW(N_SPLIT, @1); $$->name = $2->name; $$->a = $4; }
@@ -245,6 +246,8 @@ strat_stmt
     | LOCAL expr ';'            { $$ = NEW(N_LOCAL, @1); $$->a = $2; }
     | COMBINE expr ';'          { $$ = NEW(N_COMBINE, @1); $$->a = $2; }
     | GLOBAL expr ';'           { $$ = NEW(N_GLOBAL, @1); $$->a = $2; }
+    | COARSE expr ';'           { $$ = NEW(N_COARSE, @1); $$->a = $2; $$->name = "additive"; }
+    | COARSE expr IDENT ';'     { $$ = NEW(N_COARSE, @1); $$->a = $2; $$->b = $3; $$->name = $3->name; }
     | error ';'                 { $$ = NULL; yyerrok; }
     ;
 

@@ -180,6 +180,7 @@ static void put_strategy(Text *t, const Node *decl, const Node *call, const Env 
         case N_LOCAL: put(t, ",local="); put_value(t, st->a, &env); break;
         case N_COMBINE: put(t, ",combine="); put_value(t, st->a, &env); break;
         case N_GLOBAL: put(t, ",global="); put_value(t, st->a, &env); break;
+        case N_COARSE: put(t, ",coarse="); put_value(t, st->a, &env); put(t, ",coarse_form=%s", st->name); break;
         default: break;
         }
     }
@@ -255,6 +256,11 @@ static void put_runtime_strategy(Text *t, const Node *decl)
         case N_LOCAL: put(&body, ",local="); put_value(&body, st->a, &env); break;
         case N_COMBINE: put(&body, ",combine="); put_value(&body, st->a, &env); break;
         case N_GLOBAL: put(&body, ",global="); put_value(&body, st->a, &env); break;
+        case N_COARSE:
+            put(&body, ",coarse=");
+            put_value(&body, st->a, &env);
+            put(&body, ",coarse_form=%s", st->name);
+            break;
         default: break;
         }
     }

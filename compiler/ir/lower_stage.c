@@ -36,7 +36,8 @@
 
 int lower_stage_wanted(const SemaTyped *t)
 {
-    return sema_mgrit_call(t->train.decompose) != NULL || sema_multilevel_call(t->train.decompose) != NULL;
+    return sema_mgrit_call(t->train.decompose) != NULL || sema_multilevel_call(t->train.decompose) != NULL
+        || t->train.coarse;
 }
 
 void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,

@@ -449,6 +449,29 @@ static void check_blocks(Sema *s, const Node *outer, const Node *split, Decl *in
     }
 }
 
+/* coarse OPTIMIZER [additive | multiplicative];  (two-level Schwarz) */
+static void check_coarse(Sema *s, const Node *st, const Node *strat, const Module *m)
+{
+    if (st->a->kind == N_CALL && sema_builtin(st->a->name, B_OPTIMIZER))
+        check_optimizer(s, m, st->a, strat, 1);
+    else
+        sema_error(s, st->a->span, "'coarse' takes an optimiser call (the coarse network's solver)");
+    if (st->b && strcmp(st->name, "additive") != 0 && strcmp(st->name, "multiplicative") != 0) {
+        sema_error(s, st->b->span, "unknown coarse correction '%s'", st->name);
+        sema_note_plain(s, "a coarse correction is additive (beside the local solves) or multiplicative "
+                           "(after them)");
+    }
+}
+
+/* The `coarse` statement of a strategy declaration, or NULL. */
+static const Node *coarse_stmt(const Node *strategy)
+{
+    for (int i = 0; strategy && i < strategy->list2.len; i++)
+        if (strategy->list2.items[i]->kind == N_COARSE)
+            return strategy->list2.items[i];
+    return NULL;
+}
+
 void sema_check_strategy_decl(Sema *s, Decl *d)
 {
     static const NodeKind kinds[4] = { N_SPLIT, N_LOCAL, N_COMBINE, N_GLOBAL };
@@ -473,6 +496,14 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
         int k = 0;
         while (k < 4 && kinds[k] != st->kind)
             k++;
+        if (st->kind == N_COARSE) {
+            if (coarse_stmt(n) != st) {
+                sema_error(s, st->span, "strategy '%s' has a second 'coarse'", n->name);
+                sema_note(s, coarse_stmt(n)->span, "the first 'coarse' is here");
+            } else {
+                check_coarse(s, st, n, d->module);
+            }
+        }
         if (k == 4)
             continue;
         if (first[k]) {
@@ -496,6 +527,14 @@ void sema_check_strategy_decl(Sema *s, Decl *d)
     for (int k = 0; k < 4; k++)
         if (!first[k])
             sema_error(s, n->span, "strategy '%s' has no '%s'", n->name, names[k]);
+    const Node *co = coarse_stmt(n);
+    if (co && first[1] && is_word(first[1]->a, (const char *const[]){ "gradient", NULL }))
+        sema_error(s, co->span, "a coarse correction needs local solves; 'local gradient' takes none");
+    if (co && inner)
+        sema_error(s, co->span, "a coarse correction goes in the outer strategy, not beside a nested local");
+    if (inner && coarse_stmt(inner->node))
+        sema_error(s, first[1]->a->span, "strategy '%s' has a coarse correction; a nested local strategy cannot "
+                   "have one", inner->node->name);
     if (s->d->errors == errors && first[0] && first[1] && first[2] && first[3])
         check_combination(s, !strcmp(first[0]->name, "params"), first[1]->a, first[2]->a, first[3]->a,
                           NULL, 0);
@@ -1166,6 +1205,36 @@ static int layers_fit(Sema *s, char *why, size_t n)
 
 static const char *fit_list(Sema *s);
 
+/* Whether the repeat block of the first model that has one can be coarsened
+ * (a coarse correction: the hierarchy's level 1): else why, and *rep the
+ * block when there is one.  A count that is not a literal is checked at
+ * start-up (hierarchy.c). */
+static int any_repeat(const Sema *s);
+static int coarse_fits(Sema *s, char *why, size_t n, const Node **rep)
+{
+    const char *model = s->typed.models[0].name;
+    *rep = NULL;
+    for (int i = 0; i < s->typed.nmodels && !*rep; i++)
+        if (s->builds[i].nrepeats)
+            *rep = s->builds[i].repeats[0];
+    if (!any_repeat(s)) {
+        snprintf(why, n, "which needs a repeat block to coarsen; model '%s' has none", model);
+        return 0;
+    }
+    const Node *c = (*rep)->a;
+    if (c && c->kind == N_INT && (c->ival < 4 || c->ival % 2)) {
+        snprintf(why, n, "but the repeat block of model '%s' has %ld steps; the coarse network takes every "
+                 "second one: an even count of at least 4", model, c->ival);
+        return 0;
+    }
+    char mg[480];
+    if (!mgrit_fits(s, mg, sizeof mg)) {
+        snprintf(why, n, "but %.480s", !strncmp(mg, "mgrit ", 6) ? mg + 6 : mg);
+        return 0;
+    }
+    return 1;
+}
+
 static void fit_note(Sema *s)
 {
     sema_note_plain(s, "strategies that fit model '%s': %s", s->typed.models[0].name, fit_list(s));
@@ -1192,6 +1261,9 @@ static const char *fit_list(Sema *s)
         if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i])
             continue;
         SKind k = decl_kind(n);
+        const Node *rep;
+        if (coarse_stmt(n) && !coarse_fits(s, why, sizeof why, &rep))
+            continue;
         if (k == SK_DATA || (k == SK_PARAMS && p) || (k == SK_PARAMS_LAYER && layers_fit(s, why, sizeof why)))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
     }
@@ -1251,9 +1323,23 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
         sema_note_plain(s, "RMTR takes trust-region iterations at every level; set radius, accept, expand, "
                         "shrink and memory in rmtr(...) and remove 'optimizer'");
     }
+    char why[512];
+    Decl *sd = (e->kind == N_NAME || e->kind == N_CALL) ? sema_lookup(s, s->p->root, e->name) : NULL;
+    const Node *co = sd && sd->node->kind == N_STRATEGY ? coarse_stmt(sd->node) : NULL;
+    if (co && fit && k != SK_ERR && s->typed.nmodels > 0) {
+        s->typed.train.coarse = 1;
+        const Node *rep = NULL;
+        if (!coarse_fits(s, why, sizeof why, &rep)) {
+            sema_error(s, e->span, "strategy '%s' has a coarse correction, %s", sd->node->name, why);
+            sema_note(s, rep ? rep->span : co->span, rep ? "the repeat block is here" : "the coarse correction is here");
+            sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of an even count of "
+                               "at least 4 steps (the coarse network takes every second one), or a strategy "
+                               "without 'coarse'");
+            return;
+        }
+    }
     if (!fit || k == SK_ERR || k == SK_DATA || s->typed.nmodels == 0)
         return;
-    char why[512];
     if (k == SK_MULTI && !any_repeat(s)) { /* mgrit_fits also takes a 'for' recurrence */
         sema_error(s, inner->span, "multilevel(%s(...)) needs a repeat block; model '%s' has none",
                    inner->name, s->typed.models[0].name);

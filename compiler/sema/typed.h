@@ -106,6 +106,7 @@ typedef struct SemaTrain {
     int64_t epochs, batch, seed;  /* defaults 1, 32, 0 */
     const Node *optimizer;        /* N_CALL of an OPTIMIZER, or NULL: sgd(lr: 0.01) */
     const Node *decompose;        /* the strategy expression, or NULL */
+    int coarse;                   /* its strategy has a `coarse` statement: exac writes the stage functions */
     const Node *schedule;         /* N_CALL of a SCHEDULE, or NULL */
     double clip;                  /* bound on the gradient's norm, or 0 */
     const char *checkpoint, *log; /* or NULL */

@@ -51,7 +51,7 @@
   "Reserved words that name types.")
 
 (defconst exa-strategy-keywords
-  '("split" "local" "combine" "global" "into" "by")
+  '("split" "local" "combine" "global" "coarse" "into" "by")
   "The strategy primitives.")
 
 (defconst exa-builtins

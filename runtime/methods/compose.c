@@ -17,16 +17,15 @@
  *            global L-BFGS step (nonlinearly preconditioned L-BFGS);
  *            secant: L-BFGS on F = -c, backtracked (G-ASPIN, compose_secant.c);
  *            plain: take it; an optimiser: on the averaged gradient.
- * Which combination runs is methods.def's fit sets, checked by exac and
- * again here.  Local solvers (and nested strategies) start every round
+ * Local solvers (and nested strategies) start every round
  * afresh: no local state survives a round, so none is checkpointed.  A
  * round of several mini-batches (`batches: successive`, `every: k`) always
  * ends with the epoch's last mini-batch.
  *
- * Hook for the coarse correction (two-level Schwarz, not built yet): it
- * goes between combine() and the global step of data_step / params_step,
- * as a second correction from the multilevel hierarchy's coarse network,
- * added to c (additive) or solved from x + c (multiplicative). */
+ *   coarse   (optional) a second level: coarse() below, between combine()
+ *            and the global step (two-level Schwarz).
+ * Which combination runs is methods.def's fit sets, checked by exac and
+ * again here. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,7 +194,41 @@ static double combine(Compose *s, double pred)
     return total;
 }
 
-/* After combine(): the global step from x along c. */
+/* The coarse correction (two-level Schwarz), after combine(): z = x
+ * (additive, beside the local solves) or z = x + c (multiplicative, after
+ * them); the coarse network (level 1 of the repeat block's hierarchy)
+ * solves F_H(y) = L_H(y) - <v_H, y - R z> from y = R z with v_H =
+ * grad L_H(R z) - P^T grad L_h(z), so grad F_H(R z) = P^T grad L_h(z): to
+ * first order the coarse model is the fine loss on the range of P
+ * (multilevel.c's ml_coarse_model).  Its correction e = P(y - R z) is
+ * line-searched on the fine loss from z as MG/OPT's is (the coarse model's
+ * linear term can take y far: |e| up to 1e11 measured on tests/strategies/
+ * two_level.exa without it), then c += alpha e; the fine decrease along
+ * alpha e joins the prediction.  Everything is on the step's mini-batch,
+ * its rows shared over the communicator; the coarse solver starts afresh
+ * every step. */
+static double coarse(Compose *s, int64_t begin, int64_t count, double pred)
+{
+    MlCommon *ml = s->ml;
+    int64_t n = s->base.r->n;
+    ml_set_batch(ml, begin, count);
+    for (int64_t i = 0; i < n; i++)
+        ml->x[0][i] = s->x[i] + (s->coarse == 2 ? s->c[i] : 0);
+    double fz = solver_objective(&ml->obj[0], ml->x[0], ml->g[0]), fz0 = fz;
+    double fH = ml_coarse_model(ml, 1, ml->x[0], ml->g[0]);
+    solver_reset(&s->copt, 0);
+    solver_run(&s->copt, &ml->obj[1], ml->x[1], &fH, ml->g[1]);
+    ml_correction(ml, 1, ml->e);
+    double alpha = ml_line_search(solver_objective, &ml->obj[0], n, ml->x[0], &fz, ml->g[0], ml->e, ml->xt, ml->gt);
+    for (int64_t i = 0; i < n; i++)
+        s->c[i] += alpha * ml->e[i];
+    s->coarse_decrease = fz0 - fz;
+    s->coarse_alpha = alpha;
+    s->coarse_norm = alpha * sqrt(dot(ml->e, ml->e, n));
+    return pred + s->coarse_decrease;
+}
+
+/* After combine() (and coarse()): the global step from x along c. */
 static void global_step(Compose *s, Objective *global, double f, double pred)
 {
     int64_t n = s->base.r->n;
@@ -256,6 +289,8 @@ static double data_step(Compose *s, int64_t begin, int64_t count)
     for (int64_t i = 0; i < n; i++)
         s->c[i] = s->y[i] - s->x[i];
     double pred = combine(s, fi - Fy);
+    if (s->coarse)
+        pred = coarse(s, begin, count, pred);
     if (consistent)
         ratio_test(s, &global, f, pred);
     else
@@ -302,6 +337,8 @@ static double round_step(Compose *s, int64_t begin, int64_t count)
         for (int64_t i = 0; i < n; i++)
             s->c[i] = s->y[i] - s->x[i];
         combine(s, s->round_pred);
+        if (s->coarse)
+            coarse(s, begin, count, 0);
         for (int64_t i = 0; i < n; i++)
             s->x[i] += s->c[i];
         s->round = 0;
@@ -350,6 +387,8 @@ static double params_step(Compose *s, int64_t begin, int64_t count)
             s->c[i] = s->y[i] - s->x[i];
         pred = combine(s, before - fy);
     }
+    if (s->coarse)
+        pred = coarse(s, begin, count, pred);
     global_step(s, &global, f, pred);
     solver_from_double(r, s->x, r->theta);
     return start;
@@ -399,6 +438,11 @@ static void compose_free(ExaMethod *m)
         exa_comm_free(&s->group_comm);
     solver_free(&s->gopt);
     solver_free(&s->lopt);
+    solver_free(&s->copt);
+    if (s->ml) {
+        ml_free(s->ml);
+        free(s->ml);
+    }
     if (s->secant)
         compose_secant_free(s);
     free(s->x), free(s->g), free(s->x0), free(s->g0), free(s->shift), free(s->y), free(s->c);
@@ -492,6 +536,9 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
         if (same(wby, weights[i]))
             s->weight = (Weight)i, wknown = 1;
     s->every = (int)exa_call_num(ccall, "every", 1);
+    const char *form = exa_call_ident(d, "coarse_form", NULL);
+    s->coarse = !exa_call_arg(d, "coarse") ? 0 : same(form, "additive") ? 1 : same(form, "multiplicative") ? 2 : -1;
+    OptSpec cspec = solver_spec(exa_call_arg(d, "coarse"), optimizer);
     const ExaValue *into = exa_call_arg(d, "into") ? exa_call_arg(d, "into") : exa_call_arg(d, "groups");
     int ranks_call = into && into->kind == EXA_CALL && same(into->call->name, "ranks");
     int list = into && into->kind == EXA_CALL && same(into->call->name, "list");
@@ -510,6 +557,11 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
         : local->successive && (s->split != SPLIT_DATA || global->kind != OPT_PLAIN) ? "successive batches outside split data with global plain"
         : s->every > 1 && (global->kind != OPT_PLAIN || local->successive || s->combine == COMBINE_MULTIPLICATIVE) ? "every outside global plain"
         : s->per_block > 1 && !inner ? "per_block without a nested local strategy"
+        : s->coarse < 0 ? "a coarse correction neither additive nor multiplicative"
+        : s->coarse && (cspec.kind == OPT_NONE || cspec.kind == OPT_GRADIENT || cspec.kind == OPT_SECANT
+                        || cspec.kind == OPT_PLAIN) ? "a coarse solver that is no optimiser"
+        : s->coarse && local->kind == OPT_GRADIENT ? "a coarse correction under local gradient"
+        : s->coarse && nested ? "a coarse correction in a nested strategy"
         : inner && nested ? "a nested strategy inside a nested strategy"
         : inner && global->kind == OPT_TR ? "a nested local strategy under global trust_region"
         : inner && s->combine == COMBINE_MULTIPLICATIVE ? "a nested local strategy under combine multiplicative"
@@ -532,6 +584,30 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
         return -1;
     if (s->split == SPLIT_PARAMS && compose_blocks(s, into, same(by, "layer"), err, errlen) != 0)
         return -1;
+    if (s->coarse) {
+        /* two levels, coarsening factor 2, piecewise constant P */
+        static const char *const keys[] = { "levels", "cfactor" };
+        ExaValue vals[2] = { { .kind = EXA_NUM, .num = 2 }, { .kind = EXA_NUM, .num = 2 } };
+        ExaCall two = { .name = (char *)"coarse", .nargs = 2, .keys = (char **)keys, .values = vals };
+        if (!exa_run_function(r, EXA_FN_STAGE_STEP)) { /* exac writes them for a coarse decompose line only */
+            snprintf(err, errlen, "exa: decompose = %s: a coarse correction needs the stage functions, which exac "
+                     "writes when the train block's decompose has a 'coarse' statement; this program's has none",
+                     s->base.name);
+            return -1;
+        }
+        s->ml = calloc(1, sizeof *s->ml);
+        if (!s->ml || ml_init(s->ml, r, &two, &s->base.comm, s->base.name, err, errlen) != 0)
+            return -1;
+        if (s->ml->H.levels < 2) {
+            snprintf(err, errlen, "exa: decompose = %s: the repeat block has too few steps for a coarse network",
+                     s->base.name);
+            return -1;
+        }
+        if (solver_init(r, &cspec, &s->copt, 1) != 0) {
+            snprintf(err, errlen, "exa: out of memory for the optimiser");
+            return -1;
+        }
+    }
     if (inner) {
         if (exa_comm_split(&s->base.comm, s->group, s->base.comm.rank, &s->group_comm) != 0) {
             snprintf(err, errlen, "exa: decompose = %s: cannot split the communicator into blocks", s->base.name);
@@ -576,6 +652,32 @@ static Compose *create(ExaRun *r, const ExaCall *d, const ExaComm *comm, int nes
     return s;
 }
 
+/* The log's coarse_decrease (the fine loss's decrease along the coarse
+ * correction), coarse_alpha (its line-search step) and coarse_norm
+ * (|alpha P(y - R z)|) of the last step, with a coarse level. */
+static int compose_report(ExaMethod *m, const char **names, double *values, int max)
+{
+    Compose *s = (Compose *)m;
+    if (!s->ml || max < 3)
+        return 0;
+    names[0] = "coarse_decrease", values[0] = s->coarse_decrease;
+    names[1] = "coarse_alpha", values[1] = s->coarse_alpha;
+    names[2] = "coarse_norm", values[2] = s->coarse_norm;
+    return 3;
+}
+
+/* --multilevel-check: the coarse level's transfers and coherence. */
+static int compose_check(ExaMethod *m)
+{
+    Compose *s = (Compose *)m;
+    if (!s->ml) {
+        if (m->r->world.rank == 0)
+            fprintf(stderr, "exa: --multilevel-check: decompose = %s has no coarse correction\n", m->name);
+        return 2;
+    }
+    return ml_check(s->ml, m->r, m->name);
+}
+
 static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
 {
     Compose *s = create(r, d, comm, 0, err, errlen);
@@ -584,5 +686,6 @@ static ExaMethod *compose_create(ExaRun *r, const ExaCall *d, const ExaComm *com
 
 const ExaMethodOps exa_method_compose = {
     .name = "compose", .create = compose_create, .step = compose_step, .loss = solver_split_loss,
-    .save = compose_save, .load = compose_load, .free = compose_free,
+    .save = compose_save, .load = compose_load, .free = compose_free, .check = compose_check,
+    .report = compose_report,
 };

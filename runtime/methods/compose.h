@@ -4,6 +4,7 @@
 #ifndef EXA_METHODS_COMPOSE_H
 #define EXA_METHODS_COMPOSE_H
 
+#include "multilevel.h"
 #include "solver.h"
 
 typedef enum Split { SPLIT_DATA, SPLIT_PARAMS } Split;
@@ -50,6 +51,12 @@ struct Compose {
     double *x, *g, *x0, *g0, *shift, *y, *c; /* n doubles each */
     void *stage_theta, *stage_grad;
     int round;                 /* rounds over several mini-batches: the ones taken */
+    /* `coarse SOLVER additive|multiplicative;` (two-level Schwarz): level 1
+     * of the repeat block's hierarchy, its solver reset every step */
+    int coarse;                /* 0 none, 1 additive, 2 multiplicative */
+    MlCommon *ml;
+    Optimizer copt;
+    double coarse_decrease, coarse_alpha, coarse_norm; /* the last step's, for the log */
 };
 
 /* compose_blocks.c: the blocks of split params `into` (ranks, ranks(overlap:

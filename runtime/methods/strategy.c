@@ -150,7 +150,8 @@ int exa_strategy_report(ExaStrategy *s, const char **names, double *values, int 
 int exa_strategy_check(ExaStrategy *s)
 {
     const ExaMethodOps *ops = s->m->ops;
-    int multilevel = ops == &exa_method_mgopt || ops == &exa_method_rmtr;
+    /* a declared strategy (compose) checks its coarse level, if it has one */
+    int multilevel = ops == &exa_method_mgopt || ops == &exa_method_rmtr || ops == &exa_method_compose;
     if (ops->check && multilevel == s->m->r->opt.multilevel_check)
         return ops->check(s->m);
     if (s->m->r->world.rank == 0)

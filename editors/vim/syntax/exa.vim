@@ -22,7 +22,7 @@ syn keyword exaType       int float class
 " Strategy primitives; after combine, global, by and into the well-known words
 " (additive, plain, stage, ranks, ...) are constants.
 syn keyword exaPrimitive  split nextgroup=exaSplitWhat skipwhite
-syn keyword exaPrimitive  local combine global into by nextgroup=exaStratConst,exaStratColon skipwhite
+syn keyword exaPrimitive  local combine global coarse into by nextgroup=exaStratConst,exaStratColon skipwhite
 
 " Built-in names (compiler/sema/builtins.def).
 " operations
