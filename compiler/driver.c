@@ -48,8 +48,9 @@ static void usage(FILE *out)
           "       exac FILE -o OUTPUT          compile a training executable\n"
           "options:\n"
           "  --precision=f32|f64  reals of the generated code (default f32)\n"
-          "  --gpu-arch LIST  GPU code (PTX) for these architectures, e.g. sm_80,sm_90;\n"
-          "                   'none' for no GPU code (default: sm_75 when NVRTC is found)\n"
+          "  --gpu-arch LIST  also compile the GPU code to PTX now, for these architectures\n"
+          "                   (e.g. sm_80,sm_90; needs NVRTC here); by default the program\n"
+          "                   compiles it for its GPU on --device gpu; 'none': no GPU code\n"
           "  --no-hoist       keep the input projections W x[t] of a for loop in its steps\n"
           "                   (by default they are one GEMM over all steps, before the loop)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
@@ -172,18 +173,20 @@ static int parse_args(int argc, char **argv, Options *o)
 }
 
 /* The GPU object of a lowered program (codegen_cuda.h): the launch table
- * and CUDA source always (the emulated device of exa/gpu_emu.h runs them
- * without NVRTC), and PTX for the --gpu-arch list, by default sm_75 when
- * NVRTC is there: one PTX the driver compiles for any GPU from Turing on.
- * The default never fails a compile: a program whose GPU code cannot be made
- * runs on the CPU and says so when asked for a GPU.  1 written, 0 none, -1
- * error (an explicit --gpu-arch that cannot be honoured). */
+ * and CUDA source always, PTX only for an explicit --gpu-arch list.  NVRTC
+ * costs 1-2 s a compile, so by default the executable compiles the source
+ * itself when --device gpu opens a GPU, for that GPU (runtime
+ * exa/gpu_nvrtc.h, cached on disk); --gpu-arch is for machines whose GPU
+ * nodes lack NVRTC.  The emulated device (exa/gpu_emu.h) needs only the
+ * source.  The default never fails a compile: a program whose GPU code
+ * cannot be made runs on the CPU and says so when asked for a GPU.  1
+ * written, 0 none, -1 error (an explicit --gpu-arch that cannot be
+ * honoured). */
 static int gpu_code(const Lowered *low, CgPrecision prec, const char *arch, const char *path, char **error)
 {
     if (arch && strcmp(arch, "none") == 0)
         return 0;
-    const char *archs = arch ? arch : cg_cuda_nvrtc_available() ? "sm_75" : NULL;
-    if (cg_cuda_emit(low->funcs, low->nfuncs, low->params, low->nparams, prec, archs, path, NULL, NULL,
+    if (cg_cuda_emit(low->funcs, low->nfuncs, low->params, low->nparams, prec, arch, path, NULL, NULL,
                      error) == 0)
         return 1;
     if (arch)

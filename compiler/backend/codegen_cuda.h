@@ -69,7 +69,4 @@ int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
 /* NN of "sm_NN" or "compute_NN" (the first len characters of arch), or -1. */
 int cg_cuda_arch_number(const char *arch, size_t len);
 
-/* 1 when NVRTC can be opened (exac's default: GPU code when it can). */
-int cg_cuda_nvrtc_available(void);
-
 #endif

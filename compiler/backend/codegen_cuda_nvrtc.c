@@ -280,14 +280,3 @@ done:
     free(ptx);
     return status;
 }
-
-int cg_cuda_nvrtc_available(void)
-{
-    Nvrtc n;
-    char *error = NULL;
-    if (nvrtc_open(&n, &error) != 0) {
-        free(error);
-        return 0;
-    }
-    return 1; /* stays loaded, as after a compile */
-}

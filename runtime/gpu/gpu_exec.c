@@ -8,12 +8,16 @@
  * cuBLAS.  Row-major GEMMs become cuBLAS's column-major ones by swapping the
  * operands: C^T = op(B)^T op(A)^T, so (tb, ta, n, m, k, B, ldb, A, lda).
  *
+ * PTX comes from exa_cuda_ptx when exac was given --gpu-arch, else from
+ * exa_cuda_source through NVRTC at run time (exa/gpu_nvrtc.h).
+ *
  * exa_cuda_ptx and exa_cuda_launches are weak references: an executable
  * built without GPU code links and runs on the CPU, and says so when a GPU
  * run is asked of it. */
 #include "exa/gpu_exec.h"
 #include "exa/kernels.h"
 #include "exa/gpu_emu.h"
+#include "exa/gpu_nvrtc.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -330,9 +334,67 @@ static int load_emulated(ExaGpuExec *x, ExaGpu *g, char *err, size_t errlen)
     return rc;
 }
 
+/* The PTX for the device: the embedded section for the newest architecture
+ * it runs (exac --gpu-arch), else exa_cuda_source compiled by NVRTC for the
+ * device's own compute capability (exa/gpu_nvrtc.h).  malloc'd, or NULL
+ * with err set. */
+static char *device_ptx(ExaGpu *g, char *err, size_t errlen)
+{
+    int arch;
+    char *ptx = pick_ptx(g, exa_cuda_ptx, &arch);
+    if (ptx)
+        return ptx;
+    int major = 0, minor = 0, cached;
+    g->api.cuDeviceGetAttribute(&major, EXA_CU_CC_MAJOR, g->device);
+    g->api.cuDeviceGetAttribute(&minor, EXA_CU_CC_MINOR, g->device);
+    int cc = major * 10 + minor;
+    char why[512];
+    if (exa_gpu_nvrtc_ptx(exa_cuda_source, cc, &ptx, &cached, why, sizeof why) == 0)
+        return ptx;
+    /* an NVRTC older than the GPU still makes PTX the driver compiles
+     * forward: Turing's, the oldest architecture exac's kernels target */
+    if (cc > 75 && exa_gpu_nvrtc_ptx(exa_cuda_source, 75, &ptx, &cached, err, errlen) == 0)
+        return ptx;
+    snprintf(err, errlen, "GPU %s (sm_%d): %s", g->name, cc, why);
+    return NULL;
+}
+
+/* EXA_GPU_PTX_DUMP=sm_NN:FILE compiles the embedded source through the
+ * run-time NVRTC and the cache, as device_ptx does, writes the PTX to FILE
+ * and stops the run with one line saying where the PTX came from, before any
+ * GPU is looked for: how tests on machines without a GPU check this path
+ * (tests/cuda/gpu_jit.sh).  Always -1 with err set. */
+static int ptx_dump(const char *spec, char *err, size_t errlen)
+{
+    const char *colon = strchr(spec, ':');
+    int arch = strncmp(spec, "sm_", 3) == 0 ? atoi(spec + 3) : 0;
+    if (!colon || arch < 50) {
+        snprintf(err, errlen, "EXA_GPU_PTX_DUMP: '%s' is not sm_NN:FILE", spec);
+        return -1;
+    }
+    char *ptx = NULL;
+    int cached;
+    if (exa_gpu_nvrtc_ptx(exa_cuda_source, arch, &ptx, &cached, err, errlen) != 0)
+        return -1;
+    FILE *f = fopen(colon + 1, "w");
+    int ok = f && fputs(ptx, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(ptx);
+    if (ok)
+        snprintf(err, errlen, "EXA_GPU_PTX_DUMP: sm_%d PTX %s, written to %s", arch,
+                 cached ? "from the cache" : "compiled by NVRTC", colon + 1);
+    else
+        snprintf(err, errlen, "EXA_GPU_PTX_DUMP: %s: cannot write it", colon + 1);
+    return -1;
+}
+
 int exa_gpu_exec_open(ExaGpuExec *x, ExaGpu *g, int ordinal, char *err, size_t errlen)
 {
     memset(x, 0, sizeof *x);
+    const char *dump = getenv("EXA_GPU_PTX_DUMP");
+    if (dump && *dump && exa_cuda_source)
+        return ptx_dump(dump, err, errlen);
     if (exa_gpu_open(g, ordinal, err, errlen) != 0)
         return -1;
     if (!exa_cuda_ptx || !exa_cuda_launches || !exa_cuda_source) {
@@ -345,16 +407,8 @@ int exa_gpu_exec_open(ExaGpuExec *x, ExaGpu *g, int ordinal, char *err, size_t e
     if (g->emulated) {
         rc = load_emulated(x, g, err, errlen);
     } else {
-        int arch;
-        char *ptx = pick_ptx(g, exa_cuda_ptx, &arch);
-        if (!ptx) {
-            snprintf(err, errlen, "GPU %s: this program has no PTX it can run (%s); recompile it with exac "
-                                  "--gpu-arch for this GPU, where NVRTC is installed",
-                     g->name, exa_cuda_ptx[0] ? "all for newer GPUs" : "exac found no NVRTC");
-            exa_gpu_close(g);
-            return -1;
-        }
-        rc = exa_gpu_exec_load(x, g, ptx, exa_cuda_launches, err, errlen);
+        char *ptx = device_ptx(g, err, errlen);
+        rc = ptx ? exa_gpu_exec_load(x, g, ptx, exa_cuda_launches, err, errlen) : -1;
         free(ptx);
     }
     if (rc != 0) {
