@@ -1164,6 +1164,24 @@ static int layers_fit(Sema *s, char *why, size_t n)
     return 0;
 }
 
+/* Whether a model has a repeat block (the multilevel hierarchy's networks). */
+static int any_repeat(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nrepeats)
+            return 1;
+    return 0;
+}
+
+/* Whether a model has a 'for' loop (a recurrence layers(mgrit) may take). */
+static int any_for(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nfors)
+            return 1;
+    return 0;
+}
+
 static const char *fit_list(Sema *s);
 
 static void fit_note(Sema *s)
@@ -1183,6 +1201,8 @@ static const char *fit_list(Sema *s)
     if (mg)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...)), "
                                 "grid(rows: layers(mgrit(...)), cols: data())");
+    if (mg && any_repeat(s)) /* the hierarchy coarsens a repeat block, not a 'for' recurrence */
+        len += (size_t)snprintf(list + len, sizeof list - len, ", multilevel(mgopt(...)), multilevel(rmtr(...))");
     if (ad)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...))");
     if (neurons_fits(s, why, sizeof why))
@@ -1218,15 +1238,6 @@ void sema_strategy_facts(Sema *s)
     }
 }
 
-/* Whether a model has a repeat block (the multilevel hierarchy's networks). */
-static int any_repeat(const Sema *s)
-{
-    for (int i = 0; i < s->typed.nmodels; i++)
-        if (s->builds[i].nrepeats)
-            return 1;
-    return 0;
-}
-
 void sema_check_decompose(Sema *s, const Node *e, int fit)
 {
     const Node *inner;
@@ -1248,9 +1259,12 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (k == SK_MULTI && !any_repeat(s)) { /* mgrit_fits also takes a 'for' recurrence */
         sema_error(s, inner->span, "multilevel(%s(...)) needs a repeat block; model '%s' has none",
                    inner->name, s->typed.models[0].name);
-        sema_note_plain(s, "the hierarchy coarsens a repeat block's steps, each with its own weights; a 'for' "
-                        "recurrence shares its weights over the steps, so it has no coarser network: use "
-                        "layers(mgrit(...)) for it");
+        if (any_for(s))
+            sema_note_plain(s, "the hierarchy coarsens a repeat block's steps, each with its own weights; a 'for' "
+                            "recurrence shares its weights over the steps, so it has no coarser network: use "
+                            "layers(mgrit(...)) for it");
+        else
+            fit_note(s);
         return;
     }
     int neurons = k == SK_NEURONS || (k == SK_GRID && sema_chain_records(e));
