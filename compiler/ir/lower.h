@@ -15,11 +15,15 @@
 #define EXA_LOWER_H
 
 #include "diag.h"
+#include "exa/abi.h"
 #include "ir.h"
 #include "loader.h"
 #include "sema.h"
 
-enum { LOWER_MAX_FUNCS = 12 };
+/* A program has at most one function of each kind (libexa finds them by
+ * kind: exa_program_function_of), so the kinds of exa/functions.def bound
+ * them: a new kind there makes room here. */
+enum { LOWER_MAX_FUNCS = EXA_FN_COUNT };
 /* calls of batch_mean a program may make */
 enum { LOWER_MAX_STATS = 256 };
 

@@ -1203,6 +1203,24 @@ static int layers_fit(Sema *s, char *why, size_t n)
     return 0;
 }
 
+/* Whether a model has a repeat block (the multilevel hierarchy's networks). */
+static int any_repeat(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nrepeats)
+            return 1;
+    return 0;
+}
+
+/* Whether a model has a 'for' loop (a recurrence layers(mgrit) may take). */
+static int any_for(const Sema *s)
+{
+    for (int i = 0; i < s->typed.nmodels; i++)
+        if (s->builds[i].nfors)
+            return 1;
+    return 0;
+}
+
 static const char *fit_list(Sema *s);
 
 /* Whether the repeat block of the first model that has one can be coarsened
@@ -1252,6 +1270,8 @@ static const char *fit_list(Sema *s)
     if (mg)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(mgrit(...)), "
                                 "grid(rows: layers(mgrit(...)), cols: data())");
+    if (mg && any_repeat(s)) /* the hierarchy coarsens a repeat block, not a 'for' recurrence */
+        len += (size_t)snprintf(list + len, sizeof list - len, ", multilevel(mgopt(...)), multilevel(rmtr(...))");
     if (ad)
         len += (size_t)snprintf(list + len, sizeof list - len, ", layers(admm(...))");
     if (neurons_fits(s, why, sizeof why))
@@ -1288,24 +1308,6 @@ void sema_strategy_facts(Sema *s)
             f->solver_args[f->nsolvers++] = b->named;
         }
     }
-}
-
-/* Whether a model has a repeat block (the multilevel hierarchy's networks). */
-static int any_repeat(const Sema *s)
-{
-    for (int i = 0; i < s->typed.nmodels; i++)
-        if (s->builds[i].nrepeats)
-            return 1;
-    return 0;
-}
-
-/* Whether a model has a 'for' loop (a recurrence, for layers(mgrit)). */
-static int any_for(const Sema *s)
-{
-    for (int i = 0; i < s->typed.nmodels; i++)
-        if (s->builds[i].nfors)
-            return 1;
-    return 0;
 }
 
 void sema_check_decompose(Sema *s, const Node *e, int fit)

@@ -339,8 +339,20 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
                           "", "", "");
         if (args_known(m->call, args_of(m->call->name), text, err, errlen) != 0)
             return -1;
-        if (p->fit_mgrit_why && *p->fit_mgrit_why)
-            return unfit(p, err, errlen, text, p->fit_mgrit_why);
+        if (p->fit_mgrit_why && *p->fit_mgrit_why) {
+            /* mgrit's rule, said of multilevel as exac says it (sema_check_decompose):
+             * without a repeat block or a 'for' loop, multilevel needs the repeat block */
+            const char *why = p->fit_mgrit_why;
+            char said[1024];
+            if (strstr(why, "has neither"))
+                snprintf(said, sizeof said, "multilevel(%s(...)) needs a repeat block; model '%s' has none",
+                         m->call->name, p->fit_model ? p->fit_model : "?");
+            else if (!strncmp(why, "mgrit ", 6))
+                snprintf(said, sizeof said, "multilevel(%s(...)) %s", m->call->name, why + 6);
+            else
+                snprintf(said, sizeof said, "%s", why);
+            return unfit(p, err, errlen, text, said);
+        }
         if (exa_program_function_of(p, EXA_FN_STAGE_INPUTS)) /* a 'for' recurrence: shared weights */
             return refuse(err, errlen, text, "multilevel(...) needs a repeat block; this program's MGRIT steps "
                           "are a 'for' recurrence, which has no coarser network%s%s%s", "", "", "");

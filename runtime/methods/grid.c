@@ -161,9 +161,17 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     return &G->base;
 }
 
+/* The rows method's solves (this rank's column group's). */
+static void grid_solves(ExaMethod *m, char *buf, size_t len)
+{
+    Grid *G = (Grid *)m;
+    if (G->rows->ops->solves)
+        G->rows->ops->solves(G->rows, buf, len);
+}
+
 const ExaMethodOps exa_method_grid = {
     .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
-    .save = stepper_save, .load = stepper_load, .free = grid_free,
+    .save = stepper_save, .load = stepper_load, .free = grid_free, .solves = grid_solves,
 };
 
 int exa_grid_plan(ExaRun *r, int64_t P)

@@ -842,7 +842,41 @@ static double layers_step(ExaMethod *m, int64_t begin, int64_t count)
 }
 
 
+/* One solve of the last evaluation: its iterations and whether it met its
+ * tolerance (the residual of the last iteration, computed at its start, is
+ * the one the solver stopped on).  One level is serial time stepping: exact. */
+static int solve_said(char *buf, size_t len, const char *what, const ExaMgrit *mg, int iters, const Solve *s)
+{
+    double res = exa_mgrit_residual_norm(mg, iters - 1);
+    char r[32];
+    if (res >= 0)
+        snprintf(r, sizeof r, "%.3e", res);
+    else
+        snprintf(r, sizeof r, "not computed");
+    if (exa_mgrit_num_levels(mg) <= 1)
+        return snprintf(buf, len, "%s %d (one level: serial, exact)", what, iters);
+    if (s->tol <= 0)
+        return snprintf(buf, len, "%s %d (no tol: a fixed count; last residual %s)", what, iters, r);
+    if (res >= 0 && res < s->tol)
+        return snprintf(buf, len, "%s %d (converged: residual %s < tol %.1e)", what, iters, r, s->tol);
+    if (res < 0)
+        return snprintf(buf, len, "%s %d (NOT converged to tol %.1e: no residual computed)", what, iters, s->tol);
+    return snprintf(buf, len, "%s %d (NOT converged: residual %s >= tol %.1e)", what, iters, r, s->tol);
+}
+
+static void layers_solves(ExaMethod *m, char *buf, size_t len)
+{
+    ExaLayers *L = (ExaLayers *)m;
+    int n = snprintf(buf, len, "mgrit iterations ");
+    if (n >= 0 && (size_t)n < len)
+        n += solve_said(buf + n, len - (size_t)n, "forward", L->mf, L->fwd_iters, &L->fwd);
+    if (n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ", ");
+    if (n >= 0 && (size_t)n < len)
+        solve_said(buf + n, len - (size_t)n, "adjoint", L->mb, L->bwd_iters, &L->bwd);
+}
+
 const ExaMethodOps exa_method_layers = {
     .name = "layers", .create = layers_create, .step = layers_step, .loss = layers_loss,
-    .save = stepper_save, .load = stepper_load, .free = layers_free,
+    .save = stepper_save, .load = stepper_load, .free = layers_free, .solves = layers_solves,
 };

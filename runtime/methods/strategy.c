@@ -192,10 +192,14 @@ int exa_strategy_gradcompare(ExaStrategy *s)
     free(g);
     double lrel = fabs(fm - fs) / fmax(fabs(fs), 1e-300), grel = dmax / fmax(gmax, 1e-300);
     int ok = lrel <= tol && grel <= tol;
+    char solves[512] = "";
+    if (m->ops->solves) /* MGRIT's iterations: why a gradient is inexact */
+        m->ops->solves(m, solves, sizeof solves);
     if (r->world.rank == 0)
         printf("gradcompare: %d ranks, batch %lld, %s: loss serial %.17g method %.17g (rel %.3e); "
-               "gradient max|diff|/max|g| %.3e: %s (tolerance %.1e)\n",
-               r->world.size, (long long)count, m->name, fs, fm, lrel, grel, ok ? "ok" : "FAILED", tol);
+               "gradient max|diff|/max|g| %.3e: %s (tolerance %.1e)%s%s\n",
+               r->world.size, (long long)count, m->name, fs, fm, lrel, grel, ok ? "ok" : "FAILED", tol,
+               *solves ? "; " : "", solves);
     return ok ? 0 : 1;
 }
 

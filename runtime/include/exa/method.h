@@ -15,6 +15,8 @@
  *   loss     evaluate the mini-batch loss and gradient as the method
  *            computes them (MGRIT's may differ from serial when inexact)
  *   report   (optional) numbers for the log: objective, residuals, ...
+ *   solves   (optional) how the inner solves of the last loss went (MGRIT's
+ *            iterations and convergence), for --gradcompare's line
  *   check    (optional) its self-check, run instead of training
  *   save     list its state as named arrays (checkpoints), packing its
  *            counters into them first; load unpacks after they were filled
@@ -65,6 +67,10 @@ typedef struct ExaMethodOps {
     /* optional: numbers for the epoch's log line and progress output (the
      * last step's); returns how many of max it wrote */
     int (*report)(ExaMethod *m, const char **names, double *values, int max);
+    /* optional: the last loss's inner solves in words, into buf (--gradcompare
+     * prints it: an inexact gradient is explained by a solve that stopped
+     * short of its tolerance) */
+    void (*solves)(ExaMethod *m, char *buf, size_t len);
     /* optional: the method's own check (--admm-check); 0 when it passes */
     int (*check)(ExaMethod *m);
 } ExaMethodOps;
