@@ -14,14 +14,14 @@ apt-get update -qq
 # so a minimal image cannot lack them), Vim, Emacs and Node.js (the editor
 # tests), openmpi-bin (mpirun; it pulls in openssh-client, which Open MPI asks for),
 # python3-numpy (tests/use: --predict against a NumPy forward pass) and
-# python3-matplotlib (exa-plot, run by tests/use and docs/tutorial.md),
-# python3-torch (bench/torch_ref.py, the PyTorch side of bench/throughput.sh).
+# python3-matplotlib (exa-plot, run by tests/use and docs/tutorial.md).
+# Not python3-torch: only the benchmarks use it (bench/throughput.sh says so).
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake flex bison \
     llvm-14-dev llvm-14-tools clang-14 libclang-rt-14-dev \
     libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev \
     dataset-fashion-mnist \
-    git python3 python3-numpy python3-matplotlib python3-torch gzip coreutils diffutils mawk jq \
+    git python3 python3-numpy python3-matplotlib gzip coreutils diffutils mawk jq \
     vim-nox emacs-nox nodejs >/dev/null
 # The VS Code grammar test runs the grammar through vscode-tmgrammar-test,
 # installed here (the test runs offline and fails without it) from the

@@ -16,6 +16,10 @@
 #
 # usage: bench/throughput.sh [BUILD_DIR] [THREADS...]      (default: build, 1 2)
 #
+# The PyTorch side needs Debian's python3-torch (apt-get install -y
+# python3-torch), run by /usr/bin/python3; .ci/install-deps.sh leaves it out,
+# since no test uses it.
+#
 # exa runs at each THREADS count (--threads, OMP_NUM_THREADS and
 # OPENBLAS_NUM_THREADS).  PyTorch runs at every pair (torch.set_num_threads,
 # OPENBLAS_NUM_THREADS = OMP_NUM_THREADS) of THREADS counts: the pairs (t, t)
