@@ -21,8 +21,11 @@ whose predicted speedup over the serial loss_grad reaches 1), and the 1-rank
 overhead ratio of each configuration (bench: work: MGRIT time over its step
 calls' serial work, (forward + adjoint + vjp calls) / 2 serial steps).
 """
-import math, re, sys
+import math, os, re, sys
 
+# MGRIT_MODEL_CPU=1: take the 1-rank times from the "bench: cpu" lines (this
+# rank's CPU seconds, for a loaded machine) instead of the wall-clock ones.
+CPU = os.environ.get("MGRIT_MODEL_CPU") == "1"
 raw = open(sys.argv[1]).read().splitlines()
 runs, pp = {}, {}
 cur = None
@@ -40,20 +43,31 @@ for line in raw:
         f = list(map(int, m.group(1).split())); a = list(map(int, m.group(2).split()))
         cur["calls"] = [x + y for x, y in zip(f, a)]
         continue
+    m = re.match(r"bench: cpu \(rank 0\): serial (\S+) s mgrit (\S+) s.*mgrit / predicted (\S+)", line)
+    if m and cur is not None and CPU and "cpu" not in cur:  # the 1-rank run comes first
+        cur["cpu"] = 1
+        cur[1], cur["serial"], cur["ratio"] = float(m.group(2)), float(m.group(1)), float(m.group(3))
+        continue
     m = re.match(r"bench: work: .* = (\S+) serial steps per layer; .*mgrit / predicted (\S+)", line)
-    if m and cur is not None and "ratio" not in cur:  # the 1-rank run comes first
-        cur["work"], cur["ratio"] = float(m.group(1)), float(m.group(2))
+    if m and cur is not None and "work" not in cur:  # the 1-rank run comes first
+        cur["work"] = float(m.group(1))
+        if not CPU:
+            cur["ratio"] = float(m.group(2))
         continue
     m = re.match(r"pingpong: (\d+) bytes (\S+) s", line)
     if m:
         pp[int(m.group(1))] = float(m.group(2))
 
-# latency and bandwidth: least squares t = alpha + bytes / beta
-xs, ys = list(pp), [pp[k] for k in pp]
-n = len(xs); mx = sum(xs) / n; my = sum(ys) / n
-slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-alpha, beta = max(my - slope * mx, min(ys)), 1 / slope
-print(f"ping-pong fit: alpha = {alpha:.2e} s, beta = {beta / 1e9:.2f} GB/s")
+# latency and bandwidth: least squares t = alpha + bytes / beta (without a
+# ping-pong in RAW: the on-node fit of docs/results/mgrit_performance.md)
+if pp:
+    xs, ys = list(pp), [pp[k] for k in pp]
+    n = len(xs); mx = sum(xs) / n; my = sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    alpha, beta = max(my - slope * mx, min(ys)), 1 / slope
+else:
+    alpha, beta = 1.4e-6, 11.4e9
+print(f"ping-pong fit: alpha = {alpha:.2e} s, beta = {beta / 1e9:.2f} GB/s" + ("" if pp else " (no ping-pong in RAW: the documented fit)"))
 
 C, ELEM, M = 4, 4, 24
 
@@ -95,7 +109,8 @@ fits = {}
 for (N, w), r in sorted(runs.items()):
     B = r["B"]; tcall = r[1] / sum(r["calls"]); ts = r["serial"] / N
     fits[(N, w)] = (ts, tcall, r["calls"], B)
-    print(f"| {N} | {w} | {ts / B:.2e} | {tcall / B:.2e} | {model(N, w, B, r['calls'], tcall, 2):.3e} | {r[2]:.3e} "
+    t2 = f"{r[2]:.3e}" if 2 in r else "-"
+    print(f"| {N} | {w} | {ts / B:.2e} | {tcall / B:.2e} | {model(N, w, B, r['calls'], tcall, 2):.3e} | {t2} "
           f"| {r.get('work', float('nan')):.2f} | {r.get('ratio', float('nan')):.2f} |")
 
 Ps = [8, 32, 64, 128, 512, 1024]
