@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "exa/hierarchy.h"
 #include "exa/mgrit.h"
@@ -77,7 +78,9 @@ typedef struct ExaLayers {
     int64_t src_rows[EXA_OUT_STAGE_INPUTS_LAST + 1], src_size[EXA_OUT_STAGE_INPUTS_LAST + 1];
     int64_t src_first[EXA_OUT_STAGE_INPUTS_LAST + 1];
     void *src[EXA_OUT_STAGE_INPUTS_LAST + 1], *dsrc[EXA_OUT_STAGE_INPUTS_LAST + 1]; /* B x rows x size */
-    void *xrow, *dxrow;        /* B x row: x_t of the step being taken, its adjoint */
+    void *xt, *dxrow;          /* nsteps x B x row: every step's x_t (filled on first use in an
+                                * evaluation, xt_seen[i] == evals); B x row: one x_t's adjoint */
+    int64_t *xt_seen, evals;
     const ExaFunction *inputs, *inputs_vjp;
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
@@ -128,37 +131,54 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
  * reads the rows at its left point): row first_j + i of each source j, side
  * by side, for every sample.  back = 1: the other way, x_t's adjoint dxrow
  * into the sources' adjoints. */
-static const void *step_rows(ExaLayers *L, int64_t i, int back)
+static void step_rows(ExaLayers *L, int64_t i, void *xrow, int back)
 {
-    if (!L->recurrence || L->nsources == 0)
-        return NULL;
     size_t e = (size_t)L->r->elem;
     for (int64_t b = 0, off = 0; b < L->B; b++, off = 0)
         for (int j = 0; j < L->nsources; j++) {
             size_t n = (size_t)L->src_size[j] * e;
-            char *x = (char *)(back ? L->dxrow : L->xrow) + (size_t)(b * L->row + off) * e;
+            char *x = (char *)xrow + (size_t)(b * L->row + off) * e;
             char *s = (char *)(back ? L->dsrc[j] : L->src[j])
                       + (size_t)((b * L->src_rows[j] + L->src_first[j] + i) * L->src_size[j]) * e;
             memcpy(back ? s : x, back ? x : s, n);
             off += L->src_size[j];
         }
-    return L->xrow;
 }
 
+/* x_t of the step from fine point i, gathered once per evaluation: the
+ * several calls at one point (relaxations, restriction, adjoint, vjp) share it. */
 static const void *step_row(ExaLayers *L, int64_t i)
 {
-    return step_rows(L, i, 0);
+    if (!L->recurrence || L->nsources == 0)
+        return NULL;
+    void *x = (char *)L->xt + (size_t)(i * L->B * L->row * L->r->elem);
+    if (L->xt_seen[i] != L->evals) {
+        step_rows(L, i, x, 0);
+        L->xt_seen[i] = L->evals;
+    }
+    return x;
 }
 
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
 
-static int cb_step(void *app, int level, int64_t i, double h, void *u)
+/* The solver uses the out-of-place forms (*_to): a step writes the state
+ * (or adjoint) of the point it computes straight into the solver's vector,
+ * with no copy and no allocation; the in-place ones are the API's required
+ * fallbacks. */
+static int cb_step_to(void *app, int level, int64_t i, double h, const void *x, void *y)
 {
     ExaLayers *L = app;
     L->nfwd[level]++;
-    const void *in[2] = { u, step_row(L, i) };
-    void *out[1] = { L->tmp };
+    const void *in[2] = { x, step_row(L, i) };
+    void *out[1] = { y };
     call(L, L->step, i, h, in, out);
+    return 0;
+}
+
+static int cb_step(void *app, int level, int64_t i, double h, void *u)
+{
+    ExaLayers *L = app;
+    cb_step_to(app, level, i, h, u, L->tmp);
     memcpy(u, L->tmp, L->vbytes);
     return 0;
 }
@@ -174,10 +194,21 @@ static void *cb_clone(void *app, const void *u)
 /* u_0 exactly at 0; elsewhere the last solve's state of the same samples
  * (a warm start, with skip: 0 only: skipping the first down-cycle would
  * discard it), else u_0, a fair guess since the steps are near identity. */
+static const void *init_of(ExaLayers *L, int64_t i)
+{
+    return i > 0 && L->warm && !L->fwd.skip ? L->u[i - L->lo] : L->u0;
+}
+
 static void *cb_init(void *app, int64_t i)
 {
+    return cb_clone(app, init_of(app, i));
+}
+
+static int cb_init_to(void *app, int64_t i, void *u)
+{
     ExaLayers *L = app;
-    return cb_clone(app, i > 0 && L->warm && !L->fwd.skip ? L->u[i - L->lo] : L->u0);
+    memcpy(u, init_of(L, i), L->vbytes);
+    return 0;
 }
 
 static void cb_free(void *app, void *u)
@@ -186,20 +217,54 @@ static void cb_free(void *app, void *u)
     free(u);
 }
 
+/* y <- a x + b y, each real rounded once from double as always: a*x + 0
+ * when b = 0 (so -0 becomes +0), else a*x + b*y.  The cases are split outside
+ * the loops and x, y are distinct (restrict) so the loops vectorise
+ * (runtime/CMakeLists.txt: -O3): as one scalar loop with a branch per real
+ * these sums were 30-40% of an MGRIT evaluation at batch 5000.  The
+ * solver's own sums (a = +-1, b = 0 or 1) run in float: a sum of two floats
+ * rounded to double and then to float is the float sum (double rounding is
+ * innocuous for + with 53 >= 2 * 24 + 2 bits), so the values are the same. */
+static void sum_f32(int64_t n, double a, const float *restrict x, double b, float *restrict y)
+{
+    if (a == 1 && b == 0)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] + 0.0f;
+    else if (a == 1 && b == 1)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] + y[i];
+    else if (a == -1 && b == 1)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] - x[i];
+    else if (b == 0)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (float)(a * x[i] + 0.0);
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (float)(a * x[i] + b * y[i]);
+}
+
+static void sum_f64(int64_t n, double a, const double *restrict x, double b, double *restrict y)
+{
+    if (b == 0)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a * x[i] + 0.0;
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a * x[i] + b * y[i];
+}
+
 static int cb_sum(void *app, double a, const void *x, double b, void *y)
 {
     ExaLayers *L = app;
     int64_t n = L->B * L->w;
-    if (L->r->elem == 4) {
-        const float *xs = x;
-        float *ys = y;
+    if (x == y) { /* y <- (a + b) y, as the general formula rounds it; the solver never asks */
         for (int64_t i = 0; i < n; i++)
-            ys[i] = (float)(a * xs[i] + (b == 0 ? 0 : b * ys[i]));
+            exa_set(L->r, y, i, a * exa_get(L->r, y, i) + (b == 0 ? 0 : b * exa_get(L->r, y, i)));
+    } else if (L->r->elem == 4) {
+        sum_f32(n, a, x, b, y);
     } else {
-        const double *xs = x;
-        double *ys = y;
-        for (int64_t i = 0; i < n; i++)
-            ys[i] = a * xs[i] + (b == 0 ? 0 : b * ys[i]);
+        sum_f64(n, a, x, b, y);
     }
     return 0;
 }
@@ -207,10 +272,16 @@ static int cb_sum(void *app, double a, const void *x, double b, void *y)
 static double cb_norm(void *app, const void *u)
 {
     ExaLayers *L = app;
+    int64_t n = L->B * L->w;
     double s = 0;
-    for (int64_t i = 0; i < L->B * L->w; i++) {
-        double x = exa_get(L->r, u, i);
-        s += x * x;
+    if (L->r->elem == 4) {
+        const float *x = u;
+        for (int64_t i = 0; i < n; i++)
+            s += (double)x[i] * (double)x[i];
+    } else {
+        const double *x = u;
+        for (int64_t i = 0; i < n; i++)
+            s += x[i] * x[i];
     }
     return sqrt(s);
 }
@@ -231,6 +302,12 @@ static void *cb_unpack(void *app, const void *buf)
     return cb_clone(app, buf);
 }
 
+static int cb_unpack_to(void *app, const void *buf, void *u)
+{
+    memcpy(u, buf, ((ExaLayers *)app)->vbytes);
+    return 0;
+}
+
 static int cb_access(void *app, int adjoint, int64_t i, const void *u)
 {
     ExaLayers *L = app;
@@ -240,29 +317,46 @@ static int cb_access(void *app, int adjoint, int64_t i, const void *u)
     return 0;
 }
 
-/* w <- J^T w for the step (of size h, at level l) starting at u_i. */
-static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
+/* y <- J^T x for the step (of size h, at level l) starting at u_i. */
+static int cb_step_adjoint_to(void *app, int level, int64_t i, double h, const void *x, void *y)
 {
     ExaLayers *L = app;
     L->nadj[level]++;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
-    const void *in[3] = { L->u[i - L->lo], w, step_row(L, i) };
-    void *out[1] = { L->tmp };
+    const void *in[3] = { L->u[i - L->lo], x, step_row(L, i) };
+    void *out[1] = { y };
     call(L, L->adjoint, i, h, in, out);
+    return 0;
+}
+
+static int cb_step_adjoint(void *app, int level, int64_t i, double h, void *w)
+{
+    ExaLayers *L = app;
+    if (cb_step_adjoint_to(app, level, i, h, w, L->tmp) != 0)
+        return -1;
     memcpy(w, L->tmp, L->vbytes);
+    return 0;
+}
+
+/* g at N; elsewhere the last adjoint solve's value (warm start), else 0. */
+static int cb_init_adjoint_to(void *app, int64_t i, void *w)
+{
+    ExaLayers *L = app;
+    if (i == L->nsteps)
+        memcpy(w, L->gN, L->vbytes);
+    else if (L->warm_adj && !L->bwd.skip)
+        memcpy(w, L->lam[i - L->lo], L->vbytes);
+    else
+        memset(w, 0, L->vbytes); /* zero is exactly 0.0 in both precisions */
     return 0;
 }
 
 static void *cb_init_adjoint(void *app, int64_t i)
 {
     ExaLayers *L = app;
-    if (i == L->nsteps)
-        return cb_clone(app, L->gN);
-    if (L->warm_adj && !L->bwd.skip)
-        return cb_clone(app, L->lam[i - L->lo]);
     void *v = xmalloc(L->vbytes);
-    memset(v, 0, L->vbytes); /* zero is exactly 0.0 in both precisions */
+    cb_init_adjoint_to(app, i, v);
     return v;
 }
 
@@ -377,7 +471,9 @@ static int build_solvers(ExaLayers *L)
     ExaMgritOps ops = { .step = cb_step, .init = cb_init, .clone = cb_clone, .free = cb_free,
                         .sum = cb_sum, .norm = cb_norm, .buffer_size = cb_size, .pack = cb_pack,
                         .unpack = cb_unpack, .access = cb_access, .step_adjoint = cb_step_adjoint,
-                        .init_adjoint = cb_init_adjoint };
+                        .init_adjoint = cb_init_adjoint, .step_to = cb_step_to,
+                        .step_adjoint_to = cb_step_adjoint_to, .init_to = cb_init_to,
+                        .init_adjoint_to = cb_init_adjoint_to, .unpack_to = cb_unpack_to };
     double h = L->h * (double)L->spacing;
     if (exa_mgrit_create(L->comm->comm, L->nsteps, h, &ops, L, &L->mf) != 0
         || exa_mgrit_create(L->comm->comm, L->nsteps, h, &ops, L, &L->mb) != 0
@@ -406,7 +502,8 @@ static void layers_free(ExaMethod *m)
 {
     ExaLayers *L = (ExaLayers *)m;
     free_solvers(L);
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xt), free(L->dxrow);
+    free(L->xt_seen);
     for (int j = 0; j < L->nsources; j++)
         free(L->src[j]), free(L->dsrc[j]);
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
@@ -527,8 +624,15 @@ static void reserve(ExaLayers *L, int64_t B)
         free(L->u[i]), free(L->lam[i]);
         L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
     }
-    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xrow), free(L->dxrow);
-    L->xrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
+    free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xt), free(L->dxrow);
+    free(L->xt_seen);
+    L->xt = xmalloc((size_t)(B * (L->nsources > 0 ? L->nsteps * L->row : 1) * r->elem));
+    L->xt_seen = calloc((size_t)L->nsteps + 1, sizeof *L->xt_seen);
+    if (!L->xt_seen) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+    L->evals = 0;
     L->dxrow = xmalloc((size_t)(B * (L->row > 0 ? L->row : 1) * r->elem));
     for (int j = 0; j < L->nsources; j++) {
         free(L->src[j]), free(L->dsrc[j]);
@@ -576,10 +680,21 @@ static void warm_start(ExaLayers *L, int64_t begin, int64_t count)
     L->nids = count;
 }
 
+/* grad += part, rounded as exa_set(exa_get + exa_get) rounds (once per step
+ * of a recurrence: a typed loop). */
 static void add_into(const ExaRun *r, void *grad, const void *part)
 {
-    for (int64_t i = 0; i < r->n; i++)
-        exa_set(r, grad, i, exa_get(r, grad, i) + exa_get(r, part, i));
+    if (r->elem == 4) {
+        float *g = grad;
+        const float *p = part;
+        for (int64_t i = 0; i < r->n; i++)
+            g[i] = (float)((double)g[i] + (double)p[i]);
+    } else {
+        double *g = grad;
+        const double *p = part;
+        for (int64_t i = 0; i < r->n; i++)
+            g[i] += p[i];
+    }
 }
 
 static void mgrit_check(ExaLayers *L, int rc, const char *what)
@@ -602,6 +717,7 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     call(L, L->pro, -1, 0, (const void *const *)L->in, out1);
     if (L->nsources > 0) /* a recurrence's inputs, every time point's, before the solve */
         call(L, L->inputs, -1, 0, (const void *const *)L->in, L->src);
+    L->evals++; /* the x_t gathered so far belong to the last evaluation */
     mgrit_check(L, exa_mgrit_solve(L->mf), "forward");
     L->fwd_iters = exa_mgrit_num_iterations(L->mf);
     L->warm = 1;
@@ -648,7 +764,8 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
         call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
         if (L->recurrence)
             add_into(r, grad, L->gscratch);
-        step_rows(L, i, 1); /* x_t's adjoint into the sources' rows */
+        if (L->nsources > 0)
+            step_rows(L, i, L->dxrow, 1); /* x_t's adjoint into the sources' rows */
     }
     if (L->nsources > 0) { /* this rank's rows of the sources back to the weights */
         const void *in[EXA_MAX_INPUTS + EXA_OUT_STAGE_INPUTS_LAST + 2];
@@ -730,20 +847,35 @@ static void layers_end_step(ExaLayers *L, void *theta)
         exa_hierarchy_fill_piecewise(&L->hier, L->spacing, theta);
 }
 
+/* This process's CPU seconds: what a step costs on a shared machine, where
+ * wall time also counts the other jobs (not MPI waits: --bench-step reads
+ * it at 1 rank). */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 /* Seconds per evaluation of f(): the minimum over n timed calls (after one
- * untimed call), all ranks starting together (barriers). */
-static double time_min(ExaLayers *L, int64_t n, int (*f)(ExaLayers *, int64_t), int64_t count)
+ * untimed call), all ranks starting together (barriers); *cpu the minimum
+ * CPU seconds of this rank. */
+static double time_min(ExaLayers *L, int64_t n, int (*f)(ExaLayers *, int64_t), int64_t count,
+                       double *cpu)
 {
     MPI_Comm comm = L->comm->comm;
-    double best = INFINITY;
+    double best = INFINITY, best_cpu = INFINITY;
     f(L, count);
     for (int64_t k = 0; k < n; k++) {
         MPI_Barrier(comm);
-        double t0 = MPI_Wtime();
+        double t0 = MPI_Wtime(), c0 = cpu_now();
         f(L, count);
+        double c1 = cpu_now();
         MPI_Barrier(comm);
         best = fmin(best, MPI_Wtime() - t0);
+        best_cpu = fmin(best_cpu, c1 - c0);
     }
+    *cpu = best_cpu;
     return best;
 }
 
@@ -762,7 +894,7 @@ static int eval_mgrit(ExaLayers *L, int64_t count)
 static int eval_fine_step(ExaLayers *L, int64_t count)
 {
     (void)count;
-    return cb_step(L, 0, 0, L->h, L->u[0]);
+    return cb_step_to(L, 0, 0, L->h, L->u0, L->tmp); /* as the solver calls it */
 }
 
 /* --bench-step N: seconds per loss+gradient evaluation of the first mini-batch
@@ -777,14 +909,15 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
     exa_data_epoch_order(r->order, r->train.n, (uint64_t)r->seed, 0);
     int64_t count = r->batch < r->train.n ? r->batch : r->train.n;
     L->gbench = xmalloc((size_t)r->n * (size_t)r->elem);
-    double ts = time_min(L, n, eval_serial, count);
-    double tm = time_min(L, n, eval_mgrit, count);
+    double cs, cm, cstep;
+    double ts = time_min(L, n, eval_serial, count, &cs);
+    double tm = time_min(L, n, eval_mgrit, count, &cm);
     memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
     eval_mgrit(L, count);
     int64_t nf[EXA_MGRIT_MAX_LEVELS], na[EXA_MGRIT_MAX_LEVELS];
     MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
     MPI_Allreduce(L->nadj, na, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
-    double tstep = time_min(L, 20, eval_fine_step, count); /* u[0] is scratch here */
+    double tstep = time_min(L, 20, eval_fine_step, count, &cstep);
     if (L->comm->rank == 0) {
         double rf = exa_mgrit_residual_norm(L->mf, L->fwd_iters - 1);
         double rb = exa_mgrit_residual_norm(L->mb, L->bwd_iters - 1);
@@ -797,9 +930,20 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
         for (int l = 0; l < exa_mgrit_num_levels(L->mf); l++)
             printf(" %lld", (long long)nf[l]);
         printf("; adjoint:");
+        int64_t F = 0, A = 0;
         for (int l = 0; l < exa_mgrit_num_levels(L->mb); l++)
             printf(" %lld", (long long)na[l]);
         printf("\n");
+        for (int l = 0; l < EXA_MGRIT_MAX_LEVELS; l++)
+            F += nf[l], A += na[l];
+        /* the work the calls stand for: a forward and a backward step make one
+         * serial step (serial / N), and the vjp pass makes N backward steps */
+        double work = (double)(F + A + L->nsteps) / 2 / (double)L->nsteps;
+        printf("bench: work: step calls forward %lld adjoint %lld vjp %lld = %.2f serial steps "
+               "per layer; predicted %.6e s; mgrit / predicted %.3f\n", (long long)F,
+               (long long)A, (long long)L->nsteps, work, work * ts, tm / (work * ts));
+        printf("bench: cpu (rank 0): serial %.6e s mgrit %.6e s fine step %.6e s; mgrit / "
+               "predicted %.3f\n", cs, cm, cstep, cm / (work * cs));
     }
     free(L->gbench);
     L->gbench = NULL;

@@ -12,6 +12,14 @@
  * of hi + 1 on that level, skipping ranks that own nothing there) and every
  * phase sends at most one vector, so one send buffer and one tag suffice:
  * MPI's non-overtaking rule keeps the phases apart.
+ *
+ * Storage is kept from one solve to the next (rebuilt when a setting, the
+ * direction or the vector size changes): every slot is written before it is
+ * read in a solve, except the FAS terms, which a per-solve flag marks unset.
+ * With the optional out-of-place callbacks (step_to, init_to, unpack_to, ...)
+ * a step writes straight into the slot of the point it computes, so a solve
+ * neither allocates nor copies a vector per step; without them a step is a
+ * copy into the slot and the in-place step there.
  */
 #include "exa/mgrit.h"
 
@@ -33,7 +41,8 @@ typedef struct Level {
   double cwt;
   void **u;    /* current values, u[i - lo] */
   void **v;    /* restricted values (coarse levels) */
-  void **f;    /* FAS right-hand sides (coarse levels; NULL entry = zero) */
+  void **f;    /* FAS right-hand sides (coarse levels), valid where has_f */
+  unsigned char *has_f; /* f[i - lo] set in this solve (unset = zero) */
   void *ghost; /* u or v at lo - 1, received from the left */
 } Level;
 
@@ -54,7 +63,8 @@ struct ExaMgrit {
   double *history; /* residual norm per iteration, < 0 = not available */
   /* state of the running solve */
   int adjoint;
-  Level lev[EXA_MGRIT_MAX_LEVELS];
+  Level lev[EXA_MGRIT_MAX_LEVELS]; /* kept between solves while nlevels > 0 */
+  void *tmp;                       /* scratch vector (C-relaxation weights, FAS terms) */
   int64_t *own_lo, *own_hi; /* level-0 blocks per solver rank */
   size_t bufsize;
   unsigned char *sbuf, *rbuf;
@@ -109,6 +119,11 @@ static int vstore(ExaMgrit *m, void **slot, const void *x) {
   return *slot ? vsum(m, 1.0, x, 0.0, *slot) : vclone(m, x, slot);
 }
 
+/* A vector in *slot (made once, from `like`; its value is about to be overwritten). */
+static int ensure(ExaMgrit *m, void **slot, const void *like) {
+  return *slot ? 0 : vclone(m, like, slot);
+}
+
 /* ---- indices and ownership --------------------------------------------- */
 
 static int64_t nlocal(const Level *L) { return L->hi >= L->lo ? L->hi - L->lo + 1 : 0; }
@@ -152,11 +167,25 @@ static int step_raw(ExaMgrit *m, int level, int64_t i, void *u) {
   return m->ops.step(m->app, level, start, h, u) ? cb_fail(m, "step") : 0;
 }
 
-/* u <- Phi_l(u) + f_i (FAS). */
-static int step_fas(ExaMgrit *m, int level, int64_t i, void *u) {
+/* y <- Phi_l(x), x != y: the out-of-place callback when there is one, else
+ * a copy and the in-place step. */
+static int step_to(ExaMgrit *m, int level, int64_t i, const void *x, void *y) {
+  const Level *L = &m->lev[level];
+  double h = m->h * (double)L->stride;
+  if (m->adjoint && m->ops.step_adjoint_to)
+    return m->ops.step_adjoint_to(m->app, level, m->nt - i * L->stride, h, x, y)
+               ? cb_fail(m, "step_adjoint_to") : 0;
+  if (!m->adjoint && m->ops.step_to)
+    return m->ops.step_to(m->app, level, (i - 1) * L->stride, h, x, y) ? cb_fail(m, "step_to") : 0;
+  TRY(vsum(m, 1.0, x, 0.0, y));
+  return step_raw(m, level, i, y);
+}
+
+/* y <- Phi_l(x) + f_i (FAS). */
+static int step_fas(ExaMgrit *m, int level, int64_t i, const void *x, void *y) {
   Level *L = &m->lev[level];
-  TRY(step_raw(m, level, i, u));
-  if (L->f && L->f[i - L->lo]) TRY(vsum(m, 1.0, L->f[i - L->lo], 1.0, u));
+  TRY(step_to(m, level, i, x, y));
+  if (L->has_f && L->has_f[i - L->lo]) TRY(vsum(m, 1.0, L->f[i - L->lo], 1.0, y));
   return 0;
 }
 
@@ -185,6 +214,8 @@ static int recv_left(ExaMgrit *m, Level *L) {
   int src = mpi_rank(m, owner(m, L, L->lo - 1));
   MPI_TRY(m, MPI_Recv(m->rbuf, (int)m->bufsize, MPI_BYTE, src, MGRIT_TAG, m->comm,
                       MPI_STATUS_IGNORE), "MPI_Recv");
+  if (L->ghost && m->ops.unpack_to)
+    return m->ops.unpack_to(m->app, m->rbuf, L->ghost) ? cb_fail(m, "unpack_to") : 0;
   vfree(m, &L->ghost);
   L->ghost = m->ops.unpack(m->app, m->rbuf);
   return L->ghost ? 0 : cb_fail(m, "unpack");
@@ -201,19 +232,16 @@ static int exchange_for_c(ExaMgrit *m, Level *L, void **a) {
 
 /* ---- relaxation ------------------------------------------------------------ */
 
-/* u_a .. u_b by stepping from the value `start` at a - 1. */
+/* u_a .. u_b by stepping from the value `start` at a - 1, each step
+ * writing into its point's slot. */
 static int march(ExaMgrit *m, int level, const void *start, int64_t a, int64_t b) {
   Level *L = &m->lev[level];
-  if (a > b) return 0;
-  void *w;
-  TRY(vclone(m, start, &w));
-  int rc = 0;
-  for (int64_t i = a; i <= b && rc == 0; i++) {
-    rc = step_fas(m, level, i, w);
-    if (rc == 0) rc = vstore(m, &L->u[i - L->lo], w);
+  for (int64_t i = a; i <= b; i++) {
+    void **slot = &L->u[i - L->lo];
+    TRY(ensure(m, slot, start));
+    TRY(step_fas(m, level, i, i == a ? start : L->u[i - 1 - L->lo], *slot));
   }
-  vfree(m, &w);
-  return rc;
+  return 0;
 }
 
 /* F-relaxation.  Intervals that start at a local C-point go first, so the
@@ -250,13 +278,18 @@ static int c_relax(ExaMgrit *m, int level) {
   TRY(exchange_for_c(m, L, L->u));
   for (int64_t c = first_c(L); c <= L->hi && nlocal(L) > 0; c += L->cf) {
     if (c == 0) continue;
-    void *w;
-    TRY(vclone(m, c == L->lo ? L->ghost : L->u[c - 1 - L->lo], &w));
-    int rc = step_fas(m, level, c, w);
-    if (rc == 0 && L->cwt != 1.0) rc = vsum(m, 1.0 - L->cwt, L->u[c - L->lo], L->cwt, w);
-    if (rc == 0) rc = vstore(m, &L->u[c - L->lo], w);
-    vfree(m, &w);
-    TRY(rc);
+    const void *prev = c == L->lo ? L->ghost : L->u[c - 1 - L->lo];
+    void **slot = &L->u[c - L->lo];
+    if (L->cwt == 1.0) { /* the old u_c is not needed */
+      TRY(step_fas(m, level, c, prev, *slot));
+      continue;
+    }
+    TRY(ensure(m, &m->tmp, prev));
+    TRY(step_fas(m, level, c, prev, m->tmp));
+    TRY(vsum(m, 1.0 - L->cwt, *slot, L->cwt, m->tmp));
+    void *t = *slot; /* the weighted value becomes u_c; the old one is scratch */
+    *slot = m->tmp;
+    m->tmp = t;
   }
   return wait_send(m);
 }
@@ -272,18 +305,13 @@ static int restrict_residual(ExaMgrit *m, int level, double *rsq) {
     int64_t j = c / L->cf - C->lo;
     TRY(vstore(m, &C->v[j], L->u[c - L->lo]));
     if (c == 0) continue;
-    void *r;
-    TRY(vclone(m, c == L->lo ? L->ghost : L->u[c - 1 - L->lo], &r));
-    int rc = step_fas(m, level, c, r);
-    if (rc == 0) rc = vsum(m, -1.0, L->u[c - L->lo], 1.0, r);
-    if (rc != 0) {
-      vfree(m, &r);
-      return rc;
-    }
-    double nr = m->ops.norm(m->app, r);
+    const void *prev = c == L->lo ? L->ghost : L->u[c - 1 - L->lo];
+    TRY(ensure(m, &C->f[j], prev));
+    TRY(step_fas(m, level, c, prev, C->f[j]));
+    TRY(vsum(m, -1.0, L->u[c - L->lo], 1.0, C->f[j]));
+    double nr = m->ops.norm(m->app, C->f[j]);
     *rsq += nr * nr;
-    vfree(m, &C->f[j]);
-    C->f[j] = r;
+    C->has_f[j] = 1;
   }
   return wait_send(m);
 }
@@ -296,13 +324,11 @@ static int coarse_rhs(ExaMgrit *m, int level) {
   if (C->hi < C->n) TRY(send_right(m, C, C->v[C->hi - C->lo]));
   if (C->lo > 0) TRY(recv_left(m, C));
   for (int64_t j = C->lo > 0 ? C->lo : 1; j <= C->hi; j++) {
-    void *t;
-    TRY(vclone(m, j == C->lo ? C->ghost : C->v[j - 1 - C->lo], &t));
-    int rc = step_raw(m, level, j, t);
-    if (rc == 0) rc = vsum(m, 1.0, C->v[j - C->lo], 1.0, C->f[j - C->lo]);
-    if (rc == 0) rc = vsum(m, -1.0, t, 1.0, C->f[j - C->lo]);
-    vfree(m, &t);
-    TRY(rc);
+    const void *prev = j == C->lo ? C->ghost : C->v[j - 1 - C->lo];
+    TRY(ensure(m, &m->tmp, prev));
+    TRY(step_to(m, level, j, prev, m->tmp));
+    TRY(vsum(m, 1.0, C->v[j - C->lo], 1.0, C->f[j - C->lo]));
+    TRY(vsum(m, -1.0, m->tmp, 1.0, C->f[j - C->lo]));
   }
   return wait_send(m);
 }
@@ -365,9 +391,11 @@ static void free_levels(ExaMgrit *m) {
     free(L->u);
     free(L->v);
     free(L->f);
+    free(L->has_f);
     memset(L, 0, sizeof *L);
   }
   m->nlevels = 0;
+  vfree(m, &m->tmp);
   free(m->own_lo);
   free(m->own_hi);
   /* after a failed solve a send may still be in flight: its buffer must
@@ -417,8 +445,9 @@ static int build_levels(ExaMgrit *m) {
     if (l > 0) {
       L->v = calloc(cnt, sizeof(void *));
       L->f = calloc(cnt, sizeof(void *));
+      L->has_f = calloc(cnt, 1);
     }
-    if (!L->u || (l > 0 && (!L->v || !L->f))) {
+    if (!L->u || (l > 0 && (!L->v || !L->f || !L->has_f))) {
       m->nlevels = l + 1;
       return EXA_MGRIT_ENOMEM;
     }
@@ -435,9 +464,16 @@ static int init_fine(ExaMgrit *m) {
   Level *L = &m->lev[0];
   for (int64_t c = first_c(L); c <= L->hi && nlocal(L) > 0; c += L->cf) {
     int64_t i = user_index(m, L, c);
+    void **slot = &L->u[c - L->lo];
+    int (*into)(void *, int64_t, void *) = m->adjoint ? m->ops.init_adjoint_to : m->ops.init_to;
+    if (*slot && into) {
+      if (into(m->app, i, *slot)) return cb_fail(m, m->adjoint ? "init_adjoint_to" : "init_to");
+      continue;
+    }
     void *x = m->adjoint ? m->ops.init_adjoint(m->app, i) : m->ops.init(m->app, i);
     if (!x) return cb_fail(m, m->adjoint ? "init_adjoint" : "init");
-    L->u[c - L->lo] = x;
+    vfree(m, slot);
+    *slot = x;
   }
   return 0;
 }
@@ -532,19 +568,30 @@ static int finish(ExaMgrit *m) {
   return 0;
 }
 
+/* The storage of the last solve is reused unless the direction or the
+ * vector size changed (settings changes free it: invalidate). */
 static int solve(ExaMgrit *m, int adjoint) {
+  if (m->nlevels > 0 && (m->adjoint != adjoint || m->ops.buffer_size(m->app) != m->bufsize))
+    free_levels(m);
   m->adjoint = adjoint;
   m->niter = 0;
   for (int k = 0; k < m->max_iter; k++) m->history[k] = -1.0;
-  int rc = build_levels(m);
+  int rc = m->nlevels > 0 ? 0 : build_levels(m);
+  for (int l = 1; rc == 0 && l < m->nlevels; l++) { /* no FAS term yet in this solve */
+    Level *L = &m->lev[l];
+    memset(L->has_f, 0, (size_t)(nlocal(L) > 0 ? nlocal(L) : 1));
+  }
   if (rc == 0) rc = init_fine(m);
   if (rc == 0) rc = drive(m);
   if (rc == 0) rc = finish(m);
   if (rc == 0) rc = wait_send(m);
   m->solved_levels = m->nlevels;
-  free_levels(m);
+  if (rc != 0) free_levels(m);
   return rc;
 }
+
+/* A setting the hierarchy depends on changed: the next solve rebuilds it. */
+static void invalidate(ExaMgrit *m) { free_levels(m); }
 
 int exa_mgrit_solve(ExaMgrit *m) { return m ? solve(m, 0) : EXA_MGRIT_EINVAL; }
 
@@ -609,12 +656,14 @@ void exa_mgrit_destroy(ExaMgrit *m) {
 int exa_mgrit_set_max_levels(ExaMgrit *m, int max_levels) {
   if (max_levels < 1 || max_levels > EXA_MGRIT_MAX_LEVELS) return EXA_MGRIT_EINVAL;
   m->max_levels = max_levels;
+  invalidate(m);
   return 0;
 }
 
 int exa_mgrit_set_min_coarse(ExaMgrit *m, int64_t min_coarse) {
   if (min_coarse < 1) return EXA_MGRIT_EINVAL;
   m->min_coarse = min_coarse;
+  invalidate(m);
   return 0;
 }
 
@@ -631,6 +680,7 @@ int exa_mgrit_set_cfactor(ExaMgrit *m, int level, int cfactor) {
   if (cfactor < 2) return EXA_MGRIT_EINVAL;
   TRY(level_range(level, &a, &b));
   for (int l = a; l < b; l++) m->cfactor[l] = cfactor;
+  invalidate(m);
   return 0;
 }
 
@@ -639,6 +689,7 @@ int exa_mgrit_set_nrelax(ExaMgrit *m, int level, int nrelax) {
   if (nrelax < 0) return EXA_MGRIT_EINVAL;
   TRY(level_range(level, &a, &b));
   for (int l = a; l < b; l++) m->nrelax[l] = nrelax;
+  invalidate(m);
   return 0;
 }
 
@@ -647,6 +698,7 @@ int exa_mgrit_set_cweight(ExaMgrit *m, int level, double weight) {
   if (!(weight > 0.0 && weight < 2.0)) return EXA_MGRIT_EINVAL;
   TRY(level_range(level, &a, &b));
   for (int l = a; l < b; l++) m->cwt[l] = weight;
+  invalidate(m);
   return 0;
 }
 

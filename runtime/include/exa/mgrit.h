@@ -47,6 +47,10 @@
  * adjoint hierarchy are counted from the adjoint's initial point nt; they are
  * the forward coarse points whenever nt is divisible by s_{L-1}.
  *
+ * Storage.  A solve keeps its vectors for the next one (freed by destroy, or
+ * rebuilt when a hierarchy setting, the direction or buffer_size() changes),
+ * so vectors must keep their size while buffer_size() returns the same.
+ *
  * Errors.  Functions return 0 or a negative EXA_MGRIT_E* code; MPI and callback
  * failures are reported once on stderr as `exa: rank R: <call>: <what>`.  A
  * failed solve leaves the handle valid for destroy only; other ranks may be
@@ -99,6 +103,17 @@ typedef struct ExaMgritOps {
   /* Optional, needed by exa_mgrit_solve_adjoint only; see above. */
   int (*step_adjoint)(void *app, int level, int64_t fine_index, double h, void *w);
   void *(*init_adjoint)(void *app, int64_t fine_index);
+  /* Optional out-of-place forms, each used where given (in place otherwise):
+   * y <- Phi(x) (x != y), the same for the adjoint step, init and unpack into
+   * an existing vector.  The solver keeps its vectors from one solve to the
+   * next; with these it also neither allocates nor copies a vector per step
+   * (a step writes straight into the point it computes). */
+  int (*step_to)(void *app, int level, int64_t fine_index, double h, const void *x, void *y);
+  int (*step_adjoint_to)(void *app, int level, int64_t fine_index, double h, const void *x,
+                         void *y);
+  int (*init_to)(void *app, int64_t fine_index, void *u);
+  int (*init_adjoint_to)(void *app, int64_t fine_index, void *u);
+  int (*unpack_to)(void *app, const void *buffer, void *u);
 } ExaMgritOps;
 
 /* Collective over comm (which is duplicated).  nt >= 1 steps of size h. */
