@@ -341,6 +341,22 @@ static int build(int i, CgCase *c)
         finish(c, bin(c, IR_ADD, bin(c, IR_MUL, a, b), m), 1);
         return 0;
     }
+    case 21: { /* a recurrence whose input projection hoist.c took out of the loop:
+                * Y = x W^T over all 8 rows, step t reads the row Y[t] (a SLICE);
+                * the gradient of Y sums 8 SLICE_GRADs, accumulated in place */
+        named(c, "hoisted recurrence");
+        x = input(c, shp(2, 8, 3, 0));
+        IrId y = bin(c, IR_MATMUL, x, un(c, IR_TRANSPOSE, param(c, shp(2, 4, 3, 0))));
+        IrId u = param(c, shp(2, 4, 4, 0)), h = -1;
+        for (int t = 0; t < 8; t++) {
+            IrValue sl = { .op = IR_SLICE, .in = { y, -1, -1 }, .shape = shp(2, 1, 4, 0), .stage = -1,
+                           .slice = { { t, t + 1 }, { 0, 4 } } };
+            IrId row = with(c, IR_RESHAPE, ir_add(&c->f, &sl), -1, shp(1, 4, 0, 0), 0, 0);
+            h = un(c, IR_TANH, h < 0 ? row : bin(c, IR_ADD, row, bin(c, IR_MATMUL, u, h)));
+        }
+        finish(c, h, 1);
+        return 0;
+    }
     default:
         return -1;
     }
