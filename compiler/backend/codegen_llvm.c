@@ -708,16 +708,23 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
  * long block of kernel calls and buffer addresses: 93% of O3's time on a
  * 256-step ODE net (10 s; 0.45 s without it).  Our loops are vectorised by
  * the loop vectoriser and reductions run in runtime kernels, so that search
- * finds nothing here.  It is a process-wide LLVM option, settable only
- * through LLVM's command-line parser, once per process. */
+ * finds nothing here.  Loop strength reduction's search over the address
+ * formulas of a nest's streams (up to 58 pointers in allen_cahn.exa) was
+ * 12% of the back end's time on the nests (llc -time-passes), for no
+ * measurable speed: the Allen-Cahn PINN and the ODE net (bench b, c, 300
+ * epochs, CPU seconds alternating, load 13-16) ran 2.36-2.71 and 1.84-2.03 s
+ * without it against 2.40-2.50 and 1.92-2.10 s with it; the nests index
+ * each stream by one offset per level, which the addressing modes take as
+ * they are.  Both are process-wide LLVM options, settable only through
+ * LLVM's command-line parser, once per process. */
 static void limit_slp_vectorizer(void)
 {
     static int done;
     if (done)
         return;
     done = 1;
-    const char *argv[] = { "exac", "-slp-vectorize-hor=false" };
-    LLVMParseCommandLineOptions(2, argv, NULL);
+    const char *argv[] = { "exac", "-slp-vectorize-hor=false", "-disable-lsr" };
+    LLVMParseCommandLineOptions(3, argv, NULL);
 }
 
 int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
