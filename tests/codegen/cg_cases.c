@@ -357,6 +357,20 @@ static int build(int i, CgCase *c)
         finish(c, h, 1);
         return 0;
     }
+    case 22: { /* overlapping slices of a parameter: its gradient, an output, is the
+                * SLICE_GRAD of one slice with the other's added in place (SLICE_ADD),
+                * copied out of the accumulator's buffer */
+        named(c, "overlapping parameter slices");
+        IrId w = param(c, shp(1, 6, 0, 0));
+        IrValue s0 = { .op = IR_SLICE, .in = { w, -1, -1 }, .shape = shp(1, 3, 0, 0), .stage = -1,
+                       .slice = { { 0, 3 } } };
+        IrValue s1 = s0;
+        s1.slice[0][0] = 2, s1.slice[0][1] = 5;
+        IrId a = ir_add(&c->f, &s0), b = ir_add(&c->f, &s1);
+        x = input(c, shp(1, 3, 0, 0));
+        finish(c, un(c, IR_TANH, bin(c, IR_ADD, bin(c, IR_MUL, a, x), b)), 1);
+        return 0;
+    }
     default:
         return -1;
     }
