@@ -151,10 +151,13 @@ static void emit_reduce_to(Cg *cg, IrId id)
     kernel(cg, "reduce_to", args, 6);
 }
 
+/* SLICE: small = big[slice]; SLICE_GRAD: big = 0 with small there;
+ * SLICE_ADD (in place, fuse.c: id's memory is in[0]'s): big[slice] += small */
 static void emit_slice(Cg *cg, IrId id)
 {
-    const IrValue *v = &cg->p->v[id], *a = &cg->p->v[v->in[0]];
-    int grad = v->op == IR_SLICE_GRAD;
+    const IrValue *v = &cg->p->v[id];
+    int grad = v->op != IR_SLICE, acc = v->op == IR_SLICE_ADD;
+    const IrValue *a = &cg->p->v[v->in[acc]]; /* the operand: big, or the small one */
     const IrShape *big = grad ? &v->shape : &a->shape, *small = grad ? &a->shape : &v->shape;
     LLVMValueRef bd[IR_MAX_RANK], lo[IR_MAX_RANK], sd[IR_MAX_RANK];
     for (int d = 0; d < big->rank; d++) {
@@ -163,12 +166,18 @@ static void emit_slice(Cg *cg, IrId id)
         sd[d] = cg_i64(cg, small->dim[d]);
     }
     LLVMValueRef bigp = grad ? cg_ptr(cg, id) : cg_ptr(cg, v->in[0]);
-    LLVMValueRef smallp = grad ? cg_ptr(cg, v->in[0]) : cg_ptr(cg, id);
+    LLVMValueRef smallp = grad ? cg_ptr(cg, v->in[acc]) : cg_ptr(cg, id);
     LLVMValueRef args[] = { count_of(cg, v), i32c(cg, big->rank), i64_array(cg, bd, big->rank),
                             i64_array(cg, lo, big->rank), i64_array(cg, sd, big->rank), bigp,
                             cg_i64(cg, ir_shape_size(big)), smallp, cg_i64(cg, ir_shape_size(small)),
                             i32c(cg, grad) };
-    kernel(cg, "slice", args, 10);
+    if (acc) {
+        if (cg->p->info[id].root != cg->p->info[v->in[0]].root)
+            abort(); /* fuse.c makes a SLICE_ADD only where it can run in place */
+        kernel(cg, "slice_add", args, 9);
+    } else {
+        kernel(cg, "slice", args, 10);
+    }
 }
 
 /* CONV, CONV_GRAD_X, CONV_GRAD_W: geometry from x [c, h, w] and w [o, c, k, k] */
@@ -243,7 +252,7 @@ static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
         kernel(cg, "transpose", args, 6);
         return;
     }
-    case IR_SLICE: case IR_SLICE_GRAD: emit_slice(cg, id); return;
+    case IR_SLICE: case IR_SLICE_GRAD: case IR_SLICE_ADD: emit_slice(cg, id); return;
     case IR_CONCAT: {
         int64_t na = fuse_size(a), nb = fuse_size(b);
         LLVMValueRef args[] = { cnt, cg_i64(cg, na), x, cg_i64(cg, a->batched ? na : 0), cg_i64(cg, nb),
@@ -408,6 +417,8 @@ LLVMValueRef cg_ptr(Cg *cg, IrId id)
     } else if (fi->kind == FUSE_SLICE) { /* its source's memory at its first element */
         LLVMValueRef off = cg_i64(cg, fuse_slice_offset(cg->p, id));
         r = LLVMBuildInBoundsGEP2(B, cg->real, cg_ptr(cg, fi->root), &off, 1, "slice");
+    } else if (fi->root != id) { /* SLICE_ADD: its accumulator's memory */
+        r = cg_ptr(cg, fi->root);
     } else if (fi->output >= 0) {
         r = output_ptr(cg, &cg->p->out[fi->output]);
     } else if (fi->buffer >= 0) {
@@ -697,16 +708,23 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
  * long block of kernel calls and buffer addresses: 93% of O3's time on a
  * 256-step ODE net (10 s; 0.45 s without it).  Our loops are vectorised by
  * the loop vectoriser and reductions run in runtime kernels, so that search
- * finds nothing here.  It is a process-wide LLVM option, settable only
- * through LLVM's command-line parser, once per process. */
+ * finds nothing here.  Loop strength reduction's search over the address
+ * formulas of a nest's streams (up to 58 pointers in allen_cahn.exa) was
+ * 12% of the back end's time on the nests (llc -time-passes), for no
+ * measurable speed: the Allen-Cahn PINN and the ODE net (bench b, c, 300
+ * epochs, CPU seconds alternating, load 13-16) ran 2.36-2.71 and 1.84-2.03 s
+ * without it against 2.40-2.50 and 1.92-2.10 s with it; the nests index
+ * each stream by one offset per level, which the addressing modes take as
+ * they are.  Both are process-wide LLVM options, settable only through
+ * LLVM's command-line parser, once per process. */
 static void limit_slp_vectorizer(void)
 {
     static int done;
     if (done)
         return;
     done = 1;
-    const char *argv[] = { "exac", "-slp-vectorize-hor=false" };
-    LLVMParseCommandLineOptions(2, argv, NULL);
+    const char *argv[] = { "exac", "-slp-vectorize-hor=false", "-disable-lsr" };
+    LLVMParseCommandLineOptions(3, argv, NULL);
 }
 
 int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,

@@ -438,6 +438,63 @@ static void join_slice_grads(FusePlan *p)
     free(uses);
 }
 
+/* FUSE_SLICE_ACCUMULATE: the gradient of a tensor read through many slices
+ * that join_slice_grads leaves (they do not tile a vector: the rows P[t] of
+ * a recurrence's hoisted input projection, compiler/ir/hoist.c) arrives as a
+ * chain of ADDs, each of the sum so far and a SLICE_GRAD, a zeroed copy of
+ * the whole tensor with one slice's gradient in it: for T steps, T zero-fills
+ * and T additions of the whole [T, n] tensor, quadratic in T (a 128-step GRU
+ * spent 40% of its step there).  An ADD(acc, SLICE_GRAD(g)) whose acc has no
+ * other reader and owns its memory becomes SLICE_ADD(acc, g): g added into
+ * acc's slice in place (FuseInfo.root = acc's root, no buffer of its own), so
+ * the chain is one zero-fill (its first SLICE_GRAD) and one slice-sized add
+ * per step, linear in T.  Why in place rather than an n-ary concatenation:
+ * the slices need not tile or be disjoint, the first zero-fill is the only
+ * full-size pass, and the backward form stays the sum autodiff wrote.
+ * Rewritten before the kinds are set (an ADD would be a fused loop), so
+ * "owns its memory" is judged by op: not a view of a parameter or input, an
+ * alias, a slice (perhaps a view) or a constant. */
+static int owns_memory(IrOp op)
+{
+    switch (op) {
+    case IR_PARAM: case IR_INPUT: case IR_LABEL: case IR_RESHAPE: case IR_SLICE:
+    case IR_CONST: case IR_FILL: case IR_INV_BATCH: case IR_STEP_SIZE:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static void accumulate_slice_grads(FusePlan *p)
+{
+    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    for (IrId id = 0; id < p->n; id++)
+        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
+            uses[p->v[id].in[k]]++;
+    for (int i = 0; i < p->nout; i++)
+        uses[p->out[i].value]++;
+    for (IrId id = 0; id < p->n; id++) {
+        IrValue *v = &p->v[id];
+        if (v->op != IR_ADD || v->in[0] == v->in[1])
+            continue;
+        for (int k = 1; k >= 0; k--) { /* the SLICE_GRAD second (autodiff's order) first */
+            IrId sg = v->in[k], acc = v->in[1 - k];
+            const IrValue *s = &p->v[sg], *a = &p->v[acc];
+            if (s->op != IR_SLICE_GRAD || uses[sg] != 1 || uses[acc] != 1 || !owns_memory(a->op) ||
+                !same_space(s, v) || !same_space(a, v) || p->v[s->in[0]].batched != v->batched)
+                continue;
+            v->op = IR_SLICE_ADD;
+            v->in[0] = acc;
+            v->in[1] = s->in[0];
+            memcpy(v->slice, s->slice, sizeof v->slice);
+            uses[sg]--;               /* dead now */
+            uses[s->in[0]]++;
+            break;
+        }
+    }
+    free(uses);
+}
+
 /* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
  * output reads, only fused loops, becomes FUSE_SLICE (no step, no buffer;
  * root: its source's memory, which lives as long as the slice is read).
@@ -519,6 +576,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     }
 
     join_slice_grads(p);
+    if (flags & FUSE_SLICE_ACCUMULATE)
+        accumulate_slice_grads(p);
 
     /* 3. dead values: mark back from the outputs */
     char *live = sealed; /* reused below after being cleared */
@@ -572,7 +631,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
                 (ui->kind == FUSE_SCALAR && fi->kind != FUSE_ELEM))
                 ui->stored = 1;
         }
-        if (fi->kind == FUSE_ALIAS)
+        if (fi->kind == FUSE_ALIAS || v->op == IR_SLICE_ADD) /* SLICE_ADD: in acc's memory */
             fi->root = p->info[v->in[0]].root;
     }
     if (flags & FUSE_SLICE_VIEWS)
@@ -617,7 +676,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         for (int i = 0; i < (g ? g->n : 1); i++) {
             IrId m = g ? g->member[i] : id;
             const IrValue *mv = &p->v[m];
-            if (!p->info[m].stored || p->info[m].output >= 0)
+            if (!p->info[m].stored || p->info[m].output >= 0 || p->info[m].root != m)
                 continue;
             int64_t bytes = fuse_size(mv) * elem;
             p->info[m].buffer = new_buffer(p, mv->batched ? bytes : 0, mv->batched ? 0 : bytes, s, m);

@@ -3,10 +3,11 @@
  *
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
  * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
- * that tile a vector turned into CONCATs, dead values dropped), groups chains of elementwise ops over the same iteration space
- * into one fused loop, turns every other op into one kernel call, and gives
- * every value that needs memory a place in the workspace.  The back ends
- * (codegen_llvm.c) only walk the plan's steps.
+ * that tile a vector turned into CONCATs, other sums of SLICE_GRADs into
+ * in-place SLICE_ADDs, dead values dropped), groups chains of elementwise ops
+ * over the same iteration space into one fused loop, turns every other op
+ * into one kernel call, and gives every value that needs memory a place in
+ * the workspace.  The back ends (codegen_llvm.c) only walk the plan's steps.
  *
  * Workspace layout.  A buffer holds either B rows (batched) or one tensor
  * (uniform), so its size is a*B + b bytes.  A buffer is placed at a pair
@@ -36,7 +37,7 @@ typedef struct FuseInfo {
     int group;     /* FUSE_ELEM: its group */
     int stored;    /* needs memory of its own (else a register in its loop) */
     int buffer;    /* index into FusePlan.buf, or -1 (views, aliases, registers) */
-    IrId root;     /* where its memory is: itself, or a RESHAPE's source's root */
+    IrId root;     /* where its memory is: itself, or a RESHAPE's or SLICE_ADD's in[0]'s root */
     int trans[2];  /* MATMUL: operand k is used transposed (an absorbed TRANSPOSE) */
     int scratch;   /* CONV*: buffer index of its scratch (im2col, or the direct kernel's), else -1 */
     int output;    /* FUSE_DIRECT_OUTPUTS: the out[] it is computed in, else -1 */
@@ -109,7 +110,14 @@ enum {
      * loops read it in place, through strides and an offset (fuse_strides_of,
      * fuse_slice_offset), instead of a copy; the back end must address it so */
     FUSE_SLICE_VIEWS = 8,
-    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS, /* codegen_llvm.c's */
+    /* ADD(acc, SLICE_GRAD(g)) with acc read only there becomes SLICE_ADD(acc,
+     * g), g added into acc's slice in acc's memory (FuseInfo.root is acc's
+     * root, no buffer of its own): a gradient summed over T slices is one
+     * zero-fill and T slice-sized adds, not T of each over the whole tensor.
+     * The back end must run SLICE_ADD in place (exa_k_slice_add) */
+    FUSE_SLICE_ACCUMULATE = 16,
+    FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS |
+                     FUSE_SLICE_ACCUMULATE, /* codegen_llvm.c's */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);

@@ -147,6 +147,16 @@ static int *defining_steps(const FusePlan *p)
     return def;
 }
 
+/* The step after which value v's memory holds v, or -1 (a view): the step
+ * defining v, seen through aliases; not its root's, which a SLICE_ADD
+ * (fuse.c) shares with the earlier steps of its accumulation. */
+static int written_at(const FusePlan *p, const int *def, IrId v)
+{
+    while (p->info[v].kind == FUSE_ALIAS)
+        v = p->v[v].in[0];
+    return def[v] >= 0 ? def[v] : def[p->info[v].root];
+}
+
 void fuse_ready_steps(const FusePlan *p, int *first, int *next)
 {
     int *def = defining_steps(p);
@@ -179,7 +189,7 @@ void fuse_ready_steps(const FusePlan *p, int *first, int *next)
         /* a scalar is in memory after its FUSE_STEP_STORE; one with none, and
          * anything not found, at the end, which is always late enough */
         int s = fi->kind == FUSE_SCALAR ? (def[v] >= 0 ? def[v] + 1 : p->nsteps)
-              : fi->kind == FUSE_VIEW ? 0 : def[fi->root] >= 0 ? def[fi->root] + 1 : p->nsteps;
+              : fi->kind == FUSE_VIEW ? 0 : written_at(p, def, v) >= 0 ? written_at(p, def, v) + 1 : p->nsteps;
         IrId r = fi->root >= 0 ? fi->root : v;
         if (last_read[r] + 1 > s)
             s = last_read[r] + 1;
@@ -201,7 +211,7 @@ void fuse_output_steps(const FusePlan *p, int *first, int *next)
             continue; /* fuse.c gives a scalar output a FUSE_STEP_STORE */
         if (fi->output == i)
             continue; /* computed in place: nothing to copy */
-        int s = def[fi->root] + 1;
+        int s = written_at(p, def, p->out[i].value) + 1;
         next[i] = first[s];
         first[s] = i;
     }

@@ -201,6 +201,10 @@ static void infer(const IrFunc *f, IrValue *v)
     case IR_SLICE_GRAD:
         v->batched = a->batched;
         break;
+    case IR_SLICE_ADD:
+        v->shape = a->shape;
+        v->batched = a->batched || b->batched;
+        break;
     case IR_CONCAT: /* along axis 0 */
         v->shape = a->shape;
         v->shape.dim[0] = a->shape.dim[0] + b->shape.dim[0];
@@ -311,7 +315,8 @@ void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams)
         case IR_MAXPOOL:
         case IR_MAXPOOL_GRAD: fprintf(out, " window %d stride %d", v->iarg[0], v->iarg[1]); break;
         case IR_SLICE:
-        case IR_SLICE_GRAD: {
+        case IR_SLICE_GRAD:
+        case IR_SLICE_ADD: {
             const IrShape *src = v->op == IR_SLICE ? &f->v[v->in[0]].shape : &v->shape;
             for (int d = 0; d < src->rank; d++)
                 fprintf(out, "%s%lld:%lld", d ? "," : " [", (long long)v->slice[d][0],

@@ -65,6 +65,9 @@ typedef struct IrShape {
     X(TRANSPOSE, 1, 0) /* [m, n] -> [n, m] */                                  \
     X(SLICE, 1, 0)     /* iarg: start/stop per dim in slice[]; keeps rank */   \
     X(SLICE_GRAD, 1, 0)/* adjoint of SLICE: zeros of the source shape, a added */ \
+    /* a with b added at slice[] (b has the slice's shape): fuse.c's form of   \
+     * ADD(a, SLICE_GRAD(b)), computed in a's memory; never differentiated */  \
+    X(SLICE_ADD, 2, 0)                                                         \
     X(CONCAT, 2, 0)    /* along axis 0 */                                      \
     X(PICK, 2, 0)      /* a[label b]: a is [n], b a LABEL; result [] */        \
     X(PICK_GRAD, 2, 0) /* adjoint of PICK: g (a []) placed at label b in [n] */ \
@@ -98,7 +101,7 @@ typedef struct IrValue {
     int batched;              /* one per sample (1) or shared (0) */
     double c;                 /* CONST / FILL value */
     int iarg[4];              /* op attributes, see IR_OPS */
-    int64_t slice[IR_MAX_RANK][2]; /* SLICE / SLICE_GRAD: [start, stop) per dim */
+    int64_t slice[IR_MAX_RANK][2]; /* SLICE / SLICE_GRAD / SLICE_ADD: [start, stop) per dim */
     int stage;                /* the stage (repeat step) it belongs to; -1 none */
     const char *name;         /* source name, for dumps; may be NULL */
 } IrValue;

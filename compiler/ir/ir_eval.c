@@ -288,6 +288,10 @@ static void step(IrEval *e, IrId id, int64_t s)
     }
     case IR_SLICE: slice_copy(as, v->slice, buf(e, ia, s), y, 0); return;
     case IR_SLICE_GRAD: slice_copy(&v->shape, v->slice, y, buf(e, ia, s), 1); return;
+    case IR_SLICE_ADD:
+        memcpy(y, buf(e, ia, s), n * sizeof *y);
+        slice_copy(&v->shape, v->slice, y, buf(e, ib, s), 1);
+        return;
     case IR_CONCAT: {
         int64_t na = ir_shape_size(as);
         memcpy(y, buf(e, ia, s), na * sizeof *y);

@@ -161,33 +161,85 @@ static void FN(transpose_rows)(int64_t count, int64_t r, int64_t c, const real *
     }
 }
 
-/* small_i = big_i[lo : lo + small]; to_big: big_i = 0 plus small_i there */
-void FN(exa_k_slice)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
-                     const int64_t *small, real *bigp, int64_t sbig, real *smallp,
-                     int64_t ssmall, int to_big)
+/* The slice as runs of contiguous elements: the dims from `inner` on are
+ * walked by one run of `run` elements (the last dim, and the dims before it
+ * while the slice spans them whole); the dims before `inner` index the runs. */
+static int64_t FN(slice_runs)(int rank, const int64_t *big, const int64_t *small, int *inner)
+{
+    int64_t run = 1;
+    int d = rank - 1;
+    for (; d >= 0; d--) {
+        run *= small[d];
+        if (small[d] != big[d])
+            break;
+    }
+    *inner = d < 0 ? 0 : d;
+    return run;
+}
+
+/* Offset in big of run r of the slice (r over the dims before inner, row-major). */
+static int64_t FN(run_start)(int64_t r, int rank, int inner, const int64_t *big, const int64_t *lo,
+                             const int64_t *small)
+{
+    int64_t at = 0, stride = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+        if (d < inner) {
+            at += (r % small[d] + lo[d]) * stride;
+            r /= small[d];
+        } else {
+            at += lo[d] * stride;
+        }
+        stride *= big[d];
+    }
+    return at;
+}
+
+/* small_i = big_i[lo : lo + small] (mode 0); big_i = 0 plus small_i there
+ * (mode 1); big_i[lo : lo + small] += small_i (mode 2).  A run of contiguous
+ * elements at a time: a row of a [T, n] tensor is one run, where an index
+ * computation per element (a division per dim) cost more than the copy. */
+static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                           const int64_t *small, real *bigp, int64_t sbig, real *smallp, int64_t ssmall,
+                           int mode)
 {
     int64_t nbig = 1, nsmall = 1;
     for (int d = 0; d < rank; d++) {
         nbig *= big[d];
         nsmall *= small[d];
     }
-    if (to_big)
+    if (mode == 1)
         memset(bigp, 0, (size_t)(count * nbig) * sizeof *bigp);
+    if (nsmall == 0)
+        return;
+    int inner;
+    int64_t run = rank ? FN(slice_runs)(rank, big, small, &inner) : 1, nrun = nsmall / run;
+    if (!rank)
+        inner = 0;
     for (int64_t s = 0; s < count; s++) {
-        real *bp = bigp + s * sbig, *sp = smallp + s * ssmall;
-        for (int64_t f = 0; f < nsmall; f++) {
-            int64_t rem = f, at = 0, stride = 1;
-            for (int d = rank - 1; d >= 0; d--) {
-                at += (rem % small[d] + lo[d]) * stride;
-                rem /= small[d];
-                stride *= big[d];
-            }
-            if (to_big)
-                bp[at] += sp[f];
+        real *bs = bigp + s * sbig, *ss = smallp + s * ssmall;
+        for (int64_t r = 0; r < nrun; r++) {
+            real *bp = bs + FN(run_start)(r, rank, inner, big, lo, small), *sp = ss + r * run;
+            if (mode == 0)
+                memcpy(sp, bp, (size_t)run * sizeof *sp);
             else
-                sp[f] = bp[at];
+                for (int64_t f = 0; f < run; f++)
+                    bp[f] += sp[f];
         }
     }
+}
+
+void FN(exa_k_slice)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                     const int64_t *small, real *bigp, int64_t sbig, real *smallp,
+                     int64_t ssmall, int to_big)
+{
+    FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, smallp, ssmall, to_big ? 1 : 0);
+}
+
+void FN(exa_k_slice_add)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                         const int64_t *small, real *bigp, int64_t sbig, const real *smallp,
+                         int64_t ssmall)
+{
+    FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, (real *)smallp, ssmall, 2);
 }
 
 /* y_i [na + nb] = a_i [na] ++ b_i [nb] */

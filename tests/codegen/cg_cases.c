@@ -341,6 +341,36 @@ static int build(int i, CgCase *c)
         finish(c, bin(c, IR_ADD, bin(c, IR_MUL, a, b), m), 1);
         return 0;
     }
+    case 21: { /* a recurrence whose input projection hoist.c took out of the loop:
+                * Y = x W^T over all 8 rows, step t reads the row Y[t] (a SLICE);
+                * the gradient of Y sums 8 SLICE_GRADs, accumulated in place */
+        named(c, "hoisted recurrence");
+        x = input(c, shp(2, 8, 3, 0));
+        IrId y = bin(c, IR_MATMUL, x, un(c, IR_TRANSPOSE, param(c, shp(2, 4, 3, 0))));
+        IrId u = param(c, shp(2, 4, 4, 0)), h = -1;
+        for (int t = 0; t < 8; t++) {
+            IrValue sl = { .op = IR_SLICE, .in = { y, -1, -1 }, .shape = shp(2, 1, 4, 0), .stage = -1,
+                           .slice = { { t, t + 1 }, { 0, 4 } } };
+            IrId row = with(c, IR_RESHAPE, ir_add(&c->f, &sl), -1, shp(1, 4, 0, 0), 0, 0);
+            h = un(c, IR_TANH, h < 0 ? row : bin(c, IR_ADD, row, bin(c, IR_MATMUL, u, h)));
+        }
+        finish(c, h, 1);
+        return 0;
+    }
+    case 22: { /* overlapping slices of a parameter: its gradient, an output, is the
+                * SLICE_GRAD of one slice with the other's added in place (SLICE_ADD),
+                * copied out of the accumulator's buffer */
+        named(c, "overlapping parameter slices");
+        IrId w = param(c, shp(1, 6, 0, 0));
+        IrValue s0 = { .op = IR_SLICE, .in = { w, -1, -1 }, .shape = shp(1, 3, 0, 0), .stage = -1,
+                       .slice = { { 0, 3 } } };
+        IrValue s1 = s0;
+        s1.slice[0][0] = 2, s1.slice[0][1] = 5;
+        IrId a = ir_add(&c->f, &s0), b = ir_add(&c->f, &s1);
+        x = input(c, shp(1, 3, 0, 0));
+        finish(c, un(c, IR_TANH, bin(c, IR_ADD, bin(c, IR_MUL, a, x), b)), 1);
+        return 0;
+    }
     default:
         return -1;
     }

@@ -9,8 +9,8 @@
  * gradient, the kept im2col matrices) against one sample at a time; the
  * direct convolution kernels against the im2col ones, and on 1 thread
  * against 3 (bit for bit: the weight gradient's partial sums do not depend
- * on the thread count); softmax, logsumexp
- * and reduce_to against loops written here.  Prints the
+ * on the thread count); softmax, logsumexp, reduce_to, slice and
+ * slice_add against loops written here.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
 #include <math.h>
@@ -370,8 +370,56 @@ DCONV_TESTS(float, f32, "f32", 1e-5)
 DCONV_THREADS_TESTS(double, f64, "f64", 1e-12)
 DCONV_THREADS_TESTS(float, f32, "f32", 1e-5)
 
+/* exa_k_slice (gather, and the zero-fill with the slice there) and
+ * exa_k_slice_add, which walk contiguous runs, against a loop over every
+ * element of a [4, 5, 6] slice, batch 3, each dim cut or whole (f64; exact). */
+static void slices(void)
+{
+    enum { COUNT = 3, NBIG = 4 * 5 * 6 };
+    static const int64_t big[3] = { 4, 5, 6 };
+    static const int64_t cuts[4][2][3] = { /* lo, small */
+        { { 1, 0, 0 }, { 1, 5, 6 } },      /* one row: a single run */
+        { { 1, 2, 0 }, { 2, 3, 6 } },      /* runs of the last two dims */
+        { { 0, 1, 2 }, { 4, 3, 3 } },      /* a run per row of the last dim */
+        { { 0, 0, 0 }, { 4, 5, 6 } },      /* the whole tensor */
+    };
+    static double bigp[COUNT * NBIG], small[COUNT * NBIG], ref[COUNT * NBIG], acc[COUNT * NBIG];
+    for (int c = 0; c < 4; c++) {
+        const int64_t *lo = cuts[c][0], *sm = cuts[c][1];
+        int64_t ns = sm[0] * sm[1] * sm[2];
+        for (int i = 0; i < COUNT * NBIG; i++)
+            bigp[i] = rnd(), small[i] = rnd(), acc[i] = rnd();
+        double d = 0;
+        exa_k_slice_f64(COUNT, 3, big, lo, sm, bigp, NBIG, ref, ns, 0); /* gather */
+        for (int s = 0; s < COUNT; s++)
+            for (int64_t f = 0; f < ns; f++) {
+                int64_t i = f / (sm[1] * sm[2]), j = f / sm[2] % sm[1], k = f % sm[2];
+                int64_t at = ((i + lo[0]) * big[1] + j + lo[1]) * big[2] + k + lo[2];
+                d = fmax(d, fabs(ref[s * ns + f] - bigp[s * NBIG + at]));
+            }
+        memcpy(ref, acc, sizeof ref);
+        exa_k_slice_add_f64(COUNT, 3, big, lo, sm, acc, NBIG, small, ns); /* in place */
+        exa_k_slice_f64(COUNT, 3, big, lo, sm, bigp, NBIG, small, ns, 1); /* zeros + slice */
+        for (int s = 0; s < COUNT; s++) {
+            for (int64_t f = 0; f < ns; f++) {
+                int64_t i = f / (sm[1] * sm[2]), j = f / sm[2] % sm[1], k = f % sm[2];
+                int64_t at = s * NBIG + ((i + lo[0]) * big[1] + j + lo[1]) * big[2] + k + lo[2];
+                ref[at] += small[s * ns + f];
+                d = fmax(d, fabs(bigp[at] - small[s * ns + f]));
+                bigp[at] = 0;
+            }
+        }
+        for (int i = 0; i < COUNT * NBIG; i++)
+            d = fmax(d, fmax(fabs(acc[i] - ref[i]), fabs(bigp[i]))); /* the rest of the zero-fill */
+        char what[64];
+        snprintf(what, sizeof what, "slice, slice_add cut %d", c);
+        report(what, "f64", d, 1, 1e-15);
+    }
+}
+
 int main(void)
 {
+    slices();
     conv_batch();
     dconv_f64();
     dconv_f32();
