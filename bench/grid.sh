@@ -7,7 +7,9 @@
 # at P = 8 ... 1024 for those and the AlexNet-size fully connected layers
 # (bench/models/f_alexnet_fc.exa, batch 2048), with alpha, beta and the
 # rate calibrated at P = 2 (EXA_GRID_COST), and the words moved per rank and
-# step by pure batch (1 x P), pure model (P x 1) and the best grid.
+# step by pure batch (1 x P), pure model (P x 1) and the best grid, on the
+# path that runs (owned rows: the three models train with SGD) and, beside
+# it, with replicated parameters (the dW all-gather of L-BFGS runs).
 # One BLAS thread per rank; the load (uptime) is printed with the numbers.
 #
 # usage: bench/grid.sh [BUILD_DIR] [LIMIT_MLP] [LIMIT_CNN]    (build, 1024, 1000)
@@ -54,13 +56,13 @@ done
 echo
 echo "calibrated at P = 2 (alpha s/message, beta s/word, flop/s): $cost"
 echo
-echo "| model | batch | P | best grid | predicted ms/step (best / batch / model) | words per rank (batch / model / best) | owned rows: best grid | owned rows: words (model / best) |"
+echo "| model | batch | P | best grid | predicted ms/step (best / batch / model) | words per rank (batch / model / best) | replicated W: best grid | replicated W: words (model / best) |"
 echo "|---|---|---|---|---|---|---|---|"
 for m in wide lenet alexfc; do
     for P in 8 16 32 64 128 256 512 1024; do
         EXA_GRID_COST="$cost" "$work/$m" --grid-plan $P </dev/null > "$work/big.$m.$P" || continue
         awk -v m=$m -v P=$P '
-            /^grid plan/ { split($0, a, "batch "); split(a[2], b, ";"); B = b[1] }
+            /^grid plan/ { split($0, a, "batch "); split(a[2], b, "[,;]"); B = b[1] }
             /^ [* ] *[0-9]+ x/ {
                 star = substr($0, 2, 1) == "*"
                 split($0, half, "|")

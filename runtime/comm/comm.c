@@ -323,14 +323,19 @@ double exa_comm_seconds(const ExaComm *c)
 /* The gathered blocks are the model-parallel layers' (runtime/methods/
  * neurons.c): rank k's block of counts[k] doubles sits at displs[k] of buf
  * already, so both calls work in place on one contiguous buffer. */
-void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs)
+void exa_comm_allgatherv(const ExaComm *c, void *buf, const int *counts, const int *displs, ExaReal type)
 {
     if (c->size == 1)
         return;
     MPI_Request req;
-    check(c, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_DOUBLE, c->comm, &req),
+    check(c, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, mpi_type(type), c->comm, &req),
           "MPI_Iallgatherv");
     wait_for(c, &req, "MPI_Iallgatherv");
+}
+
+void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs)
+{
+    exa_comm_allgatherv(c, buf, counts, displs, EXA_REAL_F64);
 }
 
 void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts)

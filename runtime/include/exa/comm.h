@@ -55,6 +55,9 @@ int exa_comm_max_int(const ExaComm *c, int x);
 /* Blocks of doubles, rank k's counts[k] at displs[k] of buf, gathered in
  * place on every rank (one contiguous call). */
 void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs);
+/* The same for reals of either precision (the rows of parameter vectors
+ * gathered for a checkpoint: methods/part.c). */
+void exa_comm_allgatherv(const ExaComm *c, void *buf, const int *counts, const int *displs, ExaReal type);
 /* out (counts[rank] doubles) = this rank's block of the sum over the group
  * of in (the blocks of counts, in rank order, back to back). */
 void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts);
