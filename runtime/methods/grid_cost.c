@@ -311,34 +311,25 @@ int grid_calibrate(const ExaComm *world, const ExaProgram *p, int64_t B, GridMac
     }
     rate = exa_comm_sum_double(world, rate) / world->size;
     rate_conv = exa_comm_sum_double(world, rate_conv) / world->size;
-    /* alpha and beta: ping-pong between ranks 0 and 1 (the others wait in
-     * the broadcast) */
-    enum { SMALL = 30, BIG = 5, WORDS = 1 << 15 };
-    double *buf = calloc(WORDS, sizeof *buf), t[2] = { 0, 0 };
+    /* alpha and beta: a blocking ping-pong between ranks 0 and 1 (the
+     * others wait), after a barrier and warm-up, the median of REPS at each
+     * of several sizes: alpha the one-word message's time, beta the
+     * least-squares slope of time against words (the intercept of that fit
+     * is set by the large messages' noise, not by the latency) */
+    enum { REPS_PP = 15, NSIZE = 5, WORDS = 1 << 16 };
+    static const int words[NSIZE] = { 1, 256, 2048, 16384, WORDS };
+    double *buf = calloc(WORDS, sizeof *buf), t[NSIZE], sw = 0, st = 0, sww = 0, swt = 0;
     if (!buf) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    exa_comm_barrier(world);
-    for (int k = 0; k < 2 && world->rank < 2; k++) {
-        int reps = k ? BIG : SMALL;
-        size_t bytes = k ? WORDS * sizeof *buf : sizeof *buf;
-        double t0 = now();
-        for (int i = 0; i < reps; i++) {
-            if (world->rank == 0) {
-                exa_comm_send(world, buf, bytes, 1, 901);
-                exa_comm_recv(world, buf, bytes, 1, 902);
-            } else {
-                exa_comm_recv(world, buf, bytes, 0, 901);
-                exa_comm_send(world, buf, bytes, 0, 902);
-            }
-        }
-        t[k] = (now() - t0) / (2.0 * reps);
+    for (int k = 0; k < NSIZE; k++) {
+        t[k] = exa_comm_pingpong(world, 0, 1, buf, (size_t)words[k] * sizeof *buf, REPS_PP);
+        sw += words[k], st += t[k], sww += (double)words[k] * words[k], swt += words[k] * t[k];
     }
-    exa_comm_bcast(world, t, sizeof t, 0);
     free(buf);
     m->alpha = t[0];
-    m->beta = fmax(t[1] - t[0], 0) / WORDS;
+    m->beta = (NSIZE * swt - sw * st) / (NSIZE * sww - sw * sw);
     m->rate = rate, m->rate_conv = rate_conv;
     m->measured = 1;
     return 0;
