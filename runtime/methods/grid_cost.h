@@ -50,7 +50,8 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
 /* The table of a plan (rank 0 prints it). */
 void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_alt, int P, int64_t B,
                      const GridMachine *m);
-/* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rates (a
+/* Measures alpha, beta (a blocking ping-pong between ranks 0 and 1 at
+ * several sizes: exa_comm_pingpong) and the rates (a
  * GEMM of the program's largest dense layer, a convolution of its largest
  * conv layer, at a batch of B capped) on world, alike on every rank, unless
  * EXA_GRID_COST="alpha beta rate [rate_conv]" gives them; -1 with err set
