@@ -264,6 +264,39 @@ void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag)
     wait_for(c, &req, "MPI_Irecv");
 }
 
+double exa_comm_pingpong(const ExaComm *c, int a, int b, void *buf, size_t bytes, int reps)
+{
+    enum { MAX = 64, WARM = 3, TAG = 903 };
+    double t[MAX], median = 0;
+    reps = reps < 1 ? 1 : reps > MAX ? MAX : reps;
+    if (bytes > (size_t)INT32_MAX)
+        exa_comm_abort(c, "MPI_Send: %zu bytes is more than one call can send", bytes);
+    exa_comm_barrier(c);
+    if (c->size > 1 && (c->rank == a || c->rank == b)) {
+        int peer = c->rank == a ? b : a;
+        for (int i = -WARM; i < reps; i++) {
+            double t0 = MPI_Wtime();
+            if (c->rank == a) {
+                check(c, MPI_Send(buf, (int)bytes, MPI_BYTE, peer, TAG, c->comm), "MPI_Send");
+                check(c, MPI_Recv(buf, (int)bytes, MPI_BYTE, peer, TAG, c->comm, MPI_STATUS_IGNORE), "MPI_Recv");
+            } else {
+                check(c, MPI_Recv(buf, (int)bytes, MPI_BYTE, peer, TAG, c->comm, MPI_STATUS_IGNORE), "MPI_Recv");
+                check(c, MPI_Send(buf, (int)bytes, MPI_BYTE, peer, TAG, c->comm), "MPI_Send");
+            }
+            if (i < 0)
+                continue;
+            t[i] = (MPI_Wtime() - t0) / 2;
+            for (int k = i; k > 0 && t[k] < t[k - 1]; k--) { /* insertion sort */
+                double x = t[k];
+                t[k] = t[k - 1], t[k - 1] = x;
+            }
+        }
+        median = t[reps / 2];
+    }
+    exa_comm_bcast(c, &median, sizeof median, a);
+    return median;
+}
+
 int exa_comm_node_ranks(const ExaComm *c)
 {
     MPI_Comm node;
@@ -323,14 +356,19 @@ double exa_comm_seconds(const ExaComm *c)
 /* The gathered blocks are the model-parallel layers' (runtime/methods/
  * neurons.c): rank k's block of counts[k] doubles sits at displs[k] of buf
  * already, so both calls work in place on one contiguous buffer. */
-void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs)
+void exa_comm_allgatherv(const ExaComm *c, void *buf, const int *counts, const int *displs, ExaReal type)
 {
     if (c->size == 1)
         return;
     MPI_Request req;
-    check(c, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_DOUBLE, c->comm, &req),
+    check(c, MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, mpi_type(type), c->comm, &req),
           "MPI_Iallgatherv");
     wait_for(c, &req, "MPI_Iallgatherv");
+}
+
+void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs)
+{
+    exa_comm_allgatherv(c, buf, counts, displs, EXA_REAL_F64);
 }
 
 void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts)

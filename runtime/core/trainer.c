@@ -164,6 +164,7 @@ static double epoch(ExaRun *r, ExaStrategy *s, const ExaSchedule *sched, ExaProg
         int64_t begin, count;
         exa_data_batch_range(r->train.n, r->batch, b, &begin, &count);
         if (nc) {
+            exa_strategy_gather(s); /* owned rows: the whole parameters, for the diagnosis */
             exa_gpu_run_to_host(r->gpu); /* --device gpu: theta may live on the device */
             memcpy(nc->theta, r->theta, (size_t)r->n * (size_t)r->elem);
         }
@@ -321,6 +322,8 @@ int exa_train(ExaRun *r)
         r->epoch++;
         double seconds = now() - t0;
         double vloss = NAN, vacc = NAN;
+        if (r->have_valid || dir) /* owned rows (neurons()): every rank's rows, once an epoch */
+            exa_strategy_gather(s);
         if (r->have_valid)
             exa_run_evaluate(r, &r->valid, &vloss, &vacc);
         /* the checkpoint first, then the epoch's lines: a run killed
@@ -371,6 +374,7 @@ int exa_train(ExaRun *r)
     }
     if (logging)
         exa_metrics_close(&log);
+    exa_strategy_gather(s); /* the trained parameters whole on every rank */
     exa_gpu_run_to_host(r->gpu); /* the trained parameters, for --export and the caller */
     free(numerics.theta);
     exa_strategy_free(s);

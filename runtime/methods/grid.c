@@ -8,7 +8,11 @@
  * the same points of the network) average the weighted gradients over the
  * columns.  The mini-batch loss and gradient are then those of the rows
  * method on the whole mini-batch (exact when MGRIT converges), and the train
- * block's optimiser steps with them on every rank alike.
+ * block's optimiser steps with them on every rank alike.  When the rows
+ * method splits the parameters (neurons() with owned rows: part.h), the
+ * columns sum only this rank's part of the gradient - the rows it owns and
+ * the replicated convolutions - and the optimiser steps on that part; the
+ * rows method's part (its communicator, the column's) is the grid's.
  *
  * The rows method is layers(mgrit(...)) or neurons() (model and domain
  * parallelism in 1.5D: neurons.c).  shape: auto with neurons() takes the
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "grid_cost.h"
+#include "part.h"
 #include "solver.h"
 
 enum { GRID_PLAN_MAX = 64 };
@@ -33,38 +38,64 @@ typedef struct Grid {
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
     int drop;               /* EXA_TEST_DROP=col_allreduce: the negative control of tests/grid */
+    const ExaParamPart *part; /* the rows method's, or NULL: the parameters are replicated */
+    double words, evals;    /* the columns' words since the last report (ring counting), gradients */
 } Grid;
 
-/* The column's share of the rows, by the rows method, averaged over the
- * columns with weights share / count. */
-static double grid_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+/* The column's share of the rows, by the rows method - its loss op (the
+ * whole gradient, n reals) or, with part, its part_loss op (this rank's
+ * part of the gradient, owned rows) - averaged over the columns with
+ * weights share / count: the gradient by one allreduce over the row. */
+static double grid_eval(Grid *G, const void *theta, void *grad, int64_t begin, int64_t count, int part)
 {
-    Grid *G = (Grid *)m;
-    ExaRun *r = m->r;
-    int64_t lb, ln;
+    ExaRun *r = G->base.r;
+    ExaMethod *rows = G->rows;
+    int64_t lb, ln, n = part ? G->part->n : r->n;
     exa_data_shard(count, G->c, G->pc, &lb, &ln);
-    double f = G->rows->ops->loss(G->rows, theta, grad, begin + lb, ln);
+    double f = part ? rows->ops->part_loss(rows, theta, grad, begin + lb, ln)
+                    : rows->ops->loss(rows, theta, grad, begin + lb, ln);
     double w = (double)ln / (double)count;
     if (grad && G->pc > 1 && !G->drop) {
-        for (int64_t i = 0; i < r->n; i++)
+        for (int64_t i = 0; i < n; i++)
             exa_set(r, grad, i, w * exa_get(r, grad, i));
-        exa_comm_allreduce_sum(&G->row, grad, (size_t)r->n, (ExaReal)r->elem);
+        exa_comm_allreduce_sum(&G->row, grad, (size_t)n, (ExaReal)r->elem);
+        G->words += 2.0 * (G->pc - 1) / G->pc * (double)n;
     }
+    G->evals += grad != NULL;
     return G->pc > 1 ? exa_comm_sum_double(&G->row, w * f) : f;
 }
 
-static double grid_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
-                           ExaShard mode)
+static double grid_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
 {
-    (void)mode;
-    return grid_loss(ctx, theta, grad, begin, count);
+    return grid_eval((Grid *)m, theta, grad, begin, count, 0);
 }
 
-static double grid_step(ExaMethod *m, int64_t begin, int64_t count)
+static double grid_part_loss(ExaMethod *m, const void *theta, void *grad_part, int64_t begin, int64_t count)
 {
-    return stepper_step(&((Grid *)m)->global, m->r, grid_loss_fn, m, begin, count);
+    return grid_eval((Grid *)m, theta, grad_part, begin, count, 1);
 }
 
+static const ExaParamPart *grid_part(ExaMethod *m)
+{
+    return ((Grid *)m)->part;
+}
+
+/* The rows method's numbers (neurons(): words_rows), averaged over the
+ * columns, and words_cols: the words per rank and gradient of the columns'
+ * sums since the last report, on average over the ranks. */
+static int grid_report(ExaMethod *m, const char **names, double *values, int max)
+{
+    Grid *G = (Grid *)m;
+    int n = G->rows->ops->report ? G->rows->ops->report(G->rows, names, values, max) : 0;
+    if (n == 0 || n >= max) /* layers(mgrit) rows report nothing: neither does the grid */
+        return n;
+    for (int i = 0; i < n; i++)
+        values[i] = exa_comm_sum_double(&G->row, values[i]) / G->pc;
+    double words = exa_comm_sum_double(&m->comm, G->words) / m->comm.size;
+    names[n] = "words_cols", values[n] = G->evals > 0 ? words / G->evals : 0;
+    G->words = G->evals = 0;
+    return n + 1;
+}
 
 static void grid_free(ExaMethod *m)
 {
@@ -120,16 +151,16 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     } else if (!strcmp(rows->name, "neurons")) { /* the cost model's choice */
         GridMachine mach;
         GridCost plan[GRID_PLAN_MAX];
-        int best = -1, best_owned = -1, n = 0;
+        int best = -1, best_alt = -1, n = 0;
         char why[384];
         if (grid_calibrate(comm, r->prog, r->batch, &mach, why, sizeof why) == 0)
-            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
+            n = grid_plan(r->prog, P, r->batch, &mach, plan, GRID_PLAN_MAX, &best, &best_alt, why, sizeof why);
         if (n == 0) {
             snprintf(err, errlen, "exa: decompose = %s: shape: auto: %s", name, why);
             return grid_fail(G);
         }
         if (comm->rank == 0 && !r->opt.quiet)
-            grid_plan_print(stdout, plan, n, best, best_owned, P, r->batch, &mach);
+            grid_plan_print(stdout, plan, n, best, best_alt, P, r->batch, &mach);
         G->pr = plan[best].pr, G->pc = plan[best].pc;
     } else {
         for (G->pr = 1; G->pr * G->pr < P || P % G->pr != 0; G->pr++)
@@ -156,8 +187,12 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
     if (!G->rows)
         return grid_fail(G);
-    if (stepper_init(&G->global, r, name, err, errlen) != 0)
+    G->part = G->rows->ops->part ? G->rows->ops->part(G->rows) : NULL;
+    if (stepper_init_part(&G->global, r, name, G->part, err, errlen) != 0)
         return grid_fail(G);
+    len = strlen(G->base.name); /* and which path runs, when the rows method can split the parameters */
+    if (G->rows->ops->part)
+        snprintf(G->base.name + len, sizeof G->base.name - len, " (%s)", part_path(G->part != NULL));
     return &G->base;
 }
 
@@ -170,8 +205,9 @@ static void grid_solves(ExaMethod *m, char *buf, size_t len)
 }
 
 const ExaMethodOps exa_method_grid = {
-    .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
+    .name = "grid", .create = grid_create, .step = stepper_method_step, .loss = grid_loss,
     .save = stepper_save, .load = stepper_load, .free = grid_free, .solves = grid_solves,
+    .report = grid_report, .part = grid_part, .part_loss = grid_part_loss, .gather = stepper_method_gather,
 };
 
 int exa_grid_plan(ExaRun *r, int64_t P)
@@ -179,14 +215,14 @@ int exa_grid_plan(ExaRun *r, int64_t P)
     GridMachine mach;
     GridCost *plan = calloc(GRID_PLAN_MAX, sizeof *plan);
     char why[384];
-    int best = -1, best_owned = -1, n = 0;
+    int best = -1, best_alt = -1, n = 0;
     int64_t B = r->opt.batch > 0 ? r->opt.batch : r->prog->batch;
     if (plan && P <= INT32_MAX && grid_calibrate(&r->world, r->prog, B, &mach, why, sizeof why) == 0)
-        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, &best_owned, why, sizeof why);
+        n = grid_plan(r->prog, (int)P, B, &mach, plan, GRID_PLAN_MAX, &best, &best_alt, why, sizeof why);
     else if (P > INT32_MAX)
         snprintf(why, sizeof why, "too many ranks");
     if (n > 0 && r->world.rank == 0)
-        grid_plan_print(stdout, plan, n, best, best_owned, (int)P, B, &mach);
+        grid_plan_print(stdout, plan, n, best, best_alt, (int)P, B, &mach);
     else if (n == 0 && r->world.rank == 0)
         fprintf(stderr, "exa: rank 0: --grid-plan %lld: %s\n", (long long)P, plan ? why : "out of memory");
     free(plan);

@@ -6,14 +6,23 @@
  * b = ceil(B / pc) samples in its column:
  *   dense n -> m   forward all-gather of the outputs (m b), backward
  *                  reduce-scatter of the input gradient (n b; not for the
- *                  first layer without a front), all-gather of this rank's
- *                  rows of dW, db (m n + m): the parameters stay replicated;
+ *                  first layer without a front); with replicated parameters
+ *                  also an all-gather of this rank's rows of dW, db (m n +
+ *                  m), which owned rows do not send;
  *                  6 ceil(m/pr) n b flops (3 without the input gradient)
  *   conv c -> o    the halo, k - 1 rows of c (w + 2 pad) b both ways to
  *                  each neighbour; allreduce of dW, db (o c k k + o);
  *                  6 o c k k ceil(oh/pr) ow b flops (the first: 4)
  *   flatten        all-gather and reduce-scatter of the features (F b)
- *   columns        allreduce of the whole gradient (n) and of the loss
+ *   columns        allreduce of the gradient and of the loss: the whole
+ *                  gradient (n) with replicated parameters, this rank's part
+ *                  with owned rows (the replicated convolutions and 1/pr of
+ *                  the dense layers), and with clipping the norm's scalar
+ *                  over the rows
+ * The path is the one neurons() takes for the program's optimiser
+ * (part_optimiser_fits: owned rows for SGD and Adam); the table shows the
+ * other path's words and time beside it.  tests/grid checks these words
+ * against the words a run counts (words_rows, words_cols in its log).
  * The elementwise work (relu, softmax, packing, the optimiser) is not
  * counted: at the sizes of interest the products and messages dominate.
  * docs/results/grid.md compares these predictions with measured steps. */
@@ -25,6 +34,7 @@
 
 #include "exa/kernels.h"
 #include "grid_cost.h"
+#include "part.h"
 
 static double ceil_div(double a, double b) { return ceil(a / b); }
 static int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -106,21 +116,32 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
     if (pc > 1)
         c->msgs += 2 * ceil(log2((double)pc));
     double compute = (c->flops - c->flops_conv) / m->rate + c->flops_conv / m->rate_conv;
-    c->seconds = m->alpha * c->msgs + m->beta * (c->words_rows + c->words_cols) + compute;
-    /* owned rows: no all-gather of dW, db; the columns allreduce the
-     * replicated (conv) parameters and this rank's rows of the dense ones */
+    /* so far the replicated path; owned rows send no all-gather of dW, db,
+     * the columns allreduce the replicated (conv) parameters and this
+     * rank's rows of the dense ones, and clipping sums a norm over the rows */
+    const ExaSetting *clip = exa_program_setting(p, "clip");
+    int clipped = clip && clip->value.kind == EXA_NUM && clip->value.num > 0 && pr > 1;
     double owned = (double)p->nweights - dense_params + dense_params / pr;
-    c->msgs_owned = c->msgs - gather_msgs;
-    c->words_owned = c->words_rows - gather_words + (pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0);
-    c->seconds_owned = m->alpha * c->msgs_owned + m->beta * c->words_owned + compute;
+    double rep_msgs = c->msgs, rep_words = c->words_rows + c->words_cols;
+    double own_msgs = c->msgs - gather_msgs + (clipped ? 2 * ceil(log2((double)pr)) : 0);
+    double own_rows = c->words_rows - gather_words, own_cols = pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0;
+    c->owned = part_optimiser_fits(p);
+    if (c->owned) {
+        c->msgs_alt = rep_msgs, c->words_alt = rep_words;
+        c->msgs = own_msgs, c->words_rows = own_rows, c->words_cols = own_cols;
+    } else {
+        c->msgs_alt = own_msgs, c->words_alt = own_rows + own_cols;
+    }
+    c->seconds = m->alpha * c->msgs + m->beta * (c->words_rows + c->words_cols) + compute;
+    c->seconds_alt = m->alpha * c->msgs_alt + m->beta * c->words_alt + compute;
     return 0;
 }
 
 int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
-              int *best_owned, char *err, size_t errlen)
+              int *best_alt, char *err, size_t errlen)
 {
     int n = 0;
-    *best = *best_owned = -1;
+    *best = *best_alt = -1;
     for (int pr = 1; pr <= P && n < max; pr++) {
         if (P % pr != 0 || P / pr > B)
             continue;
@@ -128,8 +149,8 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
             return 0;
         if (*best < 0 || c[n].seconds < c[*best].seconds)
             *best = n;
-        if (*best_owned < 0 || c[n].seconds_owned < c[*best_owned].seconds_owned)
-            *best_owned = n;
+        if (*best_alt < 0 || c[n].seconds_alt < c[*best_alt].seconds_alt)
+            *best_alt = n;
         n++;
     }
     if (n == 0)
@@ -138,21 +159,24 @@ int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridC
     return n;
 }
 
-void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_alt, int P, int64_t B,
                      const GridMachine *m)
 {
-    fprintf(f, "grid plan: %d ranks, batch %lld; alpha %.3g s/message, beta %.3g s/word, rate %.3g flop/s, "
-            "conv %.3g flop/s (%s)\n", P, (long long)B, m->alpha, m->beta, m->rate, m->rate_conv,
+    int owned = n > 0 && c[0].owned;
+    fprintf(f, "grid plan: %d ranks, batch %lld, %s; alpha %.3g s/message, beta %.3g s/word, rate %.3g flop/s, "
+            "conv %.3g flop/s (%s)\n", P, (long long)B, part_path(owned), m->alpha, m->beta, m->rate, m->rate_conv,
             m->measured ? "measured" : "EXA_GRID_COST");
     fprintf(f, "   rows x cols  messages  words(rows)  words(cols)   Mflop/rank  predicted ms/step"
-               "   | owned rows: words  ms/step\n");
+               "   | %s: words  ms/step\n", owned ? "replicated" : "owned rows");
     for (int i = 0; i < n; i++)
-        fprintf(f, " %c %4d x %-4d %9.0f %12.4g %12.4g %12.4g %18.4f   | %c %16.4g %8.4g%s\n", i == best ? '*' : ' ',
+        fprintf(f, " %c %4d x %-4d %9.0f %12.7g %12.7g %12.4g %18.4f   | %c %16.7g %8.4g%s\n", i == best ? '*' : ' ',
                 c[i].pr, c[i].pc, c[i].msgs, c[i].words_rows, c[i].words_cols, c[i].flops / 1e6, c[i].seconds * 1e3,
-                i == best_owned ? '+' : ' ', c[i].words_owned, c[i].seconds_owned * 1e3,
+                i == best_alt ? '+' : ' ', c[i].words_alt, c[i].seconds_alt * 1e3,
                 c[i].pr == 1 ? "  (pure batch)" : c[i].pc == 1 ? "  (pure model)" : "");
-    fprintf(f, "* the cheapest grid (shape: auto takes it); + the cheapest if each rank kept only its rows "
-               "of W (the source's 1.5D; neurons() replicates W)\n");
+    fprintf(f, "* the cheapest grid on this path (shape: auto takes it); + the cheapest %s\n",
+            owned ? "if the parameters were replicated (neurons()' path for optimisers that need whole vectors: "
+                    "lbfgs, trust_region)"
+                  : "with owned rows (neurons()' path for SGD and Adam, which step coordinate by coordinate)");
 }
 
 static double now(void)
@@ -287,34 +311,25 @@ int grid_calibrate(const ExaComm *world, const ExaProgram *p, int64_t B, GridMac
     }
     rate = exa_comm_sum_double(world, rate) / world->size;
     rate_conv = exa_comm_sum_double(world, rate_conv) / world->size;
-    /* alpha and beta: ping-pong between ranks 0 and 1 (the others wait in
-     * the broadcast) */
-    enum { SMALL = 30, BIG = 5, WORDS = 1 << 15 };
-    double *buf = calloc(WORDS, sizeof *buf), t[2] = { 0, 0 };
+    /* alpha and beta: a blocking ping-pong between ranks 0 and 1 (the
+     * others wait), after a barrier and warm-up, the median of REPS at each
+     * of several sizes: alpha the one-word message's time, beta the
+     * least-squares slope of time against words (the intercept of that fit
+     * is set by the large messages' noise, not by the latency) */
+    enum { REPS_PP = 15, NSIZE = 5, WORDS = 1 << 16 };
+    static const int words[NSIZE] = { 1, 256, 2048, 16384, WORDS };
+    double *buf = calloc(WORDS, sizeof *buf), t[NSIZE], sw = 0, st = 0, sww = 0, swt = 0;
     if (!buf) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    exa_comm_barrier(world);
-    for (int k = 0; k < 2 && world->rank < 2; k++) {
-        int reps = k ? BIG : SMALL;
-        size_t bytes = k ? WORDS * sizeof *buf : sizeof *buf;
-        double t0 = now();
-        for (int i = 0; i < reps; i++) {
-            if (world->rank == 0) {
-                exa_comm_send(world, buf, bytes, 1, 901);
-                exa_comm_recv(world, buf, bytes, 1, 902);
-            } else {
-                exa_comm_recv(world, buf, bytes, 0, 901);
-                exa_comm_send(world, buf, bytes, 0, 902);
-            }
-        }
-        t[k] = (now() - t0) / (2.0 * reps);
+    for (int k = 0; k < NSIZE; k++) {
+        t[k] = exa_comm_pingpong(world, 0, 1, buf, (size_t)words[k] * sizeof *buf, REPS_PP);
+        sw += words[k], st += t[k], sww += (double)words[k] * words[k], swt += words[k] * t[k];
     }
-    exa_comm_bcast(world, t, sizeof t, 0);
     free(buf);
     m->alpha = t[0];
-    m->beta = fmax(t[1] - t[0], 0) / WORDS;
+    m->beta = (NSIZE * swt - sw * st) / (NSIZE * sww - sw * sw);
     m->rate = rate, m->rate_conv = rate_conv;
     m->measured = 1;
     return 0;

@@ -24,14 +24,17 @@ typedef struct GridMachine {
 
 typedef struct GridCost {
     int pr, pc;
-    double msgs, words_rows, words_cols, flops; /* per step, per rank */
+    int owned;                                   /* the path neurons() takes for the program's optimiser:
+                                                    1 owned rows, 0 replicated parameters (part.h) */
+    double msgs, words_rows, words_cols, flops; /* per step, per rank, on that path */
     double flops_conv;                           /* of flops, the convolutions' */
     double seconds;                              /* predicted per step */
-    /* the same if each rank kept only its rows of the dense layers' W and b
-     * (the source's 1.5D, which neurons() is not: it all-gathers dW, db so
-     * the parameters stay replicated); the columns then allreduce only
-     * those rows' gradients */
-    double msgs_owned, words_owned, seconds_owned;
+    /* the same on the other path: with owned rows each rank keeps only its
+     * rows of the dense layers' W and b and the columns allreduce only
+     * those rows' gradients (and the convolutions'); with replicated
+     * parameters every step all-gathers the rows of dW, db and the columns
+     * allreduce the whole gradient */
+    double msgs_alt, words_alt, seconds_alt;
 } GridCost;
 
 /* The cost of one step of the program's chain (its `layer` records) with a
@@ -40,14 +43,15 @@ typedef struct GridCost {
 int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine *m, GridCost *c, char *err,
               size_t errlen);
 /* Every factorisation pr x pc = P with pc <= B into c (at most max), in
- * order of pr; their count (0 with err set on failure); *best the cheapest,
- * *best_owned the cheapest with owned rows. */
+ * order of pr; their count (0 with err set on failure); *best the cheapest
+ * on the path that runs, *best_alt the cheapest on the other. */
 int grid_plan(const ExaProgram *p, int P, int64_t B, const GridMachine *m, GridCost *c, int max, int *best,
-              int *best_owned, char *err, size_t errlen);
+              int *best_alt, char *err, size_t errlen);
 /* The table of a plan (rank 0 prints it). */
-void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_owned, int P, int64_t B,
+void grid_plan_print(FILE *f, const GridCost *c, int n, int best, int best_alt, int P, int64_t B,
                      const GridMachine *m);
-/* Measures alpha, beta (ping-pong between ranks 0 and 1) and the rates (a
+/* Measures alpha, beta (a blocking ping-pong between ranks 0 and 1 at
+ * several sizes: exa_comm_pingpong) and the rates (a
  * GEMM of the program's largest dense layer, a convolution of its largest
  * conv layer, at a batch of B capped) on world, alike on every rank, unless
  * EXA_GRID_COST="alpha beta rate [rate_conv]" gives them; -1 with err set

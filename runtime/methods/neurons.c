@@ -17,12 +17,21 @@
  *             dA_l = sum_k W_k^T dZ_k reduce-scattered over the ranks by the
  *             previous layer's row blocks, so each rank gets the rows of dA
  *             it needs for its own dZ_{l-1} = dA .* [Z_{l-1} > 0]
- *   gradient  every rank's rows of dW, db all-gathered in place (W's rows are
- *             contiguous in the flat parameter vector), so the train block's
- *             optimiser steps on the whole gradient on every rank alike (the
- *             parameters stay replicated: an all-gather of n words per step
- *             that a 1.5D code updating only its own rows would not send;
- *             docs/strategies.md and the cost model count it)
+ *   step      owned rows (the source's 1.5D; part.h): each rank keeps its
+ *             rows of W and b current, and the train block's optimiser, with
+ *             its state, steps on those rows alone (and on the convolutions'
+ *             weights, whose gradients are summed over the ranks): nothing
+ *             else is sent.  The other ranks' rows are gathered (one
+ *             all-gather per W and b) only when the whole parameters are
+ *             needed: before a checkpoint, an evaluation, and at the end
+ *             (the gather op, exa_strategy_gather).  That needs an optimiser
+ *             that steps coordinate by coordinate (SGD, Adam); with one that
+ *             needs whole vectors (L-BFGS, trust region) every rank's rows of
+ *             dW, db are all-gathered in place at every step instead (W's
+ *             rows are contiguous in the flat vector), the optimiser steps on
+ *             the whole gradient on every rank alike and the parameters stay
+ *             replicated (the banner says which; grid_cost.c counts the words
+ *             of the path taken)
  * All arithmetic is in double (programs compiled for f32 get the result
  * rounded); the products are those of serial, summed in another order only
  * in the reduce-scatter, so a run equals the one-rank run to rounding
@@ -97,9 +106,12 @@ static double cross_entropy(const double *Z, int64_t m, int64_t B, const int32_t
     return sum / (double)B;
 }
 
-static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
+/* The mini-batch loss; with grad, the gradient of this rank's rows (and of
+ * the convolutions, summed) into N->g, and with gather every rank's rows of
+ * it (the replicated path and --gradcompare). */
+static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, int64_t begin, int64_t count)
 {
-    Neurons *N = (Neurons *)m;
+    ExaMethod *m = &N->base;
     ExaRun *r = m->r;
     const ExaComm *cm = &m->comm;
     int P = cm->size, me = cm->rank;
@@ -142,6 +154,7 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
         }
         lay_counts(y, B, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, out, N->cnt, N->dsp);
+        neurons_count_blocks(N, N->cnt);
     }
     const NLayer *last = &N->lay[N->L - 1];
     double f = cross_entropy(N->act[N->L], last->m, B, label, grad ? N->da : NULL);
@@ -185,6 +198,7 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
             memcpy(N->da, N->part + (int64_t)prev->off[me] * B, (size_t)N->cnt[me] * sizeof *N->da);
         else
             exa_comm_reduce_scatter_f64(cm, N->part, N->da, N->cnt);
+        neurons_count_blocks(N, N->cnt);
         const double *Zp = N->pre[l - 1];
         for (int64_t i = 0; i < (int64_t)prev->cnt[me] * B; i++)
             N->dz[i] = prev->relu && Zp[i] <= 0 ? 0 : N->da[i];
@@ -196,29 +210,56 @@ static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t 
         }
     }
     /* every rank's rows of every W and b, in place */
-    for (int l = 0; l < N->L; l++) {
+    for (int l = 0; l < N->L && gather; l++) {
         const NLayer *y = &N->lay[l];
         lay_counts(y, y->n, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, N->g + y->w, N->cnt, N->dsp);
+        neurons_count_blocks(N, N->cnt);
         lay_counts(y, 1, P, N->cnt, N->dsp);
         exa_comm_allgatherv_f64(cm, N->g + y->b, N->cnt, N->dsp);
+        neurons_count_blocks(N, N->cnt);
     }
     neurons_front_sum(N);
-    for (int64_t i = 0; i < r->n; i++)
-        exa_set(r, grad, i, N->g[i]);
+    N->evals++;
     return f;
 }
 
-static double neurons_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
-                              ExaShard mode)
+/* The loss op: the whole gradient (every rank's rows gathered). */
+static double neurons_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
 {
-    (void)mode;
-    return neurons_loss(ctx, theta, grad, begin, count);
+    Neurons *N = (Neurons *)m;
+    double f = neurons_eval(N, theta, grad != NULL, 1, begin, count);
+    for (int64_t i = 0; grad && i < m->r->n; i++)
+        exa_set(m->r, grad, i, N->g[i]);
+    return f;
 }
 
-static double neurons_step(ExaMethod *m, int64_t begin, int64_t count)
+/* Owned rows: the gradient of this rank's part alone, packed. */
+static double neurons_part_loss(ExaMethod *m, const void *theta, void *grad_part, int64_t begin, int64_t count)
 {
-    return stepper_step(&((Neurons *)m)->global, m->r, neurons_loss_fn, m, begin, count);
+    Neurons *N = (Neurons *)m;
+    double f = neurons_eval(N, theta, 1, 0, begin, count);
+    part_pack_double(N->owned, m->r->elem, N->g, grad_part);
+    return f;
+}
+
+static const ExaParamPart *neurons_part(ExaMethod *m)
+{
+    return ((Neurons *)m)->owned;
+}
+
+/* words_rows: the words per rank and gradient the rows' collectives moved
+ * since the last report (the epoch's), on average over the ranks; the
+ * cost model's words(rows) for this grid (tests/grid checks they agree). */
+static int neurons_report(ExaMethod *m, const char **names, double *values, int max)
+{
+    Neurons *N = (Neurons *)m;
+    if (max < 1)
+        return 0;
+    double words = exa_comm_sum_double(&m->comm, N->words) / m->comm.size;
+    names[0] = "words_rows", values[0] = N->evals > 0 ? words / N->evals : 0;
+    N->words = N->evals = 0;
+    return 1;
 }
 
 static void neurons_free(ExaMethod *m)
@@ -232,6 +273,7 @@ static void neurons_free(ExaMethod *m)
     free(N->dz), free(N->da), free(N->part), free(N->g), free(N->wt), free(N->cnt), free(N->dsp), free(N->mask);
     neurons_front_free(N);
     stepper_free(&N->global);
+    part_free(N->owned);
     free(N);
 }
 
@@ -308,14 +350,29 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
         return neurons_fail(N, err, errlen, "the training set's classes are not the last layer's outputs");
     N->g = solver_alloc(r->n, sizeof *N->g);
     N->wt = solver_alloc(wmat > 0 ? wmat : 1, sizeof *N->wt);
-    if (stepper_init(&N->global, r, N->base.name, err, errlen) != 0) {
+    if (part_optimiser_fits(p)) { /* owned rows: this rank's rows of every W and b */
+        PartBlock *blk = calloc((size_t)(2 * N->L), sizeof *blk);
+        for (int l = 0; blk && l < N->L; l++) {
+            const NLayer *y = &N->lay[l];
+            blk[2 * l] = (PartBlock){ .base = y->w, .unit = y->n, .cnt = y->cnt, .off = y->off };
+            blk[2 * l + 1] = (PartBlock){ .base = y->b, .unit = 1, .cnt = y->cnt, .off = y->off };
+        }
+        N->owned = blk ? part_create(comm, r->n, blk, 2 * N->L) : NULL;
+        free(blk);
+        if (!N->owned)
+            return neurons_fail(N, err, errlen, "out of memory");
+    }
+    if (stepper_init_part(&N->global, r, N->base.name, N->owned, err, errlen) != 0) {
         neurons_free(&N->base);
         return NULL;
     }
+    size_t len = strlen(N->base.name); /* the banner says which path runs */
+    snprintf(N->base.name + len, sizeof N->base.name - len, " (%s)", part_path(N->owned != NULL));
     return &N->base;
 }
 
 const ExaMethodOps exa_method_neurons = {
-    .name = "neurons", .create = neurons_create, .step = neurons_step, .loss = neurons_loss,
-    .save = stepper_save, .load = stepper_load, .free = neurons_free,
+    .name = "neurons", .create = neurons_create, .step = stepper_method_step, .loss = neurons_loss,
+    .save = stepper_save, .load = stepper_load, .free = neurons_free, .report = neurons_report,
+    .part = neurons_part, .part_loss = neurons_part_loss, .gather = stepper_method_gather,
 };

@@ -4,6 +4,7 @@
 #ifndef EXA_METHODS_NEURONS_H
 #define EXA_METHODS_NEURONS_H
 
+#include "part.h"
 #include "solver.h"
 
 /* One dense layer: rank k holds rows [off[k], off[k] + cnt[k]) of W and b. */
@@ -46,7 +47,24 @@ typedef struct Neurons {
     double *dz, *da, *part, *g, *wt, *mask;
     int *cnt, *dsp;     /* scratch for the collectives */
     int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce (tests only) */
+    ExaParamPart *owned; /* owned rows (part.h): this rank's rows of every W, b; NULL: replicated */
+    double words;       /* words this rank moved in the collectives since the last report (ring */
+    double evals;       /* counting, as grid_cost.c does) and the gradients computed meanwhile */
 } Neurons;
+
+/* Counts a collective of the rows for the report: an all-gather or
+ * reduce-scatter of the blocks cnt over the ranks moves all but this rank's
+ * block through it (a ring's (P - 1)/P of the whole, on average over the
+ * ranks); an allreduce of n words twice (P - 1)/P n. */
+static inline void neurons_count_blocks(Neurons *N, const int *cnt)
+{
+    for (int k = 0; k < N->base.comm.size; k++)
+        N->words += k == N->base.comm.rank ? 0 : cnt[k];
+}
+static inline void neurons_count_allreduce(Neurons *N, double n)
+{
+    N->words += 2.0 * (N->base.comm.size - 1) / N->base.comm.size * n;
+}
 
 /* neurons_front.c: the front from the descriptor's conv/pool/flatten
  * records (layers [0, *first_dense)); 0 or -1 with the reason in err. */

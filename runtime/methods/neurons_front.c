@@ -90,6 +90,7 @@ static void halo(Neurons *N, const NSpatial *q, const NSpatial *prev, double *ow
             else
                 pack(slab, B, c, q->hr, q->need0[me], q->wp, q->pad, w, out0, out1, sbuf[j], 0, 0);
             req[P + j] = exa_comm_isend(cm, sbuf[j], (size_t)(B * c * (out1 - out0) * w) * sizeof(double), j, tag);
+            N->words += (double)(B * c * (out1 - out0) * w);
         }
     }
     for (int j = 0; j < P; j++) {
@@ -188,6 +189,7 @@ void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t
                 for (int64_t i = 0; i < B; i++)
                     mine[((ch * rows + rr) * z->ow + col) * B + i] = z->out[((i * z->o + ch) * rows + rr) * z->ow + col];
     exa_comm_allgatherv_f64(cm, N->flat, N->cnt, N->dsp);
+    neurons_count_blocks(N, N->cnt);
     for (int k = 0; k < P; k++) {
         int64_t kr = z->hi[k] - z->lo[k];
         const double *blk = N->flat + N->dsp[k];
@@ -218,6 +220,7 @@ void neurons_front_backward(Neurons *N, const void *theta, double *part, int64_t
     int64_t rows = z->hi[me] - z->lo[me];
     double *mine = N->da; /* wmax * cap doubles: at least the features' */
     exa_comm_reduce_scatter_f64(cm, N->flat, mine, N->cnt);
+    neurons_count_blocks(N, N->cnt);
     for (int64_t ch = 0; ch < z->o; ch++)
         for (int64_t rr = 0; rr < rows; rr++)
             for (int64_t col = 0; col < z->ow; col++)
@@ -270,6 +273,7 @@ void neurons_front_sum(Neurons *N)
         if (q->conv) {
             exa_comm_allreduce_sum(&N->base.comm, N->g + q->wo, (size_t)(q->o * q->c * q->k * q->k), EXA_REAL_F64);
             exa_comm_allreduce_sum(&N->base.comm, N->g + q->bo, (size_t)q->o, EXA_REAL_F64);
+            neurons_count_allreduce(N, (double)(q->o * q->c * q->k * q->k + q->o));
         }
     }
 }

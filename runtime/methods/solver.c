@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "part.h"
 #include "solver.h"
 
 #include "exa/gpu_train.h"
@@ -50,6 +51,11 @@ OptSpec solver_spec(const ExaValue *v, const ExaCall *fallback)
 
 int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
 {
+    return solver_init_n(r, o, st, f64, r->n);
+}
+
+int solver_init_n(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64, int64_t n)
+{
     double lr = r->opt.lr > 0 ? r->opt.lr : -1;
     memset(st, 0, sizeof *st);
     st->spec = *o;
@@ -60,7 +66,7 @@ int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
                            .weight_decay = exa_call_num(o->call, "weight_decay", 0),
                            .nesterov = exa_call_num(o->call, "nesterov", 0) != 0 };
         st->base_lr = c.lr;
-        return exa_sgd_init(&st->sgd, c, r->n, f64);
+        return exa_sgd_init(&st->sgd, c, n, f64);
     }
     case OPT_ADAM: {
         ExaAdamConfig c = exa_adam_defaults();
@@ -72,12 +78,12 @@ int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
         c.decoupled = same(o->call->name, "adamw");
         c.weight_decay = exa_call_num(o->call, "weight_decay", c.decoupled ? 0.01 : 0);
         st->base_lr = c.lr;
-        return exa_adam_init(&st->adam, c, r->n, f64);
+        return exa_adam_init(&st->adam, c, n, f64);
     }
     case OPT_LBFGS: {
         ExaLbfgsConfig c = exa_lbfgs_defaults();
         c.history = (int)exa_call_num(o->call, "history", c.history);
-        return exa_lbfgs_init(&st->lbfgs, c, r->n);
+        return exa_lbfgs_init(&st->lbfgs, c, n);
     }
     case OPT_TR: {
         ExaTrustConfig c = exa_trust_defaults();
@@ -90,7 +96,7 @@ int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64)
         c.shrink = exa_call_num(o->call, "shrink", c.shrink);
         if (c.delta_min > c.delta0)
             c.delta_min = c.delta0;
-        return exa_trust_init(&st->trust, c, r->n);
+        return exa_trust_init(&st->trust, c, n);
     }
     default:
         return 0;
@@ -221,18 +227,36 @@ double solver_objective(void *ctx, const double *x, double *g)
     return f;
 }
 
-/* Before an SGD or Adam step on gradient g (n reals of elem bytes): the
- * schedule's learning rate for this step, and g clipped to the train
- * block's bound. */
-static void first_order_begin(Optimizer *o, const ExaRun *r, void *g, int elem)
+/* Before an SGD or Adam step: the schedule's learning rate for this step. */
+static void first_order_lr(Optimizer *o, const ExaRun *r)
 {
     double lr = o->base_lr * r->lr_scale;
     if (o->spec.kind == OPT_SGD)
         o->sgd.cfg.lr = lr;
     else
         o->adam.cfg.lr = lr;
+}
+
+/* ... and gradient g (n reals of elem bytes) clipped to the train block's
+ * bound. */
+static void first_order_begin(Optimizer *o, const ExaRun *r, void *g, int elem)
+{
+    first_order_lr(o, r);
     if (r->clip > 0)
         exa_clip_grad_norm(g, r->n, elem, r->clip);
+}
+
+/* One SGD or Adam step on x with gradient g, reals of elem bytes. */
+static void first_order_step(Optimizer *o, int elem, void *x, const void *g)
+{
+    if (o->spec.kind == OPT_SGD && elem == 4)
+        exa_sgd_step_f32(&o->sgd, x, g);
+    else if (o->spec.kind == OPT_SGD)
+        exa_sgd_step_f64(&o->sgd, x, g);
+    else if (elem == 4)
+        exa_adam_step_f32(&o->adam, x, g);
+    else
+        exa_adam_step_f64(&o->adam, x, g);
 }
 
 void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
@@ -305,14 +329,7 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
             if (k == 0)
                 loss = f;
             first_order_begin(o, r, r->grad, r->elem);
-            if (o->spec.kind == OPT_SGD && r->elem == 4)
-                exa_sgd_step_f32(&o->sgd, r->theta, r->grad);
-            else if (o->spec.kind == OPT_SGD)
-                exa_sgd_step_f64(&o->sgd, r->theta, r->grad);
-            else if (r->elem == 4)
-                exa_adam_step_f32(&o->adam, r->theta, r->grad);
-            else
-                exa_adam_step_f64(&o->adam, r->theta, r->grad);
+            first_order_step(o, r->elem, r->theta, r->grad);
         }
         return loss;
     }
@@ -327,39 +344,169 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
 
 int stepper_init(Stepper *st, const ExaRun *r, const char *name, char *err, size_t errlen)
 {
+    return stepper_init_part(st, r, name, NULL, err, errlen);
+}
+
+int stepper_init_part(Stepper *st, const ExaRun *r, const char *name, const ExaParamPart *part, char *err,
+                      size_t errlen)
+{
     memset(st, 0, sizeof *st);
-    st->x = solver_alloc(r->n, sizeof(double)), st->g = solver_alloc(r->n, sizeof(double));
-    st->stage_theta = solver_alloc(r->n, (size_t)r->elem);
-    st->stage_grad = solver_alloc(r->n, (size_t)r->elem);
     OptSpec spec = solver_spec(NULL, r->prog->optimizer);
-    if (spec.kind == OPT_NONE || solver_init(r, &spec, &st->opt, r->elem == 8) != 0) {
+    if (part && !part_optimiser_fits(r->prog)) {
+        snprintf(err, errlen, "exa: decompose = %s: the optimiser %s does not step on owned rows", name,
+                 r->prog->optimizer->name);
+        return -1;
+    }
+    if (part) { /* the first-order step's copies of the part (part_step) */
+        st->part = part;
+        st->xl = solver_alloc(part->n, (size_t)r->elem), st->gl = solver_alloc(part->n, (size_t)r->elem);
+    } else {
+        st->x = solver_alloc(r->n, sizeof(double)), st->g = solver_alloc(r->n, sizeof(double));
+        st->stage_theta = solver_alloc(r->n, (size_t)r->elem);
+        st->stage_grad = solver_alloc(r->n, (size_t)r->elem);
+    }
+    if (spec.kind == OPT_NONE || solver_init_n(r, &spec, &st->opt, r->elem == 8, part ? part->n : r->n) != 0) {
         snprintf(err, errlen, "exa: decompose = %s: the optimiser %s cannot run", name, r->prog->optimizer->name);
         return -1;
     }
     return 0;
 }
 
+/* stepper_step on a part: solver_global_step's first-order steps on the
+ * packed part (elementwise, so each coordinate is updated exactly as on the
+ * whole vector), the clipping norm the whole gradient's. */
+static double part_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count)
+{
+    Optimizer *o = &st->opt;
+    const ExaParamPart *p = st->part;
+    double first = 0;
+    for (int k = 0; k < o->spec.steps; k++) {
+        double f = loss(ctx, r->theta, st->gl, begin, count, EXA_SHARD_SPLIT);
+        if (k == 0)
+            first = f;
+        first_order_lr(o, r);
+        if (r->clip > 0)
+            exa_clip_grad_scale(st->gl, p->n, r->elem, sqrt(part_norm2(p, r->elem, st->gl)), r->clip);
+        part_pack(p, r->elem, r->theta, st->xl);
+        first_order_step(o, r->elem, st->xl, st->gl);
+        part_unpack(p, r->elem, st->xl, r->theta);
+    }
+    return first;
+}
+
 double stepper_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count)
 {
+    if (st->part)
+        return part_step(st, r, loss, ctx, begin, count);
     Objective obj = { .r = r, .loss = loss, .ctx = ctx, .begin = begin, .count = count,
                       .mode = EXA_SHARD_SPLIT, .stage_theta = st->stage_theta, .stage_grad = st->stage_grad };
     return solver_global_step(&st->opt, &obj, st->x, st->g);
 }
 
-void stepper_save(ExaMethod *m, ExaStateList *l)
+/* With a part: the optimiser's state arrays of this rank's part (SGD's
+ * momentum, Adam's moments; *n of them), and their whole copies, allocated
+ * now if they were not. */
+static void part_state(Stepper *st, const ExaRun *r, void **local, void ***full, int *n)
 {
-    solver_save(&((SteppedMethod *)m)->global.opt, m->r, "global", l);
+    Optimizer *o = &st->opt;
+    *n = 0;
+    if (o->spec.kind == OPT_SGD && o->sgd.buf)
+        local[(*n)++] = o->sgd.buf;
+    else if (o->spec.kind == OPT_ADAM)
+        local[(*n)++] = o->adam.m, local[(*n)++] = o->adam.v;
+    for (int i = 0; i < *n; i++)
+        if (!st->full[i])
+            st->full[i] = solver_alloc(r->n, (size_t)r->elem);
+    *full = st->full;
 }
 
+void stepper_gather(Stepper *st, ExaRun *r)
+{
+    if (!st->part)
+        return;
+    part_gather(st->part, r->elem, r->theta, 1);
+    void *local[2], **full;
+    int n;
+    part_state(st, r, local, &full, &n);
+    for (int i = 0; i < n; i++) {
+        part_unpack(st->part, r->elem, local[i], full[i]);
+        part_gather(st->part, r->elem, full[i], 0);
+    }
+}
+
+/* A checkpoint holds the state whole (gathered before it is written) under
+ * solver_save's names and sizes: it is the same whatever the grid, and
+ * resumes on any grid, on one rank, or under data(). */
+void stepper_save(ExaMethod *m, ExaStateList *l)
+{
+    Stepper *st = &((SteppedMethod *)m)->global;
+    if (!st->part) {
+        solver_save(&st->opt, m->r, "global", l);
+        return;
+    }
+    void *local[2], **full;
+    int n;
+    part_state(st, m->r, local, &full, &n);
+    int64_t bytes = m->r->n * m->r->elem;
+    if (st->opt.spec.kind == OPT_SGD) {
+        exa_state_add(l, "global.sgd", "steps", &st->opt.sgd.steps, 8);
+        if (n > 0)
+            exa_state_add(l, "global.sgd", "momentum", full[0], bytes);
+    } else {
+        exa_state_add(l, "global.adam", "t", &st->opt.adam.t, 8);
+        exa_state_add(l, "global.adam", "m", full[0], bytes);
+        exa_state_add(l, "global.adam", "v", full[1], bytes);
+    }
+}
+
+/* After a resume filled the whole arrays: this rank's part of them. */
 void stepper_load(ExaMethod *m)
 {
-    solver_load(&((SteppedMethod *)m)->global.opt);
+    Stepper *st = &((SteppedMethod *)m)->global;
+    if (!st->part) {
+        solver_load(&st->opt);
+        return;
+    }
+    void *local[2], **full;
+    int n;
+    part_state(st, m->r, local, &full, &n);
+    for (int i = 0; i < n; i++)
+        part_pack(st->part, m->r->elem, full[i], local[i]);
 }
 
 void stepper_free(Stepper *st)
 {
     solver_free(&st->opt);
     free(st->x), free(st->g), free(st->stage_theta), free(st->stage_grad);
+    free(st->xl), free(st->gl), free(st->full[0]), free(st->full[1]);
+}
+
+/* The method's loss op as a LossFn (ctx the method; the shard mode is the
+ * method's own business), and its part_loss op likewise. */
+static double method_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count, ExaShard mode)
+{
+    (void)mode;
+    ExaMethod *m = ctx;
+    return m->ops->loss(m, theta, grad, begin, count);
+}
+
+static double method_part_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                                  ExaShard mode)
+{
+    (void)mode;
+    ExaMethod *m = ctx;
+    return m->ops->part_loss(m, theta, grad, begin, count);
+}
+
+double stepper_method_step(ExaMethod *m, int64_t begin, int64_t count)
+{
+    Stepper *st = &((SteppedMethod *)m)->global;
+    return stepper_step(st, m->r, st->part ? method_part_loss_fn : method_loss_fn, m, begin, count);
+}
+
+void stepper_method_gather(ExaMethod *m)
+{
+    stepper_gather(&((SteppedMethod *)m)->global, m->r);
 }
 
 double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,

@@ -33,6 +33,8 @@ OptSpec solver_spec(const ExaValue *v, const ExaCall *fallback);
 /* f64: buffers in double (local solvers work on double copies), else in
  * the program's precision.  0, or -1 out of memory. */
 int solver_init(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64);
+/* The same on vectors of n reals (a part of the parameters: part.h). */
+int solver_init_n(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64, int64_t n);
 void solver_free(Optimizer *st);
 /* A new round of a local solver: momentum, moments, history forgotten;
  * a trust region's radius set to radius (> 0) or its initial one. */
@@ -77,11 +79,18 @@ void *solver_alloc(int64_t n, size_t size);
 
 
 /* The train block's optimiser stepping on a method's loss (data, layers,
- * grid): the optimiser, its double copies and f32 scratch. */
+ * grid): the optimiser, its double copies and f32 scratch.  With a part
+ * (owned rows: neurons() and its grids, part.h) the optimiser and its state
+ * cover this rank's part alone: the loss gives the part's gradient, packed;
+ * the step updates the part of the run's parameters and leaves the other
+ * ranks' rows as they were until stepper_gather. */
 typedef struct Stepper {
     Optimizer opt;
     double *x, *g;
     void *stage_theta, *stage_grad;
+    const ExaParamPart *part; /* NULL: the whole vector */
+    void *xl, *gl;            /* the part of the parameters and of the gradient, packed */
+    void *full[2];            /* the state whole, for checkpoints (at the first gather or save) */
 } Stepper;
 
 /* A method whose only state is its Stepper, which follows the head: its
@@ -95,9 +104,24 @@ void stepper_load(ExaMethod *m);
 
 /* 0, or -1 with "exa: decompose = NAME: ..." in err. */
 int stepper_init(Stepper *st, const ExaRun *r, const char *name, char *err, size_t errlen);
-/* One step at the run's parameters on loss(ctx, ...); the loss before it. */
+/* The same on this rank's part (NULL: stepper_init); the optimiser must be
+ * one part_optimiser_fits accepts. */
+int stepper_init_part(Stepper *st, const ExaRun *r, const char *name, const ExaParamPart *part, char *err,
+                      size_t errlen);
+/* One step at the run's parameters on loss(ctx, ...); the loss before it.
+ * With a part, loss writes the part's gradient (part->n reals, packed) and
+ * the gradient's norm for clipping is the whole vector's (part_norm2). */
 double stepper_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count);
+/* With a part: every rank's rows of the run's parameters and of the
+ * optimiser's state gathered, whole on every rank (collective over the
+ * part's ranks); nothing without one. */
+void stepper_gather(Stepper *st, ExaRun *r);
 void stepper_free(Stepper *st);
+
+/* A SteppedMethod's step and gather ops: the train block's optimiser on
+ * the method's own loss op (or part_loss op when its Stepper has a part). */
+double stepper_method_step(ExaMethod *m, int64_t begin, int64_t count);
+void stepper_method_gather(ExaMethod *m);
 
 /* The mini-batch loss of exa_run_loss, rows shared over the method's
  * communicator: ctx is the ExaMethod (a LossFn), and as an ExaMethodOps loss. */

@@ -90,6 +90,12 @@ const char *exa_strategy_name(const ExaStrategy *s)
     return s->m->name;
 }
 
+void exa_strategy_gather(ExaStrategy *s)
+{
+    if (s->m->ops->gather)
+        s->m->ops->gather(s->m);
+}
+
 static void list_state(ExaMethod *m, ExaStateList *l)
 {
     l->n = 0;

@@ -59,6 +59,23 @@ double exa_schedule_factor(const ExaSchedule *s, int64_t step, int64_t total,
     }
 }
 
+void exa_clip_grad_scale(void *g, int64_t n, int elem, double norm, double max_norm)
+{
+    if (!(max_norm > 0 && norm > max_norm))
+        return;
+    /* PyTorch's factor: max_norm / (norm + 1e-6) */
+    double k = max_norm / (norm + 1e-6);
+    if (elem == 8) {
+        double *d = g;
+        for (int64_t i = 0; i < n; i++)
+            d[i] *= k;
+    } else {
+        float *f = g;
+        for (int64_t i = 0; i < n; i++)
+            f[i] = (float)(f[i] * k);
+    }
+}
+
 double exa_clip_grad_norm(void *g, int64_t n, int elem, double max_norm)
 {
     double sq = 0;
@@ -72,18 +89,6 @@ double exa_clip_grad_norm(void *g, int64_t n, int elem, double max_norm)
             sq += (double)f[i] * f[i];
     }
     double norm = sqrt(sq);
-    if (max_norm > 0 && norm > max_norm) {
-        /* PyTorch's factor: max_norm / (norm + 1e-6) */
-        double k = max_norm / (norm + 1e-6);
-        if (elem == 8) {
-            double *d = g;
-            for (int64_t i = 0; i < n; i++)
-                d[i] *= k;
-        } else {
-            float *f = g;
-            for (int64_t i = 0; i < n; i++)
-                f[i] = (float)(f[i] * k);
-        }
-    }
+    exa_clip_grad_scale(g, n, elem, norm, max_norm);
     return norm;
 }

@@ -55,6 +55,9 @@ int exa_comm_max_int(const ExaComm *c, int x);
 /* Blocks of doubles, rank k's counts[k] at displs[k] of buf, gathered in
  * place on every rank (one contiguous call). */
 void exa_comm_allgatherv_f64(const ExaComm *c, double *buf, const int *counts, const int *displs);
+/* The same for reals of either precision (the rows of parameter vectors
+ * gathered for a checkpoint: methods/part.c). */
+void exa_comm_allgatherv(const ExaComm *c, void *buf, const int *counts, const int *displs, ExaReal type);
 /* out (counts[rank] doubles) = this rank's block of the sum over the group
  * of in (the blocks of counts, in rank order, back to back). */
 void exa_comm_reduce_scatter_f64(const ExaComm *c, const double *in, double *out, const int *counts);
@@ -64,6 +67,12 @@ void exa_comm_barrier(const ExaComm *c);
 int exa_comm_node_ranks(const ExaComm *c);
 /* This rank's place among them, 0 to node_ranks - 1 (which GPU it uses). */
 int exa_comm_node_rank(const ExaComm *c);
+/* The median over reps (at most 64) of the one-way time of a message of
+ * bytes bytes between ranks a and b of c, by a blocking MPI_Send/MPI_Recv
+ * ping-pong after a barrier and warm-up rounds: the network's latency and
+ * bandwidth, not exa's waiting (its wait loop naps under load).  Every rank
+ * of c calls it and gets a's median. */
+double exa_comm_pingpong(const ExaComm *c, int a, int b, void *buf, size_t bytes, int reps);
 /* Point to point, for layer-parallel neighbours. */
 void exa_comm_send(const ExaComm *c, const void *buf, size_t bytes, int to, int tag);
 void exa_comm_recv(const ExaComm *c, void *buf, size_t bytes, int from, int tag);

@@ -55,6 +55,7 @@ typedef enum ExaMethodId {
 } ExaMethodId;
 
 typedef struct ExaMethod ExaMethod;
+typedef struct ExaParamPart ExaParamPart; /* methods/part.h */
 
 typedef struct ExaMethodOps {
     const char *name;
@@ -73,6 +74,17 @@ typedef struct ExaMethodOps {
     void (*solves)(ExaMethod *m, char *buf, size_t len);
     /* optional: the method's own check (--admm-check); 0 when it passes */
     int (*check)(ExaMethod *m);
+    /* optional, for a method that can split the parameters over its ranks
+     * (neurons(): each rank owns rows of W, b; methods/part.h): this rank's
+     * part, or NULL when the parameters stay replicated (the optimiser is
+     * not elementwise); the loss with the gradient of that part alone,
+     * packed (part->n reals); and the gather (collective) that makes the
+     * run's parameters and the optimiser's state whole on every rank, which
+     * the trainer calls before a checkpoint, an evaluation and the end (a
+     * method without it keeps them whole all the time) */
+    const ExaParamPart *(*part)(ExaMethod *m);
+    double (*part_loss)(ExaMethod *m, const void *theta, void *grad_part, int64_t begin, int64_t count);
+    void (*gather)(ExaMethod *m);
 } ExaMethodOps;
 
 /* The common head of every method's struct (its first member). */

@@ -201,6 +201,11 @@ void exa_strategy_save(ExaStrategy *s, struct ExaCheckpoint *c);
 int exa_strategy_restore(ExaStrategy *s, const struct ExaCheckpoint *c, const char *path, char *err,
                          size_t errlen);
 const char *exa_strategy_name(const ExaStrategy *s);
+/* Collective: the run's parameters (and the method's state) whole on every
+ * rank, for a method that splits them over its ranks (neurons()' owned
+ * rows); the trainer calls it before a checkpoint, an evaluation and the
+ * end of training, not at every step.  Nothing for the other methods. */
+void exa_strategy_gather(ExaStrategy *s);
 /* --gradcompare: the method's loss and gradient of the first mini-batch
  * against the serial ones; prints both; returns 0 when they agree to 1e-9
  * relative, 1 when not, 2 when the method computes them as serial does.

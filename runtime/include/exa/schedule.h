@@ -45,5 +45,8 @@ double exa_schedule_factor(const ExaSchedule *s, int64_t step, int64_t total,
 /* Scales g (n values of elem bytes: 4 or 8) so that its 2-norm is at most
  * max_norm (torch.nn.utils.clip_grad_norm_); returns the norm before. */
 double exa_clip_grad_norm(void *g, int64_t n, int elem, double max_norm);
+/* The scaling alone, for a vector whose norm was found elsewhere (a rank's
+ * part of a gradient split over ranks: methods/part.c). */
+void exa_clip_grad_scale(void *g, int64_t n, int elem, double norm, double max_norm);
 
 #endif
