@@ -9,7 +9,9 @@
 # gradient evaluations (the log's grad_evals, rank 0) and the wall time, with
 # the machine's load (uptime) before and after.
 #
-# The CNN has one stage (no repeat block): the parameter schemes split it by
+# two_level_schwarz (a coarse network of the repeat block) runs on the PINN,
+# next to precond_lbfgs(local_steps: 5), the same scheme without the coarse
+# level.  The CNN has one stage (no repeat block): the parameter schemes split it by
 # layer there (the stdlib text with `by stage` replaced by `by layer`, named
 # NAME_l); the PINN splits by stage as the stdlib does.
 #
@@ -95,6 +97,11 @@ epochs=$pe
 pinn="$work/pinn.exa"
 sh "$here/variant.sh" "$root/examples/allen_cahn.exa" "lbfgs(history: 20)" > "$pinn"
 "$exac" "$pinn" -o "$work/pinn" 2>/dev/null
+# two-level Schwarz (the coarse network of the repeat block) needs the stage
+# functions exac writes for a decompose line with a coarse correction
+sh "$here/variant.sh" "$root/examples/allen_cahn.exa" "lbfgs(history: 20)" "two_level_schwarz()" \
+    > "$work/pinn_coarse.exa"
+"$exac" "$work/pinn_coarse.exa" -o "$work/pinn_coarse" 2>/dev/null || true
 table "Allen-Cahn PINN (500 points, batch 500, $pe epochs)"
 long=/dev/null
 run "lbfgs (reference)" 1 "$work/pinn" --epochs "$pe" --limit 500 --batch 500
@@ -110,6 +117,11 @@ for np in 2 4; do
         [ "$s" = local_sgd_periodic ] && args="$s(lr: 0.0001)"
         run "$args" "$np" "$work/pinn" --epochs "$pe" --limit 500 --batch 500 --decompose "$args"
     done
+    # two_level_schwarz's local solves and global step without its coarse level
+    run "precond_lbfgs(local_steps: 5)" "$np" "$work/pinn" --epochs "$pe" --limit 500 --batch 500 \
+        --decompose "precond_lbfgs(local_steps: 5)"
+    run "two_level_schwarz()" "$np" "$work/pinn_coarse" --epochs "$pe" --limit 500 --batch 500 \
+        --decompose "two_level_schwarz()"
 done
 
 # ---- the Fashion-MNIST CNN: the first CNN_LIMIT images, batch 100 -------------

@@ -16,11 +16,20 @@
  * its table (every factorisation of P, predicted time per step) before the
  * banner; with layers(mgrit) it takes pr the smallest divisor of P with pr *
  * pr >= P (4 -> 2 x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row
- * groups need a point per rank and the columns a sample per rank. */
+ * groups need a point per rank and the columns a sample per rank.
+ *
+ * A declared strategy (compose.c) runs as the rows or as the columns
+ * (grid_strategy below): as the rows, a strategy splitting params over the
+ * column's ranks whose every loss is the whole mini-batch's, the columns
+ * each evaluating their share (cols: data()); as the columns, a strategy
+ * splitting data over the row's ranks whose every loss of a rank's rows is
+ * the rows method's on its column (rows: layers(mgrit(...)) or neurons()).
+ * The strategy's own steps then replace the train block's optimiser. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compose.h"
 #include "grid_cost.h"
 #include "solver.h"
 
@@ -30,6 +39,7 @@ typedef struct Grid {
     ExaMethod base;
     Stepper global;         /* second: the train block's optimiser (SteppedMethod) */
     ExaMethod *rows;        /* on this rank's column group */
+    ExaMethod *strat;       /* a declared strategy: rows itself, or the columns' (on row); else NULL */
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
     int drop;               /* EXA_TEST_DROP=col_allreduce: the negative control of tests/grid */
@@ -62,13 +72,43 @@ static double grid_loss_fn(void *ctx, const void *theta, void *grad, int64_t beg
 
 static double grid_step(ExaMethod *m, int64_t begin, int64_t count)
 {
-    return stepper_step(&((Grid *)m)->global, m->r, grid_loss_fn, m, begin, count);
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        return G->strat->ops->step(G->strat, begin, count);
+    return stepper_step(&G->global, m->r, grid_loss_fn, m, begin, count);
+}
+
+/* With a declared strategy its state is the grid's (its global solver). */
+static void grid_save(ExaMethod *m, ExaStateList *l)
+{
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        G->strat->ops->save(G->strat, l);
+    else
+        stepper_save(m, l);
+}
+
+static void grid_load(ExaMethod *m)
+{
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        G->strat->ops->load(G->strat);
+    else
+        stepper_load(m);
+}
+
+static int grid_report(ExaMethod *m, const char **names, double *values, int max)
+{
+    Grid *G = (Grid *)m;
+    return G->strat && G->strat->ops->report ? G->strat->ops->report(G->strat, names, values, max) : 0;
 }
 
 
 static void grid_free(ExaMethod *m)
 {
     Grid *G = (Grid *)m;
+    if (G->strat && G->strat != G->rows) /* the columns' strategy evaluates through rows */
+        G->strat->ops->free(G->strat);
     if (G->rows)
         G->rows->ops->free(G->rows);
     if (G->col.comm != MPI_COMM_NULL)
@@ -91,6 +131,45 @@ static const ExaCall *call_arg(const ExaCall *d, const char *key)
     return v && v->kind == EXA_CALL ? v->call : NULL;
 }
 
+static int is_strategy(const ExaCall *c)
+{
+    return c && (!strcmp(c->name, "strategy") || !strcmp(c->name, "params"));
+}
+
+/* What of rows and cols this grid does not run: NULL, or why. */
+static const char *grid_unfit(const ExaCall *rows, const ExaCall *cols)
+{
+    int mgrit_or_neurons = rows && (!strcmp(rows->name, "layers") || !strcmp(rows->name, "neurons"));
+    int data = cols && !strcmp(cols->name, "data");
+    if (is_strategy(rows) && data) /* split params: compose.c's default */
+        return strcmp(exa_call_ident(rows, "split", "params"), "params") ? "a strategy as the rows splits params"
+             : exa_call_arg(rows, "coarse") ? "a coarse correction does not run inside a grid" : NULL;
+    if (mgrit_or_neurons && is_strategy(cols)) {
+        const ExaValue *local = exa_call_arg(cols, "local");
+        return strcmp(exa_call_ident(cols, "split", "params"), "data") ? "a strategy as the columns splits data"
+             : exa_call_arg(cols, "coarse") ? "a coarse correction does not run inside a grid"
+             : local && local->kind == EXA_CALL && !strcmp(local->call->name, "strategy")
+                 ? "a strategy as the columns nests no strategy" : NULL;
+    }
+    return mgrit_or_neurons && data ? NULL : "";
+}
+
+/* A declared strategy as the rows (G->rows, made on the column) or the
+ * columns (made here on the row, evaluating through G->rows). */
+static int grid_strategy(Grid *G, ExaRun *r, const ExaCall *cols, char *err, size_t errlen)
+{
+    if (compose_share_samples(G->rows, &G->row) == 0) {
+        G->strat = G->rows;
+        return 0;
+    }
+    if (!is_strategy(cols))
+        return 0;
+    G->strat = exa_method_create(r, cols, &G->row, err, errlen);
+    if (!G->strat)
+        return -1;
+    return compose_evaluate_by(G->strat, G->rows);
+}
+
 static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
 {
     Grid *G = calloc(1, sizeof *G);
@@ -102,10 +181,11 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     exa_call_print(d, G->base.name, sizeof G->base.name);
     const ExaCall *rows = call_arg(d, "rows"), *cols = call_arg(d, "cols"), *shape = call_arg(d, "shape");
     const ExaValue *inner = rows ? exa_call_arg(rows, "_0") : NULL;
-    if (!rows || (strcmp(rows->name, "layers") != 0 && strcmp(rows->name, "neurons") != 0) || !cols
-        || strcmp(cols->name, "data") != 0) {
-        snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs grid(rows: "
-                 "layers(mgrit(...)) or neurons(), cols: data())", name);
+    const char *unfit = grid_unfit(rows, cols);
+    if (unfit) {
+        snprintf(err, errlen, "exa: decompose = %s: %s%slibexa runs grid(rows: layers(mgrit(...)) or neurons(), "
+                 "cols: data() or a strategy splitting data) and grid(rows: a strategy splitting params, cols: "
+                 "data())", name, unfit, *unfit ? "; " : "");
         return grid_fail(G);
     }
     if (inner && inner->kind == EXA_CALL && exa_call_num(inner->call, "nested", 0) != 0) {
@@ -154,7 +234,7 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         return grid_fail(G);
     }
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
-    if (!G->rows)
+    if (!G->rows || grid_strategy(G, r, cols, err, errlen) != 0)
         return grid_fail(G);
     if (stepper_init(&G->global, r, name, err, errlen) != 0)
         return grid_fail(G);
@@ -171,7 +251,7 @@ static void grid_solves(ExaMethod *m, char *buf, size_t len)
 
 const ExaMethodOps exa_method_grid = {
     .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
-    .save = stepper_save, .load = stepper_load, .free = grid_free, .solves = grid_solves,
+    .save = grid_save, .load = grid_load, .free = grid_free, .solves = grid_solves, .report = grid_report,
 };
 
 int exa_grid_plan(ExaRun *r, int64_t P)
