@@ -9,13 +9,19 @@
 # gradient evaluations (the log's grad_evals, rank 0) and the wall time, with
 # the machine's load (uptime) before and after.
 #
-# two_level_schwarz (a coarse network of the repeat block) runs on the PINN,
-# next to precond_lbfgs(local_steps: 5), the same scheme without the coarse
-# level.  The CNN has one stage (no repeat block): the parameter schemes split it by
+# The coarse scheme (two_level_schwarz: a coarse network of the repeat
+# block) fits neither: the PINN's loss has d and d2, which the coarse
+# network's stage functions do not take, and the CNN has no repeat block.
+# It runs on a third model, the peaks ResNet of tests/strategies/
+# two_level.exa (a repeat block of 4 steps; 400 samples, batch 100,
+# RESNET_EPOCHS epochs: 4, or $5), next to one_level() (the same scheme
+# without the coarse level), two_level.exa's multiplicative and linear
+# variants, data() and the train block's L-BFGS on one rank.
+# The CNN has one stage (no repeat block): the parameter schemes split it by
 # layer there (the stdlib text with `by stage` replaced by `by layer`, named
 # NAME_l); the PINN splits by stage as the stdlib does.
 #
-# usage: bench/strategies.sh [BUILD_DIR] [PINN_EPOCHS] [CNN_EPOCHS] [CNN_LIMIT]
+# usage: bench/strategies.sh [BUILD_DIR] [PINN_EPOCHS] [CNN_EPOCHS] [CNN_LIMIT] [RESNET_EPOCHS]
 #        (build, 6, 2, 600): sized to stay near a minute per model on a
 #        loaded 2-core machine.
 set -eu
@@ -97,11 +103,6 @@ epochs=$pe
 pinn="$work/pinn.exa"
 sh "$here/variant.sh" "$root/examples/allen_cahn.exa" "lbfgs(history: 20)" > "$pinn"
 "$exac" "$pinn" -o "$work/pinn" 2>/dev/null
-# two-level Schwarz (the coarse network of the repeat block) needs the stage
-# functions exac writes for a decompose line with a coarse correction
-sh "$here/variant.sh" "$root/examples/allen_cahn.exa" "lbfgs(history: 20)" "two_level_schwarz()" \
-    > "$work/pinn_coarse.exa"
-"$exac" "$work/pinn_coarse.exa" -o "$work/pinn_coarse" 2>/dev/null || true
 table "Allen-Cahn PINN (500 points, batch 500, $pe epochs)"
 long=/dev/null
 run "lbfgs (reference)" 1 "$work/pinn" --epochs "$pe" --limit 500 --batch 500
@@ -117,11 +118,6 @@ for np in 2 4; do
         [ "$s" = local_sgd_periodic ] && args="$s(lr: 0.0001)"
         run "$args" "$np" "$work/pinn" --epochs "$pe" --limit 500 --batch 500 --decompose "$args"
     done
-    # two_level_schwarz's local solves and global step without its coarse level
-    run "precond_lbfgs(local_steps: 5)" "$np" "$work/pinn" --epochs "$pe" --limit 500 --batch 500 \
-        --decompose "precond_lbfgs(local_steps: 5)"
-    run "two_level_schwarz()" "$np" "$work/pinn_coarse" --epochs "$pe" --limit 500 --batch 500 \
-        --decompose "two_level_schwarz()"
 done
 
 # ---- the Fashion-MNIST CNN: the first CNN_LIMIT images, batch 100 -------------
@@ -139,6 +135,21 @@ for np in 2 4; do
     run "data()" "$np" "$work/cnn" --epochs "$ce" --limit "$climit" --eval-limit 200 --decompose "data()"
     for s in sapts local_sgd local_sgd_periodic apts_weights_l precond_lbfgs_l ras_l hybrid_l gaspin_l; do
         run "$s" "$np" "$work/cnn" --epochs "$ce" --limit "$climit" --eval-limit 200 --decompose "$s()"
+    done
+done
+
+# ---- the peaks ResNet (tests/strategies/two_level.exa): the coarse scheme ---
+re=${5:-4}
+epochs=$re
+"$exac" "$root/tests/strategies/two_level.exa" -o "$work/resnet" 2>/dev/null
+table "peaks ResNet (tests/strategies/two_level.exa: 400 samples, batch 100, $re epochs)"
+long=/dev/null
+run "lbfgs (reference)" 1 "$work/resnet" --epochs "$re" --decompose "data()"
+run "lbfgs, ~the schemes' work" 1 "$work/resnet" --epochs $((re * 8)) --decompose "data()"
+long="$work/lbfgs, ~the schemes' work.1.log"
+for np in 2 4; do
+    for s in "data()" "one_level()" "two_level_schwarz()" "two_level_mult()" "two_level_linear()"; do
+        run "$s" "$np" "$work/resnet" --epochs "$re" --decompose "$s"
     done
 done
 echo
