@@ -9,11 +9,19 @@
 # gradient evaluations (the log's grad_evals, rank 0) and the wall time, with
 # the machine's load (uptime) before and after.
 #
+# The coarse scheme (two_level_schwarz: a coarse network of the repeat
+# block) fits neither: the PINN's loss has d and d2, which the coarse
+# network's stage functions do not take, and the CNN has no repeat block.
+# It runs on a third model, the peaks ResNet of tests/strategies/
+# two_level.exa (a repeat block of 4 steps; 400 samples, batch 100,
+# RESNET_EPOCHS epochs: 4, or $5), next to one_level() (the same scheme
+# without the coarse level), two_level.exa's multiplicative and linear
+# variants, data() and the train block's L-BFGS on one rank.
 # The CNN has one stage (no repeat block): the parameter schemes split it by
 # layer there (the stdlib text with `by stage` replaced by `by layer`, named
 # NAME_l); the PINN splits by stage as the stdlib does.
 #
-# usage: bench/strategies.sh [BUILD_DIR] [PINN_EPOCHS] [CNN_EPOCHS] [CNN_LIMIT]
+# usage: bench/strategies.sh [BUILD_DIR] [PINN_EPOCHS] [CNN_EPOCHS] [CNN_LIMIT] [RESNET_EPOCHS]
 #        (build, 6, 2, 600): sized to stay near a minute per model on a
 #        loaded 2-core machine.
 set -eu
@@ -127,6 +135,21 @@ for np in 2 4; do
     run "data()" "$np" "$work/cnn" --epochs "$ce" --limit "$climit" --eval-limit 200 --decompose "data()"
     for s in sapts local_sgd local_sgd_periodic apts_weights_l precond_lbfgs_l ras_l hybrid_l gaspin_l; do
         run "$s" "$np" "$work/cnn" --epochs "$ce" --limit "$climit" --eval-limit 200 --decompose "$s()"
+    done
+done
+
+# ---- the peaks ResNet (tests/strategies/two_level.exa): the coarse scheme ---
+re=${5:-4}
+epochs=$re
+"$exac" "$root/tests/strategies/two_level.exa" -o "$work/resnet" 2>/dev/null
+table "peaks ResNet (tests/strategies/two_level.exa: 400 samples, batch 100, $re epochs)"
+long=/dev/null
+run "lbfgs (reference)" 1 "$work/resnet" --epochs "$re" --decompose "data()"
+run "lbfgs, ~the schemes' work" 1 "$work/resnet" --epochs $((re * 8)) --decompose "data()"
+long="$work/lbfgs, ~the schemes' work.1.log"
+for np in 2 4; do
+    for s in "data()" "one_level()" "two_level_schwarz()" "two_level_mult()" "two_level_linear()"; do
+        run "$s" "$np" "$work/resnet" --epochs "$re" --decompose "$s"
     done
 done
 echo

@@ -63,7 +63,8 @@ typedef enum NodeKind {
     N_SPLIT,    /* name = what ("data" or "params"), b = by (N_NAME) or NULL, a = into */
     N_LOCAL,    /* a = solver (N_CALL or N_NAME) */
     N_COMBINE,  /* a = how (N_NAME or N_CALL) */
-    N_COARSE,   /* a = the coarse solver, name = additive | multiplicative (b = its word, NULL by default) */
+    N_COARSE,   /* a = the coarse solver, name = additive | multiplicative (b = its word or its call
+                 * additive(cfactor: 3, prolong: linear), NULL by default) */
     N_GLOBAL,   /* a = step (N_CALL or N_NAME) */
 
     /* declarations */

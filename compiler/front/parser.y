@@ -234,7 +234,8 @@ strat_stmts
 
 /* split data into ranks;   split params by stage into ranks;
  * local lbfgs(steps: 10);  combine additive;  global trust_region(radius: 0.01);
- * coarse lbfgs(steps: 5) multiplicative;  (the form is additive when left out) */
+ * coarse lbfgs(steps: 5) multiplicative;  (the form is additive when left out)
+ * coarse lbfgs(steps: 5) additive(cfactor: 3, prolong: linear);  (the hierarchy's options) */
 strat_stmt
     : SPLIT split_what INTO expr ';'
                                 { $$ = NEW(N_SPLIT, @1); $$->name = $2->name; $$->a = $4; }
@@ -248,6 +249,7 @@ strat_stmt
     | GLOBAL expr ';'           { $$ = NEW(N_GLOBAL, @1); $$->a = $2; }
     | COARSE expr ';'           { $$ = NEW(N_COARSE, @1); $$->a = $2; $$->name = "additive"; }
     | COARSE expr IDENT ';'     { $$ = NEW(N_COARSE, @1); $$->a = $2; $$->b = $3; $$->name = $3->name; }
+    | COARSE expr call ';'      { $$ = NEW(N_COARSE, @1); $$->a = $2; $$->b = $3; $$->name = $3->name; }
     | error ';'                 { $$ = NULL; yyerrok; }
     ;
 

@@ -152,6 +152,22 @@ static const Node *find_strategy(const Program *p, const char *name)
     return NULL;
 }
 
+/* coarse SOLVER FORM[(cfactor: c, prolong: p)]: coarse=SOLVER,coarse_form=FORM
+ * and each of the form's options as coarse_NAME=VALUE (methods/compose.c). */
+static void put_coarse(Text *t, const Node *st, const Env *env)
+{
+    put(t, ",coarse=");
+    put_value(t, st->a, env);
+    put(t, ",coarse_form=%s", st->name);
+    for (int i = 0; st->b && st->b->kind == N_CALL && i < st->b->list.len; i++) {
+        const Node *a = st->b->list.items[i];
+        if (a->kind != N_NAMED_ARG)
+            continue; /* sema refused it */
+        put(t, ",coarse_%s=", a->name);
+        put_value(t, a->a, env);
+    }
+}
+
 /* outer: the formals of the strategy this one is nested in (local: a
  * declared strategy), which its arguments may name. */
 static void put_strategy(Text *t, const Node *decl, const Node *call, const Env *outer)
@@ -180,7 +196,7 @@ static void put_strategy(Text *t, const Node *decl, const Node *call, const Env 
         case N_LOCAL: put(t, ",local="); put_value(t, st->a, &env); break;
         case N_COMBINE: put(t, ",combine="); put_value(t, st->a, &env); break;
         case N_GLOBAL: put(t, ",global="); put_value(t, st->a, &env); break;
-        case N_COARSE: put(t, ",coarse="); put_value(t, st->a, &env); put(t, ",coarse_form=%s", st->name); break;
+        case N_COARSE: put_coarse(t, st, &env); break;
         default: break;
         }
     }
@@ -256,11 +272,7 @@ static void put_runtime_strategy(Text *t, const Node *decl)
         case N_LOCAL: put(&body, ",local="); put_value(&body, st->a, &env); break;
         case N_COMBINE: put(&body, ",combine="); put_value(&body, st->a, &env); break;
         case N_GLOBAL: put(&body, ",global="); put_value(&body, st->a, &env); break;
-        case N_COARSE:
-            put(&body, ",coarse=");
-            put_value(&body, st->a, &env);
-            put(&body, ",coarse_form=%s", st->name);
-            break;
+        case N_COARSE: put_coarse(&body, st, &env); break;
         default: break;
         }
     }

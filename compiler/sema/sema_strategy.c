@@ -460,7 +460,44 @@ static void check_coarse(Sema *s, const Node *st, const Node *strat, const Modul
         sema_error(s, st->b->span, "unknown coarse correction '%s'", st->name);
         sema_note_plain(s, "a coarse correction is additive (beside the local solves) or multiplicative "
                            "(after them)");
+        return;
     }
+    /* the hierarchy's options, as multilevel(mgopt(...)) takes them (multilevel.c):
+     * cfactor >= 2, prolong constant | linear; the restriction is injection */
+    for (int i = 0; st->b && st->b->kind == N_CALL && i < st->b->list.len; i++) {
+        const Node *a = st->b->list.items[i];
+        const char *owner = sema_fmt(s, "'coarse ... %s'", st->name);
+        if (a->kind == N_NAMED_ARG && !strcmp(a->name, "cfactor")) {
+            Val v = sema_const_expr(s, m, a->a, strat);
+            int before = s->d->errors;
+            sema_check_setting_value(s, owner, a, &v);
+            if (s->d->errors == before && v.kind == V_INT && dim_known(v.i) && v.i.v < 2)
+                sema_error(s, a->a->span, "'cfactor' of %s must be at least 2", owner);
+        } else if (a->kind == N_NAMED_ARG && !strcmp(a->name, "prolong")) {
+            if (a->a->kind != N_NAME || (strcmp(a->a->name, "constant") && strcmp(a->a->name, "linear")))
+                sema_error(s, a->a->span, "'prolong' of %s is 'constant' or 'linear'", owner);
+        } else if (a->kind == N_NAMED_ARG && !strcmp(a->name, "restrict")) {
+            sema_error(s, a->span, "the coarse level's restriction is injection (coarse step k takes fine step k "
+                                   "cfactor), fixed: there is no other to choose");
+            sema_note_plain(s, "multilevel(...) takes none either; its transfers are exa/hierarchy.h's");
+        } else {
+            sema_error(s, a->span, "'coarse ... %s' takes 'cfactor' and 'prolong'", st->name);
+            sema_note_plain(s, "for example: coarse lbfgs(steps: 5) %s(cfactor: 3, prolong: linear);", st->name);
+        }
+    }
+}
+
+/* The literal cfactor of a coarse statement: 2 when none is given or it is
+ * a formal (whose value exa/hierarchy.h checks at start-up). */
+static long coarse_cfactor(const Node *co)
+{
+    const Node *b = co ? co->b : NULL;
+    for (int i = 0; b && b->kind == N_CALL && i < b->list.len; i++) {
+        const Node *a = b->list.items[i];
+        if (a->kind == N_NAMED_ARG && !strcmp(a->name, "cfactor") && a->a->kind == N_INT && a->a->ival >= 2)
+            return a->a->ival;
+    }
+    return 2;
 }
 
 /* The `coarse` statement of a strategy declaration, or NULL. */
@@ -653,8 +690,11 @@ static SKind user_strategy(Sema *s, const Node *e, Decl *d, const Node *outer)
             vals[k] = sema_const_expr(s, d->module, fn->list.items[k]->b, NULL);
     }
     int errors = s->d->errors;
-    for (int i = 0; i < fn->list2.len; i++)
+    for (int i = 0; i < fn->list2.len; i++) {
         check_bound(s, d, e, given, vals, fn->list2.items[i]->a);
+        if (fn->list2.items[i]->kind == N_COARSE) /* additive(cfactor: cf) */
+            check_bound(s, d, e, given, vals, fn->list2.items[i]->b);
+    }
     if (s->d->errors != errors)
         return SK_ERR;
     SKind kind = decl_kind(fn);
@@ -777,6 +817,70 @@ static int multilevel_args(Sema *s, const Module *root, const Node *m)
     return 1;
 }
 
+/* The declared strategy e calls, or NULL. */
+static Decl *declared_strategy(Sema *s, const Node *e)
+{
+    Decl *d = e->kind == N_CALL || e->kind == N_NAME ? sema_lookup(s, s->p->root, e->name) : NULL;
+    return d && d->node->kind == N_STRATEGY ? d : NULL;
+}
+
+/* The declared strategies a grid runs as its rows (data 0: splitting
+ * params) or columns (data 1: splitting data, nesting none), without a
+ * coarse correction: "a, b, c" or "none" (in sema's arena). */
+static const char *grid_strategy_names(Sema *s, int data)
+{
+    char list[1024] = "";
+    size_t len = 0;
+    for (int i = 0; i < s->ndecls && len < sizeof list; i++) {
+        const Node *n = s->decls[i].node;
+        if (n->kind != N_STRATEGY || sema_lookup(s, s->p->root, n->name) != &s->decls[i] || coarse_stmt(n))
+            continue;
+        const Node *local = statement(n, N_LOCAL);
+        SKind k = decl_kind(n);
+        if (data ? k == SK_DATA && !(local && nested_strategy(s, s->decls[i].module, local->a))
+                 : k == SK_PARAMS || k == SK_PARAMS_LAYER)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", n->name);
+    }
+    return sema_fmt(s, "%s", len ? list : "none");
+}
+
+/* A declared strategy (or params(...)) in a grid (runtime/methods/grid.c):
+ * as the rows one splitting params beside cols: data(), as the columns one
+ * splitting data beside rows: layers(mgrit(...)) or neurons(); neither with
+ * a coarse correction (its hierarchy evaluates on its own communicator). */
+static int grid_strategy_fits(Sema *s, const Node *rows, const Node *cols, Decl *rd, Decl *cd, int rows_params,
+                              SKind r)
+{
+    for (int k = 0; k < 2; k++) {
+        Decl *d = k ? cd : rd;
+        const Node *co = d ? coarse_stmt(d->node) : NULL;
+        if (co) {
+            sema_error(s, (k ? cols : rows)->span, "strategy '%s' has a coarse correction, which does not run "
+                       "inside a grid", d->node->name);
+            sema_note(s, co->span, "the coarse correction is here");
+            sema_note_plain(s, "a grid's %s: %s", k ? "columns" : "rows", grid_strategy_names(s, k));
+            return 0;
+        }
+    }
+    if (rd && decl_kind(rd->node) == SK_DATA) { /* parameters split inside its micro-batches */
+        sema_error(s, rows->span, "'%s' splits data; a grid's rows are a strategy splitting params", rd->node->name);
+        sema_note_plain(s, "strategies splitting params: %s", grid_strategy_names(s, 0));
+        return 0;
+    }
+    if (rows_params && !(cols->kind == N_CALL && method_fit(cols->name) == FIT_ANY)) {
+        sema_error(s, cols->span, "with a strategy splitting params as its rows, the columns of 'grid' are data()");
+        sema_note_plain(s, "or rows: layers(mgrit(...)) or neurons() with columns: data() or one of %s",
+                        grid_strategy_names(s, 1));
+        return 0;
+    }
+    if (cd && r != SK_MGRIT && r != SK_NEURONS) {
+        sema_error(s, rows->span, "with a declared strategy as its columns, the rows of 'grid' are "
+                                  "layers(mgrit(...)) or neurons()");
+        return 0;
+    }
+    return 1;
+}
+
 static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
 {
     const Module *root = s->p->root;
@@ -859,24 +963,38 @@ static SKind strategy_expr(Sema *s, const Node *e, const Node **inner)
         if (v.kind != V_ERR && (v.kind != V_LIST || v.nitems != 2))
             sema_error(s, shape->span, "the 'shape' of a grid is 'auto' or [rows, cols]");
     }
+    Decl *rd = declared_strategy(s, rows), *cd = declared_strategy(s, cols);
     if (r == SK_DATA || r == SK_GRID) {
         sema_error(s, rows->span, "the rows of 'grid' must split the model: params(...) or layers(...)");
+        if (rd)
+            sema_note_plain(s, "'%s' splits data; strategies splitting params: %s", rd->node->name,
+                            grid_strategy_names(s, 0));
         return SK_ERR;
     }
     if (c != SK_DATA && c != SK_ERR) {
         sema_error(s, cols->span, "the columns of 'grid' must split data, like data()");
+        if (cd)
+            sema_note_plain(s, "strategies splitting data: %s", grid_strategy_names(s, 1));
         return SK_ERR;
     }
     if (r == SK_ERR || c == SK_ERR)
         return SK_ERR;
-    if (r == SK_NEURONS && cols->kind == N_CALL && method_fit(cols->name) == FIT_ANY) {
+    int rows_params = rd || (rows->kind == N_CALL && method_fit(rows->name) == FIT_STAGES);
+    int cols_data = cd || (cols->kind == N_CALL && method_fit(cols->name) == FIT_ANY);
+    if (!grid_strategy_fits(s, rows, cols, rd, cd, rows_params, r))
+        return SK_ERR;
+    if (rows_params) { /* the fit of a split of params (runtime/methods/grid.c: grid_strategy) */
+        *inner = rows;
+        return r;
+    }
+    if (r == SK_NEURONS && cols_data) {
         *inner = rows;
         return SK_GRID;
     }
-    if (r != SK_MGRIT || rows->kind != N_CALL || method_fit(rows->name) != FIT_REPEAT
-        || cols->kind != N_CALL || method_fit(cols->name) != FIT_ANY) {
+    if (r != SK_MGRIT || rows->kind != N_CALL || method_fit(rows->name) != FIT_REPEAT || !cols_data) {
         sema_error(s, r != SK_MGRIT || rows->kind != N_CALL ? rows->span : cols->span,
-                   "libexa runs grid(rows: layers(mgrit(...)) or neurons(), cols: data()) only");
+                   "libexa runs grid(rows: layers(mgrit(...)) or neurons(), cols: data() or a strategy splitting "
+                   "data) and grid(rows: a strategy splitting params, cols: data()) only");
         return SK_ERR;
     }
     const Node *nested = named_arg(in == rows ? rows->list.items[0] : rows->list.items[0], "nested");
@@ -1228,7 +1346,7 @@ static const char *fit_list(Sema *s);
  * block when there is one.  A count that is not a literal is checked at
  * start-up (hierarchy.c). */
 static int any_repeat(const Sema *s);
-static int coarse_fits(Sema *s, char *why, size_t n, const Node **rep)
+static int coarse_fits(Sema *s, char *why, size_t n, const Node **rep, long cf)
 {
     const char *model = s->typed.models[0].name;
     *rep = NULL;
@@ -1240,7 +1358,12 @@ static int coarse_fits(Sema *s, char *why, size_t n, const Node **rep)
         return 0;
     }
     const Node *c = (*rep)->a;
-    if (c && c->kind == N_INT && (c->ival < 4 || c->ival % 2)) {
+    if (cf != 2 && c && c->kind == N_INT && (c->ival < 2 * cf || c->ival % cf)) {
+        snprintf(why, n, "but the repeat block of model '%s' has %ld steps; with cfactor %ld the coarse network "
+                 "takes one step in %ld: a multiple of %ld of at least %ld", model, c->ival, cf, cf, cf, 2 * cf);
+        return 0;
+    }
+    if (cf == 2 && c && c->kind == N_INT && (c->ival < 4 || c->ival % 2)) {
         snprintf(why, n, "but the repeat block of model '%s' has %ld steps; the coarse network takes every "
                  "second one: an even count of at least 4", model, c->ival);
         return 0;
@@ -1282,7 +1405,7 @@ static const char *fit_list(Sema *s)
             continue;
         SKind k = decl_kind(n);
         const Node *rep;
-        if (coarse_stmt(n) && !coarse_fits(s, why, sizeof why, &rep))
+        if (coarse_stmt(n) && !coarse_fits(s, why, sizeof why, &rep, coarse_cfactor(coarse_stmt(n))))
             continue;
         if (k == SK_DATA || (k == SK_PARAMS && p) || (k == SK_PARAMS_LAYER && layers_fit(s, why, sizeof why)))
             len += (size_t)snprintf(list + len, sizeof list - len, ", %s", n->name);
@@ -1331,12 +1454,18 @@ void sema_check_decompose(Sema *s, const Node *e, int fit)
     if (co && fit && k != SK_ERR && s->typed.nmodels > 0) {
         s->typed.train.coarse = 1;
         const Node *rep = NULL;
-        if (!coarse_fits(s, why, sizeof why, &rep)) {
+        if (!coarse_fits(s, why, sizeof why, &rep, coarse_cfactor(co))) {
             sema_error(s, e->span, "strategy '%s' has a coarse correction, %s", sd->node->name, why);
             sema_note(s, rep ? rep->span : co->span, rep ? "the repeat block is here" : "the coarse correction is here");
-            sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of an even count of "
-                               "at least 4 steps (the coarse network takes every second one), or a strategy "
-                               "without 'coarse'");
+            long cf = coarse_cfactor(co);
+            if (cf == 2)
+                sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of an even count of "
+                                   "at least 4 steps (the coarse network takes every second one), or a strategy "
+                                   "without 'coarse'");
+            else
+                sema_note_plain(s, "what fits: a model with a repeat block u = u + h * F(u, theta) of a multiple of "
+                                   "%ld steps, at least %ld (the coarse network takes one step in %ld), a smaller "
+                                   "cfactor, or a strategy without 'coarse'", cf, 2 * cf, cf);
             return;
         }
     }
@@ -1393,6 +1522,13 @@ int sema_first_order_steps(Sema *s)
     const Node *ml = sema_multilevel_call(d);
     if (ml && !strcmp(ml->name, "rmtr"))
         return 0; /* RMTR takes trust-region iterations only */
+    if (d->kind == N_CALL && method_fit(d->name) == FIT_ROWS) { /* a strategy in a grid takes its own steps */
+        const Node *rows = named_arg(d, "rows"), *cols = named_arg(d, "cols");
+        if (rows && (declared_strategy(s, rows) || (rows->kind == N_CALL && method_fit(rows->name) == FIT_STAGES)))
+            d = rows;
+        else if (cols && declared_strategy(s, cols))
+            d = cols;
+    }
     Decl *decl = sema_lookup(s, s->p->root, d->name);
     for (int depth = 0; decl && decl->node->kind == N_STRATEGY && depth < 2; depth++) {
         const Node *n = decl->node;

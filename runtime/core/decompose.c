@@ -368,6 +368,8 @@ static int builtin(const ExaProgram *p, const ExaCall *c, const char *text, char
             const ExaValue *v = exa_call_arg(c, "rows");
             rows = v && v->kind == EXA_CALL ? v->call : NULL;
         }
+        if (rows && !strcmp(rows->name, "strategy")) /* a declared strategy: grid.c checks where it runs */
+            return 0;
         const ExaValue *m = rows && rows->nargs ? &rows->values[0] : NULL;
         if (!m || m->kind != EXA_CALL || (strcmp(m->call->name, "mgrit") && strcmp(m->call->name, "admm")))
             return refuse(err, errlen, text, "'layers' takes a layer-parallel method: mgrit(...) or admm(...)%s%s%s",
@@ -417,6 +419,13 @@ static int check_first_order(const ExaProgram *p, const ExaCall *chosen, const c
     if (!setting)
         return 0;
     int steps;
+    if (!strcmp(chosen->name, "grid")) { /* a strategy in a grid takes its own steps */
+        const ExaValue *rows = exa_call_arg(chosen, "rows"), *cols = exa_call_arg(chosen, "cols");
+        const ExaValue *st = rows && rows->kind == EXA_CALL && !strcmp(rows->call->name, "strategy") ? rows
+                           : cols && cols->kind == EXA_CALL && !strcmp(cols->call->name, "strategy") ? cols : NULL;
+        if (st)
+            chosen = st->call;
+    }
     if (!strcmp(chosen->name, "strategy") || !strcmp(chosen->name, "params")) {
         const ExaValue *local = exa_call_arg(chosen, "local"), *global = exa_call_arg(chosen, "global");
         steps = first_order_step(p, local) || first_order_step(p, global);
@@ -431,6 +440,26 @@ static int check_first_order(const ExaProgram *p, const ExaCall *chosen, const c
     return refuse(err, errlen, text, "'%s' acts on the steps of sgd, adam and adamw, and this run takes none; %s%s",
                   setting, !strcmp(chosen->name, "layers") ? "layers(admm(...)) takes no optimiser steps: its updates are its own"
                   : "the strategy's local and global steps are neither sgd nor adam steps", "");
+}
+
+/* grid(rows: S(...), cols: T(...)): the declared strategies among its rows
+ * and columns bound in place (runtime/methods/grid.c checks which runs
+ * where, as exac does). */
+static int bind_grid(const ExaProgram *p, ExaCall *c, const char *text, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->nargs; i++) {
+        ExaValue *v = &c->values[i];
+        const ExaStrategyDecl *d = v->kind == EXA_CALL && (!strcmp(c->keys[i], "rows") || !strcmp(c->keys[i], "cols"))
+                                 ? find_decl(p, v->call->name) : NULL;
+        ExaCall *bound = NULL;
+        if (!d)
+            continue;
+        if (bind(p, d, v->call, text, &bound, err, errlen) != 0)
+            return -1;
+        exa_call_free(v->call);
+        v->call = bound;
+    }
+    return 0;
 }
 
 int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errlen)
@@ -452,7 +481,9 @@ int exa_decompose_choose(ExaProgram *p, const char *text, char *err, size_t errl
         rc = bind(p, d, c, text, &chosen, err, errlen);
         exa_call_free(c);
     } else {
-        rc = builtin(p, c, text, err, errlen);
+        rc = !strcmp(c->name, "grid") ? bind_grid(p, c, text, err, errlen) : 0;
+        if (rc == 0)
+            rc = builtin(p, c, text, err, errlen);
         chosen = rc ? NULL : c;
         if (rc)
             exa_call_free(c);

@@ -63,9 +63,82 @@ static const char *const weights[] = {
 
 static int same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
+/* In a grid's columns: exa_run_loss_on's sharing of the rows over the
+ * strategy's communicator (the grid's row), each rank's rows evaluated by
+ * the rows method on its column (collectively: every rank of a column has
+ * the same place in its row, so the same rows). */
+static double rows_loss(Compose *s, const void *theta, void *grad, int64_t begin, int64_t count, ExaShard mode)
+{
+    ExaRun *r = s->base.r;
+    const ExaComm *comm = &s->base.comm;
+    int64_t lb = 0, ln = count;
+    if (mode != EXA_SHARD_ALL)
+        exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
+    double f = 0;
+    if (ln > 0)
+        f = s->rows->ops->loss(s->rows, theta, grad, begin + lb, ln);
+    else if (grad)
+        memset(grad, 0, (size_t)r->n * (size_t)r->elem);
+    if (mode != EXA_SHARD_SPLIT || comm->size == 1)
+        return f;
+    double w = (double)ln / (double)count;
+    if (grad) {
+        for (int64_t i = 0; i < r->n; i++)
+            exa_set(r, grad, i, w * exa_get(r, grad, i));
+        exa_comm_allreduce_sum(comm, grad, (size_t)r->n, (ExaReal)r->elem);
+    }
+    return exa_comm_sum_double(comm, w * f);
+}
+
+/* Every loss the strategy evaluates: exa_run_loss_on over its communicator;
+ * as a grid's rows on the column's share of the rows, weighted and summed
+ * over the columns (across), as grid.c's grid_loss sums the rows method's;
+ * as a grid's columns through rows_loss. */
+static double compose_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
+                              ExaShard mode)
+{
+    Compose *s = ctx;
+    ExaRun *r = s->base.r;
+    if (s->rows)
+        return rows_loss(s, theta, grad, begin, count, mode);
+    if (!s->across || s->across->size == 1)
+        return exa_run_loss_on(r, &s->base.comm, theta, grad, begin, count, mode);
+    int64_t lb, ln;
+    exa_data_shard(count, s->across->rank, s->across->size, &lb, &ln);
+    double f = 0, w = (double)ln / (double)count;
+    if (ln > 0) /* every rank of a column has the same share */
+        f = exa_run_loss_on(r, &s->base.comm, theta, grad, begin + lb, ln, mode);
+    else if (grad)
+        memset(grad, 0, (size_t)r->n * (size_t)r->elem);
+    if (grad) {
+        for (int64_t i = 0; i < r->n; i++)
+            exa_set(r, grad, i, w * exa_get(r, grad, i));
+        exa_comm_allreduce_sum(s->across, grad, (size_t)r->n, (ExaReal)r->elem);
+    }
+    return exa_comm_sum_double(s->across, w * f);
+}
+
+int compose_share_samples(ExaMethod *m, const ExaComm *across)
+{
+    if (m->ops != &exa_method_compose)
+        return -1;
+    for (Compose *s = (Compose *)m; s; s = s->inner)
+        s->across = across;
+    return 0;
+}
+
+int compose_evaluate_by(ExaMethod *m, ExaMethod *rows)
+{
+    if (m->ops != &exa_method_compose)
+        return -1;
+    for (Compose *s = (Compose *)m; s; s = s->inner)
+        s->rows = rows;
+    return 0;
+}
+
 static Objective objective_of(Compose *s, int64_t begin, int64_t count, ExaShard mode)
 {
-    return (Objective){ .r = s->base.r, .loss = solver_split_loss_fn, .ctx = &s->base, .begin = begin,
+    return (Objective){ .r = s->base.r, .loss = compose_loss_fn, .ctx = s, .begin = begin,
                         .count = count, .mode = mode, .stage_theta = s->stage_theta,
                         .stage_grad = s->stage_grad, .mask = s->split == SPLIT_DATA ? s->mask : NULL };
 }
@@ -472,6 +545,7 @@ const char *exa_compose_bad_number(const ExaCall *c, char *buf, size_t len)
     static const struct { const char *key; double min; int open, integer; } rules[] = {
         { "steps", 1, 0, 1 }, { "history", 1, 0, 1 }, { "every", 1, 0, 1 }, { "overlap", 0, 0, 1 },
         { "per_block", 1, 0, 1 }, { "memory", 1, 0, 1 }, { "lr", 0, 1, 0 }, { "radius", 0, 1, 0 },
+        { "coarse_cfactor", 2, 0, 1 },
     };
     for (int i = 0; c && i < c->nargs; i++) {
         const ExaValue *v = &c->values[i];
@@ -486,9 +560,13 @@ const char *exa_compose_bad_number(const ExaCall *c, char *buf, size_t len)
                 continue;
             double x = v->num;
             if ((rules[k].integer && x != floor(x)) || x < rules[k].min || (rules[k].open && x <= rules[k].min)) {
-                snprintf(buf, len, "'%s' of %s is %g; it must be a %s%s", rules[k].key, c->name, x,
-                         rules[k].min > 0 || rules[k].open ? "positive " : "non-negative ",
-                         rules[k].integer ? "integer" : "number");
+                if (rules[k].min > 1) /* coarse_cfactor: coarse ... additive(cfactor: c) */
+                    snprintf(buf, len, "'cfactor' of the coarse level is %g; it must be an integer of at least %g",
+                             x, rules[k].min);
+                else
+                    snprintf(buf, len, "'%s' of %s is %g; it must be a %s%s", rules[k].key, c->name, x,
+                             rules[k].min > 0 || rules[k].open ? "positive " : "non-negative ",
+                             rules[k].integer ? "integer" : "number");
                 return buf;
             }
         }
@@ -585,10 +663,13 @@ static int configure(Compose *s, const ExaCall *d, int nested, OptSpec *local, O
     if (s->split == SPLIT_PARAMS && compose_blocks(s, into, same(by, "layer"), err, errlen) != 0)
         return -1;
     if (s->coarse) {
-        /* two levels, coarsening factor 2, piecewise constant P */
-        static const char *const keys[] = { "levels", "cfactor" };
-        ExaValue vals[2] = { { .kind = EXA_NUM, .num = 2 }, { .kind = EXA_NUM, .num = 2 } };
-        ExaCall two = { .name = (char *)"coarse", .nargs = 2, .keys = (char **)keys, .values = vals };
+        /* two levels; the coarsening factor and P of `coarse ... additive(cfactor: c, prolong: p)`
+         * (2 and piecewise constant by default), R injection */
+        static const char *const keys[] = { "levels", "cfactor", "prolong" };
+        const char *prolong = exa_call_ident(d, "coarse_prolong", "constant");
+        ExaValue vals[3] = { { .kind = EXA_NUM, .num = 2 }, { .kind = EXA_NUM, .num = exa_call_num(d, "coarse_cfactor", 2) },
+                             { .kind = EXA_IDENT, .str = (char *)prolong } };
+        ExaCall two = { .name = (char *)"coarse", .nargs = 3, .keys = (char **)keys, .values = vals };
         if (!exa_run_function(r, EXA_FN_STAGE_STEP)) { /* exac writes them for a coarse decompose line only */
             snprintf(err, errlen, "exa: decompose = %s: a coarse correction needs the stage functions, which exac "
                      "writes when the train block's decompose has a 'coarse' statement; this program's has none",

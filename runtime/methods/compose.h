@@ -57,6 +57,11 @@ struct Compose {
     MlCommon *ml;
     Optimizer copt;
     double coarse_decrease, coarse_alpha, coarse_norm; /* the last step's, for the log */
+    /* in a grid (grid.c): as its rows, the columns that share every
+     * evaluation's samples (across); as its columns, the rows method that
+     * evaluates this rank's samples on its column (rows) */
+    const ExaComm *across;
+    ExaMethod *rows;
 };
 
 /* compose_blocks.c: the blocks of split params `into` (ranks, ranks(overlap:
@@ -72,5 +77,14 @@ void compose_secant_step(Compose *s, Objective *global, double f);
 void compose_secant_save(Compose *s, ExaStateList *l);
 void compose_secant_load(Compose *s);
 void compose_secant_free(Compose *s);
+
+/* compose.c: a strategy as a grid's rows or columns (grid.c).  share:
+ * every loss of m (and of its nested strategy) is over its share of the
+ * samples, a column's, summed over across (the grid's row communicator).
+ * evaluate_by: this rank's samples of every loss of m are evaluated by the
+ * method rows (MGRIT or neurons() on the rank's column) instead of the
+ * generated loss.  -1 when m is no compose method. */
+int compose_share_samples(ExaMethod *m, const ExaComm *across);
+int compose_evaluate_by(ExaMethod *m, ExaMethod *rows);
 
 #endif

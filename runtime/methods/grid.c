@@ -20,11 +20,20 @@
  * its table (every factorisation of P, predicted time per step) before the
  * banner; with layers(mgrit) it takes pr the smallest divisor of P with pr *
  * pr >= P (4 -> 2 x 2, 2 -> 2 x 1, 6 -> 3 x 2): MGRIT first, since its row
- * groups need a point per rank and the columns a sample per rank. */
+ * groups need a point per rank and the columns a sample per rank.
+ *
+ * A declared strategy (compose.c) runs as the rows or as the columns
+ * (grid_strategy below): as the rows, a strategy splitting params over the
+ * column's ranks whose every loss is the whole mini-batch's, the columns
+ * each evaluating their share (cols: data()); as the columns, a strategy
+ * splitting data over the row's ranks whose every loss of a rank's rows is
+ * the rows method's on its column (rows: layers(mgrit(...)) or neurons()).
+ * The strategy's own steps then replace the train block's optimiser. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compose.h"
 #include "grid_cost.h"
 #include "part.h"
 #include "solver.h"
@@ -35,6 +44,7 @@ typedef struct Grid {
     ExaMethod base;
     Stepper global;         /* second: the train block's optimiser (SteppedMethod) */
     ExaMethod *rows;        /* on this rank's column group */
+    ExaMethod *strat;       /* a declared strategy: rows itself, or the columns' (on row); else NULL */
     ExaComm col, row;       /* the column's ranks (rows method), the row's ranks (columns) */
     int pr, pc, c;          /* grid shape; this rank's column */
     int drop;               /* EXA_TEST_DROP=col_allreduce: the negative control of tests/grid */
@@ -75,6 +85,34 @@ static double grid_part_loss(ExaMethod *m, const void *theta, void *grad_part, i
     return grid_eval((Grid *)m, theta, grad_part, begin, count, 1);
 }
 
+/* With a declared strategy (the rows themselves, or the columns') its steps
+ * and its state are the grid's; else the train block's optimiser steps. */
+static double grid_step(ExaMethod *m, int64_t begin, int64_t count)
+{
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        return G->strat->ops->step(G->strat, begin, count);
+    return stepper_method_step(m, begin, count);
+}
+
+static void grid_save(ExaMethod *m, ExaStateList *l)
+{
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        G->strat->ops->save(G->strat, l);
+    else
+        stepper_save(m, l);
+}
+
+static void grid_load(ExaMethod *m)
+{
+    Grid *G = (Grid *)m;
+    if (G->strat)
+        G->strat->ops->load(G->strat);
+    else
+        stepper_load(m);
+}
+
 static const ExaParamPart *grid_part(ExaMethod *m)
 {
     return ((Grid *)m)->part;
@@ -86,6 +124,8 @@ static const ExaParamPart *grid_part(ExaMethod *m)
 static int grid_report(ExaMethod *m, const char **names, double *values, int max)
 {
     Grid *G = (Grid *)m;
+    if (G->strat && G->strat != G->rows) /* the columns' strategy reports for the grid */
+        return G->strat->ops->report ? G->strat->ops->report(G->strat, names, values, max) : 0;
     int n = G->rows->ops->report ? G->rows->ops->report(G->rows, names, values, max) : 0;
     if (n == 0 || n >= max) /* layers(mgrit) rows report nothing: neither does the grid */
         return n;
@@ -100,6 +140,8 @@ static int grid_report(ExaMethod *m, const char **names, double *values, int max
 static void grid_free(ExaMethod *m)
 {
     Grid *G = (Grid *)m;
+    if (G->strat && G->strat != G->rows) /* the columns' strategy evaluates through rows */
+        G->strat->ops->free(G->strat);
     if (G->rows)
         G->rows->ops->free(G->rows);
     if (G->col.comm != MPI_COMM_NULL)
@@ -122,6 +164,45 @@ static const ExaCall *call_arg(const ExaCall *d, const char *key)
     return v && v->kind == EXA_CALL ? v->call : NULL;
 }
 
+static int is_strategy(const ExaCall *c)
+{
+    return c && (!strcmp(c->name, "strategy") || !strcmp(c->name, "params"));
+}
+
+/* What of rows and cols this grid does not run: NULL, or why. */
+static const char *grid_unfit(const ExaCall *rows, const ExaCall *cols)
+{
+    int mgrit_or_neurons = rows && (!strcmp(rows->name, "layers") || !strcmp(rows->name, "neurons"));
+    int data = cols && !strcmp(cols->name, "data");
+    if (is_strategy(rows) && data) /* split params: compose.c's default */
+        return strcmp(exa_call_ident(rows, "split", "params"), "params") ? "a strategy as the rows splits params"
+             : exa_call_arg(rows, "coarse") ? "a coarse correction does not run inside a grid" : NULL;
+    if (mgrit_or_neurons && is_strategy(cols)) {
+        const ExaValue *local = exa_call_arg(cols, "local");
+        return strcmp(exa_call_ident(cols, "split", "params"), "data") ? "a strategy as the columns splits data"
+             : exa_call_arg(cols, "coarse") ? "a coarse correction does not run inside a grid"
+             : local && local->kind == EXA_CALL && !strcmp(local->call->name, "strategy")
+                 ? "a strategy as the columns nests no strategy" : NULL;
+    }
+    return mgrit_or_neurons && data ? NULL : "";
+}
+
+/* A declared strategy as the rows (G->rows, made on the column) or the
+ * columns (made here on the row, evaluating through G->rows). */
+static int grid_strategy(Grid *G, ExaRun *r, const ExaCall *cols, char *err, size_t errlen)
+{
+    if (compose_share_samples(G->rows, &G->row) == 0) {
+        G->strat = G->rows;
+        return 0;
+    }
+    if (!is_strategy(cols))
+        return 0;
+    G->strat = exa_method_create(r, cols, &G->row, err, errlen);
+    if (!G->strat)
+        return -1;
+    return compose_evaluate_by(G->strat, G->rows);
+}
+
 static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, char *err, size_t errlen)
 {
     Grid *G = calloc(1, sizeof *G);
@@ -133,10 +214,11 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     exa_call_print(d, G->base.name, sizeof G->base.name);
     const ExaCall *rows = call_arg(d, "rows"), *cols = call_arg(d, "cols"), *shape = call_arg(d, "shape");
     const ExaValue *inner = rows ? exa_call_arg(rows, "_0") : NULL;
-    if (!rows || (strcmp(rows->name, "layers") != 0 && strcmp(rows->name, "neurons") != 0) || !cols
-        || strcmp(cols->name, "data") != 0) {
-        snprintf(err, errlen, "exa: decompose = %s: this version of libexa runs grid(rows: "
-                 "layers(mgrit(...)) or neurons(), cols: data())", name);
+    const char *unfit = grid_unfit(rows, cols);
+    if (unfit) {
+        snprintf(err, errlen, "exa: decompose = %s: %s%slibexa runs grid(rows: layers(mgrit(...)) or neurons(), "
+                 "cols: data() or a strategy splitting data) and grid(rows: a strategy splitting params, cols: "
+                 "data())", name, unfit, *unfit ? "; " : "");
         return grid_fail(G);
     }
     if (inner && inner->kind == EXA_CALL && exa_call_num(inner->call, "nested", 0) != 0) {
@@ -185,13 +267,14 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         return grid_fail(G);
     }
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
-    if (!G->rows)
+    if (!G->rows || grid_strategy(G, r, cols, err, errlen) != 0)
         return grid_fail(G);
-    G->part = G->rows->ops->part ? G->rows->ops->part(G->rows) : NULL;
+    /* a declared strategy steps the whole vector: no owned rows under it */
+    G->part = !G->strat && G->rows->ops->part ? G->rows->ops->part(G->rows) : NULL;
     if (stepper_init_part(&G->global, r, name, G->part, err, errlen) != 0)
         return grid_fail(G);
     len = strlen(G->base.name); /* and which path runs, when the rows method can split the parameters */
-    if (G->rows->ops->part)
+    if (!G->strat && G->rows->ops->part)
         snprintf(G->base.name + len, sizeof G->base.name - len, " (%s)", part_path(G->part != NULL));
     return &G->base;
 }
@@ -205,8 +288,8 @@ static void grid_solves(ExaMethod *m, char *buf, size_t len)
 }
 
 const ExaMethodOps exa_method_grid = {
-    .name = "grid", .create = grid_create, .step = stepper_method_step, .loss = grid_loss,
-    .save = stepper_save, .load = stepper_load, .free = grid_free, .solves = grid_solves,
+    .name = "grid", .create = grid_create, .step = grid_step, .loss = grid_loss,
+    .save = grid_save, .load = grid_load, .free = grid_free, .solves = grid_solves,
     .report = grid_report, .part = grid_part, .part_loss = grid_part_loss, .gather = stepper_method_gather,
 };
 
