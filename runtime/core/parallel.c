@@ -14,21 +14,25 @@
  * Between loops a worker first watches `seq` for EXA_PARALLEL_SPIN_NS and
  * only then sleeps on a condition variable; the caller signals it only when
  * it sleeps.  A training step runs its loops back to back (the ODE net of
- * bench/models/c_peaks.exa ~330 per step, 5-40 us apart), and waking a
- * sleeping thread costs more than half such a loop on a virtual machine
- * (the futex wake, the IPI to a halted vCPU, the switch back: see
- * EXA_PARALLEL_SPIN_NS in parallel.h for the numbers), so a worker that
- * slept between them made the second thread a loss.  The caller waits for a
- * worker's last task the same way (spin, then sleep on `done`, and the
- * worker signals it only when it sleeps).
+ * bench/models/c_peaks.exa: 137 split loops in a 5.5 ms step, most of them
+ * 10-40 us), and with workers that slept between loops each loop paid a
+ * futex wake-up of the worker and often one of the caller (the IPI to a
+ * halted vCPU, the switch back): ~26 us a loop on the 2-core KVM machine
+ * of docs/results/throughput.md, more than half such a loop, so a second
+ * thread made c 0.73x slower.  The caller waits for a worker's last task
+ * the same way (spin, then sleep on `done`; the worker signals it only when
+ * it sleeps).
  *
- * The spin is bounded and yields: it lasts at most about what one wake-up
- * costs, so where no loop follows it wastes no more than sleeping would
- * have cost (the rent-or-buy bound), and every ~1 us it calls sched_yield,
- * which returns at once when nothing else wants the core and hands the core
- * over when something does (OpenBLAS's threads, which themselves poll with
- * sched_yield between GEMMs, or another process): the pool never holds a
- * core against a runnable thread for longer than that. */
+ * The spin is bounded and yields.  It lasts at most EXA_PARALLEL_SPIN_NS,
+ * about what a loop's wake-ups cost, so where no loop follows it wastes no
+ * more than sleeping would have cost (the rent-or-buy bound); longer (200
+ * us, measured) kept the worker on the second core through the serial
+ * stretches of a backward pass where OpenBLAS's threaded GEMMs wanted it,
+ * and made c slower.  Every ~2 us (32 pauses of ~55 ns) it calls
+ * sched_yield, which returns at once when nothing else wants the core and
+ * hands the core over when something does (OpenBLAS's threads, which poll
+ * with sched_yield between GEMMs themselves, or another process): the pool
+ * never holds a core against a runnable thread for longer than that. */
 #define _GNU_SOURCE /* sched_yield is POSIX, but glibc hides it under -std=c17 */
 #include "exa/parallel.h"
 
@@ -98,7 +102,7 @@ static int spin(unsigned *round, int64_t *until)
     }
     for (int i = 0; i < 8; i++)
         cpu_relax();
-    if (*round % 4 == 0) { /* about every microsecond */
+    if (*round % 4 == 0) { /* about every 2 us */
         if (now_ns() >= *until)
             return 0;
         sched_yield();

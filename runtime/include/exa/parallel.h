@@ -19,8 +19,8 @@ enum { EXA_MAX_THREADS = 64 };
 
 /* How long a worker that finished its tasks watches for the next loop before
  * it sleeps, and the caller for a worker's last task before it sleeps (ns).
- * About what waking a sleeping thread costs (measured; parallel.c): where no
- * loop follows, spinning wastes no more than sleeping would have cost. */
+ * About what a loop's wake-ups cost (measured; parallel.c): where no loop
+ * follows, spinning wastes no more than sleeping would have cost. */
 enum { EXA_PARALLEL_SPIN_NS = 50000 };
 
 /* Threads a loop uses, the caller included: clamped to 1 .. EXA_MAX_THREADS.
