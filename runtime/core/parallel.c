@@ -28,7 +28,8 @@
  * more than sleeping would have cost (the rent-or-buy bound); longer (200
  * us, measured) kept the worker on the second core through the serial
  * stretches of a backward pass where OpenBLAS's threaded GEMMs wanted it,
- * and made c slower.  Every ~2 us (32 pauses of ~55 ns) it calls
+ * and made c slower (measured before exa_k_gemm kept c's small products
+ * on one thread; docs/results/throughput.md).  Every ~2 us (32 pauses of ~55 ns) it calls
  * sched_yield, which returns at once when nothing else wants the core and
  * hands the core over when something does (OpenBLAS's threads, which poll
  * with sched_yield between GEMMs themselves, or another process): the pool
