@@ -1,34 +1,66 @@
 /* parallel.c - the worker pool of parallel.h.
  *
- * A loop publishes (fn, ctx, ntasks) under the mutex, bumps `generation` and
- * wakes the workers (they sleep on a condition variable: nothing spins, so
- * the pool never takes a core from OpenBLAS's threads or another process).
- * Every participant, the caller included, then claims task numbers from one
- * atomic word that holds the generation in its high half and the next task
- * in its low half, so a worker that wakes late can claim nothing of a loop
- * that has moved on.  The caller waits only for tasks that were claimed, not
- * for workers to wake: on a busy machine where a worker is not scheduled in
- * time the caller runs every task itself and goes on. */
+ * A loop is published as a seqlock: the caller makes `seq` odd, stores
+ * (fn, ctx, ntasks, helpers), then stores 2 * the loop's generation; a
+ * worker that read the fields between two equal even values of `seq` has
+ * one loop's.  Every participant, the caller included, then claims task
+ * numbers from one atomic word that holds the generation in its high half
+ * and the next task in its low half, so a worker that comes late can claim
+ * nothing of a loop that has moved on.  The caller waits only for tasks
+ * that were claimed, not for workers to arrive: on a busy machine where a
+ * worker is not scheduled in time the caller runs every task itself and
+ * goes on.
+ *
+ * Between loops a worker first watches `seq` for EXA_PARALLEL_SPIN_NS and
+ * only then sleeps on a condition variable; the caller signals it only when
+ * it sleeps.  A training step runs its loops back to back (the ODE net of
+ * bench/models/c_peaks.exa: 137 split loops in a 5.5 ms step, most of them
+ * 10-40 us), and with workers that slept between loops each loop paid a
+ * futex wake-up of the worker and often one of the caller (the IPI to a
+ * halted vCPU, the switch back): ~26 us a loop on the 2-core KVM machine
+ * of docs/results/throughput.md, more than half such a loop, so a second
+ * thread made c 0.73x slower.  The caller waits for a worker's last task
+ * the same way (spin, then sleep on `done`; the worker signals it only when
+ * it sleeps).
+ *
+ * The spin is bounded and yields.  It lasts at most EXA_PARALLEL_SPIN_NS,
+ * about what a loop's wake-ups cost, so where no loop follows it wastes no
+ * more than sleeping would have cost (the rent-or-buy bound); longer (200
+ * us, measured) kept the worker on the second core through the serial
+ * stretches of a backward pass where OpenBLAS's threaded GEMMs wanted it,
+ * and made c slower (measured before exa_k_gemm kept c's small products
+ * on one thread; docs/results/throughput.md).  Every ~2 us (32 pauses of ~55 ns) it calls
+ * sched_yield, which returns at once when nothing else wants the core and
+ * hands the core over when something does (OpenBLAS's threads, which poll
+ * with sched_yield between GEMMs themselves, or another process): the pool
+ * never holds a core against a runnable thread for longer than that. */
+#define _GNU_SOURCE /* sched_yield is POSIX, but glibc hides it under -std=c17 */
 #include "exa/parallel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* held to go to sleep, to signal a sleeper and to start workers */
     pthread_cond_t wake, done;
     atomic_int threads;  /* wanted, the caller included (read unlocked by exa_parallel_chunk) */
-    int started;         /* workers 1 .. started are running */
-    uint64_t generation; /* bumped by every loop */
-    uint64_t born[EXA_MAX_THREADS]; /* the generation a worker was started in */
-    int helpers;         /* workers 1 .. helpers take part in this loop */
-    ExaTaskFn fn;
-    void *ctx;
-    int64_t ntasks;
+    int started;         /* workers 1 .. started are running (the caller's) */
+    uint64_t generation; /* bumped by every loop (the caller's) */
+    uint64_t born[EXA_MAX_THREADS]; /* the seq a worker was started at */
+    /* the loop being run: fields written between an odd and an even seq */
+    atomic_uint_fast64_t seq;
+    _Atomic(ExaTaskFn) fn;
+    _Atomic(void *) ctx;
+    atomic_int_fast64_t ntasks;
+    atomic_int helpers; /* workers 1 .. helpers take part */
     atomic_uint_fast64_t next;  /* generation << 32 | the next task number to hand out */
     atomic_int_fast64_t ndone;  /* tasks of this loop finished */
+    atomic_int sleepers;        /* workers asleep (or going to sleep) on `wake` */
+    atomic_int caller_asleep;   /* the caller asleep (or going to sleep) on `done` */
     void *scratch[EXA_MAX_THREADS];
     size_t scratch_len[EXA_MAX_THREADS];
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
@@ -39,14 +71,44 @@ static _Thread_local int current_worker = -1;
 
 void exa_parallel_set_threads(int n)
 {
-    pthread_mutex_lock(&pool.mu);
     atomic_store(&pool.threads, n < 1 ? 1 : n > EXA_MAX_THREADS ? EXA_MAX_THREADS : n);
-    pthread_mutex_unlock(&pool.mu);
 }
 
 int exa_parallel_threads(void)
 {
     return atomic_load(&pool.threads);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* One turn of a bounded spin (round counts the turns, from 0): 0 once
+ * EXA_PARALLEL_SPIN_NS have passed since turn 0. */
+static int spin(unsigned *round, int64_t *until)
+{
+    if ((*round)++ == 0) {
+        *until = now_ns() + EXA_PARALLEL_SPIN_NS;
+        return 1;
+    }
+    for (int i = 0; i < 8; i++)
+        cpu_relax();
+    if (*round % 4 == 0) { /* about every 2 us */
+        if (now_ns() >= *until)
+            return 0;
+        sched_yield();
+    }
+    return 1;
 }
 
 /* Claims and runs tasks of loop `gen` (fn, ctx, ntasks) until none are left. */
@@ -60,7 +122,9 @@ static void take_tasks(int worker, uint32_t gen, ExaTaskFn fn, void *ctx, int64_
         if (!atomic_compare_exchange_weak(&pool.next, &cur, cur + 1))
             continue; /* cur is reloaded */
         fn(ctx, (int64_t)(cur & 0xffffffffu), worker);
-        if (atomic_fetch_add(&pool.ndone, 1) + 1 == ntasks) {
+        /* seq_cst, as the caller's store to caller_asleep and load of ndone:
+         * either the caller sees this task done or this sees it asleep */
+        if (atomic_fetch_add(&pool.ndone, 1) + 1 == ntasks && atomic_load(&pool.caller_asleep)) {
             pthread_mutex_lock(&pool.mu);
             pthread_cond_broadcast(&pool.done);
             pthread_mutex_unlock(&pool.mu);
@@ -70,25 +134,51 @@ static void take_tasks(int worker, uint32_t gen, ExaTaskFn fn, void *ctx, int64_
     current_worker = -1;
 }
 
+/* The seq of the next loop published after `seen` (even): spins on it for a
+ * while, then sleeps until the caller signals. */
+static uint64_t next_loop(uint64_t seen)
+{
+    for (;;) {
+        unsigned round = 0;
+        int64_t until = 0;
+        do {
+            uint64_t s = atomic_load_explicit(&pool.seq, memory_order_acquire);
+            if (s != seen && !(s & 1))
+                return s;
+        } while (spin(&round, &until));
+        pthread_mutex_lock(&pool.mu);
+        /* seq_cst, as the caller's store to seq and load of sleepers: either
+         * the caller sees this worker asleep and signals, or this sees the
+         * new seq */
+        atomic_fetch_add(&pool.sleepers, 1);
+        while (atomic_load(&pool.seq) == seen)
+            pthread_cond_wait(&pool.wake, &pool.mu);
+        atomic_fetch_sub(&pool.sleepers, 1);
+        pthread_mutex_unlock(&pool.mu);
+        /* odd: the caller is still writing the loop; spin again */
+    }
+}
+
 static void *worker_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
-    pthread_mutex_lock(&pool.mu);
-    /* not pool.generation: the loop that started this worker may have been
-     * published before it got the mutex */
+    /* not the current seq: the loop that started this worker may have been
+     * published before it got here */
     uint64_t seen = pool.born[id];
     for (;;) {
-        while (pool.generation == seen)
-            pthread_cond_wait(&pool.wake, &pool.mu);
-        seen = pool.generation;
-        if (id > pool.helpers)
+        uint64_t s = next_loop(seen);
+        ExaTaskFn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
+        int64_t ntasks = atomic_load_explicit(&pool.ntasks, memory_order_relaxed);
+        int helpers = atomic_load_explicit(&pool.helpers, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        seen = s;
+        /* changed: loop s is over (the caller publishes the next one only
+         * when every task of this one is done), and the fields may be the
+         * next one's */
+        if (atomic_load_explicit(&pool.seq, memory_order_relaxed) != s || id > helpers)
             continue;
-        ExaTaskFn fn = pool.fn;
-        void *ctx = pool.ctx;
-        int64_t ntasks = pool.ntasks;
-        pthread_mutex_unlock(&pool.mu);
-        take_tasks(id, (uint32_t)seen, fn, ctx, ntasks);
-        pthread_mutex_lock(&pool.mu);
+        take_tasks(id, (uint32_t)(s >> 1), fn, ctx, ntasks);
     }
     return NULL;
 }
@@ -102,21 +192,15 @@ static void run_here(int64_t ntasks, ExaTaskFn fn, void *ctx, int worker)
     current_worker = outer;
 }
 
-void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx)
+/* Starts workers until `want` run (fewer if the system has no more threads);
+ * how many run. */
+static int start_workers(int want)
 {
-    if (current_worker >= 0 || ntasks > 0x7fffffff) { /* inside a task, or too many to number */
-        run_here(ntasks, fn, ctx, current_worker >= 0 ? current_worker : 0);
-        return;
-    }
-    if (ntasks <= 0)
-        return;
     pthread_mutex_lock(&pool.mu);
-    int threads = atomic_load(&pool.threads);
-    int helpers = (int)(ntasks < threads ? ntasks : threads) - 1;
-    while (pool.started < helpers) { /* start the workers this loop needs */
+    while (pool.started < want) {
         pthread_t tid;
         pthread_attr_t attr;
-        pool.born[pool.started + 1] = pool.generation;
+        pool.born[pool.started + 1] = atomic_load(&pool.seq);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         int rc = pthread_create(&tid, &attr, worker_main, (void *)(intptr_t)(pool.started + 1));
@@ -125,27 +209,59 @@ void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx)
             break;
         pool.started++;
     }
-    if (helpers > pool.started)
-        helpers = pool.started;
+    int started = pool.started;
+    pthread_mutex_unlock(&pool.mu);
+    return started;
+}
+
+void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx)
+{
+    if (current_worker >= 0 || ntasks > 0x7fffffff) { /* inside a task, or too many to number */
+        run_here(ntasks, fn, ctx, current_worker >= 0 ? current_worker : 0);
+        return;
+    }
+    if (ntasks <= 0)
+        return;
+    int threads = atomic_load(&pool.threads);
+    int helpers = (int)(ntasks < threads ? ntasks : threads) - 1;
+    if (helpers > pool.started) {
+        int running = start_workers(helpers);
+        if (helpers > running)
+            helpers = running;
+    }
     if (helpers <= 0) {
-        pthread_mutex_unlock(&pool.mu);
         run_here(ntasks, fn, ctx, 0);
         return;
     }
-    pool.fn = fn, pool.ctx = ctx, pool.ntasks = ntasks;
-    pool.helpers = helpers;
-    uint32_t gen = (uint32_t)++pool.generation;
-    atomic_store(&pool.ndone, 0);
-    atomic_store(&pool.next, (uint_fast64_t)gen << 32);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.mu);
-    take_tasks(0, gen, fn, ctx, ntasks);
-    if (atomic_load(&pool.ndone) < ntasks) { /* tasks a worker claimed are still running */
+    uint64_t gen = ++pool.generation;
+    atomic_store_explicit(&pool.seq, 2 * gen - 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool.ntasks, ntasks, memory_order_relaxed);
+    atomic_store_explicit(&pool.helpers, helpers, memory_order_relaxed);
+    atomic_store_explicit(&pool.ndone, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.next, (uint_fast64_t)(uint32_t)gen << 32, memory_order_relaxed);
+    atomic_store(&pool.seq, 2 * gen); /* seq_cst: see next_loop */
+    if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.mu);
-        while (atomic_load(&pool.ndone) < ntasks)
-            pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mu);
     }
+    take_tasks(0, (uint32_t)gen, fn, ctx, ntasks);
+    /* tasks a worker claimed may still run: spin a while, then sleep */
+    unsigned round = 0;
+    int64_t until = 0;
+    while (atomic_load(&pool.ndone) < ntasks)
+        if (!spin(&round, &until)) {
+            pthread_mutex_lock(&pool.mu);
+            atomic_store(&pool.caller_asleep, 1); /* seq_cst: see take_tasks */
+            while (atomic_load(&pool.ndone) < ntasks)
+                pthread_cond_wait(&pool.done, &pool.mu);
+            atomic_store(&pool.caller_asleep, 0);
+            pthread_mutex_unlock(&pool.mu);
+            break;
+        }
 }
 
 void *exa_parallel_scratch(int worker, size_t bytes)

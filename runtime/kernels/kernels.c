@@ -34,6 +34,10 @@
 #endif
 #define EXA_K_INLINE static inline __attribute__((always_inline))
 
+/* Products with fewer outputs than this run OpenBLAS on one thread
+ * (exa_k_gemm in kernels_t.c says why). */
+enum { EXA_K_GEMM_THREADED_MIN = 256 };
+
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
  * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).

@@ -17,6 +17,15 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
 {
     if (m == 0 || n == 0)
         return;
+    /* OpenBLAS splits C over its threads; a C of a few dozen elements (an
+     * 8x8 weight gradient over 5000 samples, 23% of bench (c)'s step) gains
+     * nothing and pays OpenBLAS's hand-over to its thread: c ran 10% faster
+     * with OpenBLAS held at one thread, while the PINNs' 40x40 products gain
+     * from two.  So products of fewer than EXA_K_GEMM_THREADED_MIN outputs
+     * run on this thread alone. */
+    int threads = (int64_t)m * n < EXA_K_GEMM_THREADED_MIN ? openblas_get_num_threads() : 1;
+    if (threads > 1) /* a store, lowering or restoring: OpenBLAS keeps its threads */
+        openblas_set_num_threads(1);
     for (int64_t i = 0; i < count; i++) {
         real bi = sc == 0 && i > 0 ? 1 : beta;
         if (FN(gemm_narrow_try)(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc))
@@ -25,6 +34,8 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
              (int)m, (int)n, (int)k, 1, a + i * sa, (int)(lda > 0 ? lda : 1), b + i * sb,
              (int)(ldb > 0 ? ldb : 1), bi, c + i * sc, (int)(ldc > 0 ? ldc : 1));
     }
+    if (threads > 1)
+        openblas_set_num_threads(threads);
 }
 
 void FN(exa_k_gemm_ref)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,

@@ -10,7 +10,8 @@
  * direct convolution kernels against the im2col ones, and on 1 thread
  * against 3 (bit for bit: the weight gradient's partial sums do not depend
  * on the thread count); softmax, logsumexp, reduce_to, slice and
- * slice_add against loops written here.  Prints the
+ * slice_add against loops written here; a product of few outputs leaves
+ * OpenBLAS's thread count as it found it.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
 #include <math.h>
@@ -417,9 +418,36 @@ static void slices(void)
     }
 }
 
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+
+/* exa_k_gemm holds OpenBLAS at one thread for a product of few outputs
+ * (7x3, on OpenBLAS's path: too few rows for the narrow kernel) and gives
+ * OpenBLAS its thread count back afterwards; a wide one leaves it alone. */
+static void gemm_blas_threads(void)
+{
+    int before = openblas_get_num_threads();
+    openblas_set_num_threads(2);
+    int64_t shape[2][3] = { { 7, 3, 5 }, { 40, 40, 300 } };
+    for (int e = 0; e < 2; e++) {
+        int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];
+        float *a = calloc((size_t)(m * k), sizeof *a), *b = calloc((size_t)(k * n), sizeof *b);
+        float *c = calloc((size_t)(m * n), sizeof *c);
+        exa_k_gemm_f32(1, 0, 0, m, n, k, a, k, 0, b, n, 0, 0, c, n, 0);
+        int threads = openblas_get_num_threads();
+        printf("%s gemm %dx%dx%d leaves OpenBLAS at %d threads (2 before)\n", threads == 2 ? "ok  " : "FAIL",
+               (int)m, (int)n, (int)k, threads);
+        failed += threads != 2;
+        openblas_set_num_threads(2);
+        free(a), free(b), free(c);
+    }
+    openblas_set_num_threads(before);
+}
+
 int main(void)
 {
     slices();
+    gemm_blas_threads();
     conv_batch();
     dconv_f64();
     dconv_f32();

@@ -5,10 +5,16 @@
  * thread; set_threads clamps; scratch grows, stays and is aligned;
  * exa_parallel_chunk keeps small loops whole and cuts long ones into
  * 16-iteration blocks, one per thread, and exa_parallel_range covers every
- * iteration once. */
+ * iteration once.  The spin-then-sleep hand-over: a worker joins loops that
+ * follow each other at once (it spins) and loops that come after it went to
+ * sleep (it is woken: a lost wake-up leaves the caller alone and fails), and
+ * a caller that went to sleep waiting for a worker's long task is woken (a
+ * lost wake-up hangs until the test's timeout). */
+#define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "exa/parallel.h"
@@ -133,8 +139,64 @@ static void chunks_and_ranges(void)
     }
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void sleep_ns(long ns)
+{
+    struct timespec t = { ns / 1000000000, ns % 1000000000 };
+    nanosleep(&t, NULL);
+}
+
+/* Two tasks that each wait (up to 10 s, far beyond any scheduling delay)
+ * until both have started: they meet only when two threads run them. */
+typedef struct Meet {
+    atomic_int arrived, worker_mask;
+    long worker_hold_ns; /* how long the task on a worker then keeps going */
+} Meet;
+
+static void meet_task(void *ctx, int64_t t, int worker)
+{
+    Meet *m = ctx;
+    (void)t;
+    atomic_fetch_or(&m->worker_mask, 1 << worker);
+    atomic_fetch_add(&m->arrived, 1);
+    double end = now_s() + 10;
+    while (atomic_load(&m->arrived) < 2 && now_s() < end)
+        ;
+    if (worker != 0 && m->worker_hold_ns > 0)
+        sleep_ns(m->worker_hold_ns);
+}
+
+/* Rounds where the worker must take part: `gap_ns` before each loop (0:
+ * back to back, the worker is spinning; several spins: it is asleep), and
+ * the worker's task outlasting the caller's spin when `hold` is set. */
+static void worker_joins(long gap_ns, int hold)
+{
+    exa_parallel_set_threads(2);
+    int joined = 0, rounds = 20;
+    for (int r = 0; r < rounds; r++) {
+        if (gap_ns > 0)
+            sleep_ns(gap_ns);
+        Meet m = { .worker_hold_ns = hold ? 3L * EXA_PARALLEL_SPIN_NS : 0 };
+        exa_parallel_for(2, meet_task, &m);
+        if (atomic_load(&m.worker_mask) != 3 || atomic_load(&m.arrived) != 2)
+            break; /* the caller ran both: 10 s each round from here */
+        joined++;
+    }
+    CHECK(joined == rounds);
+}
+
 int main(void)
 {
+    worker_joins(0, 0);
+    worker_joins(4L * EXA_PARALLEL_SPIN_NS, 0);
+    worker_joins(0, 1);
+    worker_joins(4L * EXA_PARALLEL_SPIN_NS, 1);
     each_task_once(1);
     each_task_once(2);
     each_task_once(4);

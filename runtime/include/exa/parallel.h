@@ -4,10 +4,11 @@
  * fused loops, row-wise kernels, direct convolutions, the narrow GEMM, the
  * optimiser steps) splits its rows over this pool.  `./train --threads N`
  * sets both.  The pool is a fixed set of worker threads, started on first
- * use and kept (they sleep on a condition variable between loops), so a loop
- * costs a wake-up, not a thread creation.  libexa starts loops from one
- * thread, the rank's; a loop started inside a task runs on that task's
- * thread alone. */
+ * use and kept: between loops a worker watches for the next one for
+ * EXA_PARALLEL_SPIN_NS (yielding its core to any thread that wants it), then
+ * sleeps on a condition variable, so back-to-back loops cost no wake-up and
+ * an idle pool costs no core.  libexa starts loops from one thread, the
+ * rank's; a loop started inside a task runs on that task's thread alone. */
 #ifndef EXA_PARALLEL_H
 #define EXA_PARALLEL_H
 
@@ -15,6 +16,12 @@
 #include <stdint.h>
 
 enum { EXA_MAX_THREADS = 64 };
+
+/* How long a worker that finished its tasks watches for the next loop before
+ * it sleeps, and the caller for a worker's last task before it sleeps (ns).
+ * About what a loop's wake-ups cost (measured; parallel.c): where no loop
+ * follows, spinning wastes no more than sleeping would have cost. */
+enum { EXA_PARALLEL_SPIN_NS = 50000 };
 
 /* Threads a loop uses, the caller included: clamped to 1 .. EXA_MAX_THREADS.
  * Before any call, the pool uses 1. */
