@@ -90,6 +90,11 @@ const char *exa_strategy_name(const ExaStrategy *s)
     return s->m->name;
 }
 
+const char *exa_strategy_sums(const ExaStrategy *s)
+{
+    return s->m->red ? exa_reducer_kind(s->m->red) : "MPI";
+}
+
 static void list_state(ExaMethod *m, ExaStateList *l)
 {
     l->n = 0;
