@@ -6,8 +6,8 @@
 #      the emulated training tests;
 #   2. the examples trained with --device gpu against the CPU, f64, per
 #      epoch: fashion_mlp, fashion_cnn (subsets), the Allen-Cahn PINN,
-#      peaks_mgrit (short), and data parallelism on 2 ranks (NCCL when
-#      installed) when the machine has 2 GPUs;
+#      peaks_mgrit (short), and data parallelism and SAPTS on 2 ranks (NCCL
+#      when installed) when the machine has 2 GPUs;
 #   3. samples/s of the throughput workloads a-e (bench/throughput.sh's
 #      models, f32) on GPU 0, and PyTorch's on the same GPU when a CUDA
 #      build of PyTorch is installed.
@@ -44,8 +44,11 @@ compare pinn -s "$root/examples/allen_cahn.exa" -- --epochs 1
 compare mgrit -s "$root/examples/peaks_mgrit.exa" -- --epochs 1 --limit 1000
 if [ "$ngpu" -ge 2 ]; then
     compare dp2 -s "$root/examples/fashion_mlp.exa" -g 2 -l "mpirun --oversubscribe" -o ', on ' -- --epochs 1 --limit 10000
+    # SAPTS on 2 GPUs against SAPTS on 2 CPU ranks: its sums through NCCL
+    compare sapts2 -s "$root/examples/fashion_sapts.exa" -r 2 -g 2 -l "mpirun --oversubscribe" \
+        -o ', on .*sums by' -- --epochs 1 --limit 2000 --eval-limit 500
 else
-    echo "(one GPU: data parallelism on 2 GPUs not checked)"
+    echo "(one GPU: data parallelism and SAPTS on 2 GPUs not checked)"
 fi
 
 echo "== 3. samples/s on GPU 0, f32 (epoch 2 of each; load: $(uptime | sed 's/.*load/load/'))"

@@ -3,19 +3,17 @@
  *
  * NVRTC is opened with dlopen at the moment GPU code is asked for, never
  * linked: exac has to run on machines without CUDA, and there a request for
- * GPU code gets one line naming what is missing.  The library is looked for
- * under $EXA_NVRTC (a path), the names the dynamic loader knows, and then the
- * toolkit CMake found when exac was built (EXA_NVRTC_HINT).  The NVRTC types
- * are declared here with its C ABI (results are ints, programs pointers), so
- * building exac needs no CUDA headers.
+ * GPU code gets one line naming what is missing.  The loader (where it looks,
+ * in which order) is libexa's own, runtime/gpu/nvrtc_lib.c, compiled into
+ * exac too (exa/nvrtc_lib.h).
  *
  * The object is a second LLVM module with two constant strings, written for
  * the host like the CPU object; the driver links it beside that one, so the
  * CPU symbols (exa_functions, exa_program) are untouched. */
 #include "codegen_cuda.h"
 #include "diag.h"
+#include "exa/nvrtc_lib.h"
 
-#include <dlfcn.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
@@ -26,108 +24,29 @@
 
 /* ---- NVRTC ------------------------------------------------------------- */
 
-typedef struct Nvrtc {
-    void *lib;
-    int (*create)(void **prog, const char *src, const char *name, int nheaders,
-                  const char *const *headers, const char *const *include_names);
-    int (*compile)(void *prog, int nopts, const char *const *opts);
-    int (*log_size)(void *prog, size_t *size);
-    int (*log)(void *prog, char *log);
-    int (*ptx_size)(void *prog, size_t *size);
-    int (*ptx)(void *prog, char *ptx);
-    int (*destroy)(void **prog);
-    const char *(*error_string)(int result);
-} Nvrtc;
-
-/* dlsym into a function pointer (through memcpy: C does not let void *
- * convert to one, POSIX guarantees the bits do) */
-static int sym(void *lib, const char *name, void *slot)
-{
-    void *p = dlsym(lib, name);
-    if (p)
-        memcpy(slot, &p, sizeof p);
-    return p != NULL;
-}
-
-static int nvrtc_open(Nvrtc *n, char **error)
-{
-    memset(n, 0, sizeof *n);
-    const char *names[] = {
-        getenv("EXA_NVRTC"), "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so",
-#ifdef EXA_NVRTC_HINT
-        EXA_NVRTC_HINT,
-#endif
-        "/usr/local/cuda/lib64/libnvrtc.so",
-    };
-    char why[256] = "not found";
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !n->lib; i++) {
-        if (!names[i] || !*names[i])
-            continue;
-        n->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-        if (!n->lib && i == 0) /* the user's choice failing is the useful reason */
-            snprintf(why, sizeof why, "%s", dlerror());
-        else if (!n->lib)
-            (void)dlerror();
-    }
-    if (!n->lib)
-        return diag_message(error, "cannot make GPU code: no NVRTC (libnvrtc.so: %s); install the CUDA toolkit "
-                           "or set EXA_NVRTC to its libnvrtc.so", why);
-    if (!sym(n->lib, "nvrtcCreateProgram", &n->create) || !sym(n->lib, "nvrtcCompileProgram", &n->compile)
-        || !sym(n->lib, "nvrtcGetProgramLogSize", &n->log_size) || !sym(n->lib, "nvrtcGetProgramLog", &n->log)
-        || !sym(n->lib, "nvrtcGetPTXSize", &n->ptx_size) || !sym(n->lib, "nvrtcGetPTX", &n->ptx)
-        || !sym(n->lib, "nvrtcDestroyProgram", &n->destroy)
-        || !sym(n->lib, "nvrtcGetErrorString", &n->error_string)) {
-        dlclose(n->lib);
-        n->lib = NULL;
-        return diag_message(error, "cannot make GPU code: the NVRTC found lacks an entry point (too old a version?)");
-    }
-    return 0;
-}
-
 int cg_cuda_compile(const char *source, const char *arch, char **ptx, char **error)
 {
-    Nvrtc n;
+    ExaNvrtc n;
+    char why[256];
+    int missing;
     *ptx = NULL;
-    if (nvrtc_open(&n, error) != 0)
-        return -1;
+    if (exa_nvrtc_open(&n, why, sizeof why, &missing) != 0)
+        return missing ? diag_message(error, "cannot make GPU code: the NVRTC found lacks an entry point (too old "
+                                            "a version?)")
+                       : diag_message(error, "cannot make GPU code: no NVRTC (libnvrtc.so: %s); install the CUDA "
+                                            "toolkit or set EXA_NVRTC to its libnvrtc.so", why);
     char archopt[64];
     snprintf(archopt, sizeof archopt, "--gpu-architecture=%s", arch ? arch : "compute_75");
-    const char *opts[] = { archopt, "--std=c++17" };
-    void *prog = NULL;
-    int status = -1, r = n.create(&prog, source, "exa.cu", 0, NULL, NULL);
-    if (r != 0) {
-        diag_message(error, "NVRTC: %s", n.error_string(r));
-        goto done;
+    char *log = NULL;
+    if (exa_nvrtc_compile(&n, source, archopt, ptx, &log) == 0)
+        return 0;
+    /* NVRTC's whole log: it says where, which is what a user needs */
+    if (log && error) {
+        *error = log;
+        return -1;
     }
-    r = n.compile(prog, 2, opts);
-    if (r != 0) { /* the log says where: it is what a user would need */
-        size_t len = 0;
-        char *log = NULL;
-        if (n.log_size(prog, &len) == 0 && (log = malloc(len + 1)) && n.log(prog, log) == 0) {
-            log[len] = '\0';
-            *error = log;
-            log = NULL;
-        } else {
-            diag_message(error, "NVRTC: %s", n.error_string(r));
-        }
-        free(log);
-        goto done;
-    }
-    size_t len = 0;
-    if ((r = n.ptx_size(prog, &len)) != 0 || !(*ptx = malloc(len + 1)) || (r = n.ptx(prog, *ptx)) != 0) {
-        free(*ptx);
-        *ptx = NULL;
-        diag_message(error, "NVRTC: %s", r ? n.error_string(r) : "out of memory");
-        goto done;
-    }
-    (*ptx)[len] = '\0';
-    status = 0;
-done:
-    if (prog)
-        n.destroy(&prog);
-    /* NVRTC stays loaded (the next dlopen only counts up): unloading it
-     * strands the buffers its C++ runtime allocated once per load */
-    return status;
+    free(log);
+    return diag_message(error, "NVRTC: out of memory");
 }
 
 /* ---- the object -------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "exa/gpu_train.h"
+#include "exa/reduce.h"
 #include "exa/rng.h"
 #include "exa/run.h"
 
@@ -329,6 +330,14 @@ void exa_run_stats_end(ExaRun *r)
 double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
                        int64_t count, ExaShard mode)
 {
+    return exa_run_loss_reduced(r, comm, NULL, theta, grad, begin, count, mode);
+}
+
+double exa_run_loss_reduced(ExaRun *r, const ExaComm *comm, ExaReducer *red, const void *theta, void *grad,
+                            int64_t begin, int64_t count, ExaShard mode)
+{
+    if (red)
+        comm = exa_reducer_comm(red);
     int64_t lb = 0, ln = count;
     if (mode != EXA_SHARD_ALL)
         exa_data_shard(count, comm->rank, comm->size, &lb, &ln);
@@ -346,7 +355,8 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
      * statistics: their sums run inside loss_grad too and weight each rank's
      * share differently (batch_sync.c); the blocking sum below is exact there. */
     ExaGradSync *sync = NULL;
-    if (split && grad && !stats && r->grad_bucket > 0 && count >= comm->size) {
+    int nccl = red && strcmp(exa_reducer_kind(red), "NCCL") == 0; /* sums the whole gradient at once */
+    if (split && grad && !stats && !nccl && r->grad_bucket > 0 && count >= comm->size) {
         sync = &r->sync;
         exa_grad_sync_begin(sync, comm, grad, r->n, (ExaReal)r->elem, (double)ln / (double)count,
                             r->grad_bucket);
@@ -374,9 +384,13 @@ double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *
             double w = (double)ln / (double)count;
             for (int64_t i = 0; i < r->n; i++)
                 exa_set(r, grad, i, w * exa_get(r, grad, i));
-            exa_comm_allreduce_sum(comm, grad, (size_t)r->n, (ExaReal)r->elem);
+            if (red)
+                exa_reducer_sum(red, grad, (size_t)r->n, (ExaReal)r->elem, &sum); /* the loss with it */
+            else
+                exa_comm_allreduce_sum(comm, grad, (size_t)r->n, (ExaReal)r->elem);
         }
-        sum = exa_comm_sum_double(comm, sum);
+        if (!grad || !red)
+            sum = red ? exa_reducer_sum_double(red, sum) : exa_comm_sum_double(comm, sum);
     }
     return sum / (double)count;
 }

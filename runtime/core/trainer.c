@@ -288,11 +288,14 @@ int exa_train(ExaRun *r)
      * (see exa_progress_is_terminal); plain lines otherwise */
     exa_progress_init(&progress, stdout, -1, r->epochs, exa_data_batches(r->train.n, r->batch));
     if (r->world.rank == 0 && !r->opt.quiet) {
-        printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s%s%s\n",
+        /* on GPUs with more than one rank: how the method's sums go */
+        int sums = r->gpu && r->world.size > 1;
+        printf("exa: training %s: %lld parameters, %lld samples, batch %lld, %s, %d rank%s%s%s%s%s\n",
                p->source, (long long)r->n, (long long)r->train.n, (long long)r->batch,
                p->decompose || r->world.size == 1 ? exa_strategy_name(s) : "data parallel (no decompose line)",
                r->world.size, r->world.size == 1 ? "" : "s", r->gpu ? ", on " : "",
-               r->gpu ? exa_gpu_run_describe(r->gpu) : "");
+               r->gpu ? exa_gpu_run_describe(r->gpu) : "", sums ? ", sums by " : "",
+               sums ? exa_strategy_sums(s) : "");
         fflush(stdout); /* to a file or a pipe, stdout is block-buffered */
     }
     Numerics numerics = { 0 }, *nc = NULL;

@@ -148,25 +148,67 @@ struct ExaNcclCtx {
     MPI_Comm comm;
 };
 
+/* An id names its creator (a world rank) and a serial number.  Joining
+ * ranks send the creator their world ranks; it answers with the list, and
+ * the group makes its communicator with MPI_Comm_create_group, collective
+ * over the group only, as ncclCommInitRank is: a reducer on any
+ * communicator (a nested strategy's group) gets one.  Rank 0 of the new
+ * communicator must be the id's creator (exa's reducers are). */
+enum { EMU_TAG = 28160, EMU_TAGS = 256 }; /* above the tags exa's methods send with */
+
 static int emu_nccl_id(ExaNcclId *id)
 {
+    static int serial;
+    int me;
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
     memset(id, 0, sizeof *id);
-    snprintf(id->internal, sizeof id->internal, "exa emulated nccl");
+    snprintf(id->internal, sizeof id->internal, "exa emulated nccl %d %d", me, serial++);
     return 0;
 }
 
-/* NCCL's communicator is the world's (the only one exa builds NCCL on) */
 static int emu_nccl_init(ExaNcclComm *comm, int nranks, ExaNcclId id, int rank)
 {
-    int size, me;
+    int size, me, root, serial;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
-    if (strcmp(id.internal, "exa emulated nccl") != 0 || size != nranks || me != rank)
+    if (sscanf(id.internal, "exa emulated nccl %d %d", &root, &serial) != 2 || nranks < 1 || nranks > size
+        || rank < 0 || rank >= nranks || root < 0 || root >= size || (rank == 0) != (me == root))
         return 4; /* ncclInvalidArgument */
+    int tag = EMU_TAG + serial % EMU_TAGS, *members = malloc((size_t)nranks * sizeof *members);
     *comm = calloc(1, sizeof **comm);
-    if (!*comm)
+    if (!members || !*comm) {
+        free(members);
+        free(*comm);
+        *comm = NULL;
         return 1;
-    MPI_Comm_dup(MPI_COMM_WORLD, &(*comm)->comm);
+    }
+    if (rank == 0) {
+        members[0] = me;
+        for (int k = 1; k < nranks; k++) {
+            int msg[2];
+            MPI_Recv(msg, 2, MPI_INT, MPI_ANY_SOURCE, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (msg[0] > 0 && msg[0] < nranks)
+                members[msg[0]] = msg[1];
+        }
+        for (int k = 1; k < nranks; k++)
+            MPI_Send(members, nranks, MPI_INT, members[k], tag, MPI_COMM_WORLD);
+    } else {
+        int msg[2] = { rank, me };
+        MPI_Send(msg, 2, MPI_INT, root, tag, MPI_COMM_WORLD);
+        MPI_Recv(members, nranks, MPI_INT, root, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    MPI_Group world, group;
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    MPI_Group_incl(world, nranks, members, &group);
+    int rc = MPI_Comm_create_group(MPI_COMM_WORLD, group, tag, &(*comm)->comm);
+    MPI_Group_free(&group);
+    MPI_Group_free(&world);
+    free(members);
+    if (rc != MPI_SUCCESS) {
+        free(*comm);
+        *comm = NULL;
+        return 3; /* ncclInternalError */
+    }
     return 0;
 }
 

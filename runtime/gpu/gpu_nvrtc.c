@@ -1,9 +1,8 @@
 /* gpu_nvrtc.c - NVRTC at run time and the on-disk PTX cache (exa/gpu_nvrtc.h).
  *
- * NVRTC is looked for under $EXA_NVRTC (a path), the names the dynamic
- * loader knows, the toolkit CMake found when libexa was built
- * (EXA_NVRTC_HINT) and /usr/local/cuda.  Its types are declared with its C
- * ABI (results ints, programs pointers), so libexa needs no CUDA headers.
+ * NVRTC is opened by the loader exac shares (exa/nvrtc_lib.h: $EXA_NVRTC,
+ * the names the dynamic loader knows, the toolkit CMake found,
+ * /usr/local/cuda).
  *
  * A cache entry is one file NAME-sm_NN.ptx, NAME the 64-bit FNV-1a hash of
  * the source, the architecture and the NVRTC version (a newer NVRTC may make
@@ -12,8 +11,8 @@
  * directory never read half a file; the cache is only ever an optimisation,
  * and failing to read or write it is not an error. */
 #include "exa/gpu_nvrtc.h"
+#include "exa/nvrtc_lib.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,63 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct Nvrtc {
-    int (*version)(int *major, int *minor);
-    int (*create)(void **prog, const char *src, const char *name, int nheaders,
-                  const char *const *headers, const char *const *include_names);
-    int (*compile)(void *prog, int nopts, const char *const *opts);
-    int (*log_size)(void *prog, size_t *size);
-    int (*log)(void *prog, char *log);
-    int (*ptx_size)(void *prog, size_t *size);
-    int (*ptx)(void *prog, char *ptx);
-    int (*destroy)(void **prog);
-    const char *(*error_string)(int result);
-} Nvrtc;
-
-static int sym(void *lib, const char *name, void *slot)
-{
-    void *p = dlsym(lib, name);
-    if (p) /* POSIX guarantees the bits convert; C has no cast for it */
-        memcpy(slot, &p, sizeof p);
-    return p != NULL;
-}
-
-/* NVRTC stays loaded once opened: unloading it strands the buffers its C++
- * runtime allocates once per load. */
-static int nvrtc_open(Nvrtc *n, char *err, size_t errlen)
-{
-    static const char *const fixed[] = {
-        "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so",
-#ifdef EXA_NVRTC_HINT
-        EXA_NVRTC_HINT,
-#endif
-        "/usr/local/cuda/lib64/libnvrtc.so",
-    };
-    memset(n, 0, sizeof *n);
-    char why[256] = "not found";
-    const char *user = getenv("EXA_NVRTC");
-    void *lib = NULL;
-    if (user && *user && !(lib = dlopen(user, RTLD_NOW | RTLD_LOCAL)))
-        snprintf(why, sizeof why, "%s", dlerror()); /* the user's choice failing is the useful reason */
-    for (size_t i = 0; !lib && i < sizeof fixed / sizeof fixed[0]; i++)
-        if (!(lib = dlopen(fixed[i], RTLD_NOW | RTLD_LOCAL)))
-            (void)dlerror();
-    if (!lib) {
-        snprintf(err, errlen, "no NVRTC to compile this program's CUDA code (libnvrtc.so: %s); install the CUDA "
-                              "toolkit's NVRTC or set EXA_NVRTC, or recompile with exac --gpu-arch sm_NN", why);
-        return -1;
-    }
-    if (!sym(lib, "nvrtcVersion", &n->version) || !sym(lib, "nvrtcCreateProgram", &n->create)
-        || !sym(lib, "nvrtcCompileProgram", &n->compile) || !sym(lib, "nvrtcGetProgramLogSize", &n->log_size)
-        || !sym(lib, "nvrtcGetProgramLog", &n->log) || !sym(lib, "nvrtcGetPTXSize", &n->ptx_size)
-        || !sym(lib, "nvrtcGetPTX", &n->ptx) || !sym(lib, "nvrtcDestroyProgram", &n->destroy)
-        || !sym(lib, "nvrtcGetErrorString", &n->error_string)) {
-        snprintf(err, errlen, "the NVRTC found lacks an entry point (too old a version?)");
-        return -1;
-    }
-    return 0;
-}
 
 /* NVRTC's log reduced to its first non-empty line: errors are one line */
 static void first_line(const char *log, char *err, size_t errlen)
@@ -88,37 +30,18 @@ static void first_line(const char *log, char *err, size_t errlen)
     snprintf(err, errlen, "NVRTC: %.*s", (int)n, log);
 }
 
-static int compile(const Nvrtc *n, const char *source, int arch, char **ptx, char *err, size_t errlen)
+/* NVRTC's PTX for compute_<arch>; one line in err when it fails */
+static int compile(const ExaNvrtc *n, const char *source, int arch, char **ptx, char *err, size_t errlen)
 {
-    char archopt[64];
+    char archopt[64], *log = NULL;
     snprintf(archopt, sizeof archopt, "--gpu-architecture=compute_%d", arch);
-    const char *opts[] = { archopt, "--std=c++17" };
-    void *prog = NULL;
-    int status = -1, r = n->create(&prog, source, "exa.cu", 0, NULL, NULL);
-    if (r != 0) {
-        snprintf(err, errlen, "NVRTC: %s", n->error_string(r));
-        return -1;
-    }
-    size_t len = 0;
-    if ((r = n->compile(prog, 2, opts)) != 0) {
-        char *log = NULL;
-        if (n->log_size(prog, &len) == 0 && (log = malloc(len + 1)) && n->log(prog, log) == 0) {
-            log[len] = '\0';
-            first_line(log, err, errlen);
-        } else {
-            snprintf(err, errlen, "NVRTC (%s): %s", archopt, n->error_string(r));
-        }
-        free(log);
-    } else if ((r = n->ptx_size(prog, &len)) != 0 || !(*ptx = malloc(len + 1)) || (r = n->ptx(prog, *ptx)) != 0) {
-        free(*ptx);
-        *ptx = NULL;
-        snprintf(err, errlen, "NVRTC: %s", r ? n->error_string(r) : "out of memory");
-    } else {
-        (*ptx)[len] = '\0';
-        status = 0;
-    }
-    n->destroy(&prog);
-    return status;
+    int rc = exa_nvrtc_compile(n, source, archopt, ptx, &log);
+    if (rc == -2)
+        first_line(log, err, errlen);
+    else if (rc != 0)
+        snprintf(err, errlen, "%s", log ? log : "NVRTC: out of memory");
+    free(log);
+    return rc == 0 ? 0 : -1;
 }
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
@@ -199,11 +122,20 @@ static void write_entry(const char *dir, const char *file, const char *ptx)
 
 int exa_gpu_nvrtc_ptx(const char *source, int arch, char **ptx, int *cached, char *err, size_t errlen)
 {
-    Nvrtc n;
+    ExaNvrtc n;
+    char why[256];
+    int missing;
     *ptx = NULL;
     *cached = 0;
-    if (nvrtc_open(&n, err, errlen) != 0)
+    if (exa_nvrtc_open(&n, why, sizeof why, &missing) != 0) {
+        if (missing)
+            snprintf(err, errlen, "the NVRTC found lacks an entry point (too old a version?)");
+        else
+            snprintf(err, errlen, "no NVRTC to compile this program's CUDA code (libnvrtc.so: %s); install the "
+                                  "CUDA toolkit's NVRTC or set EXA_NVRTC, or recompile with exac --gpu-arch sm_NN",
+                     why);
         return -1;
+    }
     int major = 0, minor = 0;
     n.version(&major, &minor);
     char dir[4000], file[4200];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "exa/gpu_exec.h"
+#include "exa/reduce.h"
 
 /* A device buffer that grows (contents dropped) to what a call needs. */
 typedef struct DevBuf {
@@ -21,8 +22,6 @@ struct ExaGpuRun {
     ExaGpu gpu;
     ExaGpuExec x;
     int loaded;
-    ExaNcclComm nccl;              /* over the world, or NULL: MPI */
-    char describe[256];
     int fn_grad;                   /* loss_grad in the launch table */
     /* resident state */
     DevBuf theta, grad, state[2], in[EXA_MAX_INPUTS], loss, acc, ws, k;
@@ -100,23 +99,6 @@ ExaGpuRun *exa_gpu_run_open(ExaRun *r, char *err, size_t errlen)
         exa_gpu_run_close(d);
         return NULL;
     }
-    /* NCCL when every rank has it; its communicator spans the world */
-    const char *use = getenv("EXA_GPU_NCCL"); /* 0: MPI even where NCCL is there (docs/gpu.md) */
-    int nccl = r->world.size > 1 && exa_comm_max_int(&r->world, !d->gpu.has_nccl || (use && strcmp(use, "0") == 0)) == 0;
-    if (nccl) {
-        struct { ExaNcclId id; int bad; } root = { .bad = 0 };
-        if (r->world.rank == 0)
-            root.bad = d->gpu.api.ncclGetUniqueId(&root.id) != 0;
-        exa_comm_bcast(&r->world, &root, sizeof root, 0); /* no id: nobody waits in the init */
-        int bad = root.bad || d->gpu.api.ncclCommInitRank(&d->nccl, r->world.size, root.id, r->world.rank) != 0;
-        if (exa_comm_max_int(&r->world, bad) != 0) { /* NCCL is an optimisation: MPI works */
-            if (d->nccl)
-                d->gpu.api.ncclCommDestroy(d->nccl);
-            d->nccl = NULL;
-        }
-    }
-    snprintf(d->describe, sizeof d->describe, "%s%s", d->gpu.name,
-             r->world.size == 1 ? "" : d->nccl ? ", gradients summed by NCCL" : ", gradients summed by MPI");
     return d;
 }
 
@@ -125,8 +107,6 @@ void exa_gpu_run_close(ExaGpuRun *d)
     if (!d)
         return;
     if (d->loaded) {
-        if (d->nccl)
-            d->gpu.api.ncclCommDestroy(d->nccl);
         DevBuf *all[] = { &d->theta, &d->grad, &d->state[0], &d->state[1], &d->loss, &d->acc, &d->ws, &d->k,
                           &d->c_theta, &d->c_ws };
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -149,7 +129,9 @@ void exa_gpu_run_close(ExaGpuRun *d)
     free(d);
 }
 
-const char *exa_gpu_run_describe(const ExaGpuRun *d) { return d->describe; }
+const char *exa_gpu_run_describe(const ExaGpuRun *d) { return d->gpu.name; }
+
+ExaGpu *exa_gpu_run_device(ExaGpuRun *d) { return &d->gpu; }
 
 static int find(ExaGpuRun *d, const char *name)
 {
@@ -276,9 +258,10 @@ static void to_device(ExaGpuRun *d)
     d->dev_current = 1;
 }
 
-void exa_gpu_run_grad(ExaGpuRun *d, const ExaComm *comm, int64_t begin, int64_t count)
+void exa_gpu_run_grad(ExaGpuRun *d, ExaReducer *red, int64_t begin, int64_t count)
 {
     ExaRun *r = d->r;
+    const ExaComm *comm = exa_reducer_comm(red);
     const ExaGpuApi *api = &d->gpu.api;
     if (d->fn_grad <= 0)
         d->fn_grad = find(d, r->grad_fn->name) + 1; /* stored + 1: 0 is "not looked up" */
@@ -326,16 +309,8 @@ void exa_gpu_run_grad(ExaGpuRun *d, const ExaComm *comm, int64_t begin, int64_t 
         double w = (double)ln / (double)count;
         ExaCuDevicePtr p[2] = { d->grad.p, constants(d, 0, &w, 1) };
         kernel(d, "exa_scale", r->n, p, 2);
-        if (d->nccl && comm->size == r->world.size) {
-            int rc = api->ncclAllReduce((const void *)(uintptr_t)d->grad.p, (void *)(uintptr_t)d->grad.p, (size_t)r->n,
-                                        r->elem == 8 ? EXA_NCCL_F64 : EXA_NCCL_F32, EXA_NCCL_SUM, d->nccl, NULL);
-            if (rc != 0)
-                exa_comm_abort(&r->world, "--device gpu: NCCL's all-reduce failed (status %d)", rc);
-        } else { /* through the host: this wait is MPI's */
-            CU(d, api->cuMemcpyDtoH(r->grad, d->grad.p, nbytes), "copying the gradient");
-            exa_comm_allreduce_sum(comm, r->grad, (size_t)r->n, (ExaReal)r->elem);
-            CU(d, api->cuMemcpyHtoD(d->grad.p, r->grad, nbytes), "copying the gradient");
-        }
+        /* NCCL: queued on the device; MPI: through r->grad, a wait */
+        exa_reducer_sum_device(red, d->grad.p, r->grad, (size_t)r->n, (ExaReal)r->elem);
     }
 }
 

@@ -25,7 +25,9 @@
  *   coarse   (optional) a second level: coarse() below, between combine()
  *            and the global step (two-level Schwarz).
  * Which combination runs is methods.def's fit sets, checked by exac and
- * again here. */
+ * again here.  Every sum over the ranks goes through the method's reducer
+ * (exa/reduce.h, opened in create(): NCCL on GPUs that have it, else MPI),
+ * the global objective's gradient included (solver_split_loss_fn). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,12 +230,13 @@ static void ratio_test(Compose *s, Objective *global, double f, double pred)
 }
 
 /* Combines this rank's correction c (its predicted reduction pred) over
- * the communicator as the combine word says; returns the prediction of the
- * combined step: the (weighted) sum of the local ones, or for restricted and
- * overlap weights, whose blocks share weights, the first-order -g'c. */
+ * the communicator, through the reducer, as the combine word says; returns
+ * the prediction of the combined step: the (weighted) sum of the local
+ * ones, or for restricted and overlap weights, whose blocks share weights,
+ * the first-order -g'c. */
 static double combine(Compose *s, double pred)
 {
-    const ExaComm *comm = &s->base.comm;
+    ExaReducer *red = s->base.red;
     int64_t n = s->base.r->n;
     double w = 1;
     if (s->combine == COMBINE_RESTRICTED) {
@@ -251,7 +254,7 @@ static double combine(Compose *s, double pred)
         exa_data_shard(s->count_now, s->group, s->ngroups, &lb, &ln);
         w = s->split == SPLIT_PARAMS ? s->size_weight : (double)ln / (double)s->count_now;
     } else if (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_DECREASE) {
-        double d = pred > 0 ? pred : 0, total = exa_comm_sum_double(comm, d) / s->per_block;
+        double d = pred > 0 ? pred : 0, total = exa_reducer_sum_double(red, d) / s->per_block;
         w = total > 0 ? d / total : 1.0 / s->ngroups;
     } else if (s->combine == COMBINE_AVERAGE) {
         w = 1.0 / s->ngroups;
@@ -260,8 +263,8 @@ static double combine(Compose *s, double pred)
     if (w != 1)
         for (int64_t i = 0; i < n; i++)
             s->c[i] *= w;
-    exa_comm_allreduce_sum(comm, s->c, (size_t)n, EXA_REAL_F64);
-    double total = exa_comm_sum_double(comm, pred * w);
+    double total = pred * w; /* summed with the corrections (NCCL: in one round) */
+    exa_reducer_sum(red, s->c, (size_t)n, EXA_REAL_F64, &total);
     if (s->combine == COMBINE_RESTRICTED || (s->combine == COMBINE_WEIGHTED && s->weight == WEIGHT_OVERLAP))
         return -dot(s->g, s->c, n);
     return total;
@@ -402,9 +405,9 @@ static double round_step(Compose *s, int64_t begin, int64_t count)
     if (s->split == SPLIT_DATA) {
         int64_t lb, ln;
         exa_data_shard(count, s->group, s->ngroups, &lb, &ln);
-        loss = exa_comm_sum_double(&s->base.comm, start * (double)ln / s->per_block) / (double)count;
+        loss = exa_reducer_sum_double(s->base.red, start * (double)ln / s->per_block) / (double)count;
     } else {
-        loss = exa_comm_sum_double(&s->base.comm, start) / s->base.comm.size;
+        loss = exa_reducer_sum_double(s->base.red, start) / s->base.comm.size;
     }
     if (++s->round >= length || begin + count >= r->train.n) {
         for (int64_t i = 0; i < n; i++)
@@ -447,7 +450,7 @@ static double params_step(Compose *s, int64_t begin, int64_t count)
         for (int64_t i = 0; i < n; i++)
             s->c[i] = s->x[i] - s->x0[i];
         memcpy(s->x, s->x0, (size_t)n * sizeof *s->x);
-        pred = exa_comm_sum_double(comm, pred);
+        pred = exa_reducer_sum_double(s->base.red, pred);
     } else {
         memcpy(s->y, s->x, (size_t)n * sizeof *s->x);
         double fy = solver_objective(&local, s->y, s->g0), before = fy;
@@ -507,6 +510,7 @@ static void compose_free(ExaMethod *m)
     Compose *s = (Compose *)m;
     if (s->inner)
         compose_free(&s->inner->base);
+    exa_reducer_close(s->base.red); /* a nested one's (above) before its group's communicator */
     if (s->have_group_comm)
         exa_comm_free(&s->group_comm);
     solver_free(&s->gopt);
@@ -730,6 +734,9 @@ static Compose *create(ExaRun *r, const ExaCall *d, const ExaComm *comm, int nes
         return NULL;
     }
     s->delta = global.kind == OPT_TR ? s->gopt.trust.cfg.delta0 : 0;
+    /* every sum of the method through one reducer on its communicator (a
+     * nested strategy has its own on the group's): NCCL on GPUs with it */
+    s->base.red = solver_reducer(r, comm);
     return s;
 }
 

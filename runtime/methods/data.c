@@ -2,7 +2,8 @@
  * rank of the method's communicator evaluates the loss and gradient on its
  * share of the mini-batch, the gradients are averaged (weighted by the
  * shares) and the train block's optimiser takes the step, identically on
- * every rank.  The whole method in three short functions: the worked example of
+ * every rank (the sum through the method's reducer, exa/reduce.h: NCCL on
+ * GPUs).  The whole method in three short functions: the worked example of
  * docs/design.md, "Adding a decomposition method". */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static double data_step(ExaMethod *m, int64_t begin, int64_t count)
 static void data_free(ExaMethod *m)
 {
     stepper_free(&((Data *)m)->global);
+    exa_reducer_close(m->red);
     free(m);
 }
 
@@ -40,6 +42,7 @@ static ExaMethod *data_create(ExaRun *r, const ExaCall *entry, const ExaComm *co
         data_free(&d->base);
         return NULL;
     }
+    d->base.red = solver_reducer(r, comm); /* the gradients' sum: NCCL on GPUs that have it */
     return &d->base;
 }
 

@@ -284,10 +284,11 @@ void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
 static double device_first_order(Optimizer *o, Objective *obj)
 {
     ExaRun *r = obj->r;
-    const ExaComm *comm = &((ExaMethod *)obj->ctx)->comm;
+    ExaMethod *m = obj->ctx;
+    const ExaComm *comm = &m->comm;
     double loss = 0;
     for (int k = 0; k < o->spec.steps; k++) {
-        exa_gpu_run_grad(r->gpu, comm, obj->begin, obj->count);
+        exa_gpu_run_grad(r->gpu, m->red, obj->begin, obj->count);
         double c[8];
         double lr = o->base_lr * r->lr_scale;
         if (o->spec.kind == OPT_SGD) {
@@ -319,8 +320,8 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
      * optimiser's reach (run_model.c, take_stats) */
     if ((o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) && r->gpu && r->stat_reals == 0
         && obj->loss == solver_split_loss_fn
-        && ((ExaMethod *)obj->ctx)->ops == &exa_method_data && obj->mode == EXA_SHARD_SPLIT && !obj->shift
-        && !obj->mask)
+        && ((ExaMethod *)obj->ctx)->ops == &exa_method_data && ((ExaMethod *)obj->ctx)->red
+        && obj->mode == EXA_SHARD_SPLIT && !obj->shift && !obj->mask)
         return device_first_order(o, obj);
     if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) {
         double loss = 0;
@@ -509,11 +510,16 @@ void stepper_method_gather(ExaMethod *m)
     stepper_gather(&((SteppedMethod *)m)->global, m->r);
 }
 
+ExaReducer *solver_reducer(ExaRun *r, const ExaComm *comm)
+{
+    return exa_reducer_open(r->gpu ? exa_gpu_run_device(r->gpu) : NULL, comm);
+}
+
 double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
                             ExaShard mode)
 {
     ExaMethod *m = ctx;
-    return exa_run_loss_on(m->r, &m->comm, theta, grad, begin, count, mode);
+    return exa_run_loss_reduced(m->r, &m->comm, m->red, theta, grad, begin, count, mode);
 }
 
 double solver_split_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)

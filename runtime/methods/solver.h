@@ -7,6 +7,7 @@
 
 #include "exa/method.h"
 #include "exa/optim.h"
+#include "exa/reduce.h"
 
 typedef enum OptKind { OPT_NONE, OPT_SGD, OPT_ADAM, OPT_LBFGS, OPT_TR, OPT_GRADIENT, OPT_PLAIN, OPT_SECANT } OptKind;
 
@@ -122,9 +123,14 @@ void stepper_free(Stepper *st);
  * the method's own loss op (or part_loss op when its Stepper has a part). */
 double stepper_method_step(ExaMethod *m, int64_t begin, int64_t count);
 void stepper_method_gather(ExaMethod *m);
+/* The reducer a method opens for its communicator at its creation (into
+ * its base's red; exa/reduce.h): NCCL when the run is on GPUs that all have
+ * it, else MPI.  The method closes it in its free. */
+ExaReducer *solver_reducer(ExaRun *r, const ExaComm *comm);
 
 /* The mini-batch loss of exa_run_loss, rows shared over the method's
- * communicator: ctx is the ExaMethod (a LossFn), and as an ExaMethodOps loss. */
+ * communicator and summed through its reducer (MPI without one): ctx is the
+ * ExaMethod (a LossFn), and as an ExaMethodOps loss. */
 double solver_split_loss_fn(void *ctx, const void *theta, void *grad, int64_t begin, int64_t count,
                             ExaShard mode);
 double solver_split_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count);

@@ -96,6 +96,11 @@ void exa_strategy_gather(ExaStrategy *s)
         s->m->ops->gather(s->m);
 }
 
+const char *exa_strategy_sums(const ExaStrategy *s)
+{
+    return s->m->red ? exa_reducer_kind(s->m->red) : "MPI";
+}
+
 static void list_state(ExaMethod *m, ExaStateList *l)
 {
     l->n = 0;

@@ -5,7 +5,7 @@
 # norm's running statistics), must agree to a relative TOL.
 #
 #   sh compare.sh -e EXAC -s SRC -w WORKDIR [-p f64] [-t TOL] [-r REF_NP]
-#                 [-g GPU_NP] [-l LAUNCHER] [-E VAR=VALUE] [-o REGEX] [-D] [-R]
+#                 [-g GPU_NP] [-l LAUNCHER] [-E VAR=VALUE] [-o REGEX] [-x REGEX] [-D] [-R]
 #                 -- ARGS...
 #
 # The reference runs with --device cpu on REF_NP ranks (default 1), the GPU
@@ -13,10 +13,11 @@
 # setting decides) on GPU_NP ranks under EXA_GPU_EMULATE=GPU_NP and any -E
 # variables; more than one rank runs under LAUNCHER (mpirun and its flags).
 # The GPU run's stdout must match REGEX (default: it names the emulated GPU,
-# so a run that silently stayed on the CPU fails).  -R: a real GPU, no
+# so a run that silently stayed on the CPU fails), and must not match -x's
+# REGEX (e.g. NCCL falling back to MPI).  -R: a real GPU, no
 # emulation (bench/gpu_check.sh; the default REGEX is then ", on ").
 set -u
-exac= src= work= prec=f64 tol=1e-10 refnp=1 gpunp=1 launcher= env= outre='on emulated GPU' flag='--device gpu' real=
+exac= src= work= prec=f64 tol=1e-10 refnp=1 gpunp=1 launcher= env= outre='on emulated GPU' notre= flag='--device gpu' real=
 while [ $# -gt 0 ]; do
     case $1 in
     -e) exac=$2; shift 2 ;;
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     -l) launcher=$2; shift 2 ;;
     -E) env="$env $2"; shift 2 ;;
     -o) outre=$2; shift 2 ;;
+    -x) notre=$2; shift 2 ;;
     -D) flag=; shift ;;
     -R) real=1; shift ;;
     --) shift; break ;;
@@ -59,6 +61,9 @@ rc=$?
 cat "$work/gpu.out"
 [ "$rc" = 0 ] || { echo "FAIL: the GPU run exited with $rc" >&2; exit 1; }
 grep -Eq "$outre" "$work/gpu.out" || { echo "FAIL: the GPU run's output does not match '$outre'" >&2; exit 1; }
+if [ -n "$notre" ] && grep -Eq "$notre" "$work/gpu.out"; then
+    echo "FAIL: the GPU run's output matches '$notre'" >&2; exit 1
+fi
 # the epochs' losses side by side
 loss() {
     sed -n 's/.*"loss":\([^,]*\),.*/\1/p' "$1"

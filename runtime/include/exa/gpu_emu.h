@@ -12,7 +12,8 @@
  *     loaded with dlopen; a kernel runs as one thread (blockIdx 0,
  *     gridDim 1), so its grid-stride loop covers all the work in order;
  *   - cuBLAS GEMMs are triple loops (column-major, as cuBLAS);
- *   - NCCL's all-reduce is MPI_Allreduce over a duplicate of MPI_COMM_WORLD,
+ *   - an NCCL communicator is an MPI communicator of its ranks (any group
+ *     of the world: MPI_Comm_create_group), its all-reduce MPI_Allreduce,
  *     in place on the (host) device buffers.
  * Nothing here is fast; it checks arithmetic and control flow. */
 #ifndef EXA_GPU_EMU_H

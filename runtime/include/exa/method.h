@@ -93,6 +93,9 @@ struct ExaMethod {
     ExaRun *r;
     ExaComm comm;   /* the group this method runs on (a copy of the handle) */
     char name[512]; /* the descriptor entry as text, for messages */
+    /* sums over comm (exa/reduce.h) for a method that opens one (data,
+     * compose: solver_reducer); NULL: MPI.  The method closes it. */
+    struct ExaReducer *red;
 };
 
 #define EXA_METHOD(name, id, ops, args, fit) extern const ExaMethodOps ops;

@@ -153,6 +153,11 @@ double exa_run_loss(ExaRun *r, const void *theta, void *grad, int64_t begin, int
 /* The same with the rows shared over comm instead of the world. */
 double exa_run_loss_on(ExaRun *r, const ExaComm *comm, const void *theta, void *grad, int64_t begin,
                        int64_t count, ExaShard mode);
+/* The same with the rows shared over red's communicator and the gradient and
+ * loss summed through red (exa/reduce.h: NCCL or MPI); red NULL: comm, MPI. */
+struct ExaReducer;
+double exa_run_loss_reduced(ExaRun *r, const ExaComm *comm, struct ExaReducer *red, const void *theta,
+                            void *grad, int64_t begin, int64_t count, ExaShard mode);
 /* Loss and accuracy (NAN without class labels) over a whole data set, split
  * over the ranks. */
 void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accuracy);
@@ -206,6 +211,8 @@ const char *exa_strategy_name(const ExaStrategy *s);
  * rows); the trainer calls it before a checkpoint, an evaluation and the
  * end of training, not at every step.  Nothing for the other methods. */
 void exa_strategy_gather(ExaStrategy *s);
+/* How the method sums over its ranks: "NCCL" or "MPI" (exa/reduce.h). */
+const char *exa_strategy_sums(const ExaStrategy *s);
 /* --gradcompare: the method's loss and gradient of the first mini-batch
  * against the serial ones; prints both; returns 0 when they agree to 1e-9
  * relative, 1 when not, 2 when the method computes them as serial does.
