@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodiff.h"
 #include "lower_stage.h"
 
 enum { FORM_RESIDUAL, FORM_IMPLICIT, MAX_ROWS = 64, MAX_SOURCES = EXA_OUT_STAGE_INPUTS_LAST + 1 };
@@ -229,14 +228,12 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
-    static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
-    static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
     int64_t width = row_offset(s, s->nsources);
     int status = 0;
     for (int fn = 0; fn < 3 && status == 0; fn++) {
         /* inputs: h, x_t (step); h, lambda, x_t (adjoint, vjp); a row read
          * is x_t's part for its source, reshaped to the read's shape */
-        IrFunc *g = lower_stage_func(c, names[fn], kinds[fn], fn == 0 ? 2 : 3);
+        IrFunc *g = lower_stage_step_func(c, fn, fn == 0 ? 2 : 3);
         IrId xt = -1;
         if (width > 0) {
             IrValue xv = { .op = IR_INPUT, .in = { -1, -1, -1 }, .shape = { .rank = 1, .dim = { width } },
@@ -265,24 +262,9 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
             next = ir_binary(g, IR_DIV, ir_binary(g, IR_ADD, u, ir_binary(g, IR_MUL, a, map[s->roots[1]])),
                              ir_binary(g, IR_ADD, ir_const(g, 1.0), a));
         }
-        if (fn == 0) {
-            ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
-            continue;
-        }
-        IrValue lv = lower_stage_leaf(1, &g->v[u], "lambda");
-        IrId lambda = ir_add(g, &lv);
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp(g, next, lambda, adj, &why) != 0) {
-            free(adj);
-            status = lower_stage_vjp_fail(c, why);
-            break;
-        }
-        ir_output(g, adj[u] >= 0 ? adj[u] : lambda,
-                  fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
-        if (fn == 2) {
+        IrId *adj = NULL;
+        status = lower_stage_step_outputs(c, g, fn, u, next, &adj);
+        if (fn == 2 && status == 0) {
             lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_VJP_GRAD);
             if (xt >= 0 && adj[xt] >= 0)
                 ir_output(g, adj[xt], EXA_OUT_STAGE_VJP_INPUT_ADJOINT, 0);
@@ -320,16 +302,7 @@ static int emit_inputs(StageCtx *c, const Step *s)
             IrId dot = ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, map[s->source[j]], ir_add(g, &av)), -1);
             total = total < 0 ? dot : ir_binary(g, IR_ADD, total, dot);
         }
-        IrId one = ir_const(g, 1.0); /* before adj: ad_vjp_params sizes it by g->n */
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp_params(g, total, one, adj, &why) != 0)
-            status = lower_stage_vjp_fail(c, why);
-        else
-            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
-        free(adj);
+        status = lower_stage_param_vjp(c, g, total, ir_const(g, 1.0), need, map, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
     }
     free(map);
     free(need);
