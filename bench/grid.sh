@@ -13,14 +13,8 @@
 # usage: bench/grid.sh [BUILD_DIR] [LIMIT_MLP] [LIMIT_CNN]    (build, 1024, 1000)
 set -eu
 build=${1:-build} lim_mlp=${2:-1024} lim_cnn=${3:-1000}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 "$build/bin/exac" "$root/bench/models/d_wide.exa" -o "$work/wide"
 "$build/bin/exac" "$root/examples/fashion_cnn.exa" -o "$work/lenet"
 "$build/bin/exac" "$root/bench/models/f_alexnet_fc.exa" -o "$work/alexfc"
