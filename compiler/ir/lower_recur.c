@@ -183,14 +183,8 @@ static int same_step(const StageCtx *c, const Step *s0, const char *need0, const
     const IrFunc *f = c->f;
     if (s0->form != sk->form || s0->nroots != sk->nroots)
         return 0;
-    IrId a = 0, b = 0;
-    for (;;) {
-        while (a < f->n && !need0[a])
-            a++;
-        while (b < f->n && !needk[b])
-            b++;
-        if (a == f->n || b == f->n)
-            return a == f->n && b == f->n;
+    IrId a = -1, b = -1;
+    while (lower_stage_walk(f, need0, needk, &a, &b)) {
         const IrValue *x = &f->v[a], *y = &f->v[b];
         if (is_cut(s0, a) != is_cut(sk, b))
             return 0;
@@ -207,8 +201,8 @@ static int same_step(const StageCtx *c, const Step *s0, const char *need0, const
                 if (i < s0->nroots && (a == s0->roots[i]) != (b == sk->roots[i]))
                     return 0;
         }
-        a++, b++;
     }
+    return a == f->n && b == f->n;
 }
 
 /* Where source j's row sits in x_t. */

@@ -106,6 +106,15 @@ char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const C
     return need;
 }
 
+int lower_stage_walk(const IrFunc *src, const char *need_a, const char *need_b, IrId *a, IrId *b)
+{
+    for (++*a; *a < src->n && !need_a[*a]; ++*a)
+        ;
+    for (++*b; *b < src->n && !need_b[*b]; ++*b)
+        ;
+    return *a < src->n && *b < src->n;
+}
+
 /* Copies the needed values into dst (cuts as their leaves); map[i] is the
  * new id of source value i, or -1. */
 void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
@@ -195,21 +204,13 @@ static IrId step_term(StageCtx *c, int64_t k)
 static int same_step(StageCtx *c, int64_t k, const char *need0, const char *needk, int64_t stride)
 {
     const IrFunc *f = c->f;
-    IrId a = 0, b = 0;
-    for (;;) {
-        while (a < f->n && !need0[a])
-            a++;
-        while (b < f->n && !needk[b])
-            b++;
-        if (a == f->n || b == f->n)
-            return a == f->n && b == f->n;
+    IrId a = -1, b = -1;
+    while (lower_stage_walk(f, need0, needk, &a, &b)) {
         const IrValue *x = &f->v[a], *y = &f->v[b];
         if ((a == c->r->state[0]) != (b == c->r->state[k]))
             return 0;
-        if (a == c->r->state[0]) { /* the cut states: both the step's input */
-            a++, b++;
+        if (a == c->r->state[0]) /* the cut states: both the step's input */
             continue;
-        }
         if (x->op != y->op || !ir_shape_equal(&x->shape, &y->shape) || x->batched != y->batched)
             return 0;
         if (x->op == IR_PARAM) {
@@ -219,8 +220,8 @@ static int same_step(StageCtx *c, int64_t k, const char *need0, const char *need
         } else if (x->op == IR_CONST && x->c != y->c) {
             return 0;
         }
-        a++, b++;
     }
+    return a == f->n && b == f->n;
 }
 
 /* Errors for values a cut-out function may not reach: a step only its own

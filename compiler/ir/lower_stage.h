@@ -25,6 +25,10 @@ typedef struct StageCtx {
 
 /* need[i] = 1 for the values roots depend on, not looking past the cuts (malloc'd). */
 char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *cuts, int ncuts);
+/* Walks two cones of src side by side in value order: moves *a and *b to
+ * their cones' next values (start both at -1); 1 while both have one.  The
+ * cones have the same length when both end together: *a == *b == src->n. */
+int lower_stage_walk(const IrFunc *src, const char *need_a, const char *need_b, IrId *a, IrId *b);
 /* Copies the needed values into dst (cuts as their leaves); map[i] is the
  * new id of source value i, or -1. */
 void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
