@@ -18,17 +18,11 @@
 # usage: bench/admm.sh [BUILD_DIR]   (build)
 set -eu
 build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-src=$here/../examples/fashion_admm.exa
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
+src=$root/examples/fashion_admm.exa
 iters=${ADMM_BENCH_ITERS:-15}
 echo "load: $(uptime)"
-exac=$build/bin/exac
 "$exac" "$src" -o "$work/admm"
 # the same network without the decompose line, by SGD and by Adam
 sed -e '/decompose *=/d' -e 's/batch *= *60000;/batch = 100; optimizer = sgd(lr: 0.01, momentum: 0.9);/' \

@@ -8,10 +8,7 @@
 # usage: bench/exac_time.sh [BUILD_DIR] [ROUNDS]        (build, 3)
 set -eu
 build=${1:-build} rounds=${2:-3}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 echo "load: $(uptime | sed 's/.*load average/load average/')"
 echo "| example | wall s | cpu s | llvm: optimise cpu | llvm: machine code cpu | link cpu |"
 echo "|---|---|---|---|---|---|"

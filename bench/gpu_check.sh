@@ -21,11 +21,7 @@
 # f64 agrees to rounding per step, not bit for bit over an epoch).
 set -euo pipefail
 build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-exac=$build/bin/exac
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 unset EXA_GPU_EMULATE
 command -v nvidia-smi >/dev/null && nvidia-smi -L || { echo "gpu_check: no NVIDIA GPU here (nvidia-smi -L)"; exit 1; }
 ngpu=$(nvidia-smi -L | grep -c '^GPU')
@@ -43,9 +39,9 @@ compare cnn -s "$root/examples/fashion_cnn.exa" -- --epochs 1 --limit 2000 --eva
 compare pinn -s "$root/examples/allen_cahn.exa" -- --epochs 1
 compare mgrit -s "$root/examples/peaks_mgrit.exa" -- --epochs 1 --limit 1000
 if [ "$ngpu" -ge 2 ]; then
-    compare dp2 -s "$root/examples/fashion_mlp.exa" -g 2 -l "mpirun --oversubscribe" -o ', on ' -- --epochs 1 --limit 10000
+    compare dp2 -s "$root/examples/fashion_mlp.exa" -g 2 -l "$mpirun" -o ', on ' -- --epochs 1 --limit 10000
     # SAPTS on 2 GPUs against SAPTS on 2 CPU ranks: its sums through NCCL
-    compare sapts2 -s "$root/examples/fashion_sapts.exa" -r 2 -g 2 -l "mpirun --oversubscribe" \
+    compare sapts2 -s "$root/examples/fashion_sapts.exa" -r 2 -g 2 -l "$mpirun" \
         -o ', on .*sums by' -- --epochs 1 --limit 2000 --eval-limit 500
 else
     echo "(one GPU: data parallelism and SAPTS on 2 GPUs not checked)"

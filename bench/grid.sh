@@ -20,14 +20,8 @@
 # usage: bench/grid.sh [BUILD_DIR] [LIMIT_MLP] [LIMIT_CNN] [ROUNDS]    (build, 4096, 1000, 3)
 set -eu
 build=${1:-build} lim_mlp=${2:-1024} lim_cnn=${3:-1000}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 # 16 steps of 256 per epoch by default (4 did not tell P = 2's grids apart)
 [ $# -ge 2 ] || lim_mlp=4096
 rounds=${4:-3}

@@ -27,13 +27,8 @@
 # usage: bench/gru_mgrit.sh [BUILD_DIR] [RAW_OUTPUT_FILE]   (build; none)
 set -eu
 build=${1:-build} raw=${2:-}
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 uptime
 
 echo

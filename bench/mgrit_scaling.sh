@@ -14,9 +14,9 @@
 # docs/results/mgrit_performance.md.
 #
 # Threads are pinned: one BLAS/OpenMP thread per rank (OMP_NUM_THREADS=1,
-# OPENBLAS_NUM_THREADS=1, --threads 1), and this script unsets
-# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for its own commands so that
-# OpenBLAS picks its kernels itself.  At most 2 ranks (a 2-core machine).
+# OPENBLAS_NUM_THREADS=1, --threads 1), and OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE are unset (bench/common.sh) so that OpenBLAS picks its
+# kernels itself.  At most 2 ranks (a 2-core machine).
 #
 # MGRIT_BENCH_STEPS="128 512" runs a subset.  bench/mgrit/model.py RAW fits
 # the model to the raw output.
@@ -24,13 +24,8 @@
 # usage: bench/mgrit_scaling.sh [BUILD_DIR] [RAW_OUTPUT_FILE]   (build; none)
 set -eu
 build=${1:-build} raw=${2:-}
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 settings="levels: 10, cfactor: 4, relax: FCF, iters: 2"
 batch=64
 : > "$work/raw"

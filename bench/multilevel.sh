@@ -22,12 +22,9 @@
 # usage: bench/multilevel.sh [BUILD_DIR]   (build)
 set -eu
 build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 epochs=${EPOCHS:-30}
-exac=$build/bin/exac
 echo "load: $(uptime)"
 echo
 tr_rules="radius: 1, min_radius: 0.001, max_radius: 10, accept: 0.05, expand: 2.5, shrink: 0.25, memory: 5"

@@ -13,20 +13,14 @@
 # machine the speed drifts within minutes.  The load (uptime) is printed
 # before and after: numbers taken under a load above the core count measure
 # the other processes as much as exa.
-# One BLAS thread per rank (OMP/OPENBLAS_NUM_THREADS=1, --threads 1); this
-# script unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for its own commands.
+# One BLAS thread per rank (OMP/OPENBLAS_NUM_THREADS=1, --threads 1);
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (bench/common.sh).
 #
 # usage: bench/parallel_efficiency.sh [BUILD_DIR] [LIMIT] [ROUNDS]   (build, 12000, 3)
 set -eu
 build=${1:-build} limit=${2:-12000} rounds=${3:-3}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
+. "$(dirname "$0")/common.sh"
+bench_one_thread
 sh "$here/variant.sh" "$root/examples/fashion_mlp.exa" "sgd(lr: 0.01)" "data()" > "$work/mlp_data.exa"
 cp "$root/examples/fashion_sapts.exa" "$work/mlp_sapts.exa"
 sh "$here/variant.sh" "$root/examples/fashion_cnn.exa" "sgd(lr: 0.01)" "data()" > "$work/cnn_data.exa"

@@ -10,13 +10,7 @@
 # every run tests on all 10000 test images.
 set -eu
 build=${1:-build} epochs=${2:-3} cnn_limit=${3:-20000}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
-exac="$build/bin/exac"
+. "$(dirname "$0")/common.sh"
 # SGD on fashion_sapts.exa's program (its decompose line dropped): the same
 # data as SAPTS, pixels in [0, 1], where fashion_mlp.exa standardises them
 sh "$here/variant.sh" "$root/examples/fashion_sapts.exa" "sgd(lr: 0.01)" > "$work/mlp_sgd.exa"

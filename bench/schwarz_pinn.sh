@@ -8,13 +8,7 @@
 # usage: bench/schwarz_pinn.sh [BUILD_DIR] [EPOCHS]     (build, 50)
 set -eu
 build=${1:-build} epochs=${2:-50}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
-exac="$build/bin/exac"
+. "$(dirname "$0")/common.sh"
 src="$root/examples/allen_cahn.exa"
 sh "$here/variant.sh" "$src" "lbfgs(history: 20)" > "$work/lbfgs.exa"
 sh "$here/variant.sh" "$src" "adam(lr: 0.001)" > "$work/adam.exa"

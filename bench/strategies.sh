@@ -26,13 +26,7 @@
 #        loaded 2-core machine.
 set -eu
 build=${1:-build} pe=${2:-6} ce=${3:-2} climit=${4:-600}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-mpirun="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && mpirun="$mpirun --allow-run-as-root"
-exac="$build/bin/exac"
+. "$(dirname "$0")/common.sh"
 stdlib="$root/stdlib/strategies.exa"
 
 # the by-layer copies of the parameter schemes, for the one-stage CNN

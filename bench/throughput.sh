@@ -25,9 +25,8 @@
 # OPENBLAS_NUM_THREADS = OMP_NUM_THREADS) of THREADS counts: the pairs (t, t)
 # are "pinned alike", the best pair of each model is PyTorch's best thread
 # configuration (torch's set_num_threads does not reach OpenBLAS, so the two
-# are set apart).  This script UNSETS OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
-# for its own commands (both sides), which some machines here set and which
-# halve sgemm; tests and CI leave them alone.
+# are set apart).  OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are UNSET for
+# both sides (bench/common.sh: some machines here set them, halving sgemm).
 # exa's samples/s is its own per-epoch measurement (epoch 2, after warm-up), a
 # full step including gathering the batch; PyTorch's is timed over
 # EXA_BENCH_SECONDS (default 2) of steps on tensors already in memory.
@@ -36,14 +35,9 @@
 # models run.  The GRUs train on random sequences (bench/gru_data.py).
 set -eu
 build=${1:-build}
+. "$(dirname "$0")/common.sh"
 [ $# -gt 0 ] && shift
 threads=${*:-1 2}
-here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "$build" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-exac="$build/bin/exac"
 want=${EXA_BENCH_MODELS:-a b c d e f g h i}
 
 # model letter, file, PyTorch's model, extra flags limiting the run (whole

@@ -214,20 +214,12 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
     case IR_BROADCAST: accum(s, a, ir_reduce_to(f, g, &f->v[a].shape, f->v[a].batched)); return 0;
     case IR_RESHAPE: accum(s, a, shaped(f, IR_RESHAPE, g, -1, f->v[a].shape, f->v[g].batched)); return 0;
     case IR_TRANSPOSE: accum(s, a, ir_unary(f, IR_TRANSPOSE, g)); return 0;
-    case IR_SLICE: {
-        IrValue sg = blank(IR_SLICE_GRAD, val.stage);
-        sg.in[0] = g;
-        sg.shape = f->v[a].shape;
-        memcpy(sg.slice, val.slice, sizeof sg.slice);
-        accum(s, a, ir_add(f, &sg));
-        return 0;
-    }
-    case IR_SLICE_GRAD: {
-        IrValue sl = blank(IR_SLICE, val.stage);
-        sl.in[0] = g;
-        sl.shape = f->v[a].shape;
-        memcpy(sl.slice, val.slice, sizeof sl.slice);
-        accum(s, a, ir_add(f, &sl));
+    case IR_SLICE: case IR_SLICE_GRAD: { /* each is the other's transpose over the same window */
+        IrValue t = blank(val.op == IR_SLICE ? IR_SLICE_GRAD : IR_SLICE, val.stage);
+        t.in[0] = g;
+        t.shape = f->v[a].shape;
+        memcpy(t.slice, val.slice, sizeof t.slice);
+        accum(s, a, ir_add(f, &t));
         return 0;
     }
     case IR_CONCAT: {

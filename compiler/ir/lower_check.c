@@ -140,17 +140,8 @@ void lower_check_build(const IrFunc *f, LowerCheck *c, IrId per_sample, int nfie
 
 void lower_check_describe(char **descriptor, const LowerCheck *c)
 {
-    if (!c->desc || !*descriptor)
-        return;
-    size_t len = strlen(*descriptor), extra = strlen(c->desc);
-    if (len < 4 || strcmp(*descriptor + len - 4, "end\n") != 0)
-        return;
-    char *t = realloc(*descriptor, len + extra + 1);
-    if (!t)
-        abort();
-    memmove(t + len - 4 + extra, t + len - 4, 5);
-    memcpy(t + len - 4, c->desc, extra);
-    *descriptor = t;
+    if (c->desc)
+        lower_describe_before_end(descriptor, c->desc);
 }
 
 void lower_check_free(LowerCheck *c)

@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autodiff.h"
 #include "lower_stage.h"
 
 enum { FORM_RESIDUAL, FORM_IMPLICIT, MAX_ROWS = 64, MAX_SOURCES = EXA_OUT_STAGE_INPUTS_LAST + 1 };
@@ -184,14 +183,8 @@ static int same_step(const StageCtx *c, const Step *s0, const char *need0, const
     const IrFunc *f = c->f;
     if (s0->form != sk->form || s0->nroots != sk->nroots)
         return 0;
-    IrId a = 0, b = 0;
-    for (;;) {
-        while (a < f->n && !need0[a])
-            a++;
-        while (b < f->n && !needk[b])
-            b++;
-        if (a == f->n || b == f->n)
-            return a == f->n && b == f->n;
+    IrId a = -1, b = -1;
+    while (lower_stage_walk(f, need0, needk, &a, &b)) {
         const IrValue *x = &f->v[a], *y = &f->v[b];
         if (is_cut(s0, a) != is_cut(sk, b))
             return 0;
@@ -208,8 +201,8 @@ static int same_step(const StageCtx *c, const Step *s0, const char *need0, const
                 if (i < s0->nroots && (a == s0->roots[i]) != (b == sk->roots[i]))
                     return 0;
         }
-        a++, b++;
     }
+    return a == f->n && b == f->n;
 }
 
 /* Where source j's row sits in x_t. */
@@ -229,14 +222,12 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
-    static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
-    static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
     int64_t width = row_offset(s, s->nsources);
     int status = 0;
     for (int fn = 0; fn < 3 && status == 0; fn++) {
         /* inputs: h, x_t (step); h, lambda, x_t (adjoint, vjp); a row read
          * is x_t's part for its source, reshaped to the read's shape */
-        IrFunc *g = lower_stage_func(c, names[fn], kinds[fn], fn == 0 ? 2 : 3);
+        IrFunc *g = lower_stage_step_func(c, fn, fn == 0 ? 2 : 3);
         IrId xt = -1;
         if (width > 0) {
             IrValue xv = { .op = IR_INPUT, .in = { -1, -1, -1 }, .shape = { .rank = 1, .dim = { width } },
@@ -265,24 +256,9 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
             next = ir_binary(g, IR_DIV, ir_binary(g, IR_ADD, u, ir_binary(g, IR_MUL, a, map[s->roots[1]])),
                              ir_binary(g, IR_ADD, ir_const(g, 1.0), a));
         }
-        if (fn == 0) {
-            ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
-            continue;
-        }
-        IrValue lv = lower_stage_leaf(1, &g->v[u], "lambda");
-        IrId lambda = ir_add(g, &lv);
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp(g, next, lambda, adj, &why) != 0) {
-            free(adj);
-            status = lower_stage_vjp_fail(c, why);
-            break;
-        }
-        ir_output(g, adj[u] >= 0 ? adj[u] : lambda,
-                  fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
-        if (fn == 2) {
+        IrId *adj = NULL;
+        status = lower_stage_step_outputs(c, g, fn, u, next, &adj);
+        if (fn == 2 && status == 0) {
             lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_VJP_GRAD);
             if (xt >= 0 && adj[xt] >= 0)
                 ir_output(g, adj[xt], EXA_OUT_STAGE_VJP_INPUT_ADJOINT, 0);
@@ -320,16 +296,7 @@ static int emit_inputs(StageCtx *c, const Step *s)
             IrId dot = ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, map[s->source[j]], ir_add(g, &av)), -1);
             total = total < 0 ? dot : ir_binary(g, IR_ADD, total, dot);
         }
-        IrId one = ir_const(g, 1.0); /* before adj: ad_vjp_params sizes it by g->n */
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp_params(g, total, one, adj, &why) != 0)
-            status = lower_stage_vjp_fail(c, why);
-        else
-            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
-        free(adj);
+        status = lower_stage_param_vjp(c, g, total, ir_const(g, 1.0), need, map, EXA_OUT_STAGE_INPUTS_VJP_GRAD);
     }
     free(map);
     free(need);

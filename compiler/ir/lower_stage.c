@@ -106,6 +106,15 @@ char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const C
     return need;
 }
 
+int lower_stage_walk(const IrFunc *src, const char *need_a, const char *need_b, IrId *a, IrId *b)
+{
+    for (++*a; *a < src->n && !need_a[*a]; ++*a)
+        ;
+    for (++*b; *b < src->n && !need_b[*b]; ++*b)
+        ;
+    return *a < src->n && *b < src->n;
+}
+
 /* Copies the needed values into dst (cuts as their leaves); map[i] is the
  * new id of source value i, or -1. */
 void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
@@ -195,21 +204,13 @@ static IrId step_term(StageCtx *c, int64_t k)
 static int same_step(StageCtx *c, int64_t k, const char *need0, const char *needk, int64_t stride)
 {
     const IrFunc *f = c->f;
-    IrId a = 0, b = 0;
-    for (;;) {
-        while (a < f->n && !need0[a])
-            a++;
-        while (b < f->n && !needk[b])
-            b++;
-        if (a == f->n || b == f->n)
-            return a == f->n && b == f->n;
+    IrId a = -1, b = -1;
+    while (lower_stage_walk(f, need0, needk, &a, &b)) {
         const IrValue *x = &f->v[a], *y = &f->v[b];
         if ((a == c->r->state[0]) != (b == c->r->state[k]))
             return 0;
-        if (a == c->r->state[0]) { /* the cut states: both the step's input */
-            a++, b++;
+        if (a == c->r->state[0]) /* the cut states: both the step's input */
             continue;
-        }
         if (x->op != y->op || !ir_shape_equal(&x->shape, &y->shape) || x->batched != y->batched)
             return 0;
         if (x->op == IR_PARAM) {
@@ -219,8 +220,8 @@ static int same_step(StageCtx *c, int64_t k, const char *need0, const char *need
         } else if (x->op == IR_CONST && x->c != y->c) {
             return 0;
         }
-        a++, b++;
     }
+    return a == f->n && b == f->n;
 }
 
 /* Errors for values a cut-out function may not reach: a step only its own
@@ -261,6 +262,35 @@ int lower_stage_vjp_fail(StageCtx *c, const char *why)
     diag_error(c->d, c->at, "layers(mgrit): cannot differentiate a stage: no derivative of %s",
                why ? why : "?");
     return -1;
+}
+
+IrFunc *lower_stage_step_func(StageCtx *c, int fn, int nin)
+{
+    static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
+    static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
+    return lower_stage_func(c, names[fn], kinds[fn], nin);
+}
+
+int lower_stage_step_outputs(StageCtx *c, IrFunc *g, int fn, IrId u, IrId next, IrId **adj)
+{
+    *adj = NULL;
+    if (fn == 0) {
+        ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
+        return 0;
+    }
+    IrValue lv = lower_stage_leaf(1, &g->v[u], "lambda");
+    IrId lambda = ir_add(g, &lv);
+    IrId *a = malloc((size_t)g->n * sizeof *a);
+    const char *why = NULL;
+    if (!a)
+        abort();
+    if (ad_vjp(g, next, lambda, a, &why) != 0) {
+        free(a);
+        return lower_stage_vjp_fail(c, why);
+    }
+    ir_output(g, a[u] >= 0 ? a[u] : lambda, fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
+    *adj = a;
+    return 0;
 }
 
 /* stage_step, stage_adjoint, stage_vjp from step 0. */
@@ -317,33 +347,17 @@ static int step_functions(StageCtx *c, double h)
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
-    static const char *const names[3] = { "exa_stage_step", "exa_stage_adjoint", "exa_stage_vjp" };
-    static const ExaFunctionKind kinds[3] = { EXA_FN_STAGE_STEP, EXA_FN_STAGE_ADJOINT, EXA_FN_STAGE_VJP };
     for (int fn = 0; fn < 3 && status == 0; fn++) {
-        IrFunc *g = lower_stage_func(c, names[fn], kinds[fn], fn == 0 ? 1 : 2);
+        IrFunc *g = lower_stage_step_func(c, fn, fn == 0 ? 1 : 2);
         lower_stage_copy(f, need0, &cut, 1, g, map);
         IrId u = map[u0], e = map[e0];
         /* u' = u + (step_size / h) E: exactly u + E on the fine level */
         IrValue hv = { .op = IR_STEP_SIZE, .in = { -1, -1, -1 }, .stage = -1 };
         IrId s = ir_binary(g, IR_DIV, ir_add(g, &hv), ir_const(g, h));
         IrId next = ir_binary(g, IR_ADD, u, ir_binary(g, IR_MUL, s, e));
-        if (fn == 0) {
-            ir_output(g, next, EXA_OUT_STAGE_STEP_STATE, 0);
-            continue;
-        }
-        IrValue lv = lower_stage_leaf(1, &g->v[u], "lambda");
-        IrId lambda = ir_add(g, &lv);
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp(g, next, lambda, adj, &why) != 0) {
-            free(adj);
-            status = lower_stage_vjp_fail(c, why);
-            break;
-        }
-        ir_output(g, adj[u] >= 0 ? adj[u] : lambda, fn == 1 ? EXA_OUT_STAGE_ADJOINT_ADJOINT : EXA_OUT_STAGE_VJP_ADJOINT, 0);
-        for (int i = 0; fn == 2 && i < np0; i++) {
+        IrId *adj = NULL;
+        status = lower_stage_step_outputs(c, g, fn, u, next, &adj);
+        for (int i = 0; fn == 2 && status == 0 && i < np0; i++) {
             IrId src = -1;
             for (IrId v = 0; v < f->n && src < 0; v++)
                 if (need0[v] && f->v[v].op == IR_PARAM && f->v[v].iarg[0] == idx[i])
@@ -378,6 +392,22 @@ void lower_stage_param_outputs(StageCtx *c, IrFunc *g, const char *need, const I
             ir_output(g, adj[map[v]], slot, c->out->params[c->f->v[v].iarg[0]].offset);
 }
 
+int lower_stage_param_vjp(StageCtx *c, IrFunc *g, IrId out, IrId seed, const char *need, const IrId *map,
+                          int slot)
+{
+    IrId *adj = malloc((size_t)g->n * sizeof *adj); /* after seed: ad_vjp_params sizes it by g->n */
+    const char *why = NULL;
+    if (!adj)
+        abort();
+    int status = 0;
+    if (ad_vjp_params(g, out, seed, adj, &why) != 0)
+        status = lower_stage_vjp_fail(c, why);
+    else
+        lower_stage_param_outputs(c, g, need, map, adj, slot);
+    free(adj);
+    return status;
+}
+
 static int prologue_functions(StageCtx *c)
 {
     const IrFunc *f = c->f;
@@ -402,16 +432,7 @@ static int prologue_functions(StageCtx *c)
             continue;
         }
         IrValue lv = lower_stage_leaf(c->nfields, &g->v[u], "lambda0");
-        IrId lambda = ir_add(g, &lv);
-        IrId *adj = malloc((size_t)g->n * sizeof *adj);
-        const char *why = NULL;
-        if (!adj)
-            abort();
-        if (ad_vjp_params(g, u, lambda, adj, &why) != 0)
-            status = lower_stage_vjp_fail(c, why);
-        else
-            lower_stage_param_outputs(c, g, need, map, adj, EXA_OUT_PROLOGUE_VJP_GRAD);
-        free(adj);
+        status = lower_stage_param_vjp(c, g, u, ir_add(g, &lv), need, map, EXA_OUT_PROLOGUE_VJP_GRAD);
     }
     free(map);
     free(need);

@@ -25,6 +25,10 @@ typedef struct StageCtx {
 
 /* need[i] = 1 for the values roots depend on, not looking past the cuts (malloc'd). */
 char *lower_stage_cone(const IrFunc *src, const IrId *roots, int nroots, const Cut *cuts, int ncuts);
+/* Walks two cones of src side by side in value order: moves *a and *b to
+ * their cones' next values (start both at -1); 1 while both have one.  The
+ * cones have the same length when both end together: *a == *b == src->n. */
+int lower_stage_walk(const IrFunc *src, const char *need_a, const char *need_b, IrId *a, IrId *b);
 /* Copies the needed values into dst (cuts as their leaves); map[i] is the
  * new id of source value i, or -1. */
 void lower_stage_copy(const IrFunc *src, const char *need, const Cut *cuts, int ncuts, IrFunc *dst,
@@ -37,9 +41,23 @@ void lower_stage_append(char **s, const char *fmt, ...) EXA_PRINTF(2, 3);
 IrFunc *lower_stage_func(StageCtx *c, const char *name, ExaFunctionKind kind, int nin);
 /* Reports a failed differentiation; returns -1. */
 int lower_stage_vjp_fail(StageCtx *c, const char *why);
+/* The step functions, fn = 0 stage_step, 1 stage_adjoint, 2 stage_vjp: the
+ * next function of out (lower_stage_func) named and kinded for fn. */
+IrFunc *lower_stage_step_func(StageCtx *c, int fn, int nin);
+/* The outputs every step function has, for g = step function fn whose
+ * update is next from the state u: stage_step's next; the others'
+ * (dnext/du)^T lambda, lambda a new leaf (input 1) of u's shape.  *adj: the
+ * VJP's adjoint ids (malloc'd; stage_vjp adds its outputs from them), NULL
+ * for stage_step.  0, or -1 after reporting. */
+int lower_stage_step_outputs(StageCtx *c, IrFunc *g, int fn, IrId u, IrId next, IrId **adj);
 /* Parameter gradient outputs of g (slot) for the PARAM values among need. */
 void lower_stage_param_outputs(StageCtx *c, IrFunc *g, const char *need, const IrId *map, const IrId *adj,
                                int slot);
+/* The VJP of out along seed (values of g) with respect to the parameters
+ * alone, as g's gradient outputs (slot) for the PARAM values among need.
+ * 0, or -1 after reporting. */
+int lower_stage_param_vjp(StageCtx *c, IrFunc *g, IrId out, IrId seed, const char *need, const IrId *map,
+                          int slot);
 
 /* lower_recur.c: stage_step, stage_adjoint and stage_vjp of a for-loop
  * recurrence (c->r->recurrence).  Returns 0, or -1 after reporting. */

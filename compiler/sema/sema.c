@@ -105,52 +105,58 @@ static int seen_before(Sema *s, Span at, const char *kind, const char *msg)
     return 0;
 }
 
+/* One diagnostic: 'e' an error, 'w' a warning, 'n' a note at a place, 'p' a
+ * note without one.  An error or warning already printed at the same place
+ * is not printed again, nor are the notes that follow it (s->quiet). */
+static void report(Sema *s, char kind, Span at, const char *fmt, va_list ap)
+{
+    if ((kind == 'n' || kind == 'p') && s->quiet)
+        return;
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (kind == 'e' || kind == 'w') {
+        s->quiet = seen_before(s, at, kind == 'e' ? "e" : "w", msg);
+        if (s->quiet)
+            return;
+    }
+    switch (kind) {
+    case 'e': diag_error(s->d, at, "%s", msg); break;
+    case 'w': diag_warning(s->d, at, "%s", msg); break;
+    case 'n': diag_note(s->d, at, "%s", msg); break;
+    default: diag_note_plain(s->d, "%s", msg); break;
+    }
+}
+
 void sema_error(Sema *s, Span at, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    report(s, 'e', at, fmt, ap);
     va_end(ap);
-    s->quiet = seen_before(s, at, "e", msg);
-    if (!s->quiet)
-        diag_error(s->d, at, "%s", msg);
 }
 
 void sema_warn(Sema *s, Span at, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    report(s, 'w', at, fmt, ap);
     va_end(ap);
-    s->quiet = seen_before(s, at, "w", msg);
-    if (!s->quiet)
-        diag_warning(s->d, at, "%s", msg);
 }
 
 void sema_note(Sema *s, Span at, const char *fmt, ...)
 {
-    if (s->quiet)
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    report(s, 'n', at, fmt, ap);
     va_end(ap);
-    diag_note(s->d, at, "%s", msg);
 }
 
 void sema_note_plain(Sema *s, const char *fmt, ...)
 {
-    if (s->quiet)
-        return;
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    report(s, 'p', (Span){ 0 }, fmt, ap);
     va_end(ap);
-    diag_note_plain(s->d, "%s", msg);
 }
 
 const char *sema_kind_word(NodeKind k)

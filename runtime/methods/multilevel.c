@@ -250,3 +250,89 @@ int ml_check(MlCommon *c, ExaRun *r, const char *name)
         printf("multilevel check: %s\n", bad ? "FAILED" : "every check passed");
     return bad;
 }
+
+/* ---- the V-cycle of MG/OPT and RMTR --------------------------------------------- */
+
+int ml_method_init(MlMethod *m, const ExaMethodOps *ops, const MlCycleOps *cycle, ExaRun *r, const ExaCall *d,
+                   const ExaComm *comm, char *err, size_t errlen)
+{
+    m->base.ops = ops;
+    m->base.r = r;
+    m->base.comm = *comm;
+    m->cycle = cycle;
+    snprintf(m->base.name, sizeof m->base.name, "multilevel(");
+    size_t len = strlen(m->base.name);
+    exa_call_print(d, m->base.name + len, sizeof m->base.name - len - 1);
+    strcat(m->base.name, ")");
+    return ml_init(&m->c, r, d, comm, m->base.name, err, errlen);
+}
+
+static void v_cycle(MlMethod *m, int j, double *x, double *f, double *g)
+{
+    MlCommon *c = &m->c;
+    if (j == c->H.levels - 1) {
+        m->cycle->smooth(m, j, x, f, g, j == 0 ? c->pre + c->post : c->coarse_steps);
+        return;
+    }
+    if (m->cycle->smooth(m, j, x, f, g, c->pre))
+        return;
+    if (m->cycle->descend(m, j, x, g)) {
+        double f0 = ml_coarse_model(c, j + 1, x, g), fH = f0;
+        v_cycle(m, j + 1, c->x[j + 1], &fH, c->g[j + 1]);
+        ml_correction(c, j + 1, c->e); /* the deeper levels are done with e */
+        m->cycle->correct(m, j, x, f, g, f0 - fH);
+    }
+    m->cycle->smooth(m, j, x, f, g, c->post);
+}
+
+double ml_method_step(ExaMethod *base, int64_t begin, int64_t count)
+{
+    MlMethod *m = (MlMethod *)base;
+    MlCommon *c = &m->c;
+    ExaRun *r = base->r;
+    ml_set_batch(c, begin, count);
+    double *x = c->x[0], *g = c->g[0];
+    solver_to_double(r, r->theta, x);
+    double f = solver_objective(&c->obj[0], x, g), start = f;
+    v_cycle(m, 0, x, &f, g);
+    solver_from_double(r, x, r->theta);
+    return start;
+}
+
+double ml_method_loss(ExaMethod *base, const void *theta, void *grad, int64_t begin, int64_t count)
+{
+    return exa_hierarchy_loss(&((MlMethod *)base)->c.H, 0, theta, grad, begin, count, EXA_SHARD_SPLIT);
+}
+
+int ml_method_check(ExaMethod *base)
+{
+    return ml_check(&((MlMethod *)base)->c, base->r, base->name);
+}
+
+int ml_method_report(const MlMethod *m, const char *const *own, const double *own_values, int n,
+                     const char **names, double *values, int max)
+{
+    const ExaHierarchy *H = &m->c.H;
+    double coarse = 0, cost = (double)H->evals[0];
+    for (int j = 1; j < H->levels; j++)
+        coarse += (double)H->evals[j], cost += (double)H->evals[j] / (double)H->spacing[j];
+    static const char *const evals[3] = { "fine_evals", "coarse_evals", "eval_cost" };
+    double ev[3] = { (double)H->evals[0], coarse, cost };
+    int k = 0;
+    for (int i = 0; i < n + 3 && k < max; i++, k++) {
+        names[k] = i < n ? own[i] : evals[i - n];
+        values[k] = i < n ? own_values[i] : ev[i - n];
+    }
+    return k;
+}
+
+void ml_method_save_evals(MlMethod *m, ExaStateList *l, const char *group)
+{
+    memcpy(m->evals, m->c.H.evals, sizeof m->evals);
+    exa_state_add(l, group, "evaluations", m->evals, (int64_t)sizeof m->evals);
+}
+
+void ml_method_load_evals(MlMethod *m)
+{
+    memcpy(m->c.H.evals, m->evals, sizeof m->evals);
+}

@@ -1,7 +1,7 @@
 /* multilevel.h - what MG/OPT (mgopt.c) and RMTR (rmtr.c) share: the
  * hierarchy, one objective per level with its first-order correction, the
- * settings both take, the Armijo line search and the self-check
- * (--multilevel-check).  decompose = multilevel(mgopt(...)) or
+ * settings both take, the Armijo line search, the self-check
+ * (--multilevel-check) and the V-cycle with each method's hooks.  decompose = multilevel(mgopt(...)) or
  * multilevel(rmtr(...)); multilevel.c hands the inner call to its method. */
 #ifndef EXA_METHODS_MULTILEVEL_H
 #define EXA_METHODS_MULTILEVEL_H
@@ -59,5 +59,52 @@ double ml_line_search(ExaObjective f, void *ctx, int64_t n, double *x, double *f
  * coarse models' coherence to 1e-12 and the line search's refusal of an
  * ascent direction.  0 when every check passes. */
 int ml_check(MlCommon *c, ExaRun *r, const char *name);
+
+/* ---- the V-cycle MG/OPT and RMTR both run --------------------------------- */
+
+typedef struct MlMethod MlMethod;
+
+/* What a method does at each point of the one cycle shape (multilevel.c,
+ * ml_method_step): at level j, `pre` smoothing iterations; if descend says
+ * so, level j+1's first-order model from (x, g) (ml_coarse_model), its own
+ * cycle, and its correction e = P (x_H - x0_H) offered to correct; `post`
+ * smoothing iterations.  The coarsest level only smooths (`coarse_steps`
+ * iterations; pre + post with one level). */
+typedef struct MlCycleOps {
+    /* k iterations of level j's optimiser from (x, *f, g), updated in place;
+     * nonzero when the level must stop (the rest of its cycle is skipped) */
+    int (*smooth)(MlMethod *m, int j, double *x, double *f, double *g, int k);
+    /* whether level j at (x, g) visits level j+1 now; if so, level j+1's
+     * optimiser is made ready for the visit */
+    int (*descend)(MlMethod *m, int j, const double *x, const double *g);
+    /* level j+1's correction is in c.e and its model decreased by pred =
+     * F_{j+1}(x0_{j+1}) - F_{j+1}(x_{j+1}): take it into (x, *f, g) or not */
+    void (*correct)(MlMethod *m, int j, double *x, double *f, double *g, double pred);
+} MlCycleOps;
+
+/* The head of each multilevel method's struct (ExaMgopt, ExaRmtr). */
+struct MlMethod {
+    ExaMethod base;
+    MlCommon c;
+    const MlCycleOps *cycle;
+    int64_t evals[EXA_HIER_MAX_LEVELS]; /* checkpointed copy of c.H.evals */
+};
+
+/* base (named multilevel(CALL)) and c from the method's call d; 0, or -1
+ * with a message in err (the caller frees what it made). */
+int ml_method_init(MlMethod *m, const ExaMethodOps *ops, const MlCycleOps *cycle, ExaRun *r, const ExaCall *d,
+                   const ExaComm *comm, char *err, size_t errlen);
+/* ExaMethodOps entries: one V-cycle on rows [begin, begin+count) (returns
+ * the loss before it), the fine level's loss, --multilevel-check. */
+double ml_method_step(ExaMethod *m, int64_t begin, int64_t count);
+double ml_method_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count);
+int ml_method_check(ExaMethod *m);
+/* The report: the method's own n numbers, then fine_evals, coarse_evals and
+ * eval_cost (in fine evaluations, a level-j one 1/s_j); at most max. */
+int ml_method_report(const MlMethod *m, const char *const *own, const double *own_values, int n,
+                     const char **names, double *values, int max);
+/* The evaluation counts in a checkpoint (state group `group`) and back. */
+void ml_method_save_evals(MlMethod *m, ExaStateList *l, const char *group);
+void ml_method_load_evals(MlMethod *m);
 
 #endif

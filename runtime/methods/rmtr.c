@@ -18,7 +18,9 @@
  * stops once ||P (x_j - x0_j)|| > (1 - 1e-3) Delta_{j-1}.  ps_ratio in the
  * log is the largest ||P s_H|| / Delta_h met (<= 1).  A coarse level
  * starts with the radius it is allowed and the parameters of the fine one.
- * With one level a cycle is pre + post plain trust-region iterations. */
+ * With one level a cycle is pre + post plain trust-region iterations.
+ * The cycle itself is multilevel.c's (ml_method_step); this file gives its
+ * iterations, the recursion rule and the correction's ratio test. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +29,7 @@
 #include "multilevel.h"
 
 typedef struct ExaRmtr {
-    ExaMethod base;
-    MlCommon c;
+    MlMethod ml;
     ExaTrustConfig cfg;
     ExaTrust t[EXA_HIER_MAX_LEVELS];
     double grad_ratio;
@@ -37,14 +38,13 @@ typedef struct ExaRmtr {
     double ps_ratio;           /* the largest ||P s_H|| / Delta_h since the last report */
     int64_t recursions, taken; /* coarse corrections tried and taken since the last report */
     int64_t counters[2];       /* fine L-SR1 stored, head (checkpoints) */
-    int64_t evals[EXA_HIER_MAX_LEVELS];
 } ExaRmtr;
 
 /* ||P_j (x_j - x0_j)||, level j's distance from its start in level j-1's norm. */
 static double moved(ExaRmtr *R, int j)
 {
-    ml_correction(&R->c, j, R->corr);
-    return sqrt(ml_dot(R->c.H.r->n, R->corr, R->corr));
+    ml_correction(&R->ml.c, j, R->corr);
+    return sqrt(ml_dot(R->ml.c.H.r->n, R->corr, R->corr));
 }
 
 /* The radius level j may use now; <= 0: it must stop. */
@@ -57,18 +57,19 @@ static double allowed(ExaRmtr *R, int j)
         R->ps_ratio = fmax(R->ps_ratio, d / R->bound[j]);
     if (d > (1 - 1e-3) * R->bound[j])
         return 0;
-    return fmin(R->t[j].delta, (R->bound[j] - d) / R->c.H.pnorm[j]);
+    return fmin(R->t[j].delta, (R->bound[j] - d) / R->ml.c.H.pnorm[j]);
 }
 
 /* k trust-region iterations at level j; 1 when the level must stop. */
-static int iterate(ExaRmtr *R, int j, double *x, double *f, double *g, int k)
+static int iterate(MlMethod *m, int j, double *x, double *f, double *g, int k)
 {
+    ExaRmtr *R = (ExaRmtr *)m;
     for (int i = 0; i < k; i++) {
         double cap = allowed(R, j);
         if (!(cap > 0))
             return 1;
         R->t[j].delta = cap;
-        if (exa_trust_step(&R->t[j], solver_objective, &R->c.obj[j], x, f, g) != 0)
+        if (exa_trust_step(&R->t[j], solver_objective, &m->c.obj[j], x, f, g) != 0)
             return 1; /* a zero gradient */
     }
     if (j > 0)
@@ -76,73 +77,59 @@ static int iterate(ExaRmtr *R, int j, double *x, double *f, double *g, int k)
     return 0;
 }
 
-static void cycle(ExaRmtr *R, int j, double *x, double *f, double *g)
+/* The recursion rule: the restricted gradient is a fair part of g, and level
+ * j may still move.  The coarse level then starts with L-SR1 empty, the
+ * radius it is allowed and level j's parameters. */
+static int descend(MlMethod *m, int j, const double *x, const double *g)
 {
-    MlCommon *c = &R->c;
-    ExaTrust *t = &R->t[j];
+    ExaRmtr *R = (ExaRmtr *)m;
+    MlCommon *c = &m->c;
     int64_t n = c->H.r->n;
-    if (j == c->H.levels - 1) {
-        iterate(R, j, x, f, g, j == 0 ? c->pre + c->post : c->coarse_steps);
-        return;
-    }
-    if (iterate(R, j, x, f, g, c->pre))
-        return;
-    /* the recursion rule: the restricted gradient is a fair part of g */
+    (void)x;
     exa_hierarchy_restrict_grad(&c->H, j + 1, g, c->gt);
     double rg = sqrt(ml_dot(n, c->gt, c->gt)) / c->H.pnorm[j + 1], gn = sqrt(ml_dot(n, g, g));
     double cap = allowed(R, j);
-    if (rg >= R->grad_ratio * gn && rg > 0 && cap > 0) {
-        R->recursions++;
-        double f0 = ml_coarse_model(c, j + 1, x, g), fH = f0;
-        ExaTrust *tc = &R->t[j + 1];
-        tc->stored = tc->head = 0;
-        tc->gamma = 1;
-        tc->delta = cap / c->H.pnorm[j + 1];
-        tc->cfg.delta_max = tc->delta;
-        tc->cfg.delta_min = fmin(R->cfg.delta_min, 1e-3 * tc->delta);
-        R->bound[j + 1] = cap;
-        cycle(R, j + 1, c->x[j + 1], &fH, c->g[j + 1]);
-        double pred = f0 - fH;
-        ml_correction(c, j + 1, c->e);
-        double snorm = sqrt(ml_dot(n, c->e, c->e));
-        if (pred > 0 && snorm > 0) {
-            for (int64_t i = 0; i < n; i++)
-                c->xt[i] = x[i] + c->e[i];
-            double ft = solver_objective(&c->obj[j], c->xt, c->gt);
-            double rho = isfinite(ft) ? (*f - ft) / pred : -INFINITY;
-            if (rho > t->cfg.eta_accept) {
-                R->taken++;
-                memcpy(x, c->xt, (size_t)n * sizeof *x);
-                memcpy(g, c->gt, (size_t)n * sizeof *g);
-                *f = ft;
-                if (rho > t->cfg.eta_expand && snorm >= t->cfg.near_boundary * cap)
-                    t->delta = fmin(t->cfg.expand * t->delta, t->cfg.delta_max);
-            } else {
-                t->delta = fmax(t->cfg.shrink * t->delta, t->cfg.delta_min);
-            }
-        }
-    }
-    iterate(R, j, x, f, g, c->post);
+    if (!(rg >= R->grad_ratio * gn && rg > 0 && cap > 0))
+        return 0;
+    R->recursions++;
+    ExaTrust *tc = &R->t[j + 1];
+    tc->stored = tc->head = 0;
+    tc->gamma = 1;
+    tc->delta = cap / c->H.pnorm[j + 1];
+    tc->cfg.delta_max = tc->delta;
+    tc->cfg.delta_min = fmin(R->cfg.delta_min, 1e-3 * tc->delta);
+    R->bound[j + 1] = cap;
+    return 1;
 }
 
-static double rmtr_step(ExaMethod *m, int64_t begin, int64_t count)
+/* The correction is taken when rho = actual / predicted decrease passes the
+ * acceptance ratio; rho updates level j's radius as after any iteration. */
+static void correct(MlMethod *m, int j, double *x, double *f, double *g, double pred)
 {
     ExaRmtr *R = (ExaRmtr *)m;
-    MlCommon *c = &R->c;
-    ExaRun *r = m->r;
-    ml_set_batch(c, begin, count);
-    double *x = c->x[0], *g = c->g[0];
-    solver_to_double(r, r->theta, x);
-    double f = solver_objective(&c->obj[0], x, g), start = f;
-    cycle(R, 0, x, &f, g);
-    solver_from_double(r, x, r->theta);
-    return start;
+    MlCommon *c = &m->c;
+    ExaTrust *t = &R->t[j];
+    int64_t n = c->H.r->n;
+    double cap = R->bound[j + 1], snorm = sqrt(ml_dot(n, c->e, c->e));
+    if (!(pred > 0 && snorm > 0))
+        return;
+    for (int64_t i = 0; i < n; i++)
+        c->xt[i] = x[i] + c->e[i];
+    double ft = solver_objective(&c->obj[j], c->xt, c->gt);
+    double rho = isfinite(ft) ? (*f - ft) / pred : -INFINITY;
+    if (rho > t->cfg.eta_accept) {
+        R->taken++;
+        memcpy(x, c->xt, (size_t)n * sizeof *x);
+        memcpy(g, c->gt, (size_t)n * sizeof *g);
+        *f = ft;
+        if (rho > t->cfg.eta_expand && snorm >= t->cfg.near_boundary * cap)
+            t->delta = fmin(t->cfg.expand * t->delta, t->cfg.delta_max);
+    } else {
+        t->delta = fmax(t->cfg.shrink * t->delta, t->cfg.delta_min);
+    }
 }
 
-static double rmtr_loss(ExaMethod *m, const void *theta, void *grad, int64_t begin, int64_t count)
-{
-    return exa_hierarchy_loss(&((ExaRmtr *)m)->c.H, 0, theta, grad, begin, count, EXA_SHARD_SPLIT);
-}
+static const MlCycleOps rmtr_cycle = { .smooth = iterate, .descend = descend, .correct = correct };
 
 static void rmtr_free(ExaMethod *m)
 {
@@ -150,7 +137,7 @@ static void rmtr_free(ExaMethod *m)
     for (int j = 0; j < EXA_HIER_MAX_LEVELS; j++)
         exa_trust_free(&R->t[j]);
     free(R->corr);
-    ml_free(&R->c);
+    ml_free(&R->ml.c);
     free(R);
 }
 
@@ -159,15 +146,9 @@ static ExaMethod *rmtr_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     ExaRmtr *R = calloc(1, sizeof *R);
     if (!R)
         return NULL;
-    R->base.ops = &exa_method_rmtr;
-    R->base.r = r;
-    R->base.comm = *comm;
-    snprintf(R->base.name, sizeof R->base.name, "multilevel(");
-    size_t len = strlen(R->base.name);
-    exa_call_print(d, R->base.name + len, sizeof R->base.name - len - 1);
-    strcat(R->base.name, ")");
-    if (ml_init(&R->c, r, d, comm, R->base.name, err, errlen) != 0) {
-        rmtr_free(&R->base);
+    ExaMethod *m = &R->ml.base;
+    if (ml_method_init(&R->ml, &exa_method_rmtr, &rmtr_cycle, r, d, comm, err, errlen) != 0) {
+        rmtr_free(m);
         return NULL;
     }
     /* METHODS.md's values (Utopia's): Delta_0 1, shrink 0.25, expand 2.5,
@@ -188,19 +169,19 @@ static ExaMethod *rmtr_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
         || !(cfg.expand >= 1) || !(cfg.eta_accept >= 0 && cfg.eta_accept < cfg.eta_expand && cfg.eta_expand < 1)
         || !(R->grad_ratio >= 0)) {
         snprintf(err, errlen, "exa: decompose = %s: needs memory >= 0, 0 < radius <= max_radius, 0 < shrink < 1, "
-                 "expand >= 1, 0 <= accept < very_good < 1 and grad_ratio >= 0", R->base.name);
-        rmtr_free(&R->base);
+                 "expand >= 1, 0 <= accept < very_good < 1 and grad_ratio >= 0", m->name);
+        rmtr_free(m);
         return NULL;
     }
     R->cfg = cfg;
     R->corr = solver_alloc(r->n, sizeof(double));
-    for (int j = 0; j < R->c.H.levels; j++)
+    for (int j = 0; j < R->ml.c.H.levels; j++)
         if (exa_trust_init(&R->t[j], cfg, r->n) != 0) {
-            snprintf(err, errlen, "exa: decompose = %s: out of memory for the trust regions", R->base.name);
-            rmtr_free(&R->base);
+            snprintf(err, errlen, "exa: decompose = %s: out of memory for the trust regions", m->name);
+            rmtr_free(m);
             return NULL;
         }
-    return &R->base;
+    return m;
 }
 
 /* The fine level's trust region (radius, iterations and, with memory, its
@@ -212,8 +193,7 @@ static void rmtr_save(ExaMethod *m, ExaStateList *l)
     int64_t n = m->r->n, mem = t->cfg.memory;
     exa_state_add(l, "rmtr", "radius", &t->delta, 8);
     exa_state_add(l, "rmtr", "iter", &t->iter, 8);
-    memcpy(R->evals, R->c.H.evals, sizeof R->evals);
-    exa_state_add(l, "rmtr", "evaluations", R->evals, (int64_t)sizeof R->evals);
+    ml_method_save_evals(&R->ml, l, "rmtr");
     if (mem > 0) {
         R->counters[0] = t->stored, R->counters[1] = t->head;
         exa_state_add(l, "rmtr", "stored_head", R->counters, (int64_t)sizeof R->counters);
@@ -231,33 +211,20 @@ static void rmtr_load(ExaMethod *m)
     ExaRmtr *R = (ExaRmtr *)m;
     if (R->t[0].cfg.memory > 0)
         R->t[0].stored = (int)R->counters[0], R->t[0].head = (int)R->counters[1];
-    memcpy(R->c.H.evals, R->evals, sizeof R->evals);
+    ml_method_load_evals(&R->ml);
 }
 
 static int rmtr_report(ExaMethod *m, const char **names, double *values, int max)
 {
     ExaRmtr *R = (ExaRmtr *)m;
-    double coarse = 0, cost = (double)R->c.H.evals[0]; /* cost: in fine evaluations, a level-j one 1/s_j */
-    for (int j = 1; j < R->c.H.levels; j++)
-        coarse += (double)R->c.H.evals[j], cost += (double)R->c.H.evals[j] / (double)R->c.H.spacing[j];
-    const char *n[7] = { "radius", "ps_ratio", "recursions", "corrections_taken", "fine_evals", "coarse_evals",
-                         "eval_cost" };
-    double v[7] = { R->t[0].delta, R->ps_ratio, (double)R->recursions, (double)R->taken,
-                    (double)R->c.H.evals[0], coarse, cost };
+    static const char *const own[4] = { "radius", "ps_ratio", "recursions", "corrections_taken" };
+    double v[4] = { R->t[0].delta, R->ps_ratio, (double)R->recursions, (double)R->taken };
     R->ps_ratio = 0, R->recursions = R->taken = 0;
-    int k = max < 7 ? max : 7;
-    for (int i = 0; i < k; i++)
-        names[i] = n[i], values[i] = v[i];
-    return k;
-}
-
-static int rmtr_check(ExaMethod *m)
-{
-    return ml_check(&((ExaRmtr *)m)->c, m->r, m->name);
+    return ml_method_report(&R->ml, own, v, 4, names, values, max);
 }
 
 const ExaMethodOps exa_method_rmtr = {
-    .name = "rmtr", .create = rmtr_create, .step = rmtr_step, .loss = rmtr_loss,
+    .name = "rmtr", .create = rmtr_create, .step = ml_method_step, .loss = ml_method_loss,
     .save = rmtr_save, .load = rmtr_load, .free = rmtr_free, .report = rmtr_report,
-    .check = rmtr_check,
+    .check = ml_method_check,
 };

@@ -25,17 +25,10 @@ typedef struct App {
  * a multiple of s_level with its end inside the time line. */
 static int step(void *app, int level, int64_t i, double h, void *u) {
   App *a = app;
-  int64_t s = level == 0 ? 1 : a->cf0;
-  for (int l = 1; l < level; l++) s *= a->cf1;
+  int64_t s = ode_level_span(level, a->cf0, a->cf1);
   if (fabs(h - a->h * (double)s) > 1e-12 || i % s != 0 || i < 0 || i + s > a->nt) a->bad_args++;
   rk4(h, ode_damping(i), ((Vec *)u)->x, NULL);
   return 0;
-}
-
-static void *init(void *app, int64_t i) {
-  (void)app;
-  static const double guess[DIM] = {0.3, -0.2};
-  return vec_new(i == 0 ? ode_u0 : guess);
 }
 
 static int access_point(void *app, int adjoint, int64_t i, const void *u) {
@@ -53,7 +46,7 @@ static int run(const Config *c, int rank) {
   if (!ref) return 1;
   ode_forward(c->nt, h, ref);
   App app = {.nt = c->nt, .h = h, .cf0 = c->cf0, .cf1 = c->cf1, .ref = ref};
-  ExaMgritOps ops = {.step = step, .init = init, .clone = vec_clone, .free = vec_free,
+  ExaMgritOps ops = {.step = step, .init = ode_init, .clone = vec_clone, .free = vec_free,
                      .sum = vec_sum, .norm = vec_norm, .buffer_size = vec_size,
                      .pack = vec_pack, .unpack = vec_unpack, .access = access_point};
   ExaMgrit *m;
@@ -61,28 +54,18 @@ static int run(const Config *c, int rank) {
   if (!rc) rc = configure(m, c);
   if (!rc) rc = exa_mgrit_solve(m);
   if (rc) MPI_Abort(MPI_COMM_WORLD, 1);
-  double err = 0;
-  long seen = 0, bad = 0;
-  MPI_Allreduce(&app.bad_args, &bad, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-  MPI_Allreduce(&app.max_err, &err, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Allreduce(&app.seen, &seen, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-  int it = exa_mgrit_num_iterations(m), lv = exa_mgrit_num_levels(m);
-  double last = it > 0 ? exa_mgrit_residual_norm(m, it - 1) : 0.0;
-  int ok = err <= 1e-9 && seen == c->nt + 1 && bad == 0 && it < 200 && last < 1e-12;
+  OdeOutcome o = ode_outcome(m, c->nt, app.max_err, app.seen, app.bad_args);
   if (rank == 0)
     printf("%s nt=%lld ml=%d cf=%d/%d nu=%d skip=%d fmg=%d: levels=%d iterations=%d "
            "||r||=%.2e max rel err=%.2e seen=%ld bad args=%ld\n",
-           ok ? "ok  " : "FAIL", (long long)c->nt, c->ml, c->cf0, c->cf1, c->nu, c->skip, c->fmg,
-           lv, it, last, err, seen, bad);
+           o.ok ? "ok  " : "FAIL", (long long)c->nt, c->ml, c->cf0, c->cf1, c->nu, c->skip, c->fmg,
+           exa_mgrit_num_levels(m), o.it, o.last, o.err, o.seen, o.bad);
   exa_mgrit_destroy(m);
   free(ref);
-  return !ok;
+  return !o.ok;
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  int rank;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   static const Config configs[] = {
       /* nt  ml cf0 cf1 nu skip fmg */
       {64, 2, 2, 2, 1, 1, 0},  {64, 2, 2, 2, 0, 1, 0},  {64, 3, 4, 4, 1, 0, 0},
@@ -90,8 +73,5 @@ int main(int argc, char **argv) {
       {96, 4, 2, 3, 0, 1, 1},  {96, 4, 2, 2, 2, 1, 0},  {128, 30, 2, 2, 1, 1, 1},
       {128, 3, 8, 2, 1, 0, 1}, {5, 3, 2, 2, 1, 1, 0},   {3, 2, 2, 2, 1, 1, 0},
   };
-  int fails = 0;
-  for (size_t k = 0; k < sizeof configs / sizeof configs[0]; k++) fails += run(&configs[k], rank);
-  MPI_Finalize();
-  return fails ? 1 : 0;
+  return ode_main(argc, argv, configs, sizeof configs / sizeof configs[0], run);
 }

@@ -155,4 +155,53 @@ static inline int configure(ExaMgrit *m, const Config *c) {
   return rc;
 }
 
+/* The fine steps one step of `level` spans: 1 on level 0, cf0 on level 1,
+ * times cf1 for every level beyond. */
+static inline int64_t ode_level_span(int level, int cf0, int cf1) {
+  int64_t s = level == 0 ? 1 : cf0;
+  for (int l = 1; l < level; l++) s *= cf1;
+  return s;
+}
+
+/* The forward solve's initial guess: u0 at point 0, a fixed state elsewhere. */
+static inline void *ode_init(void *app, int64_t i) {
+  (void)app;
+  static const double guess[DIM] = {0.3, -0.2};
+  return vec_new(i == 0 ? ode_u0 : guess);
+}
+
+/* A solve's outcome over all ranks from each rank's largest error, points
+ * seen and steps called with wrong arguments; ok: the error at most 1e-9,
+ * every point seen once, no wrong arguments, and stopped on the tolerance
+ * (last residual below 1e-12) before max_iter (200). */
+typedef struct OdeOutcome {
+  double err, last;
+  long seen, bad;
+  int it, ok;
+} OdeOutcome;
+
+static inline OdeOutcome ode_outcome(ExaMgrit *m, int64_t nt, double max_err, long seen, long bad_args) {
+  OdeOutcome o = {0};
+  MPI_Allreduce(&bad_args, &o.bad, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(&max_err, &o.err, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(&seen, &o.seen, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  o.it = exa_mgrit_num_iterations(m);
+  o.last = o.it > 0 ? exa_mgrit_residual_norm(m, o.it - 1) : 0.0;
+  o.ok = o.err <= 1e-9 && o.seen == nt + 1 && o.bad == 0 && o.it < 200 && o.last < 1e-12;
+  return o;
+}
+
+/* A test's main: run(c, rank) for every configuration; exit status 1 when
+ * any failed. */
+static inline int ode_main(int argc, char **argv, const Config *configs, size_t n,
+                           int (*run)(const Config *c, int rank)) {
+  MPI_Init(&argc, &argv);
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int fails = 0;
+  for (size_t k = 0; k < n; k++) fails += run(&configs[k], rank);
+  MPI_Finalize();
+  return fails ? 1 : 0;
+}
+
 #endif
