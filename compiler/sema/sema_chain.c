@@ -159,6 +159,21 @@ static int walk(Walk *w, const Node *e)
         l->dropout = 1;
         return 1;
     }
+    if (w->spatial && !strcmp(e->name, "batch_norm2d")) { /* its statistics: neurons_front.c */
+        if (!in || !walk(w, in))
+            return 0;
+        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
+        if (!l || l->kind != CHAIN_CONV || l->act || l->bn)
+            return bad(w, "neurons() needs batch_norm2d directly on a conv2d (before its relu); '%s' in model '%s' "
+                       "is not", "batch_norm2d");
+        if (!(l->bn = instance_path(w, e)))
+            return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", "batch_norm2d");
+        return 1;
+    }
+    if (w->spatial && !strcmp(e->name, "batch_norm"))
+        return bad(w, "neurons() splits batch norm only as batch_norm2d directly on a conv2d (before its relu); "
+                   "'%s' in model '%s' is not that (batch_norm after a dense layer is not split yet: use data())",
+                   "batch_norm");
     if (!strcmp(e->name, "dense")) {
         if (!in || !walk(w, in))
             return 0;
@@ -184,7 +199,8 @@ static int walk(Walk *w, const Node *e)
     if (!in || !walk(w, in))
         return 0;
     if (w->spatial) {
-        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, conv2d, maxpool and flatten; "
+        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, conv2d, batch_norm2d, maxpool and "
+                 "flatten; "
                  "'%s' in model '%s' is none of them", e->name, w->m->name);
         return 0;
     }

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "grid_cost.h"
+#include "neurons.h"
 #include "part.h"
 #include "solver.h"
 
@@ -187,6 +188,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
     if (!G->rows)
         return grid_fail(G);
+    if (G->rows->ops == &exa_method_neurons) /* batch_norm2d sums its statistics over the columns too */
+        neurons_set_columns(G->rows, &G->row);
     G->part = G->rows->ops->part ? G->rows->ops->part(G->rows) : NULL;
     if (stepper_init_part(&G->global, r, name, G->part, err, errlen) != 0)
         return grid_fail(G);

@@ -44,8 +44,10 @@
  *
  * EXA_TEST_DROP=row_reduce (tests only) skips the reduce-scatter of dA,
  * keeping this rank's partial sum, and EXA_TEST_DROP=conv_allreduce the sum
- * of the convolutions' parameter gradients over the ranks: the negative
- * controls of the exactness tests, which must then fail. */
+ * of the convolutions' parameter gradients over the ranks, and
+ * EXA_TEST_DROP=bn_allreduce batch_norm2d's sums of its statistics over the
+ * rows and the grid's columns: the negative controls of the exactness tests,
+ * which must then fail. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -125,8 +127,15 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         for (int64_t f = 0; f < F && N->S == 0; f++)
             N->act[0][f * B + i] = r->train.x[s * F + f];
     }
+    /* batch_norm2d: the batch is the grid's columns' together; the first
+     * gradient of an optimiser step gives the running statistics' batch
+     * values (run.h's stat_batch, as take_stats does for the generated code) */
+    N->btot = N->cols && N->cols->size > 1 ? (int64_t)exa_comm_sum_double(N->cols, (double)B) : B;
+    N->capture = grad && r->stat_capture && r->stat_reals > 0;
     if (N->S > 0)
         neurons_front_forward(N, theta, begin, B);
+    if (N->capture)
+        r->stat_capture = 0, r->stat_captured = 1, r->stat_synced = 1;
     if (ds > 0) /* the masks of this step, as the generated code draws them */
         exa_run_dropout_masks(r, r->order + begin, B, 1, N->mask);
     /* forward */
@@ -298,7 +307,8 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     if (r->train.target != EXA_TARGET_CLASS)
         return neurons_fail(N, err, errlen, "the training set needs class labels (cross_entropy)");
     const char *drop = getenv("EXA_TEST_DROP");
-    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2 : 0;
+    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2
+            : !strcmp(drop, "bn_allreduce") ? 3 : 0;
     int P = comm->size, first = 0;
     N->base.r = r, N->base.comm = *comm;
     N->cnt = calloc((size_t)P, sizeof *N->cnt);
@@ -344,6 +354,11 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
         int64_t mine = (int64_t)y->cnt[comm->rank] * y->n;
         wmat = mine > wmat ? mine : wmat;
     }
+    int bn = 0;
+    for (int s = 0; s < N->S; s++)
+        bn += N->sp[s].bn;
+    if (2 * bn != p->nbatchstats)
+        return neurons_fail(N, err, errlen, "the program has batch statistics outside the convolutions' batch_norm2d");
     if (sites != p->ndropout)
         return neurons_fail(N, err, errlen, "the program has dropout outside the chain's dense layers");
     if (N->L < 1 || r->train.classes != (int)N->lay[N->L - 1].m)
@@ -369,6 +384,11 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     size_t len = strlen(N->base.name); /* the banner says which path runs */
     snprintf(N->base.name + len, sizeof N->base.name - len, " (%s)", part_path(N->owned != NULL));
     return &N->base;
+}
+
+void neurons_set_columns(ExaMethod *m, const ExaComm *cols)
+{
+    ((Neurons *)m)->cols = cols;
 }
 
 const ExaMethodOps exa_method_neurons = {

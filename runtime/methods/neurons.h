@@ -30,6 +30,13 @@ typedef struct NSpatial {
     double *slab, *dslab;     /* [B, c, hr, wp]: kept for the backward pass */
     double *out, *dout;       /* [B, o, hi - lo, ow] of this rank */
     double *wt, *scratch;     /* conv: W in double; im2col */
+    /* conv with batch_norm2d before its relu (bn): the offsets of g, b and of
+     * the running mean and variance, their slots in run.h's stat_batch; the
+     * step's normalised outputs [B, o, hi - lo, ow], per channel the batch
+     * mean and 1 / sqrt(variance + eps), and 2 o sums for the collectives */
+    int bn, smean, svar;
+    int64_t go, gb, mo, vo;
+    double *xhat, *mu, *inv, *sums;
 } NSpatial;
 
 typedef struct Neurons {
@@ -46,7 +53,10 @@ typedef struct Neurons {
     double **pre;       /* L: this rank's rows of Z_l, [c, cap] */
     double *dz, *da, *part, *g, *wt, *mask;
     int *cnt, *dsp;     /* scratch for the collectives */
-    int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce (tests only) */
+    int64_t btot;       /* batch_norm2d: the samples of the step over the grid's columns */
+    int capture;        /* batch_norm2d: this evaluation's statistics go to run.h's stat_batch */
+    const ExaComm *cols; /* a grid's row of ranks, which split the batch (batch_norm2d's sums); NULL: none */
+    int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce, 3 bn_allreduce (tests only) */
     ExaParamPart *owned; /* owned rows (part.h): this rank's rows of every W, b; NULL: replicated */
     double words;       /* words this rank moved in the collectives since the last report (ring */
     double evals;       /* counting, as grid_cost.c does) and the gradients computed meanwhile */
@@ -79,6 +89,9 @@ void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t
 void neurons_front_backward(Neurons *N, const void *theta, double *part, int64_t B);
 /* The convolutions' parameter gradients summed over the ranks. */
 void neurons_front_sum(Neurons *N);
+/* A grid's row of ranks (its columns, which split each batch) for the sums
+ * of batch_norm2d's statistics; m must be neurons() (neurons.c). */
+void neurons_set_columns(ExaMethod *m, const ExaComm *cols);
 void neurons_front_free(Neurons *N);
 
 #endif
