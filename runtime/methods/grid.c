@@ -92,6 +92,8 @@ static int grid_report(ExaMethod *m, const char **names, double *values, int max
         return n;
     for (int i = 0; i < n; i++)
         values[i] = exa_comm_sum_double(&G->row, values[i]) / G->pc;
+    if (G->rows->ops == &exa_method_neurons) /* batch_norm2d's sums over the columns */
+        G->words += neurons_take_cols_words(G->rows);
     double words = exa_comm_sum_double(&m->comm, G->words) / m->comm.size;
     names[n] = "words_cols", values[n] = G->evals > 0 ? words / G->evals : 0;
     G->words = G->evals = 0;

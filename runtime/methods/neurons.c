@@ -391,6 +391,14 @@ void neurons_set_columns(ExaMethod *m, const ExaComm *cols)
     ((Neurons *)m)->cols = cols;
 }
 
+double neurons_take_cols_words(ExaMethod *m)
+{
+    Neurons *N = (Neurons *)m;
+    double w = N->cols_words;
+    N->cols_words = 0;
+    return w;
+}
+
 const ExaMethodOps exa_method_neurons = {
     .name = "neurons", .create = neurons_create, .step = stepper_method_step, .loss = neurons_loss,
     .save = stepper_save, .load = stepper_load, .free = neurons_free, .report = neurons_report,

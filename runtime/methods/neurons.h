@@ -55,6 +55,7 @@ typedef struct Neurons {
     int *cnt, *dsp;     /* scratch for the collectives */
     int64_t btot;       /* batch_norm2d: the samples of the step over the grid's columns */
     int capture;        /* batch_norm2d: this evaluation's statistics go to run.h's stat_batch */
+    double cols_words;  /* words of batch_norm2d's sums over cols since the grid's last report */
     const ExaComm *cols; /* a grid's row of ranks, which split the batch (batch_norm2d's sums); NULL: none */
     int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce, 3 bn_allreduce (tests only) */
     ExaParamPart *owned; /* owned rows (part.h): this rank's rows of every W, b; NULL: replicated */
@@ -92,6 +93,9 @@ void neurons_front_sum(Neurons *N);
 /* A grid's row of ranks (its columns, which split each batch) for the sums
  * of batch_norm2d's statistics; m must be neurons() (neurons.c). */
 void neurons_set_columns(ExaMethod *m, const ExaComm *cols);
+/* The words those sums moved over the columns since the last call (ring
+ * counting, as grid.c counts its own), for the grid's words_cols. */
+double neurons_take_cols_words(ExaMethod *m);
 void neurons_front_free(Neurons *N);
 
 #endif

@@ -135,8 +135,10 @@ static void bn_sum(Neurons *N, double *v, size_t n)
         exa_comm_allreduce_sum(&N->base.comm, v, n, EXA_REAL_F64);
         neurons_count_allreduce(N, (double)n);
     }
-    if (N->cols && N->cols->size > 1)
+    if (N->cols && N->cols->size > 1) {
         exa_comm_allreduce_sum(N->cols, v, n, EXA_REAL_F64);
+        N->cols_words += 2.0 * (N->cols->size - 1) / N->cols->size * (double)n;
+    }
 }
 
 /* q->out holds the convolution's outputs (bias added): normalised by the
