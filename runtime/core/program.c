@@ -443,7 +443,7 @@ static void layer_line(Reader *r, ExaProgram *p)
     char *bn = NULL;
     if (!at_end_of_line(r)) {
         char *k = word(r);
-        if (conv && !r->failed && !strcmp(k, "bn")) /* batch_norm2d(conv2d(...)): its params */
+        if (!r->failed && !strcmp(k, "bn")) /* batch_norm2d(conv2d(...)), batch_norm(dense(...)): its params */
             bn = quoted(r);
         else if (!r->failed && strcmp(k, "dropout") != 0)
             fail(r, "expected 'dropout' or 'bn', found '%s'", k);
@@ -464,6 +464,10 @@ static void layer_line(Reader *r, ExaProgram *p)
     if (bn && !r->failed && (l->bn_g < 0 || l->bn_b < 0 || l->bn_mean < 0 || l->bn_var < 0))
         fail(r, "layer \"%s\" needs params %s/g, b, mean_r and var_r", bn, bn);
     free(bn);
+    if (!r->failed && !at_end_of_line(r)) {
+        expect_word(r, "dropout");
+        l->dropout = 1;
+    }
     for (int i = 0; i < p->nparams; i++) {
         const char *q = p->params[i].path;
         if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "W") == 0)

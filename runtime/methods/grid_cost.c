@@ -115,6 +115,15 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
             if (back)
                 ring(c, n * b, pr, 1, 0);
             ring(c, mo * n + mo, pr, 1, 0);
+            if (cl->bn_g >= 0) { /* batch_norm (neurons.c): the running statistics' two all-gathers
+                                    and g's and b's gradient sum over the rows; the mean, the
+                                    variance and the backward's two sums of this rank's rows over
+                                    the columns */
+                ring(c, mo, pr, 1, 0), ring(c, mo, pr, 1, 0), ring(c, 2 * mo, pr, 1, 1);
+                double before = c->words_cols, cr = ceil_div(mo, pr);
+                ring(c, cr, pc, 0, 1), ring(c, cr, pc, 0, 1), ring(c, 2 * cr, pc, 0, 1);
+                bn_cols += c->words_cols - before;
+            }
             dense_params += mo * n + mo;
             if (pr > 1)
                 gather_msgs += pr - 1, gather_words += (double)(pr - 1) / pr * (mo * n + mo);

@@ -14,6 +14,13 @@ typedef struct NLayer {
     int relu;
     int site;           /* its dropout site, or -1 */
     int *cnt, *off;     /* per rank: rows of this layer, first row */
+    /* batch_norm before its relu (bn): offsets of g and b, the running
+     * statistics' slots in run.h's stat_batch; this rank's rows' normalised
+     * outputs [c, B], mean and 1 / sqrt(variance + eps), 2 c sums, and the
+     * layer's statistics gathered over the rows [m] */
+    int bn, smean, svar;
+    int64_t go, gb;
+    double *xhat, *mu, *inv, *sums, *stat;
 } NLayer;
 
 /* One convolution (stride 1, relu or not) or max pooling of the front: rank
@@ -35,7 +42,7 @@ typedef struct NSpatial {
      * step's normalised outputs [B, o, hi - lo, ow], per channel the batch
      * mean and 1 / sqrt(variance + eps), and 2 o sums for the collectives */
     int bn, smean, svar;
-    int64_t go, gb, mo, vo;
+    int64_t go, gb;
     double *xhat, *mu, *inv, *sums;
 } NSpatial;
 
@@ -76,6 +83,15 @@ static inline void neurons_count_allreduce(Neurons *N, double n)
 {
     N->words += 2.0 * (N->base.comm.size - 1) / N->base.comm.size * n;
 }
+
+/* batch_norm's and batch_norm2d's params and stat_batch slots (their
+ * running mean and variance among the program's batchstat records) of the
+ * layer record cl with n channels or features; 0 or -1 with err (neurons_front.c). */
+int neurons_bn_params(const ExaProgram *p, const ExaChainLayer *cl, int64_t n, int64_t *go, int64_t *gb, int *smean,
+                      int *svar, char *err, size_t errlen);
+/* A sum of batch-norm statistics over the rows' ranks (rows) and the grid's
+ * columns (neurons_front.c). */
+void neurons_bn_sum(Neurons *N, double *v, size_t n, int rows);
 
 /* neurons_front.c: the front from the descriptor's conv/pool/flatten
  * records (layers [0, *first_dense)); 0 or -1 with the reason in err. */

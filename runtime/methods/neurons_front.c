@@ -127,11 +127,11 @@ static void halo(Neurons *N, const NSpatial *q, const NSpatial *prev, double *ow
 /* batch_norm2d's per-channel sums (n values) over the rows' ranks and the
  * grid's columns; EXA_TEST_DROP=bn_allreduce (the negative control) keeps
  * this rank's. */
-static void bn_sum(Neurons *N, double *v, size_t n)
+void neurons_bn_sum(Neurons *N, double *v, size_t n, int rows)
 {
     if (N->drop == 3)
         return;
-    if (N->base.comm.size > 1) {
+    if (rows && N->base.comm.size > 1) {
         exa_comm_allreduce_sum(&N->base.comm, v, n, EXA_REAL_F64);
         neurons_count_allreduce(N, (double)n);
     }
@@ -158,7 +158,7 @@ static void bn_forward(Neurons *N, NSpatial *q, const void *theta, int64_t B, in
             }
             q->sums[ch] = sum;
         }
-        bn_sum(N, q->sums, (size_t)o);
+        neurons_bn_sum(N, q->sums, (size_t)o, 1);
         for (int64_t ch = 0; ch < o; ch++) {
             double v = q->sums[ch] / count;
             if (pass)
@@ -204,7 +204,7 @@ static void bn_backward(Neurons *N, NSpatial *q, const void *theta, int64_t B, i
         N->g[q->go + ch] = dg, N->g[q->gb + ch] = db;
         q->sums[ch] = share * s1, q->sums[o + ch] = share * s2;
     }
-    bn_sum(N, q->sums, (size_t)(2 * o));
+    neurons_bn_sum(N, q->sums, (size_t)(2 * o), 1);
     for (int64_t ch = 0; ch < o; ch++) {
         double m1 = q->sums[ch] / count / share, m2 = q->sums[o + ch] / count / share;
         for (int64_t i = 0; i < B; i++) {
@@ -428,26 +428,33 @@ void neurons_front_free(Neurons *N)
 
 /* batch_norm2d's params and where its batch statistics go in stat_batch
  * (the program's batchstat records, in their order). */
-static int bn_create(const ExaProgram *p, const ExaChainLayer *cl, NSpatial *q, char *err, size_t errlen)
+int neurons_bn_params(const ExaProgram *p, const ExaChainLayer *cl, int64_t n, int64_t *go, int64_t *gb, int *smean,
+                      int *svar, char *err, size_t errlen)
 {
     const ExaParamInfo *g = &p->params[cl->bn_g], *b = &p->params[cl->bn_b];
     const ExaParamInfo *mr = &p->params[cl->bn_mean], *vr = &p->params[cl->bn_var];
-    if (g->size != q->o || b->size != q->o || mr->size != q->o || vr->size != q->o) {
-        snprintf(err, errlen, "batch_norm2d after convolution %s needs %lld channels", g->path, (long long)q->o);
+    if (g->size != n || b->size != n || mr->size != n || vr->size != n) {
+        snprintf(err, errlen, "batch norm %s needs %lld values per parameter", g->path, (long long)n);
         return -1;
     }
-    q->go = g->offset, q->gb = b->offset, q->mo = mr->offset, q->vo = vr->offset;
-    q->smean = q->svar = -1;
+    *go = g->offset, *gb = b->offset, *smean = *svar = -1;
     for (int i = 0, at = 0; i < p->nbatchstats; at += (int)p->batchstats[i].size, i++) {
-        if (p->batchstats[i].offset == q->mo)
-            q->smean = at;
-        if (p->batchstats[i].offset == q->vo)
-            q->svar = at;
+        if (p->batchstats[i].offset == mr->offset)
+            *smean = at;
+        if (p->batchstats[i].offset == vr->offset)
+            *svar = at;
     }
-    if (q->smean < 0 || q->svar < 0) {
-        snprintf(err, errlen, "batch_norm2d's running statistics %s are not the program's", mr->path);
+    if (*smean < 0 || *svar < 0) {
+        snprintf(err, errlen, "batch norm's running statistics %s are not the program's", mr->path);
         return -1;
     }
+    return 0;
+}
+
+static int bn_create(const ExaProgram *p, const ExaChainLayer *cl, NSpatial *q, char *err, size_t errlen)
+{
+    if (neurons_bn_params(p, cl, q->o, &q->go, &q->gb, &q->smean, &q->svar, err, errlen) != 0)
+        return -1;
     q->mu = solver_alloc(q->o, sizeof(double)), q->inv = solver_alloc(q->o, sizeof(double));
     q->sums = solver_alloc(2 * q->o, sizeof(double));
     return 0;
