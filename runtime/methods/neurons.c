@@ -158,7 +158,7 @@ static void bn_dense_backward(Neurons *N, NLayer *y, const void *theta, double *
         y->sums[j] = share * s1, y->sums[c + j] = share * s2;
     }
     neurons_bn_sum(N, y->sums, (size_t)(2 * c), 0);
-    for (int64_t j = 0; j < c; j++) {
+    for (int64_t j = 0; j < c && B > 0; j++) { /* a column without samples has nothing to scale */
         double m1 = y->sums[j] / (double)N->btot / share, m2 = y->sums[c + j] / (double)N->btot / share;
         for (int64_t i = 0; i < B; i++)
             dz[j * B + i] = y->inv[j] * (dz[j * B + i] - m1 - y->xhat[j * B + i] * m2);

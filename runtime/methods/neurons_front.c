@@ -205,7 +205,7 @@ static void bn_backward(Neurons *N, NSpatial *q, const void *theta, int64_t B, i
         q->sums[ch] = share * s1, q->sums[o + ch] = share * s2;
     }
     neurons_bn_sum(N, q->sums, (size_t)(2 * o), 1);
-    for (int64_t ch = 0; ch < o; ch++) {
+    for (int64_t ch = 0; ch < o && B > 0; ch++) { /* a column without samples has nothing to scale */
         double m1 = q->sums[ch] / count / share, m2 = q->sums[o + ch] / count / share;
         for (int64_t i = 0; i < B; i++) {
             double *d = q->dout + i * sy + ch * px;
