@@ -402,6 +402,10 @@ char *lower_descriptor(const Program *p, const SemaTyped *st, const IrParam *par
             put(&t, " act %s", c->act ? c->act : "none");
             if (c->kind == CHAIN_CONV)
                 put(&t, " padding %d", c->padding);
+            if (c->bn) {
+                put(&t, " bn ");
+                put_string(&t, c->bn);
+            }
             put(&t, "%s\n", c->dropout ? " dropout" : "");
         }
         free(chain);

@@ -49,6 +49,7 @@ typedef struct SemaChainLayer {
     SemaChainKind kind;
     int padding, window, stride; /* conv: padding; pool: window, stride */
     int dropout;                 /* dense: dropout(relu(...)) */
+    const char *bn;              /* conv: the path of batch_norm2d(conv2d(...)), or NULL */
 } SemaChainLayer;
 /* The model's dense-relu chain, input side first, into out (max layers):
  * the number of layers, or 0 with why set, naming what breaks the chain

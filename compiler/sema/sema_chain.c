@@ -159,6 +159,28 @@ static int walk(Walk *w, const Node *e)
         l->dropout = 1;
         return 1;
     }
+    if (w->spatial && !strcmp(e->name, "batch_norm2d")) { /* its statistics: neurons_front.c */
+        if (!in || !walk(w, in))
+            return 0;
+        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
+        if (!l || l->kind != CHAIN_CONV || l->act || l->bn)
+            return bad(w, "neurons() needs batch_norm2d directly on a conv2d (before its relu); '%s' in model '%s' "
+                       "is not", "batch_norm2d");
+        if (!(l->bn = instance_path(w, e)))
+            return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", "batch_norm2d");
+        return 1;
+    }
+    if (w->spatial && !strcmp(e->name, "batch_norm")) { /* its statistics: neurons.c */
+        if (!in || !walk(w, in))
+            return 0;
+        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
+        if (!l || l->kind != CHAIN_DENSE || l->act || l->bn)
+            return bad(w, "neurons() needs batch_norm directly on a dense layer (before its relu); '%s' in model "
+                       "'%s' is not", "batch_norm");
+        if (!(l->bn = instance_path(w, e)))
+            return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", "batch_norm");
+        return 1;
+    }
     if (!strcmp(e->name, "dense")) {
         if (!in || !walk(w, in))
             return 0;
@@ -184,7 +206,8 @@ static int walk(Walk *w, const Node *e)
     if (!in || !walk(w, in))
         return 0;
     if (w->spatial) {
-        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, conv2d, maxpool and flatten; "
+        snprintf(w->why, w->whylen, "neurons() splits dense layers, relu, dropout, batch_norm, conv2d, batch_norm2d, "
+                 "maxpool and flatten; "
                  "'%s' in model '%s' is none of them", e->name, w->m->name);
         return 0;
     }
@@ -253,6 +276,11 @@ static int chain(const SemaTyped *st, SemaChainLayer *out, int max, char *why, s
         dense += w.out[i].kind == CHAIN_DENSE;
     if (dense < 2) {
         snprintf(why, whylen, "admm needs at least 2 dense layers; model '%s' has %d", m->name, dense);
+        return 0;
+    }
+    if (w.out[w.n - 1].bn) {
+        snprintf(why, whylen, "neurons() needs the last dense layer of model '%s' without batch_norm (its output "
+                 "goes to cross_entropy)", m->name);
         return 0;
     }
     if (w.out[w.n - 1].act) {

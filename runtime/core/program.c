@@ -431,6 +431,7 @@ static void layer_line(Reader *r, ExaProgram *p)
     p->layers = grow(p->layers, p->nlayers, sizeof *p->layers);
     ExaChainLayer *l = &p->layers[p->nlayers++];
     l->w = l->b = -1;
+    l->bn_g = l->bn_b = l->bn_mean = l->bn_var = -1;
     l->relu = strcmp(act, "relu") == 0;
     l->kind = conv ? EXA_LAYER_CONV : EXA_LAYER_DENSE;
     if (!l->relu && strcmp(act, "none") != 0)
@@ -439,11 +440,34 @@ static void layer_line(Reader *r, ExaProgram *p)
         expect_word(r, "padding");
         l->padding = (int)integer(r);
     }
+    char *bn = NULL;
     if (!at_end_of_line(r)) {
+        char *k = word(r);
+        if (!r->failed && !strcmp(k, "bn")) /* batch_norm2d(conv2d(...)), batch_norm(dense(...)): its params */
+            bn = quoted(r);
+        else if (!r->failed && strcmp(k, "dropout") != 0)
+            fail(r, "expected 'dropout' or 'bn', found '%s'", k);
+        else
+            l->dropout = 1;
+        free(k);
+    }
+    size_t n = strlen(path), nb = bn ? strlen(bn) : 0;
+    for (int i = 0; bn && i < p->nparams; i++) {
+        const char *q = p->params[i].path;
+        if (strncmp(q, bn, nb) != 0 || q[nb] != '/')
+            continue;
+        int *slot = !strcmp(q + nb + 1, "g") ? &l->bn_g : !strcmp(q + nb + 1, "b") ? &l->bn_b
+                  : !strcmp(q + nb + 1, "mean_r") ? &l->bn_mean : !strcmp(q + nb + 1, "var_r") ? &l->bn_var : NULL;
+        if (slot)
+            *slot = i;
+    }
+    if (bn && !r->failed && (l->bn_g < 0 || l->bn_b < 0 || l->bn_mean < 0 || l->bn_var < 0))
+        fail(r, "layer \"%s\" needs params %s/g, b, mean_r and var_r", bn, bn);
+    free(bn);
+    if (!r->failed && !at_end_of_line(r)) {
         expect_word(r, "dropout");
         l->dropout = 1;
     }
-    size_t n = strlen(path);
     for (int i = 0; i < p->nparams; i++) {
         const char *q = p->params[i].path;
         if (strncmp(q, path, n) == 0 && q[n] == '/' && strcmp(q + n + 1, "W") == 0)

@@ -131,6 +131,8 @@ static int grid_report(ExaMethod *m, const char **names, double *values, int max
         return n;
     for (int i = 0; i < n; i++)
         values[i] = exa_comm_sum_double(&G->row, values[i]) / G->pc;
+    if (G->rows->ops->take_cols_words) /* its own sums over the columns (batch statistics) */
+        G->words += G->rows->ops->take_cols_words(G->rows);
     double words = exa_comm_sum_double(&m->comm, G->words) / m->comm.size;
     names[n] = "words_cols", values[n] = G->evals > 0 ? words / G->evals : 0;
     G->words = G->evals = 0;
@@ -269,6 +271,8 @@ static ExaMethod *grid_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     G->rows = exa_method_create(r, rows, &G->col, err, errlen);
     if (!G->rows || grid_strategy(G, r, cols, err, errlen) != 0)
         return grid_fail(G);
+    if (G->rows->ops->columns) /* batch statistics are summed over the columns too */
+        G->rows->ops->columns(G->rows, &G->row);
     /* a declared strategy steps the whole vector: no owned rows under it */
     G->part = !G->strat && G->rows->ops->part ? G->rows->ops->part(G->rows) : NULL;
     if (stepper_init_part(&G->global, r, name, G->part, err, errlen) != 0)

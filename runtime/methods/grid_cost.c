@@ -75,7 +75,7 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
     double b = ceil_div((double)B, pc);
     int64_t ch = in->rank == 3 ? in->dim[0] : 0, h = in->rank == 3 ? in->dim[1] : 0, w = in->rank == 3 ? in->dim[2] : 0;
     int front = 0;
-    double dense_params = 0, gather_msgs = 0, gather_words = 0;
+    double dense_params = 0, gather_msgs = 0, gather_words = 0, bn_cols = 0;
     for (int l = 0; l < p->nlayers; l++) {
         const ExaChainLayer *cl = &p->layers[l];
         if (cl->kind == EXA_LAYER_CONV) {
@@ -90,6 +90,14 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
                 c->words_rows += 2 * (k - 1) * (double)ch * ((double)w + 2 * pad) * b;
             }
             ring(c, o * (double)ch * k * k + o, pr, 1, 1);
+            if (cl->bn_g >= 0) { /* batch_norm2d (neurons_front.c): the mean, the variance and the
+                                    backward's two sums over the rows and the columns; g's and b's
+                                    gradients over the rows (the columns': with the weights below) */
+                ring(c, o, pr, 1, 1), ring(c, o, pr, 1, 1), ring(c, 2 * o, pr, 1, 1), ring(c, 2 * o, pr, 1, 1);
+                double before = c->words_cols;
+                ring(c, o, pc, 0, 1), ring(c, o, pc, 0, 1), ring(c, 2 * o, pc, 0, 1);
+                bn_cols += c->words_cols - before;
+            }
             ch = (int64_t)o, h = (int64_t)oh, w = (int64_t)ow;
             front = 1;
         } else if (cl->kind == EXA_LAYER_POOL) {
@@ -107,6 +115,15 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
             if (back)
                 ring(c, n * b, pr, 1, 0);
             ring(c, mo * n + mo, pr, 1, 0);
+            if (cl->bn_g >= 0) { /* batch_norm (neurons.c): the running statistics' two all-gathers
+                                    and g's and b's gradient sum over the rows; the mean, the
+                                    variance and the backward's two sums of this rank's rows over
+                                    the columns */
+                ring(c, mo, pr, 1, 0), ring(c, mo, pr, 1, 0), ring(c, 2 * mo, pr, 1, 1);
+                double before = c->words_cols, cr = ceil_div(mo, pr);
+                ring(c, cr, pc, 0, 1), ring(c, cr, pc, 0, 1), ring(c, 2 * cr, pc, 0, 1);
+                bn_cols += c->words_cols - before;
+            }
             dense_params += mo * n + mo;
             if (pr > 1)
                 gather_msgs += pr - 1, gather_words += (double)(pr - 1) / pr * (mo * n + mo);
@@ -124,7 +141,7 @@ int grid_cost(const ExaProgram *p, int pr, int pc, int64_t B, const GridMachine 
     double owned = (double)p->nweights - dense_params + dense_params / pr;
     double rep_msgs = c->msgs, rep_words = c->words_rows + c->words_cols;
     double own_msgs = c->msgs - gather_msgs + (clipped ? 2 * ceil(log2((double)pr)) : 0);
-    double own_rows = c->words_rows - gather_words, own_cols = pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0;
+    double own_rows = c->words_rows - gather_words, own_cols = (pc > 1 ? 2.0 * (pc - 1) / pc * owned : 0) + bn_cols;
     c->owned = part_optimiser_fits(p);
     if (c->owned) {
         c->msgs_alt = rep_msgs, c->words_alt = rep_words;

@@ -41,11 +41,18 @@
  * layers) the images are split by rows instead: neurons_front.c.  Dropout
  * after a dense layer's relu multiplies this rank's rows by the masks the
  * generated code draws (exa_run_dropout_masks: per sample and step).
+ * batch_norm on a dense layer (before its relu) normalises this rank's
+ * rows: each feature's statistics are over the batch alone, so they are
+ * summed over a grid's columns only; the running statistics and the
+ * gradients of g and b are per row, gathered / summed over the rows.
  *
  * EXA_TEST_DROP=row_reduce (tests only) skips the reduce-scatter of dA,
  * keeping this rank's partial sum, and EXA_TEST_DROP=conv_allreduce the sum
- * of the convolutions' parameter gradients over the ranks: the negative
- * controls of the exactness tests, which must then fail. */
+ * of the convolutions' (and batch norms' g and b) parameter gradients over
+ * the ranks, and
+ * EXA_TEST_DROP=bn_allreduce batch norm's sums of its statistics over the
+ * rows and the grid's columns: the negative controls of the exactness tests,
+ * which must then fail. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +82,10 @@ static void reserve(Neurons *N, int64_t B)
     for (int l = 0; l < N->L; l++) {
         free(N->pre[l]);
         N->pre[l] = solver_alloc((int64_t)N->lay[l].cnt[me] * B, sizeof(double));
+        if (N->lay[l].bn) {
+            free(N->lay[l].xhat);
+            N->lay[l].xhat = solver_alloc(imax64((int64_t)N->lay[l].cnt[me] * B, 1), sizeof(double));
+        }
     }
     free(N->dz), free(N->da), free(N->part), free(N->mask);
     N->mask = solver_alloc(imax64(N->base.r->prog->dropout_size * B, 1), (size_t)N->base.r->elem);
@@ -83,6 +94,75 @@ static void reserve(Neurons *N, int64_t B)
     N->da = solver_alloc(N->wmax * B, sizeof(double));
     N->part = solver_alloc(N->wmax * B, sizeof(double));
     N->cap = B;
+}
+
+/* batch_norm on dense layer y: this rank's rows of Z [c, B] (bias added)
+ * normalised per feature by the batch's statistics (over the grid's columns
+ * too: each feature's outputs are on one rank of the rows), scaled and
+ * shifted in place; the statistics of every row go to stat_batch. */
+static void bn_dense_forward(Neurons *N, NLayer *y, const void *theta, double *Z, int64_t B)
+{
+    ExaRun *r = N->base.r;
+    const ExaComm *cm = &N->base.comm;
+    int64_t c = y->cnt[cm->rank], lo = y->off[cm->rank];
+    for (int pass = 0; pass < 2; pass++) { /* the mean, then the variance about it */
+        for (int64_t j = 0; j < c; j++) {
+            double sum = 0;
+            for (int64_t i = 0; i < B; i++)
+                sum += pass ? (Z[j * B + i] - y->mu[j]) * (Z[j * B + i] - y->mu[j]) : Z[j * B + i];
+            y->sums[j] = sum;
+        }
+        neurons_bn_sum(N, y->sums, (size_t)c, 0);
+        for (int64_t j = 0; j < c; j++) {
+            double v = y->sums[j] / (double)N->btot;
+            if (pass)
+                y->inv[j] = 1 / sqrt(v + 0.00001);
+            else
+                y->mu[j] = v;
+            y->stat[lo + j] = v;
+        }
+        if (N->capture) { /* every row's statistic, for the running ones on every rank */
+            lay_counts(y, 1, cm->size, N->cnt, N->dsp);
+            exa_comm_allgatherv_f64(cm, y->stat, N->cnt, N->dsp);
+            neurons_count_blocks(N, N->cnt);
+            for (int64_t k = 0; k < y->m; k++)
+                r->stat_batch[(pass ? y->svar : y->smean) + k] = y->stat[k];
+        }
+    }
+    for (int64_t j = 0; j < c; j++) {
+        double g = exa_get(r, theta, y->go + lo + j), b = exa_get(r, theta, y->gb + lo + j);
+        for (int64_t i = 0; i < B; i++) {
+            double *xh = &y->xhat[j * B + i];
+            *xh = (Z[j * B + i] - y->mu[j]) * y->inv[j];
+            Z[j * B + i] = g * *xh + b;
+        }
+    }
+}
+
+/* dz [c, B], the gradient of the normalised, scaled outputs: g's and b's
+ * gradients (this rank's rows) into N->g, and dz becomes Z's. */
+static void bn_dense_backward(Neurons *N, NLayer *y, const void *theta, double *dz, int64_t B)
+{
+    ExaRun *r = N->base.r;
+    int64_t c = y->cnt[N->base.comm.rank], lo = y->off[N->base.comm.rank];
+    double share = (double)B / (double)N->btot;
+    for (int64_t j = 0; j < c; j++) {
+        double g = exa_get(r, theta, y->go + lo + j), dg = 0, db = 0, s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < B; i++) {
+            double d = dz[j * B + i], xh = y->xhat[j * B + i];
+            dg += d * xh, db += d;
+            dz[j * B + i] = d * g;
+            s1 += d * g, s2 += d * g * xh;
+        }
+        N->g[y->go + lo + j] = dg, N->g[y->gb + lo + j] = db;
+        y->sums[j] = share * s1, y->sums[c + j] = share * s2;
+    }
+    neurons_bn_sum(N, y->sums, (size_t)(2 * c), 0);
+    for (int64_t j = 0; j < c && B > 0; j++) { /* a column without samples has nothing to scale */
+        double m1 = y->sums[j] / (double)N->btot / share, m2 = y->sums[c + j] / (double)N->btot / share;
+        for (int64_t i = 0; i < B; i++)
+            dz[j * B + i] = y->inv[j] * (dz[j * B + i] - m1 - y->xhat[j * B + i] * m2);
+    }
 }
 
 /* Mean cross-entropy of the logits Z [m, B] (feature-major) against the
@@ -125,8 +205,15 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         for (int64_t f = 0; f < F && N->S == 0; f++)
             N->act[0][f * B + i] = r->train.x[s * F + f];
     }
+    /* batch_norm2d: the batch is the grid's columns' together; the first
+     * gradient of an optimiser step gives the running statistics' batch
+     * values (run.h's stat_batch, as take_stats does for the generated code) */
+    N->btot = N->cols && N->cols->size > 1 ? (int64_t)exa_comm_sum_double(N->cols, (double)B) : B;
+    N->capture = grad && r->stat_capture && r->stat_reals > 0;
     if (N->S > 0)
         neurons_front_forward(N, theta, begin, B);
+    if (N->capture)
+        r->stat_capture = 0, r->stat_captured = 1, r->stat_synced = 1;
     if (ds > 0) /* the masks of this step, as the generated code draws them */
         exa_run_dropout_masks(r, r->order + begin, B, 1, N->mask);
     /* forward */
@@ -144,6 +231,8 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         if (c > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)B, (int)y->n, 1.0, W, (int)y->n,
                         N->act[l], (int)B, 1.0, Z, (int)B);
+        if (y->bn)
+            bn_dense_forward(N, &N->lay[l], theta, Z, B);
         for (int64_t i = 0; i < c * B; i++)
             out[lo * B + i] = y->relu && Z[i] < 0 ? 0 : Z[i];
         if (y->site >= 0) {
@@ -167,6 +256,8 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
     for (int l = N->L - 1; l >= 0; l--) {
         const NLayer *y = &N->lay[l];
         int64_t c = y->cnt[me], lo = y->off[me];
+        if (y->bn)
+            bn_dense_backward(N, &N->lay[l], theta, N->dz, B);
         if (c > 0) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)y->n, (int)B, 1.0, N->dz, (int)B,
                         N->act[l], (int)B, 0.0, N->g + y->w + lo * y->n, (int)y->n);
@@ -219,6 +310,12 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         exa_comm_allgatherv_f64(cm, N->g + y->b, N->cnt, N->dsp);
         neurons_count_blocks(N, N->cnt);
     }
+    for (int l = 0; l < N->L && P > 1; l++) /* batch_norm's g and b: each rank has its rows' */
+        if (N->lay[l].bn && N->drop != 2) {
+            exa_comm_allreduce_sum(cm, N->g + N->lay[l].go, (size_t)N->lay[l].m, EXA_REAL_F64);
+            exa_comm_allreduce_sum(cm, N->g + N->lay[l].gb, (size_t)N->lay[l].m, EXA_REAL_F64);
+            neurons_count_allreduce(N, (double)(2 * N->lay[l].m));
+        }
     neurons_front_sum(N);
     N->evals++;
     return f;
@@ -265,8 +362,10 @@ static int neurons_report(ExaMethod *m, const char **names, double *values, int 
 static void neurons_free(ExaMethod *m)
 {
     Neurons *N = (Neurons *)m;
-    for (int l = 0; N->lay && l < N->L; l++)
+    for (int l = 0; N->lay && l < N->L; l++) {
         free(N->lay[l].cnt), free(N->lay[l].off), free(N->pre ? N->pre[l] : NULL);
+        free(N->lay[l].xhat), free(N->lay[l].mu), free(N->lay[l].inv), free(N->lay[l].sums), free(N->lay[l].stat);
+    }
     for (int l = 0; N->act && l <= N->L; l++)
         free(N->act[l]);
     free(N->lay), free(N->act), free(N->pre);
@@ -298,7 +397,8 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     if (r->train.target != EXA_TARGET_CLASS)
         return neurons_fail(N, err, errlen, "the training set needs class labels (cross_entropy)");
     const char *drop = getenv("EXA_TEST_DROP");
-    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2 : 0;
+    N->drop = !drop ? 0 : !strcmp(drop, "row_reduce") ? 1 : !strcmp(drop, "conv_allreduce") ? 2
+            : !strcmp(drop, "bn_allreduce") ? 3 : 0;
     int P = comm->size, first = 0;
     N->base.r = r, N->base.comm = *comm;
     N->cnt = calloc((size_t)P, sizeof *N->cnt);
@@ -339,11 +439,25 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
             exa_data_shard(y->m, k, P, &lo, &c);
             y->off[k] = (int)lo, y->cnt[k] = (int)c;
         }
+        if ((y->bn = cl->bn_g >= 0)) {
+            int64_t c = y->cnt[comm->rank];
+            if (neurons_bn_params(p, cl, y->m, &y->go, &y->gb, &y->smean, &y->svar, why, sizeof why) != 0)
+                return neurons_fail(N, err, errlen, why);
+            y->mu = solver_alloc(imax64(c, 1), sizeof(double)), y->inv = solver_alloc(imax64(c, 1), sizeof(double));
+            y->sums = solver_alloc(imax64(2 * c, 1), sizeof(double)), y->stat = solver_alloc(y->m, sizeof(double));
+        }
         N->wmax = y->m > N->wmax ? y->m : N->wmax;
         N->wmax = y->n > N->wmax ? y->n : N->wmax;
         int64_t mine = (int64_t)y->cnt[comm->rank] * y->n;
         wmat = mine > wmat ? mine : wmat;
     }
+    int bn = 0;
+    for (int s = 0; s < N->S; s++)
+        bn += N->sp[s].bn;
+    for (int l = 0; l < N->L; l++)
+        bn += N->lay[l].bn;
+    if (2 * bn != p->nbatchstats)
+        return neurons_fail(N, err, errlen, "the program has batch statistics outside the convolutions' batch_norm2d");
     if (sites != p->ndropout)
         return neurons_fail(N, err, errlen, "the program has dropout outside the chain's dense layers");
     if (N->L < 1 || r->train.classes != (int)N->lay[N->L - 1].m)
@@ -371,8 +485,26 @@ static ExaMethod *neurons_create(ExaRun *r, const ExaCall *d, const ExaComm *com
     return &N->base;
 }
 
+/* Ops columns, take_cols_words (exa/method.h): a grid's row of ranks (its
+ * columns, which split each batch) for the sums of the batch statistics, and
+ * the words those sums moved since the last call (ring counting, as grid.c
+ * counts its own). */
+static void neurons_set_columns(ExaMethod *m, const ExaComm *cols)
+{
+    ((Neurons *)m)->cols = cols;
+}
+
+static double neurons_take_cols_words(ExaMethod *m)
+{
+    Neurons *N = (Neurons *)m;
+    double w = N->cols_words;
+    N->cols_words = 0;
+    return w;
+}
+
 const ExaMethodOps exa_method_neurons = {
     .name = "neurons", .create = neurons_create, .step = stepper_method_step, .loss = neurons_loss,
     .save = stepper_save, .load = stepper_load, .free = neurons_free, .report = neurons_report,
     .part = neurons_part, .part_loss = neurons_part_loss, .gather = stepper_method_gather,
+    .columns = neurons_set_columns, .take_cols_words = neurons_take_cols_words,
 };

@@ -14,6 +14,13 @@ typedef struct NLayer {
     int relu;
     int site;           /* its dropout site, or -1 */
     int *cnt, *off;     /* per rank: rows of this layer, first row */
+    /* batch_norm before its relu (bn): offsets of g and b, the running
+     * statistics' slots in run.h's stat_batch; this rank's rows' normalised
+     * outputs [c, B], mean and 1 / sqrt(variance + eps), 2 c sums, and the
+     * layer's statistics gathered over the rows [m] */
+    int bn, smean, svar;
+    int64_t go, gb;
+    double *xhat, *mu, *inv, *sums, *stat;
 } NLayer;
 
 /* One convolution (stride 1, relu or not) or max pooling of the front: rank
@@ -30,6 +37,13 @@ typedef struct NSpatial {
     double *slab, *dslab;     /* [B, c, hr, wp]: kept for the backward pass */
     double *out, *dout;       /* [B, o, hi - lo, ow] of this rank */
     double *wt, *scratch;     /* conv: W in double; im2col */
+    /* conv with batch_norm2d before its relu (bn): the offsets of g, b and of
+     * the running mean and variance, their slots in run.h's stat_batch; the
+     * step's normalised outputs [B, o, hi - lo, ow], per channel the batch
+     * mean and 1 / sqrt(variance + eps), and 2 o sums for the collectives */
+    int bn, smean, svar;
+    int64_t go, gb;
+    double *xhat, *mu, *inv, *sums;
 } NSpatial;
 
 typedef struct Neurons {
@@ -46,7 +60,11 @@ typedef struct Neurons {
     double **pre;       /* L: this rank's rows of Z_l, [c, cap] */
     double *dz, *da, *part, *g, *wt, *mask;
     int *cnt, *dsp;     /* scratch for the collectives */
-    int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce (tests only) */
+    int64_t btot;       /* batch_norm2d: the samples of the step over the grid's columns */
+    int capture;        /* batch_norm2d: this evaluation's statistics go to run.h's stat_batch */
+    double cols_words;  /* words of batch_norm2d's sums over cols since the grid's last report */
+    const ExaComm *cols; /* a grid's row of ranks, which split the batch (batch_norm2d's sums); NULL: none */
+    int drop;           /* EXA_TEST_DROP: 1 row_reduce, 2 conv_allreduce, 3 bn_allreduce (tests only) */
     ExaParamPart *owned; /* owned rows (part.h): this rank's rows of every W, b; NULL: replicated */
     double words;       /* words this rank moved in the collectives since the last report (ring */
     double evals;       /* counting, as grid_cost.c does) and the gradients computed meanwhile */
@@ -65,6 +83,15 @@ static inline void neurons_count_allreduce(Neurons *N, double n)
 {
     N->words += 2.0 * (N->base.comm.size - 1) / N->base.comm.size * n;
 }
+
+/* batch_norm's and batch_norm2d's params and stat_batch slots (their
+ * running mean and variance among the program's batchstat records) of the
+ * layer record cl with n channels or features; 0 or -1 with err (neurons_front.c). */
+int neurons_bn_params(const ExaProgram *p, const ExaChainLayer *cl, int64_t n, int64_t *go, int64_t *gb, int *smean,
+                      int *svar, char *err, size_t errlen);
+/* A sum of batch-norm statistics over the rows' ranks (rows) and the grid's
+ * columns (neurons_front.c). */
+void neurons_bn_sum(Neurons *N, double *v, size_t n, int rows);
 
 /* neurons_front.c: the front from the descriptor's conv/pool/flatten
  * records (layers [0, *first_dense)); 0 or -1 with the reason in err. */

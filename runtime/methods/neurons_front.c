@@ -21,7 +21,18 @@
  * convolutions' parameter gradients are sums over the rows, so each rank's
  * part is summed over the ranks (neurons_front_sum).  The kernels are
  * kernels.h's (im2col and GEMM, max pooling routing to the first maximum as
- * the generated code's do). */
+ * the generated code's do).
+ *
+ * batch_norm2d on a convolution (before its relu): per channel the mean and
+ * then the variance of the convolution's outputs over the batch and every
+ * image row, i.e. this rank's rows summed over the rows' communicator and,
+ * in a grid, over its columns (which split the batch); so every rank
+ * normalises with the serial run's statistics.  Backward likewise: the two
+ * per-channel sums of the normalisation's adjoint, each column's weighted by
+ * its share of the batch (its gradient is of its own mean loss, grid.c
+ * weights it so afterwards).  The statistics go to run.h's stat_batch, from
+ * which libexa moves the running mean and variance as for serial. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +124,98 @@ static void halo(Neurons *N, const NSpatial *q, const NSpatial *prev, double *ow
     free(sbuf), free(rbuf), free(req);
 }
 
+/* batch_norm2d's per-channel sums (n values) over the rows' ranks and the
+ * grid's columns; EXA_TEST_DROP=bn_allreduce (the negative control) keeps
+ * this rank's. */
+void neurons_bn_sum(Neurons *N, double *v, size_t n, int rows)
+{
+    if (N->drop == 3)
+        return;
+    if (rows && N->base.comm.size > 1) {
+        exa_comm_allreduce_sum(&N->base.comm, v, n, EXA_REAL_F64);
+        neurons_count_allreduce(N, (double)n);
+    }
+    if (N->cols && N->cols->size > 1) {
+        exa_comm_allreduce_sum(N->cols, v, n, EXA_REAL_F64);
+        N->cols_words += 2.0 * (N->cols->size - 1) / N->cols->size * (double)n;
+    }
+}
+
+/* q->out holds the convolution's outputs (bias added): normalised by the
+ * batch statistics, scaled, shifted and relu'd in place. */
+static void bn_forward(Neurons *N, NSpatial *q, const void *theta, int64_t B, int64_t rows)
+{
+    ExaRun *r = N->base.r;
+    int64_t o = q->o, px = rows * q->ow, sy = o * px;
+    double count = (double)N->btot * (double)(q->oh * q->ow);
+    for (int pass = 0; pass < 2; pass++) { /* the mean, then the variance about it */
+        for (int64_t ch = 0; ch < o; ch++) {
+            double sum = 0;
+            for (int64_t i = 0; i < B; i++) {
+                const double *y = q->out + i * sy + ch * px;
+                for (int64_t t = 0; t < px; t++)
+                    sum += pass ? (y[t] - q->mu[ch]) * (y[t] - q->mu[ch]) : y[t];
+            }
+            q->sums[ch] = sum;
+        }
+        neurons_bn_sum(N, q->sums, (size_t)o, 1);
+        for (int64_t ch = 0; ch < o; ch++) {
+            double v = q->sums[ch] / count;
+            if (pass)
+                q->inv[ch] = 1 / sqrt(v + 0.00001);
+            else
+                q->mu[ch] = v;
+            if (N->capture)
+                r->stat_batch[(pass ? q->svar : q->smean) + ch] = v;
+        }
+    }
+    for (int64_t ch = 0; ch < o; ch++) {
+        double g = exa_get(r, theta, q->go + ch), b = exa_get(r, theta, q->gb + ch);
+        for (int64_t i = 0; i < B; i++) {
+            double *y = q->out + i * sy + ch * px, *xh = q->xhat + i * sy + ch * px;
+            for (int64_t t = 0; t < px; t++) {
+                xh[t] = (y[t] - q->mu[ch]) * q->inv[ch];
+                double v = g * xh[t] + b;
+                y[t] = q->relu && v < 0 ? 0 : v;
+            }
+        }
+    }
+}
+
+/* q->dout holds the gradient of the relu'd outputs: the gradients of g and b
+ * (this rank's rows) into N->g, and q->dout becomes the convolution's. */
+static void bn_backward(Neurons *N, NSpatial *q, const void *theta, int64_t B, int64_t rows)
+{
+    ExaRun *r = N->base.r;
+    int64_t o = q->o, px = rows * q->ow, sy = o * px;
+    double count = (double)N->btot * (double)(q->oh * q->ow), share = (double)B / (double)N->btot;
+    for (int64_t ch = 0; ch < o; ch++) {
+        double g = exa_get(r, theta, q->go + ch), dg = 0, db = 0, s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < B; i++) {
+            double *d = q->dout + i * sy + ch * px;
+            const double *y = q->out + i * sy + ch * px, *xh = q->xhat + i * sy + ch * px;
+            for (int64_t t = 0; t < px; t++) {
+                double dz = q->relu && y[t] <= 0 ? 0 : d[t];
+                dg += dz * xh[t], db += dz;
+                d[t] = dz * g; /* the adjoint of the normalised output */
+                s1 += d[t], s2 += d[t] * xh[t];
+            }
+        }
+        N->g[q->go + ch] = dg, N->g[q->gb + ch] = db;
+        q->sums[ch] = share * s1, q->sums[o + ch] = share * s2;
+    }
+    neurons_bn_sum(N, q->sums, (size_t)(2 * o), 1);
+    for (int64_t ch = 0; ch < o && B > 0; ch++) { /* a column without samples has nothing to scale */
+        double m1 = q->sums[ch] / count / share, m2 = q->sums[o + ch] / count / share;
+        for (int64_t i = 0; i < B; i++) {
+            double *d = q->dout + i * sy + ch * px;
+            const double *xh = q->xhat + i * sy + ch * px;
+            for (int64_t t = 0; t < px; t++)
+                d[t] = q->inv[ch] * (d[t] - m1 - xh[t] * m2);
+        }
+    }
+}
+
 /* This rank's own rows of the op's input into / out of its slab. */
 static void local_rows(const NSpatial *q, const NSpatial *prev, int me, double *own, double *slab, int64_t B,
                        int fwd)
@@ -155,8 +258,11 @@ void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t
             local_rows(q, &N->sp[s - 1], me, N->sp[s - 1].out, q->slab, B, 1);
             halo(N, q, &N->sp[s - 1], N->sp[s - 1].out, q->slab, B, 1);
         }
-        if (rows <= 0)
+        if (rows <= 0) {
+            if (q->bn) /* the sums need every rank */
+                bn_forward(N, q, theta, B, 0);
             continue;
+        }
         int64_t sx = q->c * q->hr * q->wp, sy = q->o * rows * q->ow;
         if (q->conv) {
             for (int64_t i = 0; i < q->o * q->c * q->k * q->k; i++)
@@ -167,9 +273,11 @@ void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t
                     double bias = exa_get(r, theta, q->bo + ch), *y = q->out + i * sy + ch * rows * q->ow;
                     for (int64_t t = 0; t < rows * q->ow; t++) {
                         double v = y[t] + bias;
-                        y[t] = q->relu && v < 0 ? 0 : v;
+                        y[t] = q->relu && v < 0 && !q->bn ? 0 : v;
                     }
                 }
+            if (q->bn)
+                bn_forward(N, q, theta, B, rows);
         } else {
             exa_k_maxpool_f64(B, q->c, q->hr, q->wp, q->win, q->st, q->slab, sx, q->out, sy);
         }
@@ -233,8 +341,10 @@ void neurons_front_backward(Neurons *N, const void *theta, double *part, int64_t
         NSpatial *prev = s > 0 ? &N->sp[s - 1] : NULL;
         if (prev)
             memset(prev->dout, 0, (size_t)(B * prev->o * (prev->hi[me] - prev->lo[me]) * prev->ow) * sizeof(double));
+        if (q->bn) /* the sums need every rank */
+            bn_backward(N, q, theta, B, rows);
         if (rows > 0 && q->conv) {
-            if (q->relu)
+            if (q->relu && !q->bn)
                 for (int64_t i = 0; i < B * sy; i++)
                     q->dout[i] = q->out[i] > 0 ? q->dout[i] : 0;
             for (int64_t ch = 0; ch < q->o; ch++) {
@@ -275,6 +385,11 @@ void neurons_front_sum(Neurons *N)
             exa_comm_allreduce_sum(&N->base.comm, N->g + q->bo, (size_t)q->o, EXA_REAL_F64);
             neurons_count_allreduce(N, (double)(q->o * q->c * q->k * q->k + q->o));
         }
+        if (q->bn) {
+            exa_comm_allreduce_sum(&N->base.comm, N->g + q->go, (size_t)q->o, EXA_REAL_F64);
+            exa_comm_allreduce_sum(&N->base.comm, N->g + q->gb, (size_t)q->o, EXA_REAL_F64);
+            neurons_count_allreduce(N, (double)(2 * q->o));
+        }
     }
 }
 
@@ -287,6 +402,10 @@ void neurons_front_reserve(Neurons *N, int64_t B)
         q->slab = solver_alloc(B * q->c * q->hr * q->wp, sizeof(double));
         q->dslab = solver_alloc(B * q->c * q->hr * q->wp, sizeof(double));
         q->out = solver_alloc(B * q->o * (q->hi[me] - q->lo[me]) * q->ow, sizeof(double));
+        if (q->bn) {
+            free(q->xhat);
+            q->xhat = solver_alloc(imax(B * q->o * (q->hi[me] - q->lo[me]) * q->ow, 1), sizeof(double));
+        }
         q->dout = solver_alloc(B * q->o * (q->hi[me] - q->lo[me]) * q->ow, sizeof(double));
     }
     if (N->S > 0) {
@@ -302,8 +421,43 @@ void neurons_front_free(Neurons *N)
         NSpatial *q = &N->sp[s];
         free(q->lo), free(q->hi), free(q->need0), free(q->need1);
         free(q->slab), free(q->dslab), free(q->out), free(q->dout), free(q->wt), free(q->scratch);
+        free(q->xhat), free(q->mu), free(q->inv), free(q->sums);
     }
     free(N->sp), free(N->flat);
+}
+
+/* batch_norm2d's params and where its batch statistics go in stat_batch
+ * (the program's batchstat records, in their order). */
+int neurons_bn_params(const ExaProgram *p, const ExaChainLayer *cl, int64_t n, int64_t *go, int64_t *gb, int *smean,
+                      int *svar, char *err, size_t errlen)
+{
+    const ExaParamInfo *g = &p->params[cl->bn_g], *b = &p->params[cl->bn_b];
+    const ExaParamInfo *mr = &p->params[cl->bn_mean], *vr = &p->params[cl->bn_var];
+    if (g->size != n || b->size != n || mr->size != n || vr->size != n) {
+        snprintf(err, errlen, "batch norm %s needs %lld values per parameter", g->path, (long long)n);
+        return -1;
+    }
+    *go = g->offset, *gb = b->offset, *smean = *svar = -1;
+    for (int i = 0, at = 0; i < p->nbatchstats; at += (int)p->batchstats[i].size, i++) {
+        if (p->batchstats[i].offset == mr->offset)
+            *smean = at;
+        if (p->batchstats[i].offset == vr->offset)
+            *svar = at;
+    }
+    if (*smean < 0 || *svar < 0) {
+        snprintf(err, errlen, "batch norm's running statistics %s are not the program's", mr->path);
+        return -1;
+    }
+    return 0;
+}
+
+static int bn_create(const ExaProgram *p, const ExaChainLayer *cl, NSpatial *q, char *err, size_t errlen)
+{
+    if (neurons_bn_params(p, cl, q->o, &q->go, &q->gb, &q->smean, &q->svar, err, errlen) != 0)
+        return -1;
+    q->mu = solver_alloc(q->o, sizeof(double)), q->inv = solver_alloc(q->o, sizeof(double));
+    q->sums = solver_alloc(2 * q->o, sizeof(double));
+    return 0;
 }
 
 int neurons_front_create(Neurons *N, int *first_dense, char *err, size_t errlen)
@@ -350,6 +504,8 @@ int neurons_front_create(Neurons *N, int *first_dense, char *err, size_t errlen)
             q->wo = W->offset, q->bo = p->params[cl->b].offset;
             q->oh = h + 2 * q->pad - q->k + 1, q->ow = w + 2 * q->pad - q->k + 1;
             q->wp = w + 2 * q->pad;
+            if ((q->bn = cl->bn_g >= 0) && bn_create(p, cl, q, err, errlen) != 0)
+                return -1;
         } else {
             q->o = c, q->win = cl->window, q->st = cl->stride;
             q->oh = h < q->win ? 0 : (h - q->win) / q->st + 1, q->ow = w < q->win ? 0 : (w - q->win) / q->st + 1;

@@ -85,6 +85,12 @@ typedef struct ExaMethodOps {
     const ExaParamPart *(*part)(ExaMethod *m);
     double (*part_loss)(ExaMethod *m, const void *theta, void *grad_part, int64_t begin, int64_t count);
     void (*gather)(ExaMethod *m);
+    /* optional, for a grid's rows method: the communicator of the ranks that
+     * hold the same rows for other samples (the grid's row), over which it
+     * sums what depends on the whole batch (batch statistics); and the words
+     * it moved over it since the last call, for the grid's words_cols */
+    void (*columns)(ExaMethod *m, const ExaComm *cols);
+    double (*take_cols_words)(ExaMethod *m);
 } ExaMethodOps;
 
 /* The common head of every method's struct (its first member). */

@@ -169,6 +169,8 @@ typedef struct ExaChainLayer {
     int padding;      /* conv */
     int window, stride; /* pool */
     int dropout;      /* dense: 1 when dropout follows its relu */
+    int bn_g, bn_b, bn_mean, bn_var; /* batch_norm2d's (conv) or batch_norm's (dense) params (g,
+                                        b and the running mean, variance) before its relu; -1: none */
 } ExaChainLayer;
 /* A strategy declared in .exa (stdlib or the program), for --decompose. */
 typedef struct ExaStrategyDecl {
