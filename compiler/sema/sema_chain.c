@@ -121,6 +121,27 @@ static int walk_spatial(Walk *w, const Node *e, const Node *in)
     return 1;
 }
 
+static int walk(Walk *w, const Node *e);
+
+/* batch_norm2d (on a conv2d) or batch_norm (on a dense layer), directly on
+ * its layer, before the relu: its parameters go into that layer's record. */
+static int walk_batch_norm(Walk *w, const Node *e, const Node *in, SemaChainKind on, const char *what,
+                           const char *layer)
+{
+    if (!in || !walk(w, in))
+        return 0;
+    SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
+    char fmt[160];
+    if (!l || l->kind != on || l->act || l->bn) {
+        snprintf(fmt, sizeof fmt, "neurons() needs %s directly on %s (before its relu); '%%s' in model '%%s' is not",
+                 what, layer);
+        return bad(w, fmt, what);
+    }
+    if (!(l->bn = instance_path(w, e)))
+        return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", what);
+    return 1;
+}
+
 static int walk(Walk *w, const Node *e)
 {
     if (++w->depth > 4096)
@@ -159,28 +180,10 @@ static int walk(Walk *w, const Node *e)
         l->dropout = 1;
         return 1;
     }
-    if (w->spatial && !strcmp(e->name, "batch_norm2d")) { /* its statistics: neurons_front.c */
-        if (!in || !walk(w, in))
-            return 0;
-        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
-        if (!l || l->kind != CHAIN_CONV || l->act || l->bn)
-            return bad(w, "neurons() needs batch_norm2d directly on a conv2d (before its relu); '%s' in model '%s' "
-                       "is not", "batch_norm2d");
-        if (!(l->bn = instance_path(w, e)))
-            return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", "batch_norm2d");
-        return 1;
-    }
-    if (w->spatial && !strcmp(e->name, "batch_norm")) { /* its statistics: neurons.c */
-        if (!in || !walk(w, in))
-            return 0;
-        SemaChainLayer *l = w->n > 0 ? &w->out[w->n - 1] : NULL;
-        if (!l || l->kind != CHAIN_DENSE || l->act || l->bn)
-            return bad(w, "neurons() needs batch_norm directly on a dense layer (before its relu); '%s' in model "
-                       "'%s' is not", "batch_norm");
-        if (!(l->bn = instance_path(w, e)))
-            return bad(w, "neurons() cannot find the parameters of '%s' in model '%s'", "batch_norm");
-        return 1;
-    }
+    if (w->spatial && !strcmp(e->name, "batch_norm2d")) /* its statistics: neurons_front.c */
+        return walk_batch_norm(w, e, in, CHAIN_CONV, "batch_norm2d", "a conv2d");
+    if (w->spatial && !strcmp(e->name, "batch_norm")) /* its statistics: neurons.c */
+        return walk_batch_norm(w, e, in, CHAIN_DENSE, "batch_norm", "a dense layer");
     if (!strcmp(e->name, "dense")) {
         if (!in || !walk(w, in))
             return 0;
