@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -62,9 +63,23 @@ static void check(const ExaComm *c, int err, const char *call)
  * has already waited.  (Yielding for longer was tried: on the loaded 2-core
  * machine two ranks that yield for 10 ms trained the MLP 30% slower than
  * with naps, the yielding rank keeping a core its peer was queued for.) */
+/* Polls until every request is done.  A rank waits for the others' arithmetic
+ * (or its sums' other halves), so the poll must notice the end at once: the
+ * first 50 us flat out, then yielding the core between polls (sched_yield
+ * returns at once when no other thread wants the core, so no latency is
+ * added, and hands it over when one does).  Sleeping between polls added its
+ * nap to every wait that lasted longer than the nap's start: with naps after
+ * 200 us the 784-128-10 MLP ran at 2 ranks at 0.55x of 1 rank, without them
+ * at 1.5x (docs/results/parallel_efficiency.md), since every rank that napped
+ * came back late to the collective the others were already in.  So naps
+ * start only after c->nap_after_us: early when ranks outnumber the node's
+ * cores (a polling rank would take the core of one still computing), else
+ * after 10 ms (a checkpoint, validation on rank 0), and a nap is at most an
+ * eighth of the time waited so far, so it adds at most 1/8 to a wait. */
 static void wait_all(const ExaComm *c, MPI_Request *req, int n, const char *call)
 {
     double start = now();
+    double nap_after = 1e-6 * (double)c->nap_after_us;
     int done = 0;
     long nap_ns = 10000;
     for (;;) {
@@ -78,7 +93,7 @@ static void wait_all(const ExaComm *c, MPI_Request *req, int n, const char *call
                            call, c->size - 1, c->timeout);
         if (waited < 50e-6)
             continue;
-        if (waited < 200e-6) {
+        if (waited < nap_after) {
             sched_yield();
             continue;
         }
@@ -89,7 +104,8 @@ static void wait_all(const ExaComm *c, MPI_Request *req, int n, const char *call
             prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 #endif
         }
-        struct timespec nap = { 0, nap_ns };
+        long cap = (long)(waited * 1e9 / 8);
+        struct timespec nap = { 0, nap_ns < cap ? nap_ns : cap };
         nanosleep(&nap, NULL);
         if (nap_ns < 1000000)
             nap_ns *= 2;
@@ -101,6 +117,31 @@ static void wait_all(const ExaComm *c, MPI_Request *req, int n, const char *call
 static void wait_for(const ExaComm *c, MPI_Request *req, const char *call)
 {
     wait_all(c, req, 1, call);
+}
+
+/* When a waiting rank may sleep (ExaComm.nap_after_us): early only where
+ * this node runs more ranks than it has cores.  EXA_COMM_WAIT=poll|nap
+ * chooses either way (for measurements; docs/runtime.md). */
+static int wait_policy(const ExaComm *world)
+{
+    enum { NAP_EARLY_US = 200, NAP_LATE_US = 10000 };
+    const char *env = getenv("EXA_COMM_WAIT");
+    if (env && *env) {
+        if (strcmp(env, "poll") == 0)
+            return NAP_LATE_US;
+        if (strcmp(env, "nap") == 0)
+            return NAP_EARLY_US;
+        exa_comm_abort(world, "EXA_COMM_WAIT: '%s' is not poll or nap", env);
+    }
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(world->comm, MPI_COMM_TYPE_SHARED, world->rank, MPI_INFO_NULL, &node)
+        == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 && local > cores ? NAP_EARLY_US : NAP_LATE_US;
 }
 
 int exa_comm_init(int *argc, char ***argv, double timeout, ExaComm *world)
@@ -129,6 +170,7 @@ int exa_comm_init(int *argc, char ***argv, double timeout, ExaComm *world)
     world->seconds = NULL;
     const char *env = getenv("EXA_COMM_TIMEOUT");
     world->timeout = env ? atof(env) : timeout;
+    world->nap_after_us = wait_policy(world);
     return 0;
 }
 

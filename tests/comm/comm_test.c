@@ -2,9 +2,14 @@
  * broadcasts, splits and point-to-point give the exact expected values, and
  * with `hang` as argument, a collective one rank never joins ends the job with
  * a message naming the call instead of hanging (checked by the CMake test's
- * expected output and a timeout). */
+ * expected output and a timeout).  With `wait N` it checks only the wait
+ * policy: a rank naps between polls after N us (EXA_COMM_WAIT chose it);
+ * without, the default: early naps only when the node's ranks outnumber its
+ * cores (all ranks of these tests run on one node). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exa/comm.h"
 
@@ -26,6 +31,13 @@ int main(int argc, char **argv)
     double waited = 0;
     world.seconds = &waited;
     int p = world.size, r = world.rank;
+    if (argc > 2 && strcmp(argv[1], "wait") == 0) {
+        expect(world.nap_after_us == atoi(argv[2]), "EXA_COMM_WAIT's policy");
+        exa_comm_finalize();
+        return failures != 0;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    expect(world.nap_after_us == (p > cores ? 200 : 10000), "naps early only when oversubscribed");
     if (argc > 1 && strcmp(argv[1], "hang") == 0) {
         if (p > 1 && r == p - 1) {
             exa_comm_barrier(&world); /* the others are in an allreduce: never matches */

@@ -26,6 +26,9 @@ typedef struct ExaComm {
     int world_rank;       /* for messages */
     double *seconds;      /* if set, time spent waiting in collectives is added
                              here (shared by a world and its splits) */
+    int nap_after_us;     /* a wait sleeps between polls only after this long
+                             (exa_comm_init: 200 when this node's ranks
+                             outnumber its cores, else 10000; EXA_COMM_WAIT) */
 } ExaComm;
 
 /* Initialises MPI (once per process) and returns the world.  timeout is the
