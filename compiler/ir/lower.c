@@ -961,7 +961,7 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
     }
     IrFunc f;
     ir_init(&f);
-    LowerRepeat repeat = { 0 };
+    LowerRepeat repeat = { .lin = lower_stage_lin_wanted(t) };
     Lower L = { .p = p, .t = t, .d = d, .f = &f, .accuracy_out = -1, .model_out = -1,
                 .repeat = lower_stage_wanted(t) ? &repeat : NULL, .noise = -1,
                 .nfields = t->data[t->train.data].nfields };

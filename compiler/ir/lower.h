@@ -68,10 +68,14 @@ typedef struct LowerRepeat {
     int done;             /* every step recorded */
     IrId *state;          /* count + 1 ids: the carried value before step k */
     char *desc;           /* descriptor lines of the stage functions (malloc'd) */
+    int lin;              /* also the linearised step functions (lower_lin.c) */
 } LowerRepeat;
 
 /* 1 when the program's decompose is layers(mgrit(...)). */
 int lower_stage_wanted(const SemaTyped *t);
+/* 1 when it is layers(mgrit(...)), whose adjoint solve keeps the step's
+ * linearisation per point (lower_lin.c; multilevel methods do not). */
+int lower_stage_lin_wanted(const SemaTyped *t);
 /* Called before step k of a repeat block or for loop (k = count: after the
  * last step); stage0 is the loop's stage for a for loop (every step's). */
 void lower_stage_mark(LowerRepeat *r, const Node *rep, int64_t k, int64_t count, int stage0,

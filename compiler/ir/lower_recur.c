@@ -224,10 +224,12 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
         abort();
     int64_t width = row_offset(s, s->nsources);
     int status = 0;
+    const IrFunc *gvjp = NULL;
     for (int fn = 0; fn < 3 && status == 0; fn++) {
         /* inputs: h, x_t (step); h, lambda, x_t (adjoint, vjp); a row read
          * is x_t's part for its source, reshaped to the read's shape */
         IrFunc *g = lower_stage_step_func(c, fn, fn == 0 ? 2 : 3);
+        gvjp = g;
         IrId xt = -1;
         if (width > 0) {
             IrValue xv = { .op = IR_INPUT, .in = { -1, -1, -1 }, .shape = { .rank = 1, .dim = { width } },
@@ -265,6 +267,8 @@ static int emit_steps(StageCtx *c, Step *s, const char *need, int64_t kr)
         }
         free(adj);
     }
+    if (status == 0 && r->lin) /* inputs h, lambda, x_t; the residuals after them */
+        status = lower_lin_steps(c, gvjp, 3);
     free(map);
     return status;
 }

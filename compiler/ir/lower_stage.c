@@ -10,6 +10,9 @@
  *   stage_step     inputs u;            outputs 0: u + s E(u, theta_k)
  *   stage_adjoint  inputs u, lambda';   outputs 0: (du'/du)^T lambda'
  *   stage_vjp      the same, and 1: (du'/dtheta_k)^T lambda' at step 0's offsets
+ *   stage_linearise, stage_adjoint_lin, stage_vjp_lin: the last two split
+ *                  into the forward values they read and the rest, for the
+ *                  runtime to keep the first per point (lower_lin.c)
  *   prologue       inputs the data;     outputs 0: u_0
  *   prologue_vjp   inputs data, l_0;    outputs 0: (du_0/dtheta)^T l_0
  *   epilogue_grad  inputs data, u_N;    outputs 0 per-sample loss, 1 model output,
@@ -347,8 +350,10 @@ static int step_functions(StageCtx *c, double h)
     IrId *map = malloc(((size_t)f->n + 1) * sizeof *map);
     if (!map)
         abort();
+    const IrFunc *gvjp = NULL;
     for (int fn = 0; fn < 3 && status == 0; fn++) {
         IrFunc *g = lower_stage_step_func(c, fn, fn == 0 ? 1 : 2);
+        gvjp = g;
         lower_stage_copy(f, need0, &cut, 1, g, map);
         IrId u = map[u0], e = map[e0];
         /* u' = u + (step_size / h) E: exactly u + E on the fine level */
@@ -367,6 +372,8 @@ static int step_functions(StageCtx *c, double h)
         }
         free(adj);
     }
+    if (status == 0 && r->lin) /* inputs u, lambda; the residuals after them */
+        status = lower_lin_steps(c, gvjp, 2);
     if (status == 0) {
         int64_t w = ir_shape_size(&f->v[u0].shape);
         int64_t first = np0 > 0 ? c->out->params[idx[0]].offset : 0;
@@ -506,7 +513,7 @@ int lower_stages(const IrFunc *f, LowerRepeat *r, IrId per_sample, IrId accuracy
                        "the data; MGRIT needs a per-sample state", r->name);
             return -1;
         }
-    if (out->nfuncs + (r->recurrence ? 8 : 6) > LOWER_MAX_FUNCS) {
+    if (out->nfuncs + (r->recurrence ? 8 : 6) + (r->lin ? 3 : 0) > LOWER_MAX_FUNCS) {
         diag_error(d, at, "internal error: no room for the stage functions");
         return -1;
     }

@@ -59,6 +59,14 @@ void lower_stage_param_outputs(StageCtx *c, IrFunc *g, const char *need, const I
 int lower_stage_param_vjp(StageCtx *c, IrFunc *g, IrId out, IrId seed, const char *need, const IrId *map,
                           int slot);
 
+/* lower_lin.c: stage_linearise, stage_adjoint_lin and stage_vjp_lin cut from
+ * g, the stage_vjp function just built (inputs u, lambda[, x_t]), with the
+ * residuals at inputs first, first + 1, ... of the lin functions, and their
+ * descriptor line `setting layers_lin lin(count, first, size0, ...)`.  None
+ * when the step keeps nothing or cannot be cut (the runtime then uses
+ * stage_adjoint and stage_vjp).  Returns 0. */
+int lower_lin_steps(StageCtx *c, const IrFunc *g, int first);
+
 /* lower_recur.c: stage_step, stage_adjoint and stage_vjp of a for-loop
  * recurrence (c->r->recurrence).  Returns 0, or -1 after reporting. */
 int lower_recur_steps(StageCtx *c);

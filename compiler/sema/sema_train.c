@@ -32,7 +32,7 @@ static const struct { const char *name; Rule rule; } rules[] = {
     { "momentum", R_UNIT }, { "beta1", R_UNIT }, { "beta2", R_UNIT }, { "accept", R_UNIT }, { "shrink", R_UNIT },
     { "path", R_STRING }, { "images", R_STRING }, { "labels", R_STRING }, { "x", R_STRING }, { "y", R_STRING },
     { "checkpoint", R_STRING }, { "log", R_STRING },
-    { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG },
+    { "fmg", R_FLAG }, { "nested", R_FLAG }, { "header", R_FLAG }, { "cache", R_FLAG },
     { "nesterov", R_FLAG }, { "weight_decay", R_NONNEG_NUM }, { "clip", R_POS_NUM },
     { "every", R_POS_INT }, { "overlap", R_NONNEG_INT }, { "per_block", R_POS_INT }, { "gamma", R_POS_NUM },
     { "warmup", R_NONNEG_INT }, { "min_factor", R_UNIT },

@@ -82,6 +82,19 @@ typedef struct ExaLayers {
                                 * evaluation, xt_seen[i] == evals); B x row: one x_t's adjoint */
     int64_t *xt_seen, evals;
     const ExaFunction *inputs, *inputs_vjp;
+    /* the steps' forward linearisation (compiler/ir/lower_lin.c), kept per local point:
+     * stage_linearise's residuals of the step from u_i (res[i - lo], residual j a block of
+     * B x res_size[j] reals at B x res_off[j]), computed by the first adjoint step or vjp at
+     * the point after a forward solve (lin_seen == evals) and read by every later one, on
+     * every level (they do not depend on the step size) */
+    const ExaFunction *lin, *adjoint_lin, *vjp_lin;
+    int nres, res_first;       /* residuals; the lin functions' input of residual 0 */
+    int64_t res_size[EXA_OUT_STAGE_LINEARISE_LAST + 1], res_off[EXA_OUT_STAGE_LINEARISE_LAST + 1];
+    int64_t res_reals;         /* per sample, all residuals */
+    int use_lin;               /* mgrit(cache: 1), the functions exist and the memory is in bound */
+    const char *lin_off;       /* why not, for --bench-step */
+    void **res;
+    int64_t *lin_seen, nlin;   /* nlin: stage_linearise calls (--bench-step) */
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -317,6 +330,33 @@ static int cb_access(void *app, int adjoint, int64_t i, const void *u)
     return 0;
 }
 
+/* in[] of stage_adjoint or stage_vjp at point i, adjoint x: u_i, x, x_t; and,
+ * when the linearisation is kept, the residuals of point i, computed here if
+ * this forward solve has not yet (its first adjoint step or vjp).  Returns 1
+ * when in[] is the lin functions'. */
+static int lin_inputs(ExaLayers *L, int64_t i, const void *x, const void **in)
+{
+    in[0] = L->u[i - L->lo];
+    in[1] = x;
+    in[2] = step_row(L, i);
+    if (!L->use_lin)
+        return 0;
+    char *res = L->res[i - L->lo];
+    size_t e = (size_t)L->r->elem;
+    void *out[EXA_OUT_STAGE_LINEARISE_LAST + 1] = { NULL };
+    for (int j = 0; j < L->nres; j++)
+        out[j] = res + (size_t)(L->B * L->res_off[j]) * e;
+    if (L->lin_seen[i - L->lo] != L->evals) { /* stage_linearise: inputs u, x_t */
+        const void *lin_in[2] = { in[0], in[2] };
+        call(L, L->lin, i, L->h, lin_in, out);
+        L->lin_seen[i - L->lo] = L->evals;
+        L->nlin++;
+    }
+    for (int j = 0; j < L->nres; j++)
+        in[L->res_first + j] = out[j];
+    return 1;
+}
+
 /* y <- J^T x for the step (of size h, at level l) starting at u_i. */
 static int cb_step_adjoint_to(void *app, int level, int64_t i, double h, const void *x, void *y)
 {
@@ -324,9 +364,9 @@ static int cb_step_adjoint_to(void *app, int level, int64_t i, double h, const v
     L->nadj[level]++;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
-    const void *in[3] = { L->u[i - L->lo], x, step_row(L, i) };
+    const void *in[3 + EXA_OUT_STAGE_LINEARISE_LAST + 1];
     void *out[1] = { y };
-    call(L, L->adjoint, i, h, in, out);
+    call(L, lin_inputs(L, i, x, in) ? L->adjoint_lin : L->adjoint, i, h, in, out);
     return 0;
 }
 
@@ -452,6 +492,27 @@ static int read_stages(ExaLayers *L, const char *name, char *err, size_t errlen)
         L->inputs_vjp = exa_run_function(r, EXA_FN_STAGE_INPUTS_VJP);
         bad |= !L->inputs || !L->inputs_vjp || width != L->row;
     }
+    /* the linearised step functions (optional: a step that keeps nothing has none) */
+    L->lin = exa_run_function(r, EXA_FN_STAGE_LINEARISE);
+    L->adjoint_lin = exa_run_function(r, EXA_FN_STAGE_ADJOINT_LIN);
+    L->vjp_lin = exa_run_function(r, EXA_FN_STAGE_VJP_LIN);
+    const ExaSetting *ls = exa_program_setting(r->prog, "layers_lin");
+    const ExaCall *lc = ls && ls->value.kind == EXA_CALL ? ls->value.call : NULL;
+    if (L->lin || L->adjoint_lin || L->vjp_lin || lc) {
+        L->nres = lc ? (int)exa_call_num(lc, "count", 0) : 0;
+        L->res_first = lc ? (int)exa_call_num(lc, "first", 0) : 0;
+        bad |= !L->lin || !L->adjoint_lin || !L->vjp_lin || L->nres < 1
+               || L->nres > EXA_OUT_STAGE_LINEARISE_LAST + 1 || L->res_first != (L->recurrence ? 3 : 2);
+        L->res_reals = 0;
+        for (int j = 0; j < L->nres && !bad; j++) {
+            char key[16];
+            snprintf(key, sizeof key, "size%d", j);
+            L->res_size[j] = (int64_t)exa_call_num(lc, key, 0);
+            L->res_off[j] = L->res_reals;
+            L->res_reals += L->res_size[j];
+            bad |= L->res_size[j] < 1;
+        }
+    }
     if (L->w < 1 || L->nsteps < 1 || L->stride < 0 || !(L->h > 0) || bad) {
         snprintf(err, errlen, "exa: decompose = %s: damaged stage description", name);
         return -1;
@@ -492,8 +553,11 @@ static void free_solvers(ExaLayers *L)
     int64_t nloc = L->hi - L->lo + 1;
     for (int64_t i = 0; L->u && i < nloc; i++)
         free(L->u[i]), free(L->lam[i]);
-    free(L->u), free(L->lam);
-    L->u = L->lam = NULL;
+    for (int64_t i = 0; L->res && i < nloc; i++)
+        free(L->res[i]);
+    free(L->u), free(L->lam), free(L->res), free(L->lin_seen);
+    L->u = L->lam = L->res = NULL;
+    L->lin_seen = NULL;
     L->cap = 0;
     L->warm = L->warm_adj = 0;
 }
@@ -556,6 +620,9 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
                  "program decomposes a 'for' recurrence", name);
         return layers_fail(L);
     }
+    L->use_lin = L->lin != NULL && exa_call_num(m, "cache", 1) != 0;
+    L->lin_off = !L->lin ? "the program has no stage_linearise (its step keeps nothing)"
+                 : !L->use_lin ? "mgrit(cache: 0)" : NULL;
     L->fwd = solve_of(m, "fwd_");
     L->bwd = solve_of(m, "bwd_");
     if (L->fwd.nrelax < 0 || L->fwd.cfactor < 2 || L->bwd.cfactor < 2 || L->fwd.iters < 1
@@ -589,6 +656,44 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
 }
 
 /* ---- one evaluation ------------------------------------------------------------ */
+
+/* The linearisation's storage: nloc x B x res_reals reals, unless that
+ * exceeds LIN_MAX_MIB (then this rank's adjoint steps recompute the forward
+ * step, as with mgrit(cache: 0), and it says so once). */
+enum { LIN_MAX_MIB = 1024 };
+
+static void reserve_lin(ExaLayers *L, int64_t B, int64_t nloc)
+{
+    if (!L->use_lin)
+        return;
+    double mib = (double)nloc * (double)B * (double)L->res_reals * (double)L->r->elem / 1048576.0;
+    if (mib > LIN_MAX_MIB) {
+        L->use_lin = 0;
+        L->lin_off = "over its memory bound";
+        fprintf(stderr, "exa: rank %d: layers(mgrit): keeping the steps' linearisation would take %.0f MiB "
+                    "(%lld points x %lld samples x %lld reals), more than its bound of %d MiB: the adjoint "
+                    "steps recompute the forward step (mgrit(cache: 0) does so without this note)\n",
+                    L->r->world.rank, mib, (long long)nloc, (long long)B, (long long)L->res_reals, LIN_MAX_MIB);
+        return;
+    }
+    if (!L->res) {
+        L->res = calloc((size_t)nloc, sizeof *L->res);
+        if (!L->res) {
+            fputs("exa: out of memory\n", stderr);
+            exit(1);
+        }
+    }
+    for (int64_t i = 0; i < nloc; i++) {
+        free(L->res[i]);
+        L->res[i] = xmalloc((size_t)(B * L->res_reals * L->r->elem));
+    }
+    free(L->lin_seen);
+    L->lin_seen = calloc((size_t)nloc, sizeof *L->lin_seen); /* evals > 0 at every use */
+    if (!L->lin_seen) {
+        fputs("exa: out of memory\n", stderr);
+        exit(1);
+    }
+}
 
 /* Buffers for B rows: the data, the states and adjoints of the local points. */
 static void reserve(ExaLayers *L, int64_t B)
@@ -624,6 +729,7 @@ static void reserve(ExaLayers *L, int64_t B)
         free(L->u[i]), free(L->lam[i]);
         L->u[i] = xmalloc(L->vbytes), L->lam[i] = xmalloc(L->vbytes);
     }
+    reserve_lin(L, B, nloc);
     free(L->u0), free(L->gN), free(L->lam_next), free(L->tmp), free(L->xt), free(L->dxrow);
     free(L->xt_seen);
     L->xt = xmalloc((size_t)(B * (L->nsources > 0 ? L->nsteps * L->row : 1) * r->elem));
@@ -754,14 +860,14 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     for (int j = 0; j < L->nsources; j++)
         memset(L->dsrc[j], 0, (size_t)(L->B * L->src_rows[j] * L->src_size[j] * r->elem));
     for (int64_t i = L->lo; i <= L->hi && i < L->nsteps; i++) {
-        const void *in[3] = { L->u[i - L->lo], i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next,
-                              step_row(L, i) };
+        const void *in[3 + EXA_OUT_STAGE_LINEARISE_LAST + 1];
+        int lin = lin_inputs(L, i, i < L->hi ? L->lam[i + 1 - L->lo] : L->lam_next, in);
         void *out[3] = { L->tmp, L->recurrence ? L->gscratch
                                                : (char *)grad + i * L->spacing * L->stride * r->elem,
                          L->dxrow };
         if (L->nsources > 0) /* stays 0 where the step does not depend on x_t */
             memset(L->dxrow, 0, (size_t)(L->B * L->row * r->elem));
-        call(L, L->vjp, i, L->h * (double)L->spacing, in, out);
+        call(L, lin ? L->vjp_lin : L->vjp, i, L->h * (double)L->spacing, in, out);
         if (L->recurrence)
             add_into(r, grad, L->gscratch);
         if (L->nsources > 0)
@@ -913,6 +1019,7 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
     double ts = time_min(L, n, eval_serial, count, &cs);
     double tm = time_min(L, n, eval_mgrit, count, &cm);
     memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
+    L->nlin = 0;
     eval_mgrit(L, count);
     int64_t nf[EXA_MGRIT_MAX_LEVELS], na[EXA_MGRIT_MAX_LEVELS];
     MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
@@ -944,6 +1051,13 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
                (long long)A, (long long)L->nsteps, work, work * ts, tm / (work * ts));
         printf("bench: cpu (rank 0): serial %.6e s mgrit %.6e s fine step %.6e s; mgrit / "
                "predicted %.3f\n", cs, cm, cstep, cm / (work * cs));
+        if (L->use_lin) /* rank 0's points: the residuals of every point it linearised */
+            printf("bench: linearisation kept: %d residuals, %lld reals per sample and point, %.3f MiB on "
+                   "rank 0; stage_linearise calls %lld (rank 0)\n", L->nres, (long long)L->res_reals,
+                   (double)((L->hi - L->lo + 1) * count * L->res_reals * r->elem) / 1048576.0,
+                   (long long)L->nlin);
+        else
+            printf("bench: linearisation not kept: %s\n", L->lin_off);
     }
     free(L->gbench);
     L->gbench = NULL;

@@ -16,7 +16,7 @@ static int failures;
     } while (0)
 
 static const char good[] =
-    "exa-program 1 abi 5\n"
+    "exa-program 1 abi 6\n"
     "source \"peaks.exa\"\n"
     "precision f32\n"
     "weights 24\n"
@@ -87,21 +87,21 @@ int main(void)
              EXA_ABI_VERSION);
     expect_error(future, said);
     EXPECT(exa_program_parse("exa-program 1 abi 1\nend\n", &p, err, sizeof err) == EXA_PROGRAM_ABI_MISMATCH);
-    expect_error("exa-program 1 abi 5\nfunction 0 loss_hessian inputs 2 outputs 3\nend\n",
+    expect_error("exa-program 1 abi 6\nfunction 0 loss_hessian inputs 2 outputs 3\nend\n",
                  "unknown function kind 'loss_hessian'");
-    expect_error("exa-program 1 abi 5\nfunction 0 loss inputs 2 outputs 3\nend\n", "has 3 outputs");
+    expect_error("exa-program 1 abi 6\nfunction 0 loss inputs 2 outputs 3\nend\n", "has 3 outputs");
     EXPECT(exa_function_kind_of("stage_vjp") == EXA_FN_STAGE_VJP && exa_function_kind_of("stage") == -1);
     EXPECT(strcmp(exa_function_kind_name(EXA_FN_EPILOGUE_GRAD), "epilogue_grad") == 0);
-    expect_error("exa-program 1 abi 5\nprecision f32\noptimizer sgd(lr=0.1)\n", "truncated");
-    expect_error("exa-program 1 abi 5\nprecision f16\nend\n", "line 2: unknown precision 'f16'");
-    expect_error("exa-program 1 abi 5\nweights 4\nparam \"w\" offset 2 stage 0 init zeros fan 1 1 shape 1 4\nend\n",
+    expect_error("exa-program 1 abi 6\nprecision f32\noptimizer sgd(lr=0.1)\n", "truncated");
+    expect_error("exa-program 1 abi 6\nprecision f16\nend\n", "line 2: unknown precision 'f16'");
+    expect_error("exa-program 1 abi 6\nweights 4\nparam \"w\" offset 2 stage 0 init zeros fan 1 1 shape 1 4\nend\n",
                  "line 3: parameter 'w' lies outside");
-    expect_error("exa-program 1 abi 5\noptimizer sgd(lr=0.1\nend\n", "line 2: expected ',' or ')'");
-    expect_error("exa-program 1 abi 5\nfrobnicate 3\nend\n", "line 2: unknown record 'frobnicate'");
+    expect_error("exa-program 1 abi 6\noptimizer sgd(lr=0.1\nend\n", "line 2: expected ',' or ')'");
+    expect_error("exa-program 1 abi 6\nfrobnicate 3\nend\n", "line 2: unknown record 'frobnicate'");
     /* a batch statistic outside the weights, or with a momentum out of (0, 1] */
-    expect_error("exa-program 1 abi 5\nweights 4\nbatchstat offset 2 size 4 momentum 0.1\nend\n",
+    expect_error("exa-program 1 abi 6\nweights 4\nbatchstat offset 2 size 4 momentum 0.1\nend\n",
                  "line 3: bad batch statistic");
-    expect_error("exa-program 1 abi 5\nweights 4\nbatchstat offset 0 size 4 momentum 0\nend\n",
+    expect_error("exa-program 1 abi 6\nweights 4\nbatchstat offset 0 size 4 momentum 0\nend\n",
                  "line 3: bad batch statistic");
     printf("%d failed\n", failures);
     return failures != 0;

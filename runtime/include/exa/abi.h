@@ -43,10 +43,11 @@
 
 /* Raised whenever ExaArgs, ExaFunction, a function kind or an output slot
  * changes meaning, or the descriptor gains a record an older libexa would
- * ignore (3: dropout, layer, schedule and clip, predict; 4: batchstat; 5: stage_inputs, a recurrence's layers(mgrit)); the descriptor
+ * ignore (3: dropout, layer, schedule and clip, predict; 4: batchstat; 5: stage_inputs, a recurrence's layers(mgrit); 6: stage_linearise,
+ * stage_adjoint_lin, stage_vjp_lin and layers_lin); the descriptor
  * carries the version exac compiled for, and libexa refuses a program of
  * another one (core/program.c). */
-#define EXA_ABI_VERSION 5
+#define EXA_ABI_VERSION 6
 
 /* ExaArgs.ready: called by a generated function, when not NULL, as soon as a
  * uniform output (a parameter's gradient: outputs[slot][offset, offset +
