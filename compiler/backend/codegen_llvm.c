@@ -152,7 +152,8 @@ static void emit_reduce_to(Cg *cg, IrId id)
 }
 
 /* SLICE: small = big[slice]; SLICE_GRAD: big = 0 with small there;
- * SLICE_ADD (in place, fuse.c: id's memory is in[0]'s): big[slice] += small */
+ * SLICE_ADD (in place, fuse.c: id's memory is in[0]'s): big[slice] += small;
+ * either of the last two with FuseInfo.put: big[slice] = 0 + small alone */
 static void emit_slice(Cg *cg, IrId id)
 {
     const IrValue *v = &cg->p->v[id];
@@ -171,9 +172,11 @@ static void emit_slice(Cg *cg, IrId id)
                             i64_array(cg, lo, big->rank), i64_array(cg, sd, big->rank), bigp,
                             cg_i64(cg, ir_shape_size(big)), smallp, cg_i64(cg, ir_shape_size(small)),
                             i32c(cg, grad) };
-    if (acc) {
-        if (cg->p->info[id].root != cg->p->info[v->in[0]].root)
-            abort(); /* fuse.c makes a SLICE_ADD only where it can run in place */
+    if (acc && cg->p->info[id].root != cg->p->info[v->in[0]].root)
+        abort(); /* fuse.c makes a SLICE_ADD only where it can run in place */
+    if (cg->p->info[id].put) {
+        kernel(cg, "slice_put", args, 9);
+    } else if (acc) {
         kernel(cg, "slice_add", args, 9);
     } else {
         kernel(cg, "slice", args, 10);

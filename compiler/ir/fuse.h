@@ -4,8 +4,9 @@
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
  * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
  * that tile a vector turned into CONCATs, other sums of SLICE_GRADs into
- * in-place SLICE_ADDs, dead values dropped), groups chains of elementwise ops
- * over the same iteration space into one fused loop, turns every other op
+ * in-place SLICE_ADDs, a weight gradient summed over per-sample products
+ * into one GEMM over the stacked rows, dead values dropped), groups chains
+ * of elementwise ops over the same iteration space into one fused loop, turns every other op
  * into one kernel call, and gives every value that needs memory a place in
  * the workspace.  The back ends (codegen_llvm.c) only walk the plan's steps.
  *
@@ -28,7 +29,8 @@ typedef enum FuseKind {
     FUSE_ALIAS,    /* RESHAPE: the memory of the value it reshapes */
     FUSE_ELEM,     /* a member of a fused elementwise group (BROADCAST included) */
     FUSE_KERNEL,   /* one kernel call */
-    FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops: no copy,
+    FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops, or a RESHAPE
+                    * of one that only drops or adds dims of extent 1: no copy,
                     * they read its source's memory (root) with its strides */
 } FuseKind;
 
@@ -44,6 +46,9 @@ typedef struct FuseInfo {
     int keep_im2col;   /* FUSE_KEEP_IM2COL, a CONV: its scratch keeps every sample's im2col */
     IrId im2col_from;  /* FUSE_KEEP_IM2COL, a CONV_GRAD_W: the CONV whose im2col it reads, or -1 */
     int direct_conv;   /* FUSE_DIRECT_CONV, a CONV*: the direct kernel (exa_k_dconv*), no im2col */
+    int put;           /* FUSE_SLICE_ACCUMULATE, a SLICE_GRAD or SLICE_ADD of a sum whose slices
+                        * tile the tensor: it writes its slice only, 0 + g (exa_k_slice_put),
+                        * with no zero-fill and no read: no other term touches that slice */
     int nuses;
 } FuseInfo;
 
@@ -118,6 +123,7 @@ enum {
     FUSE_SLICE_ACCUMULATE = 16,
     FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS |
                      FUSE_SLICE_ACCUMULATE, /* codegen_llvm.c's */
+    FUSE_FLAGS_GPU = FUSE_SLICE_ACCUMULATE, /* codegen_cuda*.c's (its kernels address no views) */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);
@@ -143,11 +149,12 @@ typedef struct FuseMatrix {
     int trans, batched;
 } FuseMatrix;
 /* fuse_strides of value u of plan p as its loops read it: a FUSE_SLICE with
- * the strides of its source (the rows of the source between its elements). */
+ * the strides of its source (the rows of the source between its elements;
+ * a RESHAPE view: its slice's strides on its dims of extent > 1). */
 void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out);
 
 /* A FUSE_SLICE's first element in its source, in elements from the source's
- * start (per sample where batched). */
+ * start (per sample where batched); a RESHAPE view's is its slice's. */
 int64_t fuse_slice_offset(const FusePlan *p, IrId u);
 
 FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);

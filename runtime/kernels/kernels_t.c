@@ -206,7 +206,8 @@ static int64_t FN(run_start)(int64_t r, int rank, int inner, const int64_t *big,
 }
 
 /* small_i = big_i[lo : lo + small] (mode 0); big_i = 0 plus small_i there
- * (mode 1); big_i[lo : lo + small] += small_i (mode 2).  A run of contiguous
+ * (mode 1); big_i[lo : lo + small] += small_i (mode 2); big_i[lo : lo +
+ * small] = 0 + small_i, the rest of big_i untouched (mode 3).  A run of contiguous
  * elements at a time: a row of a [T, n] tensor is one run, where an index
  * computation per element (a division per dim) cost more than the copy. */
 static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
@@ -232,6 +233,9 @@ static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const in
             real *bp = bs + FN(run_start)(r, rank, inner, big, lo, small), *sp = ss + r * run;
             if (mode == 0)
                 memcpy(sp, bp, (size_t)run * sizeof *sp);
+            else if (mode == 3) /* 0 + x: what the zero-fill and the addition gave (-0 is +0) */
+                for (int64_t f = 0; f < run; f++)
+                    bp[f] = (real)0 + sp[f];
             else
                 for (int64_t f = 0; f < run; f++)
                     bp[f] += sp[f];
@@ -251,6 +255,13 @@ void FN(exa_k_slice_add)(int64_t count, int rank, const int64_t *big, const int6
                          int64_t ssmall)
 {
     FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, (real *)smallp, ssmall, 2);
+}
+
+void FN(exa_k_slice_put)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                         const int64_t *small, real *bigp, int64_t sbig, const real *smallp,
+                         int64_t ssmall)
+{
+    FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, (real *)smallp, ssmall, 3);
 }
 
 /* y_i [na + nb] = a_i [na] ++ b_i [nb] */
