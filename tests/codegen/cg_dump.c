@@ -50,7 +50,7 @@ int main(int argc, char **argv)
             fuse_free(&p);
         }
     } else {
-        status = cg_llvm_emit(&c.f, 1, c.params, c.nparams, "program test\n", prec, NULL, stdout, &error);
+        status = cg_llvm_emit(&c.f, 1, c.params, c.nparams, "program test\n", prec, NULL, NULL, stdout, &error);
     }
     if (status != 0) {
         fprintf(stderr, "cg_dump: %s\n", error);
