@@ -529,89 +529,19 @@ static void accumulate_slice_grads(FusePlan *p)
     free(next);
 }
 
-/* The weight gradient of batched matrices times a weight, V_s = A_s W (for
- * one, hoist.c's P = x W^T over all steps of a recurrence), is
- * dW = sum_s A_s^T G_s, which autodiff writes as REDUCE_TO(MATMUL(TRANSPOSE(A),
- * G)): one small GEMM per sample into a [B, k, n] buffer (a 128-step GRU of
- * 32: B GEMMs of 16 x 128 x 32 per gate), then a sum over the batch.  A
- * batched [m, k] value is the samples' rows stacked ([B m, k] in memory), so
- * the sum is one GEMM over all of them, A_all^T G_all with inner dimension
- * B m: the REDUCE_TO becomes that uniform MATMUL (fuse_gemm's form for it)
- * and the per-sample product dies.  Only the summation order changes (the
- * GEMM's over B m rows instead of per-sample sums added in batch order). */
-static void sum_batched_products(FusePlan *p)
-{
-    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
-    for (IrId id = 0; id < p->n; id++)
-        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
-            uses[p->v[id].in[k]]++;
-    for (int i = 0; i < p->nout; i++)
-        uses[p->out[i].value]++;
-    for (IrId id = 0; id < p->n; id++) {
-        IrValue *v = &p->v[id];
-        if (v->op != IR_REDUCE_TO || v->batched)
-            continue;
-        IrId m = v->in[0];
-        const IrValue *mv = &p->v[m];
-        if (mv->op != IR_MATMUL || !mv->batched || uses[m] != 1 || !ir_shape_equal(&mv->shape, &v->shape) ||
-            mv->shape.rank != 2 || !p->info[m].trans[0] || p->info[m].trans[1])
-            continue;
-        const IrValue *a = &p->v[mv->in[0]], *b = &p->v[mv->in[1]];
-        if (!a->batched || !b->batched || a->shape.rank != 2 || b->shape.rank != 2)
-            continue;
-        v->op = IR_MATMUL;
-        v->in[0] = mv->in[0], v->in[1] = mv->in[1], v->in[2] = -1;
-        memcpy(p->info[id].trans, p->info[m].trans, sizeof p->info[id].trans);
-        uses[m]--; /* dead now */
-    }
-    free(uses);
-}
-
 /* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
  * output reads, only fused loops, becomes FUSE_SLICE (no step, no buffer;
  * root: its source's memory, which lives as long as the slice is read).
  * The gates cut out of a stacked GRU product, for one: three copies of the
- * product per step, and their writes, are gone.
- *
- * A RESHAPE of such a slice that only drops or adds dims of extent 1 (the
- * elements in the same order, each dim with the stride it had) is seen
- * through: if fused loops alone read it, it is a FUSE_SLICE as well (same
- * root and offset, the slice's strides on its own dims: fuse_strides_of).
- * That is hoist.c's row P[t] = reshape(slice(P, t)) of a recurrence's
- * hoisted input projection: the step's loop reads the row where the GEMM
- * wrote it, B rows (T n apart) read in place instead of copied to a
- * [B, n] buffer and read again.  Why a strided view and not P laid out
- * time-major ([T, B, n], so P[t] would be one block): every batched value
- * is stored [B, size] (ir.h), which the GEMM writing P (the samples' rows
- * stacked, one call), its gradient's GEMM, the kernels and the output copies
- * all rely on; a second layout would be a property each of them must know,
- * where the view changes nothing outside the loops that read the row. */
-static int unit_reshape(const IrValue *r, const IrValue *s)
-{
-    int i = 0, j = 0;
-    for (;;) {
-        while (i < r->shape.rank && r->shape.dim[i] == 1)
-            i++;
-        while (j < s->shape.rank && s->shape.dim[j] == 1)
-            j++;
-        if (i == r->shape.rank || j == s->shape.rank)
-            return i == r->shape.rank && j == s->shape.rank;
-        if (r->shape.dim[i++] != s->shape.dim[j++])
-            return 0;
-    }
-}
-
+ * product per step, and their writes, are gone. */
 static void slice_views(FusePlan *p)
 {
     char *out = xcalloc((size_t)p->n + 1, 1);
     for (int i = 0; i < p->nout; i++)
         out[p->out[i].value] = 1;
-    char *ok = xcalloc((size_t)p->n + 1, 1); /* 1: a slice, 2: a reshape of one, that may be views */
+    char *ok = xcalloc((size_t)p->n + 1, 1);
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
-        if (v->op == IR_RESHAPE && p->info[id].kind == FUSE_ALIAS && !out[id] && ok[v->in[0]] == 1 &&
-            unit_reshape(v, &p->v[v->in[0]]))
-            ok[id] = 2;
         if (v->op != IR_SLICE)
             continue;
         FuseKind src = p->info[v->in[0]].kind;
@@ -619,21 +549,15 @@ static void slice_views(FusePlan *p)
                  v->shape.rank == p->v[v->in[0]].shape.rank &&
                  (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS);
     }
-    for (IrId id = 0; id < p->n; id++) { /* every reader a fused loop (or a reshape seen through) */
+    for (IrId id = 0; id < p->n; id++) { /* every reader a fused loop */
         const IrValue *v = &p->v[id];
-        if (p->info[id].kind == FUSE_DEAD || p->info[id].kind == FUSE_ELEM || ok[id] == 2)
+        if (p->info[id].kind == FUSE_DEAD)
             continue;
         for (int k = 0; k < ir_op_arity(v->op); k++)
-            ok[v->in[k]] = 0;
+            if (p->info[id].kind != FUSE_ELEM)
+                ok[v->in[k]] = 0;
     }
-    for (IrId id = 0; id < p->n; id++) /* a reshape that must be memory: its slice must be too */
-        if (p->v[id].op == IR_RESHAPE && p->info[id].kind == FUSE_ALIAS && !ok[id] &&
-            p->v[p->v[id].in[0]].op == IR_SLICE)
-            ok[p->v[id].in[0]] = 0;
     for (IrId id = 0; id < p->n; id++)
-        if (ok[id] == 2 && !ok[p->v[id].in[0]])
-            ok[id] = 0;
-    for (IrId id = 0; id < p->n; id++) /* in definition order: a slice's root before its reshape's */
         if (ok[id] && p->info[id].nuses > 0) {
             p->info[id].kind = FUSE_SLICE;
             p->info[id].stored = 0;
@@ -685,7 +609,6 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         }
     }
 
-    sum_batched_products(p);
     join_slice_grads(p);
     if (flags & FUSE_SLICE_ACCUMULATE)
         accumulate_slice_grads(p);
@@ -872,40 +795,24 @@ void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *o
         fuse_strides(&v->shape, v->batched, space, out);
         return;
     }
-    const IrValue *sl = v->op == IR_RESHAPE ? &p->v[v->in[0]] : v; /* the slice (a reshape's: seen through) */
-    const IrShape *big = &p->v[sl->in[0]].shape, *s = &v->shape; /* big and sl: the same rank */
-    int64_t natural[IR_MAX_RANK], own[IR_MAX_RANK], acc = 1;
+    const IrShape *big = &p->v[v->in[0]].shape, *s = &v->shape; /* the same rank */
+    int64_t natural[IR_MAX_RANK], acc = 1;
     for (int j = big->rank - 1; j >= 0; j--) {
         natural[j] = acc;
         acc *= big->dim[j];
-    }
-    if (sl == v) {
-        for (int j = 0; j < big->rank; j++)
-            own[j] = natural[j];
-    } else { /* the reshape's dims of extent > 1 are the slice's, in order (fuse.c's unit_reshape) */
-        for (int i = 0, j = 0; i < s->rank; i++) {
-            own[i] = 0;
-            if (s->dim[i] == 1)
-                continue;
-            while (sl->shape.dim[j] == 1)
-                j++;
-            own[i] = natural[j++];
-        }
     }
     int k = 0;
     if (space->batched)
         out[k++] = v->batched ? acc : 0;
     for (int d = 0; d < space->shape.rank; d++) {
         int j = d - (space->shape.rank - s->rank);
-        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : own[j];
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
     }
 }
 
 int64_t fuse_slice_offset(const FusePlan *p, IrId u)
 {
     const IrValue *v = &p->v[u];
-    if (v->op == IR_RESHAPE) /* a reshape seen through: its slice's */
-        v = &p->v[v->in[0]];
     const IrShape *big = &p->v[v->in[0]].shape;
     int64_t off = 0, acc = 1;
     for (int j = big->rank - 1; j >= 0; j--) {

@@ -4,9 +4,8 @@
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
  * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
  * that tile a vector turned into CONCATs, other sums of SLICE_GRADs into
- * in-place SLICE_ADDs, a weight gradient summed over per-sample products
- * into one GEMM over the stacked rows, dead values dropped), groups chains
- * of elementwise ops over the same iteration space into one fused loop, turns every other op
+ * in-place SLICE_ADDs, dead values dropped), groups chains of elementwise ops
+ * over the same iteration space into one fused loop, turns every other op
  * into one kernel call, and gives every value that needs memory a place in
  * the workspace.  The back ends (codegen_llvm.c) only walk the plan's steps.
  *
@@ -29,8 +28,7 @@ typedef enum FuseKind {
     FUSE_ALIAS,    /* RESHAPE: the memory of the value it reshapes */
     FUSE_ELEM,     /* a member of a fused elementwise group (BROADCAST included) */
     FUSE_KERNEL,   /* one kernel call */
-    FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops, or a RESHAPE
-                    * of one that only drops or adds dims of extent 1: no copy,
+    FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops: no copy,
                     * they read its source's memory (root) with its strides */
 } FuseKind;
 
@@ -149,12 +147,11 @@ typedef struct FuseMatrix {
     int trans, batched;
 } FuseMatrix;
 /* fuse_strides of value u of plan p as its loops read it: a FUSE_SLICE with
- * the strides of its source (the rows of the source between its elements;
- * a RESHAPE view: its slice's strides on its dims of extent > 1). */
+ * the strides of its source (the rows of the source between its elements). */
 void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out);
 
 /* A FUSE_SLICE's first element in its source, in elements from the source's
- * start (per sample where batched); a RESHAPE view's is its slice's. */
+ * start (per sample where batched). */
 int64_t fuse_slice_offset(const FusePlan *p, IrId u);
 
 FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);

@@ -116,9 +116,6 @@ FuseGemm fuse_gemm(const FusePlan *p, IrId id)
     if (!a.batched && !b.batched) {
     } else if (a.batched && !b.batched && !a.trans) { /* the samples' rows stacked: [B*M, K] */
         m.m[0] = M, m.m[1] = 0;
-    } else if (a.batched && b.batched && !v->batched) { /* fuse.c's sum_batched_products: A^T G over
-                                                            * the samples' rows stacked, inner dim B K */
-        m.k[0] = K, m.k[1] = 0;
     } else if (!a.batched && b.batched && N == 1) { /* per sample op(A) x: X [B, K] op(A)^T */
         m = (FuseGemm){ .count = { 0, 1 }, .m = { 1, 0 }, .n = { 0, M }, .k = { 0, K }, .ta = 0, .tb = !a.trans,
                         .a = v->in[1], .lda = K, .b = v->in[0], .ldb = a.ld, .c = id, .ldc = M };

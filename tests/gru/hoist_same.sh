@@ -8,9 +8,7 @@
 # hoisted product at most once (a SLICE_GRAD: exa_k_slice with to_big 1),
 # adding or writing the steps' rows into it in place (exa_k_slice_add or,
 # where the rows tile it, exa_k_slice_put; compiler/ir/fuse.c), not once per
-# step (quadratic in the steps); and its forward pass copies no row out of a
-# hoisted product (the steps' loops read them in place): exa_loss_grad's only
-# gathering exa_k_slice is x's rows 10..15, the hoisted GEMM's operand.
+# step (quadratic in the steps).
 set -eu
 exac=$1 diff=$2 src=$3 work=$4
 rm -rf "$work" && mkdir -p "$work"
@@ -24,15 +22,10 @@ products=$(awk '/^func / { g = $2 == "exa_loss_grad" } g && /hoisted$/ { n++ } E
 awk '/^define .*@exa_loss_grad[(.]/ { g = 1 } g { print } g && /^}/ { g = 0 }' "$work/hoisted.ll" > "$work/grad.ll"
 fills=$(grep -c 'call void @exa_k_slice_f32(.*, i32 1)$' "$work/grad.ll" || true)
 adds=$(grep -c 'call void @exa_k_slice_\(add\|put\)_f32(' "$work/grad.ll" || true)
-copies=$(grep -c 'call void @exa_k_slice_f32(.*, i32 0)$' "$work/grad.ll" || true)
 echo "exa_loss_grad: $products hoisted products, $fills zero-filled slice gradients," \
-     "$adds in-place slice adds or writes, $copies gathering slices"
+     "$adds in-place slice adds or writes"
 if [ "$fills" -gt "$products" ] || [ "$adds" -eq 0 ]; then
     echo "FAIL: the hoisted products' gradients are zero-filled per step" >&2
-    exit 1
-fi
-if [ "$copies" -gt 1 ]; then
-    echo "FAIL: the steps copy their rows out of the hoisted products" >&2
     exit 1
 fi
 "$exac" --precision=f64 "$src" -o "$work/hoisted"
