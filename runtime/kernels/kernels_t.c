@@ -227,8 +227,20 @@ static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const in
     int64_t run = rank ? FN(slice_runs)(rank, big, small, &inner) : 1, nrun = nsmall / run;
     if (!rank)
         inner = 0;
+    /* one run a sample (a row of a recurrence's [T, n] product): the samples'
+     * runs lie sbig apart, pages apart, where the hardware prefetcher does not
+     * follow; ask for the run PREFETCH_AHEAD samples on while this one copies */
+    enum { PREFETCH_AHEAD = 6 };
+    int64_t start0 = nrun == 1 ? FN(run_start)(0, rank, inner, big, lo, small) : -1;
     for (int64_t s = 0; s < count; s++) {
         real *bs = bigp + s * sbig, *ss = smallp + s * ssmall;
+        if (start0 >= 0 && s + PREFETCH_AHEAD < count)
+            for (int64_t f = 0; f < run; f += 64 / (int64_t)sizeof(real)) {
+                if (mode == 0)
+                    __builtin_prefetch(bs + PREFETCH_AHEAD * sbig + start0 + f, 0);
+                else
+                    __builtin_prefetch(bs + PREFETCH_AHEAD * sbig + start0 + f, 1);
+            }
         for (int64_t r = 0; r < nrun; r++) {
             real *bp = bs + FN(run_start)(r, rank, inner, big, lo, small), *sp = ss + r * run;
             if (mode == 0)
