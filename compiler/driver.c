@@ -215,21 +215,24 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
         fputs(low.descriptor, stdout);
     } else if (o->emit == EMIT_LLVM) {
         failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
-                              NULL, stdout, &error) != 0;
+                              NULL, NULL, stdout, &error) != 0;
     } else if (o->output) {
-        char obj[4096];
+        char obj[4096], body_obj[4096];
         snprintf(obj, sizeof obj, "%s.o", o->output);
+        snprintf(body_obj, sizeof body_obj, "%s.body.o", o->output);
         failed = cg_llvm_emit(low.funcs, low.nfuncs, low.params, low.nparams, low.descriptor, prec,
-                              obj, NULL, &error) != 0;
+                              obj, body_obj, NULL, &error) != 0;
         timing_pass("gpu code");
         char gpu_obj[4096];
         snprintf(gpu_obj, sizeof gpu_obj, "%s.gpu.o", o->output);
         int gpu = !failed && gpu_code(&low, prec, o->gpu_arch, gpu_obj, &error);
         failed |= gpu < 0;
         timing_pass("link");
+        const char *objs[] = { obj, body_obj, gpu ? gpu_obj : NULL, NULL };
         if (!failed)
-            failed = link_executable(obj, gpu ? gpu_obj : NULL, o->output, &error) != 0;
+            failed = link_executable(objs, o->output, &error) != 0;
         remove(obj);
+        remove(body_obj);
         if (gpu)
             remove(gpu_obj);
     }

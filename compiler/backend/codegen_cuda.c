@@ -555,6 +555,41 @@ static void emit_slice(Gen *g, IrId id, const char *kname)
     end(g);
 }
 
+/* SLICE_ADD (fuse.c's FUSE_SLICE_ACCUMULATE, in place: id's memory is its
+ * accumulator in[0]'s): big_s[lo : lo + small] += small_s, one thread per
+ * element of the small operand.  The slice puts each of them at its own big
+ * element, so no two threads add into one place (no atomics), and each sum
+ * is the CPU's exa_k_slice_add's, acc + small.  With FuseInfo.put (a SLICE_ADD
+ * or the SLICE_GRAD that starts the sum, whose slices tile big) the slice is
+ * written alone, 0 + small as exa_k_slice_put writes it. */
+static void emit_slice_add(Gen *g, IrId id, const char *kname)
+{
+    const IrValue *v = &g->p->v[id];
+    int acc = v->op == IR_SLICE_ADD, tile = g->p->info[id].put;
+    const IrValue *a = &g->p->v[v->in[acc]];
+    if (acc && g->p->info[id].root != g->p->info[v->in[0]].root) {
+        g->bad = "a SLICE_ADD not in its accumulator's memory";
+        return;
+    }
+    const IrShape *big = &v->shape, *small = &a->shape;
+    long long nbig = (long long)ir_shape_size(big), nsmall = (long long)ir_shape_size(small);
+    Arg args[] = { in(g, v->in[acc]), out(g, id) };
+    launch(g, kname, v->batched ? nsmall : 0, v->batched ? 0 : nsmall, args, 2);
+    begin(g, kname, args, 2);
+    put(&g->src, "        long long s = i / %lldLL, rem = i %% %lldLL, at = 0;\n", nsmall, nsmall);
+    int64_t stride = 1;
+    for (int d = big->rank - 1; d >= 0; d--) {
+        put(&g->src, "        at += (rem %% %lldLL + %lldLL) * %lldLL; rem /= %lldLL;\n",
+            (long long)small->dim[d], (long long)v->slice[d][0], (long long)stride, (long long)small->dim[d]);
+        stride *= big->dim[d];
+    }
+    if (tile)
+        put(&g->src, "        p1[s * %lldLL + at] = (real)0 + p0[i];\n", nbig);
+    else
+        put(&g->src, "        p1[s * %lldLL + at] = p1[s * %lldLL + at] + p0[i];\n", nbig, nbig);
+    end(g);
+}
+
 static void emit_concat(Gen *g, IrId id, const char *kname)
 {
     const IrValue *v = &g->p->v[id], *a = &g->p->v[v->in[0]], *b = &g->p->v[v->in[1]];
@@ -767,7 +802,9 @@ static void emit_kernel(Gen *g, IrId id)
     case IR_LOGSUMEXP: case IR_SOFTMAX: emit_softmax(g, id, kname); return;
     case IR_REDUCE_TO: emit_reduce_to(g, id, kname); return;
     case IR_TRANSPOSE: emit_transpose(g, id, kname); return;
-    case IR_SLICE: case IR_SLICE_GRAD: emit_slice(g, id, kname); return;
+    case IR_SLICE: emit_slice(g, id, kname); return;
+    case IR_SLICE_GRAD: (g->p->info[id].put ? emit_slice_add : emit_slice)(g, id, kname); return;
+    case IR_SLICE_ADD: emit_slice_add(g, id, kname); return;
     case IR_CONCAT: emit_concat(g, id, kname); return;
     case IR_PICK: case IR_PICK_GRAD: emit_pick(g, id, kname); return;
     case IR_CONV: case IR_CONV_GRAD_X: case IR_CONV_GRAD_W: emit_conv(g, id); return;

@@ -168,7 +168,7 @@ int cg_cuda_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
         goto done;
     }
     for (; planned < nfuncs; planned++)
-        if (fuse_plan(&funcs[planned], prec == CG_F64 ? 8 : 4, &plans[planned], error) != 0)
+        if (fuse_plan_flags(&funcs[planned], prec == CG_F64 ? 8 : 4, FUSE_FLAGS_GPU, &plans[planned], error) != 0)
             goto done;
     if (cg_cuda_source(plans, nfuncs, params, nparams, prec, &source, &table, error) != 0)
         goto done;

@@ -152,7 +152,8 @@ static void emit_reduce_to(Cg *cg, IrId id)
 }
 
 /* SLICE: small = big[slice]; SLICE_GRAD: big = 0 with small there;
- * SLICE_ADD (in place, fuse.c: id's memory is in[0]'s): big[slice] += small */
+ * SLICE_ADD (in place, fuse.c: id's memory is in[0]'s): big[slice] += small;
+ * either of the last two with FuseInfo.put: big[slice] = 0 + small alone */
 static void emit_slice(Cg *cg, IrId id)
 {
     const IrValue *v = &cg->p->v[id];
@@ -171,9 +172,11 @@ static void emit_slice(Cg *cg, IrId id)
                             i64_array(cg, lo, big->rank), i64_array(cg, sd, big->rank), bigp,
                             cg_i64(cg, ir_shape_size(big)), smallp, cg_i64(cg, ir_shape_size(small)),
                             i32c(cg, grad) };
-    if (acc) {
-        if (cg->p->info[id].root != cg->p->info[v->in[0]].root)
-            abort(); /* fuse.c makes a SLICE_ADD only where it can run in place */
+    if (acc && cg->p->info[id].root != cg->p->info[v->in[0]].root)
+        abort(); /* fuse.c makes a SLICE_ADD only where it can run in place */
+    if (cg->p->info[id].put) {
+        kernel(cg, "slice_put", args, 9);
+    } else if (acc) {
         kernel(cg, "slice_add", args, 9);
     } else {
         kernel(cg, "slice", args, 10);
@@ -681,7 +684,7 @@ static void init_types(Cg *cg)
 
 /* The host target machine: its CPU and features, position-independent code
  * (the object may go into a PIE executable or a shared object). */
-static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
+static LLVMTargetMachineRef host_machine(Cg *cg, LLVMCodeGenOptLevel level, char **error)
 {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
@@ -693,8 +696,8 @@ static LLVMTargetMachineRef host_machine(Cg *cg, char **error)
         LLVMDisposeMessage(triple);
         return NULL;
     }
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, LLVMCodeGenLevelAggressive,
-                                                      LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, level, LLVMRelocPIC,
+                                                      LLVMCodeModelDefault);
     LLVMSetTarget(cg->mod, triple);
     LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(cg->mod, dl);
@@ -727,9 +730,85 @@ static void limit_slp_vectorizer(void)
     LLVMParseCommandLineOptions(3, argv, NULL);
 }
 
+/* The function bodies are straight lines of kernel calls (optnone: fast
+ * instruction selection), but the target machine's level still sends them
+ * through the optimising back end's register allocation (greedy, splitting
+ * live ranges across thousands of calls) and machine passes, which made
+ * them a large part of exac's time for no speed: what they do is call
+ * kernels.  So the optimised module is split in two after O3: `mod` keeps
+ * the loop nests, their tasks and the workspace functions, compiled at the
+ * Aggressive level; the returned clone keeps the optnone bodies and the
+ * data (exa_functions, exa_program), compiled at None (fast register
+ * allocation, no machine optimisation), each half declaring what the other
+ * defines.  Private symbols become hidden so that the two objects link. */
+static int is_body(LLVMValueRef fn)
+{
+    unsigned k = LLVMGetEnumAttributeKindForName("optnone", 7);
+    return LLVMGetEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, k) != NULL;
+}
+
+/* fn, defined in m, becomes a declaration of the same name and type. */
+static void to_declaration(LLVMModuleRef m, LLVMValueRef fn)
+{
+    size_t len;
+    char *name = strdup(LLVMGetValueName2(fn, &len));
+    if (!name)
+        abort();
+    LLVMTypeRef ft = LLVMGlobalGetValueType(fn);
+    LLVMVisibility vis = LLVMGetVisibility(fn);
+    LLVMSetValueName2(fn, "", 0);
+    LLVMValueRef decl = LLVMAddFunction(m, name, ft);
+    LLVMSetVisibility(decl, vis);
+    LLVMReplaceAllUsesWith(fn, decl);
+    LLVMDeleteFunction(fn);
+    free(name);
+}
+
+static void declare_if(LLVMModuleRef m, int bodies)
+{
+    int n = 0, cap = 64;
+    LLVMValueRef *fns = malloc((size_t)cap * sizeof *fns);
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f && fns; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f) || is_body(f) != bodies)
+            continue;
+        if (n == cap)
+            fns = realloc(fns, (size_t)(cap *= 2) * sizeof *fns);
+        if (fns)
+            fns[n++] = f;
+    }
+    if (!fns)
+        abort();
+    for (int i = 0; i < n; i++)
+        to_declaration(m, fns[i]);
+    free(fns);
+}
+
+static LLVMModuleRef split_bodies(LLVMModuleRef mod)
+{
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMPrivateLinkage) {
+            LLVMSetLinkage(f, LLVMExternalLinkage);
+            LLVMSetVisibility(f, LLVMHiddenVisibility);
+        }
+    LLVMModuleRef bodies = LLVMCloneModule(mod);
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g;) { /* the data: the bodies' half */
+        LLVMValueRef next = LLVMGetNextGlobal(g);
+        size_t len;
+        const char *name = LLVMGetValueName2(g, &len);
+        if (!LLVMGetFirstUse(g) || strcmp(name, "exa_functions") == 0 || strcmp(name, "exa_program") == 0) {
+            LLVMDeleteGlobal(g);
+            next = LLVMGetFirstGlobal(mod); /* exa_functions held the names: start again */
+        }
+        g = next;
+    }
+    declare_if(mod, 1);
+    declare_if(bodies, 0);
+    return bodies;
+}
+
 int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
-                 const char *descriptor, CgPrecision prec, const char *obj_path, FILE *llvm_text,
-                 char **error)
+                 const char *descriptor, CgPrecision prec, const char *obj_path,
+                 const char *body_obj_path, FILE *llvm_text, char **error)
 {
     Cg cg = { .prec = prec };
     int status = -1;
@@ -741,7 +820,8 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
     cg.b = LLVMCreateBuilderInContext(cg.ctx);
     init_types(&cg);
     LLVMValueRef *run = calloc((size_t)nfuncs + 1, sizeof *run), *ws = calloc((size_t)nfuncs + 1, sizeof *ws);
-    LLVMTargetMachineRef tm = host_machine(&cg, error);
+    LLVMTargetMachineRef tm = host_machine(&cg, LLVMCodeGenLevelAggressive, error), tm0 = NULL;
+    LLVMModuleRef bodies = NULL;
     if (!tm || !run || !ws)
         goto done;
     for (int i = 0; i < nfuncs; i++) {
@@ -785,9 +865,15 @@ int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int npa
             goto done;
         }
         timing_pass("llvm: machine code");
+        if (body_obj_path) {
+            bodies = split_bodies(cg.mod);
+            if (!(tm0 = host_machine(&cg, LLVMCodeGenLevelNone, error)))
+                goto done;
+        }
         char *m = NULL;
-        if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0) {
-            diag_message(error, "%s: cannot write the object file: %s", obj_path, m ? m : "?");
+        if (LLVMTargetMachineEmitToFile(tm, cg.mod, (char *)obj_path, LLVMObjectFile, &m) != 0 ||
+            (bodies && LLVMTargetMachineEmitToFile(tm0, bodies, (char *)body_obj_path, LLVMObjectFile, &m) != 0)) {
+            diag_message(error, "cannot write the object file: %s", m ? m : "?");
             LLVMDisposeMessage(m);
             goto done;
         }
@@ -801,6 +887,10 @@ done:
     free(ws);
     if (tm)
         LLVMDisposeTargetMachine(tm);
+    if (tm0)
+        LLVMDisposeTargetMachine(tm0);
+    if (bodies)
+        LLVMDisposeModule(bodies);
     LLVMDisposeBuilder(cg.b);
     LLVMDisposeModule(cg.mod);
     LLVMContextDispose(cg.ctx);

@@ -20,11 +20,14 @@ typedef enum CgPrecision { CG_F32, CG_F64 } CgPrecision;
 
 /* Builds, verifies and optimises the module for the host CPU and writes an
  * object file to obj_path (skipped, with the optimisation, when obj_path is
- * NULL).  When llvm_text is not NULL the verified module is printed to it as
- * built, before optimisation (--emit=llvm), which is what tests check.
- * Returns 0, or -1 with *error set (malloc'd; free it). */
+ * NULL).  With body_obj_path as well, the functions' straight-line bodies
+ * and the data go there instead, compiled without machine optimisation (the
+ * loop nests stay in obj_path; link both).  When llvm_text is not NULL the
+ * verified module is printed to it as built, before optimisation
+ * (--emit=llvm), which is what tests check.  Returns 0, or -1 with *error
+ * set (malloc'd; free it). */
 int cg_llvm_emit(const IrFunc *funcs, int nfuncs, const IrParam *params, int nparams,
                  const char *descriptor, CgPrecision prec, const char *obj_path,
-                 FILE *llvm_text, char **error);
+                 const char *body_obj_path, FILE *llvm_text, char **error);
 
 #endif

@@ -49,7 +49,7 @@ static int add_list(const char **argv, int at, int max, char *list)
     return n;
 }
 
-int link_executable(const char *obj, const char *gpu_obj, const char *out, char **error)
+int link_executable(const char *const *objs, const char *out, char **error)
 {
     char libexa[PATH_MAX + 32];
     if (find_libexa(libexa, sizeof libexa) != 0) {
@@ -64,9 +64,8 @@ int link_executable(const char *obj, const char *gpu_obj, const char *out, char 
     const char *argv[MAX_ARGS];
     int n = 0;
     argv[n++] = cc;
-    argv[n++] = obj;
-    if (gpu_obj)
-        argv[n++] = gpu_obj;
+    for (int i = 0; objs[i] && n < MAX_ARGS / 2; i++)
+        argv[n++] = objs[i];
     argv[n++] = "-o";
     argv[n++] = out;
     n += add_list(argv, n, MAX_ARGS - 8, options);

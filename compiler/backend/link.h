@@ -4,8 +4,9 @@
 #ifndef EXA_LINK_H
 #define EXA_LINK_H
 
-/* Links obj (and gpu_obj, exac's GPU code, when not NULL) into the
- * executable out.  Returns 0, or -1 with a malloc'd one-line *error. */
-int link_executable(const char *obj, const char *gpu_obj, const char *out, char **error);
+/* Links the objects objs (a NULL-terminated list: exac's code, and its GPU
+ * code when there is some) into the executable out.  Returns 0, or -1 with a
+ * malloc'd one-line *error. */
+int link_executable(const char *const *objs, const char *out, char **error);
 
 #endif

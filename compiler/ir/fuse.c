@@ -465,8 +465,37 @@ static int owns_memory(IrOp op)
     }
 }
 
+/* The chain from SLICE_GRAD c0 (next[]: the SLICE_ADD that adds into each
+ * member) tiles c0's tensor when its slices take whole rows (every dim but
+ * the first whole) and each row exactly once, as the steps' rows P[t] of a
+ * hoisted product do.  Then no member needs the others' zeros or sums: each
+ * writes its rows (FuseInfo.put), the zero-fill and the reads are gone. */
+static void put_tiled_chain(FusePlan *p, IrId c0, const IrId *next)
+{
+    const IrShape *big = &p->v[c0].shape;
+    if (big->rank < 1 || next[c0] < 0)
+        return;
+    char *row = xcalloc((size_t)big->dim[0] + 1, 1);
+    int64_t rows = 0;
+    int ok = 1;
+    for (IrId m = c0; m >= 0 && ok; m = next[m]) {
+        const IrValue *v = &p->v[m];
+        for (int d = 1; d < big->rank && ok; d++)
+            ok = v->slice[d][0] == 0 && v->slice[d][1] == big->dim[d];
+        for (int64_t r = v->slice[0][0]; r < v->slice[0][1] && ok; r++, rows++)
+            ok = r >= 0 && r < big->dim[0] && !row[r]++;
+    }
+    if (ok && rows == big->dim[0])
+        for (IrId m = c0; m >= 0; m = next[m])
+            p->info[m].put = 1;
+    free(row);
+}
+
 static void accumulate_slice_grads(FusePlan *p)
 {
+    IrId *next = xcalloc((size_t)p->n + 1, sizeof *next);
+    for (IrId id = 0; id <= p->n; id++)
+        next[id] = -1;
     int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
     for (IrId id = 0; id < p->n; id++)
         for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
@@ -489,10 +518,15 @@ static void accumulate_slice_grads(FusePlan *p)
             memcpy(v->slice, s->slice, sizeof v->slice);
             uses[sg]--;               /* dead now */
             uses[s->in[0]]++;
+            next[acc] = id;
             break;
         }
     }
+    for (IrId id = 0; id < p->n; id++)
+        if (p->v[id].op == IR_SLICE_GRAD && uses[id] == 1)
+            put_tiled_chain(p, id, next);
     free(uses);
+    free(next);
 }
 
 /* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
@@ -743,8 +777,8 @@ void fuse_dump(FILE *out, const FusePlan *p)
                         p->info[g->member[i]].stored ? "*" : "");
             fputc('\n', out);
         } else {
-            fprintf(out, "step %d %s %%%d %s\n", s, st->kind == FUSE_STEP_KERNEL ? "kernel" : "store",
-                    st->value, ir_op_name(p->v[st->value].op));
+            fprintf(out, "step %d %s %%%d %s%s\n", s, st->kind == FUSE_STEP_KERNEL ? "kernel" : "store",
+                    st->value, ir_op_name(p->v[st->value].op), p->info[st->value].put ? " put" : "");
         }
     }
     for (int i = 0; i < p->nbuf; i++) {

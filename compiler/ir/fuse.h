@@ -44,6 +44,9 @@ typedef struct FuseInfo {
     int keep_im2col;   /* FUSE_KEEP_IM2COL, a CONV: its scratch keeps every sample's im2col */
     IrId im2col_from;  /* FUSE_KEEP_IM2COL, a CONV_GRAD_W: the CONV whose im2col it reads, or -1 */
     int direct_conv;   /* FUSE_DIRECT_CONV, a CONV*: the direct kernel (exa_k_dconv*), no im2col */
+    int put;           /* FUSE_SLICE_ACCUMULATE, a SLICE_GRAD or SLICE_ADD of a sum whose slices
+                        * tile the tensor: it writes its slice only, 0 + g (exa_k_slice_put),
+                        * with no zero-fill and no read: no other term touches that slice */
     int nuses;
 } FuseInfo;
 
@@ -118,6 +121,7 @@ enum {
     FUSE_SLICE_ACCUMULATE = 16,
     FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS |
                      FUSE_SLICE_ACCUMULATE, /* codegen_llvm.c's */
+    FUSE_FLAGS_GPU = FUSE_SLICE_ACCUMULATE, /* codegen_cuda*.c's (its kernels address no views) */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
 void fuse_free(FusePlan *p);

@@ -206,7 +206,8 @@ static int64_t FN(run_start)(int64_t r, int rank, int inner, const int64_t *big,
 }
 
 /* small_i = big_i[lo : lo + small] (mode 0); big_i = 0 plus small_i there
- * (mode 1); big_i[lo : lo + small] += small_i (mode 2).  A run of contiguous
+ * (mode 1); big_i[lo : lo + small] += small_i (mode 2); big_i[lo : lo +
+ * small] = 0 + small_i, the rest of big_i untouched (mode 3).  A run of contiguous
  * elements at a time: a row of a [T, n] tensor is one run, where an index
  * computation per element (a division per dim) cost more than the copy. */
 static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
@@ -226,12 +227,27 @@ static void FN(slice_rows)(int64_t count, int rank, const int64_t *big, const in
     int64_t run = rank ? FN(slice_runs)(rank, big, small, &inner) : 1, nrun = nsmall / run;
     if (!rank)
         inner = 0;
+    /* one run a sample (a row of a recurrence's [T, n] product): the samples'
+     * runs lie sbig apart, pages apart, where the hardware prefetcher does not
+     * follow; ask for the run PREFETCH_AHEAD samples on while this one copies */
+    enum { PREFETCH_AHEAD = 6 };
+    int64_t start0 = nrun == 1 ? FN(run_start)(0, rank, inner, big, lo, small) : -1;
     for (int64_t s = 0; s < count; s++) {
         real *bs = bigp + s * sbig, *ss = smallp + s * ssmall;
+        if (start0 >= 0 && s + PREFETCH_AHEAD < count)
+            for (int64_t f = 0; f < run; f += 64 / (int64_t)sizeof(real)) {
+                if (mode == 0)
+                    __builtin_prefetch(bs + PREFETCH_AHEAD * sbig + start0 + f, 0);
+                else
+                    __builtin_prefetch(bs + PREFETCH_AHEAD * sbig + start0 + f, 1);
+            }
         for (int64_t r = 0; r < nrun; r++) {
             real *bp = bs + FN(run_start)(r, rank, inner, big, lo, small), *sp = ss + r * run;
             if (mode == 0)
                 memcpy(sp, bp, (size_t)run * sizeof *sp);
+            else if (mode == 3) /* 0 + x: what the zero-fill and the addition gave (-0 is +0) */
+                for (int64_t f = 0; f < run; f++)
+                    bp[f] = (real)0 + sp[f];
             else
                 for (int64_t f = 0; f < run; f++)
                     bp[f] += sp[f];
@@ -251,6 +267,13 @@ void FN(exa_k_slice_add)(int64_t count, int rank, const int64_t *big, const int6
                          int64_t ssmall)
 {
     FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, (real *)smallp, ssmall, 2);
+}
+
+void FN(exa_k_slice_put)(int64_t count, int rank, const int64_t *big, const int64_t *lo,
+                         const int64_t *small, real *bigp, int64_t sbig, const real *smallp,
+                         int64_t ssmall)
+{
+    FN(slice_rows)(count, rank, big, lo, small, bigp, sbig, (real *)smallp, ssmall, 3);
 }
 
 /* y_i [na + nb] = a_i [na] ++ b_i [nb] */

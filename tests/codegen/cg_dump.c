@@ -1,11 +1,12 @@
 /* cg_dump.c - prints the LLVM IR (as built, before optimisation) or the
  * fusion plan of one test case, for the FileCheck tests.
  *
- * usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu]
+ * usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu|gpu]
  *   forward  keep only the case's forward output (slot 0), so the gradient
  *            code is dead and dropped
  *   plan     print fuse_dump's plan instead of LLVM IR
- *   cpu      plan with the LLVM back end's flags (FUSE_FLAGS_CPU) */
+ *   cpu      plan with the LLVM back end's flags (FUSE_FLAGS_CPU)
+ *   gpu      plan with the CUDA back end's flags (FUSE_FLAGS_GPU) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs("usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu]\n", stderr);
+        fputs("usage: cg_dump CASE [f32|f64] [forward] [plan] [cpu|gpu]\n", stderr);
         return 2;
     }
     CgCase c;
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
             plan = 1;
         else if (strcmp(argv[i], "cpu") == 0)
             flags = FUSE_FLAGS_CPU;
+        else if (strcmp(argv[i], "gpu") == 0)
+            flags = FUSE_FLAGS_GPU;
     }
     char *error = NULL;
     int status = 0;
@@ -47,7 +50,7 @@ int main(int argc, char **argv)
             fuse_free(&p);
         }
     } else {
-        status = cg_llvm_emit(&c.f, 1, c.params, c.nparams, "program test\n", prec, NULL, stdout, &error);
+        status = cg_llvm_emit(&c.f, 1, c.params, c.nparams, "program test\n", prec, NULL, NULL, stdout, &error);
     }
     if (status != 0) {
         fprintf(stderr, "cg_dump: %s\n", error);

@@ -59,7 +59,7 @@ static int load(const CgCase *c, CgPrecision prec, const char *dir, int index, L
     snprintf(obj, sizeof obj, "%s/case%d_%s.o", dir, index, prec == CG_F64 ? "f64" : "f32");
     snprintf(so, sizeof so, "%s/case%d_%s.so", dir, index, prec == CG_F64 ? "f64" : "f32");
     char *error = NULL;
-    if (cg_llvm_emit(&c->f, 1, c->params, c->nparams, "program test\n", prec, obj, NULL, &error) != 0) {
+    if (cg_llvm_emit(&c->f, 1, c->params, c->nparams, "program test\n", prec, obj, NULL, NULL, &error) != 0) {
         printf("FAIL %-26s codegen: %s\n", c->name, error);
         free(error);
         return -1;

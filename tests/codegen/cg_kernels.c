@@ -371,9 +371,10 @@ DCONV_TESTS(float, f32, "f32", 1e-5)
 DCONV_THREADS_TESTS(double, f64, "f64", 1e-12)
 DCONV_THREADS_TESTS(float, f32, "f32", 1e-5)
 
-/* exa_k_slice (gather, and the zero-fill with the slice there) and
- * exa_k_slice_add, which walk contiguous runs, against a loop over every
- * element of a [4, 5, 6] slice, batch 3, each dim cut or whole (f64; exact). */
+/* exa_k_slice (gather, and the zero-fill with the slice there),
+ * exa_k_slice_add and exa_k_slice_put, which walk contiguous runs, against a
+ * loop over every element of a [4, 5, 6] slice, batch 3, each dim cut or
+ * whole (f64; exact). */
 static void slices(void)
 {
     enum { COUNT = 3, NBIG = 4 * 5 * 6 };
@@ -385,6 +386,7 @@ static void slices(void)
         { { 0, 0, 0 }, { 4, 5, 6 } },      /* the whole tensor */
     };
     static double bigp[COUNT * NBIG], small[COUNT * NBIG], ref[COUNT * NBIG], acc[COUNT * NBIG];
+    static double put[COUNT * NBIG], putref[COUNT * NBIG];
     for (int c = 0; c < 4; c++) {
         const int64_t *lo = cuts[c][0], *sm = cuts[c][1];
         int64_t ns = sm[0] * sm[1] * sm[2];
@@ -399,6 +401,9 @@ static void slices(void)
                 d = fmax(d, fabs(ref[s * ns + f] - bigp[s * NBIG + at]));
             }
         memcpy(ref, acc, sizeof ref);
+        memcpy(put, acc, sizeof put);
+        memcpy(putref, acc, sizeof putref);
+        exa_k_slice_put_f64(COUNT, 3, big, lo, sm, put, NBIG, small, ns); /* the slice alone */
         exa_k_slice_add_f64(COUNT, 3, big, lo, sm, acc, NBIG, small, ns); /* in place */
         exa_k_slice_f64(COUNT, 3, big, lo, sm, bigp, NBIG, small, ns, 1); /* zeros + slice */
         for (int s = 0; s < COUNT; s++) {
@@ -406,14 +411,16 @@ static void slices(void)
                 int64_t i = f / (sm[1] * sm[2]), j = f / sm[2] % sm[1], k = f % sm[2];
                 int64_t at = s * NBIG + ((i + lo[0]) * big[1] + j + lo[1]) * big[2] + k + lo[2];
                 ref[at] += small[s * ns + f];
+                putref[at] = small[s * ns + f];
                 d = fmax(d, fabs(bigp[at] - small[s * ns + f]));
                 bigp[at] = 0;
             }
         }
         for (int i = 0; i < COUNT * NBIG; i++)
-            d = fmax(d, fmax(fabs(acc[i] - ref[i]), fabs(bigp[i]))); /* the rest of the zero-fill */
+            d = fmax(d, fmax(fmax(fabs(acc[i] - ref[i]), fabs(bigp[i])), /* the rest of the zero-fill */
+                             fabs(put[i] - putref[i]))); /* put: the rest untouched */
         char what[64];
-        snprintf(what, sizeof what, "slice, slice_add cut %d", c);
+        snprintf(what, sizeof what, "slice, slice_add, slice_put cut %d", c);
         report(what, "f64", d, 1, 1e-15);
     }
 }

@@ -40,7 +40,8 @@ int cuda_program_text(CudaProgram *pr, CgPrecision prec, char **source, char **t
     for (int i = 0; i < pr->ncases; i++) {
         FusePlan plan;
         char *src = NULL, *tab = NULL, *error = NULL;
-        if (fuse_plan(&pr->cases[i].f, prec == CG_F64 ? 8 : 4, &plan, &error) != 0) {
+        /* planned as the back end plans (codegen_cuda_nvrtc.c) */
+        if (fuse_plan_flags(&pr->cases[i].f, prec == CG_F64 ? 8 : 4, FUSE_FLAGS_GPU, &plan, &error) != 0) {
             printf("FAIL %s %s: plan: %s\n", pr->cases[i].name, tag, error);
             free(error);
             return -1;

@@ -98,6 +98,11 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
     void exa_k_slice_add_##S(int64_t count, int rank, const int64_t *big,               \
                              const int64_t *lo, const int64_t *small, real *bigp,       \
                              int64_t sbig, const real *smallp, int64_t ssmall);         \
+    /* big_i[lo : lo + small] = 0 + small_i, the rest of big_i untouched (a sum of      \
+     * gradients of slices that tile big: each written once, compiler/ir/fuse.c) */    \
+    void exa_k_slice_put_##S(int64_t count, int rank, const int64_t *big,               \
+                             const int64_t *lo, const int64_t *small, real *bigp,       \
+                             int64_t sbig, const real *smallp, int64_t ssmall);         \
     /* y_i [na + nb] = a_i [na] followed by b_i [nb] */                                 \
     void exa_k_concat_##S(int64_t count, int64_t na, const real *a, int64_t sa,         \
                           int64_t nb, const real *b, int64_t sb, real *y);              \
