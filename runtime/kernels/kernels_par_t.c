@@ -4,7 +4,8 @@
  * logsumexp, transpose, concat, max-pooling: rows through
  * exa_parallel_range), and the direct
  * convolutions: the vector kernels with their samples split where the CPU
- * has AVX2, the im2col kernels on one thread elsewhere.
+ * has AVX-512 (kernels_v4_t.c) or AVX2 (kernels_vec_t.c), the im2col
+ * kernels on one thread elsewhere.
  *
  * The forward product and the input gradient are independent per sample:
  * a task is a range of samples and the results do not depend on the number
@@ -200,6 +201,13 @@ void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, 
                      int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
                      int64_t sy, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) {
+        FN(dconv_run)(FN(z_fwd), FN(z_scratch_len)(EXA_DCONV_FWD, c, h, w, o, kk, pad), 0, count, c, h, w, o,
+                      kk, pad, x, sx, wt, sw, y, sy, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_vec), FN(dconv_scratch_len)(c, h, w, o, kk, pad), 0, count, c, h,
@@ -214,6 +222,13 @@ void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int6
                             int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
                             real *dx, int64_t sdx, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) {
+        FN(dconv_run)(FN(z_grad_x), FN(z_scratch_len)(EXA_DCONV_GRAD_X, c, h, w, o, kk, pad), 0, count, c, h, w, o,
+                      kk, pad, g, sg, wt, sw, dx, sdx, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_grad_x_vec), FN(dconv_grad_x_scratch_len)(c, h, w, o, kk, pad), 0,
@@ -228,6 +243,13 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
                             int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dw, int64_t sdw, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad) && FN(z_w_better)(o, h, w, kk, pad)) {
+        FN(dconv_run)(FN(z_grad_w), FN(z_scratch_len)(EXA_DCONV_GRAD_W, c, h, w, o, kk, pad), sdw == 0, count, c, h, w, o,
+                      kk, pad, g, sg, x, sx, dw, sdw, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_grad_w_vec), FN(dconv_grad_w_scratch_len)(c, h, w, o, kk, pad),
