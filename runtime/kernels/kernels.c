@@ -75,12 +75,14 @@ static int exa_k_v4_ok(void)
 #endif
 
 #define EXA_K_REAL float
+#define EXA_K_F32 1 /* code written for 8 float lanes (max-pooling's gradient) */
 #define FN(name) name##_f32
 #define GEMM cblas_sgemm
 #include "kernels_t.c"
 #include "kernels_vec_t.c"
 #include "kernels_v4_t.c"
 #include "kernels_par_t.c"
+#undef EXA_K_F32
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM

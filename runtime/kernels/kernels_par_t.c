@@ -106,6 +106,13 @@ void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t w
 static void FN(maxpool_grad_range)(const void *ctx, int64_t lo, int64_t n)
 {
     const FN(RowArgs) *r = ctx;
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    if (r->op) { /* exa_k_maxpool_grad found the vector form fits (kernels_vec_t.c) */
+        FN(mp_grad_vec)(n, r->a, r->b, r->c, r->x + lo * r->sx, r->sx, r->x2 + lo * r->sx2, r->sx2,
+                        r->y + lo * r->sy, r->sy);
+        return;
+    }
+#endif
     FN(maxpool_grad_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->x2 + lo * r->sx2,
                           r->sx2, r->y + lo * r->sy, r->sy);
 }
@@ -116,6 +123,9 @@ void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 {
     FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = g, .sx = sg, .x2 = x,
                       .sx2 = sx, .y = dx, .sy = sdx };
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    r.op = exa_k_vec_ok() && FN(mp_grad_vec_fits)(h, w, window, stride); /* asked here, not by workers */
+#endif
     exa_parallel_range(count, 2 * c * h * w, FN(maxpool_grad_range), &r);
 }
 

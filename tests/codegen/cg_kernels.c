@@ -404,6 +404,48 @@ static DconvCase dconv_case(const int64_t geo[7], int64_t V)
 DCONV_REF_TESTS(double, f64, "f64", 1e-12)
 DCONV_REF_TESTS(float, f32, "f32", 1e-5)
 
+/* exa_k_maxpool_grad (2x2 windows at stride 2: the vector form where the
+ * CPU has AVX2, rows of 8 windows or more, or of 4 two rows at a time, and
+ * the scalar loops elsewhere) against the definition written here: each
+ * window's g to its first maximum in row-major order, exactly.  Inputs on a
+ * grid of 5 values, so that windows hold ties. */
+static void maxpool_grad_exact(void)
+{
+    static const int64_t geo[][3] = { { 3, 24, 24 }, { 2, 8, 8 }, { 1, 32, 32 }, { 2, 6, 6 },
+                                      { 1, 8, 12 }, { 2, 4, 8 }, { 1, 6, 8 }, { 2, 10, 36 } };
+    for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {
+        int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], B = 3, oh = h / 2, ow = w / 2;
+        int64_t nx = c * h * w, ny = c * oh * ow;
+        float *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);
+        float *dx = malloc(B * nx * sizeof *dx), *ref = calloc(B * nx, sizeof *ref);
+        for (int64_t i = 0; i < B * nx; i++)
+            x[i] = (float)(int)(rnd() * 2.5);
+        for (int64_t i = 0; i < B * ny; i++)
+            g[i] = (float)rnd();
+        for (int64_t i = 0; i < B * nx; i++)
+            dx[i] = 99;
+        exa_k_maxpool_grad_f32(B, c, h, w, 2, 2, g, ny, x, nx, dx, nx);
+        for (int64_t s = 0; s < B; s++)
+            for (int64_t ch = 0; ch < c; ch++)
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        int64_t best = s * nx + (ch * h + 2 * i) * w + 2 * j;
+                        for (int64_t p = 0; p < 2; p++)
+                            for (int64_t q = 0; q < 2; q++) {
+                                int64_t at = s * nx + (ch * h + 2 * i + p) * w + 2 * j + q;
+                                best = x[at] > x[best] ? at : best;
+                            }
+                        ref[best] += g[s * ny + (ch * oh + i) * ow + j];
+                    }
+        char line[96];
+        snprintf(line, sizeof line, "maxpool_grad 2x2 exact c%d %dx%d B3", (int)c, (int)h, (int)w);
+        int same = memcmp(dx, ref, (size_t)(B * nx) * sizeof *dx) == 0;
+        printf("%s %-34s f32\n", same ? "ok  " : "FAIL", line);
+        failed += !same;
+        free(x), free(g), free(dx), free(ref);
+    }
+}
+
 /* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
  * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
  * widths off the vector length, one column) and OpenBLAS (too wide, op(B)
@@ -531,6 +573,7 @@ int main(void)
     dconv_f32();
     dconv_ref_f64();
     dconv_ref_f32();
+    maxpool_grad_exact();
     dconv_threads_f64();
     dconv_threads_f32();
     gemm_shapes_f64();

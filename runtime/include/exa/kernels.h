@@ -49,7 +49,8 @@ static inline int64_t exa_dconv_scratch_len(ExaDconvKind kind, int64_t c, int64_
  * `lanes` reals (twice the AVX2 ones): with S = c*kk*(h+2pad)*ow (the input
  * copied kk times, shifted) and ckk = c*kk*kk,
  *   forward   o*ckk (the weights reordered) + S
- *   grad_x    o*ckk + o*(oh+2kk-2)*ow (g with zero rows) + S
+ *   grad_x    o*ckk + o*(oh+2kk-2)*ow (g with zero rows) + S + lanes + kk
+ *             (the shifted input gradient and a tail its sums read)
  *   grad_w    o*ckk*lanes (lane-wise partial sums) + EXA_DCONV_CHUNK*(S + lanes)
  *             (a chunk's shifted inputs) + EXA_DCONV_CHUNK*o*lanes (their g's
  *             last partial vectors) */
@@ -60,7 +61,7 @@ static inline int64_t exa_dconv_v4_scratch_len(ExaDconvKind kind, int64_t c, int
     int64_t ckk = c * kk * kk, shifted = c * kk * hp * ow;
     switch (kind) {
     case EXA_DCONV_FWD: return o * ckk + shifted;
-    case EXA_DCONV_GRAD_X: return o * ckk + o * (oh + 2 * kk - 2) * ow + shifted;
+    case EXA_DCONV_GRAD_X: return o * ckk + o * (oh + 2 * kk - 2) * ow + shifted + lanes + kk;
     default: return o * ckk * lanes + EXA_DCONV_CHUNK * (shifted + lanes) + EXA_DCONV_CHUNK * o * lanes;
     }
 }
