@@ -93,6 +93,12 @@ void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int6
 static void FN(maxpool_range)(const void *ctx, int64_t lo, int64_t n)
 {
     const FN(RowArgs) *r = ctx;
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    if (r->op) { /* exa_k_maxpool found the vector form fits (kernels_vec_t.c) */
+        FN(mp_fwd_vec)(n, r->a, r->b, r->c, r->x + lo * r->sx, r->sx, r->y + lo * r->sy, r->sy);
+        return;
+    }
+#endif
     FN(maxpool_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->y + lo * r->sy, r->sy);
 }
 
@@ -100,6 +106,9 @@ void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t w
                        int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
 {
     FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = x, .sx = sx, .y = y, .sy = sy };
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    r.op = exa_k_vec_ok() && FN(mp_grad_vec_fits)(h, w, window, stride);
+#endif
     exa_parallel_range(count, c * h * w, FN(maxpool_range), &r);
 }
 

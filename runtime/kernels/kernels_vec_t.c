@@ -447,7 +447,20 @@ EXA_K_INLINE void FN(mp_grad8)(const real *r0, const real *r0b, int64_t w, const
     STOREU(d0b + w, __builtin_shuffle(dc, dd, hi));
 }
 
-/* Whether mp_grad_vec takes a sample: 2x2 windows at stride 2 tiling x,
+/* The forward of the same 8 windows: their maxima, by the scalar loop's
+ * selects (maxpool_sample), into y[0..8). */
+EXA_K_INLINE void FN(mp_fwd8)(const real *r0, const real *r0b, int64_t w, real *y)
+{
+    const exa_k_mp_imask even = { 0, 2, 4, 6, 8, 10, 12, 14 }, odd = { 1, 3, 5, 7, 9, 11, 13, 15 };
+    FN(vec) u0 = LOADU(r0), u1 = LOADU(r0b), v0 = LOADU(r0 + w), v1 = LOADU(r0b + w);
+    FN(vec) a = __builtin_shuffle(u0, u1, even), b = __builtin_shuffle(u0, u1, odd);
+    FN(vec) c = __builtin_shuffle(v0, v1, even), d = __builtin_shuffle(v0, v1, odd);
+    FN(vec) m = MP_SEL(b > a, b, a);
+    m = MP_SEL(c > m, c, m);
+    STOREU(y, MP_SEL(d > m, d, m));
+}
+
+/* Whether mp_grad_vec (and mp_fwd_vec) takes a sample: 2x2 windows at stride 2 tiling x,
  * output rows of 8 windows or more (a row's last 8 moved back to overlap:
  * the same values stored twice), or of exactly 4 (two rows at a time). */
 static int FN(mp_grad_vec_fits)(int64_t h, int64_t w, int64_t window, int64_t stride)
@@ -474,6 +487,26 @@ static void FN(mp_grad_vec)(int64_t count, int64_t c, int64_t h, int64_t w, cons
                     for (int64_t j0 = 0; j0 < ow; j0 += 8) {
                         int64_t j = j0 + 8 <= ow ? j0 : ow - 8, at = 2 * i * w + 2 * j;
                         FN(mp_grad8)(xc + at, xc + at + 8, w, gc + i * ow + j, dc + at, dc + at + 8);
+                    }
+        }
+}
+EXA_K_VEC
+static void FN(mp_fwd_vec)(int64_t count, int64_t c, int64_t h, int64_t w, const real *x, int64_t sx,
+                           real *y, int64_t sy)
+{
+    int64_t oh = h / 2, ow = w / 2;
+    for (int64_t s = 0; s < count; s++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const real *xc = x + s * sx + ch * h * w;
+            real *yc = y + s * sy + ch * oh * ow;
+            if (ow == 4)
+                for (int64_t i = 0; i < oh; i += 2)
+                    FN(mp_fwd8)(xc + 2 * i * w, xc + (2 * i + 2) * w, w, yc + i * ow);
+            else
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j0 = 0; j0 < ow; j0 += 8) {
+                        int64_t j = j0 + 8 <= ow ? j0 : ow - 8, at = 2 * i * w + 2 * j;
+                        FN(mp_fwd8)(xc + at, xc + at + 8, w, yc + i * ow + j);
                     }
         }
 }

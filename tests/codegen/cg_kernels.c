@@ -404,7 +404,7 @@ static DconvCase dconv_case(const int64_t geo[7], int64_t V)
 DCONV_REF_TESTS(double, f64, "f64", 1e-12)
 DCONV_REF_TESTS(float, f32, "f32", 1e-5)
 
-/* exa_k_maxpool_grad (2x2 windows at stride 2: the vector form where the
+/* exa_k_maxpool and exa_k_maxpool_grad (2x2 windows at stride 2: the vector form where the
  * CPU has AVX2, rows of 8 windows or more, or of 4 two rows at a time, and
  * the scalar loops elsewhere) against the definition written here: each
  * window's g to its first maximum in row-major order, exactly.  Inputs on a
@@ -425,6 +425,8 @@ static void maxpool_grad_exact(void)
         for (int64_t i = 0; i < B * nx; i++)
             dx[i] = 99;
         exa_k_maxpool_grad_f32(B, c, h, w, 2, 2, g, ny, x, nx, dx, nx);
+        float *y = malloc(B * ny * sizeof *y), *yref = malloc(B * ny * sizeof *yref);
+        exa_k_maxpool_f32(B, c, h, w, 2, 2, x, nx, y, ny);
         for (int64_t s = 0; s < B; s++)
             for (int64_t ch = 0; ch < c; ch++)
                 for (int64_t i = 0; i < oh; i++)
@@ -436,13 +438,15 @@ static void maxpool_grad_exact(void)
                                 best = x[at] > x[best] ? at : best;
                             }
                         ref[best] += g[s * ny + (ch * oh + i) * ow + j];
+                        yref[s * ny + (ch * oh + i) * ow + j] = x[best];
                     }
         char line[96];
-        snprintf(line, sizeof line, "maxpool_grad 2x2 exact c%d %dx%d B3", (int)c, (int)h, (int)w);
-        int same = memcmp(dx, ref, (size_t)(B * nx) * sizeof *dx) == 0;
+        snprintf(line, sizeof line, "maxpool(_grad) 2x2 exact c%d %dx%d B3", (int)c, (int)h, (int)w);
+        int same = memcmp(dx, ref, (size_t)(B * nx) * sizeof *dx) == 0 &&
+                   memcmp(y, yref, (size_t)(B * ny) * sizeof *y) == 0;
         printf("%s %-34s f32\n", same ? "ok  " : "FAIL", line);
         failed += !same;
-        free(x), free(g), free(dx), free(ref);
+        free(x), free(g), free(dx), free(ref), free(y), free(yref);
     }
 }
 
