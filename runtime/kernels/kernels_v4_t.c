@@ -91,10 +91,12 @@ EXA_K_INLINE void FN(z_shift)(int64_t c, int64_t h, int64_t w, int64_t kk, int64
                 const real *src = x + (ci * h + rr) * w + q - pad; /* src[j], j in [j0, j1) */
                 for (int64_t j = 0; j < j0; j++)
                     row[j] = 0;
-                /* rows are short (24, 8 in LeNet): fixed 8-element copies
+                /* rows are short (24, 8 in LeNet): fixed 16- and 8-element copies
                  * compile to vector moves, a copy loop to a memcpy call
                  * per row (5% of LeNet's step) */
                 int64_t j = j0;
+                for (; j + 16 <= j1; j += 16)
+                    memcpy(row + j, src + j, 16 * sizeof *row);
                 for (; j + 8 <= j1; j += 8)
                     memcpy(row + j, src + j, 8 * sizeof *row);
                 for (; j < j1; j++)
