@@ -333,15 +333,16 @@ static DconvCase dconv_case(const int64_t geo[7], int64_t V)
  * the definition, scattered).  Odd shapes: 1 and several channels, 1 and 3
  * samples, padding, an even kernel, 17 output channels (a block moved
  * back), output planes that are no whole number of vectors (grad_w's masked
- * last vector) and one smaller than an AVX-512 vector of floats (the AVX2
- * form takes it).  Stride is always 1: the direct kernels have no other. */
+ * last vector), one smaller than an AVX-512 vector of floats (the AVX2
+ * form takes it), and 32 channels with padding (the weight gradient along
+ * channels; LeNet's second layer takes it too).  Stride is always 1: the direct kernels have no other. */
 #define DCONV_REF_TESTS(T, S, TYPE, TOL)                                                           \
     static void dconv_ref_##S(void)                                                                \
     {                                                                                              \
         static const int64_t geo[][7] = { /* c, h, w, o, k, pad, samples */                        \
             { 1, 28, 28, 6, 5, 0, 3 }, { 6, 12, 12, 16, 5, 0, 1 }, { 1, 7, 9, 4, 3, 1, 3 },          \
             { 3, 5, 6, 5, 3, 0, 1 },   { 5, 11, 7, 3, 2, 1, 3 },   { 2, 9, 13, 17, 4, 2, 3 },        \
-            { 4, 6, 6, 2, 1, 0, 3 },   { 3, 8, 8, 7, 5, 2, 1 },                                    \
+            { 4, 6, 6, 2, 1, 0, 3 },   { 3, 8, 8, 7, 5, 2, 1 },   { 3, 9, 9, 32, 3, 1, 3 },         \
         };                                                                                         \
         for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
             DconvCase q = dconv_case(geo[n], 32 / sizeof(T));                                      \

@@ -53,7 +53,7 @@ static inline int64_t exa_dconv_scratch_len(ExaDconvKind kind, int64_t c, int64_
  *             (the shifted input gradient and a tail its sums read)
  *   grad_w    o*ckk*lanes (lane-wise partial sums) + EXA_DCONV_CHUNK*(S + lanes)
  *             (a chunk's shifted inputs) + EXA_DCONV_CHUNK*o*lanes (their g's
- *             last partial vectors) */
+ *             last partial vectors), or the AVX2 form's at these lanes if more */
 static inline int64_t exa_dconv_v4_scratch_len(ExaDconvKind kind, int64_t c, int64_t h, int64_t w, int64_t o,
                                                int64_t kk, int64_t pad, int64_t lanes)
 {
@@ -62,7 +62,11 @@ static inline int64_t exa_dconv_v4_scratch_len(ExaDconvKind kind, int64_t c, int
     switch (kind) {
     case EXA_DCONV_FWD: return o * ckk + shifted;
     case EXA_DCONV_GRAD_X: return o * ckk + o * (oh + 2 * kk - 2) * ow + shifted + lanes + kk;
-    default: return o * ckk * lanes + EXA_DCONV_CHUNK * (shifted + lanes) + EXA_DCONV_CHUNK * o * lanes;
+    default: { /* the larger of the two forms' (along positions; along channels, as AVX2's) */
+        int64_t along_np = o * ckk * lanes + EXA_DCONV_CHUNK * (shifted + lanes) + EXA_DCONV_CHUNK * o * lanes;
+        int64_t along_o = exa_dconv_scratch_len(kind, c, h, w, o, kk, pad, lanes);
+        return along_np > along_o ? along_np : along_o;
+    }
     }
 }
 
