@@ -284,7 +284,8 @@ static int64_t conv_scratch(const FusePlan *p, const IrValue *v)
 }
 
 /* Elements of the scratch of a direct convolution kernel: kernels.h's
- * formula, on AVX2's 32-byte vectors (the kernels' vector width). */
+ * formula, from AVX2's 32-byte vectors (it covers the AVX-512 kernels' and
+ * the im2col fallback's too: which one runs is decided at run time). */
 static int64_t dconv_scratch(const FusePlan *p, const IrValue *v)
 {
     ConvGeometry g = conv_geometry(p, v);

@@ -9,8 +9,9 @@
  * compiled on its own (the runtime globs *.c) kernels_t.c is empty.  A
  * macro-generated body would do the same, but this way the kernels read, and
  * debug, as plain C.  kernels_vec_t.c holds the kernels written with
- * vectors by hand (GCC's vector extensions), and kernels_par_t.c the direct
- * convolutions' entry points, which split them over threads; both are
+ * vectors by hand (GCC's vector extensions), kernels_v4_t.c the direct
+ * convolutions on AVX-512, and kernels_par_t.c the direct convolutions'
+ * entry points, which pick one of them and split it over threads; all are
  * included the same way. */
 #include "exa/kernels.h"
 #include "exa/parallel.h"
@@ -28,6 +29,7 @@
  * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
+#define EXA_K_V4 __attribute__((target("arch=x86-64-v4")))
 #define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define EXA_K_CLONES
@@ -40,9 +42,10 @@ enum { EXA_K_GEMM_THREADED_MIN = 256 };
 
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
- * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).
- * Only the thread that calls the kernels asks (the pool's workers run the
- * vector code they are handed), so the cached answer needs no atomics. */
+ * EXA_KERNELS_BASELINE is unset, 0 or avx2 (tests set it to run the
+ * fallbacks; avx2 stops at the x86-64-v3 code, below).  Only the thread
+ * that calls the kernels asks (the pool's workers run the vector code they
+ * are handed), so the cached answer needs no atomics. */
 static int exa_k_vec_ok(void)
 {
     static int ok = -1;
@@ -50,18 +53,36 @@ static int exa_k_vec_ok(void)
         const char *env = getenv("EXA_KERNELS_BASELINE");
         __builtin_cpu_init();
         ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             !(env && *env && strcmp(env, "0") != 0);
+             !(env && *env && strcmp(env, "0") != 0 && strcmp(env, "avx2") != 0);
+    }
+    return ok;
+}
+
+/* Whether to run the x86-64-v4 code (kernels_v4_t.c): the x86-64-v3 code
+ * runs, the CPU has AVX-512 (F, BW, DQ, VL: what x86-64-v4 lets the compiler
+ * use) and EXA_KERNELS_BASELINE is not avx2. */
+static int exa_k_v4_ok(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        const char *env = getenv("EXA_KERNELS_BASELINE");
+        ok = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             !(env && strcmp(env, "avx2") == 0);
     }
     return ok;
 }
 #endif
 
 #define EXA_K_REAL float
+#define EXA_K_F32 1 /* code written for 8 float lanes (max-pooling's gradient) */
 #define FN(name) name##_f32
 #define GEMM cblas_sgemm
 #include "kernels_t.c"
 #include "kernels_vec_t.c"
+#include "kernels_v4_t.c"
 #include "kernels_par_t.c"
+#undef EXA_K_F32
 #undef EXA_K_REAL
 #undef FN
 #undef GEMM
@@ -71,6 +92,7 @@ static int exa_k_vec_ok(void)
 #define GEMM cblas_dgemm
 #include "kernels_t.c"
 #include "kernels_vec_t.c"
+#include "kernels_v4_t.c"
 #include "kernels_par_t.c"
 #undef EXA_K_REAL
 #undef FN

@@ -4,7 +4,8 @@
  * logsumexp, transpose, concat, max-pooling: rows through
  * exa_parallel_range), and the direct
  * convolutions: the vector kernels with their samples split where the CPU
- * has AVX2, the im2col kernels on one thread elsewhere.
+ * has AVX-512 (kernels_v4_t.c) or AVX2 (kernels_vec_t.c), the im2col
+ * kernels on one thread elsewhere.
  *
  * The forward product and the input gradient are independent per sample:
  * a task is a range of samples and the results do not depend on the number
@@ -92,6 +93,12 @@ void FN(exa_k_concat)(int64_t count, int64_t na, const real *a, int64_t sa, int6
 static void FN(maxpool_range)(const void *ctx, int64_t lo, int64_t n)
 {
     const FN(RowArgs) *r = ctx;
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    if (r->op) { /* exa_k_maxpool found the vector form fits (kernels_vec_t.c) */
+        FN(mp_fwd_vec)(n, r->a, r->b, r->c, r->x + lo * r->sx, r->sx, r->y + lo * r->sy, r->sy);
+        return;
+    }
+#endif
     FN(maxpool_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->y + lo * r->sy, r->sy);
 }
 
@@ -99,12 +106,22 @@ void FN(exa_k_maxpool)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t w
                        int64_t stride, const real *x, int64_t sx, real *y, int64_t sy)
 {
     FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = x, .sx = sx, .y = y, .sy = sy };
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    r.op = exa_k_vec_ok() && FN(mp_grad_vec_fits)(h, w, window, stride);
+#endif
     exa_parallel_range(count, c * h * w, FN(maxpool_range), &r);
 }
 
 static void FN(maxpool_grad_range)(const void *ctx, int64_t lo, int64_t n)
 {
     const FN(RowArgs) *r = ctx;
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    if (r->op) { /* exa_k_maxpool_grad found the vector form fits (kernels_vec_t.c) */
+        FN(mp_grad_vec)(n, r->a, r->b, r->c, r->x + lo * r->sx, r->sx, r->x2 + lo * r->sx2, r->sx2,
+                        r->y + lo * r->sy, r->sy);
+        return;
+    }
+#endif
     FN(maxpool_grad_rows)(n, r->a, r->b, r->c, r->d, r->e, r->x + lo * r->sx, r->sx, r->x2 + lo * r->sx2,
                           r->sx2, r->y + lo * r->sy, r->sy);
 }
@@ -115,6 +132,9 @@ void FN(exa_k_maxpool_grad)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 {
     FN(RowArgs) r = { .a = c, .b = h, .c = w, .d = window, .e = stride, .x = g, .sx = sg, .x2 = x,
                       .sx2 = sx, .y = dx, .sy = sdx };
+#if defined(EXA_K_VEC) && defined(EXA_K_F32)
+    r.op = exa_k_vec_ok() && FN(mp_grad_vec_fits)(h, w, window, stride); /* asked here, not by workers */
+#endif
     exa_parallel_range(count, 2 * c * h * w, FN(maxpool_grad_range), &r);
 }
 
@@ -200,6 +220,13 @@ void FN(exa_k_dconv)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, 
                      int64_t pad, const real *x, int64_t sx, const real *wt, int64_t sw, real *y,
                      int64_t sy, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) {
+        FN(dconv_run)(FN(z_fwd), FN(z_scratch_len)(EXA_DCONV_FWD, c, h, w, o, kk, pad), 0, count, c, h, w, o,
+                      kk, pad, x, sx, wt, sw, y, sy, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_vec), FN(dconv_scratch_len)(c, h, w, o, kk, pad), 0, count, c, h,
@@ -214,6 +241,13 @@ void FN(exa_k_dconv_grad_x)(int64_t count, int64_t c, int64_t h, int64_t w, int6
                             int64_t pad, const real *g, int64_t sg, const real *wt, int64_t sw,
                             real *dx, int64_t sdx, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) {
+        FN(dconv_run)(FN(z_grad_x), FN(z_scratch_len)(EXA_DCONV_GRAD_X, c, h, w, o, kk, pad), 0, count, c, h, w, o,
+                      kk, pad, g, sg, wt, sw, dx, sdx, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_grad_x_vec), FN(dconv_grad_x_scratch_len)(c, h, w, o, kk, pad), 0,
@@ -228,6 +262,14 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
                             int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
                             real *dw, int64_t sdw, real *scratch)
 {
+#ifdef EXA_K_V4
+    if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) { /* along positions or along channels */
+        FN(dconv_run)(FN(z_w_better)(o, h, w, kk, pad) ? FN(z_grad_w) : FN(zc_grad_w),
+                      FN(z_scratch_len)(EXA_DCONV_GRAD_W, c, h, w, o, kk, pad), sdw == 0, count, c, h, w, o,
+                      kk, pad, g, sg, x, sx, dw, sdw, scratch);
+        return;
+    }
+#endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
         FN(dconv_run)(FN(dconv_grad_w_vec), FN(dconv_grad_w_scratch_len)(c, h, w, o, kk, pad),

@@ -408,6 +408,111 @@ static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int
 }
 #undef DC_CHUNK
 
+/* ---- max-pooling's gradient, 2x2 windows at stride 2 (f32) ------------- */
+
+#ifdef EXA_K_F32
+/* kernels_t.c's maxpool_grad_sample for the tiled 2x2 case, by the same
+ * selects, 8 windows at a time: GCC did not vectorise its stride-2 loads
+ * and stores (it was 11% of LeNet's training step, more than the forward
+ * convolution of its first layer).  Each window's four inputs a b / c d
+ * come from two vectors of each input row, split into even and odd lanes;
+ * the four results are interleaved back.  Exactly the scalar loop's
+ * results: the first of a, b, c, d equal to the window's maximum (computed
+ * in that order) takes g, the others 0. */
+typedef int32_t exa_k_mp_imask __attribute__((vector_size(32)));
+#define MP_SEL(m, x, y) ((FN(vec))(((exa_k_mp_imask)(x) & (m)) | ((exa_k_mp_imask)(y) & ~(m))))
+
+/* 8 windows: row 0 of their inputs at r0[0..8) and r0b[0..8) (windows 0-3
+ * and 4-7), row 1 w further on; g for the 8 at gi; dx alike at d0, d0b. */
+EXA_K_INLINE void FN(mp_grad8)(const real *r0, const real *r0b, int64_t w, const real *gi, real *d0,
+                                real *d0b)
+{
+    const exa_k_mp_imask even = { 0, 2, 4, 6, 8, 10, 12, 14 }, odd = { 1, 3, 5, 7, 9, 11, 13, 15 };
+    const exa_k_mp_imask lo = { 0, 8, 1, 9, 2, 10, 3, 11 }, hi = { 4, 12, 5, 13, 6, 14, 7, 15 };
+    FN(vec) u0 = LOADU(r0), u1 = LOADU(r0b), v0 = LOADU(r0 + w), v1 = LOADU(r0b + w), g = LOADU(gi);
+    FN(vec) a = __builtin_shuffle(u0, u1, even), b = __builtin_shuffle(u0, u1, odd);
+    FN(vec) c = __builtin_shuffle(v0, v1, even), d = __builtin_shuffle(v0, v1, odd), zero = { 0 };
+    FN(vec) m = MP_SEL(a > b, a, b);
+    m = MP_SEL(m > c, m, c);
+    m = MP_SEL(m > d, m, d);
+    exa_k_mp_imask ea = a == m, eb = b == m, ec = c == m;
+    FN(vec) da = MP_SEL(ea, g, zero);
+    g = MP_SEL(ea, zero, g);
+    FN(vec) db = MP_SEL(eb, g, zero);
+    g = MP_SEL(eb, zero, g);
+    FN(vec) dc = MP_SEL(ec, g, zero), dd = MP_SEL(ec, zero, g);
+    STOREU(d0, __builtin_shuffle(da, db, lo));
+    STOREU(d0b, __builtin_shuffle(da, db, hi));
+    STOREU(d0 + w, __builtin_shuffle(dc, dd, lo));
+    STOREU(d0b + w, __builtin_shuffle(dc, dd, hi));
+}
+
+/* The forward of the same 8 windows: their maxima, by the scalar loop's
+ * selects (maxpool_sample), into y[0..8). */
+EXA_K_INLINE void FN(mp_fwd8)(const real *r0, const real *r0b, int64_t w, real *y)
+{
+    const exa_k_mp_imask even = { 0, 2, 4, 6, 8, 10, 12, 14 }, odd = { 1, 3, 5, 7, 9, 11, 13, 15 };
+    FN(vec) u0 = LOADU(r0), u1 = LOADU(r0b), v0 = LOADU(r0 + w), v1 = LOADU(r0b + w);
+    FN(vec) a = __builtin_shuffle(u0, u1, even), b = __builtin_shuffle(u0, u1, odd);
+    FN(vec) c = __builtin_shuffle(v0, v1, even), d = __builtin_shuffle(v0, v1, odd);
+    FN(vec) m = MP_SEL(b > a, b, a);
+    m = MP_SEL(c > m, c, m);
+    STOREU(y, MP_SEL(d > m, d, m));
+}
+
+/* Whether mp_grad_vec (and mp_fwd_vec) takes a sample: 2x2 windows at stride 2 tiling x,
+ * output rows of 8 windows or more (a row's last 8 moved back to overlap:
+ * the same values stored twice), or of exactly 4 (two rows at a time). */
+static int FN(mp_grad_vec_fits)(int64_t h, int64_t w, int64_t window, int64_t stride)
+{
+    int64_t ow = w / 2, oh = h / 2;
+    return window == 2 && stride == 2 && h % 2 == 0 && w % 2 == 0 && (ow >= 8 || (ow == 4 && oh % 2 == 0));
+}
+
+EXA_K_VEC
+static void FN(mp_grad_vec)(int64_t count, int64_t c, int64_t h, int64_t w, const real *g, int64_t sg,
+                            const real *x, int64_t sx, real *dx, int64_t sdx)
+{
+    int64_t oh = h / 2, ow = w / 2;
+    for (int64_t s = 0; s < count; s++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const real *xc = x + s * sx + ch * h * w, *gc = g + s * sg + ch * oh * ow;
+            real *dc = dx + s * sdx + ch * h * w;
+            if (ow == 4) /* output rows i and i+1: input rows 2i and 2i+2 */
+                for (int64_t i = 0; i < oh; i += 2)
+                    FN(mp_grad8)(xc + 2 * i * w, xc + (2 * i + 2) * w, w, gc + i * ow, dc + 2 * i * w,
+                                 dc + (2 * i + 2) * w);
+            else
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j0 = 0; j0 < ow; j0 += 8) {
+                        int64_t j = j0 + 8 <= ow ? j0 : ow - 8, at = 2 * i * w + 2 * j;
+                        FN(mp_grad8)(xc + at, xc + at + 8, w, gc + i * ow + j, dc + at, dc + at + 8);
+                    }
+        }
+}
+EXA_K_VEC
+static void FN(mp_fwd_vec)(int64_t count, int64_t c, int64_t h, int64_t w, const real *x, int64_t sx,
+                           real *y, int64_t sy)
+{
+    int64_t oh = h / 2, ow = w / 2;
+    for (int64_t s = 0; s < count; s++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const real *xc = x + s * sx + ch * h * w;
+            real *yc = y + s * sy + ch * oh * ow;
+            if (ow == 4)
+                for (int64_t i = 0; i < oh; i += 2)
+                    FN(mp_fwd8)(xc + 2 * i * w, xc + (2 * i + 2) * w, w, yc + i * ow);
+            else
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j0 = 0; j0 < ow; j0 += 8) {
+                        int64_t j = j0 + 8 <= ow ? j0 : ow - 8, at = 2 * i * w + 2 * j;
+                        FN(mp_fwd8)(xc + at, xc + at + 8, w, yc + i * ow + j);
+                    }
+        }
+}
+#undef MP_SEL
+#endif /* EXA_K_F32 */
+
 /* ---- GEMM with a narrow result ----------------------------------------- */
 
 /* C [m, n] = op(A) [m, k] op(B) [k, n] + beta C for n <= SG_MAXV vectors and

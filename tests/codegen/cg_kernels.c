@@ -326,6 +326,131 @@ static DconvCase dconv_case(const int64_t geo[7], int64_t V)
         }                                                                                          \
     }
 
+/* The direct convolution kernels (whichever vector form the CPU runs:
+ * AVX-512, AVX2 under EXA_KERNELS_BASELINE=avx2, im2col under =1) against
+ * the definition: y per sample against exa_k_conv_ref, dx and the summed dW
+ * against the adjoint written out as loops here (every product w * g * x of
+ * the definition, scattered).  Odd shapes: 1 and several channels, 1 and 3
+ * samples, padding, an even kernel, 17 output channels (a block moved
+ * back), output planes that are no whole number of vectors (grad_w's masked
+ * last vector), one smaller than an AVX-512 vector of floats (the AVX2
+ * form takes it), and 32 channels with padding (the weight gradient along
+ * channels; LeNet's second layer takes it too).  Stride is always 1: the direct kernels have no other. */
+#define DCONV_REF_TESTS(T, S, TYPE, TOL)                                                           \
+    static void dconv_ref_##S(void)                                                                \
+    {                                                                                              \
+        static const int64_t geo[][7] = { /* c, h, w, o, k, pad, samples */                        \
+            { 1, 28, 28, 6, 5, 0, 3 }, { 6, 12, 12, 16, 5, 0, 1 }, { 1, 7, 9, 4, 3, 1, 3 },          \
+            { 3, 5, 6, 5, 3, 0, 1 },   { 5, 11, 7, 3, 2, 1, 3 },   { 2, 9, 13, 17, 4, 2, 3 },        \
+            { 4, 6, 6, 2, 1, 0, 3 },   { 3, 8, 8, 7, 5, 2, 1 },   { 3, 9, 9, 32, 3, 1, 3 },         \
+        };                                                                                         \
+        for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {                                  \
+            DconvCase q = dconv_case(geo[n], 32 / sizeof(T));                                      \
+            int64_t c = q.c, h = q.h, w = q.w, o = q.o, k = q.k, pad = q.pad, B = q.B;             \
+            int64_t oh = q.oh, ow = q.ow, nx = q.nx, ny = q.ny, nw = q.nw;                         \
+            int64_t ns = max64(q.s_fwd, max64(q.s_gx, q.s_gw));                                    \
+            T *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);                    \
+            T *wt = malloc(nw * sizeof *wt), *scratch = malloc(ns * sizeof *scratch);              \
+            T *y = malloc(B * ny * sizeof *y), *yr = malloc(ny * sizeof *yr);                      \
+            T *dx = malloc(B * nx * sizeof *dx), *dw = malloc(nw * sizeof *dw);                    \
+            double *dxr = calloc(B * nx, sizeof *dxr), *dwr = calloc(nw, sizeof *dwr);             \
+            for (int64_t i = 0; i < B * nx; i++)                                                   \
+                x[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < B * ny; i++)                                                   \
+                g[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < nw; i++)                                                       \
+                wt[i] = (T)rnd();                                                                  \
+            exa_k_dconv_##S(B, c, h, w, o, k, pad, x, nx, wt, 0, y, ny, scratch);                  \
+            exa_k_dconv_grad_x_##S(B, c, h, w, o, k, pad, g, ny, wt, 0, dx, nx, scratch);          \
+            exa_k_dconv_grad_w_##S(B, c, h, w, o, k, pad, g, ny, x, nx, dw, 0, scratch);           \
+            double d[3] = { 0 }, m[3] = { 0 };                                                     \
+            for (int64_t s = 0; s < B; s++) {                                                      \
+                exa_k_conv_ref_##S(c, h, w, o, k, 1, pad, x + s * nx, wt, yr);                     \
+                for (int64_t i = 0; i < ny; i++)                                                   \
+                    d[0] = fmax(d[0], fabs((double)y[s * ny + i] - yr[i])),                        \
+                    m[0] = fmax(m[0], fabs((double)yr[i]));                                        \
+                for (int64_t oc = 0; oc < o; oc++)                                                 \
+                    for (int64_t i = 0; i < oh; i++)                                               \
+                        for (int64_t j = 0; j < ow; j++)                                           \
+                            for (int64_t ci = 0; ci < c; ci++)                                     \
+                                for (int64_t p = 0; p < k; p++)                                    \
+                                    for (int64_t r = 0; r < k; r++) {                              \
+                                        int64_t row = i + p - pad, col = j + r - pad;              \
+                                        if (row < 0 || row >= h || col < 0 || col >= w)            \
+                                            continue;                                              \
+                                        int64_t xi = s * nx + (ci * h + row) * w + col;            \
+                                        int64_t wi = ((oc * c + ci) * k + p) * k + r;              \
+                                        double gv = g[s * ny + (oc * oh + i) * ow + j];            \
+                                        dxr[xi] += gv * wt[wi];                                    \
+                                        dwr[wi] += gv * x[xi];                                     \
+                                    }                                                              \
+            }                                                                                      \
+            for (int64_t i = 0; i < B * nx; i++)                                                   \
+                d[1] = fmax(d[1], fabs(dx[i] - dxr[i])), m[1] = fmax(m[1], fabs(dxr[i]));          \
+            for (int64_t i = 0; i < nw; i++)                                                       \
+                d[2] = fmax(d[2], fabs(dw[i] - dwr[i])), m[2] = fmax(m[2], fabs(dwr[i]));          \
+            static const char *what[] = { "dconv = conv_ref", "dconv_grad_x = adjoint",            \
+                                          "dconv_grad_w = adjoint" };                             \
+            for (int e = 0; e < 3; e++) {                                                          \
+                char line[112];                                                                    \
+                snprintf(line, sizeof line, "%s c%d %dx%d o%d k%d p%d B%d", what[e], (int)c,       \
+                         (int)h, (int)w, (int)o, (int)k, (int)pad, (int)B);                        \
+                report(line, TYPE, d[e], m[e], TOL);                                               \
+            }                                                                                      \
+            free(x), free(g), free(wt), free(scratch), free(y), free(yr), free(dx), free(dw);      \
+            free(dxr), free(dwr);                                                                  \
+        }                                                                                          \
+    }
+
+DCONV_REF_TESTS(double, f64, "f64", 1e-12)
+DCONV_REF_TESTS(float, f32, "f32", 1e-5)
+
+/* exa_k_maxpool and exa_k_maxpool_grad (2x2 windows at stride 2: the vector form where the
+ * CPU has AVX2, rows of 8 windows or more, or of 4 two rows at a time, and
+ * the scalar loops elsewhere) against the definition written here: each
+ * window's g to its first maximum in row-major order, exactly.  Inputs on a
+ * grid of 5 values, so that windows hold ties. */
+static void maxpool_grad_exact(void)
+{
+    static const int64_t geo[][3] = { { 3, 24, 24 }, { 2, 8, 8 }, { 1, 32, 32 }, { 2, 6, 6 },
+                                      { 1, 8, 12 }, { 2, 4, 8 }, { 1, 6, 8 }, { 2, 10, 36 } };
+    for (size_t n = 0; n < sizeof geo / sizeof geo[0]; n++) {
+        int64_t c = geo[n][0], h = geo[n][1], w = geo[n][2], B = 3, oh = h / 2, ow = w / 2;
+        int64_t nx = c * h * w, ny = c * oh * ow;
+        float *x = malloc(B * nx * sizeof *x), *g = malloc(B * ny * sizeof *g);
+        float *dx = malloc(B * nx * sizeof *dx), *ref = calloc(B * nx, sizeof *ref);
+        for (int64_t i = 0; i < B * nx; i++)
+            x[i] = (float)(int)(rnd() * 2.5);
+        for (int64_t i = 0; i < B * ny; i++)
+            g[i] = (float)rnd();
+        for (int64_t i = 0; i < B * nx; i++)
+            dx[i] = 99;
+        exa_k_maxpool_grad_f32(B, c, h, w, 2, 2, g, ny, x, nx, dx, nx);
+        float *y = malloc(B * ny * sizeof *y), *yref = malloc(B * ny * sizeof *yref);
+        exa_k_maxpool_f32(B, c, h, w, 2, 2, x, nx, y, ny);
+        for (int64_t s = 0; s < B; s++)
+            for (int64_t ch = 0; ch < c; ch++)
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        int64_t best = s * nx + (ch * h + 2 * i) * w + 2 * j;
+                        for (int64_t p = 0; p < 2; p++)
+                            for (int64_t q = 0; q < 2; q++) {
+                                int64_t at = s * nx + (ch * h + 2 * i + p) * w + 2 * j + q;
+                                best = x[at] > x[best] ? at : best;
+                            }
+                        ref[best] += g[s * ny + (ch * oh + i) * ow + j];
+                        yref[s * ny + (ch * oh + i) * ow + j] = x[best];
+                    }
+        char line[96];
+        snprintf(line, sizeof line, "maxpool(_grad) 2x2 exact c%d %dx%d B3", (int)c, (int)h, (int)w);
+        int same = memcmp(dx, ref, (size_t)(B * nx) * sizeof *dx) == 0 &&
+                   memcmp(y, yref, (size_t)(B * ny) * sizeof *y) == 0;
+        printf("%s %-34s f32\n", same ? "ok  " : "FAIL", line);
+        failed += !same;
+        free(x), free(g), free(dx), free(ref), free(y), free(yref);
+    }
+}
+
 /* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
  * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
  * widths off the vector length, one column) and OpenBLAS (too wide, op(B)
@@ -458,6 +583,9 @@ int main(void)
     conv_batch();
     dconv_f64();
     dconv_f32();
+    dconv_ref_f64();
+    dconv_ref_f32();
+    maxpool_grad_exact();
     dconv_threads_f64();
     dconv_threads_f32();
     gemm_shapes_f64();

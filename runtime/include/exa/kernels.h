@@ -45,13 +45,41 @@ static inline int64_t exa_dconv_scratch_len(ExaDconvKind kind, int64_t c, int64_
     }
 }
 
-/* What a caller allocates: on a CPU without AVX2 the direct kernels run the
- * im2col ones, so also room for the im2col matrix [c*kk*kk, oh*ow]. */
+/* Scratch of the AVX-512 direct convolutions (kernels_v4_t.c), on vectors of
+ * `lanes` reals (twice the AVX2 ones): with S = c*kk*(h+2pad)*ow (the input
+ * copied kk times, shifted) and ckk = c*kk*kk,
+ *   forward   o*ckk (the weights reordered) + S
+ *   grad_x    o*ckk + o*(oh+2kk-2)*ow (g with zero rows) + S + lanes + kk
+ *             (the shifted input gradient and a tail its sums read)
+ *   grad_w    o*ckk*lanes (lane-wise partial sums) + EXA_DCONV_CHUNK*(S + lanes)
+ *             (a chunk's shifted inputs) + EXA_DCONV_CHUNK*o*lanes (their g's
+ *             last partial vectors), or the AVX2 form's at these lanes if more */
+static inline int64_t exa_dconv_v4_scratch_len(ExaDconvKind kind, int64_t c, int64_t h, int64_t w, int64_t o,
+                                               int64_t kk, int64_t pad, int64_t lanes)
+{
+    int64_t hp = h + 2 * pad, oh = hp - kk + 1, ow = w + 2 * pad - kk + 1;
+    int64_t ckk = c * kk * kk, shifted = c * kk * hp * ow;
+    switch (kind) {
+    case EXA_DCONV_FWD: return o * ckk + shifted;
+    case EXA_DCONV_GRAD_X: return o * ckk + o * (oh + 2 * kk - 2) * ow + shifted + lanes + kk;
+    default: { /* the larger of the two forms' (along positions; along channels, as AVX2's) */
+        int64_t along_np = o * ckk * lanes + EXA_DCONV_CHUNK * (shifted + lanes) + EXA_DCONV_CHUNK * o * lanes;
+        int64_t along_o = exa_dconv_scratch_len(kind, c, h, w, o, kk, pad, lanes);
+        return along_np > along_o ? along_np : along_o;
+    }
+    }
+}
+
+/* What a caller allocates: the most any of the kernels a CPU may run needs:
+ * AVX2's (lanes), AVX-512's (2 lanes) or, on a CPU without AVX2, the im2col
+ * ones' (the im2col matrix [c*kk*kk, oh*ow]). */
 static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int64_t h, int64_t w, int64_t o,
                                               int64_t kk, int64_t pad, int64_t lanes)
 {
     int64_t n = exa_dconv_scratch_len(kind, c, h, w, o, kk, pad, lanes);
+    int64_t v4 = exa_dconv_v4_scratch_len(kind, c, h, w, o, kk, pad, 2 * lanes);
     int64_t im2col = c * kk * kk * (h + 2 * pad - kk + 1) * (w + 2 * pad - kk + 1);
+    n = n > v4 ? n : v4;
     return n > im2col ? n : im2col;
 }
 
