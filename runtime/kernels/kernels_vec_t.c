@@ -423,6 +423,26 @@ static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int
 #define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
 #define SG_PACK 4096 /* elements of packed op(B): k * vectors * VL */
 
+/* A row of C (nv vectors, n elements) = acc + beta C; the row's last
+ * vector may be partial: through a whole one */
+EXA_K_INLINE void FN(sg_store)(int nv, const FN(vec) *acc, real *restrict ci, int64_t n, real beta)
+{
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        int64_t lanes = n - v * VL < VL ? n - v * VL : VL;
+        real part[VL] = { 0 };
+        real *at = lanes == VL ? ci + v * VL : part;
+        if (lanes < VL && beta != 0)
+            memcpy(part, ci + v * VL, (size_t)lanes * sizeof *part);
+        FN(vec) out = acc[v];
+        if (beta != 0)
+            out += beta * LOADU(at);
+        STOREU(at, out);
+        if (lanes < VL)
+            memcpy(ci + v * VL, part, (size_t)lanes * sizeof *part);
+    }
+}
+
 /* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
  * inlined): a(i, l) is a[i*sai + l*sal]. */
 EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
@@ -450,24 +470,8 @@ EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < nr; r++) {
-        real *ci = c + (i0 + r) * ldc;
-#pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) {
-            /* the row's last vector may be partial: through a whole one */
-            int64_t lanes = n - v * VL < VL ? n - v * VL : VL;
-            real part[VL] = { 0 };
-            real *at = lanes == VL ? ci + v * VL : part;
-            if (lanes < VL && beta != 0)
-                memcpy(part, ci + v * VL, (size_t)lanes * sizeof *part);
-            FN(vec) out = acc[r * nv + v];
-            if (beta != 0)
-                out += beta * LOADU(at);
-            STOREU(at, out);
-            if (lanes < VL)
-                memcpy(ci + v * VL, part, (size_t)lanes * sizeof *part);
-        }
-    }
+    for (int r = 0; r < nr; r++)
+        FN(sg_store)(nv, acc + r * nv, c + (i0 + r) * ldc, n, beta);
 }
 
 /* Whether exa_k_gemm takes FN(gemm_narrow) for these sizes: C at most
@@ -723,8 +727,65 @@ static void FN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
 #undef TG_KBLOCK
 #undef TG_SHAPES
 
+/* ---- column sums ------------------------------------------------------- */
+
+/* kernels_t.c's sum_rows over the whole vectors of each row, with the
+ * partial sums in registers: 4 sets (row r to set r % 4) of up to 3
+ * vectors; the columns past the last whole vector through sum_rows. */
+EXA_K_INLINE void FN(sum_cols_block)(int nv, int64_t rows, int64_t ldx, const real *restrict x,
+                                     real *restrict y)
+{
+    FN(vec) s[12]; /* [set * 3 + v] */
+#pragma GCC unroll 12
+    for (int e = 0; e < 12; e++)
+        s[e] = (FN(vec)){0};
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++)
+                s[q * 3 + v] += LOADU(x + (r + q) * ldx + v * VL);
+    for (; r < rows; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            s[v] += LOADU(x + r * ldx + v * VL);
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++)
+        STOREU(y + v * VL, (s[v] + s[3 + v]) + (s[6 + v] + s[9 + v]));
+}
+
+EXA_K_VEC
+static void FN(sum_cols_vec)(int64_t rows, int64_t n, const real *x, real *y)
+{
+    int64_t whole = n / VL * VL, c0 = 0;
+    for (; c0 + 3 * VL <= whole; c0 += 3 * VL)
+        FN(sum_cols_block)(3, rows, n, x + c0, y + c0);
+    if (whole - c0 == 2 * VL)
+        FN(sum_cols_block)(2, rows, n, x + c0, y + c0);
+    else if (whole - c0 == VL)
+        FN(sum_cols_block)(1, rows, n, x + c0, y + c0);
+    if (whole < n)
+        FN(sum_rows)(rows, n - whole, n, x + whole, y + whole);
+}
+
 #undef VL
 #endif /* EXA_K_VEC */
+
+/* exa_k_reduce_to's column sums in vectors where the CPU has them (declared
+ * in kernels_t.c): 1 when done, 0 when kernels_t.c's loop is to. */
+static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(sum_cols_vec)(rows, n, x, y);
+        return 1;
+    }
+#else
+    (void)rows, (void)n, (void)x, (void)y;
+#endif
+    return 0;
+}
 
 /* exa_k_gemm's narrow path (declared in kernels_t.c): 1 when it computed the
  * product, 0 when OpenBLAS is to. */
