@@ -28,6 +28,7 @@
  * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
+#define EXA_K_VEC4 __attribute__((target("arch=x86-64-v4")))
 #define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define EXA_K_CLONES
@@ -50,6 +51,21 @@ static int exa_k_vec_ok(void)
         const char *env = getenv("EXA_KERNELS_BASELINE");
         __builtin_cpu_init();
         ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             !(env && *env && strcmp(env, "0") != 0);
+    }
+    return ok;
+}
+
+/* Whether to run the GEMM kernels' x86-64-v4 (AVX-512) code: the CPU has
+ * it, and EXA_KERNELS_AVX2 is unset or 0 (tests set it to run the AVX2
+ * code on such a CPU). */
+static int exa_k_vec4_ok(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        const char *env = getenv("EXA_KERNELS_AVX2");
+        ok = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
              !(env && *env && strcmp(env, "0") != 0);
     }
     return ok;
