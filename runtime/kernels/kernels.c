@@ -28,7 +28,7 @@
  * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
-#define EXA_K_VEC4 __attribute__((target("arch=x86-64-v4")))
+#define EXA_K_V4 __attribute__((target("arch=x86-64-v4")))
 #define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define EXA_K_CLONES
@@ -41,9 +41,10 @@ enum { EXA_K_GEMM_THREADED_MIN = 256 };
 
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
- * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).
- * Only the thread that calls the kernels asks (the pool's workers run the
- * vector code they are handed), so the cached answer needs no atomics. */
+ * EXA_KERNELS_BASELINE is unset, 0 or avx2 (tests set it to run the
+ * fallbacks; avx2 stops at the x86-64-v3 code, below).  Only the thread
+ * that calls the kernels asks (the pool's workers run the vector code they
+ * are handed), so the cached answer needs no atomics. */
 static int exa_k_vec_ok(void)
 {
     static int ok = -1;
@@ -51,22 +52,22 @@ static int exa_k_vec_ok(void)
         const char *env = getenv("EXA_KERNELS_BASELINE");
         __builtin_cpu_init();
         ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             !(env && *env && strcmp(env, "0") != 0);
+             !(env && *env && strcmp(env, "0") != 0 && strcmp(env, "avx2") != 0);
     }
     return ok;
 }
 
-/* Whether to run the GEMM kernels' x86-64-v4 (AVX-512) code: the CPU has
- * it, and EXA_KERNELS_AVX2 is unset or 0 (tests set it to run the AVX2
- * code on such a CPU). */
-static int exa_k_vec4_ok(void)
+/* Whether to run the x86-64-v4 code (kernels_v4_t.c): the x86-64-v3 code
+ * runs, the CPU has AVX-512 (F, BW, DQ, VL: what x86-64-v4 lets the compiler
+ * use) and EXA_KERNELS_BASELINE is not avx2. */
+static int exa_k_v4_ok(void)
 {
     static int ok = -1;
     if (ok < 0) {
-        const char *env = getenv("EXA_KERNELS_AVX2");
-        ok = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-             !(env && *env && strcmp(env, "0") != 0);
+        const char *env = getenv("EXA_KERNELS_BASELINE");
+        ok = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             !(env && strcmp(env, "avx2") == 0);
     }
     return ok;
 }

@@ -419,7 +419,7 @@ static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int
 #undef GTARGET
 #define GN(name) FN(name##_v4)
 #define GBYTES 64
-#define GTARGET EXA_K_VEC4
+#define GTARGET EXA_K_V4
 #include "kernels_gemm_t.c"
 #undef GN
 #undef GBYTES
@@ -495,7 +495,7 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
      * 256-bit vector), else the 256-bit code */
     if (!exa_k_vec_ok())
         return 0;
-    int v4 = exa_k_vec4_ok();
+    int v4 = exa_k_v4_ok();
     if (v4 && FN(gemm_is_tall_v4)(ta, tb, m, n, k, lda, ldb) && FN(tall_cost_v4)(m, n) < FN(tall_cost_v3)(m, n)) {
         FN(gemm_tall_v4)(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;

@@ -12,7 +12,7 @@
  * on the thread count); softmax, logsumexp, reduce_to, slice and
  * slice_add against loops written here; GEMM over a long k (A^T B) and
  * reduce_to's column sums against sums in f64 (ctest runs all of it also
- * with EXA_KERNELS_AVX2=1, the GEMMs' 256-bit code, and with
+ * with EXA_KERNELS_BASELINE=avx2, the GEMMs' 256-bit code, and with
  * EXA_KERNELS_BASELINE=1, the fallbacks); a product of few outputs leaves
  * OpenBLAS's thread count as it found it.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
