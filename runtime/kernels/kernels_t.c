@@ -116,10 +116,52 @@ void FN(exa_k_batch_sum)(int64_t n, const real *x, real *y, int64_t batch, int w
     exa_batch_sum(y, n, (int)sizeof *y, batch, weighted);
 }
 
+/* y [n] = the sum of the rows of x [rows, n] (rows ldx apart): a bias
+ * gradient, the batch summed away.  Rows go in turn to 4 partial sums (the
+ * rows past the last whole turn to the first), then y = (s0 + s1) + (s2 +
+ * s3): four independent chains of adds where one waited on each add's
+ * latency.  The order is fixed by the shape alone; kernels_vec_t.c's
+ * vector version adds in the same order, lane by lane, so both give the
+ * same sums. */
+#define RT_COLS 64
+static void FN(sum_rows)(int64_t rows, int64_t n, int64_t ldx, const real *restrict x, real *restrict y)
+{
+    for (int64_t c0 = 0; c0 < n; c0 += RT_COLS) {
+        int64_t w = n - c0 < RT_COLS ? n - c0 : RT_COLS, r = 0;
+        real s[4][RT_COLS];
+        for (int q = 0; q < 4; q++)
+            for (int64_t i = 0; i < w; i++)
+                s[q][i] = 0;
+        const real *xc = x + c0;
+        for (; r + 4 <= rows; r += 4)
+            for (int q = 0; q < 4; q++)
+                for (int64_t i = 0; i < w; i++)
+                    s[q][i] += xc[(r + q) * ldx + i];
+        for (; r < rows; r++)
+            for (int64_t i = 0; i < w; i++)
+                s[0][i] += xc[r * ldx + i];
+        for (int64_t i = 0; i < w; i++)
+            y[c0 + i] = (s[0][i] + s[1][i]) + (s[2][i] + s[3][i]);
+    }
+}
+#undef RT_COLS
+
+static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y);
+
 /* y [ysize] = sum of x [dim...] into y[sum_d i_d ystride[d]] */
 void FN(exa_k_reduce_to)(int ndim, const int64_t *dim, const int64_t *ystride, const real *x,
                          real *y, int64_t ysize)
 {
+    if (ndim >= 2 && ystride[ndim - 1] == 1 && ysize == dim[ndim - 1]) {
+        int64_t rows = 1, d = 0;
+        for (; d < ndim - 1 && ystride[d] == 0; d++)
+            rows *= dim[d];
+        if (d == ndim - 1) { /* every dim but the last summed: column sums */
+            if (!FN(sum_rows_try)(rows, dim[ndim - 1], x, y))
+                FN(sum_rows)(rows, dim[ndim - 1], dim[ndim - 1], x, y);
+            return;
+        }
+    }
     memset(y, 0, (size_t)ysize * sizeof *y);
     if (ndim == 0) {
         y[0] += x[0];

@@ -513,135 +513,82 @@ static void FN(mp_fwd_vec)(int64_t count, int64_t c, int64_t h, int64_t w, const
 #undef MP_SEL
 #endif /* EXA_K_F32 */
 
-/* ---- GEMM with a narrow result ----------------------------------------- */
+/* ---- GEMM: narrow results and long k (kernels_gemm_t.c), in 256- and
+ * 512-bit vectors ---- */
+#define GN(name) FN(name##_v3)
+#define GBYTES 32
+#define GTARGET EXA_K_VEC
+#include "kernels_gemm_t.c"
+#undef GN
+#undef GBYTES
+#undef GTARGET
+#define GN(name) FN(name##_v4)
+#define GBYTES 64
+#define GTARGET EXA_K_V4
+#include "kernels_gemm_t.c"
+#undef GN
+#undef GBYTES
+#undef GTARGET
 
-/* C [m, n] = op(A) [m, k] op(B) [k, n] + beta C for n <= SG_MAXV vectors and
- * a small op(B) (the PINN's 1000x40 by 40x40, the ODE nets' 5000x8 by 8x8).
- * Measured on one core (AVX2), against cblas_sgemm: 1000x40 by 40x40 56-66
- * GFLOP/s against 50-52, 5000x8 by 8x8 29-39 against 17, 1000x2 by 2x40 21
- * against 7.5.
- * OpenBLAS packs both operands and clears C on every call, which for these
- * shapes costs about as much as the products: here op(B) is packed once into
- * rows of whole vectors (zero-padded), and each block of rows of C is a set
- * of register accumulators, one broadcast of op(A) times each vector of the
- * row of op(B) per step of k. */
-#define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
-#define SG_PACK 4096 /* elements of packed op(B): k * vectors * VL */
+/* ---- column sums ------------------------------------------------------- */
 
-/* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
- * inlined): a(i, l) is a[i*sai + l*sal]. */
-EXA_K_INLINE void FN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
-                               int64_t sal, const real *restrict bp, int64_t k, int64_t n,
-                               real beta, real *restrict c, int64_t ldc)
+/* kernels_t.c's sum_rows over the whole vectors of each row, with the
+ * partial sums in registers: 4 sets (row r to set r % 4) of up to 3
+ * vectors; the columns past the last whole vector through sum_rows. */
+EXA_K_INLINE void FN(sum_cols_block)(int nv, int64_t rows, int64_t ldx, const real *restrict x,
+                                     real *restrict y)
 {
-    FN(vec) acc[12]; /* [r * nv + v] */
+    FN(vec) s[12]; /* [set * 3 + v] */
 #pragma GCC unroll 12
-    for (int r = 0; r < nr; r++)
-#pragma GCC unroll 8
-        for (int v = 0; v < nv; v++)
-            acc[r * nv + v] = (FN(vec)){0};
-    const real *ai = a + i0 * sai;
-    for (int64_t l = 0; l < k; l++) {
-        FN(vec) bv[SG_MAXV];
-#pragma GCC unroll 8
-        for (int v = 0; v < nv; v++)
-            bv[v] = LOADU(bp + (l * nv + v) * VL);
-#pragma GCC unroll 12
-        for (int r = 0; r < nr; r++) {
-            real av = ai[r * sai + l * sal];
-#pragma GCC unroll 8
+    for (int e = 0; e < 12; e++)
+        s[e] = (FN(vec)){0};
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+#pragma GCC unroll 3
             for (int v = 0; v < nv; v++)
-                acc[r * nv + v] += av * bv[v];
-        }
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < nr; r++) {
-        real *ci = c + (i0 + r) * ldc;
-#pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) {
-            /* the row's last vector may be partial: through a whole one */
-            int64_t lanes = n - v * VL < VL ? n - v * VL : VL;
-            real part[VL] = { 0 };
-            real *at = lanes == VL ? ci + v * VL : part;
-            if (lanes < VL && beta != 0)
-                memcpy(part, ci + v * VL, (size_t)lanes * sizeof *part);
-            FN(vec) out = acc[r * nv + v];
-            if (beta != 0)
-                out += beta * LOADU(at);
-            STOREU(at, out);
-            if (lanes < VL)
-                memcpy(ci + v * VL, part, (size_t)lanes * sizeof *part);
-        }
-    }
+                s[q * 3 + v] += LOADU(x + (r + q) * ldx + v * VL);
+    for (; r < rows; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++)
+            s[v] += LOADU(x + r * ldx + v * VL);
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++)
+        STOREU(y + v * VL, (s[v] + s[3 + v]) + (s[6 + v] + s[9 + v]));
 }
-
-/* Whether exa_k_gemm takes FN(gemm_narrow) for these sizes: C at most
- * SG_MAXV vectors wide (at 8, one row a block, it only ties OpenBLAS), op(B)
- * small enough to pack, and one whole block of rows at least (a few rows
- * over a long k, as in an 8x8 weight gradient, are one accumulator each and
- * wait on the multiply-add latency: 7 GFLOP/s against OpenBLAS's 19). */
-static int FN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
-{
-    int64_t nv = (n + VL - 1) / VL;
-    return nv <= SG_MAXV && k * nv * VL <= SG_PACK && m >= 12 / nv;
-}
-
-/* Rows lo .. lo+count-1 of C, from the packed op(B) (an exa_parallel_range
- * task: each row is the same sum in the same order whatever the split). */
-typedef struct FN(SgJob) {
-    int nv;
-    const real *a, *bp;
-    int64_t sai, sal, k, n, ldc;
-    real beta;
-    real *c;
-} FN(SgJob);
 
 EXA_K_VEC
-static void FN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
+static void FN(sum_cols_vec)(int64_t rows, int64_t n, const real *x, real *y)
 {
-    const FN(SgJob) *j = ctx;
-    const real *a = j->a, *bp = j->bp;
-    int64_t sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
-    real beta = j->beta, *c = j->c;
-    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
-#define SG_CASE(NV)                                                                            \
-    case NV:                                                                                   \
-        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
-            FN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
-        for (; i < m; i++)                                                                     \
-            FN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
-        break
-    switch (j->nv) {
-        SG_CASE(1); SG_CASE(2); SG_CASE(3);
-        SG_CASE(4); SG_CASE(5); SG_CASE(6);
-    }
-#undef SG_CASE
+    int64_t whole = n / VL * VL, c0 = 0;
+    for (; c0 + 3 * VL <= whole; c0 += 3 * VL)
+        FN(sum_cols_block)(3, rows, n, x + c0, y + c0);
+    if (whole - c0 == 2 * VL)
+        FN(sum_cols_block)(2, rows, n, x + c0, y + c0);
+    else if (whole - c0 == VL)
+        FN(sum_cols_block)(1, rows, n, x + c0, y + c0);
+    if (whole < n)
+        FN(sum_rows)(rows, n - whole, n, x + whole, y + whole);
 }
-
-/* One product (exa_k_gemm's arguments for one i; FN(gemm_is_narrow)): op(B)
- * packed once, the rows of C split over --threads. */
-EXA_K_VEC
-static void FN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
-                            int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
-{
-    real bp[SG_PACK] __attribute__((aligned(32)));
-    int nv = (int)((n + VL - 1) / VL);
-    for (int64_t l = 0; l < k; l++) {
-        real *row = bp + l * nv * VL;
-        for (int64_t j = 0; j < n; j++)
-            row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
-        for (int64_t j = n; j < nv * VL; j++)
-            row[j] = 0;
-    }
-    FN(SgJob) job = { nv, a, bp, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
-    exa_parallel_range(m, 2 * k * n, FN(sg_rows), &job);
-}
-
-#undef SG_MAXV
-#undef SG_PACK
 
 #undef VL
 #endif /* EXA_K_VEC */
+
+/* exa_k_reduce_to's column sums in vectors where the CPU has them (declared
+ * in kernels_t.c): 1 when done, 0 when kernels_t.c's loop is to. */
+static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        FN(sum_cols_vec)(rows, n, x, y);
+        return 1;
+    }
+#else
+    (void)rows, (void)n, (void)x, (void)y;
+#endif
+    return 0;
+}
 
 /* exa_k_gemm's narrow path (declared in kernels_t.c): 1 when it computed the
  * product, 0 when OpenBLAS is to. */
@@ -649,8 +596,25 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
                                int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
 #ifdef EXA_K_VEC
-    if (exa_k_vec_ok() && FN(gemm_is_narrow)(m, n, k)) {
-        FN(gemm_narrow)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    /* the 512-bit code where it does fewer multiply-adds (C wider than one
+     * 256-bit vector), else the 256-bit code */
+    if (!exa_k_vec_ok())
+        return 0;
+    int v4 = exa_k_v4_ok();
+    if (v4 && FN(gemm_is_tall_v4)(ta, tb, m, n, k, lda, ldb) && FN(tall_cost_v4)(m, n) < FN(tall_cost_v3)(m, n)) {
+        FN(gemm_tall_v4)(m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return 1;
+    }
+    if (FN(gemm_is_tall_v3)(ta, tb, m, n, k, lda, ldb)) {
+        FN(gemm_tall_v3)(m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return 1;
+    }
+    if (v4 && FN(gemm_is_narrow_v4)(m, n, k) && FN(narrow_vectors_v4)(n) < FN(narrow_vectors_v3)(n)) {
+        FN(gemm_narrow_v4)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return 1;
+    }
+    if (FN(gemm_is_narrow_v3)(m, n, k)) {
+        FN(gemm_narrow_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;
     }
 #else

@@ -10,7 +10,10 @@
  * direct convolution kernels against the im2col ones, and on 1 thread
  * against 3 (bit for bit: the weight gradient's partial sums do not depend
  * on the thread count); softmax, logsumexp, reduce_to, slice and
- * slice_add against loops written here; a product of few outputs leaves
+ * slice_add against loops written here; GEMM over a long k (A^T B) and
+ * reduce_to's column sums against sums in f64 (ctest runs all of it also
+ * with EXA_KERNELS_BASELINE=avx2, the GEMMs' 256-bit code, and with
+ * EXA_KERNELS_BASELINE=1, the fallbacks); a product of few outputs leaves
  * OpenBLAS's thread count as it found it.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
@@ -488,6 +491,105 @@ static void maxpool_grad_exact(void)
             }                                                                                      \
     }
 
+/* exa_k_gemm's long-k kernel (kernels_vec_t.c gemm_tall: C = A^T B + beta
+ * C, a weight gradient summed over the batch) against exa_k_gemm_ref in
+ * f64 on the same values: sides 1, 7, 8, 9, 33, 64 (one vector and its
+ * neighbours, several tiles and vectors, the largest taken), k = 1 and 5
+ * (the other paths), 64, 67 and 5000 (the rows past the last whole set),
+ * rows exactly as long as C's and 3 longer, beta 0 and 0.5.  Each operand
+ * is allocated to its last element exactly, so ASan reports a read past
+ * it (the kernel reads whole vectors).  Then a few shapes on 3 threads
+ * against 1, bit for bit. */
+#define GEMM_TALL_TESTS(T, S, TYPE, TOL)                                                           \
+    static void gemm_tall_##S(void)                                                                \
+    {                                                                                              \
+        static const int64_t side[] = { 1, 7, 8, 9, 33, 64 }, ks[] = { 1, 5, 64, 67, 5000 };       \
+        enum { NS = sizeof side / sizeof side[0] };                                                \
+        for (size_t e = 0; e < sizeof ks / sizeof ks[0]; e++) {                                    \
+            double worst = 0;                                                                      \
+            for (int t = 0; t < NS * NS * 2; t++) {                                                \
+                int64_t m = side[t % NS], n = side[t / NS % NS], pad = t / (NS * NS) ? 3 : 0;      \
+                int64_t k = ks[e], lda = m + pad, ldb = n + pad;                                   \
+                int64_t na = (k - 1) * lda + m, nb = (k - 1) * ldb + n;                            \
+                T *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c1 = malloc(m * n * sizeof *c1); \
+                double *ad = malloc(na * sizeof *ad), *bd = malloc(nb * sizeof *bd);               \
+                double *c2 = malloc(m * n * sizeof *c2);                                           \
+                for (int64_t i = 0; i < na; i++)                                                   \
+                    ad[i] = a[i] = (T)rnd();                                                       \
+                for (int64_t i = 0; i < nb; i++)                                                   \
+                    bd[i] = b[i] = (T)rnd();                                                       \
+                for (int64_t i = 0; i < m * n; i++)                                                \
+                    c2[i] = c1[i] = (T)rnd();                                                      \
+                exa_k_gemm_##S(1, 1, 0, m, n, k, a, lda, 0, b, ldb, 0, (T)(pad ? 0.5 : 0), c1, n, 0); \
+                exa_k_gemm_ref_f64(1, 1, 0, m, n, k, ad, lda, 0, bd, ldb, 0, pad ? 0.5 : 0, c2, n, 0); \
+                double d = 0, sz = 0;                                                              \
+                for (int64_t i = 0; i < m * n; i++)                                                \
+                    d = fmax(d, fabs(c1[i] - c2[i])), sz = fmax(sz, fabs(c2[i]));                  \
+                worst = fmax(worst, d / (sz > 0 ? sz : 1));                                        \
+                free(a), free(b), free(c1), free(ad), free(bd), free(c2);                          \
+            }                                                                                      \
+            char what[64];                                                                         \
+            snprintf(what, sizeof what, "gemm A^T B, %d sides^2 x 2, k %d", NS, (int)ks[e]);        \
+            report(what, TYPE, worst, 1, TOL);                                                     \
+        }                                                                                          \
+        static const int64_t shape[][3] = { { 8, 8, 5000 }, { 40, 40, 1000 }, { 33, 9, 777 },     \
+                                            { 40, 2, 1000 } };                                     \
+        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
+            int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
+            T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                      \
+            T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                    \
+            for (int64_t i = 0; i < k * m; i++)                                                    \
+                a[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < k * n; i++)                                                    \
+                b[i] = (T)rnd();                                                                   \
+            for (int r = 0; r < 2; r++) {                                                          \
+                exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
+                exa_k_gemm_##S(1, 1, 0, m, n, k, a, m, 0, b, n, 0, 0, c[r], n, 0);                 \
+            }                                                                                      \
+            exa_parallel_set_threads(1);                                                           \
+            int same = memcmp(c[0], c[1], (size_t)(m * n) * sizeof(T)) == 0;                       \
+            printf("%s gemm A^T B %dx%dx%d %s: 3 threads %s 1\n", same ? "ok  " : "FAIL", (int)m,   \
+                   (int)n, (int)k, TYPE, same ? "equal" : "differ from");                          \
+            failed += !same;                                                                       \
+            free(a), free(b), free(c[0]), free(c[1]);                                              \
+        }                                                                                          \
+    }
+
+/* exa_k_reduce_to's column sums (every dim but the last summed: a bias
+ * gradient) against a sum in double: [7, 29, 70] (the rows past the last
+ * turn of 4, columns past one block of 64) and [5000, 8]. */
+#define REDUCE_COLS_TESTS(T, S, TYPE, TOL)                                                         \
+    static void reduce_cols_##S(void)                                                              \
+    {                                                                                              \
+        static const int64_t dims[2][3] = { { 7, 29, 70 }, { 5000, 8, 0 } };                       \
+        for (int e = 0; e < 2; e++) {                                                              \
+            int nd = dims[e][2] ? 3 : 2;                                                           \
+            int64_t n = dims[e][nd - 1], rows = dims[e][0] * (nd == 3 ? dims[e][1] : 1);           \
+            int64_t ys[3] = { 0, 0, 0 };                                                           \
+            ys[nd - 1] = 1;                                                                        \
+            T *x = malloc(rows * n * sizeof *x), *y = malloc(n * sizeof *y);                       \
+            for (int64_t i = 0; i < rows * n; i++)                                                 \
+                x[i] = (T)rnd();                                                                   \
+            exa_k_reduce_to_##S(nd, dims[e], ys, x, y, n);                                         \
+            double d = 0, sz = 0;                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                double acc = 0;                                                                    \
+                for (int64_t r = 0; r < rows; r++)                                                 \
+                    acc += x[r * n + i];                                                           \
+                d = fmax(d, fabs(acc - y[i])), sz = fmax(sz, fabs(acc));                           \
+            }                                                                                      \
+            char what[64];                                                                         \
+            snprintf(what, sizeof what, "reduce_to column sums %d rows x %d", (int)rows, (int)n);  \
+            report(what, TYPE, d, sz, TOL);                                                        \
+            free(x), free(y);                                                                      \
+        }                                                                                          \
+    }
+
+GEMM_TALL_TESTS(double, f64, "f64", 1e-12)
+GEMM_TALL_TESTS(float, f32, "f32", 1e-5)
+REDUCE_COLS_TESTS(double, f64, "f64", 1e-12)
+REDUCE_COLS_TESTS(float, f32, "f32", 1e-5)
+
 GEMM_SHAPES_TESTS(double, f64, "f64", 1e-12)
 GEMM_SHAPES_TESTS(float, f32, "f32", 1e-5)
 
@@ -590,6 +692,10 @@ int main(void)
     dconv_threads_f32();
     gemm_shapes_f64();
     gemm_shapes_f32();
+    gemm_tall_f64();
+    gemm_tall_f32();
+    reduce_cols_f64();
+    reduce_cols_f32();
     tests_f64();
     tests_f32();
     printf("%d failed\n", failed);

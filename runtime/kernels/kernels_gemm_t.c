@@ -1,0 +1,360 @@
+/* kernels_gemm_t.c - exa's own GEMM kernels for narrow and long-k
+ * products, the type- and vector-generic body: included by kernels_vec_t.c
+ * once per vector width for each type, with GN(name) (FN(name) with the
+ * width's suffix), GBYTES (the vector's bytes) and GTARGET (the target
+ * attribute its entry points are compiled for) defined: 32 bytes for
+ * x86-64-v3 (AVX2), 64 for x86-64-v4 (AVX-512), picked per CPU by
+ * kernels_vec_t.c's gemm_narrow_try.  The same code in 512-bit vectors ran
+ * the PINN's 40x40 weight gradient over 1000 rows in half the time of the
+ * 256-bit one (25 against 52 us) and its 1000x40 by 40x40 forward product
+ * in 41 against 50 us. */
+#ifdef GN
+typedef real GN(vec) __attribute__((vector_size(GBYTES)));
+typedef real GN(uvec) __attribute__((vector_size(GBYTES), aligned(sizeof(real)), may_alias));
+#define GVL ((int64_t)(sizeof(GN(vec)) / sizeof(real)))
+#define GLOADU(p) (*(const GN(uvec) *)(p))
+#define GSTOREU(p, v) (*(GN(uvec) *)(p) = (v))
+
+/* ---- GEMM with a narrow result ----------------------------------------- */
+
+/* C [m, n] = op(A) [m, k] op(B) [k, n] + beta C for n <= SG_MAXV vectors and
+ * a small op(B) (the PINN's 1000x40 by 40x40, the ODE nets' 5000x8 by 8x8).
+ * Measured on one core (AVX2), against cblas_sgemm: 1000x40 by 40x40 56-66
+ * GFLOP/s against 50-52, 5000x8 by 8x8 29-39 against 17, 1000x2 by 2x40 21
+ * against 7.5.
+ * OpenBLAS packs both operands and clears C on every call, which for these
+ * shapes costs about as much as the products: here op(B) is packed once into
+ * rows of whole vectors (zero-padded), and each block of rows of C is a set
+ * of register accumulators, one broadcast of op(A) times each vector of the
+ * row of op(B) per step of k. */
+#define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
+#define SG_PACK 4096 /* elements of packed op(B): k * vectors * GVL */
+
+/* A row of C (nv vectors, n elements) = acc + beta C; the row's last
+ * vector may be partial: through a whole one */
+EXA_K_INLINE void GN(sg_store)(int nv, const GN(vec) *acc, real *restrict ci, int64_t n, real beta)
+{
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        int64_t lanes = n - v * GVL < GVL ? n - v * GVL : GVL;
+        real part[GVL] = { 0 };
+        real *at = lanes == GVL ? ci + v * GVL : part;
+        if (lanes < GVL && beta != 0)
+            memcpy(part, ci + v * GVL, (size_t)lanes * sizeof *part);
+        GN(vec) out = acc[v];
+        if (beta != 0)
+            out += beta * GLOADU(at);
+        GSTOREU(at, out);
+        if (lanes < GVL)
+            memcpy(ci + v * GVL, part, (size_t)lanes * sizeof *part);
+    }
+}
+
+/* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
+ * inlined): a(i, l) is a[i*sai + l*sal]. */
+EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
+                               int64_t sal, const real *restrict bp, int64_t k, int64_t n,
+                               real beta, real *restrict c, int64_t ldc)
+{
+    GN(vec) acc[12]; /* [r * nv + v] */
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[r * nv + v] = (GN(vec)){0};
+    const real *ai = a + i0 * sai;
+    for (int64_t l = 0; l < k; l++) {
+        GN(vec) bv[SG_MAXV];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            bv[v] = GLOADU(bp + (l * nv + v) * GVL);
+#pragma GCC unroll 12
+        for (int r = 0; r < nr; r++) {
+            real av = ai[r * sai + l * sal];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[r * nv + v] += av * bv[v];
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++)
+        GN(sg_store)(nv, acc + r * nv, c + (i0 + r) * ldc, n, beta);
+}
+
+/* Whether exa_k_gemm takes GN(gemm_narrow) for these sizes: C at most
+ * SG_MAXV vectors wide (at 8, one row a block, it only ties OpenBLAS), op(B)
+ * small enough to pack, and one whole block of rows at least (a few rows
+ * over a long k, as in an 8x8 weight gradient, are one accumulator each and
+ * wait on the multiply-add latency: 7 GFLOP/s against OpenBLAS's 19). */
+static int GN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
+{
+    int64_t nv = (n + GVL - 1) / GVL;
+    return nv <= SG_MAXV && k * nv * GVL <= SG_PACK && m >= 12 / nv;
+}
+
+/* Rows lo .. lo+count-1 of C, from the packed op(B) (an exa_parallel_range
+ * task: each row is the same sum in the same order whatever the split). */
+typedef struct GN(SgJob) {
+    int nv;
+    const real *a, *bp;
+    int64_t sai, sal, k, n, ldc;
+    real beta;
+    real *c;
+} GN(SgJob);
+
+GTARGET
+static void GN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
+{
+    const GN(SgJob) *j = ctx;
+    const real *a = j->a, *bp = j->bp;
+    int64_t sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
+    real beta = j->beta, *c = j->c;
+    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
+#define SG_CASE(NV)                                                                            \
+    case NV:                                                                                   \
+        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
+            GN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
+        for (; i < m; i++)                                                                     \
+            GN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
+        break
+    switch (j->nv) {
+        SG_CASE(1); SG_CASE(2); SG_CASE(3);
+        SG_CASE(4); SG_CASE(5); SG_CASE(6);
+    }
+#undef SG_CASE
+}
+
+/* One product (exa_k_gemm's arguments for one i; GN(gemm_is_narrow)): op(B)
+ * packed once, the rows of C split over --threads. */
+GTARGET
+static void GN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
+                            int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+    real bp[SG_PACK] __attribute__((aligned(32)));
+    int nv = (int)((n + GVL - 1) / GVL);
+    for (int64_t l = 0; l < k; l++) {
+        real *row = bp + l * nv * GVL;
+        for (int64_t j = 0; j < n; j++)
+            row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
+        for (int64_t j = n; j < nv * GVL; j++)
+            row[j] = 0;
+    }
+    GN(SgJob) job = { nv, a, bp, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
+    exa_parallel_range(m, 2 * k * n, GN(sg_rows), &job);
+}
+
+#undef SG_MAXV
+#undef SG_PACK
+
+/* ---- GEMM over a long k: a weight gradient summed over the batch -------- */
+
+/* C [m, n] = A^T B + beta C, A [k, m] and B [k, n] row-major (ta, not tb),
+ * m, n <= TG_MAXD and k long: a dense layer's weight gradient, the batch
+ * summed away (the ODE net's 8x8 over 5000 samples, the PINN's 40x40 over
+ * 1000).  OpenBLAS packs both operands per call and ran these at 16 GFLOP/s
+ * (its SSE3 kernels on this CPU, and its blocking made for square
+ * products); sg_block's form (a broadcast times the vectors of a row) holds
+ * a whole tile of C in registers while one pass over k streams both
+ * operands once.
+ *
+ * The vectors run along whichever side of C gives the cheaper tiling (C^T
+ * = B^T A when C is tall and thin: the PINN's 40x2 first layer).  Tiles of
+ * nr rows by nv vectors, every shape with nr * nv <= 12 instantiated, so
+ * the last row and vector tiles are exact (no overlap: tiles may run on
+ * different threads).  A tile of at most 6 accumulators keeps two sets,
+ * even and odd l, so that it waits less on the multiply-add latency.  Each
+ * element of C is thus a fixed sum (the shape decides it, not --threads).
+ *
+ * The vector operand's rows are read as whole vectors; where its width is
+ * not a multiple of the vector, the last vector runs past the row into the
+ * next one (the lanes past it are not stored), and the last rows, where
+ * that would run past the operand, are read from a zero-padded copy. */
+#define TG_MAXD 64
+#define TG_KBLOCK 128 /* rows of A and B: 2 x 128 x 64 floats, 64 KB at most */
+#define TG_SHAPES(X)                                                                           \
+    X(1, 1) X(2, 1) X(3, 1) X(4, 1) X(5, 1) X(6, 1) X(7, 1) X(8, 1) X(9, 1) X(10, 1) X(11, 1) \
+    X(12, 1) X(1, 2) X(2, 2) X(3, 2) X(4, 2) X(5, 2) X(6, 2) X(1, 3) X(2, 3) X(3, 3) X(4, 3)   \
+    X(1, 4) X(2, 4) X(3, 4) X(1, 5) X(2, 5) X(1, 6) X(2, 6)
+
+typedef struct GN(TgJob) {
+    const real *a, *b, *tail; /* a: broadcast [k][lda]; b: vectors [k][ldb]; tail: b's rows kd.. */
+    int64_t lda, ldb, k, kd;
+    int64_t rows, nvec;       /* the result's rows, vectors per row */
+    int64_t nr, nv, tcols;    /* the tile shape, tiles per row of tiles */
+    real *ct;                 /* the result [rows][nvec * GVL] */
+} GN(TgJob);
+
+/* acc[r * nv + v] += a(l, i0 + r) * the vector v of row l (ar: a's row l at
+ * i0, br: b's row l at the tile's first vector) */
+EXA_K_INLINE void GN(tg_row)(int nr, int nv, GN(vec) *acc, const real *restrict ar,
+                             const real *restrict br)
+{
+    GN(vec) bv[6];
+#pragma GCC unroll 6
+    for (int v = 0; v < nv; v++)
+        bv[v] = GLOADU(br + v * GVL);
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++) {
+        real av = ar[r];
+#pragma GCC unroll 6
+        for (int v = 0; v < nv; v++)
+            acc[r * nv + v] += av * bv[v];
+    }
+}
+
+/* The tile of rows i0 .. i0+nr-1 and vectors v0 .. v0+nv-1 of the result,
+ * over rows l0 .. l1-1 of the operands: the sum over them added to the
+ * tile's sum so far in ct (the first block sets it). */
+EXA_K_INLINE void GN(tg_block)(int nr, int nv, int64_t i0, int64_t v0, int64_t l0, int64_t l1,
+                               const GN(TgJob) *j)
+{
+    const int sets = nr * nv <= 6 ? 2 : 1;
+    int64_t lda = j->lda, ldb = j->ldb, kd = j->kd, ldt = j->nvec * GVL, l = l0;
+    real *ct = j->ct + i0 * ldt + v0 * GVL;
+    GN(vec) acc[24]; /* [set * 12 + r * nv + v] */
+#pragma GCC unroll 24
+    for (int e = 0; e < 24; e++)
+        acc[e] = (GN(vec)){0};
+    if (l0 > 0)
+#pragma GCC unroll 12
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 6
+            for (int v = 0; v < nv; v++)
+                acc[r * nv + v] = GLOADU(ct + r * ldt + v * GVL);
+    const real *a = j->a + i0, *b = j->b + v0 * GVL, *tail = j->tail + v0 * GVL;
+    int64_t lmain = l1 < kd ? l1 : kd;
+    for (; l + sets <= lmain; l += sets)
+#pragma GCC unroll 2
+        for (int s = 0; s < sets; s++)
+            GN(tg_row)(nr, nv, acc + s * 12, a + (l + s) * lda, b + (l + s) * ldb);
+    for (; l < l1; l++) /* the rows left, into the first set */
+        GN(tg_row)(nr, nv, acc, a + l * lda, l < kd ? b + l * ldb : tail + (l - kd) * ldt);
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 6
+        for (int v = 0; v < nv; v++)
+            GSTOREU(ct + r * ldt + v * GVL,
+                   sets == 2 ? acc[r * nv + v] + acc[12 + r * nv + v] : acc[r * nv + v]);
+}
+
+/* Tiles lo .. lo+count-1 (row of tiles major; an exa_parallel_range task),
+ * TG_KBLOCK rows of the operands at a time through all of them, so that
+ * the tiles after the first find those rows in L1 */
+GTARGET
+static void GN(tg_tiles)(const void *ctx, int64_t lo, int64_t count)
+{
+    const GN(TgJob) *j = ctx;
+    for (int64_t l0 = 0; l0 < j->k; l0 += TG_KBLOCK) {
+        int64_t l1 = j->k - l0 < TG_KBLOCK ? j->k : l0 + TG_KBLOCK;
+        for (int64_t t = lo; t < lo + count; t++) {
+            int64_t i0 = t / j->tcols * j->nr, v0 = t % j->tcols * j->nv;
+            /* the last tile of a row or a column: the shape that fits exactly */
+            int nr = (int)(j->rows - i0 < j->nr ? j->rows - i0 : j->nr);
+            int nv = (int)(j->nvec - v0 < j->nv ? j->nvec - v0 : j->nv);
+#define X(R, V)                                                                                \
+    case (R) * 16 + (V):                                                                       \
+        GN(tg_block)((R), (V), i0, v0, l0, l1, j);                                             \
+        break;
+            switch (nr * 16 + nv) {
+                TG_SHAPES(X)
+            }
+#undef X
+        }
+    }
+}
+
+/* The estimated time of the tiling of rows x nvec vectors by nr x nv tiles,
+ * in half cycles per l: the longest of the multiply-adds at two a cycle,
+ * the loads (a vector of a row counted twice: measured, 40x40 over 1000
+ * rows ran at 58 GFLOP/s in 2 x 5 tiles against 77 in 10 x 1 or 4 x 3)
+ * and the multiply-add latency over the sets; each tile one more pass. */
+static int64_t GN(tg_cost)(int64_t rows, int64_t nvec, int64_t nr, int64_t nv)
+{
+    int64_t per = nr * nv > nr + 2 * nv ? nr * nv : nr + 2 * nv, lat = nr * nv <= 6 ? 5 : 10;
+    int64_t tiles = ((rows + nr - 1) / nr) * ((nvec + nv - 1) / nv);
+    return tiles * (per > lat ? per : lat) + tiles; /* + tiles: of equal estimates, fewer passes */
+}
+
+/* The best tiling for rows x cols (vectors along cols): *nr, *nv; its cost */
+static int64_t GN(tg_pick)(int64_t rows, int64_t cols, int64_t *nr, int64_t *nv)
+{
+    int64_t nvec = (cols + GVL - 1) / GVL, best = -1;
+#define X(R, V)                                                                                \
+    if ((R) <= rows && (V) <= nvec) {                                                          \
+        int64_t cost = GN(tg_cost)(rows, nvec, (R), (V));                                      \
+        if (best < 0 || cost < best)                                                           \
+            best = cost, *nr = (R), *nv = (V);                                                 \
+    }
+    TG_SHAPES(X)
+#undef X
+    return best;
+}
+
+/* gemm_tall's estimated time for m x n (its cheaper orientation), to
+ * compare vector widths: a 512-bit vector half empty (an 8 wide f32 C)
+ * costs what a full 256-bit one does, and ran slower (8x8 over 5000 rows:
+ * 11.6 against 10.0 us) */
+static int64_t GN(tall_cost)(int64_t m, int64_t n)
+{
+    int64_t nr, nv, c1 = GN(tg_pick)(m, n, &nr, &nv), c2 = GN(tg_pick)(n, m, &nr, &nv);
+    return c1 < c2 ? c1 : c2;
+}
+
+/* Vectors per row of a narrow C n wide (gemm_narrow's multiply-adds per
+ * row and step of k) */
+static int64_t GN(narrow_vectors)(int64_t n)
+{
+    return (n + GVL - 1) / GVL;
+}
+
+/* Whether exa_k_gemm takes GN(gemm_tall): A^T B, both sides of C at most
+ * TG_MAXD, k long enough that a pass over it outweighs the setup (below,
+ * gemm_narrow or OpenBLAS), rows of the operands at least as long as C's. */
+static int GN(gemm_is_tall)(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb)
+{
+    return ta && !tb && m <= TG_MAXD && n <= TG_MAXD && k >= 64 && lda >= m && ldb >= n;
+}
+
+GTARGET
+static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                          const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+    int64_t nr = 1, nv = 1, nr2 = 1, nv2 = 1;
+    /* vectors along n, or along m (C^T = B^T A): the cheaper */
+    int swap = GN(tg_pick)(n, m, &nr2, &nv2) < GN(tg_pick)(m, n, &nr, &nv);
+    if (swap) {
+        const real *t = a;
+        a = b, b = t;
+        int64_t u = lda;
+        lda = ldb, ldb = u, u = m, m = n, n = u, nr = nr2, nv = nv2;
+    }
+    int64_t nvec = (n + GVL - 1) / GVL, ldt = nvec * GVL, over = ldt - n;
+    /* rows kd.. of b: the last vector would run past the operand */
+    int64_t kd = over == 0 ? k : k - (over + ldb - 1) / ldb;
+    kd = kd > 0 ? kd : 0;
+    real ct[TG_MAXD * TG_MAXD] __attribute__((aligned(32)));
+    real tail[GVL * TG_MAXD] __attribute__((aligned(32)));
+    for (int64_t l = kd; l < k; l++)
+        for (int64_t x = 0; x < ldt; x++)
+            tail[(l - kd) * ldt + x] = x < n ? b[l * ldb + x] : 0;
+    int64_t tcols = (nvec + nv - 1) / nv, tiles = (m + nr - 1) / nr * tcols;
+    GN(TgJob) job = { a, b, tail, lda, ldb, k, kd, m, nvec, nr, nv, tcols, ct };
+    exa_parallel_range(tiles, 2 * k * nr * nv * GVL, GN(tg_tiles), &job);
+    for (int64_t i = 0; i < m; i++) /* C (or C^T) = ct + beta C */
+        for (int64_t x = 0; x < n; x++) {
+            real *at = swap ? c + x * ldc + i : c + i * ldc + x;
+            *at = ct[i * ldt + x] + (beta != 0 ? beta * *at : 0);
+        }
+}
+
+#undef TG_MAXD
+#undef TG_KBLOCK
+#undef TG_SHAPES
+
+#undef GVL
+#undef GLOADU
+#undef GSTOREU
+#else
+/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+typedef int exa_kernels_gemm_t_is_included_by_kernels_c;
+#endif
