@@ -16,6 +16,7 @@
 #include "exa/parallel.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
@@ -41,18 +42,21 @@ enum { EXA_K_GEMM_THREADED_MIN = 256 };
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
  * EXA_KERNELS_BASELINE is unset or 0 (tests set it to run the fallbacks).
- * Only the thread that calls the kernels asks (the pool's workers run the
- * vector code they are handed), so the cached answer needs no atomics. */
+ * Batch groups (core/batch_groups.c) call the kernels from several threads
+ * at once, so the cached answer is atomic (relaxed: every thread that
+ * computes it computes the same value). */
 static int exa_k_vec_ok(void)
 {
-    static int ok = -1;
-    if (ok < 0) {
+    static atomic_int ok = -1;
+    int v = atomic_load_explicit(&ok, memory_order_relaxed);
+    if (v < 0) {
         const char *env = getenv("EXA_KERNELS_BASELINE");
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             !(env && *env && strcmp(env, "0") != 0);
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            !(env && *env && strcmp(env, "0") != 0);
+        atomic_store_explicit(&ok, v, memory_order_relaxed);
     }
-    return ok;
+    return v;
 }
 #endif
 
