@@ -16,9 +16,14 @@
  * none); their wide GEMMs already use OpenBLAS's threads well and a group
  * would read the weights again.  The PINNs (b: 8361 weights, 2733 reals a
  * row; i: 3721), the ODE net (c: 2373, 544), LeNet (e: 44426, 14428) and
- * the GRUs (f: 5034, 40960; g: 56970, 163584) get groups of 16 rows or
- * more: 8 at their batches of 1000 and 5000, 4 at 100.  The groups are a power of two,
- * so that they share evenly over 2, 4 and 8 threads, and at most
+ * the GRUs (f: 5034, 40960; g: 56970, 163584) get groups from
+ * EXA_BATCH_GROUP_MIN_ROWS rows: 8 at their batches of 1000 and 5000, 2 at
+ * 100.  That floor is 32 rows, not 16, for the recurrent models: a GRU call
+ * runs ~30 operations per step over 128 steps whatever its rows, and f (h32,
+ * batch 100) at one thread lost 10% in 4 groups of 25 rows and ~2% in 2 of
+ * 50 (samples/s, 2 rounds at real-time priority), while at 2 threads the
+ * two did alike (1.9x of one thread).  The groups are a power of two, so
+ * that they share evenly over 2, 4 and 8 threads, and at most
  * EXA_BATCH_GROUPS_AUTO_MAX: each group more costs its weight pass and its
  * loop overheads at one thread too (the groups must not depend on
  * --threads, so one thread runs them all).

@@ -190,7 +190,7 @@ static void rule(void)
     CHECK(wide == 2269 && exa_batch_groups_plan(256, wide, -1) == 1);
     CHECK(exa_batch_groups_plan(1000, pinn, -1) == 8);
     CHECK(exa_batch_groups_plan(5000, ode, -1) == 8);
-    CHECK(exa_batch_groups_plan(100, gru, -1) == 4);
+    CHECK(exa_batch_groups_plan(100, gru, -1) == 2);
     CHECK(exa_batch_groups_min_rows(10, 1e6) == EXA_BATCH_GROUP_MIN_ROWS);
     CHECK(exa_batch_groups_min_rows(1000, 0) == EXA_BATCH_GROUP_WEIGHT_RATIO * 1000);
     /* powers of two with groups of at least min_rows, at most the cap */
@@ -232,8 +232,10 @@ static void environment(void)
     unsetenv("EXA_BATCH_GROUPS");
     CHECK(exa_batch_groups_init(&bg, &fake, P, 8, NULL, err, sizeof err) == 0);
     CHECK(bg.forced == -1);
-    /* the fake's workspace: 1 real a row, so a group's rows are at least 4 x its 6 weights */
-    CHECK(bg.min_rows == EXA_BATCH_GROUP_WEIGHT_RATIO * P);
+    /* the fake's workspace: 1 real a row, so a group's rows are at least 4 x
+     * its 6 weights, and at least EXA_BATCH_GROUP_MIN_ROWS */
+    CHECK(bg.min_rows == (EXA_BATCH_GROUP_WEIGHT_RATIO * P > EXA_BATCH_GROUP_MIN_ROWS
+                              ? EXA_BATCH_GROUP_WEIGHT_RATIO * P : EXA_BATCH_GROUP_MIN_ROWS));
     exa_batch_groups_free(&bg);
 }
 

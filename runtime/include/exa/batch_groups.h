@@ -29,7 +29,7 @@
 enum {
     EXA_BATCH_GROUPS_MAX = 64,      /* EXA_BATCH_GROUPS may ask for at most this many */
     EXA_BATCH_GROUPS_AUTO_MAX = 8,  /* the rule's most (a power of two) */
-    EXA_BATCH_GROUP_MIN_ROWS = 16,  /* the rule's fewest rows in a group */
+    EXA_BATCH_GROUP_MIN_ROWS = 32,  /* the rule's fewest rows in a group */
     /* the rule: a group has at least this many times the model's weights
      * in per-sample workspace reals (batch_groups.c says why) */
     EXA_BATCH_GROUP_WEIGHT_RATIO = 4
