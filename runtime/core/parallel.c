@@ -68,6 +68,13 @@ static struct {
 
 /* The worker number of this thread while it runs a task, else -1. */
 static _Thread_local int current_worker = -1;
+/* The scratch slot that is this thread's own: its worker number for a
+ * pool worker, 0 for the thread that starts loops.  A loop started inside
+ * a task (a batch group's whole loss_grad on a worker, core/batch_groups.c)
+ * runs on that task's thread as worker 0 of a loop of its own, so its
+ * "worker 0" scratch must be that thread's slot, not the rank thread's,
+ * which may be in use by another group at the same time. */
+static _Thread_local int own_slot = 0;
 
 void exa_parallel_set_threads(int n)
 {
@@ -76,7 +83,8 @@ void exa_parallel_set_threads(int n)
 
 int exa_parallel_threads(void)
 {
-    return atomic_load(&pool.threads);
+    /* inside a task a loop runs on that task's thread alone */
+    return current_worker >= 0 ? 1 : atomic_load(&pool.threads);
 }
 
 static int64_t now_ns(void)
@@ -162,6 +170,7 @@ static uint64_t next_loop(uint64_t seen)
 static void *worker_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
+    own_slot = id;
     /* not the current seq: the loop that started this worker may have been
      * published before it got here */
     uint64_t seen = pool.born[id];
@@ -217,7 +226,7 @@ static int start_workers(int want)
 void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx)
 {
     if (current_worker >= 0 || ntasks > 0x7fffffff) { /* inside a task, or too many to number */
-        run_here(ntasks, fn, ctx, current_worker >= 0 ? current_worker : 0);
+        run_here(ntasks, fn, ctx, 0); /* this thread is worker 0 of the loop (own_slot) */
         return;
     }
     if (ntasks <= 0)
@@ -268,6 +277,8 @@ void *exa_parallel_scratch(int worker, size_t bytes)
 {
     if (worker < 0 || worker >= EXA_MAX_THREADS)
         return NULL;
+    if (worker == 0) /* the thread that runs the loop: inside a task, that task's */
+        worker = own_slot;
     if (pool.scratch_len[worker] < bytes) { /* only `worker` touches its slot */
         size_t len = (bytes + 63) / 64 * 64;
         void *p = aligned_alloc(64, len);

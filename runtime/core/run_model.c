@@ -9,12 +9,15 @@
  * data-parallel sum weights each rank's by its share of the rows, so P ranks
  * give the gradient of one rank up to round-off.  That sum runs in buckets
  * started while loss_grad is still differentiating the earlier layers
- * (ExaArgs.ready, comm/grad_sync.c). */
+ * (ExaArgs.ready, comm/grad_sync.c).  Within a rank the same holds for the
+ * threads: run_rows cuts a call's rows into batch groups, each a whole
+ * call on its own thread, summed by share (core/batch_groups.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/batch_groups.h"
 #include "exa/gpu_train.h"
 #include "exa/reduce.h"
 #include "exa/rng.h"
@@ -84,6 +87,13 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
             return -1;
         }
     }
+    /* batch groups: not where a call's rows are not independent of each
+     * other (batch statistics: batch_mean is a mean over every row of the
+     * call, a group would see its own rows' only), nor on a GPU (the device
+     * runs a whole call; its executor is not reentrant) */
+    const char *no_groups = r->gpu ? "--device gpu" : r->stat_reals ? "batch statistics" : NULL;
+    if (exa_batch_groups_init(&r->groups, r->grad_fn, r->n, r->elem, no_groups, err, errlen) != 0)
+        return -1;
     r->nin = r->train_info->nfields + (r->prog->dropout_size > 0); /* the mask input last */
     if (r->nin > EXA_MAX_INPUTS) {
         snprintf(err, errlen, "exa: data '%s' has %d parts; at most %d are supported",
@@ -122,6 +132,7 @@ void exa_run_free(ExaRun *r)
     free(r->out_rows);
     free(r->work);
     exa_grad_sync_free(&r->sync);
+    exa_batch_groups_free(&r->groups);
     exa_data_free(&r->train);
     if (r->have_valid)
         exa_data_free(&r->valid);
@@ -156,24 +167,35 @@ void exa_run_init_params(ExaRun *r)
     exa_comm_bcast(&r->world, r->theta, (size_t)r->n * r->elem, 0);
 }
 
-/* Room for `rows` samples in the input, output and workspace buffers. */
+/* Bytes of one row of each input of the generated functions: the data's
+ * fields (a label is an int32), then the dropout masks; how many inputs. */
+static int row_bytes(const ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int64_t *bytes)
+{
+    for (int i = 0, reals = 0; i < set->nfields; i++) {
+        const ExaFieldInfo *f = &set->fields[i];
+        bytes[i] = f->classes ? (int64_t)sizeof(int32_t) : (reals++ == 0 ? d->features : d->targets) * r->elem;
+    }
+    if (r->prog->dropout_size > 0)
+        bytes[set->nfields] = r->prog->dropout_size * r->elem;
+    return set->nfields + (r->prog->dropout_size > 0);
+}
+
+/* Room for `rows` samples in the input and output buffers, and when fn is
+ * not NULL fn's workspace for them (batch groups have their own). */
 static void reserve(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, int64_t rows,
                     const ExaFunction *fn)
 {
     if (rows > r->rows_cap) {
-        for (int i = 0, reals = 0; i < set->nfields; i++) {
-            const ExaFieldInfo *f = &set->fields[i];
-            int64_t per = f->classes ? (int64_t)sizeof(int32_t)
-                                     : (reals++ == 0 ? d->features : d->targets) * r->elem;
-            r->in[i] = grow(r->in[i], (size_t)(rows * per));
-        }
-        if (r->prog->dropout_size > 0)
-            r->in[set->nfields] = grow(r->in[set->nfields], (size_t)(rows * r->prog->dropout_size * r->elem));
+        int64_t bytes[EXA_MAX_INPUTS];
+        int nin = row_bytes(r, d, set, bytes);
+        for (int i = 0; i < nin; i++)
+            r->in[i] = grow(r->in[i], (size_t)(rows * bytes[i]));
         r->loss_rows = grow(r->loss_rows, (size_t)(rows * r->elem));
         r->out_rows = grow(r->out_rows, (size_t)(rows * (r->out_size ? r->out_size : 1) * r->elem));
         r->rows_cap = rows;
     }
-    exa_run_workspace(&r->work, &r->work_cap, fn->workspace(rows));
+    if (fn)
+        exa_run_workspace(&r->work, &r->work_cap, fn->workspace(rows));
 }
 
 void *exa_run_workspace(void **work, int64_t *cap, int64_t need)
@@ -239,20 +261,42 @@ void exa_run_call(ExaRun *r, const ExaFunction *fn, const ExaArgs *a)
         fn->run(a);
 }
 
-/* Runs fn on `count` gathered rows; returns the sum of their losses.  sync,
- * when not NULL, receives the gradients as they become final. */
-static double run_rows(ExaRun *r, const ExaFunction *fn, const void *theta, void *grad,
-                       int64_t count, ExaGradSync *sync)
+/* Runs fn on `count` rows gathered from d (fields as set describes them);
+ * returns the sum of their losses.  sync, when not NULL, receives the
+ * gradients as they become final.  Every loss and gradient over rows, of
+ * every method, comes through here: in batch groups on the pool's threads
+ * where the model and the row count call for them (core/batch_groups.c),
+ * else in one call whose loops split their rows over the threads.  The
+ * groups are chosen for plan_rows (<= count) rows: with sync, the same on
+ * every rank, so that all of them group or none does and all report the
+ * same gradient ranges to grad_sync (grouped: none, finish sums it whole). */
+static double run_rows(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, const ExaFunction *fn,
+                       const void *theta, void *grad, int64_t count, int64_t plan_rows, ExaGradSync *sync)
 {
-    /* loss and loss_grad share their first slots (exa/functions.def) */
-    void *outputs[3] = { [EXA_OUT_LOSS_GRAD_LOSS] = r->loss_rows, [EXA_OUT_LOSS_GRAD_ACCURACY] = r->out_rows,
-                         [EXA_OUT_LOSS_GRAD_GRAD] = grad };
-    ExaArgs args = {
-        .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
-        .outputs = outputs, .workspace = r->work,
-        .ready = sync ? exa_grad_sync_ready : NULL, .ready_ctx = sync,
-    };
-    exa_run_call(r, fn, &args);
+    int groups = exa_batch_groups_count(&r->groups, plan_rows);
+    if (groups > 1) {
+        /* no callbacks: the groups' gradients are final only once summed,
+         * so exa_grad_sync_finish sums the whole gradient over the ranks */
+        int64_t bytes[EXA_MAX_INPUTS];
+        ExaGroupCall c = {
+            .fn = fn, .theta = theta, .count = count, .in = r->in, .in_row_bytes = bytes,
+            .loss_rows = r->loss_rows, .out_rows = r->out_rows,
+            .out_row_bytes = (r->out_size ? r->out_size : 1) * r->elem, .grad = grad,
+        };
+        c.nin = row_bytes(r, d, set, bytes);
+        exa_batch_groups_run(&r->groups, &c, groups);
+    } else {
+        exa_run_workspace(&r->work, &r->work_cap, fn->workspace(count));
+        /* loss and loss_grad share their first slots (exa/functions.def) */
+        void *outputs[3] = { [EXA_OUT_LOSS_GRAD_LOSS] = r->loss_rows,
+                             [EXA_OUT_LOSS_GRAD_ACCURACY] = r->out_rows, [EXA_OUT_LOSS_GRAD_GRAD] = grad };
+        ExaArgs args = {
+            .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
+            .outputs = outputs, .workspace = r->work,
+            .ready = sync ? exa_grad_sync_ready : NULL, .ready_ctx = sync,
+        };
+        exa_run_call(r, fn, &args);
+    }
     double sum = 0;
     for (int64_t i = 0; i < count; i++)
         sum += exa_get(r, r->loss_rows, i);
@@ -366,11 +410,13 @@ double exa_run_loss_reduced(ExaRun *r, const ExaComm *comm, ExaReducer *red, con
     if (ln > 0 || (stats && split)) {
         const ExaComm *before = exa_batch_sync(split ? comm : NULL);
         *(grad ? &r->grad_rows : &r->loss_only_rows) += ln;
-        reserve(r, &r->train, r->train_info, ln, fn);
+        reserve(r, &r->train, r->train_info, ln, NULL); /* run_rows: the workspace */
         exa_run_gather(r, &r->train, r->train_info, r->order, begin + lb, ln, r->in);
         if (r->prog->dropout_size > 0)
             exa_run_dropout_masks(r, r->order + begin + lb, ln, 1, r->in[r->train_info->nfields]);
-        sum = run_rows(r, fn, theta, g, ln, sync);
+        /* split: the groups for the smallest share, the same on every rank */
+        int64_t plan_rows = split ? count / comm->size : ln;
+        sum = run_rows(r, &r->train, r->train_info, fn, theta, g, ln, plan_rows, sync);
         exa_batch_sync(before);
         if (stats)
             take_stats(r, g, split ? comm->size == r->world.size : r->world.size == 1);
@@ -418,11 +464,11 @@ void exa_run_evaluate(ExaRun *r, const ExaDataset *d, double *loss, double *accu
     double sums[2] = { 0, 0 }; /* loss, correct */
     for (int64_t at = 0; at < ln; at += CHUNK) {
         int64_t count = ln - at < CHUNK ? ln - at : CHUNK;
-        reserve(r, d, set, count, r->loss_fn);
+        reserve(r, d, set, count, NULL); /* run_rows: the workspace */
         exa_run_gather(r, d, set, order, at, count, r->in);
         if (r->prog->dropout_size > 0) /* evaluation: every mask 1 */
             exa_run_dropout_masks(r, order + at, count, 0, r->in[set->nfields]);
-        sums[0] += run_rows(r, r->loss_fn, r->theta, NULL, count, NULL);
+        sums[0] += run_rows(r, d, set, r->loss_fn, r->theta, NULL, count, count, NULL);
         if (r->out_size > 0 && d->label)
             for (int64_t i = 0; i < count; i++)
                 sums[1] += argmax(r, r->out_rows, i * r->out_size, r->out_size)

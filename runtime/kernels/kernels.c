@@ -17,6 +17,7 @@
 #include "exa/parallel.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
@@ -43,34 +44,40 @@ enum { EXA_K_GEMM_THREADED_MIN = 256 };
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
  * EXA_KERNELS_BASELINE is unset, 0 or avx2 (tests set it to run the
- * fallbacks; avx2 stops at the x86-64-v3 code, below).  Only the thread
- * that calls the kernels asks (the pool's workers run the vector code they
- * are handed), so the cached answer needs no atomics. */
+ * fallbacks; avx2 stops at the x86-64-v3 code, below).  Batch groups
+ * (core/batch_groups.c) call the kernels from several threads at once, so
+ * the cached answer is atomic (relaxed: every thread that computes it
+ * computes the same value). */
 static int exa_k_vec_ok(void)
 {
-    static int ok = -1;
-    if (ok < 0) {
+    static atomic_int ok = -1;
+    int v = atomic_load_explicit(&ok, memory_order_relaxed);
+    if (v < 0) {
         const char *env = getenv("EXA_KERNELS_BASELINE");
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             !(env && *env && strcmp(env, "0") != 0 && strcmp(env, "avx2") != 0);
+        v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            !(env && *env && strcmp(env, "0") != 0 && strcmp(env, "avx2") != 0);
+        atomic_store_explicit(&ok, v, memory_order_relaxed);
     }
-    return ok;
+    return v;
 }
 
-/* Whether to run the x86-64-v4 code (kernels_v4_t.c): the x86-64-v3 code
- * runs, the CPU has AVX-512 (F, BW, DQ, VL: what x86-64-v4 lets the compiler
- * use) and EXA_KERNELS_BASELINE is not avx2. */
+/* Whether to run the x86-64-v4 code (kernels_v4_t.c, and the GEMMs' 512-bit
+ * form): the x86-64-v3 code runs, the CPU has AVX-512 (F, BW, DQ, VL: what
+ * x86-64-v4 lets the compiler use) and EXA_KERNELS_BASELINE is not avx2.
+ * Atomic for the same reason. */
 static int exa_k_v4_ok(void)
 {
-    static int ok = -1;
-    if (ok < 0) {
+    static atomic_int ok = -1;
+    int v = atomic_load_explicit(&ok, memory_order_relaxed);
+    if (v < 0) {
         const char *env = getenv("EXA_KERNELS_BASELINE");
-        ok = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             !(env && strcmp(env, "avx2") == 0);
+        v = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+            !(env && strcmp(env, "avx2") == 0);
+        atomic_store_explicit(&ok, v, memory_order_relaxed);
     }
-    return ok;
+    return v;
 }
 #endif
 

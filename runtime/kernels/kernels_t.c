@@ -22,7 +22,10 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
      * nothing and pays OpenBLAS's hand-over to its thread: c ran 10% faster
      * with OpenBLAS held at one thread, while the PINNs' 40x40 products gain
      * from two.  So products of fewer than EXA_K_GEMM_THREADED_MIN outputs
-     * run on this thread alone. */
+     * run on this thread alone.  openblas_set_num_threads is global: batch
+     * groups (core/batch_groups.c), which call this from several threads at
+     * once, hold OpenBLAS at one thread for their whole call, so threads is
+     * 1 there and no worker toggles it. */
     int threads = (int64_t)m * n < EXA_K_GEMM_THREADED_MIN ? openblas_get_num_threads() : 1;
     if (threads > 1) /* a store, lowering or restoring: OpenBLAS keeps its threads */
         openblas_set_num_threads(1);

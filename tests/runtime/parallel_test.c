@@ -56,27 +56,40 @@ static void each_task_once(int threads)
         }
 }
 
+/* A loop inside a task runs on the task's thread as worker 0 of its own
+ * loop, sees one thread, and its worker-0 scratch is the task thread's own
+ * buffer (the one the outer task gets as its worker's): two outer tasks
+ * running at once on different threads never share one (batch groups). */
 typedef struct Nested {
-    atomic_int inner_runs, inner_elsewhere;
+    atomic_int inner_runs, inner_elsewhere, inner_not_0, bad_scratch, bad_threads;
 } Nested;
 
-static _Thread_local int outer_worker = -1;
+static _Thread_local int in_outer = 0;
+static _Thread_local void *outer_scratch = NULL;
 
 static void inner_task(void *ctx, int64_t t, int worker)
 {
     Nested *n = ctx;
     (void)t;
     atomic_fetch_add(&n->inner_runs, 1);
-    if (worker != outer_worker)
+    if (!in_outer) /* the thread-local is set on the outer task's thread only */
         atomic_fetch_add(&n->inner_elsewhere, 1);
+    if (worker != 0)
+        atomic_fetch_add(&n->inner_not_0, 1);
+    if (exa_parallel_scratch(worker, 256) != outer_scratch)
+        atomic_fetch_add(&n->bad_scratch, 1);
 }
 
 static void outer_task(void *ctx, int64_t t, int worker)
 {
+    Nested *n = ctx;
     (void)t;
-    outer_worker = worker;
+    in_outer = 1;
+    outer_scratch = exa_parallel_scratch(worker, 256);
+    if (exa_parallel_scratch(0, 256) != outer_scratch || exa_parallel_threads() != 1)
+        atomic_fetch_add(&n->bad_threads, 1);
     exa_parallel_for(5, inner_task, ctx);
-    outer_worker = -1;
+    in_outer = 0;
 }
 
 static void nested_loops(void)
@@ -86,6 +99,10 @@ static void nested_loops(void)
     exa_parallel_for(8, outer_task, &n);
     CHECK(atomic_load(&n.inner_runs) == 40);
     CHECK(atomic_load(&n.inner_elsewhere) == 0);
+    CHECK(atomic_load(&n.inner_not_0) == 0);
+    CHECK(atomic_load(&n.bad_scratch) == 0);
+    CHECK(atomic_load(&n.bad_threads) == 0);
+    CHECK(exa_parallel_threads() == 3); /* outside a task: the pool's */
 }
 
 static void clamps_and_scratch(void)

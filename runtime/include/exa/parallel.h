@@ -8,7 +8,9 @@
  * EXA_PARALLEL_SPIN_NS (yielding its core to any thread that wants it), then
  * sleeps on a condition variable, so back-to-back loops cost no wake-up and
  * an idle pool costs no core.  libexa starts loops from one thread, the
- * rank's; a loop started inside a task runs on that task's thread alone. */
+ * rank's; a loop started inside a task runs on that task's thread alone, as
+ * worker 0 of a loop of its own (batch groups run a whole loss_grad as one
+ * task, core/batch_groups.c). */
 #ifndef EXA_PARALLEL_H
 #define EXA_PARALLEL_H
 
@@ -24,7 +26,8 @@ enum { EXA_MAX_THREADS = 64 };
 enum { EXA_PARALLEL_SPIN_NS = 50000 };
 
 /* Threads a loop uses, the caller included: clamped to 1 .. EXA_MAX_THREADS.
- * Before any call, the pool uses 1. */
+ * Before any call, the pool uses 1; inside a task exa_parallel_threads is 1
+ * (a loop there runs on the task's thread). */
 void exa_parallel_set_threads(int n);
 int exa_parallel_threads(void);
 
@@ -55,7 +58,9 @@ void exa_parallel_range(int64_t n, int64_t work, ExaRangeFn f, const void *ctx);
 
 /* A buffer of at least `bytes` owned by `worker`, kept and grown across
  * calls (aligned to 64 bytes); NULL when out of memory.  Worker 0's buffer
- * belongs to the thread that calls exa_parallel_for. */
+ * belongs to the thread that calls exa_parallel_for: inside a task, that
+ * task's thread's own buffer, so that tasks running at once on different
+ * threads never share one. */
 void *exa_parallel_scratch(int worker, size_t bytes);
 
 #endif

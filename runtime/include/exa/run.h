@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "exa/abi.h"
+#include "exa/batch_groups.h"
 #include "exa/comm.h"
 #include "exa/grad_sync.h"
 #include "exa/data.h"
@@ -104,6 +105,9 @@ typedef struct ExaRun {
      * blocking sum after it when 0 (EXA_GRAD_BUCKET, default EXA_GRAD_BUCKET) */
     int64_t grad_bucket;
     ExaGradSync sync;
+    /* a call's rows in groups on the pool's threads (exa/batch_groups.h;
+     * EXA_BATCH_GROUPS), with their workspaces and gradients */
+    ExaBatchGroups groups;
     /* batch_mean's running statistics (prog->batchstats): their values when
      * the step began, the batch's statistics the step's first gradient
      * evaluation gave (capture 1 until then; synced: summed over every
