@@ -264,7 +264,7 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 {
 #ifdef EXA_K_V4
     if (exa_k_v4_ok() && FN(z_fits)(h, w, kk, pad)) { /* along positions or along channels */
-        FN(dconv_run)(FN(z_w_better)(o, h, w, kk, pad) ? FN(z_grad_w) : FN(zc_grad_w),
+        FN(dconv_run)(FN(z_w_better)(o, h, w, kk, pad) ? FN(z_grad_w) : FN(dconv_grad_w_v4),
                       FN(z_scratch_len)(EXA_DCONV_GRAD_W, c, h, w, o, kk, pad), sdw == 0, count, c, h, w, o,
                       kk, pad, g, sg, x, sx, dw, sdw, scratch);
         return;
@@ -272,7 +272,7 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 #endif
 #ifdef EXA_K_VEC
     if (exa_k_vec_ok()) {
-        FN(dconv_run)(FN(dconv_grad_w_vec), FN(dconv_grad_w_scratch_len)(c, h, w, o, kk, pad),
+        FN(dconv_run)(FN(dconv_grad_w_v3), FN(dconv_grad_w_scratch_len)(c, h, w, o, kk, pad),
                       sdw == 0, count, c, h, w, o, kk, pad, g, sg, x, sx, dw, sdw, scratch);
         return;
     }

@@ -219,171 +219,22 @@ static void FN(dconv_grad_x_vec)(int64_t count, int64_t c, int64_t h, int64_t w,
     }
 }
 
-/* The weight gradient is an outer product summed over positions:
- * dW^T [t][oc] = sum over samples and positions of x under tap t times g^T
- * [position][oc].  Its vectors run along the output channels of g^T (g
- * transposed per sample, channels padded to op, a multiple of VL, with
- * zeros), so the accumulators are entries of dW^T itself: no sum across
- * lanes per position and no wasted lanes at the end of a row, where lanes
- * along positions would have both.
- *
- * Blocks: nb channel vectors by nu taps along one kernel row (so that the
- * taps' inputs are consecutive, nu fixed displacements from one pointer) by
- * npos positions side by side in a row of the output, each with its own
- * accumulators (a dW entry gets one multiply-add per position: npos of them
- * keep a block of few entries from waiting on multiply-add latency). */
+/* ---- the weight gradient along output channels (kernels_dconvw_t.c), in
+ * 256- and 512-bit vectors; the file undefines its parameters ---- */
+#define DN(name) FN(name##_v3)
+#define DBYTES 32
+#define DTARGET EXA_K_VEC
 #define DW_SHAPES(X) X(4, 3, 1) X(2, 3, 2) X(1, 3, 4) X(2, 5, 1) X(1, 5, 2) X(4, 1, 3) X(1, 1, 12)
-
-/* dwt[t0 + u][ob0 + b] += the sum over positions and nsamp samples of x
- * under tap t0 + u times gt at channel vector ob0 + b (b < nb, u < nu; taps
- * t0 .. t0+nu-1 are consecutive in a kernel row, at offset off in x).  Only
- * entries at or past (ob_new, t_new) are added: the others belong to the
- * block this one overlaps. */
-EXA_K_INLINE void FN(dconv_w_block)(int nb, int nu, int npos, int64_t ob0, int64_t ob_new,
-                                    int64_t t0, int64_t t_new, int64_t off, int64_t wx, int64_t oh,
-                                    int64_t ow, int64_t op, int64_t nsamp,
-                                    const real *restrict gt, const real *restrict x, int64_t sx,
-                                    real *restrict dwt)
-{
-    FN(vec) acc[12]; /* [(position * nb + channel vector) * nu + tap] */
-#pragma GCC unroll 12
-    for (int e = 0; e < npos; e++)
-#pragma GCC unroll 6
-        for (int b = 0; b < nb; b++)
-#pragma GCC unroll 12
-            for (int u = 0; u < nu; u++)
-                acc[(e * nb + b) * nu + u] = (FN(vec)){0};
-    for (int64_t sm = 0; sm < nsamp; sm++) {
-        const real *xs = x + sm * sx + off, *gs = gt + sm * oh * ow * op + ob0 * VL;
-        for (int64_t i = 0; i < oh; i++) {
-            const real *xi = xs + i * wx, *gi = gs + i * ow * op;
-            int64_t j = 0;
-            for (; j + npos <= ow; j += npos) {
-#pragma GCC unroll 12
-                for (int e = 0; e < npos; e++) {
-                    FN(vec) gv[DC_MAXB];
-#pragma GCC unroll 6
-                    for (int b = 0; b < nb; b++)
-                        gv[b] = LOADU(gi + (j + e) * op + b * VL);
-#pragma GCC unroll 12
-                    for (int u = 0; u < nu; u++) {
-                        real xv = xi[j + e + u];
-#pragma GCC unroll 6
-                        for (int b = 0; b < nb; b++)
-                            acc[(e * nb + b) * nu + u] += xv * gv[b];
-                    }
-                }
-            }
-            for (; j < ow; j++) { /* the row's last positions, into the first accumulators */
-                FN(vec) gv[DC_MAXB];
-#pragma GCC unroll 6
-                for (int b = 0; b < nb; b++)
-                    gv[b] = LOADU(gi + j * op + b * VL);
-#pragma GCC unroll 12
-                for (int u = 0; u < nu; u++) {
-                    real xv = xi[j + u];
-#pragma GCC unroll 6
-                    for (int b = 0; b < nb; b++)
-                        acc[b * nu + u] += xv * gv[b];
-                }
-            }
-        }
-    }
-#pragma GCC unroll 6
-    for (int b = 0; b < nb; b++)
-#pragma GCC unroll 12
-        for (int u = 0; u < nu; u++)
-            if (ob0 + b >= ob_new && t0 + u >= t_new) {
-                FN(vec) sum = acc[b * nu + u];
-#pragma GCC unroll 12
-                for (int e = 1; e < npos; e++)
-                    sum += acc[(e * nb + b) * nu + u];
-                real *at = dwt + (t0 + u) * op + (ob0 + b) * VL;
-                STOREU(at, LOADU(at) + sum);
-            }
-}
-
-/* dwt [c*kk*kk][op] += the weight gradients of nsamp samples: gt
- * [nsamp][oh*ow][op] against x [c][hx][wx] (samples sx apart) */
-EXA_K_INLINE void FN(dconv_w_plane)(int64_t c, int64_t hx, int64_t wx, int64_t op, int64_t kk,
-                                    int64_t nsamp, const real *restrict gt, const real *restrict x,
-                                    int64_t sx, real *restrict dwt)
-{
-    int64_t oh = hx - kk + 1, ow = wx - kk + 1, nvec = op / VL;
-    int nb = 1, nu = 1, npos = 12;
-    int64_t best = -1;
-    /* the estimate of pick_shape, per position: the longest of multiply-adds
-     * and loads at two a cycle and one latency, over npos positions */
-#define X(B, S, P)                                                                             \
-    if ((B) <= nvec && (S) <= kk) {                                                            \
-        int64_t per = (B) * (S) * (P) > ((B) + (S)) * (P) ? (B) * (S) * (P) : ((B) + (S)) * (P); \
-        int64_t cost = (nvec + (B) - 1) / (B) * ((kk + (S) - 1) / (S)) * (per > 10 ? per : 10) * 12 / (P); \
-        if (best < 0 || cost < best)                                                           \
-            best = cost, nb = (B), nu = (S), npos = (P);                                       \
-    }
-    DW_SHAPES(X)
-#undef X
-#define X(B, S, P)                                                                             \
-    case (B) * 256 + (S) * 16 + (P):                                                           \
-        for (int64_t ci = 0; ci < c; ci++)                                                     \
-            for (int64_t p = 0; p < kk; p++)                                                   \
-                for (int64_t q = 0; q < kk; q += (S)) {                                        \
-                    int64_t qb = q + (S) <= kk ? q : kk - (S), row = (ci * kk + p) * kk;       \
-                    for (int64_t ob = 0; ob < nvec; ob += (B))                                 \
-                        FN(dconv_w_block)((B), (S), (P), ob + (B) <= nvec ? ob : nvec - (B), ob, \
-                                          row + qb, row + q, (ci * hx + p) * wx + qb, wx, oh,  \
-                                          ow, op, nsamp, gt, x, sx, dwt);                      \
-                }                                                                              \
-        break;
-    switch (nb * 256 + nu * 16 + npos) {
-        DW_SHAPES(X)
-    }
-#undef X
-}
-
-/* dW [o, c*kk*kk] (+)= the weight gradient of sample i, one per sample or
- * summed over them (sdw == 0).  Samples go in chunks of DC_CHUNK through
- * each register block, so that a block's setup and its sums are paid once
- * per chunk.  Scratch: dwt [c*kk*kk][op], the chunk's gt [DC_CHUNK][oh*ow][op],
- * then (pad > 0) the chunk's padded inputs [DC_CHUNK][c][h+2pad][w+2pad]. */
-#define DC_CHUNK EXA_DCONV_CHUNK
-EXA_K_VEC
-static void FN(dconv_grad_w_vec)(int64_t count, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kk,
-                            int64_t pad, const real *g, int64_t sg, const real *x, int64_t sx,
-                            real *dw, int64_t sdw, real *scratch)
-{
-    int64_t ckk = c * kk * kk, op = (o + VL - 1) / VL * VL, chunk = sdw == 0 ? DC_CHUNK : 1;
-    int64_t hp = h + 2 * pad, wp = w + 2 * pad, np = (hp - kk + 1) * (wp - kk + 1), plane = c * hp * wp;
-    real *dwt = scratch, *gt = dwt + ckk * op, *xp = gt + DC_CHUNK * np * op;
-    memset(dwt, 0, (size_t)(ckk * op) * sizeof *dwt);
-    memset(gt, 0, (size_t)(DC_CHUNK * np * op) * sizeof *gt); /* the padding channels stay 0 */
-    if (count == 0 && sdw == 0)
-        memset(dw, 0, (size_t)(o * ckk) * sizeof *dw);
-    for (int64_t s0 = 0; s0 < count; s0 += chunk) {
-        int64_t m = count - s0 < chunk ? count - s0 : chunk;
-        for (int64_t k = 0; k < m; k++)
-            for (int64_t oc = 0; oc < o; oc++)
-                for (int64_t e = 0; e < np; e++)
-                    gt[(k * np + e) * op + oc] = g[(s0 + k) * sg + oc * np + e];
-        const real *xs = x + s0 * sx;
-        int64_t xstride = sx;
-        if (pad > 0) {
-            if (s0 == 0) /* the borders, once */
-                memset(xp, 0, (size_t)(m * plane) * sizeof *xp);
-            for (int64_t k = 0; k < m; k++)
-                FN(pad_copy)(c, h, w, pad, x + (s0 + k) * sx, xp + k * plane, 0);
-            xs = xp, xstride = plane;
-        }
-        FN(dconv_w_plane)(c, hp, wp, op, kk, m, gt, xs, xstride, dwt);
-        if (sdw != 0 || s0 + m == count) { /* dw = dwt^T, dwt cleared */
-            real *out = dw + s0 * sdw;
-            for (int64_t oc = 0; oc < o; oc++)
-                for (int64_t t = 0; t < ckk; t++)
-                    out[oc * ckk + t] = dwt[t * op + oc];
-            memset(dwt, 0, (size_t)(ckk * op) * sizeof *dwt);
-        }
-    }
-}
+#define DW_MAXACC 12
+#define DW_MAXB 6
+#include "kernels_dconvw_t.c"
+#define DN(name) FN(name##_v4)
+#define DBYTES 64
+#define DTARGET EXA_K_V4
+#define DW_SHAPES(X) X(1, 5, 4) X(1, 5, 2) X(1, 3, 8) X(1, 3, 4) X(2, 5, 2) X(2, 3, 4) X(4, 5, 1) X(4, 3, 2) X(1, 1, 12)
+#define DW_MAXACC 24
+#define DW_MAXB 12
+#include "kernels_dconvw_t.c"
 
 /* Scratch, in elements, of one call of each vector kernel (kernels.h's
  * formulas without the im2col fallback's share; kernels_par_t.c gives each
@@ -406,7 +257,6 @@ static int64_t FN(dconv_grad_w_scratch_len)(int64_t c, int64_t h, int64_t w, int
 {
     return exa_dconv_scratch_len(EXA_DCONV_GRAD_W, c, h, w, o, kk, pad, VL);
 }
-#undef DC_CHUNK
 
 /* ---- max-pooling's gradient, 2x2 windows at stride 2 (f32) ------------- */
 
@@ -626,7 +476,6 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
 
 #ifdef EXA_K_VEC
 #undef DC_SHAPES
-#undef DW_SHAPES
 #undef DC_MAXB
 #undef DC_MAXS
 #undef LOADU
