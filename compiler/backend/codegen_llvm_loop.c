@@ -13,7 +13,8 @@
  *
  * exp, and tanh and sigmoid through it, are computed inline (range reduction
  * by ln 2 and a Taylor polynomial, exact to about an ulp) rather than by
- * calls to libm, because a call per element would keep the loop scalar. */
+ * calls to libm, because a call per element would keep the loop scalar; f32
+ * tanh is a rational function instead (emit_tanh_f32). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
