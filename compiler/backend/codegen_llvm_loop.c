@@ -111,8 +111,10 @@ static LLVMValueRef emit_exp(Cg *cg, LLVMValueRef x)
  * remainder iterations give what its vector body would. */
 static LLVMValueRef mul_add(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
-    const char *f = strstr(cg->features, "+fma");
-    if (f && (f[4] == ',' || f[4] == 0)) {
+    const char *f = cg->features;
+    while ((f = strstr(f, "+fma")) && f[4] != ',' && f[4] != 0)
+        f += 4; /* +fma4 is another extension */
+    if (f) {
         LLVMValueRef args[3] = { a, b, c };
         return intrinsic(cg, "llvm.fma", args, 3);
     }
