@@ -128,7 +128,7 @@ static LLVMValueRef mul_add(Cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef
  * float, and the result to [-1, 1] (rounding could pass 1 by an ulp near the
  * clamp).  A NaN passes the clamps (the comparisons are false) and stays NaN.
  * About 17 vector instructions with one division where the exp form below
- * took about 40: the ODE net of bench/ (c) ran 1.45x faster at one thread.
+ * took about 40: the ODE net of bench/ (c) ran 1.37x faster at one thread.
  * The float arithmetic's roundings dominate the error: at most 5.5 ulp over
  * every float (tests/codegen/cg_ulp.c --all; its test holds it to 6, see
  * docs/design.md), where the exp form was within 2.2 ulp for |x| >= 0.5 but
