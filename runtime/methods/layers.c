@@ -98,7 +98,7 @@ typedef struct ExaLayers {
     /* --bench-step's accounting of one evaluation: wall seconds in the
      * generated calls and their count, when timing is on */
     int timing;
-    double tcalls, ccalls;     /* wall, CPU */
+    double tcalls;             /* wall (MPI_Wtime: cheap, where a CPU clock is a system call) */
     int64_t ncalls;
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
@@ -161,10 +161,10 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
     ExaArgs a = { .batch = L->rows, .step_size = h,
                   .theta = theta + (k > 0 ? k * L->spacing * L->stride * L->r->elem : 0),
                   .inputs = in, .outputs = out, .workspace = workspace(L, f) };
-    double t0 = L->timing ? MPI_Wtime() : 0, c0 = L->timing ? cpu_now() : 0;
+    double t0 = L->timing ? MPI_Wtime() : 0;
     exa_run_call(L->r, f, &a); /* --device gpu: on the device, through host copies */
     if (L->timing)
-        L->tcalls += MPI_Wtime() - t0, L->ccalls += cpu_now() - c0, L->ncalls++;
+        L->tcalls += MPI_Wtime() - t0, L->ncalls++;
 }
 
 /* A recurrence's input x_t of the step from fine point i (a coarse step
@@ -1155,11 +1155,11 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
     double tm = time_min(L, n, eval_mgrit, count, &cm);
     memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
     L->nlin = 0;
-    L->tcalls = L->ccalls = 0, L->ncalls = 0, L->timing = 1;
+    L->tcalls = 0, L->ncalls = 0, L->timing = 1;
     MPI_Barrier(L->comm->comm);
-    double te = MPI_Wtime(), ce = cpu_now();
+    double te = MPI_Wtime();
     eval_mgrit(L, count);
-    te = MPI_Wtime() - te, ce = cpu_now() - ce;
+    te = MPI_Wtime() - te;
     L->timing = 0;
     double tc_max, tc_min, te_max;
     MPI_Allreduce(&L->tcalls, &tc_max, 1, MPI_DOUBLE, MPI_MAX, L->comm->comm);
@@ -1202,8 +1202,6 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
                "the busiest rank, %.6e s on the least busy; the rest %.6e s (%.1f%%) on the busiest\n",
                te_max, (long long)L->ncalls, tc_max, tc_min, te_max - tc_max,
                100 * (te_max - tc_max) / te_max);
-        printf("bench: the same in CPU time (rank 0): %.6e s; generated calls %.6e s; the rest %.6e s (%.1f%%)\n",
-               ce, L->ccalls, ce - L->ccalls, 100 * (ce - L->ccalls) / ce);
         if (L->use_lin) /* rank 0's points: the residuals of every point it linearised */
             printf("bench: linearisation kept: %d residuals, %lld reals per sample and point, %.3f MiB on "
                    "rank 0; stage_linearise calls %lld (rank 0)\n", L->nres, (long long)L->res_reals,
