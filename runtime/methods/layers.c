@@ -111,6 +111,7 @@ typedef struct ExaLayers {
     /* the solves run on the batch in row blocks (solve_rows): rows r0 ..
      * r0 + rows - 1 of it now; rows = B, r0 = 0 outside the solves */
     int64_t r0, rows, block;   /* block: the most rows of a block (B: none) */
+    int64_t rows_env;          /* EXA_MGRIT_ROWS, or -1 */
     size_t vbytes;             /* bytes of one state vector (the rows in hand) */
     size_t vcap;               /* bytes of a solver's vector (block rows) */
     double *chain;             /* the norms' partial sums, by call in a solve (solve_rows) */
@@ -677,6 +678,17 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
         return layers_fail(L);
     L->nested = exa_call_num(m, "nested", 0) != 0;
     L->epoch_seen = -1;
+    L->rows_env = -1;
+    const char *env = getenv("EXA_MGRIT_ROWS"); /* the row blocks' size (solve_rows) */
+    if (env && *env) {
+        char *end;
+        long long v = strtoll(env, &end, 10);
+        if (*end || v < 0 || *env < '0' || *env > '9') {
+            snprintf(err, errlen, "exa: EXA_MGRIT_ROWS: '%s' is not a number of rows (0: no blocks)", env);
+            return layers_fail(L);
+        }
+        L->rows_env = v;
+    }
     if (L->nested && L->recurrence) { /* coarse networks of a recurrence would skip its rows */
         snprintf(err, errlen, "exa: decompose = %s: nested iteration needs a repeat block; this "
                  "program decomposes a 'for' recurrence", name);
@@ -891,17 +903,9 @@ enum { BLOCK_BYTES = 1 << 20, BLOCK_MIN = 64 };
 
 static int64_t block_rows(const ExaLayers *L, int64_t B)
 {
-    const char *env = getenv("EXA_MGRIT_ROWS");
     int64_t rows;
-    if (env && *env) {
-        char *end;
-        long long v = strtoll(env, &end, 10);
-        if (*end || v < 0) {
-            fprintf(stderr, "exa: rank %d: EXA_MGRIT_ROWS: '%s' is not a number of rows (0: no blocks)\n",
-                    L->r->world.rank, env);
-            exit(2);
-        }
-        rows = v == 0 || v > B ? B : (int64_t)v;
+    if (L->rows_env >= 0) {
+        rows = L->rows_env == 0 || L->rows_env > B ? B : L->rows_env;
     } else {
         if (L->r->gpu || exa_parallel_threads() > 1 || L->fwd.tol > 0 || L->bwd.tol > 0)
             return B;
