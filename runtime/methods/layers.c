@@ -905,7 +905,9 @@ static int64_t block_rows(const ExaLayers *L, int64_t B)
 {
     int64_t rows;
     if (L->rows_env >= 0) {
-        rows = L->rows_env == 0 || L->rows_env > B ? B : L->rows_env;
+        /* at least 12: exa_k_gemm's narrow kernel, taken on the whole batch,
+         * takes 12 rows or more, and another kernel may round otherwise */
+        rows = L->rows_env == 0 || L->rows_env > B ? B : L->rows_env < 12 ? 12 : L->rows_env;
     } else {
         if (L->r->gpu || exa_parallel_threads() > 1 || L->fwd.tol > 0 || L->bwd.tol > 0)
             return B;
