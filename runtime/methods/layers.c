@@ -95,6 +95,11 @@ typedef struct ExaLayers {
     const char *lin_off;       /* why not, for --bench-step */
     void **res;
     int64_t *lin_seen, nlin;   /* nlin: stage_linearise calls (--bench-step) */
+    /* --bench-step's accounting of one evaluation: wall seconds in the
+     * generated calls and their count, when timing is on */
+    int timing;
+    double tcalls;             /* wall (MPI_Wtime: cheap, where a CPU clock is a system call) */
+    int64_t ncalls;
     int64_t epoch_seen;        /* the epoch whose nested phase is in force, or -1 */
     Solve fwd, bwd;
     ExaMgrit *mf, *mb;
@@ -103,7 +108,15 @@ typedef struct ExaLayers {
     int64_t B;                 /* rows of the mini-batch */
     const void *theta;
     int64_t cap;               /* rows the buffers below hold */
-    size_t vbytes;             /* bytes of one state vector (B rows) */
+    /* the solves run on the batch in row blocks (solve_rows): rows r0 ..
+     * r0 + rows - 1 of it now; rows = B, r0 = 0 outside the solves */
+    int64_t r0, rows, block;   /* block: the most rows of a block (B: none) */
+    int64_t rows_env;          /* EXA_MGRIT_ROWS, or -1 */
+    size_t vbytes;             /* bytes of one state vector (the rows in hand) */
+    size_t vcap;               /* bytes of a solver's vector (block rows) */
+    double *chain;             /* the norms' partial sums, by call in a solve (solve_rows) */
+    int64_t nchain, chain_cap, ichain;
+    int chaining;              /* 0: norms whole; 1: the first block; 2: a later one */
     void **u, **lam;           /* u_i, w_i for i in lo..hi */
     void *u0, *gN, *lam_next, *tmp;
     void *in[EXA_MAX_INPUTS + 1];
@@ -122,10 +135,22 @@ typedef struct ExaLayers {
 
 #define xmalloc(bytes) solver_alloc((int64_t)(bytes), 1)
 
+static int64_t block_rows(const ExaLayers *L, int64_t B);
+
 /* Workspace for a call of f on B rows (all functions share one buffer). */
 static void *workspace(ExaLayers *L, const ExaFunction *f)
 {
-    return exa_run_workspace(&L->work, &L->work_cap, f->workspace(L->B));
+    return exa_run_workspace(&L->work, &L->work_cap, f->workspace(L->rows));
+}
+
+/* This process's CPU seconds: what a step costs on a shared machine, where
+ * wall time also counts the other jobs (not MPI waits: --bench-step reads
+ * it at 1 rank). */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* Runs f on the current batch with theta shifted to step k of the network
@@ -134,10 +159,13 @@ static void call(ExaLayers *L, const ExaFunction *f, int64_t k, double h, const 
                  void *const *out)
 {
     const char *theta = L->theta;
-    ExaArgs a = { .batch = L->B, .step_size = h,
+    ExaArgs a = { .batch = L->rows, .step_size = h,
                   .theta = theta + (k > 0 ? k * L->spacing * L->stride * L->r->elem : 0),
                   .inputs = in, .outputs = out, .workspace = workspace(L, f) };
+    double t0 = L->timing ? MPI_Wtime() : 0;
     exa_run_call(L->r, f, &a); /* --device gpu: on the device, through host copies */
+    if (L->timing)
+        L->tcalls += MPI_Wtime() - t0, L->ncalls++;
 }
 
 /* A recurrence's input x_t of the step from fine point i (a coarse step
@@ -169,7 +197,7 @@ static const void *step_row(ExaLayers *L, int64_t i)
         step_rows(L, i, x, 0);
         L->xt_seen[i] = L->evals;
     }
-    return x;
+    return (char *)x + (size_t)(L->r0 * L->row * L->r->elem); /* the rows in hand */
 }
 
 /* ---- MGRIT callbacks: vectors are B x w reals ------------------------------ */
@@ -181,7 +209,7 @@ static const void *step_row(ExaLayers *L, int64_t i)
 static int cb_step_to(void *app, int level, int64_t i, double h, const void *x, void *y)
 {
     ExaLayers *L = app;
-    L->nfwd[level]++;
+    L->nfwd[level] += L->r0 == 0; /* the calls of one solve (row blocks repeat them) */
     const void *in[2] = { x, step_row(L, i) };
     void *out[1] = { y };
     call(L, L->step, i, h, in, out);
@@ -199,9 +227,15 @@ static int cb_step(void *app, int level, int64_t i, double h, void *u)
 static void *cb_clone(void *app, const void *u)
 {
     ExaLayers *L = app;
-    void *v = xmalloc(L->vbytes);
+    void *v = xmalloc(L->vcap); /* room for any block's rows */
     memcpy(v, u, L->vbytes);
     return v;
+}
+
+/* Row r0 of a whole-batch array of `reals` reals per row. */
+static void *at_row(const ExaLayers *L, const void *p, int64_t reals)
+{
+    return (char *)p + (size_t)(L->r0 * reals * L->r->elem);
 }
 
 /* u_0 exactly at 0; elsewhere the last solve's state of the same samples
@@ -209,7 +243,7 @@ static void *cb_clone(void *app, const void *u)
  * discard it), else u_0, a fair guess since the steps are near identity. */
 static const void *init_of(ExaLayers *L, int64_t i)
 {
-    return i > 0 && L->warm && !L->fwd.skip ? L->u[i - L->lo] : L->u0;
+    return at_row(L, i > 0 && L->warm && !L->fwd.skip ? L->u[i - L->lo] : L->u0, L->w);
 }
 
 static void *cb_init(void *app, int64_t i)
@@ -270,7 +304,7 @@ static void sum_f64(int64_t n, double a, const double *restrict x, double b, dou
 static int cb_sum(void *app, double a, const void *x, double b, void *y)
 {
     ExaLayers *L = app;
-    int64_t n = L->B * L->w;
+    int64_t n = L->rows * L->w;
     if (x == y) { /* y <- (a + b) y, as the general formula rounds it; the solver never asks */
         for (int64_t i = 0; i < n; i++)
             exa_set(L->r, y, i, a * exa_get(L->r, y, i) + (b == 0 ? 0 : b * exa_get(L->r, y, i)));
@@ -282,11 +316,23 @@ static int cb_sum(void *app, double a, const void *x, double b, void *y)
     return 0;
 }
 
+/* The norm over the rows in hand.  In a solve by row blocks (solve_rows)
+ * the q-th norm of a block's solve continues the sum the q-th norm of the
+ * blocks before left (one chain of adds in index order, as over the whole
+ * batch), so the last block's solve gets the whole batch's norms bit for
+ * bit; the earlier blocks' see partial ones, which change nothing at a
+ * fixed number of iterations (the solver prints nothing here). */
 static double cb_norm(void *app, const void *u)
 {
     ExaLayers *L = app;
-    int64_t n = L->B * L->w;
+    int64_t n = L->rows * L->w;
     double s = 0;
+    /* a block's solve makes the first block's norm calls, in its order, at
+     * a fixed number of iterations; only a NaN norm stops a solve early, and
+     * a block past the first one's calls then starts from 0 (the values are
+     * NaN by then whatever the blocks) */
+    if (L->chaining == 2 && L->ichain < L->nchain)
+        s = L->chain[L->ichain];
     if (L->r->elem == 4) {
         const float *x = u;
         for (int64_t i = 0; i < n; i++)
@@ -296,12 +342,26 @@ static double cb_norm(void *app, const void *u)
         for (int64_t i = 0; i < n; i++)
             s += x[i] * x[i];
     }
+    if (L->chaining == 1) {
+        if (L->nchain == L->chain_cap) {
+            int64_t cap = L->chain_cap ? 2 * L->chain_cap : 256;
+            double *c = realloc(L->chain, (size_t)cap * sizeof *c);
+            if (!c) {
+                fputs("exa: out of memory\n", stderr);
+                exit(1);
+            }
+            L->chain = c, L->chain_cap = cap;
+        }
+        L->chain[L->nchain++] = s;
+    } else if (L->chaining == 2 && L->ichain < L->nchain) {
+        L->chain[L->ichain++] = s;
+    }
     return sqrt(s);
 }
 
 static size_t cb_size(void *app)
 {
-    return ((ExaLayers *)app)->vbytes;
+    return ((ExaLayers *)app)->vcap; /* the same for every block: the solver keeps its vectors */
 }
 
 static int cb_pack(void *app, const void *u, void *buf)
@@ -326,7 +386,7 @@ static int cb_access(void *app, int adjoint, int64_t i, const void *u)
     ExaLayers *L = app;
     if (i < L->lo || i > L->hi)
         return -1;
-    memcpy((adjoint ? L->lam : L->u)[i - L->lo], u, L->vbytes);
+    memcpy(at_row(L, (adjoint ? L->lam : L->u)[i - L->lo], L->w), u, L->vbytes);
     return 0;
 }
 
@@ -336,7 +396,7 @@ static int cb_access(void *app, int adjoint, int64_t i, const void *u)
  * when in[] is the lin functions'. */
 static int lin_inputs(ExaLayers *L, int64_t i, const void *x, const void **in)
 {
-    in[0] = L->u[i - L->lo];
+    in[0] = at_row(L, L->u[i - L->lo], L->w);
     in[1] = x;
     in[2] = step_row(L, i);
     if (!L->use_lin)
@@ -346,14 +406,17 @@ static int lin_inputs(ExaLayers *L, int64_t i, const void *x, const void **in)
     void *out[EXA_OUT_STAGE_LINEARISE_LAST + 1] = { NULL };
     for (int j = 0; j < L->nres; j++)
         out[j] = res + (size_t)(L->B * L->res_off[j]) * e;
-    if (L->lin_seen[i - L->lo] != L->evals) { /* stage_linearise: inputs u, x_t */
-        const void *lin_in[2] = { in[0], in[2] };
+    if (L->lin_seen[i - L->lo] != L->evals) { /* stage_linearise: inputs u, x_t; all rows at once */
+        int64_t r0 = L->r0, rows = L->rows;
+        L->r0 = 0, L->rows = L->B;
+        const void *lin_in[2] = { L->u[i - L->lo], step_row(L, i) };
         call(L, L->lin, i, L->h, lin_in, out);
+        L->r0 = r0, L->rows = rows;
         L->lin_seen[i - L->lo] = L->evals;
         L->nlin++;
     }
     for (int j = 0; j < L->nres; j++)
-        in[L->res_first + j] = out[j];
+        in[L->res_first + j] = at_row(L, out[j], L->res_size[j]);
     return 1;
 }
 
@@ -361,7 +424,7 @@ static int lin_inputs(ExaLayers *L, int64_t i, const void *x, const void **in)
 static int cb_step_adjoint_to(void *app, int level, int64_t i, double h, const void *x, void *y)
 {
     ExaLayers *L = app;
-    L->nadj[level]++;
+    L->nadj[level] += L->r0 == 0;
     if (i < L->lo || i > L->hi)
         return -1; /* the forward state must be local (mgrit.h) */
     const void *in[3 + EXA_OUT_STAGE_LINEARISE_LAST + 1];
@@ -384,9 +447,9 @@ static int cb_init_adjoint_to(void *app, int64_t i, void *w)
 {
     ExaLayers *L = app;
     if (i == L->nsteps)
-        memcpy(w, L->gN, L->vbytes);
+        memcpy(w, at_row(L, L->gN, L->w), L->vbytes);
     else if (L->warm_adj && !L->bwd.skip)
-        memcpy(w, L->lam[i - L->lo], L->vbytes);
+        memcpy(w, at_row(L, L->lam[i - L->lo], L->w), L->vbytes);
     else
         memset(w, 0, L->vbytes); /* zero is exactly 0.0 in both precisions */
     return 0;
@@ -395,7 +458,7 @@ static int cb_init_adjoint_to(void *app, int64_t i, void *w)
 static void *cb_init_adjoint(void *app, int64_t i)
 {
     ExaLayers *L = app;
-    void *v = xmalloc(L->vbytes);
+    void *v = xmalloc(L->vcap);
     cb_init_adjoint_to(app, i, v);
     return v;
 }
@@ -573,7 +636,7 @@ static void layers_free(ExaMethod *m)
     for (int i = 0; i <= EXA_MAX_INPUTS; i++)
         free(L->in[i]);
     free(L->loss_rows), free(L->out_rows), free(L->gscratch), free(L->work);
-    free(L->ids), free(L->where), free(L->perm);
+    free(L->ids), free(L->where), free(L->perm), free(L->chain);
     stepper_free(&L->global);
     if (L->nested)
         exa_hierarchy_free(&L->hier);
@@ -615,6 +678,17 @@ static ExaMethod *layers_create(ExaRun *r, const ExaCall *d, const ExaComm *comm
         return layers_fail(L);
     L->nested = exa_call_num(m, "nested", 0) != 0;
     L->epoch_seen = -1;
+    L->rows_env = -1;
+    const char *env = getenv("EXA_MGRIT_ROWS"); /* the row blocks' size (solve_rows) */
+    if (env && *env) {
+        char *end;
+        long long v = strtoll(env, &end, 10);
+        if (*end || v < 0 || *env < '0' || *env > '9') {
+            snprintf(err, errlen, "exa: EXA_MGRIT_ROWS: '%s' is not a number of rows (0: no blocks)", env);
+            return layers_fail(L);
+        }
+        L->rows_env = v;
+    }
     if (L->nested && L->recurrence) { /* coarse networks of a recurrence would skip its rows */
         snprintf(err, errlen, "exa: decompose = %s: nested iteration needs a repeat block; this "
                  "program decomposes a 'for' recurrence", name);
@@ -700,7 +774,10 @@ static void reserve(ExaLayers *L, int64_t B)
 {
     ExaRun *r = L->r;
     L->B = B;
+    L->r0 = 0, L->rows = B;
     L->vbytes = (size_t)(B * L->w * r->elem);
+    L->block = block_rows(L, B);
+    L->vcap = (size_t)(L->block * L->w * r->elem);
     if (B <= L->cap)
         return;
     L->warm = L->warm_adj = 0; /* the stored states go with the old buffers */
@@ -803,6 +880,76 @@ static void add_into(const ExaRun *r, void *grad, const void *part)
     }
 }
 
+/* ---- row blocks ------------------------------------------------------------------ */
+
+/* The samples of a batch are independent: every step, sum and copy of a
+ * solve works row by row, and only the norms sum over rows.  So a solve can
+ * run on row blocks one after another, each a whole solve on its rows,
+ * with the same values as one solve on all rows (solve_rows).  A block's
+ * vectors (the states, coarse values and FAS terms of every level, the
+ * kept residuals) then stay in the L2 cache, where those of a batch of 5000
+ * (27 MB for examples/peaks_mgrit.exa) stream from memory at every vector
+ * sum and copy: 1-rank MGRIT on peaks ran in 0.73x the time in blocks of
+ * 625 rows (bench/mgrit, docs/results/mgrit_performance.md, update 3).
+ * The rule: the rows whose vectors take BLOCK_BYTES, at least BLOCK_MIN
+ * rows (a generated call's fixed costs, and exa_k_gemm's narrow kernel
+ * wants 12 rows or more: the same kernel as on the whole batch), and no
+ * blocks when the batch is less than two of them.  Not blocked: solves to
+ * a tolerance (their iteration count depends on each iteration's norm over
+ * all rows), --threads > 1 (the generated loops share a call's rows over
+ * the threads; a block is too small for that), the GPU.  EXA_MGRIT_ROWS=N
+ * sets the block rows (0: none), for tests and measurements. */
+enum { BLOCK_BYTES = 1 << 20, BLOCK_MIN = 64 };
+
+static int64_t block_rows(const ExaLayers *L, int64_t B)
+{
+    int64_t rows;
+    if (L->rows_env >= 0) {
+        /* at least 12: exa_k_gemm's narrow kernel, taken on the whole batch,
+         * takes 12 rows or more, and another kernel may round otherwise */
+        rows = L->rows_env == 0 || L->rows_env > B ? B : L->rows_env < 12 ? 12 : L->rows_env;
+    } else {
+        if (L->r->gpu || exa_parallel_threads() > 1 || L->fwd.tol > 0 || L->bwd.tol > 0)
+            return B;
+        /* per row: u, v and f on every level (at most 2 x the fine points), the
+         * kept states and adjoints, the residuals; of the rank with the most
+         * points, so that every rank cuts the batch alike (the blocks' solves
+         * exchange messages) */
+        int64_t nloc = (L->nsteps + L->comm->size) / L->comm->size;
+        int64_t per_row = nloc * (8 * L->w + L->res_reals) * L->r->elem;
+        rows = BLOCK_BYTES / (per_row > 0 ? per_row : 1);
+        rows = rows < BLOCK_MIN ? BLOCK_MIN : rows;
+        if (2 * rows > B)
+            return B;
+    }
+    int64_t nb = (B + rows - 1) / rows; /* blocks as even as can be: the largest is `block` */
+    return (B + nb - 1) / nb;
+}
+
+/* One solve (forward, adjoint) in blocks of at most L->block rows, the
+ * norms chained from block to block (cb_norm); rows = B, r0 = 0 after. */
+static int solve_rows(ExaLayers *L, ExaMgrit *m, int adjoint)
+{
+    int64_t B = L->B, size = L->block, nb = (B + size - 1) / size;
+    if (nb <= 1 || (adjoint ? L->bwd.tol : L->fwd.tol) > 0)
+        return adjoint ? exa_mgrit_solve_adjoint(m) : exa_mgrit_solve(m);
+    int rc = 0;
+    L->nchain = 0;
+    for (int64_t b = 0, lo = 0; b < nb && rc == 0; b++) {
+        int64_t rows = B / nb + (b < B % nb); /* the first B % nb blocks one row more */
+        L->r0 = lo, L->rows = rows;
+        L->vbytes = (size_t)(rows * L->w * L->r->elem);
+        L->chaining = b == 0 ? 1 : 2;
+        L->ichain = 0;
+        rc = adjoint ? exa_mgrit_solve_adjoint(m) : exa_mgrit_solve(m);
+        lo += rows;
+    }
+    L->chaining = 0;
+    L->r0 = 0, L->rows = B;
+    L->vbytes = (size_t)(B * L->w * L->r->elem);
+    return rc;
+}
+
 static void mgrit_check(ExaLayers *L, int rc, const char *what)
 {
     if (rc != 0)
@@ -824,7 +971,7 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     if (L->nsources > 0) /* a recurrence's inputs, every time point's, before the solve */
         call(L, L->inputs, -1, 0, (const void *const *)L->in, L->src);
     L->evals++; /* the x_t gathered so far belong to the last evaluation */
-    mgrit_check(L, exa_mgrit_solve(L->mf), "forward");
+    mgrit_check(L, solve_rows(L, L->mf, 0), "forward");
     L->fwd_iters = exa_mgrit_num_iterations(L->mf);
     L->warm = 1;
     /* 3: the epilogue where u_N is */
@@ -846,7 +993,7 @@ static double layers_loss_rows(ExaLayers *L, const void *theta, void *grad, int6
     if (!grad)
         return sum / (double)count;
     /* 4: the adjoint solve */
-    mgrit_check(L, exa_mgrit_solve_adjoint(L->mb), "adjoint");
+    mgrit_check(L, solve_rows(L, L->mb, 1), "adjoint");
     L->bwd_iters = exa_mgrit_num_iterations(L->mb);
     L->warm_adj = 1;
     /* 5: w_{hi+1} from the right neighbour, then this rank's steps */
@@ -953,15 +1100,6 @@ static void layers_end_step(ExaLayers *L, void *theta)
         exa_hierarchy_fill_piecewise(&L->hier, L->spacing, theta);
 }
 
-/* This process's CPU seconds: what a step costs on a shared machine, where
- * wall time also counts the other jobs (not MPI waits: --bench-step reads
- * it at 1 rank). */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Seconds per evaluation of f(): the minimum over n timed calls (after one
  * untimed call), all ranks starting together (barriers); *cpu the minimum
@@ -1020,7 +1158,16 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
     double tm = time_min(L, n, eval_mgrit, count, &cm);
     memset(L->nfwd, 0, sizeof L->nfwd), memset(L->nadj, 0, sizeof L->nadj);
     L->nlin = 0;
+    L->tcalls = 0, L->ncalls = 0, L->timing = 1;
+    MPI_Barrier(L->comm->comm);
+    double te = MPI_Wtime();
     eval_mgrit(L, count);
+    te = MPI_Wtime() - te;
+    L->timing = 0;
+    double tc_max, tc_min, te_max;
+    MPI_Allreduce(&L->tcalls, &tc_max, 1, MPI_DOUBLE, MPI_MAX, L->comm->comm);
+    MPI_Allreduce(&L->tcalls, &tc_min, 1, MPI_DOUBLE, MPI_MIN, L->comm->comm);
+    MPI_Allreduce(&te, &te_max, 1, MPI_DOUBLE, MPI_MAX, L->comm->comm);
     int64_t nf[EXA_MGRIT_MAX_LEVELS], na[EXA_MGRIT_MAX_LEVELS];
     MPI_Allreduce(L->nfwd, nf, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
     MPI_Allreduce(L->nadj, na, EXA_MGRIT_MAX_LEVELS, MPI_INT64_T, MPI_SUM, L->comm->comm);
@@ -1051,6 +1198,13 @@ int exa_layers_bench(ExaMethod *m, int64_t n)
                (long long)A, (long long)L->nsteps, work, work * ts, tm / (work * ts));
         printf("bench: cpu (rank 0): serial %.6e s mgrit %.6e s fine step %.6e s; mgrit / "
                "predicted %.3f\n", cs, cm, cstep, cm / (work * cs));
+        /* where one evaluation's wall time goes: the generated calls (the
+         * busiest rank's and the least busy's), and the rest (vector sums,
+         * norms and copies, messages and waiting; at 1 rank no messages) */
+        printf("bench: one evaluation (timed again): %.6e s; generated calls %lld on rank 0, %.6e s on "
+               "the busiest rank, %.6e s on the least busy; the rest %.6e s (%.1f%%) on the busiest\n",
+               te_max, (long long)L->ncalls, tc_max, tc_min, te_max - tc_max,
+               100 * (te_max - tc_max) / te_max);
         if (L->use_lin) /* rank 0's points: the residuals of every point it linearised */
             printf("bench: linearisation kept: %d residuals, %lld reals per sample and point, %.3f MiB on "
                    "rank 0; stage_linearise calls %lld (rank 0)\n", L->nres, (long long)L->res_reals,

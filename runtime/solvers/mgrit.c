@@ -320,7 +320,15 @@ static int restrict_residual(ExaMgrit *m, int level, double *rsq) {
 static int coarse_rhs(ExaMgrit *m, int level) {
   Level *C = &m->lev[level];
   if (nlocal(C) == 0) return 0;
-  for (int64_t j = 0; j < nlocal(C); j++) TRY(vstore(m, &C->u[j], C->v[j]));
+  /* u = v at the C-points only: this level's next work is an F-relaxation
+   * (relax_and_restrict, interpolate), which writes every F-point before
+   * anything reads it (a vector is made there all the same) */
+  for (int64_t j = 0; j < nlocal(C); j++) {
+    if (is_c(C, C->lo + j))
+      TRY(vstore(m, &C->u[j], C->v[j]));
+    else
+      TRY(ensure(m, &C->u[j], C->v[j]));
+  }
   if (C->hi < C->n) TRY(send_right(m, C, C->v[C->hi - C->lo]));
   if (C->lo > 0) TRY(recv_left(m, C));
   for (int64_t j = C->lo > 0 ? C->lo : 1; j <= C->hi; j++) {
