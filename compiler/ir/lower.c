@@ -19,6 +19,7 @@
 #include "exa/abi.h"
 #include "fold.h"
 #include "hoist.h"
+#include "pool_first.h"
 #include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -924,13 +925,10 @@ static void copy_func(const IrFunc *src, IrFunc *dst, const char *name)
         ir_add(dst, &src->v[i]);
 }
 
-/* The loss graph after hoist.c: every id Lower keeps, through map. */
-static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
+/* The loss graph after a rewrite (hoist.c, pool_first.c) that returned map:
+ * every id Lower keeps, through it. */
+static void remap_after(Lower *L, IrFunc *f, IrId *per_sample, IrId *map, int old_n)
 {
-    int old_n = f->n, groups;
-    IrId *map = ir_hoist_projections(f, &groups);
-    if (!map)
-        return;
 #define REMAP(id) ((id) = (id) >= 0 ? map[id] : (id))
     REMAP(*per_sample);
     REMAP(L->accuracy_out);
@@ -938,11 +936,29 @@ static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
     REMAP(L->noise);
     for (int i = 0; i < L->nparams; i++)
         REMAP(L->param_ids[i]);
+    for (int k = 0; k < L->nstats; k++)
+        REMAP(L->stat_val[k]);
     for (int64_t k = 0; L->repeat && L->repeat->state && k <= L->repeat->count; k++)
         REMAP(L->repeat->state[k]);
 #undef REMAP
     lower_check_remap(&L->check, map, old_n, f->n);
     free(map);
+}
+
+static void hoist(Lower *L, IrFunc *f, IrId *per_sample)
+{
+    int old_n = f->n, groups;
+    IrId *map = ir_hoist_projections(f, &groups);
+    if (map)
+        remap_after(L, f, per_sample, map, old_n);
+}
+
+static void pool_first(Lower *L, IrFunc *f, IrId *per_sample)
+{
+    int old_n = f->n, moved;
+    IrId *map = ir_pool_first(f, &moved);
+    if (map)
+        remap_after(L, f, per_sample, map, old_n);
 }
 
 int lower_program(const Program *p, const Sema *sema, int precision, Lowered *out, Diag *d)
@@ -1016,6 +1032,9 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
      * recurrence: lower_recur.c computes the hoisted products before the solve) */
     if (!opt->no_hoist && (!L.repeat || (repeat.recurrence && repeat.done)))
         hoist(&L, &f, &per_sample);
+    /* maxpool(relu(x + b)) -> relu(maxpool(x) + b): the bias, relu and their
+     * gradients on the pooled values (pool_first.c) */
+    pool_first(&L, &f, &per_sample);
     int acc = L.accuracy_out >= 0;
     /* batch_mean: loss and predict evaluate (running statistics), the rest
      * train (batch statistics) */

@@ -163,40 +163,58 @@ typedef struct SumJob {
  * data()'s sum over ranks does), then summed pairwise over the group index
  * (g += g + step for step 1, 2, 4, ...) in place.  Every element is summed
  * in that order whatever range it falls in, so the split of this loop over
- * threads changes nothing. */
+ * threads changes nothing.  The weighting is done in the first step's pass
+ * (each pair weighted and added at once; a group without a partner weighted
+ * alone): one pass over the gradients instead of two at 2 groups (LeNet's
+ * 44426 weights: this was 2% of its step at one thread). */
+#define SUM_PART_BODY(T, W)                                                                        \
+    for (int g = 0; g < j->groups; g += 2) {                                                       \
+        T *restrict a = (T *)group_grad(j->bg, j->c, g) + lo;                                      \
+        double wa = j->w[g];                                                                       \
+        if (g + 1 < j->groups) {                                                                   \
+            const T *restrict b = (const T *)group_grad(j->bg, j->c, g + 1) + lo;                  \
+            double wb = j->w[g + 1];                                                               \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                a[i] = W(wa, a[i]) + W(wb, b[i]);                                                  \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                a[i] = W(wa, a[i]);                                                                \
+        }                                                                                          \
+    }                                                                                              \
+    for (int step = 2; step < j->groups; step *= 2)                                                \
+        for (int g = 0; g + step < j->groups; g += 2 * step) {                                     \
+            T *restrict a = (T *)group_grad(j->bg, j->c, g) + lo;                                  \
+            const T *restrict b = (const T *)group_grad(j->bg, j->c, g + step) + lo;               \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                a[i] += b[i];                                                                      \
+        }
+#define SUM_WEIGH_F32(w, v) ((float)((w) * (double)(v)))
+#define SUM_WEIGH_FLOAT(w, v) ((float)(w) * (v))
+#define SUM_WEIGH_F64(w, v) ((w) * (v))
 static void sum_part(const void *ctx, int64_t lo, int64_t n)
 {
     const SumJob *j = ctx;
     if (j->bg->elem == 4) {
-        for (int g = 0; g < j->groups; g++) {
-            float *v = (float *)group_grad(j->bg, j->c, g) + lo;
-            double w = j->w[g];
-            for (int64_t i = 0; i < n; i++)
-                v[i] = (float)(w * (double)v[i]);
+        /* A weight that is a float (equal groups: 1/2, 1/4, ...) gives the
+         * same float product in float: the double product of two floats is
+         * exact (24 + 24 bits), so both round the same real once.  Float
+         * vectors hold twice the lanes and need no conversions. */
+        int exact = 1;
+        for (int g = 0; g < j->groups; g++)
+            exact &= (double)(float)j->w[g] == j->w[g];
+        if (exact) {
+            SUM_PART_BODY(float, SUM_WEIGH_FLOAT)
+        } else {
+            SUM_PART_BODY(float, SUM_WEIGH_F32)
         }
-        for (int step = 1; step < j->groups; step *= 2)
-            for (int g = 0; g + step < j->groups; g += 2 * step) {
-                float *a = (float *)group_grad(j->bg, j->c, g) + lo;
-                const float *b = (const float *)group_grad(j->bg, j->c, g + step) + lo;
-                for (int64_t i = 0; i < n; i++)
-                    a[i] += b[i];
-            }
     } else {
-        for (int g = 0; g < j->groups; g++) {
-            double *v = (double *)group_grad(j->bg, j->c, g) + lo;
-            double w = j->w[g];
-            for (int64_t i = 0; i < n; i++)
-                v[i] *= w;
-        }
-        for (int step = 1; step < j->groups; step *= 2)
-            for (int g = 0; g + step < j->groups; g += 2 * step) {
-                double *a = (double *)group_grad(j->bg, j->c, g) + lo;
-                const double *b = (const double *)group_grad(j->bg, j->c, g + step) + lo;
-                for (int64_t i = 0; i < n; i++)
-                    a[i] += b[i];
-            }
+        SUM_PART_BODY(double, SUM_WEIGH_F64)
     }
 }
+#undef SUM_PART_BODY
+#undef SUM_WEIGH_F32
+#undef SUM_WEIGH_FLOAT
+#undef SUM_WEIGH_F64
 
 void exa_batch_groups_run(ExaBatchGroups *bg, const ExaGroupCall *c, int groups)
 {

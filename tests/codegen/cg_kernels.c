@@ -11,7 +11,8 @@
  * against 3 (bit for bit: the weight gradient's partial sums do not depend
  * on the thread count); softmax, logsumexp, reduce_to, slice and
  * slice_add against loops written here; GEMM over a long k (A^T B) and
- * reduce_to's column sums against sums in f64 (ctest runs all of it also
+ * reduce_to's column sums and its other patterns (a conv bias's
+ * gradient) against sums in f64 (ctest runs all of it also
  * with EXA_KERNELS_BASELINE=avx2, the GEMMs' 256-bit code, and with
  * EXA_KERNELS_BASELINE=1, the fallbacks); a product of few outputs leaves
  * OpenBLAS's thread count as it found it.  Prints the
@@ -585,6 +586,46 @@ static void maxpool_grad_exact(void)
         }                                                                                          \
     }
 
+/* exa_k_reduce_to over any other pattern against a loop over every element
+ * in double: a conv bias's gradient [7, 5, 6, 9] -> [5, 1, 1] (the runs of
+ * 54: a block of 32, two of 8, 6 alone), [2, 3, 4, 5] -> [3, 4, 1] (3 and 4
+ * merged into one dim of y), [4, 1, 6, 1] -> [1, 1, 6] (dims of 1, y's
+ * innermost kept) and [3, 2] -> [1, 1]. */
+#define REDUCE_GEN_TESTS(T, S, TYPE, TOL)                                                          \
+    static void reduce_gen_##S(void)                                                               \
+    {                                                                                              \
+        static const int64_t dims[4][4] = { { 7, 5, 6, 9 }, { 2, 3, 4, 5 }, { 4, 1, 6, 1 },        \
+                                            { 3, 2, 0, 0 } };                                      \
+        static const int64_t yst[4][4] = { { 0, 1, 0, 0 }, { 0, 4, 1, 0 }, { 0, 0, 1, 0 },         \
+                                           { 0, 0, 0, 0 } };                                       \
+        static const int64_t ysize[4] = { 5, 12, 6, 1 };                                           \
+        for (int e = 0; e < 4; e++) {                                                              \
+            int nd = dims[e][2] ? 4 : 2;                                                           \
+            int64_t total = 1;                                                                     \
+            for (int d = 0; d < nd; d++)                                                           \
+                total *= dims[e][d];                                                               \
+            T *x = malloc(total * sizeof *x), *y = malloc(ysize[e] * sizeof *y);                   \
+            double *ref = calloc(ysize[e], sizeof *ref);                                           \
+            for (int64_t i = 0; i < total; i++) {                                                  \
+                x[i] = (T)rnd();                                                                   \
+                int64_t at = 0, r = i;                                                             \
+                for (int d = nd - 1; d >= 0; d--)                                                  \
+                    at += r % dims[e][d] * yst[e][d], r /= dims[e][d];                             \
+                ref[at] += x[i];                                                                   \
+            }                                                                                      \
+            exa_k_reduce_to_##S(nd, dims[e], yst[e], x, y, ysize[e]);                              \
+            double d = 0, sz = 0;                                                                  \
+            for (int64_t i = 0; i < ysize[e]; i++)                                                 \
+                d = fmax(d, fabs(ref[i] - y[i])), sz = fmax(sz, fabs(ref[i]));                     \
+            char what[64];                                                                         \
+            snprintf(what, sizeof what, "reduce_to pattern %d (%d elements)", e, (int)total);      \
+            report(what, TYPE, d, sz, TOL);                                                        \
+            free(x), free(y), free(ref);                                                           \
+        }                                                                                          \
+    }
+
+REDUCE_GEN_TESTS(double, f64, "f64", 1e-12)
+REDUCE_GEN_TESTS(float, f32, "f32", 1e-5)
 GEMM_TALL_TESTS(double, f64, "f64", 1e-12)
 GEMM_TALL_TESTS(float, f32, "f32", 1e-5)
 REDUCE_COLS_TESTS(double, f64, "f64", 1e-12)
@@ -696,6 +737,8 @@ int main(void)
     gemm_tall_f32();
     reduce_cols_f64();
     reduce_cols_f32();
+    reduce_gen_f64();
+    reduce_gen_f32();
     tests_f64();
     tests_f32();
     printf("%d failed\n", failed);
