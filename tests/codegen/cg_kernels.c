@@ -15,10 +15,11 @@
  * with EXA_KERNELS_BASELINE=avx2, the GEMMs' 256-bit code, and with
  * EXA_KERNELS_BASELINE=1, the fallbacks); exa's register-tiled GEMM on odd
  * shapes against exa_k_gemm_ref_f64, and on 3 threads against 1 bit for
- * bit; a product of few outputs leaves
+ * bit; EXA_GEMM's run-start check; a product of few outputs leaves
  * OpenBLAS's thread count as it found it.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -763,8 +764,33 @@ static void gemm_blas_threads(void)
     openblas_set_num_threads(before);
 }
 
+/* EXA_GEMM: openblas, exa, unset and empty accepted; anything else refused
+ * with a message that names it (the run-start check, exa_k_gemm_check_env;
+ * the kernels' choice is cached on first use, so this only checks the
+ * check). */
+static void gemm_env(void)
+{
+    static const char *const vals[] = { "openblas", "exa", "", "Exa", "blas" };
+    const char *before = getenv("EXA_GEMM");
+    char *keep = before ? strdup(before) : NULL;
+    for (int i = 0; i < 5; i++) {
+        char err[256] = "";
+        setenv("EXA_GEMM", vals[i], 1);
+        int rc = exa_k_gemm_check_env(err, sizeof err), want = i < 3 ? 0 : -1;
+        int ok = rc == want && (want == 0 || strstr(err, vals[i]) != NULL);
+        printf("%s EXA_GEMM='%s' %s%s\n", ok ? "ok  " : "FAIL", vals[i], rc ? "refused: " : "accepted", err);
+        failed += !ok;
+    }
+    if (keep)
+        setenv("EXA_GEMM", keep, 1);
+    else
+        unsetenv("EXA_GEMM");
+    free(keep);
+}
+
 int main(void)
 {
+    gemm_env();
     slices();
     gemm_blas_threads();
     conv_batch();
