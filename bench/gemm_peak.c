@@ -1,17 +1,35 @@
-/* gemm_peak.c - OpenBLAS sgemm measurements for bench/throughput.sh.
+/* gemm_peak.c - sgemm measurements for bench/throughput.sh, OpenBLAS's and
+ * exa's own (libexa's register-tiled kernel, exa_k_gemm_tile_f32).
  *
- *   gemm_peak N REPEATS         GFLOP/s on N x N matrices: the peak model (d)
- *                               is compared against
- *   gemm_peak -us M N K TA TB   microseconds of one row-major sgemm
+ *   gemm_peak N REPEATS         GFLOP/s of OpenBLAS on N x N matrices: the
+ *                               peak model (d) is compared against
+ *   gemm_peak -us M N K TA TB [exa]
+ *                               microseconds of one row-major sgemm
  *                               C[M,N] = op(A) op(B) with inner dimension K,
- *                               op transposed where TA / TB is 1; the best of
- *                               7 rounds of 200 calls, caches warm.  Model
- *                               (a)'s bound: its step's GEMMs alone. */
+ *                               op transposed where TA / TB is 1, by OpenBLAS
+ *                               (or exa's tiles with `exa`, on
+ *                               OPENBLAS_NUM_THREADS threads of exa's pool,
+ *                               the count OpenBLAS runs on); the best of 7
+ *                               rounds of 200 calls, caches warm.  A step's
+ *                               GEMMs alone: goal 2's bound for (a), (e),
+ *                               (g), (h).
+ *   gemm_peak -core             OpenBLAS's kernel for this CPU
+ *                               (openblas_get_corename)
+ *
+ * Built against a build's libexa (bench/throughput.sh does):
+ *   mpicc -O2 -Iruntime/include bench/gemm_peak.c build/lib/libexa.a \
+ *         -lopenblas -lz -lm -lpthread -ldl -o gemm_peak
+ * or with -DGEMM_PEAK_NO_EXA and OpenBLAS alone (then `exa` fails). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#ifndef GEMM_PEAK_NO_EXA /* built without libexa (a build older than its tiles) */
+#include "exa/kernels.h"
+#include "exa/parallel.h"
+#endif
 
 static double now(void)
 {
@@ -28,8 +46,22 @@ static float *filled(long count, int mod)
     return p;
 }
 
+static int use_exa;
+
 static void sgemm(int ta, int tb, int m, int n, int k, const float *a, const float *b, float *c)
 {
+    if (use_exa) {
+#ifdef GEMM_PEAK_NO_EXA
+        if (1) {
+#else
+        if (!exa_k_gemm_tile_f32(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, 0, c, n)) {
+#endif
+            fprintf(stderr, "gemm_peak: exa's tiles do not run here (no AVX2 and FMA, or built "
+                            "without libexa)\n");
+            exit(1);
+        }
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
                 n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n);
 }
@@ -69,11 +101,23 @@ static int call_us(int m, int n, int k, int ta, int tb)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "-core") == 0) {
+        printf("%s\n", openblas_get_corename());
+        return 0;
+    }
+    if (argc == 8 && strcmp(argv[1], "-us") == 0 && strcmp(argv[7], "exa") == 0) {
+#ifndef GEMM_PEAK_NO_EXA
+        const char *t = getenv("OPENBLAS_NUM_THREADS");
+        exa_parallel_set_threads(t && atoi(t) > 0 ? atoi(t) : 1);
+#endif
+        use_exa = 1;
+        argc = 7;
+    }
     if (argc == 7 && strcmp(argv[1], "-us") == 0)
         return call_us(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     int n = argc > 1 ? atoi(argv[1]) : 2048, reps = argc > 2 ? atoi(argv[2]) : 5;
     if (n <= 0 || reps <= 0) {
-        fprintf(stderr, "usage: gemm_peak N REPEATS | gemm_peak -us M N K TA TB\n");
+        fprintf(stderr, "usage: gemm_peak N REPEATS | gemm_peak -us M N K TA TB [exa] | gemm_peak -core\n");
         return 2;
     }
     return square_gflops(n, reps);

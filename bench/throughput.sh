@@ -13,6 +13,12 @@
 # (forward 100x784 by 784x128; weight gradient 128x100 by 100x784), measured
 # in the same run with warm caches: where the second is close to the first,
 # 2x is beyond what any implementation of the step can reach on the machine.
+# For (a), (e), (g) and (h) it prints exa's step time next to the time of the
+# step's GEMMs alone (the list below, each call timed by bench/gemm_peak.c
+# in the same run, warm caches) by OpenBLAS and by exa's own tiles
+# (exa_k_gemm_tile_f32): issue 17 goal 2's measured bound for those rows.
+# OpenBLAS's kernel for the CPU (openblas_get_corename) is printed first:
+# exa_k_gemm takes its tiles only where that kernel lacks FMA (kernels.c).
 #
 # usage: bench/throughput.sh [BUILD_DIR] [THREADS...]      (default: build, 1 2)
 #
@@ -61,7 +67,50 @@ python3 "$here/gru_data.py" "$work"
 echo "$models" | while read -r m file _; do
     "$exac" "$here/models/$file.exa" -o "$work/$m" || exit 1
 done
-cc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas
+# gemm_peak against the build's libexa (exa's tiles); OpenBLAS alone for a
+# build without them (its exa figures are then left out)
+blas_inc=-I/usr/include/x86_64-linux-gnu/openblas-pthread
+mpicc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I"$root/runtime/include" $blas_inc \
+    "$build/lib/libexa.a" -lopenblas -lz -lm -lpthread -ldl 2>/dev/null ||
+    cc -O2 -DGEMM_PEAK_NO_EXA -o "$work/gemm_peak" "$here/gemm_peak.c" $blas_inc -lopenblas
+echo "== OpenBLAS's kernel here: $("$work/gemm_peak" -core)"
+
+# The GEMMs of one training step (batch 100) of a, e, g, h: "calls m n k ta
+# tb" a line, C [m, n] = op(A) [m, k] op(B) [k, n], traced from exa_k_gemm's
+# calls at --threads 1 (e, g, h run as two batch groups of 50 rows; g and h:
+# 127 recurrent steps a group, each of its 3 gates' (h: the stacked 384)
+# products in three transpose forms, the hoisted input product over all
+# steps and its weight gradient, 50 products of 16 x 128 summed).  Products
+# with a side below 16 (the 10-class layers, g's n = 1 bias products) are
+# left out: a few a step, exa_k_gemm gives them to OpenBLAS or to its narrow
+# kernels either way.
+gemms_a="1 100 128 784 0 1
+1 128 784 100 1 0"
+gemms_e="2 50 120 256 0 1
+2 50 84 120 0 1
+2 120 256 50 1 0
+2 84 120 50 1 0
+2 50 256 120 0 0
+2 50 120 84 0 0"
+gemms_g="762 50 128 128 0 0
+762 50 128 128 0 1
+762 128 128 50 1 0
+6 6400 128 16 0 1
+300 16 128 128 1 0"
+gemms_h="254 50 128 384 0 0
+254 50 384 128 0 1
+254 384 128 50 1 0
+2 6400 384 16 0 1
+100 16 384 128 1 0"
+# microseconds of the list $2 by kernel $1 (openblas or exa); nothing when a
+# call fails (exa's tiles not in the build)
+gemms_us() {
+    echo "$2" | while read -r calls m n k ta tb; do
+        # shellcheck disable=SC2046
+        us=$("$work/gemm_peak" -us "$m" "$n" "$k" "$ta" "$tb" $([ "$1" = exa ] && echo exa) 2>/dev/null) || us=x
+        echo "$calls $us"
+    done | awk '$2 == "x" { bad = 1 } { s += $1 * $2 } END { if (!bad) print s }'
+}
 
 # (d) per sample: forward 2*MACs, weight gradients 2*MACs, input gradients of
 # layers 2 and 3 2*MACs
@@ -90,11 +139,15 @@ while [ "$r" -lt "$rounds" ]; do
             echo "exa$t $m $(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')"
         done >>"$work/best"
         case " $want " in *" d "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
-        case " $want " in *" a "*)
-            fwd=$("$work/gemm_peak" -us 100 128 784 0 1)
-            dw=$("$work/gemm_peak" -us 128 784 100 1 0)
-            echo "gemm_us$t a $(awk -v f="$fwd" -v w="$dw" 'BEGIN { print f + w }')" >>"$work/best" ;;
-        esac
+        for m in a e g h; do
+            case " $want " in *" $m "*)
+                eval "list=\$gemms_$m"
+                for kern in openblas exa; do
+                    us=$(gemms_us $kern "$list")
+                    [ -n "$us" ] && echo "gemm_us$t.$kern $m $us" >>"$work/best"
+                done ;;
+            esac
+        done
     done
 done
 echo "== load after: $(uptime | sed 's/.*load/load/')"
@@ -129,7 +182,16 @@ awk -v f="$d_flops" -v ts="$threads" '
             printf "\n"
             for (i = 1; i <= nt; i++) {
                 if (m == "a")
-                    printf "    (a) %dt: at 2x PyTorch best a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", t[i], 1e8 / (2 * bv), best["gemm_us" t[i], "a"]
+                    printf "    (a) %dt: at 2x PyTorch best a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", t[i], 1e8 / (2 * bv), best["gemm_us" t[i] ".openblas", "a"]
+                if (m ~ /^[aegh]$/ && (("gemm_us" t[i] ".openblas", m) in best)) {
+                    ob = best["gemm_us" t[i] ".openblas", m]; st = 1e8 / best["exa" t[i], m]
+                    printf "    (%s) %dt: a step of 100 takes %.0f us; its GEMMs alone: OpenBLAS %.0f us (step %.2fx)", m, t[i], st, ob, st / ob
+                    if (("gemm_us" t[i] ".exa", m) in best) {
+                        ex = best["gemm_us" t[i] ".exa", m]
+                        printf ", exa'"'"'s tiles %.0f us (step %.2fx)", ex, st / ex
+                    }
+                    printf "\n"
+                }
                 if (m == "d") {
                     g = best["exa" t[i], m] * f / 1e9; p = best["peak" t[i], "d"]
                     printf "    (d) %dt: %.1f GFLOP/s = %.0f%% of OpenBLAS sgemm %.1f GFLOP/s\n", t[i], g, 100 * g / p, p

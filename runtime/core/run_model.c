@@ -19,6 +19,7 @@
 
 #include "exa/batch_groups.h"
 #include "exa/gpu_train.h"
+#include "exa/kernels.h"
 #include "exa/reduce.h"
 #include "exa/rng.h"
 #include "exa/run.h"
@@ -93,6 +94,8 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
      * runs a whole call; its executor is not reentrant) */
     const char *no_groups = r->gpu ? "--device gpu" : r->stat_reals ? "batch statistics" : NULL;
     if (exa_batch_groups_init(&r->groups, r->grad_fn, r->n, r->elem, no_groups, err, errlen) != 0)
+        return -1;
+    if (exa_k_gemm_check_env(err, errlen) != 0) /* a misspelled EXA_GEMM, refused before any step */
         return -1;
     r->nin = r->train_info->nfields + (r->prog->dropout_size > 0); /* the mask input last */
     if (r->nin > EXA_MAX_INPUTS) {

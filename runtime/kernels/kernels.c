@@ -18,6 +18,7 @@
 
 #include <cblas.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
@@ -75,6 +76,68 @@ static int exa_k_v4_ok(void)
         v = exa_k_vec_ok() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
             !(env && strcmp(env, "avx2") == 0);
+        atomic_store_explicit(&ok, v, memory_order_relaxed);
+    }
+    return v;
+}
+#endif
+
+/* Which kernel runs the products of medium shape (kernels_gemm_t.c's tiles:
+ * exa_k_gemm's rule in kernels_vec_t.c): EXA_GEMM=exa takes exa's tiles for
+ * every product they handle, EXA_GEMM=openblas never, unset or empty by
+ * OpenBLAS's kernel for this CPU (openblas_get_corename).  The tiles were
+ * measured against OpenBLAS's generic SSE3 kernels (0.3.21 on a KVM
+ * Sapphire/Emerald Rapids Xeon it does not know: corename "Prescott",
+ * ~32 GFLOP/s a core against the tiles' 100+; docs/results/throughput.md),
+ * and beat them because those kernels lack FMA and wide vectors.  Where
+ * OpenBLAS runs FMA kernels tuned for the CPU (Haswell, SkylakeX,
+ * Cooperlake, SapphireRapids, Zen, ...) nothing here was measured against
+ * them, so the rule takes the tiles only where OpenBLAS's core is one of the
+ * pre-FMA ones below; EXA_GEMM=exa is there to measure the tiles anywhere.
+ * EXA_GEMM is checked when a run starts (exa_k_gemm_check_env); the answer
+ * is cached atomically (batch groups call the kernels from several threads:
+ * each computes the same value). */
+static int exa_k_gemm_env(const char *env)
+{
+    if (!env || !*env)
+        return 0; /* by OpenBLAS's core */
+    if (strcmp(env, "openblas") == 0)
+        return 1;
+    if (strcmp(env, "exa") == 0)
+        return 2;
+    return -1;
+}
+
+int exa_k_gemm_check_env(char *err, size_t errlen)
+{
+    const char *env = getenv("EXA_GEMM");
+    if (exa_k_gemm_env(env) >= 0)
+        return 0;
+    snprintf(err, errlen, "exa: EXA_GEMM: '%s' is not 'openblas' or 'exa' (unset: exa's kernels where "
+                          "OpenBLAS's own for this CPU lack FMA)", env);
+    return -1;
+}
+
+#ifdef EXA_K_VEC
+/* 1: the medium products may take exa's tiles (EXA_GEMM=exa; or unset,
+ * with OpenBLAS on a pre-FMA kernel), 0: OpenBLAS keeps them.  A misspelled
+ * EXA_GEMM (refused by exa_k_gemm_check_env where a run starts) counts as
+ * openblas here. */
+static int exa_k_gemm_tiles(void)
+{
+    static atomic_int ok = -1;
+    int v = atomic_load_explicit(&ok, memory_order_relaxed);
+    if (v < 0) {
+        int env = exa_k_gemm_env(getenv("EXA_GEMM"));
+        v = env == 2;
+        if (env == 0) {
+            static const char *const generic[] = { "Prescott", "Core2", "Penryn", "Dunnington",
+                                                   "Nehalem", "Atom", "Sandybridge", "Katmai",
+                                                   "Coppermine", "Northwood", "Banias" };
+            const char *core = openblas_get_corename();
+            for (size_t i = 0; core && i < sizeof generic / sizeof generic[0]; i++)
+                v |= strcmp(core, generic[i]) == 0;
+        }
         atomic_store_explicit(&ok, v, memory_order_relaxed);
     }
     return v;

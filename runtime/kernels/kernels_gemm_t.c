@@ -351,6 +351,211 @@ static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
 #undef TG_KBLOCK
 #undef TG_SHAPES
 
+/* ---- GEMM of medium shapes: register tiles over a packed op(B) ---------- */
+
+/* C [m, n] = op(A) [m, k] op(B) [k, n] + beta C for the products between
+ * the narrow and long-k ones above and the large ones: the MLP's 100x784 by
+ * 784x128 and its weight gradient over a batch of 100, the GRU's 100x128 by
+ * 128x128 in every transpose, LeNet's dense layers.  OpenBLAS 0.3.21 runs
+ * its generic SSE3 kernels on CPUs it does not know (this KVM Xeon:
+ * corename "Prescott", about 32 GFLOP/s a core where the core's 512-bit
+ * multiply-adds give 171); the tile here is the textbook one, written with
+ * the vector types of this file:
+ *   - op(B) is packed once per call into panels MT_NV vectors wide, [k][NR]
+ *     each (zero past n), so a tile's vectors are consecutive loads;
+ *   - a tile is MT_MR rows by MT_NV vectors of C in registers (24
+ *     accumulators in 512-bit vectors, 12 in 256-bit ones), one broadcast
+ *     of op(A) times each vector of op(B)'s row per step of k;
+ *   - op(A)'s MT_MR rows of a block of k are copied to [kc][MT_MR] on the
+ *     stack first (the broadcasts then read one stream, whatever ta is) and
+ *     stay in L1 while the tile walks the panels of an L2-sized slab of
+ *     op(B) (MT_SLAB bytes), whose panel is MT_KC steps of k at most.
+ * Blocks of MT_MR rows are split over --threads; every element of C is the
+ * same sum in the same order whatever the split: over k in blocks of kc
+ * (the same for every element: a function of k alone), each block's sum
+ * added to C. */
+#define MT_MR (GBYTES == 64 ? 12 : 6)
+#define MT_MRMAX 12
+#define MT_NV 2
+#define MT_NR (MT_NV * GVL)
+#define MT_KC 256
+#define MT_SLAB (1 << 20)
+
+typedef struct GN(MtJob) {
+    int ta, tb;
+    const real *a, *b;
+    int64_t lda, ldb, m, n, k, kc, ldc;
+    real beta;
+    real *bp; /* op(B) packed: panel p at bp + p * k * MT_NR */
+    real *c;
+} GN(MtJob);
+
+/* Panels lo .. lo+count-1 of op(B) into j->bp (an exa_parallel_range task) */
+GTARGET
+static void GN(mt_pack_b)(const void *ctx, int64_t lo, int64_t count)
+{
+    const GN(MtJob) *j = ctx;
+    int64_t k = j->k, n = j->n, ldb = j->ldb;
+    for (int64_t p = lo; p < lo + count; p++) {
+        real *out = j->bp + p * k * MT_NR;
+        int64_t j0 = p * MT_NR, cols = n - j0 < MT_NR ? n - j0 : MT_NR;
+        if (!j->tb)
+            for (int64_t l = 0; l < k; l++) {
+                memcpy(out + l * MT_NR, j->b + l * ldb + j0, (size_t)cols * sizeof *out);
+                for (int64_t x = cols; x < MT_NR; x++)
+                    out[l * MT_NR + x] = 0;
+            }
+        else {
+            /* a row of B is a column of the panel: 64 steps of k at a time,
+             * so that the panel's rows being written stay in L1 (column by
+             * column over all of k, each write missed L1: the transposed
+             * pack of 784x128 took longer than the product) */
+            for (int64_t l0 = 0; l0 < k; l0 += 64) {
+                int64_t l1 = k - l0 < 64 ? k : l0 + 64;
+                for (int64_t x = 0; x < cols; x++)
+                    for (int64_t l = l0; l < l1; l++)
+                        out[l * MT_NR + x] = j->b[(j0 + x) * ldb + l];
+            }
+            for (int64_t l = 0; l < k; l++)
+                for (int64_t x = cols; x < MT_NR; x++)
+                    out[l * MT_NR + x] = 0;
+        }
+    }
+}
+
+/* The tile of nr rows (a constant where inlined) at ci (rows ldc apart) and
+ * panel bp: acc = sum over kc steps of ap[l][r] * bp[l][..]; then C = acc +
+ * beta C (first block of k) or C += acc, the first cols columns only. */
+EXA_K_INLINE void GN(mt_tile)(int nr, const real *restrict ap, const real *restrict bp, int64_t kc,
+                              real *restrict ci, int64_t ldc, int64_t cols, int first, real beta)
+{
+    GN(vec) acc[MT_MRMAX * MT_NV];
+#pragma GCC unroll 24
+    for (int e = 0; e < nr * MT_NV; e++)
+        acc[e] = (GN(vec)){0};
+    for (int64_t l = 0; l < kc; l++) {
+        GN(vec) b0 = *(const GN(vec) *)(bp + l * MT_NR), b1 = *(const GN(vec) *)(bp + l * MT_NR + GVL);
+#pragma GCC unroll 12
+        for (int r = 0; r < nr; r++) {
+            real av = ap[l * MT_MR + r];
+            acc[r * MT_NV] += av * b0;
+            acc[r * MT_NV + 1] += av * b1;
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < nr; r++) {
+        real *row = ci + r * ldc;
+        if (cols == MT_NR) {
+#pragma GCC unroll 2
+            for (int v = 0; v < MT_NV; v++) {
+                GN(vec) out = acc[r * MT_NV + v];
+                if (!first)
+                    out += GLOADU(row + v * GVL);
+                else if (beta != 0)
+                    out += beta * GLOADU(row + v * GVL);
+                GSTOREU(row + v * GVL, out);
+            }
+        } else { /* the last panel of C: through a whole row on the stack */
+            real part[MT_NR];
+            memcpy(part, acc + r * MT_NV, sizeof part);
+            for (int64_t x = 0; x < cols; x++)
+                row[x] = first ? part[x] + (beta != 0 ? beta * row[x] : 0) : row[x] + part[x];
+        }
+    }
+}
+
+/* Row blocks lo .. lo+count-1 of C (an exa_parallel_range task) */
+GTARGET
+static void GN(mt_rows)(const void *ctx, int64_t lo, int64_t count)
+{
+    const GN(MtJob) *j = ctx;
+    real ap[MT_KC * MT_MRMAX] __attribute__((aligned(64)));
+    int64_t m = j->m, n = j->n, k = j->k, kc = j->kc, lda = j->lda, ldc = j->ldc;
+    int64_t npan = (n + MT_NR - 1) / MT_NR, slab = MT_SLAB / (kc * MT_NR * (int64_t)sizeof(real));
+    slab = slab > 0 ? slab : 1;
+    for (int64_t p0 = 0; p0 < npan; p0 += slab) {
+        int64_t p1 = npan - p0 < slab ? npan : p0 + slab;
+        for (int64_t l0 = 0; l0 < k; l0 += kc) {
+            int64_t kb = k - l0 < kc ? k - l0 : kc;
+            for (int64_t ib = lo; ib < lo + count; ib++) {
+                int64_t i0 = ib * MT_MR;
+                int nr = (int)(m - i0 < MT_MR ? m - i0 : MT_MR);
+                /* op(A)'s rows i0 .. i0+nr-1, steps l0 .. l0+kb-1, as [kb][MT_MR] */
+                if (j->ta)
+                    for (int64_t l = 0; l < kb; l++)
+                        for (int r = 0; r < nr; r++)
+                            ap[l * MT_MR + r] = j->a[(l0 + l) * lda + i0 + r];
+                else
+                    for (int r = 0; r < nr; r++)
+                        for (int64_t l = 0; l < kb; l++)
+                            ap[l * MT_MR + r] = j->a[(i0 + r) * lda + l0 + l];
+                for (int64_t p = p0; p < p1; p++) {
+                    const real *bp = j->bp + (p * k + l0) * MT_NR;
+                    real *ci = j->c + i0 * ldc + p * MT_NR;
+                    int64_t cols = n - p * MT_NR < MT_NR ? n - p * MT_NR : MT_NR;
+                    switch (nr) {
+#define MT_CASE(R)                                                                                 \
+    case R:                                                                                        \
+        GN(mt_tile)(R, ap, bp, kb, ci, ldc, cols, l0 == 0, j->beta);                               \
+        break;
+                        MT_CASE(1) MT_CASE(2) MT_CASE(3) MT_CASE(4) MT_CASE(5) MT_CASE(6)
+#if GBYTES == 64
+                        MT_CASE(7) MT_CASE(8) MT_CASE(9) MT_CASE(10) MT_CASE(11) MT_CASE(12)
+#endif
+#undef MT_CASE
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The packed op(B) of the calling thread, kept and grown across calls (a
+ * GRU's 128 steps pack the same size 384 times a batch; malloc of this size
+ * would map and fault fresh pages every call).  NULL: out of memory. */
+static real *GN(mt_buffer)(int64_t elems)
+{
+    static _Thread_local real *buf;
+    static _Thread_local int64_t len;
+    if (len < elems) {
+        real *p = aligned_alloc(64, (size_t)(elems * (int64_t)sizeof(real) + 63) / 64 * 64);
+        if (!p)
+            return NULL;
+        free(buf);
+        buf = p, len = elems;
+    }
+    return buf;
+}
+
+/* C = op(A) op(B) + beta C by the tiles above: 1 when done, 0 when out of
+ * memory for the packed op(B) (OpenBLAS then). */
+GTARGET
+static int GN(gemm_tile)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                         const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+    if (k == 0) { /* C = beta C */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t x = 0; x < n; x++)
+                c[i * ldc + x] = beta != 0 ? beta * c[i * ldc + x] : 0;
+        return 1;
+    }
+    int64_t npan = (n + MT_NR - 1) / MT_NR, nkb = (k + MT_KC - 1) / MT_KC;
+    real *bp = GN(mt_buffer)(npan * k * MT_NR);
+    if (!bp)
+        return 0;
+    GN(MtJob) job = { ta, tb, a, b, lda, ldb, m, n, k, (k + nkb - 1) / nkb, ldc, beta, bp, c };
+    exa_parallel_range(npan, k * MT_NR, GN(mt_pack_b), &job);
+    exa_parallel_range((m + MT_MR - 1) / MT_MR, 2 * MT_MR * n * k, GN(mt_rows), &job);
+    return 1;
+}
+
+#undef MT_MR
+#undef MT_MRMAX
+#undef MT_NV
+#undef MT_NR
+#undef MT_KC
+#undef MT_SLAB
+
 #undef GVL
 #undef GLOADU
 #undef GSTOREU

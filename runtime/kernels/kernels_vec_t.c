@@ -440,6 +440,38 @@ static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
     return 0;
 }
 
+/* The shapes exa_k_gemm gives kernels_gemm_t.c's tiles (where
+ * exa_k_gemm_tiles() lets it, kernels.c): every side at least TILE_MIN
+ * (below, a tile is mostly edge; measured: ...) and op(B) at most
+ * TILE_MAXB elements (packed whole per call: ...). */
+#ifdef EXA_K_VEC
+#define TILE_MIN 16
+#define TILE_MAXB (1 << 22)
+static int FN(gemm_tile_fits)(int64_t m, int64_t n, int64_t k)
+{
+    return m >= TILE_MIN && n >= TILE_MIN && k >= TILE_MIN && k * n <= TILE_MAXB;
+}
+#undef TILE_MIN
+#undef TILE_MAXB
+#endif
+
+int FN(exa_k_gemm_tile)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
+                        const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+#ifdef EXA_K_VEC
+    if (!exa_k_vec_ok())
+        return 0;
+    if (m == 0 || n == 0)
+        return 1;
+    return exa_k_v4_ok() ? FN(gemm_tile_v4)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
+                         : FN(gemm_tile_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#else
+    (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb;
+    (void)beta, (void)c, (void)ldc;
+    return 0;
+#endif
+}
+
 /* exa_k_gemm's narrow path (declared in kernels_t.c): 1 when it computed the
  * product, 0 when OpenBLAS is to. */
 static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
@@ -467,6 +499,9 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
         FN(gemm_narrow_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;
     }
+    if (FN(gemm_tile_fits)(m, n, k) && exa_k_gemm_tiles())
+        return v4 ? FN(gemm_tile_v4)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
+                  : FN(gemm_tile_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
     (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb;
     (void)beta, (void)c, (void)ldc;

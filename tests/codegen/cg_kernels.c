@@ -14,10 +14,13 @@
  * reduce_to's column sums and its other patterns (a conv bias's
  * gradient) against sums in f64 (ctest runs all of it also
  * with EXA_KERNELS_BASELINE=avx2, the GEMMs' 256-bit code, and with
- * EXA_KERNELS_BASELINE=1, the fallbacks); a product of few outputs leaves
+ * EXA_KERNELS_BASELINE=1, the fallbacks); exa's register-tiled GEMM on odd
+ * shapes against exa_k_gemm_ref_f64, and on 3 threads against 1 bit for
+ * bit; EXA_GEMM's run-start check; a product of few outputs leaves
  * OpenBLAS's thread count as it found it.  Prints the
  * max relative difference per check; exits 1 if any is above 1e-12 (f64) or
  * 1e-5 (f32). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,7 +467,7 @@ static void maxpool_grad_exact(void)
     {                                                                                              \
         static const int64_t shape[][3] = { { 37, 40, 40 }, { 29, 8, 8 }, { 13, 17, 20 },         \
                                             { 50, 65, 10 }, { 30, 17, 300 }, { 25, 1, 40 },        \
-                                            { 7, 3, 5 } };                                         \
+                                            { 7, 3, 5 }, { 33, 130, 20 } };                        \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++)                                \
             for (int t = 0; t < 8; t++) {                                                          \
                 int ta = t & 1, tb = t >> 1 & 1, sc = t >> 2;                                      \
@@ -626,6 +629,89 @@ static void maxpool_grad_exact(void)
 
 REDUCE_GEN_TESTS(double, f64, "f64", 1e-12)
 REDUCE_GEN_TESTS(float, f32, "f32", 1e-5)
+/* exa's register-tiled GEMM (kernels_gemm_t.c, called directly: whatever
+ * exa_k_gemm's rule picks) against exa_k_gemm_ref_f64 on the same values:
+ * m and n from 1, 7, 9, 33, 100, 130 (one row, one vector and its
+ * neighbours, partial row blocks and panels), k 1, 5, 100, 784 (one block
+ * of k and four), every transpose, beta 0 and 0.5 and rows exact or 3
+ * longer in turn.  Each operand is allocated to its last element, so ASan
+ * reports a read past it.  Then shapes of the MLP and the GRU on 3 threads
+ * against 1, bit for bit.  ctest runs it in 512-bit vectors where the CPU
+ * has them and in 256-bit ones (codegen_kernels_avx2); with
+ * EXA_KERNELS_BASELINE=1 the tiles do not run and it says so. */
+#define GEMM_TILE_TESTS(T, S, TYPE, TOL)                                                           \
+    static void gemm_tile_##S(void)                                                                \
+    {                                                                                              \
+        static const int64_t side[] = { 1, 7, 9, 33, 100, 130 }, ks[] = { 1, 5, 100, 784 };        \
+        enum { NS = sizeof side / sizeof side[0] };                                                \
+        double worst = 0;                                                                          \
+        int cases = 0;                                                                             \
+        for (int t = 0; t < NS * NS * 4 * 4; t++) {                                                \
+            int64_t m = side[t % NS], n = side[t / NS % NS], k = ks[t / (NS * NS) % 4];            \
+            int ta = t / (NS * NS * 4) & 1, tb = t / (NS * NS * 8) & 1, var = (t + t / NS) % 4;    \
+            int64_t pad = var & 1 ? 3 : 0, lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;     \
+            int64_t ldc = n + pad;                                                                 \
+            int64_t na = ta ? (k - 1) * lda + m : (m - 1) * lda + k;                               \
+            int64_t nb = tb ? (n - 1) * ldb + k : (k - 1) * ldb + n, nc = (m - 1) * ldc + n;       \
+            T *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c1 = malloc(nc * sizeof *c1); \
+            double *ad = malloc(na * sizeof *ad), *bd = malloc(nb * sizeof *bd);                   \
+            double *c2 = malloc(nc * sizeof *c2);                                                  \
+            for (int64_t i = 0; i < na; i++)                                                       \
+                ad[i] = a[i] = (T)rnd();                                                           \
+            for (int64_t i = 0; i < nb; i++)                                                       \
+                bd[i] = b[i] = (T)rnd();                                                           \
+            for (int64_t i = 0; i < nc; i++)                                                       \
+                c2[i] = c1[i] = (T)rnd();                                                          \
+            double beta = var & 2 ? 0.5 : 0;                                                       \
+            if (!exa_k_gemm_tile_##S(ta, tb, m, n, k, a, lda, b, ldb, (T)beta, c1, ldc)) {        \
+                printf("ok   gemm tiles %s: not run on this CPU (EXA_KERNELS_BASELINE or no AVX2)\n", \
+                       TYPE);                                                                      \
+                free(a), free(b), free(c1), free(ad), free(bd), free(c2);                          \
+                return;                                                                            \
+            }                                                                                      \
+            exa_k_gemm_ref_f64(1, ta, tb, m, n, k, ad, lda, 0, bd, ldb, 0, beta, c2, ldc, 0);      \
+            double d = 0, sz = 0;                                                                  \
+            for (int64_t i = 0; i < m; i++)                                                        \
+                for (int64_t x = 0; x < n; x++)                                                    \
+                    d = fmax(d, fabs(c1[i * ldc + x] - c2[i * ldc + x])),                          \
+                    sz = fmax(sz, fabs(c2[i * ldc + x]));                                          \
+            for (int64_t i = 0; i + 1 < m; i++) /* the gaps between rows: untouched */             \
+                for (int64_t x = n; x < ldc; x++)                                                  \
+                    d = fmax(d, c1[i * ldc + x] == (T)c2[i * ldc + x] ? 0 : 1e30);                 \
+            worst = fmax(worst, d / (sz > 0 ? sz : 1));                                            \
+            cases++;                                                                               \
+            free(a), free(b), free(c1), free(ad), free(bd), free(c2);                              \
+        }                                                                                          \
+        char what[64];                                                                             \
+        snprintf(what, sizeof what, "gemm tiles, %d shapes x transposes", cases);                  \
+        report(what, TYPE, worst, 1, TOL);                                                         \
+        static const int64_t shape[][5] = { { 100, 128, 784, 0, 1 }, { 128, 784, 100, 1, 0 },      \
+                                            { 100, 128, 128, 0, 0 }, { 130, 33, 100, 1, 1 } };     \
+        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
+            int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
+            int ta = (int)shape[e][3], tb = (int)shape[e][4];                                      \
+            T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                      \
+            T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                    \
+            for (int64_t i = 0; i < k * m; i++)                                                    \
+                a[i] = (T)rnd();                                                                   \
+            for (int64_t i = 0; i < k * n; i++)                                                    \
+                b[i] = (T)rnd();                                                                   \
+            for (int r = 0; r < 2; r++) {                                                          \
+                exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
+                exa_k_gemm_tile_##S(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, 0, c[r], n);    \
+            }                                                                                      \
+            exa_parallel_set_threads(1);                                                           \
+            int same = memcmp(c[0], c[1], (size_t)(m * n) * sizeof(T)) == 0;                       \
+            printf("%s gemm tiles %dx%dx%d ta %d tb %d %s: 3 threads %s 1\n", same ? "ok  " : "FAIL", \
+                   (int)m, (int)n, (int)k, ta, tb, TYPE, same ? "equal" : "differ from");          \
+            failed += !same;                                                                       \
+            free(a), free(b), free(c[0]), free(c[1]);                                              \
+        }                                                                                          \
+    }
+
+GEMM_TILE_TESTS(double, f64, "f64", 1e-12)
+GEMM_TILE_TESTS(float, f32, "f32", 1e-5)
+
 GEMM_TALL_TESTS(double, f64, "f64", 1e-12)
 GEMM_TALL_TESTS(float, f32, "f32", 1e-5)
 REDUCE_COLS_TESTS(double, f64, "f64", 1e-12)
@@ -719,8 +805,33 @@ static void gemm_blas_threads(void)
     openblas_set_num_threads(before);
 }
 
+/* EXA_GEMM: openblas, exa, unset and empty accepted; anything else refused
+ * with a message that names it (the run-start check, exa_k_gemm_check_env;
+ * the kernels' choice is cached on first use, so this only checks the
+ * check). */
+static void gemm_env(void)
+{
+    static const char *const vals[] = { "openblas", "exa", "", "Exa", "blas" };
+    const char *before = getenv("EXA_GEMM");
+    char *keep = before ? strdup(before) : NULL;
+    for (int i = 0; i < 5; i++) {
+        char err[256] = "";
+        setenv("EXA_GEMM", vals[i], 1);
+        int rc = exa_k_gemm_check_env(err, sizeof err), want = i < 3 ? 0 : -1;
+        int ok = rc == want && (want == 0 || strstr(err, vals[i]) != NULL);
+        printf("%s EXA_GEMM='%s' %s%s\n", ok ? "ok  " : "FAIL", vals[i], rc ? "refused: " : "accepted", err);
+        failed += !ok;
+    }
+    if (keep)
+        setenv("EXA_GEMM", keep, 1);
+    else
+        unsetenv("EXA_GEMM");
+    free(keep);
+}
+
 int main(void)
 {
+    gemm_env();
     slices();
     gemm_blas_threads();
     conv_batch();
@@ -735,6 +846,8 @@ int main(void)
     gemm_shapes_f32();
     gemm_tall_f64();
     gemm_tall_f32();
+    gemm_tile_f64();
+    gemm_tile_f32();
     reduce_cols_f64();
     reduce_cols_f32();
     reduce_gen_f64();

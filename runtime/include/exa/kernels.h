@@ -13,6 +13,7 @@
 #ifndef EXA_KERNELS_H
 #define EXA_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* y [n] (elem bytes a real) summed in place over the ranks sharing the
@@ -95,6 +96,12 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
                             int64_t k, const real *a, int64_t lda, int64_t sa,          \
                             const real *b, int64_t ldb, int64_t sb, real beta, real *c, \
                             int64_t ldc, int64_t sc);                                   \
+    /* One product by exa's register-tiled kernel whatever exa_k_gemm's rule            \
+     * picks (tests, bench/gemm_peak.c): 1 when computed, 0 where the CPU has no        \
+     * AVX2 and FMA (or EXA_KERNELS_BASELINE stops them) or out of memory. */          \
+    int exa_k_gemm_tile_##S(int ta, int tb, int64_t m, int64_t n, int64_t k,            \
+                            const real *a, int64_t lda, const real *b, int64_t ldb,     \
+                            real beta, real *c, int64_t ldc);                           \
     /* y [outer, inner] = sum/mean/max over k of x [outer, len, inner];                 \
      * op 0 sum, 1 mean, 2 max (the batch folds into outer). */                         \
     void exa_k_reduce_##S(int op, int64_t outer, int64_t len, int64_t inner,            \
@@ -194,6 +201,11 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
     /* y [n] = value (FILL, stored scalars); basis: y [n] = 0 with 1 at k */             \
     void exa_k_fill_##S(int64_t n, real value, real *y);                                \
     void exa_k_basis_##S(int64_t n, int64_t k, real *y);
+
+/* 0, or -1 with err set when EXA_GEMM is set to something other than
+ * openblas or exa (kernels.c says what it chooses); checked where a run
+ * starts. */
+int exa_k_gemm_check_env(char *err, size_t errlen);
 
 EXA_K_DECLARE(float, f32)
 EXA_K_DECLARE(double, f64)
