@@ -246,17 +246,23 @@ static void first_order_begin(Optimizer *o, const ExaRun *r, void *g, int elem)
         exa_clip_grad_norm(g, r->n, elem, r->clip);
 }
 
-/* One SGD or Adam step on x with gradient g, reals of elem bytes. */
-static void first_order_step(Optimizer *o, int elem, void *x, const void *g)
+/* One SGD or Adam step on x with gradient scale * g, reals of elem bytes
+ * (scale 1: the plain step's bits). */
+static void first_order_step_scaled(Optimizer *o, int elem, void *x, const void *g, double scale)
 {
     if (o->spec.kind == OPT_SGD && elem == 4)
-        exa_sgd_step_f32(&o->sgd, x, g);
+        exa_sgd_step_scaled_f32(&o->sgd, x, g, scale);
     else if (o->spec.kind == OPT_SGD)
-        exa_sgd_step_f64(&o->sgd, x, g);
+        exa_sgd_step_scaled_f64(&o->sgd, x, g, scale);
     else if (elem == 4)
-        exa_adam_step_f32(&o->adam, x, g);
+        exa_adam_step_scaled_f32(&o->adam, x, g, scale);
     else
-        exa_adam_step_f64(&o->adam, x, g);
+        exa_adam_step_scaled_f64(&o->adam, x, g, scale);
+}
+
+static void first_order_step(Optimizer *o, int elem, void *x, const void *g)
+{
+    first_order_step_scaled(o, elem, x, g, 1);
 }
 
 void solver_run(Optimizer *o, Objective *obj, double *x, double *fx, double *g)
@@ -375,22 +381,38 @@ int stepper_init_part(Stepper *st, const ExaRun *r, const char *name, const ExaP
 
 /* stepper_step on a part: solver_global_step's first-order steps on the
  * packed part (elementwise, so each coordinate is updated exactly as on the
- * whole vector), the clipping norm the whole gradient's. */
+ * whole vector), the clipping norm the whole gradient's.  A part of one
+ * piece is stepped where it lies in the parameters (no copies); the
+ * gradient is the loss's times the factor it left in grad_scale; with
+ * gather_each every rank's part is gathered after each step. */
 static double part_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t begin, int64_t count)
 {
     Optimizer *o = &st->opt;
     const ExaParamPart *p = st->part;
     double first = 0;
     for (int k = 0; k < o->spec.steps; k++) {
+        st->grad_scale = 1;
         double f = loss(ctx, r->theta, st->gl, begin, count, EXA_SHARD_SPLIT);
         if (k == 0)
             first = f;
         first_order_lr(o, r);
+        double scale = st->grad_scale;
+        if (r->clip > 0 && scale != 1) { /* the norm is the gradient's own: scaled first */
+            for (int64_t i = 0; i < p->n; i++)
+                exa_set(r, st->gl, i, scale * exa_get(r, st->gl, i));
+            scale = 1;
+        }
         if (r->clip > 0)
             exa_clip_grad_scale(st->gl, p->n, r->elem, sqrt(part_norm2(p, r->elem, st->gl)), r->clip);
-        part_pack(p, r->elem, r->theta, st->xl);
-        first_order_step(o, r->elem, st->xl, st->gl);
-        part_unpack(p, r->elem, st->xl, r->theta);
+        if (p->nseg == 1) {
+            first_order_step_scaled(o, r->elem, (char *)r->theta + p->seg_at[0] * r->elem, st->gl, scale);
+        } else {
+            part_pack(p, r->elem, r->theta, st->xl);
+            first_order_step_scaled(o, r->elem, st->xl, st->gl, scale);
+            part_unpack(p, r->elem, st->xl, r->theta);
+        }
+        if (st->gather_each)
+            part_gather(p, r->elem, r->theta, 1);
     }
     return first;
 }
@@ -425,7 +447,8 @@ void stepper_gather(Stepper *st, ExaRun *r)
 {
     if (!st->part)
         return;
-    part_gather(st->part, r->elem, r->theta, 1);
+    if (!st->gather_each) /* else whole since the last step */
+        part_gather(st->part, r->elem, r->theta, 1);
     void *local[2], **full;
     int n;
     part_state(st, r, local, &full, &n);

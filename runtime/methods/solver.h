@@ -92,6 +92,13 @@ typedef struct Stepper {
     const ExaParamPart *part; /* NULL: the whole vector */
     void *xl, *gl;            /* the part of the parameters and of the gradient, packed */
     void *full[2];            /* the state whole, for checkpoints (at the first gather or save) */
+    /* with a part: the factor on the gradient the loss wrote, which the step
+     * folds into its update (set to 1 before each loss call; data()'s
+     * sharded sum leaves the share weighting here) */
+    double grad_scale;
+    /* with a part: the loss needs the whole parameters (data()), so every
+     * rank's part is gathered after every step (else only by stepper_gather) */
+    int gather_each;
 } Stepper;
 
 /* A method whose only state is its Stepper, which follows the head: its

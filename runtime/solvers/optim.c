@@ -50,6 +50,19 @@ static inline double sgd_one(const ExaSgdConfig *c, int first, double x, double 
     return x - c->lr * d;
 }
 
+/* The steps' loops are compiled three times, for x86-64-v4 (AVX-512),
+ * x86-64-v3 (AVX2) and the baseline, the one the CPU runs picked when the
+ * program loads (GCC's target_clones; libexa is built without -march).  The
+ * arithmetic is the same in each (ISO C: no contraction into FMA), only the
+ * vectors are wider, so the results do not depend on the CPU; at the
+ * baseline's SSE2 the f32 step's conversions to double and back made the SGD
+ * step of the 784-128-10 MLP ~5% of a rank's step at 2 ranks. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define STEP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define STEP_CLONES
+#endif
+
 /* Without momentum the update is written out (sgd_one's arithmetic, in the
  * same order) so that the loop vectorises: through sgd_one's tests it did
  * not, and the step was 14% of a small MLP's training time. */
@@ -59,54 +72,67 @@ typedef struct StepJob {
     const ExaSgdConfig *sgd;
     const void *adam; /* const AdamStep * */
     int first;
+    double gs; /* the gradient's factor (exa_sgd_step_scaled_*): 1 is exact, g * 1 == g */
     void *x, *buf, *m, *v;
     const void *g;
 } StepJob;
 
-static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
+STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
     double *restrict x = (double *)j->x + lo, *restrict buf = j->buf ? (double *)j->buf + lo : NULL;
     const double *restrict g = (const double *)j->g + lo;
+    const double gs = j->gs;
     if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
         for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] - cfg.lr * (g[i] + cfg.weight_decay * x[i]);
+            x[i] = x[i] - cfg.lr * (gs * g[i] + cfg.weight_decay * x[i]);
     else
         for (int64_t i = 0; i < n; i++)
-            x[i] = sgd_one(&cfg, j->first, x[i], g[i], &buf[i]);
+            x[i] = sgd_one(&cfg, j->first, x[i], gs * g[i], &buf[i]);
 }
 
-static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
+STEP_CLONES static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
     float *restrict x = (float *)j->x + lo, *restrict buf = j->buf ? (float *)j->buf + lo : NULL;
     const float *restrict g = (const float *)j->g + lo;
+    const double gs = j->gs;
     if (!buf) {
         for (int64_t i = 0; i < n; i++)
-            x[i] = (float)(x[i] - cfg.lr * (g[i] + cfg.weight_decay * (double)x[i]));
+            x[i] = (float)(x[i] - cfg.lr * (gs * g[i] + cfg.weight_decay * (double)x[i]));
     } else {
         for (int64_t i = 0; i < n; i++) {
             double b = buf[i];
-            x[i] = (float)sgd_one(&cfg, j->first, x[i], g[i], &b);
+            x[i] = (float)sgd_one(&cfg, j->first, x[i], gs * g[i], &b);
             buf[i] = (float)b;
         }
     }
 }
 
-void exa_sgd_step_f64(ExaSgd *s, double *restrict x, const double *restrict g)
+void exa_sgd_step_scaled_f64(ExaSgd *s, double *restrict x, const double *restrict g, double scale)
 {
-    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g, .buf = s->buf };
+    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g, .buf = s->buf, .gs = scale };
     exa_parallel_range(s->n, s->buf ? 6 : 3, sgd_range_f64, &j);
     s->steps++;
 }
 
-void exa_sgd_step_f32(ExaSgd *s, float *restrict x, const float *restrict g)
+void exa_sgd_step_scaled_f32(ExaSgd *s, float *restrict x, const float *restrict g, double scale)
 {
-    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g, .buf = s->buf };
+    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g, .buf = s->buf, .gs = scale };
     exa_parallel_range(s->n, s->buf ? 6 : 3, sgd_range_f32, &j);
     s->steps++;
+}
+
+void exa_sgd_step_f64(ExaSgd *s, double *restrict x, const double *restrict g)
+{
+    exa_sgd_step_scaled_f64(s, x, g, 1);
+}
+
+void exa_sgd_step_f32(ExaSgd *s, float *restrict x, const float *restrict g)
+{
+    exa_sgd_step_scaled_f32(s, x, g, 1);
 }
 
 /* ---- Adam ---- */
@@ -172,43 +198,55 @@ static inline double adam_one(const AdamStep *k, double x, double g, double *m, 
     return x - k->step_size * *m / denom;
 }
 
-static void adam_range_f64(const void *ctx, int64_t lo, int64_t n)
+STEP_CLONES static void adam_range_f64(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const AdamStep k = *(const AdamStep *)j->adam;
     double *x = (double *)j->x + lo, *m = (double *)j->m + lo, *v = (double *)j->v + lo;
     const double *g = (const double *)j->g + lo;
+    const double gs = j->gs;
     for (int64_t i = 0; i < n; i++)
-        x[i] = adam_one(&k, x[i], g[i], &m[i], &v[i]);
+        x[i] = adam_one(&k, x[i], gs * g[i], &m[i], &v[i]);
 }
 
-static void adam_range_f32(const void *ctx, int64_t lo, int64_t n)
+STEP_CLONES static void adam_range_f32(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const AdamStep k = *(const AdamStep *)j->adam;
     float *x = (float *)j->x + lo, *m = (float *)j->m + lo, *v = (float *)j->v + lo;
     const float *g = (const float *)j->g + lo;
+    const double gs = j->gs;
     for (int64_t i = 0; i < n; i++) {
         double mi = m[i], vi = v[i];
-        x[i] = (float)adam_one(&k, x[i], g[i], &mi, &vi);
+        x[i] = (float)adam_one(&k, x[i], gs * g[i], &mi, &vi);
         m[i] = (float)mi;
         v[i] = (float)vi;
     }
 }
 
 /* a sqrt and a division per coordinate: about 20 operations */
-void exa_adam_step_f64(ExaAdam *a, double *x, const double *g)
+void exa_adam_step_scaled_f64(ExaAdam *a, double *x, const double *g, double scale)
 {
     AdamStep k = adam_begin(a);
-    StepJob j = { .adam = &k, .x = x, .g = g, .m = a->m, .v = a->v };
+    StepJob j = { .adam = &k, .x = x, .g = g, .m = a->m, .v = a->v, .gs = scale };
     exa_parallel_range(a->n, 20, adam_range_f64, &j);
+}
+
+void exa_adam_step_scaled_f32(ExaAdam *a, float *x, const float *g, double scale)
+{
+    AdamStep k = adam_begin(a);
+    StepJob j = { .adam = &k, .x = x, .g = g, .m = a->m, .v = a->v, .gs = scale };
+    exa_parallel_range(a->n, 20, adam_range_f32, &j);
+}
+
+void exa_adam_step_f64(ExaAdam *a, double *x, const double *g)
+{
+    exa_adam_step_scaled_f64(a, x, g, 1);
 }
 
 void exa_adam_step_f32(ExaAdam *a, float *x, const float *g)
 {
-    AdamStep k = adam_begin(a);
-    StepJob j = { .adam = &k, .x = x, .g = g, .m = a->m, .v = a->v };
-    exa_parallel_range(a->n, 20, adam_range_f32, &j);
+    exa_adam_step_scaled_f32(a, x, g, 1);
 }
 
 /* ---- float objectives ---- */

@@ -4,7 +4,7 @@
  * Rosenbrock function and on convex quadratics, each to a stated tolerance
  * within a stated number of iterations; SGD's L2 weight decay with Nesterov
  * momentum, AdamW's decoupled and Adam's L2 decay against hand-computed
- * steps. */
+ * steps; the scaled steps against the plain step on a scaled gradient. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -283,6 +283,66 @@ static void trust_rules(void)
     exa_trust_free(&t);
 }
 
+/* The scaled steps (exa_*_step_scaled_*: data()'s sharded sum leaves the
+ * ranks' share to the step) against the plain step on the gradient scaled
+ * beforehand as data() did (s * g in double, rounded to the precision):
+ * bit-identical in f64 for any s and in f32 for s = 1/2 (exact); over 1003
+ * coordinates, so the vector loops (target_clones) and their tails run. */
+enum { SCALED_N = 1003 };
+static void scaled_steps(void)
+{
+    static double x64[2][SCALED_N], g64[SCALED_N], gs64[SCALED_N];
+    static float x32[2][SCALED_N], g32[SCALED_N], gs32[SCALED_N];
+    const double scales[2] = { 1.0 / 3, 0.5 };
+    for (int opt = 0; opt < 3; opt++) /* SGD, SGD with momentum and Nesterov, Adam */
+        for (int f64 = 0; f64 < 2; f64++) {
+            double sc = scales[!f64];
+            for (int i = 0; i < SCALED_N; i++) {
+                x64[0][i] = x64[1][i] = sin(0.37 * i), g64[i] = cos(1.3 * i) * (1 + i % 7);
+                gs64[i] = sc * g64[i];
+                x32[0][i] = x32[1][i] = (float)x64[0][i], g32[i] = (float)g64[i];
+                gs32[i] = (float)(sc * (double)g32[i]);
+            }
+            ExaSgd s[2];
+            ExaAdam a[2];
+            for (int k = 0; k < 2; k++) {
+                if (opt < 2)
+                    CHECK(exa_sgd_init(&s[k], (ExaSgdConfig){ .lr = 0.1, .momentum = opt ? 0.9 : 0,
+                                                              .weight_decay = 0.01, .nesterov = opt },
+                                       SCALED_N, f64) == 0);
+                else
+                    CHECK(exa_adam_init(&a[k], exa_adam_defaults(), SCALED_N, f64) == 0);
+            }
+            for (int step = 0; step < 3; step++) { /* the momentum's and moments' later steps too */
+                if (opt < 2 && f64) {
+                    exa_sgd_step_scaled_f64(&s[0], x64[0], g64, sc);
+                    exa_sgd_step_f64(&s[1], x64[1], gs64);
+                } else if (opt < 2) {
+                    exa_sgd_step_scaled_f32(&s[0], x32[0], g32, sc);
+                    exa_sgd_step_f32(&s[1], x32[1], gs32);
+                } else if (f64) {
+                    exa_adam_step_scaled_f64(&a[0], x64[0], g64, sc);
+                    exa_adam_step_f64(&a[1], x64[1], gs64);
+                } else {
+                    exa_adam_step_scaled_f32(&a[0], x32[0], g32, sc);
+                    exa_adam_step_f32(&a[1], x32[1], gs32);
+                }
+            }
+            int same = 1, moved = 0;
+            for (int i = 0; i < SCALED_N; i++) {
+                same &= f64 ? x64[0][i] == x64[1][i] : x32[0][i] == x32[1][i];
+                moved |= f64 ? x64[0][i] != sin(0.37 * i) : x32[0][i] != (float)sin(0.37 * i);
+            }
+            CHECK(same && moved);
+            for (int k = 0; k < 2; k++) {
+                if (opt < 2)
+                    exa_sgd_free(&s[k]);
+                else
+                    exa_adam_free(&a[k]);
+            }
+        }
+}
+
 int main(void)
 {
     sgd_by_hand();
@@ -292,5 +352,6 @@ int main(void)
     lbfgs();
     trust_region();
     trust_rules();
+    scaled_steps();
     CHECK_DONE();
 }

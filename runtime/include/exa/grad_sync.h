@@ -16,7 +16,19 @@
  * (the callbacks follow the code, not the data); the caller uses the
  * blocking sum when some rank has no rows.  The result equals the blocking
  * weighted sum up to the order MPI adds the ranks' parts (bit-identical at
- * two ranks). */
+ * two ranks).
+ *
+ * Sharded (exa_grad_sync_shard, data()'s optimiser split over the ranks as
+ * ZeRO-1 does it: methods/data.c): rank k of the communicator receives only
+ * its piece [off[k], off[k] + cnt[k]) of the sum.  A bucket's range is then
+ * sent piece by piece to the ranks that own it (MPI_Isend/MPI_Irecv: Open
+ * MPI's non-blocking reduce-scatter reduces the whole vector to rank 0 and
+ * scatters it, twice the words of this), and finish adds the pieces a rank
+ * received in rank order, so the result does not depend on when they came
+ * (at two ranks a + b, the bits of the allreduce).  With the weighting
+ * deferred (every rank's share equal) no pass weights the gradient: the
+ * caller multiplies its piece of the sum by the share (the optimiser's step
+ * does it inside its update: exa_sgd_step_scaled_*). */
 #ifndef EXA_GRAD_SYNC_H
 #define EXA_GRAD_SYNC_H
 
@@ -33,6 +45,15 @@ enum { EXA_GRAD_BUCKET = 16384 };
 typedef struct ExaGradRange {
     int64_t lo, hi;
 } ExaGradRange;
+
+/* A sharded sum (above): the pieces of the ranks, in rank order and
+ * contiguous (off[0] = 0, off[k+1] = off[k] + cnt[k], the last ending at
+ * the gradient's end), and where this rank's piece of the sum goes. */
+typedef struct ExaGradShard {
+    void *out;          /* cnt[rank] reals */
+    const int *cnt, *off;
+    int defer_weight;   /* every rank's share is the same: not applied (exa_grad_sync_sharded) */
+} ExaGradShard;
 
 typedef struct ExaGradSync {
     const ExaComm *comm;
@@ -51,6 +72,11 @@ typedef struct ExaGradSync {
     int nreq, reqcap;
     int buckets;              /* collectives started in this call */
     double loss;              /* summed by finish */
+    const ExaGradShard *shard; /* armed by exa_grad_sync_shard, kept by begin */
+    void *scratch;            /* sharded: what the other ranks sent, a row of cnt[rank] reals per rank */
+    int64_t scratch_cap;      /* bytes */
+    int shard_done;           /* finish wrote shard->out ... */
+    double shard_scale;       /* ... to be multiplied by this */
 } ExaGradSync;
 
 /* Starts a sum of the n-element gradient grad (this rank's mean over its
@@ -64,5 +90,13 @@ void exa_grad_sync_ready(void *ctx, int slot, int64_t offset, int64_t count);
  * returns the summed loss.  s can be begun again afterwards. */
 double exa_grad_sync_finish(ExaGradSync *s, double loss);
 void exa_grad_sync_free(ExaGradSync *s);
+/* The sums begun after this call sharded as sh says (NULL: whole again);
+ * sh must stay valid while armed. */
+void exa_grad_sync_shard(ExaGradSync *s, const ExaGradShard *sh);
+/* After finish: 1 when it wrote this rank's piece of the sum into the
+ * shard's out, which the caller multiplies by *scale (the deferred share, or
+ * 1); 0 when no sharded sum ran since the last call (the caller's sum went
+ * the blocking way, whole). */
+int exa_grad_sync_sharded(ExaGradSync *s, double *scale);
 
 #endif

@@ -39,6 +39,11 @@ typedef struct ExaSgd {
 int exa_sgd_init(ExaSgd *s, ExaSgdConfig cfg, int64_t n, int f64);
 void exa_sgd_step_f64(ExaSgd *s, double *x, const double *g);
 void exa_sgd_step_f32(ExaSgd *s, float *x, const float *g);
+/* The same step on the gradient scale * g, the product taken in double
+ * inside the update (no pass over g: data()'s sharded sum leaves the share
+ * weighting to the step, methods/data.c); scale 1 gives the plain step's bits. */
+void exa_sgd_step_scaled_f64(ExaSgd *s, double *x, const double *g, double scale);
+void exa_sgd_step_scaled_f32(ExaSgd *s, float *x, const float *g, double scale);
 void exa_sgd_free(ExaSgd *s);
 
 /* ---- Adam (torch.optim.Adam, defaults lr 1e-3, betas 0.9/0.999, eps 1e-8) ----
@@ -61,6 +66,9 @@ ExaAdamConfig exa_adam_defaults(void);
 int exa_adam_init(ExaAdam *a, ExaAdamConfig cfg, int64_t n, int f64);
 void exa_adam_step_f64(ExaAdam *a, double *x, const double *g);
 void exa_adam_step_f32(ExaAdam *a, float *x, const float *g);
+/* On the gradient scale * g, as exa_sgd_step_scaled_*. */
+void exa_adam_step_scaled_f64(ExaAdam *a, double *x, const double *g, double scale);
+void exa_adam_step_scaled_f32(ExaAdam *a, float *x, const float *g, double scale);
 void exa_adam_free(ExaAdam *a);
 /* Begins a step as exa_adam_step_* does (t counts it) and gives what every
  * coordinate shares, for a device kernel (codegen_cuda.c's exa_opt_adam):
