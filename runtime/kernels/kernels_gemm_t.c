@@ -370,7 +370,8 @@ static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
  *     stack first (the broadcasts then read one stream, whatever ta is) and
  *     stay in L1 while the tile walks the panels of an L2-sized slab of
  *     op(B) (MT_SLAB bytes), whose panel is MT_KC steps of k at most.
- * Blocks of MT_MR rows are split over --threads; every element of C is the
+ * Panels are split over --threads where that makes more than one task,
+ * else blocks of MT_MR rows (gemm_tile); every element of C is the
  * same sum in the same order whatever the split: over k in blocks of kc
  * (the same for every element: a function of k alone), each block's sum
  * added to C. */
