@@ -5,42 +5,25 @@
  * kernels_t.c, written in terms of `real`, FN(name) (which appends _f32 or
  * _f64), GEMM (cblas_sgemm or cblas_dgemm) and the <tgmath.h> math functions
  * (exp, log, fabs pick the float or double version from their argument).
- * This file includes it twice, once per type, with those macros defined;
- * compiled on its own (the runtime globs *.c) kernels_t.c is empty.  A
- * macro-generated body would do the same, but this way the kernels read, and
- * debug, as plain C.  kernels_vec_t.c holds the kernels written with
+ * kernels_f32.c and kernels_f64.c include it, once each, with those macros
+ * defined; compiled on its own (the runtime globs *.c) kernels_t.c is empty.
+ * A macro-generated body would do the same, but this way the kernels read,
+ * and debug, as plain C.  kernels_vec_t.c holds the kernels written with
  * vectors by hand (GCC's vector extensions), kernels_v4_t.c the direct
  * convolutions on AVX-512, and kernels_par_t.c the direct convolutions'
  * entry points, which pick one of them and split it over threads; all are
- * included the same way. */
-#include "exa/kernels.h"
-#include "exa/parallel.h"
+ * included the same way.  This file holds what both types share: the CPU
+ * checks and the rule for exa's GEMM tiles (declared in kernels_int.h).
+ *
+ * Why a file per type and not one for both: the templates at -O3 are the
+ * project's longest compile (58 CPU s for both types; 268 s under the
+ * sanitizers); split, the two types compile in parallel. */
+#include "kernels_int.h"
 
-#include <cblas.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tgmath.h>
-
-/* EXA_K_VEC: kernels_vec_t.c's vector code is compiled for x86-64-v3 (AVX2
- * and FMA) and runs where exa_k_vec_ok() finds such a CPU; libexa itself is
- * built without -march, so it runs on any x86-64.  EXA_K_CLONES: the small
- * max-pooling kernels are compiled twice instead, for x86-64-v3 and the
- * baseline, picked when the program loads (GCC's target_clones); their
- * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
-#define EXA_K_V4 __attribute__((target("arch=x86-64-v4")))
-#define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define EXA_K_CLONES
-#endif
-#define EXA_K_INLINE static inline __attribute__((always_inline))
-
-/* Products with fewer outputs than this run OpenBLAS on one thread
- * (exa_k_gemm in kernels_t.c says why). */
-enum { EXA_K_GEMM_THREADED_MIN = 256 };
 
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
@@ -49,7 +32,7 @@ enum { EXA_K_GEMM_THREADED_MIN = 256 };
  * (core/batch_groups.c) call the kernels from several threads at once, so
  * the cached answer is atomic (relaxed: every thread that computes it
  * computes the same value). */
-static int exa_k_vec_ok(void)
+int exa_k_vec_ok(void)
 {
     static atomic_int ok = -1;
     int v = atomic_load_explicit(&ok, memory_order_relaxed);
@@ -67,7 +50,7 @@ static int exa_k_vec_ok(void)
  * form): the x86-64-v3 code runs, the CPU has AVX-512 (F, BW, DQ, VL: what
  * x86-64-v4 lets the compiler use) and EXA_KERNELS_BASELINE is not avx2.
  * Atomic for the same reason. */
-static int exa_k_v4_ok(void)
+int exa_k_v4_ok(void)
 {
     static atomic_int ok = -1;
     int v = atomic_load_explicit(&ok, memory_order_relaxed);
@@ -123,7 +106,7 @@ int exa_k_gemm_check_env(char *err, size_t errlen)
  * with OpenBLAS on a pre-FMA kernel), 0: OpenBLAS keeps them.  A misspelled
  * EXA_GEMM (refused by exa_k_gemm_check_env where a run starts) counts as
  * openblas here. */
-static int exa_k_gemm_tiles(void)
+int exa_k_gemm_tiles(void)
 {
     static atomic_int ok = -1;
     int v = atomic_load_explicit(&ok, memory_order_relaxed);
@@ -143,27 +126,3 @@ static int exa_k_gemm_tiles(void)
     return v;
 }
 #endif
-
-#define EXA_K_REAL float
-#define EXA_K_F32 1 /* code written for 8 float lanes (max-pooling's gradient) */
-#define FN(name) name##_f32
-#define GEMM cblas_sgemm
-#include "kernels_t.c"
-#include "kernels_vec_t.c"
-#include "kernels_v4_t.c"
-#include "kernels_par_t.c"
-#undef EXA_K_F32
-#undef EXA_K_REAL
-#undef FN
-#undef GEMM
-
-#define EXA_K_REAL double
-#define FN(name) name##_f64
-#define GEMM cblas_dgemm
-#include "kernels_t.c"
-#include "kernels_vec_t.c"
-#include "kernels_v4_t.c"
-#include "kernels_par_t.c"
-#undef EXA_K_REAL
-#undef FN
-#undef GEMM

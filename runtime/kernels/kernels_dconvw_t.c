@@ -197,6 +197,6 @@ static void DN(dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int
 #undef DLOADU
 #undef DSTOREU
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_dconvw_t_is_included_by_kernels_c;
 #endif

@@ -1,11 +1,11 @@
 /* kernels_par_t.c - the exported kernels that split their rows over libexa's
- * threads (parallel.h), the type-generic body (included by kernels.c once per
- * type, after kernels_vec_t.c): the row-wise kernels (reductions, softmax,
- * logsumexp, transpose, concat, max-pooling: rows through
- * exa_parallel_range), and the direct
- * convolutions: the vector kernels with their samples split where the CPU
- * has AVX-512 (kernels_v4_t.c) or AVX2 (kernels_vec_t.c), the im2col
- * kernels on one thread elsewhere.
+ * threads (parallel.h), the type-generic body (included once per type, by
+ * kernels_f32.c and kernels_f64.c, after kernels_vec_t.c): the row-wise
+ * kernels (reductions, softmax, logsumexp, transpose, concat, max-pooling:
+ * rows through exa_parallel_range), and the direct convolutions: the vector
+ * kernels with their samples split where the CPU has AVX-512
+ * (kernels_v4_t.c) or AVX2 (kernels_vec_t.c), the im2col kernels on one
+ * thread elsewhere.
  *
  * The forward product and the input gradient are independent per sample:
  * a task is a range of samples and the results do not depend on the number
@@ -282,6 +282,6 @@ void FN(exa_k_dconv_grad_w)(int64_t count, int64_t c, int64_t h, int64_t w, int6
 
 #undef real
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_par_t_is_included_by_kernels_c;
 #endif

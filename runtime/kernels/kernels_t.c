@@ -1,6 +1,7 @@
-/* kernels_t.c - the type-generic body of kernels.c, included once per type
- * with `real` (EXA_K_REAL), FN(name) and GEMM defined; see kernels.c.  Shapes
- * in comments are per problem (per sample, or the one uniform tensor). */
+/* kernels_t.c - the type-generic body of the kernels, included once per type
+ * (by kernels_f32.c and kernels_f64.c) with `real` (EXA_K_REAL), FN(name)
+ * and GEMM defined; see kernels.c.  Shapes in comments are per problem (per
+ * sample, or the one uniform tensor). */
 #ifdef EXA_K_REAL
 #define real EXA_K_REAL
 
@@ -706,6 +707,6 @@ void FN(exa_k_basis)(int64_t n, int64_t k, real *y)
 
 #undef real
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_t_is_included_by_kernels_c;
 #endif

@@ -1,7 +1,8 @@
 /* kernels_v4_t.c - the direct convolutions on AVX-512, the type-generic body
- * (included by kernels.c once per type, after kernels_vec_t.c and before
- * kernels_par_t.c, whose entry points run these where exa_k_v4_ok() finds a
- * CPU with AVX-512 and the output plane holds one vector at least).
+ * (included once per type, by kernels_f32.c and kernels_f64.c, after
+ * kernels_vec_t.c and before kernels_par_t.c, whose entry points run these
+ * where exa_k_v4_ok() finds a CPU with AVX-512 and the output plane holds
+ * one vector at least).
  *
  * Why a second vector form beside kernels_vec_t.c's: there a vector is VL
  * consecutive outputs of one row of the output plane, and at 16 floats that
@@ -466,6 +467,6 @@ static int64_t FN(z_scratch_len)(ExaDconvKind kind, int64_t c, int64_t h, int64_
 #endif /* EXA_K_V4 */
 #undef real
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_v4_t_is_included_by_kernels_c;
 #endif

@@ -37,8 +37,10 @@
 #define EXA_CC "cc"
 #endif
 
-/* Keeps libexa's kernels in this executable for the generated code. */
-void (*volatile cg_eval_keep)(int64_t, double, double *) = exa_k_fill_f64;
+/* Keeps libexa's kernels of both types (one object each) in this
+ * executable for the generated code. */
+void (*volatile cg_eval_keep_f64)(int64_t, double, double *) = exa_k_fill_f64;
+void (*volatile cg_eval_keep_f32)(int64_t, float, float *) = exa_k_fill_f32;
 
 static unsigned seed = 12345;
 

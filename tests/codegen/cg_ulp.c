@@ -40,8 +40,10 @@
 /* docs/design.md, "Inline math": the generated f32 tanh's bound */
 #define TANH_ULP_BOUND 6.0
 
-/* Keeps libexa's kernels in this executable for the generated code. */
-void (*volatile cg_ulp_keep)(int64_t, double, double *) = exa_k_fill_f64;
+/* Keeps libexa's kernels of both types (one object each) in this
+ * executable for the generated code. */
+void (*volatile cg_ulp_keep_f64)(int64_t, double, double *) = exa_k_fill_f64;
+void (*volatile cg_ulp_keep_f32)(int64_t, float, float *) = exa_k_fill_f32;
 
 enum { WIDTH = 16, CHUNK = 1 << 20 };
 

@@ -1,0 +1,45 @@
+/* kernels_int.h - what kernels.c shares with the kernels of each type
+ * (kernels_f32.c, kernels_f64.c, which include the *_t.c templates): the
+ * target attributes, the CPU checks and exa_k_gemm's threading rule.
+ * Private to runtime/kernels/. */
+#ifndef EXA_KERNELS_INT_H
+#define EXA_KERNELS_INT_H
+
+#include "exa/kernels.h"
+#include "exa/parallel.h"
+
+#include <cblas.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+/* EXA_K_VEC: kernels_vec_t.c's vector code is compiled for x86-64-v3 (AVX2
+ * and FMA) and runs where exa_k_vec_ok() finds such a CPU; libexa itself is
+ * built without -march, so it runs on any x86-64.  EXA_K_CLONES: the small
+ * max-pooling kernels are compiled twice instead, for x86-64-v3 and the
+ * baseline, picked when the program loads (GCC's target_clones); their
+ * helpers are EXA_K_INLINE, so that they are compiled into each clone. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
+#define EXA_K_V4 __attribute__((target("arch=x86-64-v4")))
+#define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define EXA_K_CLONES
+#endif
+#define EXA_K_INLINE static inline __attribute__((always_inline))
+
+/* Products with fewer outputs than this run OpenBLAS on one thread
+ * (exa_k_gemm in kernels_t.c says why). */
+enum { EXA_K_GEMM_THREADED_MIN = 256 };
+
+#ifdef EXA_K_VEC
+/* kernels.c: whether to run the x86-64-v3 code (AVX2, FMA), the x86-64-v4
+ * code (AVX-512), and exa's GEMM tiles for the medium products. */
+int exa_k_vec_ok(void);
+int exa_k_v4_ok(void);
+int exa_k_gemm_tiles(void);
+#endif
+
+#endif
