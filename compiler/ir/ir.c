@@ -233,6 +233,10 @@ static void infer(const IrFunc *f, IrValue *v)
         v->shape = a->shape;
         v->batched = a->batched || b->batched;
         break;
+    case IR_OUTER_ADD:
+        v->shape = a->shape;
+        v->batched = a->batched;
+        break;
     case IR_CONCAT: /* along axis 0 */
         v->shape = a->shape;
         v->shape.dim[0] = a->shape.dim[0] + b->shape.dim[0];

@@ -68,6 +68,11 @@ typedef struct IrShape {
     /* a with b added at slice[] (b has the slice's shape): fuse.c's form of   \
      * ADD(a, SLICE_GRAD(b)), computed in a's memory; never differentiated */  \
     X(SLICE_ADD, 2, 0)                                                         \
+    /* acc + OUTER(a, b) for (acc, a, b), computed in acc's memory (a GEMM      \
+     * with beta 1): fuse.c's form of ADD(acc, OUTER(a, b)), a weight's         \
+     * gradient summed over the steps of an unrolled loop; never differentiated \
+     * and never evaluated by ir_eval (the plan's form only) */                 \
+    X(OUTER_ADD, 3, 0)                                                         \
     X(CONCAT, 2, 0)    /* along axis 0 */                                      \
     X(PICK, 2, 0)      /* a[label b]: a is [n], b a LABEL; result [] */        \
     X(PICK_GRAD, 2, 0) /* adjoint of PICK: g (a []) placed at label b in [n] */ \

@@ -6,6 +6,10 @@
 #     16: forward W h_t and reverse W^T dy) read op(B) plain (tb 0) with the
 #     pass, while without it the forward ones read it transposed (tb 1): the
 #     reverse pass reintroduces no transposed read;
+#   - the weight gradients summed over the steps are GEMMs into one buffer
+#     (fuse.c's OUTER_ADD, beta 1): 12 of loss_grad's GEMMs, the second and
+#     third terms of each of the six GRU weights' sums (the 19 OUTERs of its
+#     IR less the first term of each, and the output layer's single one);
 #   - in f64, --gradcheck passes (finite differences, exa_case's 1e-6), and
 #     8 SGD steps from the same seed with and without the pass end at the
 #     same parameters to 1e-12 (ckpt_diff).
@@ -25,6 +29,11 @@ forms() {
         sort | uniq -c | tr -s ' ' | tr '\n' ';'
 }
 on=$(forms "") off=$(forms --no-pretranspose)
+acc=$("$exac" --emit=llvm "$src" |
+      awk '/^define .*@exa_loss_grad[(.]/ { g = 1 } g && /@exa_k_gemm_f32\(/ { print } g && /^}/ { g = 0 }' |
+      grep -c 'float 1.000000e+00, ' || true)
+echo "loss_grad's GEMMs adding into their result (beta 1): $acc"
+[ "$acc" -eq 12 ] || { echo "FAIL: $acc accumulating GEMMs, expected 12" >&2; exit 1; }
 echo "loss_grad's [batch, 16] x [16, 16] GEMMs (count ta tb): with the pass:$on without:$off"
 case "$on" in *" 0 1;"*) echo "FAIL: a recurrent product reads op(B) transposed" >&2; exit 1 ;; esac
 case "$off" in *" 0 1;"*) ;; *) echo "FAIL: without the pass no product reads op(B) transposed" >&2; exit 1 ;; esac
