@@ -32,6 +32,7 @@ typedef struct Options {
     int precision;          /* bytes per real: 4 or 8 */
     const char *gpu_arch;   /* --gpu-arch: NULL the default, "none" no GPU code */
     int no_hoist;           /* --no-hoist */
+    int no_pretranspose;    /* --no-pretranspose */
     const char **files;
     int nfiles;
     LoaderOptions loader;
@@ -53,6 +54,8 @@ static void usage(FILE *out)
           "                   compiles it for its GPU on --device gpu; 'none': no GPU code\n"
           "  --no-hoist       keep the input projections W x[t] of a for loop in its steps\n"
           "                   (by default they are one GEMM over all steps, before the loop)\n"
+          "  --no-pretranspose  keep the products W h of a weight used in many steps\n"
+          "                   reading W transposed (by default W^T is stored once a call)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
           "  --time-passes    print the wall and CPU seconds of each pass to stderr\n"
@@ -125,6 +128,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->emit = EMIT_DESCRIPTOR;
         } else if (strcmp(a, "--no-hoist") == 0) {
             o->no_hoist = 1;
+        } else if (strcmp(a, "--no-pretranspose") == 0) {
+            o->no_pretranspose = 1;
         } else if (strcmp(a, "--precision=f32") == 0) {
             o->precision = 4;
         } else if (strcmp(a, "--precision=f64") == 0) {
@@ -202,7 +207,8 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
 {
     Lowered low;
     timing_pass("lower + autodiff");
-    LowerOptions lo = { .precision = o->precision, .no_hoist = o->no_hoist };
+    LowerOptions lo = { .precision = o->precision, .no_hoist = o->no_hoist,
+                       .no_pretranspose = o->no_pretranspose };
     if (lower_program_opts(p, s, &lo, &low, d) != 0)
         return 1;
     int failed = 0;

@@ -84,13 +84,13 @@ static LLVMValueRef i64_array(Cg *cg, LLVMValueRef *vals, int n)
     return LLVMBuildInBoundsGEP2(cg->b, at, arr, idx, 2, "");
 }
 
-/* C_i = op(A_i) op(B_i) for i < count (beta 0; summed when sc == 0) */
+/* C_i = op(A_i) op(B_i) + beta C_i for i < count (summed when sc == 0) */
 static void gemm(Cg *cg, LLVMValueRef count, int ta, int tb, LLVMValueRef m, LLVMValueRef n,
                  LLVMValueRef k, LLVMValueRef a, int64_t lda, int64_t sa, LLVMValueRef b,
-                 int64_t ldb, int64_t sb, LLVMValueRef c, int64_t ldc, int64_t sc)
+                 int64_t ldb, int64_t sb, int beta, LLVMValueRef c, int64_t ldc, int64_t sc)
 {
     LLVMValueRef args[] = { count, i32c(cg, ta), i32c(cg, tb), m, n, k, a, cg_i64(cg, lda),
-                            cg_i64(cg, sa), b, cg_i64(cg, ldb), cg_i64(cg, sb), cg_real(cg, 0),
+                            cg_i64(cg, sa), b, cg_i64(cg, ldb), cg_i64(cg, sb), cg_real(cg, beta),
                             c, cg_i64(cg, ldc), cg_i64(cg, sc) };
     kernel(cg, "gemm", args, 16);
 }
@@ -106,12 +106,15 @@ static LLVMValueRef sized(Cg *cg, const int64_t x[2])
     return x[1] ? LLVMBuildNSWAdd(cg->b, b, cg_i64(cg, x[1]), "") : b;
 }
 
-/* MATMUL and OUTER: the GEMM the plan gives (fuse_gemm) */
+/* MATMUL, OUTER and OUTER_ADD (in place: id's memory is its acc's, fuse.c):
+ * the GEMM the plan gives (fuse_gemm) */
 static void emit_gemm(Cg *cg, IrId id)
 {
     FuseGemm m = fuse_gemm(cg->p, id);
+    if (m.beta && cg->p->info[id].root != cg->p->info[cg->p->v[id].in[0]].root)
+        abort(); /* fuse.c makes an OUTER_ADD only where it can run in place */
     gemm(cg, sized(cg, m.count), m.ta, m.tb, sized(cg, m.m), sized(cg, m.n), sized(cg, m.k), cg_ptr(cg, m.a),
-         m.lda, m.sa, cg_ptr(cg, m.b), m.ldb, m.sb, cg_ptr(cg, m.c), m.ldc, m.sc);
+         m.lda, m.sa, cg_ptr(cg, m.b), m.ldb, m.sb, m.beta, cg_ptr(cg, m.c), m.ldc, m.sc);
 }
 
 /* ---- the other kernels ------------------------------------------------- */
@@ -226,7 +229,7 @@ static void emit_kernel(Cg *cg, IrId id, LLVMValueRef scratch)
     LLVMValueRef cnt = count_of(cg, v);
     switch (v->op) {
     case IR_MATMUL: emit_gemm(cg, id); return;
-    case IR_OUTER: emit_gemm(cg, id); return;
+    case IR_OUTER: case IR_OUTER_ADD: emit_gemm(cg, id); return;
     case IR_SUM: case IR_MEAN: case IR_MAX: { /* x as [outer, len, inner] */
         int axis = v->iarg[0], r = a->shape.rank;
         int64_t outer = axis < 0 ? 1 : prod(&a->shape, 0, axis);

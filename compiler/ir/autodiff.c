@@ -279,7 +279,7 @@ static int vjp_rule(Vjp *s, IrId v, IrId g, const char **why)
         return 0;
     }
     case IR_OUTER: case IR_CONV_GRAD_X: case IR_CONV_GRAD_W: case IR_MAXPOOL_GRAD:
-    case IR_SLICE_ADD: /* made by fuse.c, after differentiation */
+    case IR_SLICE_ADD: case IR_OUTER_ADD: /* made by fuse.c, after differentiation */
     case IR_OP_COUNT:
         break;
     }

@@ -530,11 +530,65 @@ static void accumulate_slice_grads(FusePlan *p)
     free(next);
 }
 
+/* FUSE_GEMM_ACCUMULATE (fuse.h): autodiff sums a weight's gradient over the
+ * steps of an unrolled loop as ADD(ADD(o_1, o_2), o_3) ..., each o_t an
+ * OUTER; each ADD whose accumulator and OUTER have no other reader becomes
+ * OUTER_ADD(acc, a, b), where the ADD was (after both), in acc's memory.  A
+ * GRU of 128 steps: 127 GEMMs into one 64 KB buffer that stays in cache
+ * instead of 127 buffers (8 MB) summed by one loop over 128 streams. */
+static void accumulate_outers(FusePlan *p)
+{
+    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    for (IrId id = 0; id < p->n; id++)
+        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
+            uses[p->v[id].in[k]]++;
+    for (int i = 0; i < p->nout; i++)
+        uses[p->out[i].value]++;
+    for (IrId id = 0; id < p->n; id++) {
+        IrValue *v = &p->v[id];
+        if (v->op != IR_ADD || v->in[0] == v->in[1])
+            continue;
+        for (int k = 1; k >= 0; k--) { /* the OUTER second (autodiff's order) first */
+            IrId o = v->in[k], acc = v->in[1 - k];
+            const IrValue *ov = &p->v[o], *a = &p->v[acc];
+            if (ov->op != IR_OUTER || uses[o] != 1 || uses[acc] != 1 || !owns_memory(a->op) ||
+                !same_space(ov, v) || !same_space(a, v))
+                continue;
+            IrId x = ov->in[0], y = ov->in[1];
+            v->op = IR_OUTER_ADD;
+            v->in[0] = acc, v->in[1] = x, v->in[2] = y;
+            uses[o]--; /* dead now */
+            uses[x]++, uses[y]++;
+            break;
+        }
+    }
+    free(uses);
+}
+
+/* Whether RESHAPE r only drops the dims of extent 1 of its source: its
+ * shape is the source's without them ([1, n] -> [n], a row of a hoisted
+ * product). */
+static int drops_unit_dims(const IrValue *r, const IrValue *src)
+{
+    int k = 0;
+    for (int j = 0; j < src->shape.rank; j++)
+        if (src->shape.dim[j] != 1 && (k >= r->shape.rank || r->shape.dim[k++] != src->shape.dim[j]))
+            return 0;
+    for (int j = 0; j < r->shape.rank; j++)
+        if (r->shape.dim[j] == 1)
+            return 0;
+    return k == r->shape.rank && r->batched == src->batched;
+}
+
 /* FUSE_SLICE_VIEWS: a SLICE of a value in memory that no kernel, alias or
- * output reads, only fused loops, becomes FUSE_SLICE (no step, no buffer;
- * root: its source's memory, which lives as long as the slice is read).
- * The gates cut out of a stacked GRU product, for one: three copies of the
- * product per step, and their writes, are gone. */
+ * output reads, only fused loops and other such views, becomes FUSE_SLICE
+ * (no step, no buffer; root: its source's memory, which lives as long as the
+ * slice is read).  So does a RESHAPE of such a SLICE that only drops unit
+ * dims (x[t], [1, n] -> [n]), and SLICEs of those (the gates of a stacked
+ * GRU's row of the hoisted input product): fuse_strides_of and
+ * fuse_slice_offset compose the chain.  The gates cut out of a stacked GRU
+ * product, for one: three copies of the product per step, and their
+ * writes, are gone; so is the copy of row t of a hoisted product. */
 static void slice_views(FusePlan *p)
 {
     char *out = xcalloc((size_t)p->n + 1, 1);
@@ -543,6 +597,11 @@ static void slice_views(FusePlan *p)
     char *ok = xcalloc((size_t)p->n + 1, 1);
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
+        if (v->op == IR_RESHAPE) { /* of a candidate SLICE (lower ids first) */
+            ok[id] = p->info[id].kind == FUSE_ALIAS && !out[id] && ok[v->in[0]] &&
+                     drops_unit_dims(v, &p->v[v->in[0]]);
+            continue;
+        }
         if (v->op != IR_SLICE)
             continue;
         FuseKind src = p->info[v->in[0]].kind;
@@ -550,13 +609,14 @@ static void slice_views(FusePlan *p)
                  v->shape.rank == p->v[v->in[0]].shape.rank &&
                  (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS);
     }
-    for (IrId id = 0; id < p->n; id++) { /* every reader a fused loop */
+    /* every reader a fused loop or a view itself: readers come later, so a
+     * backward sweep sees each value's readers settled before it */
+    for (IrId id = p->n - 1; id >= 0; id--) {
         const IrValue *v = &p->v[id];
-        if (p->info[id].kind == FUSE_DEAD)
+        if (p->info[id].kind == FUSE_DEAD || p->info[id].kind == FUSE_ELEM || ok[id])
             continue;
         for (int k = 0; k < ir_op_arity(v->op); k++)
-            if (p->info[id].kind != FUSE_ELEM)
-                ok[v->in[k]] = 0;
+            ok[v->in[k]] = 0;
     }
     for (IrId id = 0; id < p->n; id++)
         if (ok[id] && p->info[id].nuses > 0) {
@@ -613,6 +673,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     join_slice_grads(p);
     if (flags & FUSE_SLICE_ACCUMULATE)
         accumulate_slice_grads(p);
+    if (flags & FUSE_GEMM_ACCUMULATE)
+        accumulate_outers(p);
 
     /* 3. dead values: mark back from the outputs */
     char *live = sealed; /* reused below after being cleared */
@@ -666,7 +728,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
                 (ui->kind == FUSE_SCALAR && fi->kind != FUSE_ELEM))
                 ui->stored = 1;
         }
-        if (fi->kind == FUSE_ALIAS || v->op == IR_SLICE_ADD) /* SLICE_ADD: in acc's memory */
+        if (fi->kind == FUSE_ALIAS || v->op == IR_SLICE_ADD || v->op == IR_OUTER_ADD) /* in acc's memory */
             fi->root = p->info[v->in[0]].root;
     }
     if (flags & FUSE_SLICE_VIEWS)
@@ -789,6 +851,39 @@ void fuse_dump(FILE *out, const FusePlan *p)
     }
 }
 
+/* Value u in its root's memory: the stride of each of its dims, of its
+ * samples (*per_sample), and its first element (*off), composed through a
+ * chain of FUSE_SLICE views (SLICEs, and RESHAPEs that drop unit dims) down
+ * to a value whose memory is contiguous. */
+static void view_layout(const FusePlan *p, IrId u, int64_t *stride, int64_t *per_sample, int64_t *off)
+{
+    const IrValue *v = &p->v[u];
+    if (p->info[u].kind != FUSE_SLICE) {
+        int64_t acc = 1;
+        for (int j = v->shape.rank - 1; j >= 0; j--) {
+            stride[j] = acc;
+            acc *= v->shape.dim[j];
+        }
+        *per_sample = acc;
+        *off = 0;
+        return;
+    }
+    const IrValue *src = &p->v[v->in[0]];
+    int64_t s[IR_MAX_RANK];
+    view_layout(p, v->in[0], s, per_sample, off);
+    if (v->op == IR_SLICE) { /* the same rank as its source */
+        for (int j = 0; j < v->shape.rank; j++) {
+            stride[j] = s[j];
+            *off += v->slice[j][0] * s[j];
+        }
+    } else { /* RESHAPE: the source's dims but those of extent 1 (drops_unit_dims) */
+        int k = 0;
+        for (int j = 0; j < src->shape.rank; j++)
+            if (src->shape.dim[j] != 1)
+                stride[k++] = s[j];
+    }
+}
+
 void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out)
 {
     const IrValue *v = &p->v[u];
@@ -796,30 +891,22 @@ void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *o
         fuse_strides(&v->shape, v->batched, space, out);
         return;
     }
-    const IrShape *big = &p->v[v->in[0]].shape, *s = &v->shape; /* the same rank */
-    int64_t natural[IR_MAX_RANK], acc = 1;
-    for (int j = big->rank - 1; j >= 0; j--) {
-        natural[j] = acc;
-        acc *= big->dim[j];
-    }
+    int64_t stride[IR_MAX_RANK], per_sample, off;
+    view_layout(p, u, stride, &per_sample, &off);
+    const IrShape *s = &v->shape;
     int k = 0;
     if (space->batched)
-        out[k++] = v->batched ? acc : 0;
+        out[k++] = v->batched ? per_sample : 0;
     for (int d = 0; d < space->shape.rank; d++) {
         int j = d - (space->shape.rank - s->rank);
-        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : natural[j];
+        out[k++] = j < 0 || s->dim[j] == 1 ? 0 : stride[j];
     }
 }
 
 int64_t fuse_slice_offset(const FusePlan *p, IrId u)
 {
-    const IrValue *v = &p->v[u];
-    const IrShape *big = &p->v[v->in[0]].shape;
-    int64_t off = 0, acc = 1;
-    for (int j = big->rank - 1; j >= 0; j--) {
-        off += v->slice[j][0] * acc;
-        acc *= big->dim[j];
-    }
+    int64_t stride[IR_MAX_RANK], per_sample, off;
+    view_layout(p, u, stride, &per_sample, &off);
     return off;
 }
 

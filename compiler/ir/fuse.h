@@ -119,8 +119,14 @@ enum {
      * zero-fill and T slice-sized adds, not T of each over the whole tensor.
      * The back end must run SLICE_ADD in place (exa_k_slice_add) */
     FUSE_SLICE_ACCUMULATE = 16,
+    /* ADD(acc, OUTER(a, b)) with acc and the OUTER read only there becomes
+     * OUTER_ADD(acc, a, b), the product added into acc's memory by the GEMM
+     * (beta 1; FuseInfo.root is acc's root): a weight gradient summed over T
+     * steps is T GEMMs into one buffer, not T buffers and a loop reading T
+     * streams.  The back end must run OUTER_ADD in place (fuse_gemm's beta) */
+    FUSE_GEMM_ACCUMULATE = 32,
     FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS |
-                     FUSE_SLICE_ACCUMULATE, /* codegen_llvm.c's */
+                     FUSE_SLICE_ACCUMULATE | FUSE_GEMM_ACCUMULATE, /* codegen_llvm.c's */
     FUSE_FLAGS_GPU = FUSE_SLICE_ACCUMULATE, /* codegen_cuda*.c's (its kernels address no views) */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
@@ -187,6 +193,7 @@ void fuse_nest_free(FuseNest *n);
 typedef struct FuseGemm {
     int64_t count[2], m[2], n[2], k[2];
     int ta, tb;
+    int beta;                       /* 1: C += op(A) op(B) (OUTER_ADD), else 0 */
     IrId a, b, c;                   /* operands and result */
     int64_t lda, ldb, ldc, sa, sb, sc;
 } FuseGemm;

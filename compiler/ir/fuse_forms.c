@@ -91,9 +91,10 @@ void fuse_nest_free(FuseNest *n)
 FuseGemm fuse_gemm(const FusePlan *p, IrId id)
 {
     const IrValue *v = &p->v[id];
-    FuseGemm m = { .count = { 0, 1 }, .a = v->in[0], .b = v->in[1], .c = id };
-    if (v->op == IR_OUTER) {
-        const IrValue *av = &p->v[v->in[0]], *bv = &p->v[v->in[1]];
+    int acc = v->op == IR_OUTER_ADD; /* (acc, a, b): C is acc's memory, added to */
+    FuseGemm m = { .count = { 0, 1 }, .a = v->in[acc], .b = v->in[acc + 1], .c = id, .beta = acc };
+    if (v->op == IR_OUTER || acc) {
+        const IrValue *av = &p->v[m.a], *bv = &p->v[m.b];
         int64_t M = av->shape.dim[0], N = bv->shape.dim[0], K = av->shape.rank == 2 ? av->shape.dim[1] : 1;
         m.m[1] = M, m.n[1] = N, m.ldc = N;
         if (!v->batched && av->batched && bv->batched && K == 1) { /* G^T X: the batch is the inner dim */

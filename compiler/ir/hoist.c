@@ -79,19 +79,12 @@ IrId *ir_hoist_projections(IrFunc *f, int *ngroups)
         free(group), free(row), free(g);
         return NULL;
     }
-    IrFunc old = *f;
-    ir_init(f);
-    f->name = old.name;
-    IrId *map = malloc(((size_t)old.n + 1) * sizeof *map);
-    if (!map)
-        abort();
+    IrFunc old;
+    IrId *map = ir_rewrite_begin(f, &old);
     for (IrId v = 0; v < old.n; v++) {
         int k = group[v];
         if (k < 0 || g[k].members < 2) {
-            IrValue c = old.v[v];
-            for (int i = 0; i < ir_op_arity(c.op); i++)
-                c.in[i] = map[c.in[i]];
-            map[v] = ir_add(f, &c);
+            ir_copy_mapped(f, &old, v, map);
             continue;
         }
         const IrValue *proj = &old.v[v];
@@ -118,9 +111,7 @@ IrId *ir_hoist_projections(IrFunc *f, int *ngroups)
                        .stage = proj->stage, .shape = proj->shape, .name = proj->name };
         map[v] = ir_add(f, &rs);
     }
-    for (int i = 0; i < old.nout; i++)
-        ir_output(f, map[old.out[i].value], old.out[i].slot, old.out[i].offset);
-    ir_free(&old);
+    ir_rewrite_end(f, &old, map);
     free(group), free(row), free(g);
     return map;
 }

@@ -99,6 +99,34 @@ void ir_free(IrFunc *f)
     memset(f, 0, sizeof *f);
 }
 
+IrId *ir_rewrite_begin(IrFunc *f, IrFunc *old)
+{
+    *old = *f;
+    ir_init(f);
+    f->name = old->name;
+    IrId *map = malloc(((size_t)old->n + 1) * sizeof *map);
+    if (!map) {
+        fputs("exac: out of memory\n", stderr);
+        exit(2);
+    }
+    return map;
+}
+
+IrId ir_copy_mapped(IrFunc *f, const IrFunc *old, IrId v, IrId *map)
+{
+    IrValue c = old->v[v];
+    for (int i = 0; i < ir_op_arity(c.op); i++)
+        c.in[i] = map[c.in[i]];
+    return map[v] = ir_add(f, &c);
+}
+
+void ir_rewrite_end(IrFunc *f, IrFunc *old, const IrId *map)
+{
+    for (int i = 0; i < old->nout; i++)
+        ir_output(f, map[old->out[i].value], old->out[i].slot, old->out[i].offset);
+    ir_free(old);
+}
+
 /* Result shape of a matrix product: [m, n] @ [n] -> [m], [m, n] @ [n, k] ->
  * [m, k], [n] @ [n, k] -> [k].  The checker has verified the dimensions. */
 static IrShape matmul_shape(const IrShape *a, const IrShape *b)
@@ -204,6 +232,10 @@ static void infer(const IrFunc *f, IrValue *v)
     case IR_SLICE_ADD:
         v->shape = a->shape;
         v->batched = a->batched || b->batched;
+        break;
+    case IR_OUTER_ADD:
+        v->shape = a->shape;
+        v->batched = a->batched;
         break;
     case IR_CONCAT: /* along axis 0 */
         v->shape = a->shape;

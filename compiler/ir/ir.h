@@ -68,6 +68,11 @@ typedef struct IrShape {
     /* a with b added at slice[] (b has the slice's shape): fuse.c's form of   \
      * ADD(a, SLICE_GRAD(b)), computed in a's memory; never differentiated */  \
     X(SLICE_ADD, 2, 0)                                                         \
+    /* acc + OUTER(a, b) for (acc, a, b), computed in acc's memory (a GEMM      \
+     * with beta 1): fuse.c's form of ADD(acc, OUTER(a, b)), a weight's         \
+     * gradient summed over the steps of an unrolled loop; never differentiated \
+     * and never evaluated by ir_eval (the plan's form only) */                 \
+    X(OUTER_ADD, 3, 0)                                                         \
     X(CONCAT, 2, 0)    /* along axis 0 */                                      \
     X(PICK, 2, 0)      /* a[label b]: a is [n], b a LABEL; result [] */        \
     X(PICK_GRAD, 2, 0) /* adjoint of PICK: g (a []) placed at label b in [n] */ \
@@ -162,6 +167,17 @@ IrId ir_reduce_to(IrFunc *f, IrId a, const IrShape *shape, int batched);
 
 /* Marks value id as written to outputs[slot] at element offset. */
 void ir_output(IrFunc *f, IrId id, int slot, int64_t offset);
+
+/* The frame of a pass that rebuilds a function (hoist.c, pool_first.c,
+ * pretranspose.c): ir_rewrite_begin moves f's values to *old, leaves f empty
+ * under the same name and returns the map from old ids to new ones (malloc'd,
+ * old->n + 1 entries, for the caller to fill); ir_copy_mapped appends old
+ * value v with its operands through map and records it there;
+ * ir_rewrite_end writes old's outputs through map and frees old.  The map
+ * stays the caller's (lower.c remaps the ids it keeps through it). */
+IrId *ir_rewrite_begin(IrFunc *f, IrFunc *old);
+IrId ir_copy_mapped(IrFunc *f, const IrFunc *old, IrId v, IrId *map);
+void ir_rewrite_end(IrFunc *f, IrFunc *old, const IrId *map);
 
 /* exac --emit=ir: one line per value. */
 void ir_dump(FILE *out, const IrFunc *f, const IrParam *params, int nparams);

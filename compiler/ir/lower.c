@@ -20,6 +20,7 @@
 #include "fold.h"
 #include "hoist.h"
 #include "pool_first.h"
+#include "pretranspose.h"
 #include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -1084,6 +1085,12 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
     }
     free(adj);
     out->nfuncs = 2;
+    /* a weight the steps read transposed stored transposed once, in loss and
+     * loss_grad (after autodiff: pretranspose.c); nothing keeps their ids */
+    for (int i = 0; i < 2 && rc == 0 && !opt->no_pretranspose; i++) {
+        int stored;
+        free(ir_pretranspose(&out->funcs[i], &stored));
+    }
     if (rc == 0 && L.repeat)
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);
     if (rc == 0)

@@ -40,10 +40,13 @@ typedef struct Lowered {
  * Returns 0, or -1 after reporting to d. */
 int lower_program(const Program *p, const Sema *s, int precision, Lowered *out, Diag *d);
 /* The same with options: no_hoist keeps the input projections W x[t] of a
- * for loop in their steps (exac --no-hoist; hoist.c). */
+ * for loop in their steps (exac --no-hoist; hoist.c); no_pretranspose keeps
+ * the products W h that read a weight transposed (exac --no-pretranspose;
+ * pretranspose.c). */
 typedef struct LowerOptions {
     int precision;
     int no_hoist;
+    int no_pretranspose;
 } LowerOptions;
 int lower_program_opts(const Program *p, const Sema *s, const LowerOptions *o, Lowered *out, Diag *d);
 void lowered_free(Lowered *l);

@@ -92,19 +92,12 @@ IrId *ir_pool_first(IrFunc *f, int *count)
         free(uses);
         return NULL;
     }
-    IrFunc old = *f;
-    ir_init(f);
-    f->name = old.name;
-    IrId *map = malloc(((size_t)old.n + 1) * sizeof *map);
-    if (!map)
-        abort();
+    IrFunc old;
+    IrId *map = ir_rewrite_begin(f, &old);
     for (IrId v = 0; v < old.n; v++) {
         IrId relu, sum, x, b;
         if (!match(&old, uses, v, &relu, &sum, &x, &b)) {
-            IrValue c = old.v[v];
-            for (int i = 0; i < ir_op_arity(c.op); i++)
-                c.in[i] = map[c.in[i]];
-            map[v] = ir_add(f, &c);
+            ir_copy_mapped(f, &old, v, map);
             continue;
         }
         IrValue pool = old.v[v]; /* its window and stride, on x */
@@ -126,9 +119,7 @@ IrId *ir_pool_first(IrFunc *f, int *count)
         map[v] = at;
         (*count)++;
     }
-    for (int i = 0; i < old.nout; i++)
-        ir_output(f, map[old.out[i].value], old.out[i].slot, old.out[i].offset);
-    ir_free(&old);
+    ir_rewrite_end(f, &old, map);
     free(uses);
     return map;
 }
