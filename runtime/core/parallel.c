@@ -33,7 +33,13 @@
  * sched_yield, which returns at once when nothing else wants the core and
  * hands the core over when something does (OpenBLAS's threads, which poll
  * with sched_yield between GEMMs themselves, or another process): the pool
- * never holds a core against a runnable thread for longer than that. */
+ * never holds a core against a runnable thread for longer than that.
+ *
+ * A background job (exa_parallel_async) waits in its own slot, `bg`, which
+ * an idle worker checks with `seq`: whoever takes the job out of the slot
+ * (a worker, or the caller's exa_parallel_wait) runs it, so it runs once.
+ * Loops published meanwhile run without that worker until it is done (it
+ * takes their tasks only after), on the caller and any other worker. */
 #define _GNU_SOURCE /* sched_yield is POSIX, but glibc hides it under -std=c17 */
 #include "exa/parallel.h"
 
@@ -59,6 +65,7 @@ static struct {
     atomic_int helpers; /* workers 1 .. helpers take part */
     atomic_uint_fast64_t next;  /* generation << 32 | the next task number to hand out */
     atomic_int_fast64_t ndone;  /* tasks of this loop finished */
+    _Atomic(ExaAsync *) bg;     /* a background job no one has taken yet */
     atomic_int sleepers;        /* workers asleep (or going to sleep) on `wake` */
     atomic_int caller_asleep;   /* the caller asleep (or going to sleep) on `done` */
     void *scratch[EXA_MAX_THREADS];
@@ -142,24 +149,43 @@ static void take_tasks(int worker, uint32_t gen, ExaTaskFn fn, void *ctx, int64_
     current_worker = -1;
 }
 
+/* Takes the background job out of its slot and runs it as `worker`: 1 if
+ * there was one. */
+static int run_bg(int worker)
+{
+    ExaAsync *job = atomic_load(&pool.bg);
+    if (!job || !atomic_compare_exchange_strong(&pool.bg, &job, NULL))
+        return 0;
+    current_worker = worker;
+    job->fn(job->ctx);
+    current_worker = -1;
+    atomic_store(&job->done, 1); /* the last touch: the caller may reuse it */
+    return 1;
+}
+
 /* The seq of the next loop published after `seen` (even): spins on it for a
- * while, then sleeps until the caller signals. */
-static uint64_t next_loop(uint64_t seen)
+ * while, then sleeps until the caller signals.  Meanwhile it runs a
+ * background job that waits for a worker. */
+static uint64_t next_loop(uint64_t seen, int worker)
 {
     for (;;) {
         unsigned round = 0;
         int64_t until = 0;
         do {
+            /* the job first: it was started to run beside the loops the
+             * caller publishes next (they go on without this worker) */
+            if (run_bg(worker))
+                round = 0; /* spin afresh after it */
             uint64_t s = atomic_load_explicit(&pool.seq, memory_order_acquire);
             if (s != seen && !(s & 1))
                 return s;
         } while (spin(&round, &until));
         pthread_mutex_lock(&pool.mu);
-        /* seq_cst, as the caller's store to seq and load of sleepers: either
-         * the caller sees this worker asleep and signals, or this sees the
-         * new seq */
+        /* seq_cst, as the caller's store to seq (or bg) and load of
+         * sleepers: either the caller sees this worker asleep and signals,
+         * or this sees the new seq (or job) */
         atomic_fetch_add(&pool.sleepers, 1);
-        while (atomic_load(&pool.seq) == seen)
+        while (atomic_load(&pool.seq) == seen && !atomic_load(&pool.bg))
             pthread_cond_wait(&pool.wake, &pool.mu);
         atomic_fetch_sub(&pool.sleepers, 1);
         pthread_mutex_unlock(&pool.mu);
@@ -175,7 +201,7 @@ static void *worker_main(void *arg)
      * published before it got here */
     uint64_t seen = pool.born[id];
     for (;;) {
-        uint64_t s = next_loop(seen);
+        uint64_t s = next_loop(seen, id);
         ExaTaskFn fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
         void *ctx = atomic_load_explicit(&pool.ctx, memory_order_relaxed);
         int64_t ntasks = atomic_load_explicit(&pool.ntasks, memory_order_relaxed);
@@ -271,6 +297,42 @@ void exa_parallel_for(int64_t ntasks, ExaTaskFn fn, void *ctx)
             pthread_mutex_unlock(&pool.mu);
             break;
         }
+}
+
+void exa_parallel_async(ExaAsync *job, void (*fn)(void *ctx), void *ctx)
+{
+    job->fn = fn, job->ctx = ctx, job->active = 1, job->published = 0;
+    atomic_store(&job->done, 0);
+    if (current_worker >= 0 || atomic_load(&pool.threads) < 2 || (pool.started < 1 && start_workers(1) < 1))
+        return; /* exa_parallel_wait runs it */
+    ExaAsync *none = NULL;
+    if (!atomic_compare_exchange_strong(&pool.bg, &none, job)) /* seq_cst: see next_loop */
+        return; /* another job waits for a worker: this one runs at its wait */
+    job->published = 1;
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.mu);
+    }
+}
+
+void exa_parallel_wait(ExaAsync *job)
+{
+    if (!job->active)
+        return;
+    job->active = 0;
+    ExaAsync *mine = job;
+    /* never put in the slot, or still there (no worker took it): run it here */
+    if (!job->published || atomic_compare_exchange_strong(&pool.bg, &mine, NULL)) {
+        job->fn(job->ctx);
+        return;
+    }
+    unsigned round = 0; /* a worker runs it: spin, yielding the core to it */
+    while (!atomic_load(&job->done))
+        if (++round % 32 == 0)
+            sched_yield();
+        else
+            cpu_relax();
 }
 
 void *exa_parallel_scratch(int worker, size_t bytes)

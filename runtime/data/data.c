@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/parallel.h"
 #include "exa/rng.h"
 
 enum { PEAKS_GRID = 256, PEAKS_CLASSES = 5 };
@@ -228,30 +229,83 @@ void exa_data_shard(int64_t count, int rank, int nranks, int64_t *begin, int64_t
     *begin = rank * base + (rank < extra ? rank : extra);
 }
 
-void exa_data_gather_f32(const ExaDataset *d, const int64_t *order, int64_t begin, int64_t count,
-                         float *x, int32_t *label, float *y)
+/* The gather splits its rows over --threads (exa_parallel_range): each row
+ * is a copy, the same whatever the split.  A row's work is counted as the
+ * values it moves.  The source rows are random in a data set far larger
+ * than a core's L2 (Fashion-MNIST: 188 MB of floats), so each copy waits
+ * on memory; the next row's lines are prefetched while one is copied. */
+typedef struct GatherJob {
+    const ExaDataset *d;
+    const int64_t *order;
+    int64_t begin;
+    void *x, *y;
+    int32_t *label;
+} GatherJob;
+
+static void prefetch_row(const void *p, int64_t bytes)
 {
-    for (int64_t i = 0; i < count; i++) {
-        int64_t s = order ? order[begin + i] : begin + i;
+#if defined(__GNUC__)
+    for (int64_t b = 0; b < bytes; b += 64)
+        __builtin_prefetch((const char *)p + b, 0, 3);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
+static int64_t gather_sample(const GatherJob *j, int64_t i)
+{
+    return j->order ? j->order[j->begin + i] : j->begin + i;
+}
+
+static void gather_range_f32(const void *ctx, int64_t lo, int64_t n)
+{
+    const GatherJob *j = ctx;
+    const ExaDataset *d = j->d;
+    float *x = j->x, *y = j->y;
+    for (int64_t i = lo; i < lo + n; i++) {
+        int64_t s = gather_sample(j, i);
+        if (x && i + 1 < lo + n)
+            prefetch_row(d->x + gather_sample(j, i + 1) * d->features, d->features * (int64_t)sizeof *x);
         if (x)
             memcpy(x + i * d->features, d->x + s * d->features, (size_t)d->features * sizeof *x);
-        if (label && d->label)
-            label[i] = d->label[s];
+        if (j->label && d->label)
+            j->label[i] = d->label[s];
         if (y && d->y)
             memcpy(y + i * d->targets, d->y + s * d->targets, (size_t)d->targets * sizeof *y);
     }
 }
 
+static void gather_range_f64(const void *ctx, int64_t lo, int64_t n)
+{
+    const GatherJob *j = ctx;
+    const ExaDataset *d = j->d;
+    double *x = j->x, *y = j->y;
+    for (int64_t i = lo; i < lo + n; i++) {
+        int64_t s = gather_sample(j, i);
+        for (int64_t k = 0; x && k < d->features; k++)
+            x[i * d->features + k] = d->x[s * d->features + k];
+        if (j->label && d->label)
+            j->label[i] = d->label[s];
+        for (int64_t k = 0; y && d->y && k < d->targets; k++)
+            y[i * d->targets + k] = d->y[s * d->targets + k];
+    }
+}
+
+static int64_t gather_work(const ExaDataset *d, const void *x, const void *y)
+{
+    return 1 + (x ? d->features : 0) + (y && d->y ? d->targets : 0);
+}
+
+void exa_data_gather_f32(const ExaDataset *d, const int64_t *order, int64_t begin, int64_t count,
+                         float *x, int32_t *label, float *y)
+{
+    GatherJob j = { d, order, begin, x, y, label };
+    exa_parallel_range(count, gather_work(d, x, y), gather_range_f32, &j);
+}
+
 void exa_data_gather_f64(const ExaDataset *d, const int64_t *order, int64_t begin, int64_t count,
                          double *x, int32_t *label, double *y)
 {
-    for (int64_t i = 0; i < count; i++) {
-        int64_t s = order ? order[begin + i] : begin + i;
-        for (int64_t j = 0; x && j < d->features; j++)
-            x[i * d->features + j] = d->x[s * d->features + j];
-        if (label && d->label)
-            label[i] = d->label[s];
-        for (int64_t j = 0; y && d->y && j < d->targets; j++)
-            y[i * d->targets + j] = d->y[s * d->targets + j];
-    }
+    GatherJob j = { d, order, begin, x, y, label };
+    exa_parallel_range(count, gather_work(d, x, y), gather_range_f64, &j);
 }

@@ -441,17 +441,24 @@ static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
 }
 
 /* The shapes exa_k_gemm gives kernels_gemm_t.c's tiles (where
- * exa_k_gemm_tiles() lets it, kernels.c): every side at least TILE_MIN
- * (below, a tile is mostly edge; measured: ...) and op(B) at most
- * TILE_MAXB elements (packed whole per call: ...). */
+ * exa_k_gemm_tiles() lets it, kernels.c): n at least TILE_MIN (narrower
+ * products went to the narrow kernels above, or OpenBLAS), m and k at least
+ * TILE_MIN_MK, and op(B) at most TILE_MAXB elements (packed whole per call).
+ * Small m and k are a tile's edge, and still beat OpenBLAS's pre-FMA
+ * kernels: the 784-128-10 MLP's output layer, one thread, microseconds
+ * (bench/gemm_peak.c -us, tiles / OpenBLAS Prescott): input gradient
+ * 100x128x10 nn 2.9 / 12.5, weight gradient 10x128x100 tn 4.0 / 10.4;
+ * 100x128x4 nn 1.4 / 7.9, 4x128x100 tn 3.3 / 5.3, 16x128x10 0.4 / 2.0. */
 #ifdef EXA_K_VEC
 #define TILE_MIN 16
+#define TILE_MIN_MK 4
 #define TILE_MAXB (1 << 22)
 static int FN(gemm_tile_fits)(int64_t m, int64_t n, int64_t k)
 {
-    return m >= TILE_MIN && n >= TILE_MIN && k >= TILE_MIN && k * n <= TILE_MAXB;
+    return m >= TILE_MIN_MK && n >= TILE_MIN && k >= TILE_MIN_MK && k * n <= TILE_MAXB;
 }
 #undef TILE_MIN
+#undef TILE_MIN_MK
 #undef TILE_MAXB
 #endif
 

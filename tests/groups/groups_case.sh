@@ -9,6 +9,8 @@
 #            bit-identical parameters and the same loss, validation loss
 #            and accuracy in every epoch's log line (the groups and the
 #            order of their sum do not depend on the threads)
+#   threads_f32  the same, compiled in f32 (bit-identical too: every split
+#            of f32 work computes each element alike)
 #   versus   EXA_BATCH_GROUPS=G against EXA_BATCH_GROUPS=0 (one call), at
 #            --threads 2: parameters within 1e-12, every epoch's losses
 #            within 1e-12 relative and the same accuracy (a group left out,
@@ -23,7 +25,9 @@ shift 6
 args=$*
 rm -rf "$work" && mkdir -p "$work" || exit 1
 bin=$work/prog
-"$exac" "$src" -o "$bin" --precision=f64 || { echo "FAIL: exac $src" >&2; exit 1; }
+precision=f64
+[ "$mode" = threads_f32 ] && precision=f32 mode=threads
+"$exac" "$src" -o "$bin" --precision=$precision || { echo "FAIL: exac $src" >&2; exit 1; }
 
 # run NAME GROUPS THREADS: trains into WORKDIR/NAME
 run() {

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "exa/data.h"
+#include "exa/parallel.h"
 
 static char dir[256];
 static char err[512];
@@ -428,6 +429,53 @@ static void batches(void)
     exa_data_free(&d);
 }
 
+/* The gather splits its rows over the pool's threads where a batch is large
+ * enough (exa_parallel_range): at 1, 2 and 3 threads every row of an odd
+ * count, features, labels and real targets, must be the stored sample the
+ * order names, in f32 and f64, and nothing past the last row written. */
+static void gather_threads(void)
+{
+    enum { N = 257, F = 401, T = 3, ROWS = 203 }; /* 203 rows of 405 values: split */
+    ExaDataset d = { .n = N, .features = F, .target = EXA_TARGET_CLASS, .classes = 7, .targets = T };
+    d.x = malloc(sizeof(float) * N * F), d.label = malloc(sizeof(int32_t) * N), d.y = malloc(sizeof(float) * N * T);
+    float *xf = malloc(sizeof(float) * (ROWS * F + 1)), *yf = malloc(sizeof(float) * (ROWS * T + 1));
+    double *xd = malloc(sizeof(double) * (ROWS * F + 1)), *yd = malloc(sizeof(double) * (ROWS * T + 1));
+    int32_t *lf = malloc(sizeof(int32_t) * (ROWS + 1)), *ld = malloc(sizeof(int32_t) * (ROWS + 1));
+    int64_t order[N];
+    CHECK(d.x && d.label && d.y && xf && yf && xd && yd && lf && ld);
+    for (int64_t i = 0; i < (int64_t)N * F; i++)
+        d.x[i] = (float)i * 0.25f - 7;
+    for (int64_t i = 0; i < N; i++)
+        d.label[i] = (int32_t)(i % 7), d.y[i * T] = (float)i, d.y[i * T + 1] = -(float)i, d.y[i * T + 2] = 0.5f;
+    exa_data_epoch_order(order, N, 11, 2);
+    /* (begin, count): odd counts, split over the threads or (1, 101) not */
+    const int64_t cases[][2] = { { 3, ROWS }, { 0, 1 }, { 50, 101 }, { N - ROWS, ROWS } };
+    for (int threads = 1; threads <= 3; threads++) {
+        exa_parallel_set_threads(threads);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int64_t begin = cases[c][0], count = cases[c][1];
+            xf[count * F] = 42, xd[count * F] = 42, lf[count] = 42, ld[count] = 42, yf[count * T] = 42;
+            exa_data_gather_f32(&d, order, begin, count, xf, lf, yf);
+            exa_data_gather_f64(&d, order, begin, count, xd, ld, yd);
+            int bad = 0;
+            for (int64_t i = 0; i < count; i++) {
+                int64_t s = order[begin + i];
+                for (int64_t k = 0; k < F; k++)
+                    bad += xf[i * F + k] != d.x[s * F + k] || xd[i * F + k] != (double)d.x[s * F + k];
+                for (int64_t k = 0; k < T; k++)
+                    bad += yf[i * T + k] != d.y[s * T + k] || yd[i * T + k] != (double)d.y[s * T + k];
+                bad += lf[i] != d.label[s] || ld[i] != d.label[s];
+            }
+            CHECK(bad == 0);
+            CHECK(xf[count * F] == 42 && xd[count * F] == 42 && lf[count] == 42 && ld[count] == 42);
+            CHECK(yf[count * T] == 42);
+        }
+    }
+    exa_parallel_set_threads(1);
+    free(xf), free(yf), free(xd), free(yd), free(lf), free(ld);
+    exa_data_free(&d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/exa-data-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -441,6 +489,7 @@ int main(void)
     bad_values();
     generators();
     batches();
+    gather_threads();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

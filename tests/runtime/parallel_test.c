@@ -9,8 +9,9 @@
  * follow each other at once (it spins) and loops that come after it went to
  * sleep (it is woken: a lost wake-up leaves the caller alone and fails), and
  * a caller that went to sleep waiting for a worker's long task is woken (a
- * lost wake-up hangs until the test's timeout). */
+ * lost wake-up hangs until the test's timeout).  Background jobs: below. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -208,6 +209,70 @@ static void worker_joins(long gap_ns, int hold)
     CHECK(joined == rounds);
 }
 
+/* Background jobs (exa_parallel_async): each runs exactly once; at one
+ * thread on the caller, at its wait; at two on the worker, woken from its
+ * sleep or spinning, while the caller's loops go on without it (the job
+ * holds the worker until the caller's loop is over: a loop that waited for
+ * the busy worker would hang here until the test's timeout); a second job
+ * started while the first runs runs too, once. */
+typedef struct Bg {
+    atomic_int runs, started, release;
+    pthread_t thread;
+} Bg;
+
+static void bg_job(void *ctx)
+{
+    Bg *b = ctx;
+    b->thread = pthread_self();
+    atomic_fetch_add(&b->runs, 1);
+    atomic_store(&b->started, 1);
+    double end = now_s() + 10;
+    while (!atomic_load(&b->release) && now_s() < end)
+        ;
+}
+
+static void background_jobs(void)
+{
+    exa_parallel_set_threads(1);
+    Bg one = { 0 };
+    atomic_store(&one.release, 1);
+    ExaAsync job = { 0 };
+    exa_parallel_wait(&job); /* never started: returns */
+    exa_parallel_async(&job, bg_job, &one);
+    CHECK(atomic_load(&one.runs) == 0); /* not yet: at its wait */
+    exa_parallel_wait(&job);
+    CHECK(atomic_load(&one.runs) == 1 && pthread_equal(one.thread, pthread_self()));
+    exa_parallel_wait(&job); /* waited for already: nothing */
+    CHECK(atomic_load(&one.runs) == 1);
+
+    exa_parallel_set_threads(2);
+    int on_worker = 0, rounds = 10;
+    for (int r = 0; r < rounds; r++) {
+        if (r % 2)
+            sleep_ns(4L * EXA_PARALLEL_SPIN_NS); /* the worker asleep */
+        Bg b = { 0 }, b2 = { 0 };
+        atomic_store(&b2.release, 1);
+        ExaAsync j2 = { 0 };
+        exa_parallel_async(&job, bg_job, &b);
+        double end = now_s() + 10;
+        while (!atomic_load(&b.started) && now_s() < end)
+            ;
+        exa_parallel_async(&j2, bg_job, &b2); /* the worker is busy with b */
+        Loop l = { .threads = 2 };
+        exa_parallel_for(8, count_task, &l); /* without the worker */
+        int once = 1;
+        for (int t = 0; t < 8; t++)
+            once &= atomic_load(&l.runs[t]) == 1;
+        CHECK(once);
+        atomic_store(&b.release, 1);
+        exa_parallel_wait(&job);
+        exa_parallel_wait(&j2);
+        CHECK(atomic_load(&b.runs) == 1 && atomic_load(&b2.runs) == 1);
+        on_worker += atomic_load(&b.started) && !pthread_equal(b.thread, pthread_self());
+    }
+    CHECK(on_worker == rounds);
+}
+
 int main(void)
 {
     worker_joins(0, 0);
@@ -220,5 +285,6 @@ int main(void)
     nested_loops();
     clamps_and_scratch();
     chunks_and_ranges();
+    background_jobs();
     CHECK_DONE();
 }

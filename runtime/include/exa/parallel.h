@@ -56,6 +56,25 @@ int64_t exa_parallel_chunk(int64_t n, int64_t work);
 typedef void (*ExaRangeFn)(const void *ctx, int64_t lo, int64_t count);
 void exa_parallel_range(int64_t n, int64_t work, ExaRangeFn f, const void *ctx);
 
+/* A background job: one worker runs fn(ctx) while the caller goes on (its
+ * loops run on the threads left: a worker busy with the job takes no task
+ * until it is done).  exa_parallel_async starts it where a worker can take
+ * it (--threads >= 2, not inside a task, no other job waiting for a worker);
+ * exa_parallel_wait returns once it has run, running it on the calling
+ * thread if no worker took it (so at one thread the job runs there, when it
+ * is waited for).  One thread starts and waits for a job; its struct must
+ * live until the wait returns.  For work that may overlap a step's serial
+ * stretch (the next mini-batch's gather, core/run_model.c). */
+typedef struct ExaAsync {
+    void (*fn)(void *ctx);
+    void *ctx;
+    int active;       /* started and not yet waited for (the caller's) */
+    int published;    /* put in the pool's slot for a worker (the caller's) */
+    _Atomic int done; /* set by the worker that ran it */
+} ExaAsync;
+void exa_parallel_async(ExaAsync *job, void (*fn)(void *ctx), void *ctx);
+void exa_parallel_wait(ExaAsync *job);
+
 /* A buffer of at least `bytes` owned by `worker`, kept and grown across
  * calls (aligned to 64 bytes); NULL when out of memory.  Worker 0's buffer
  * belongs to the thread that calls exa_parallel_for: inside a task, that

@@ -99,6 +99,9 @@ typedef struct ExaRun {
     void *in[EXA_MAX_INPUTS];
     void *loss_rows, *out_rows, *work;
     int64_t rows_cap, work_cap;
+    /* the next mini-batch's rows, gathered by a worker while the optimiser
+     * steps (run_model.c), or NULL */
+    struct ExaPrefetch *prefetch;
     int64_t out_size;             /* model output per sample (accuracy), or 0 */
     /* data parallelism: the gradient's sum in buckets of grad_bucket
      * elements started during the backward pass (exa/grad_sync.h), or one
