@@ -519,8 +519,11 @@ EXA_K_INLINE void GN(mt_tile)(int nr, int adirect, const real *restrict ap, int6
     /* A's rows in place from 4 pointers, each to rows 3q, 3q+1, 3q+2 (an
      * index of lda elements at scale 1 and 2 in the address): with a
      * pointer a row, 12 did not fit the 16 registers and were reloaded
-     * from the stack every step of k */
-    const real *a3[4] = { ap, ap + 3 * lda, ap + 6 * lda, ap + 9 * lda };
+     * from the stack every step of k (none past the tile's rows) */
+    const real *a3[4] = { ap, ap, ap, ap };
+#pragma GCC unroll 3
+    for (int q = 1; q < 4; q++)
+        a3[q] = adirect && 3 * q < nr ? ap + 3 * q * lda : ap;
     for (int64_t l = 0; l < kc; l++) {
         GN(vec) b0 = GLOADU(bp + l * ldp), b1 = GLOADU(bp + l * ldp + GVL);
 #pragma GCC unroll 12
