@@ -504,11 +504,10 @@ static void GN(mt_pack_b)(const void *ctx, int64_t lo, int64_t count)
 
 /* The tile of nr rows (a constant where inlined) at ci (rows ldc apart) and
  * a panel's kc rows at bp (ldp apart): acc = sum over kc steps of op(A)'s
- * (r, l) times the panel's row l, op(A)'s element ap[r * lda + l] (adirect,
- * a constant where inlined: A's rows) or ap[l * lda + r] (a transposed
- * A); then C = acc + beta C (first block of k) or C += acc, the first
- * cols columns only. */
-EXA_K_INLINE void GN(mt_tile)(int nr, int adirect, const real *restrict ap, int64_t lda,
+ * (r, l), at ap[r * sr + l * sl] (A's rows: sr = lda, sl = 1; a transposed
+ * A: sr = 1, sl = lda), times the panel's row l; then C = acc + beta C
+ * (first block of k) or C += acc, the first cols columns only. */
+EXA_K_INLINE void GN(mt_tile)(int nr, const real *restrict ap, int64_t sr, int64_t sl,
                               const real *restrict bp, int64_t ldp, int64_t kc, real *restrict ci,
                               int64_t ldc, int64_t cols, int first, real beta)
 {
@@ -516,19 +515,19 @@ EXA_K_INLINE void GN(mt_tile)(int nr, int adirect, const real *restrict ap, int6
 #pragma GCC unroll 24
     for (int e = 0; e < nr * MT_NV; e++)
         acc[e] = (GN(vec)){0};
-    /* A's rows in place from 4 pointers, each to rows 3q, 3q+1, 3q+2 (an
-     * index of lda elements at scale 1 and 2 in the address): with a
-     * pointer a row, 12 did not fit the 16 registers and were reloaded
-     * from the stack every step of k (none past the tile's rows) */
+    /* op(A) from 4 pointers, each to rows 3q, 3q+1, 3q+2 (an index of sr
+     * elements at scale 1 and 2 in the address): with a pointer a row, 12
+     * did not fit the 16 registers and were reloaded from the stack every
+     * step of k (none past the tile's rows) */
     const real *a3[4] = { ap, ap, ap, ap };
 #pragma GCC unroll 3
     for (int q = 1; q < 4; q++)
-        a3[q] = adirect && 3 * q < nr ? ap + 3 * q * lda : ap;
+        a3[q] = 3 * q < nr ? ap + 3 * q * sr : ap;
     for (int64_t l = 0; l < kc; l++) {
         GN(vec) b0 = GLOADU(bp + l * ldp), b1 = GLOADU(bp + l * ldp + GVL);
 #pragma GCC unroll 12
         for (int r = 0; r < nr; r++) {
-            real av = adirect ? a3[r / 3][l + r % 3 * lda] : ap[l * lda + r];
+            real av = a3[r / 3][l * sl + r % 3 * sr];
             acc[r * MT_NV] += av * b0;
             acc[r * MT_NV + 1] += av * b1;
         }
@@ -569,12 +568,10 @@ static void GN(mt_run)(const GN(MtJob) *j, int64_t ib0, int64_t ib1, int64_t pa,
             for (int64_t ib = ib0; ib < ib1; ib++) {
                 int64_t i0 = ib * MT_MR;
                 int nr = (int)(m - i0 < MT_MR ? m - i0 : MT_MR);
-                /* a transposed A's rows i0 .. i0+nr-1, steps l0 .. l0+kb-1,
-                 * as [kb][MT_MR] */
                 /* op(A)'s rows i0 .. i0+nr-1 from step l0, in place: A's
-                 * rows, or a transposed A's columns (op(A)'s (r, l) at
-                 * ar[l * lda + r]) */
+                 * rows, or a transposed A's columns */
                 const real *ar = j->ta ? j->a + l0 * lda + i0 : j->a + i0 * lda + l0;
+                int64_t sr = j->ta ? 1 : lda, sl = j->ta ? lda : 1;
                 for (int64_t p = p0; p < p1; p++) {
                     int64_t cols = n - p * MT_NR < MT_NR ? n - p * MT_NR : MT_NR, ldp = MT_NR;
                     const real *bp = j->bp + ((j->direct ? 0 : p) * k + l0) * MT_NR;
@@ -584,10 +581,7 @@ static void GN(mt_run)(const GN(MtJob) *j, int64_t ib0, int64_t ib1, int64_t pa,
                     switch (nr) {
 #define MT_CASE(R)                                                                                 \
     case R:                                                                                        \
-        if (j->ta)                                                                                 \
-            GN(mt_tile)(R, 0, ar, lda, bp, ldp, kb, ci, ldc, cols, l0 == 0, j->beta);              \
-        else                                                                                       \
-            GN(mt_tile)(R, 1, ar, lda, bp, ldp, kb, ci, ldc, cols, l0 == 0, j->beta);              \
+        GN(mt_tile)(R, ar, sr, sl, bp, ldp, kb, ci, ldc, cols, l0 == 0, j->beta);                  \
         break;
                         MT_CASE(1) MT_CASE(2) MT_CASE(3) MT_CASE(4) MT_CASE(5) MT_CASE(6)
 #if GBYTES == 64

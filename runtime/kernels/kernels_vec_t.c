@@ -443,7 +443,8 @@ static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
 /* The shapes exa_k_gemm gives kernels_gemm_t.c's tiles (where
  * exa_k_gemm_tiles() lets it, kernels.c): every side at least TILE_MIN
  * (below, a tile is mostly edge; measured: ...) and op(B) at most
- * TILE_MAXB elements (packed whole per call: ...). */
+ * TILE_MAXB elements (packed whole per call where it is transposed or
+ * larger than MT_DIRECT: ...). */
 #ifdef EXA_K_VEC
 #define TILE_MIN 16
 #define TILE_MAXB (1 << 22)
