@@ -361,35 +361,107 @@ static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
  * corename "Prescott", about 32 GFLOP/s a core where the core's 512-bit
  * multiply-adds give 171); the tile here is the textbook one, written with
  * the vector types of this file:
- *   - op(B) is packed once per call into panels MT_NV vectors wide, [k][NR]
- *     each (zero past n), so a tile's vectors are consecutive loads;
+ *   - op(B) is read in panels MT_NV vectors wide, [k][NR] each, so a tile's
+ *     vectors are one row of the panel: where B is not transposed and at
+ *     most MT_DIRECT bytes, straight from B, rows ldb apart (only a
+ *     partial last panel copied, zero past n); else packed once per call,
+ *     a transposed B by GVL x GVL blocks transposed in registers;
  *   - a tile is MT_MR rows by MT_NV vectors of C in registers (24
  *     accumulators in 512-bit vectors, 12 in 256-bit ones), one broadcast
  *     of op(A) times each vector of op(B)'s row per step of k;
- *   - op(A)'s MT_MR rows of a block of k are copied to [kc][MT_MR] on the
- *     stack first (the broadcasts then read one stream, whatever ta is) and
- *     stay in L1 while the tile walks the panels of an L2-sized slab of
- *     op(B) (MT_SLAB bytes), whose panel is MT_KC steps of k at most.
+ *   - the broadcasts read op(A) in place: MT_MR rows of A, or MT_MR
+ *     consecutive elements of a row of a transposed A per step of k (a
+ *     copy of them to the stack per block of k, which this replaced, was a
+ *     fifth of the tiles' time on the GRU's 50x128 by 128x128); they stay
+ *     in L1 while the tile walks the panels of an L2-sized slab of op(B)
+ *     (MT_SLAB bytes), whose panel is MT_KC steps of k at most.
+ * Measured against the copies of both operands, on one thread (CPU time
+ * of gemm_peak, best of 15x100 calls, load 5-10): 50x128x128 nn 1.27x,
+ * tn (128x128x50) 1.2x, nt 1.6x; the MLP's 100x128x784 nt 1.45x.
  * Panels are split over --threads where that makes more than one task,
  * else blocks of MT_MR rows (gemm_tile); every element of C is the
- * same sum in the same order whatever the split: over k in blocks of kc
- * (the same for every element: a function of k alone), each block's sum
- * added to C. */
+ * same sum in the same order whatever the split and whichever way op(A)
+ * and op(B) are read: over k in blocks of kc (the same for every element:
+ * a function of k alone), each block's sum added to C. */
 #define MT_MR (GBYTES == 64 ? 12 : 6)
 #define MT_MRMAX 12
 #define MT_NV 2
 #define MT_NR (MT_NV * GVL)
 #define MT_KC 256
 #define MT_SLAB (1 << 20)
+/* op(B) read in place up to this size: 401-469 KB gained 2-5% over the
+ * packed copy, 313 KB with rows of 784 lost 1%, 1 MB (256x512x512) lost 8%
+ * (its rows, 2 cache lines of each far apart, leave L1 and the prefetcher's
+ * streams between the row blocks; a packed panel is one stream) */
+#define MT_DIRECT (512 << 10)
+/* GVL as a number for the preprocessor (the transposes' index lists) */
+#if GBYTES == 64 && defined(EXA_K_F32)
+#define MT_LANES 16
+#elif GBYTES == 64 || defined(EXA_K_F32)
+#define MT_LANES 8
+#else
+#define MT_LANES 4
+#endif
 
 typedef struct GN(MtJob) {
-    int ta, tb;
+    int ta, tb, direct; /* direct: full panels read from B in place */
     const real *a, *b;
     int64_t lda, ldb, m, n, k, kc, ldc;
     real beta;
-    real *bp; /* op(B) packed: panel p at bp + p * k * MT_NR */
+    real *bp; /* op(B) packed: panel p at bp + p * k * MT_NR; direct: the last, partial one at bp */
     real *c;
 } GN(MtJob);
+
+/* Shuffle indices (of the pair's 2 * GVL lanes) that interleave the first
+ * (ZL) or second (ZH) halves of two vectors */
+#ifdef EXA_K_F32
+typedef int32_t GN(ivec) __attribute__((vector_size(GBYTES)));
+#else
+typedef int64_t GN(ivec) __attribute__((vector_size(GBYTES)));
+#endif
+#define MT_ZL(t) ((t) % 2 ? MT_LANES + (t) / 2 : (t) / 2)
+#define MT_ZH(t) (MT_ZL(t) + MT_LANES / 2)
+#if MT_LANES == 16
+#define MT_LIST(F)                                                                                 \
+    { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15) }
+#elif MT_LANES == 8
+#define MT_LIST(F) { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7) }
+#else
+#define MT_LIST(F) { F(0), F(1), F(2), F(3) }
+#endif
+
+/* The rows rows of src (ldb apart, GVL elements each; zero past rows)
+ * transposed: row x of src is lane x of the GVL vectors at dst, ldd apart.
+ * log2(GVL) rounds of interleaving vector i with vector i + GVL/2 (into
+ * 2i, 2i+1) transpose a GVL x GVL block: 64 two-source permutes for 256
+ * floats in 512-bit vectors, where the element by element copy took a load
+ * and a store each. */
+EXA_K_INLINE void GN(mt_tblock)(int rows, const real *restrict src, int64_t ldb, real *restrict dst,
+                                int64_t ldd)
+{
+    const GN(ivec) lo = MT_LIST(MT_ZL), hi = MT_LIST(MT_ZH);
+    GN(vec) v[MT_LANES], t[MT_LANES];
+#pragma GCC unroll 16
+    for (int x = 0; x < MT_LANES; x++)
+        if (x < rows)
+            v[x] = GLOADU(src + x * ldb);
+        else
+            v[x] = (GN(vec)){0};
+#pragma GCC unroll 4
+    for (int round = 1; round < MT_LANES; round *= 2) {
+#pragma GCC unroll 8
+        for (int i = 0; i < MT_LANES / 2; i++) {
+            t[2 * i] = __builtin_shuffle(v[i], v[i + MT_LANES / 2], lo);
+            t[2 * i + 1] = __builtin_shuffle(v[i], v[i + MT_LANES / 2], hi);
+        }
+#pragma GCC unroll 16
+        for (int x = 0; x < MT_LANES; x++)
+            v[x] = t[x];
+    }
+#pragma GCC unroll 16
+    for (int x = 0; x < MT_LANES; x++)
+        GSTOREU(dst + x * ldd, v[x]);
+}
 
 /* Panels lo .. lo+count-1 of op(B) into j->bp (an exa_parallel_range task) */
 GTARGET
@@ -398,47 +470,64 @@ static void GN(mt_pack_b)(const void *ctx, int64_t lo, int64_t count)
     const GN(MtJob) *j = ctx;
     int64_t k = j->k, n = j->n, ldb = j->ldb;
     for (int64_t p = lo; p < lo + count; p++) {
-        real *out = j->bp + p * k * MT_NR;
+        real *out = j->bp + (j->direct ? 0 : p) * k * MT_NR;
         int64_t j0 = p * MT_NR, cols = n - j0 < MT_NR ? n - j0 : MT_NR;
-        if (!j->tb)
+        if (!j->tb) {
             for (int64_t l = 0; l < k; l++) {
                 memcpy(out + l * MT_NR, j->b + l * ldb + j0, (size_t)cols * sizeof *out);
                 for (int64_t x = cols; x < MT_NR; x++)
                     out[l * MT_NR + x] = 0;
             }
-        else {
-            /* a row of B is a column of the panel: 64 steps of k at a time,
-             * so that the panel's rows being written stay in L1 (column by
-             * column over all of k, each write missed L1: the transposed
-             * pack of 784x128 took longer than the product) */
-            for (int64_t l0 = 0; l0 < k; l0 += 64) {
-                int64_t l1 = k - l0 < 64 ? k : l0 + 64;
-                for (int64_t x = 0; x < cols; x++)
-                    for (int64_t l = l0; l < l1; l++)
-                        out[l * MT_NR + x] = j->b[(j0 + x) * ldb + l];
-            }
-            for (int64_t l = 0; l < k; l++)
-                for (int64_t x = cols; x < MT_NR; x++)
-                    out[l * MT_NR + x] = 0;
+            continue;
         }
+        /* a row of B is a column of the panel: GVL steps of k of the
+         * panel's MT_NR rows of B at a time, as MT_NV transposed blocks,
+         * writing whole rows of the panel */
+        const real *bj = j->b + j0 * ldb;
+        int64_t l = 0;
+        for (; l + GVL <= k; l += GVL)
+#pragma GCC unroll 2
+            for (int h = 0; h < MT_NV; h++) {
+                int64_t rows = cols - h * GVL;
+                const real *src = bj + h * GVL * ldb + l;
+                real *dst = out + l * MT_NR + h * GVL;
+                if (rows >= GVL)
+                    GN(mt_tblock)(MT_LANES, src, ldb, dst, MT_NR);
+                else
+                    GN(mt_tblock)(rows > 0 ? (int)rows : 0, src, ldb, dst, MT_NR);
+            }
+        for (; l < k; l++) /* the last k % GVL steps */
+            for (int64_t x = 0; x < MT_NR; x++)
+                out[l * MT_NR + x] = x < cols ? bj[x * ldb + l] : 0;
     }
 }
 
 /* The tile of nr rows (a constant where inlined) at ci (rows ldc apart) and
- * panel bp: acc = sum over kc steps of ap[l][r] * bp[l][..]; then C = acc +
- * beta C (first block of k) or C += acc, the first cols columns only. */
-EXA_K_INLINE void GN(mt_tile)(int nr, const real *restrict ap, const real *restrict bp, int64_t kc,
-                              real *restrict ci, int64_t ldc, int64_t cols, int first, real beta)
+ * a panel's kc rows at bp (ldp apart): acc = sum over kc steps of op(A)'s
+ * (r, l), at ap[r * sr + l * sl] (A's rows: sr = lda, sl = 1; a transposed
+ * A: sr = 1, sl = lda), times the panel's row l; then C = acc + beta C
+ * (first block of k) or C += acc, the first cols columns only. */
+EXA_K_INLINE void GN(mt_tile)(int nr, const real *restrict ap, int64_t sr, int64_t sl,
+                              const real *restrict bp, int64_t ldp, int64_t kc, real *restrict ci,
+                              int64_t ldc, int64_t cols, int first, real beta)
 {
     GN(vec) acc[MT_MRMAX * MT_NV];
 #pragma GCC unroll 24
     for (int e = 0; e < nr * MT_NV; e++)
         acc[e] = (GN(vec)){0};
+    /* op(A) from 4 pointers, each to rows 3q, 3q+1, 3q+2 (an index of sr
+     * elements at scale 1 and 2 in the address): with a pointer a row, 12
+     * did not fit the 16 registers and were reloaded from the stack every
+     * step of k (none past the tile's rows) */
+    const real *a3[4] = { ap, ap, ap, ap };
+#pragma GCC unroll 3
+    for (int q = 1; q < 4; q++)
+        a3[q] = 3 * q < nr ? ap + 3 * q * sr : ap;
     for (int64_t l = 0; l < kc; l++) {
-        GN(vec) b0 = *(const GN(vec) *)(bp + l * MT_NR), b1 = *(const GN(vec) *)(bp + l * MT_NR + GVL);
+        GN(vec) b0 = GLOADU(bp + l * ldp), b1 = GLOADU(bp + l * ldp + GVL);
 #pragma GCC unroll 12
         for (int r = 0; r < nr; r++) {
-            real av = ap[l * MT_MR + r];
+            real av = a3[r / 3][l * sl + r % 3 * sr];
             acc[r * MT_NV] += av * b0;
             acc[r * MT_NV + 1] += av * b1;
         }
@@ -465,11 +554,10 @@ EXA_K_INLINE void GN(mt_tile)(int nr, const real *restrict ap, const real *restr
     }
 }
 
-/* Row blocks ib0 .. ib1-1 of C over panels pa .. pb-1 of the packed op(B) */
+/* Row blocks ib0 .. ib1-1 of C over panels pa .. pb-1 of op(B) */
 GTARGET
 static void GN(mt_run)(const GN(MtJob) *j, int64_t ib0, int64_t ib1, int64_t pa, int64_t pb)
 {
-    real ap[MT_KC * MT_MRMAX] __attribute__((aligned(64)));
     int64_t m = j->m, n = j->n, k = j->k, kc = j->kc, lda = j->lda, ldc = j->ldc;
     int64_t slab = MT_SLAB / (kc * MT_NR * (int64_t)sizeof(real));
     slab = slab > 0 ? slab : 1;
@@ -480,23 +568,20 @@ static void GN(mt_run)(const GN(MtJob) *j, int64_t ib0, int64_t ib1, int64_t pa,
             for (int64_t ib = ib0; ib < ib1; ib++) {
                 int64_t i0 = ib * MT_MR;
                 int nr = (int)(m - i0 < MT_MR ? m - i0 : MT_MR);
-                /* op(A)'s rows i0 .. i0+nr-1, steps l0 .. l0+kb-1, as [kb][MT_MR] */
-                if (j->ta)
-                    for (int64_t l = 0; l < kb; l++)
-                        for (int r = 0; r < nr; r++)
-                            ap[l * MT_MR + r] = j->a[(l0 + l) * lda + i0 + r];
-                else
-                    for (int r = 0; r < nr; r++)
-                        for (int64_t l = 0; l < kb; l++)
-                            ap[l * MT_MR + r] = j->a[(i0 + r) * lda + l0 + l];
+                /* op(A)'s rows i0 .. i0+nr-1 from step l0, in place: A's
+                 * rows, or a transposed A's columns */
+                const real *ar = j->ta ? j->a + l0 * lda + i0 : j->a + i0 * lda + l0;
+                int64_t sr = j->ta ? 1 : lda, sl = j->ta ? lda : 1;
                 for (int64_t p = p0; p < p1; p++) {
-                    const real *bp = j->bp + (p * k + l0) * MT_NR;
+                    int64_t cols = n - p * MT_NR < MT_NR ? n - p * MT_NR : MT_NR, ldp = MT_NR;
+                    const real *bp = j->bp + ((j->direct ? 0 : p) * k + l0) * MT_NR;
+                    if (j->direct && cols == MT_NR)
+                        bp = j->b + l0 * j->ldb + p * MT_NR, ldp = j->ldb;
                     real *ci = j->c + i0 * ldc + p * MT_NR;
-                    int64_t cols = n - p * MT_NR < MT_NR ? n - p * MT_NR : MT_NR;
                     switch (nr) {
 #define MT_CASE(R)                                                                                 \
     case R:                                                                                        \
-        GN(mt_tile)(R, ap, bp, kb, ci, ldc, cols, l0 == 0, j->beta);                               \
+        GN(mt_tile)(R, ar, sr, sl, bp, ldp, kb, ci, ldc, cols, l0 == 0, j->beta);                  \
         break;
                         MT_CASE(1) MT_CASE(2) MT_CASE(3) MT_CASE(4) MT_CASE(5) MT_CASE(6)
 #if GBYTES == 64
@@ -518,15 +603,17 @@ static void GN(mt_rows)(const void *ctx, int64_t lo, int64_t count)
     GN(mt_run)(j, lo, lo + count, 0, (j->n + MT_NR - 1) / MT_NR);
 }
 
-/* Panels lo .. lo+count-1: packed, then every row of C over them (an
- * exa_parallel_range task).  Split by panels, each thread packs the part of
- * op(B) it alone reads, into its own core's cache; split by rows, each
- * thread read every panel, half of them packed by the other core: the wide
- * MLP's 256x2048 by 2048x2048 gained 1.07x from a second thread that way. */
+/* Panels lo .. lo+count-1: packed (unless read in place), then every row
+ * of C over them (an exa_parallel_range task).  Split by panels, each
+ * thread packs the part of op(B) it alone reads, into its own core's cache;
+ * split by rows, each thread read every panel, half of them packed by the
+ * other core: the wide MLP's 256x2048 by 2048x2048 gained 1.07x from a
+ * second thread that way. */
 static void GN(mt_panels)(const void *ctx, int64_t lo, int64_t count)
 {
     const GN(MtJob) *j = ctx;
-    GN(mt_pack_b)(ctx, lo, count);
+    if (!j->direct)
+        GN(mt_pack_b)(ctx, lo, count);
     GN(mt_run)(j, 0, (j->m + MT_MR - 1) / MT_MR, lo, lo + count);
 }
 
@@ -560,33 +647,42 @@ static int GN(gemm_tile)(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
         return 1;
     }
     int64_t npan = (n + MT_NR - 1) / MT_NR, nkb = (k + MT_KC - 1) / MT_KC;
-    real *bp = GN(mt_buffer)(npan * k * MT_NR);
+    int direct = !tb && k * n * (int64_t)sizeof(real) <= MT_DIRECT;
+    real *bp = GN(mt_buffer)((direct ? 1 : npan) * k * MT_NR);
     if (!bp)
         return 0;
-    GN(MtJob) job = { ta, tb, a, b, lda, ldb, m, n, k, (k + nkb - 1) / nkb, ldc, beta, bp, c };
+    GN(MtJob) job = { ta, tb, direct, a, b, lda, ldb, m, n, k, (k + nkb - 1) / nkb, ldc, beta, bp, c };
+    if (direct && n % MT_NR != 0) /* the partial last panel, to bp */
+        GN(mt_pack_b)(&job, npan - 1, 1);
     /* By panels where that makes more than one task; else (one thread, or
      * a single panel) by rows after the pack.  Either way each element of C
      * is one tile's sum in the same order. */
     if (exa_parallel_chunk(npan, 2 * m * k * MT_NR) < npan)
         exa_parallel_range(npan, 2 * m * k * MT_NR, GN(mt_panels), &job);
     else {
-        exa_parallel_range(npan, k * MT_NR, GN(mt_pack_b), &job);
+        if (!direct)
+            exa_parallel_range(npan, k * MT_NR, GN(mt_pack_b), &job);
         exa_parallel_range((m + MT_MR - 1) / MT_MR, 2 * MT_MR * n * k, GN(mt_rows), &job);
     }
     return 1;
 }
 
 #undef MT_MR
+#undef MT_LANES
+#undef MT_DIRECT
 #undef MT_MRMAX
 #undef MT_NV
 #undef MT_NR
 #undef MT_KC
 #undef MT_SLAB
+#undef MT_ZL
+#undef MT_ZH
+#undef MT_LIST
 
 #undef GVL
 #undef GLOADU
 #undef GSTOREU
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_gemm_t_is_included_by_kernels_c;
 #endif

@@ -1,5 +1,5 @@
 /* kernels_vec_t.c - the kernels written with vectors by hand, the
- * type-generic body (included by kernels.c once per type, like kernels_t.c,
+ * type-generic body (included once per type, like kernels_t.c,
  * and before it): direct convolution at stride 1, and GEMM with a narrow
  * result.
  *
@@ -443,7 +443,8 @@ static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
 /* The shapes exa_k_gemm gives kernels_gemm_t.c's tiles (where
  * exa_k_gemm_tiles() lets it, kernels.c): n at least TILE_MIN (narrower
  * products went to the narrow kernels above, or OpenBLAS), m and k at least
- * TILE_MIN_MK, and op(B) at most TILE_MAXB elements (packed whole per call).
+ * TILE_MIN_MK, and op(B) at most TILE_MAXB elements (packed whole per call
+ * where it is transposed or larger than MT_DIRECT: kernels_gemm_t.c).
  * Small m and k are a tile's edge, and still beat OpenBLAS's pre-FMA
  * kernels: the 784-128-10 MLP's output layer, one thread, microseconds
  * (bench/gemm_peak.c -us, tiles / OpenBLAS Prescott): input gradient
@@ -525,6 +526,6 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
 #endif
 #undef real
 #else
-/* Compiled on its own: nothing (the body is only meaningful inside kernels.c). */
+/* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_vec_t_is_included_by_kernels_c;
 #endif

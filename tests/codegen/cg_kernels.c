@@ -633,13 +633,72 @@ REDUCE_GEN_TESTS(float, f32, "f32", 1e-5)
  * exa_k_gemm's rule picks) against exa_k_gemm_ref_f64 on the same values:
  * m and n from 1, 7, 9, 33, 100, 130 (one row, one vector and its
  * neighbours, partial row blocks and panels), k 1, 5, 100, 784 (one block
- * of k and four), every transpose, beta 0 and 0.5 and rows exact or 3
- * longer in turn.  Each operand is allocated to its last element, so ASan
- * reports a read past it.  Then shapes of the MLP and the GRU on 3 threads
- * against 1, bit for bit.  ctest runs it in 512-bit vectors where the CPU
- * has them and in 256-bit ones (codegen_kernels_avx2); with
- * EXA_KERNELS_BASELINE=1 the tiles do not run and it says so. */
+ * of k and four; k % 16 of 1, 5 and 4 leave the transposed pack's blocks
+ * a tail), every transpose, beta 0 and 0.5 and rows exact or 3 longer in
+ * turn; then op(B) of 512 KB (the largest read in place, MT_DIRECT) and one
+ * row of k more, in whole and partial panels, the same ways.  Each operand
+ * is allocated to its last element, so ASan reports a read past it (a
+ * panel read in place, a row of A broadcast in place).  Then shapes of the
+ * MLP and the GRU on 3 threads against 1, bit for bit.  ctest runs it in
+ * 512-bit vectors where the CPU has them and in 256-bit ones
+ * (codegen_kernels_avx2); with EXA_KERNELS_BASELINE=1 the tiles do not run
+ * and it says so. */
 #define GEMM_TILE_TESTS(T, S, TYPE, TOL)                                                           \
+    /* |tiles - reference| / max |reference| of one product; -1: tiles not run */                  \
+    static double gemm_tile_case_##S(int ta, int tb, int64_t m, int64_t n, int64_t k, int var)     \
+    {                                                                                              \
+        int64_t pad = var & 1 ? 3 : 0, lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;         \
+        int64_t ldc = n + pad;                                                                     \
+        int64_t na = ta ? (k - 1) * lda + m : (m - 1) * lda + k;                                   \
+        int64_t nb = tb ? (n - 1) * ldb + k : (k - 1) * ldb + n, nc = (m - 1) * ldc + n;           \
+        T *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c1 = malloc(nc * sizeof *c1); \
+        double *ad = malloc(na * sizeof *ad), *bd = malloc(nb * sizeof *bd);                       \
+        double *c2 = malloc(nc * sizeof *c2);                                                      \
+        for (int64_t i = 0; i < na; i++)                                                           \
+            ad[i] = a[i] = (T)rnd();                                                               \
+        for (int64_t i = 0; i < nb; i++)                                                           \
+            bd[i] = b[i] = (T)rnd();                                                               \
+        for (int64_t i = 0; i < nc; i++)                                                           \
+            c2[i] = c1[i] = (T)rnd();                                                              \
+        double beta = var & 2 ? 0.5 : 0, d = -1;                                                   \
+        if (exa_k_gemm_tile_##S(ta, tb, m, n, k, a, lda, b, ldb, (T)beta, c1, ldc)) {              \
+            exa_k_gemm_ref_f64(1, ta, tb, m, n, k, ad, lda, 0, bd, ldb, 0, beta, c2, ldc, 0);      \
+            double sz = 0;                                                                         \
+            d = 0;                                                                                 \
+            for (int64_t i = 0; i < m; i++)                                                        \
+                for (int64_t x = 0; x < n; x++)                                                    \
+                    d = fmax(d, fabs(c1[i * ldc + x] - c2[i * ldc + x])),                          \
+                    sz = fmax(sz, fabs(c2[i * ldc + x]));                                          \
+            for (int64_t i = 0; i + 1 < m; i++) /* the gaps between rows: untouched */             \
+                for (int64_t x = n; x < ldc; x++)                                                  \
+                    d = fmax(d, c1[i * ldc + x] == (T)c2[i * ldc + x] ? 0 : 1e30);                 \
+            d /= sz > 0 ? sz : 1;                                                                  \
+        }                                                                                          \
+        free(a), free(b), free(c1), free(ad), free(bd), free(c2);                                  \
+        return d;                                                                                  \
+    }                                                                                              \
+    /* C = op(A) op(B) on 3 threads and on 1: equal bit for bit (sh: m n k ta tb) */               \
+    static void gemm_tile_threads_##S(const int64_t *sh)                                           \
+    {                                                                                              \
+        int64_t m = sh[0], n = sh[1], k = sh[2];                                                   \
+        int ta = (int)sh[3], tb = (int)sh[4];                                                      \
+        T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                          \
+        T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                        \
+        for (int64_t i = 0; i < k * m; i++)                                                        \
+            a[i] = (T)rnd();                                                                       \
+        for (int64_t i = 0; i < k * n; i++)                                                        \
+            b[i] = (T)rnd();                                                                       \
+        for (int r = 0; r < 2; r++) {                                                              \
+            exa_parallel_set_threads(r == 0 ? 1 : 3);                                              \
+            exa_k_gemm_tile_##S(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, 0, c[r], n);        \
+        }                                                                                          \
+        exa_parallel_set_threads(1);                                                               \
+        int same = memcmp(c[0], c[1], (size_t)(m * n) * sizeof(T)) == 0;                           \
+        printf("%s gemm tiles %dx%dx%d ta %d tb %d %s: 3 threads %s 1\n", same ? "ok  " : "FAIL",  \
+               (int)m, (int)n, (int)k, ta, tb, TYPE, same ? "equal" : "differ from");              \
+        failed += !same;                                                                           \
+        free(a), free(b), free(c[0]), free(c[1]);                                                  \
+    }                                                                                              \
     static void gemm_tile_##S(void)                                                                \
     {                                                                                              \
         static const int64_t side[] = { 1, 7, 9, 33, 100, 130 }, ks[] = { 1, 5, 100, 784 };        \
@@ -649,64 +708,44 @@ REDUCE_GEN_TESTS(float, f32, "f32", 1e-5)
         for (int t = 0; t < NS * NS * 4 * 4; t++) {                                                \
             int64_t m = side[t % NS], n = side[t / NS % NS], k = ks[t / (NS * NS) % 4];            \
             int ta = t / (NS * NS * 4) & 1, tb = t / (NS * NS * 8) & 1, var = (t + t / NS) % 4;    \
-            int64_t pad = var & 1 ? 3 : 0, lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;     \
-            int64_t ldc = n + pad;                                                                 \
-            int64_t na = ta ? (k - 1) * lda + m : (m - 1) * lda + k;                               \
-            int64_t nb = tb ? (n - 1) * ldb + k : (k - 1) * ldb + n, nc = (m - 1) * ldc + n;       \
-            T *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c1 = malloc(nc * sizeof *c1); \
-            double *ad = malloc(na * sizeof *ad), *bd = malloc(nb * sizeof *bd);                   \
-            double *c2 = malloc(nc * sizeof *c2);                                                  \
-            for (int64_t i = 0; i < na; i++)                                                       \
-                ad[i] = a[i] = (T)rnd();                                                           \
-            for (int64_t i = 0; i < nb; i++)                                                       \
-                bd[i] = b[i] = (T)rnd();                                                           \
-            for (int64_t i = 0; i < nc; i++)                                                       \
-                c2[i] = c1[i] = (T)rnd();                                                          \
-            double beta = var & 2 ? 0.5 : 0;                                                       \
-            if (!exa_k_gemm_tile_##S(ta, tb, m, n, k, a, lda, b, ldb, (T)beta, c1, ldc)) {        \
+            double d = gemm_tile_case_##S(ta, tb, m, n, k, var);                                   \
+            if (d < 0) {                                                                           \
                 printf("ok   gemm tiles %s: not run on this CPU (EXA_KERNELS_BASELINE or no AVX2)\n", \
                        TYPE);                                                                      \
-                free(a), free(b), free(c1), free(ad), free(bd), free(c2);                          \
                 return;                                                                            \
             }                                                                                      \
-            exa_k_gemm_ref_f64(1, ta, tb, m, n, k, ad, lda, 0, bd, ldb, 0, beta, c2, ldc, 0);      \
-            double d = 0, sz = 0;                                                                  \
-            for (int64_t i = 0; i < m; i++)                                                        \
-                for (int64_t x = 0; x < n; x++)                                                    \
-                    d = fmax(d, fabs(c1[i * ldc + x] - c2[i * ldc + x])),                          \
-                    sz = fmax(sz, fabs(c2[i * ldc + x]));                                          \
-            for (int64_t i = 0; i + 1 < m; i++) /* the gaps between rows: untouched */             \
-                for (int64_t x = n; x < ldc; x++)                                                  \
-                    d = fmax(d, c1[i * ldc + x] == (T)c2[i * ldc + x] ? 0 : 1e30);                 \
-            worst = fmax(worst, d / (sz > 0 ? sz : 1));                                            \
+            worst = fmax(worst, d);                                                                \
             cases++;                                                                               \
-            free(a), free(b), free(c1), free(ad), free(bd), free(c2);                              \
         }                                                                                          \
-        char what[64];                                                                             \
+        char what[80];                                                                             \
         snprintf(what, sizeof what, "gemm tiles, %d shapes x transposes", cases);                  \
         report(what, TYPE, worst, 1, TOL);                                                         \
         static const int64_t shape[][5] = { { 100, 128, 784, 0, 1 }, { 128, 784, 100, 1, 0 },      \
-                                            { 100, 128, 128, 0, 0 }, { 130, 33, 100, 1, 1 } };     \
-        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
-            int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
-            int ta = (int)shape[e][3], tb = (int)shape[e][4];                                      \
-            T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                      \
-            T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                    \
-            for (int64_t i = 0; i < k * m; i++)                                                    \
-                a[i] = (T)rnd();                                                                   \
-            for (int64_t i = 0; i < k * n; i++)                                                    \
-                b[i] = (T)rnd();                                                                   \
-            for (int r = 0; r < 2; r++) {                                                          \
-                exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
-                exa_k_gemm_tile_##S(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, 0, c[r], n);    \
-            }                                                                                      \
-            exa_parallel_set_threads(1);                                                           \
-            int same = memcmp(c[0], c[1], (size_t)(m * n) * sizeof(T)) == 0;                       \
-            printf("%s gemm tiles %dx%dx%d ta %d tb %d %s: 3 threads %s 1\n", same ? "ok  " : "FAIL", \
-                   (int)m, (int)n, (int)k, ta, tb, TYPE, same ? "equal" : "differ from");          \
-            failed += !same;                                                                       \
-            free(a), free(b), free(c[0]), free(c[1]);                                              \
+                                            { 100, 128, 128, 0, 0 }, { 130, 33, 100, 1, 1 },       \
+                                            { 50, 128, 128, 0, 0 },  { 50, 384, 128, 0, 1 },       \
+                                            { 384, 128, 50, 1, 0 },  { 100, 100, 300, 0, 0 } };    \
+        for (size_t e = 0; e < 4; e++)                                                             \
+            gemm_tile_threads_##S(shape[e]);                                                       \
+        /* the cases below draw their values from a seed of their own, so                          \
+         * that the tests after this one see the values they always had */                         \
+        unsigned outer = seed;                                                                     \
+        seed = 11;                                                                                 \
+        /* op(B) [k, n] of 512 KB (n = 128: k = 1024 in f32, 512 in f64; n =                       \
+         * 100 and 36, partial last panels: the most k within it) and k one                        \
+         * more, above it: read in place and packed */                                             \
+        static const int64_t edge_n[] = { 128, 100, 36 };                                          \
+        worst = 0, cases = 0;                                                                      \
+        for (int t = 0; t < 3 * 2 * 4 * 2; t++) {                                                  \
+            int64_t n = edge_n[t % 3], k = (512 << 10) / (n * (int64_t)sizeof(T)) + t / 3 % 2;     \
+            int ta = t / 6 % 2, tb = t / 12 % 2, var = t / 24 % 2 + 2 * (t % 2);                   \
+            worst = fmax(worst, gemm_tile_case_##S(ta, tb, 13, n, k, var));                        \
+            cases++;                                                                               \
         }                                                                                          \
+        snprintf(what, sizeof what, "gemm tiles, %d shapes at op(B) read in place or not", cases); \
+        report(what, TYPE, worst, 1, TOL);                                                         \
+        for (size_t e = 4; e < sizeof shape / sizeof shape[0]; e++)                                \
+            gemm_tile_threads_##S(shape[e]);                                                       \
+        seed = outer;                                                                              \
     }
 
 GEMM_TILE_TESTS(double, f64, "f64", 1e-12)
