@@ -411,7 +411,9 @@ static double part_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t 
             first_order_step_scaled(o, r->elem, st->xl, st->gl, scale);
             part_unpack(p, r->elem, st->xl, r->theta);
         }
-        if (st->gather_each)
+        if (st->gather_each && st->publish)
+            st->publish(st->publish_ctx);
+        else if (st->gather_each)
             part_gather(p, r->elem, r->theta, 1);
     }
     return first;
