@@ -146,8 +146,9 @@ static int shard_wanted(char *err, size_t errlen)
 }
 
 /* EXA_DATA_SHM: unset, the sharded step in shared memory where it can be
- * (SHM_AUTO); 1 there or an error (SHM_ALWAYS); 0 through MPI.  -1 with a
- * message for anything else. */
+ * (SHM_AUTO); 1 there or an error (SHM_ALWAYS; nothing to do where the
+ * optimiser is not sharded); 0 through MPI.  -1 with a message for
+ * anything else. */
 enum { SHM_OFF, SHM_AUTO, SHM_ALWAYS };
 static int shm_wanted(char *err, size_t errlen)
 {
@@ -163,11 +164,8 @@ static int shm_wanted(char *err, size_t errlen)
 
 /* Why the sharded step cannot run in shared memory, or NULL when it may try
  * (the window may still fail: ranks on several nodes). */
-static const char *shm_unfit(const Data *d, const ExaRun *r, const ExaComm *comm)
+static const char *shm_unfit(const ExaRun *r, const ExaComm *comm)
 {
-    if (!d->piece)
-        return "the optimiser is not sharded (one rank, EXA_DATA_SHARD=0, a GPU, or an optimiser on whole "
-               "vectors)";
     if (comm != &r->world)
         return "data() runs nested in another strategy";
     if (r->prog->nbatchstats > 0) /* exa_run_stats_end: every rank writes them after the step */
@@ -232,10 +230,10 @@ static ExaMethod *data_create(ExaRun *r, const ExaCall *entry, const ExaComm *co
     d->s.global.gather_each = d->piece != NULL; /* the next step's loss needs every piece */
     /* the run's own method (its communicator is the world, whose parameters
      * it may move into the window), on one node */
-    const char *unfit = shm == SHM_OFF ? "" : shm_unfit(d, r, comm);
+    const char *unfit = shm == SHM_OFF || !d->piece ? "" : shm_unfit(r, comm);
     if (!unfit && exa_node_shm_open(&d->shm, comm, grad_bytes(r), (size_t)r->n * (size_t)r->elem) != 0)
         unfit = "the ranks are not all on one node, or a shared window could not be made";
-    if (shm == SHM_ALWAYS && unfit) {
+    if (shm == SHM_ALWAYS && d->piece && unfit) {
         snprintf(err, errlen, "exa: EXA_DATA_SHM: 1 asks for the sharded step in shared memory, but %s", unfit);
         data_free(&d->s.base);
         return NULL;
