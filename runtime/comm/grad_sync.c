@@ -265,7 +265,8 @@ double exa_grad_sync_finish(ExaGradSync *s, double loss)
         s->nreq = 0;
     }
     if (s->shard) {
-        add_pieces(s);
+        if (s->shard->out || !s->shard->shm)
+            add_pieces(s);
         s->shard_done = 1;
         s->shard_scale = s->shard->defer_weight ? s->weight : 1;
     }

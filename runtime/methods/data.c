@@ -30,8 +30,11 @@
  * loss's sum (after which every gradient is complete) and the barrier (after
  * which every piece is stepped and no gradient is read any more).  The run's
  * parameters (r->theta) point into the window from the first step until the
- * method is freed, when they are copied back.  The same arithmetic in the
- * same order: the same bits as the pieces sent through MPI. */
+ * method is freed, when they are copied back.  At two ranks with SGD and
+ * no clipping the two parts are not added first: the step adds them inside
+ * its update (Stepper.sum2, exa_sgd_step_sum2_scaled_*), one pass over the
+ * piece instead of two.  The same arithmetic in the same order: the same
+ * bits as the pieces sent through MPI. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +74,12 @@ static double piece_loss(void *ctx, const void *theta, void *grad_piece, int64_t
     (void)mode;
     Data *d = ctx;
     ExaRun *r = d->s.base.r;
-    void *grad = d->shm_on ? d->shm.seg[d->s.base.comm.rank] : r->grad;
-    d->shard.out = grad_piece;
+    int me = d->s.base.comm.rank;
+    void *grad = d->shm_on ? d->shm.seg[me] : r->grad;
+    /* two ranks on one node, SGD, no clipping (which needs the sum's norm):
+     * the step adds the two parts where they lie, in its update (Stepper.sum2) */
+    int fuse = d->shm_on && d->s.base.comm.size == 2 && d->s.global.opt.spec.kind == OPT_SGD && !(r->clip > 0);
+    d->shard.out = fuse ? NULL : grad_piece;
     d->shard.defer_weight = count % d->s.base.comm.size == 0; /* exa_data_shard: equal shares */
     exa_grad_sync_shard(&r->sync, &d->shard);
     double loss = solver_split_loss(&d->s.base, theta, grad, begin, count);
@@ -81,6 +88,9 @@ static double piece_loss(void *ctx, const void *theta, void *grad_piece, int64_t
     if (!exa_grad_sync_sharded(&r->sync, &scale)) {
         part_pack(d->piece, r->elem, grad, grad_piece);
         scale = 1;
+    } else if (fuse) {
+        for (int k = 0; k < 2; k++)
+            d->s.global.sum2[k] = (const char *)d->shm.seg[k] + (size_t)d->off[me] * (size_t)r->elem;
     }
     d->s.global.grad_scale = scale;
     return loss;

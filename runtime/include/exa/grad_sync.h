@@ -60,7 +60,7 @@ typedef struct ExaGradRange {
  * contiguous (off[0] = 0, off[k+1] = off[k] + cnt[k], the last ending at
  * the gradient's end), and where this rank's piece of the sum goes. */
 typedef struct ExaGradShard {
-    void *out;          /* cnt[rank] reals */
+    void *out;          /* cnt[rank] reals; on one node NULL: not added (the caller adds the parts, grads[k] + off[rank]) */
     const int *cnt, *off;
     int defer_weight;   /* every rank's share is the same: not applied (exa_grad_sync_sharded) */
     /* on one node: the window holding every rank's gradient (the sum's grad
