@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 /* Segments are asked for in whole pages plus a line and used from their
  * first 64-byte boundary (Open MPI starts them a header's length into a
@@ -14,6 +16,24 @@ enum { SEG_ALIGN = 4096, LINE = 64 };
 static size_t round_up(size_t n)
 {
     return (n + SEG_ALIGN - 1) / SEG_ALIGN * SEG_ALIGN;
+}
+
+/* Whether the directory behind the window (Open MPI's on Linux: /dev/shm
+ * unless osc_sm_backing_directory says otherwise) is writable and has room
+ * for `total` bytes.  The window must not be tried otherwise: Open MPI maps
+ * a file there that it only ftruncate()s, so a window larger than the room
+ * left (a container's 64 MiB /dev/shm) ends the job with SIGBUS when its
+ * pages are first touched, and a file it cannot create leaves the other
+ * ranks waiting inside MPI_Win_allocate_shared for ever. */
+static int room_for(size_t total)
+{
+    const char *dir = getenv("OMPI_MCA_osc_sm_backing_directory");
+    struct statvfs fs;
+    if (!dir || !*dir)
+        dir = "/dev/shm";
+    if (access(dir, W_OK | X_OK) != 0 || statvfs(dir, &fs) != 0)
+        return 0;
+    return (double)fs.f_bavail * (double)fs.f_frsize >= 1.25 * (double)total + 16.0 * SEG_ALIGN;
 }
 
 int exa_node_shm_open(ExaNodeShm *s, const ExaComm *comm, size_t bytes, size_t extra0)
@@ -29,7 +49,12 @@ int exa_node_shm_open(ExaNodeShm *s, const ExaComm *comm, size_t bytes, size_t e
     /* every rank sees local < size when the ranks span nodes: all return */
     if (local != comm->size) {
         MPI_Comm_free(&node);
-        return 1;
+        return EXA_SHM_NODES;
+    }
+    size_t total = (size_t)comm->size * round_up(bytes + LINE) + round_up(extra0);
+    if (exa_comm_max_int(comm, !room_for(total))) { /* all or none */
+        MPI_Comm_free(&node);
+        return EXA_SHM_ROOM;
     }
     MPI_Info info;
     MPI_Info_create(&info);
@@ -49,9 +74,10 @@ int exa_node_shm_open(ExaNodeShm *s, const ExaComm *comm, size_t bytes, size_t e
         for (int k = 0; !failed && k < comm->size; k++) {
             MPI_Aint size;
             int unit;
-            char *at;
-            failed = MPI_Win_shared_query(s->win, k, &size, &unit, &at) != MPI_SUCCESS;
-            s->seg[k] = at + (LINE - (uintptr_t)at % LINE) % LINE;
+            char *at = NULL;
+            failed = MPI_Win_shared_query(s->win, k, &size, &unit, &at) != MPI_SUCCESS || !at;
+            if (!failed)
+                s->seg[k] = at + (LINE - (uintptr_t)at % LINE) % LINE;
         }
     }
     /* all or none: a rank without its window must not leave the others
@@ -61,7 +87,7 @@ int exa_node_shm_open(ExaNodeShm *s, const ExaComm *comm, size_t bytes, size_t e
         if (s->win != MPI_WIN_NULL)
             MPI_Win_free(&s->win);
         free(s->seg), s->seg = NULL;
-        return 1;
+        return EXA_SHM_FAILED;
     }
     /* a passive epoch for the whole life of the window: MPI_Win_sync needs one */
     MPI_Win_lock_all(MPI_MODE_NOCHECK, s->win);

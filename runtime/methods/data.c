@@ -241,8 +241,12 @@ static ExaMethod *data_create(ExaRun *r, const ExaCall *entry, const ExaComm *co
     /* the run's own method (its communicator is the world, whose parameters
      * it may move into the window), on one node */
     const char *unfit = shm == SHM_OFF || !d->piece ? "" : shm_unfit(r, comm);
-    if (!unfit && exa_node_shm_open(&d->shm, comm, grad_bytes(r), (size_t)r->n * (size_t)r->elem) != 0)
-        unfit = "the ranks are not all on one node, or a shared window could not be made";
+    int opened = unfit ? -1 : exa_node_shm_open(&d->shm, comm, grad_bytes(r), (size_t)r->n * (size_t)r->elem);
+    if (opened > 0)
+        unfit = opened == EXA_SHM_NODES ? "the ranks are not all on one node"
+              : opened == EXA_SHM_ROOM  ? "the directory shared memory is mapped from (/dev/shm) is not writable "
+                                          "or has not room for it"
+                                        : "MPI could not make a shared window";
     if (shm == SHM_ALWAYS && d->piece && unfit) {
         snprintf(err, errlen, "exa: EXA_DATA_SHM: 1 asks for the sharded step in shared memory, but %s", unfit);
         data_free(&d->s.base);

@@ -25,10 +25,18 @@ typedef struct ExaNodeShm {
     void **seg;          /* seg[k]: rank k's segment (64-byte aligned) */
 } ExaNodeShm;
 
+/* Why a window is not open (exa_node_shm_open). */
+enum {
+    EXA_SHM_NODES = 1, /* the ranks are not all on one node */
+    EXA_SHM_ROOM,      /* the directory shared memory is mapped from (/dev/shm, or
+                          Open MPI's osc_sm_backing_directory) is not writable or
+                          has not room for it */
+    EXA_SHM_FAILED     /* some rank could not map its segment */
+};
 /* Every rank of comm (collective) owns `bytes` (rank 0 bytes + extra0) of
- * a new window.  Returns 0 when it is open; 1 when the ranks are not all on
- * one node or some rank could not map its segment (nothing is open, on any
- * rank: the caller sends through MPI instead). */
+ * a new window.  Returns 0 when it is open, else an EXA_SHM_* reason, the
+ * same on every rank (nothing is open on any: the caller sends through MPI
+ * instead). */
 int exa_node_shm_open(ExaNodeShm *s, const ExaComm *comm, size_t bytes, size_t extra0);
 /* The memory ordering half of a synchronisation (above). */
 void exa_node_shm_fence(const ExaNodeShm *s);
