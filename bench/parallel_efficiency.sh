@@ -2,12 +2,14 @@
 # parallel_efficiency.sh - data-parallel and SAPTS throughput at 1 and 2 ranks
 # on the 784-128-10 network and the CNN (Fashion-MNIST), with the share of a
 # step spent waiting in MPI collectives, and the speedup at 2 ranks.
-# Data parallelism runs three times at 2 ranks: with the gradient summed in
-# buckets during the backward pass and the optimiser sharded over the ranks
-# (the defaults, "data"), the same with the optimiser on every parameter on
-# every rank (EXA_DATA_SHARD=0, "data, unsharded") and with one blocking sum
-# after the backward pass (EXA_GRAD_BUCKET=0, "data, blocking"), side by
-# side; and once at
+# Data parallelism runs four times at 2 ranks: with the optimiser sharded
+# over the ranks in memory they share (the defaults on one node, "data"), the
+# same with the pieces sent through MPI in buckets during the backward pass
+# (EXA_DATA_SHM=0, "data, sharded through MPI": the path across nodes; the
+# MLP only, the CNN's batch statistics keep it on that path anyway), with
+# the optimiser on every parameter on every rank (EXA_DATA_SHARD=0, "data,
+# unsharded") and with one blocking sum after the backward pass
+# (EXA_GRAD_BUCKET=0, "data, blocking"), side by side; and once at
 # 1 rank on half the mini-batch (50, a rank's share at 2 ranks): twice its
 # samples/s is what 2 ranks could reach if the gradient sum and the waiting
 # cost nothing, the bound printed as its "speedup"; and as two independent
@@ -43,7 +45,8 @@ if mpicc -O2 -o "$work/allreduce_peak" "$here/allreduce_peak.c" 2>/dev/null; the
     echo
 fi
 # A data-parallel step's fixed costs (the sum, the weighting, the optimiser's
-# step, the gather), unsharded and sharded, best of 300 (bench/dp_step_costs.c)
+# step, the gather), unsharded, sharded through MPI and sharded in shared
+# memory, best of 300 (bench/dp_step_costs.c)
 if mpicc -O2 -I"$root/runtime/include" -o "$work/dp_step_costs" "$here/dp_step_costs.c" "$build/lib/libexa.a" \
     -lopenblas -lz -lm -lpthread -ldl 2>/dev/null; then
     $mpirun -np 2 "$work/dp_step_costs" 101770 300
@@ -54,11 +57,14 @@ echo "|---|---|---|---|---|---|"
 
 # run PROGRAM NP BUCKET BATCH SHARD: one run; appends "samples/s waiting-share" of
 # its epoch 2 (after warm-up; comm_seconds is cumulative) to
-# $work/PROGRAM.NP.BUCKET.BATCH.SHARD
+# $work/PROGRAM.NP.BUCKET.BATCH.SHARD.  SHARD 1: data()'s default, 0:
+# EXA_DATA_SHARD=0, m: sharded through MPI (EXA_DATA_SHM=0)
 run() {
     log="$work/$1.$2.$3.$4.$5.log"
-    EXA_GRAD_BUCKET=$3 EXA_DATA_SHARD=$5 $mpirun -np "$2" "$work/$1" --epochs 2 --limit "$limit" --threads 1 \
-        --quiet --batch "$4" --log "$log" >/dev/null
+    shard=1 shm=
+    case $5 in 0) shard=0 ;; m) shm=0 ;; esac
+    EXA_GRAD_BUCKET=$3 EXA_DATA_SHARD=$shard EXA_DATA_SHM=$shm $mpirun -np "$2" "$work/$1" --epochs 2 \
+        --limit "$limit" --threads 1 --quiet --batch "$4" --log "$log" >/dev/null
     line=$(tail -n 1 "$log")
     prev=$(head -n 1 "$log")
     sps=$(echo "$line" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')
@@ -85,6 +91,8 @@ for p in mlp_data mlp_sapts cnn_data cnn_sapts; do
     "$build/bin/exac" "$work/$p.exa" -o "$work/$p"
     configs="1.16384.100.1 2.16384.100.1"
     [ "${p#*_}" = data ] && configs="$configs 2.16384.100.0 2.0.100.1 1.16384.50.1 pair.16384.50.1"
+    # the CNN keeps batch statistics: its default already goes through MPI
+    [ "$p" = mlp_data ] && configs="$configs 2.16384.100.m"
     r=0
     while [ "$r" -lt "$rounds" ]; do
         for c in $configs; do
@@ -100,7 +108,8 @@ for p in mlp_data mlp_sapts cnn_data cnn_sapts; do
         best "$p.$c" | awk -v p="$p" -v c="$c" -v one="$one" '{
             split(p, a, "_"); split(c, k, "."); name = a[2]; f = $1 / one
             if (k[2] == 0) name = name ", blocking"
-            if (k[4] == 0) name = name ", unsharded"
+            if (k[4] == "0") name = name ", unsharded"
+            if (k[4] == "m") name = name ", sharded through MPI"
             if (k[3] == 50) { name = name ", batch 50 (bound: 2x its samples/s)"; f = 2 * f }
             if (k[1] == "pair") name = "two 1-rank runs at once, batch 50 (bound: 2x the slower)"
             printf "| %s | %s | %s | %.0f | %.1f%% | %s%.2fx |\n", a[1], name, k[1] == "pair" ? "2 x 1" : k[1], $1,

@@ -146,7 +146,8 @@ static void add_pieces(ExaGradSync *s)
     size_t e = (size_t)s->type;
     const char *src[2] = { NULL, NULL };
     for (int k = 0; k < P; k++) {
-        const char *part = k == me ? (const char *)s->grad + (size_t)sh->off[me] * e
+        const char *part = k == me  ? (const char *)s->grad + (size_t)sh->off[me] * e
+                         : sh->shm ? (const char *)sh->grads[k] + (size_t)sh->off[me] * e
                                    : (const char *)s->scratch + (size_t)k * (size_t)n * e;
         if (k == 0)
             src[0] = part;
@@ -174,11 +175,11 @@ static void flush(ExaGradSync *s)
             weigh_f32((float *)s->grad + lo, s->weight, len);
         else if (weigh)
             weigh_f64((double *)s->grad + lo, s->weight, len);
-        if (s->shard)
-            send_pieces(s, lo, lo + len);
-        else
+        if (!s->shard)
             add_req(s, exa_comm_iallreduce_sum(s->comm, (char *)s->grad + (size_t)lo * (size_t)s->type,
                                                (size_t)len, s->type));
+        else if (!s->shard->shm) /* on one node the owner reads it where it lies (finish) */
+            send_pieces(s, lo, lo + len);
         s->buckets++;
     }
     s->npending = 0;
@@ -208,7 +209,9 @@ void exa_grad_sync_begin(ExaGradSync *s, const ExaComm *comm, void *grad, int64_
         if (at != n)
             exa_comm_abort(comm, "the gradient's pieces cover %lld of its %lld elements", (long long)at,
                            (long long)n);
-        int64_t bytes = (int64_t)comm->size * sh->cnt[comm->rank] * (int64_t)type;
+        if (sh->shm && grad != sh->grads[comm->rank])
+            exa_comm_abort(comm, "the gradient to be summed is not this rank's in the shared window");
+        int64_t bytes = sh->shm ? 0 : (int64_t)comm->size * sh->cnt[comm->rank] * (int64_t)type;
         if (bytes > s->scratch_cap) {
             s->scratch = grow(s, s->scratch, (size_t)bytes);
             s->scratch_cap = bytes;
@@ -252,11 +255,18 @@ double exa_grad_sync_finish(ExaGradSync *s, double loss)
     }
     flush(s);
     s->loss = loss;
-    add_req(s, exa_comm_iallreduce_sum(s->comm, &s->loss, 1, EXA_REAL_F64));
-    exa_comm_wait_all(s->comm, s->req, s->nreq);
-    s->nreq = 0;
+    if (s->shard && s->shard->shm) { /* every rank's gradient complete after the loss's sum */
+        exa_node_shm_fence(s->shard->shm);
+        s->loss = exa_comm_sum_double(s->comm, loss);
+        exa_node_shm_fence(s->shard->shm);
+    } else {
+        add_req(s, exa_comm_iallreduce_sum(s->comm, &s->loss, 1, EXA_REAL_F64));
+        exa_comm_wait_all(s->comm, s->req, s->nreq);
+        s->nreq = 0;
+    }
     if (s->shard) {
-        add_pieces(s);
+        if (s->shard->out || !s->shard->shm)
+            add_pieces(s);
         s->shard_done = 1;
         s->shard_scale = s->shard->defer_weight ? s->weight : 1;
     }

@@ -260,6 +260,15 @@ static void first_order_step_scaled(Optimizer *o, int elem, void *x, const void 
         exa_adam_step_scaled_f64(&o->adam, x, g, scale);
 }
 
+/* An SGD step on scale * (g0 + g1) (Stepper.sum2). */
+static void sgd_step_sum2(Optimizer *o, int elem, void *x, const void *const g[2], double scale)
+{
+    if (elem == 4)
+        exa_sgd_step_sum2_scaled_f32(&o->sgd, x, g[0], g[1], scale);
+    else
+        exa_sgd_step_sum2_scaled_f64(&o->sgd, x, g[0], g[1], scale);
+}
+
 static void first_order_step(Optimizer *o, int elem, void *x, const void *g)
 {
     first_order_step_scaled(o, elem, x, g, 1);
@@ -392,6 +401,7 @@ static double part_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t 
     double first = 0;
     for (int k = 0; k < o->spec.steps; k++) {
         st->grad_scale = 1;
+        st->sum2[0] = st->sum2[1] = NULL;
         double f = loss(ctx, r->theta, st->gl, begin, count, EXA_SHARD_SPLIT);
         if (k == 0)
             first = f;
@@ -404,14 +414,20 @@ static double part_step(Stepper *st, ExaRun *r, LossFn loss, void *ctx, int64_t 
         }
         if (r->clip > 0)
             exa_clip_grad_scale(st->gl, p->n, r->elem, sqrt(part_norm2(p, r->elem, st->gl)), r->clip);
-        if (p->nseg == 1) {
+        if (st->sum2[0] && o->spec.kind == OPT_SGD && !(r->clip > 0) && p->nseg == 1) {
+            sgd_step_sum2(o, r->elem, (char *)r->theta + p->seg_at[0] * r->elem, st->sum2, scale);
+        } else if (st->sum2[0]) {
+            exa_comm_abort(&r->world, "the loss left two gradient parts for a step that cannot add them");
+        } else if (p->nseg == 1) {
             first_order_step_scaled(o, r->elem, (char *)r->theta + p->seg_at[0] * r->elem, st->gl, scale);
         } else {
             part_pack(p, r->elem, r->theta, st->xl);
             first_order_step_scaled(o, r->elem, st->xl, st->gl, scale);
             part_unpack(p, r->elem, st->xl, r->theta);
         }
-        if (st->gather_each)
+        if (st->gather_each && st->publish)
+            st->publish(st->publish_ctx);
+        else if (st->gather_each)
             part_gather(p, r->elem, r->theta, 1);
     }
     return first;

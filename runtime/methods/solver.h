@@ -99,6 +99,16 @@ typedef struct Stepper {
     /* with a part: the loss needs the whole parameters (data()), so every
      * rank's part is gathered after every step (else only by stepper_gather) */
     int gather_each;
+    /* with gather_each: called after each step instead of the gather when
+     * the ranks step one copy of the parameters in shared memory (data() on
+     * one node: a barrier, exa/node_shm.h); NULL: the gather */
+    void (*publish)(void *ctx);
+    void *publish_ctx;
+    /* with a part, SGD and no clipping: where the loss left the piece's
+     * gradient as two parts it did not add (data() at two ranks on one node,
+     * the parts in the ranks' shared memory), set by the loss, reset to NULL
+     * before each loss call; the step adds them in its update, one pass */
+    const void *sum2[2];
 } Stepper;
 
 /* A method whose only state is its Stepper, which follows the head: its

@@ -74,7 +74,7 @@ typedef struct StepJob {
     int first;
     double gs; /* the gradient's factor (exa_sgd_step_scaled_*): 1 is exact, g * 1 == g */
     void *x, *buf, *m, *v;
-    const void *g;
+    const void *g, *g1; /* the gradient, or with g1 (SGD) the sum of the two, added in their type */
 } StepJob;
 
 STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
@@ -82,11 +82,17 @@ STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
     double *restrict x = (double *)j->x + lo, *restrict buf = j->buf ? (double *)j->buf + lo : NULL;
-    const double *restrict g = (const double *)j->g + lo;
+    const double *restrict g = (const double *)j->g + lo, *restrict g1 = j->g1 ? (const double *)j->g1 + lo : NULL;
     const double gs = j->gs;
-    if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
+    if (!buf && g1)
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]) + cfg.weight_decay * x[i]);
+    else if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] - cfg.lr * (gs * g[i] + cfg.weight_decay * x[i]);
+    else if (g1)
+        for (int64_t i = 0; i < n; i++)
+            x[i] = sgd_one(&cfg, j->first, x[i], gs * (g[i] + g1[i]), &buf[i]);
     else
         for (int64_t i = 0; i < n; i++)
             x[i] = sgd_one(&cfg, j->first, x[i], gs * g[i], &buf[i]);
@@ -97,11 +103,23 @@ STEP_CLONES static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
     float *restrict x = (float *)j->x + lo, *restrict buf = j->buf ? (float *)j->buf + lo : NULL;
-    const float *restrict g = (const float *)j->g + lo;
+    const float *restrict g = (const float *)j->g + lo, *restrict g1 = j->g1 ? (const float *)j->g1 + lo : NULL;
     const double gs = j->gs;
-    if (!buf) {
+    if (!buf && g1) {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] + g1[i];
+            x[i] = (float)(x[i] - cfg.lr * (gs * gi + cfg.weight_decay * (double)x[i]));
+        }
+    } else if (!buf) {
         for (int64_t i = 0; i < n; i++)
             x[i] = (float)(x[i] - cfg.lr * (gs * g[i] + cfg.weight_decay * (double)x[i]));
+    } else if (g1) {
+        for (int64_t i = 0; i < n; i++) {
+            double b = buf[i];
+            float gi = g[i] + g1[i];
+            x[i] = (float)sgd_one(&cfg, j->first, x[i], gs * gi, &b);
+            buf[i] = (float)b;
+        }
     } else {
         for (int64_t i = 0; i < n; i++) {
             double b = buf[i];
@@ -122,6 +140,22 @@ void exa_sgd_step_scaled_f32(ExaSgd *s, float *restrict x, const float *restrict
 {
     StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g, .buf = s->buf, .gs = scale };
     exa_parallel_range(s->n, s->buf ? 6 : 3, sgd_range_f32, &j);
+    s->steps++;
+}
+
+void exa_sgd_step_sum2_scaled_f64(ExaSgd *s, double *restrict x, const double *restrict g0,
+                                  const double *restrict g1, double scale)
+{
+    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g0, .g1 = g1, .buf = s->buf, .gs = scale };
+    exa_parallel_range(s->n, s->buf ? 7 : 4, sgd_range_f64, &j);
+    s->steps++;
+}
+
+void exa_sgd_step_sum2_scaled_f32(ExaSgd *s, float *restrict x, const float *restrict g0,
+                                  const float *restrict g1, double scale)
+{
+    StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = x, .g = g0, .g1 = g1, .buf = s->buf, .gs = scale };
+    exa_parallel_range(s->n, s->buf ? 7 : 4, sgd_range_f32, &j);
     s->steps++;
 }
 

@@ -5,13 +5,19 @@
  * expected output and a timeout).  With `wait N` it checks only the wait
  * policy: a rank naps between polls after N us (EXA_COMM_WAIT chose it);
  * without, the default: early naps only when the node's ranks outnumber its
- * cores (all ranks of these tests run on one node). */
+ * cores (all ranks of these tests run on one node).  Memory shared by the
+ * node's ranks (exa/node_shm.h): every rank's segment seen by every rank,
+ * and the sharded gradient sum (exa/grad_sync.h) taken from it equal bit for
+ * bit to the same sum sent through MPI and to the rank-order sum. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "exa/comm.h"
+#include "exa/grad_sync.h"
+#include "exa/node_shm.h"
 
 static int failures;
 
@@ -21,6 +27,75 @@ static void expect(int ok, const char *what)
         printf("FAIL %s\n", what);
         failures++;
     }
+}
+
+enum { SHM_N = 1000 };
+
+/* Rank k's gradient element i (exact in float). */
+static float grad_of(int k, int i)
+{
+    return (float)((i % 37) * (k + 1)) * 0.125f - (float)k;
+}
+
+/* The sharded sum of every rank's SHM_N-float gradient, reported to the
+ * callback in three ranges in reverse order, weighted by 1/size before the
+ * sum (defer 0) or not (defer 1): this rank's piece into out. */
+static void sharded_sum(const ExaComm *c, float *grad, const ExaGradShard *sh, float *out)
+{
+    ExaGradSync s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < SHM_N; i++)
+        grad[i] = grad_of(c->rank, i);
+    exa_grad_sync_shard(&s, sh);
+    exa_grad_sync_begin(&s, c, grad, SHM_N, EXA_REAL_F32, 1.0 / c->size, 64);
+    exa_grad_sync_ready(&s, 0, 700, 300);
+    exa_grad_sync_ready(&s, 0, 100, 600);
+    double loss = exa_grad_sync_finish(&s, 1.0);
+    double scale;
+    expect(loss == c->size && exa_grad_sync_sharded(&s, &scale)
+               && scale == (sh->defer_weight ? 1.0 / c->size : 1), "sharded sum: loss and scale");
+    memcpy(out, sh->out, (size_t)sh->cnt[c->rank] * sizeof *out);
+    exa_grad_sync_free(&s);
+}
+
+static void node_shm(const ExaComm *c)
+{
+    int p = c->size, r = c->rank;
+    ExaNodeShm shm;
+    if (exa_node_shm_open(&shm, c, SHM_N * sizeof(float), 64) != 0) {
+        expect(0, "shared window on one node");
+        return;
+    }
+    int *mark = shm.seg[r];
+    mark[0] = 100 + r;
+    exa_node_shm_barrier(&shm);
+    int seen = 1;
+    for (int k = 0; k < p; k++)
+        seen = seen && ((int *)shm.seg[k])[0] == 100 + k && (uintptr_t)shm.seg[k] % 64 == 0;
+    expect(seen, "every segment seen, aligned");
+    exa_node_shm_barrier(&shm); /* read before the sums write the gradients */
+    int cnt[64], off[64], at = 0;
+    for (int k = 0; k < p && p <= 64; k++)
+        cnt[k] = SHM_N / p + (k < SHM_N % p), off[k] = at, at += cnt[k];
+    float viampi[SHM_N], viashm[SHM_N], piece[SHM_N], mpigrad[SHM_N];
+    for (int defer = 0; defer < 2; defer++) {
+        ExaGradShard sh = { .out = piece, .cnt = cnt, .off = off, .defer_weight = defer };
+        sharded_sum(c, mpigrad, &sh, viampi);
+        sh.shm = &shm, sh.grads = shm.seg;
+        sharded_sum(c, shm.seg[r], &sh, viashm);
+        exa_node_shm_barrier(&shm); /* every gradient read */
+        int same = memcmp(viampi, viashm, (size_t)cnt[r] * sizeof *viampi) == 0, exact = 1;
+        for (int i = 0; i < cnt[r]; i++) { /* rank order, each part weighted as the sum does */
+            int j = off[r] + i;
+            float w = (float)(1.0 / p), e = defer ? grad_of(0, j) : (float)(w * (double)grad_of(0, j));
+            for (int k = 1; k < p; k++)
+                e += defer ? grad_of(k, j) : (float)(w * (double)grad_of(k, j));
+            exact = exact && viashm[i] == e;
+        }
+        expect(same && exact, defer ? "sharded sum from shared memory (deferred weight)"
+                                    : "sharded sum from shared memory (weighted)");
+    }
+    exa_node_shm_close(&shm);
 }
 
 int main(int argc, char **argv)
@@ -81,6 +156,7 @@ int main(int argc, char **argv)
         }
         expect(got == from, "ring send/recv");
     }
+    node_shm(&world);
     exa_comm_barrier(&world);
     expect(exa_comm_seconds(&world) >= 0 && waited == exa_comm_seconds(&world), "time accounting");
     int all_failures = (int)exa_comm_sum_double(&world, failures);

@@ -4,7 +4,8 @@
  * Rosenbrock function and on convex quadratics, each to a stated tolerance
  * within a stated number of iterations; SGD's L2 weight decay with Nesterov
  * momentum, AdamW's decoupled and Adam's L2 decay against hand-computed
- * steps; the scaled steps against the plain step on a scaled gradient. */
+ * steps; the scaled steps against the plain step on a scaled gradient, the
+ * step on two parts against the step on their sum. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -343,6 +344,47 @@ static void scaled_steps(void)
         }
 }
 
+/* The SGD step on two parts (exa_sgd_step_sum2_scaled_*: data() at two
+ * ranks on one node adds them inside the update) against the scaled step on
+ * a vector holding their sum in the same type: bit-identical, with and
+ * without momentum, in both precisions, over three steps. */
+static void sum2_steps(void)
+{
+    static double x64[2][SCALED_N], a64[SCALED_N], b64[SCALED_N], s64[SCALED_N];
+    static float x32[2][SCALED_N], a32[SCALED_N], b32[SCALED_N], s32[SCALED_N];
+    for (int opt = 0; opt < 2; opt++)
+        for (int f64 = 0; f64 < 2; f64++) {
+            for (int i = 0; i < SCALED_N; i++) {
+                x64[0][i] = x64[1][i] = sin(0.37 * i), a64[i] = cos(1.3 * i), b64[i] = sin(2.1 * i) / 3;
+                s64[i] = a64[i] + b64[i];
+                x32[0][i] = x32[1][i] = (float)x64[0][i], a32[i] = (float)a64[i], b32[i] = (float)b64[i];
+                s32[i] = a32[i] + b32[i];
+            }
+            ExaSgd s[2];
+            for (int k = 0; k < 2; k++)
+                CHECK(exa_sgd_init(&s[k], (ExaSgdConfig){ .lr = 0.1, .momentum = opt ? 0.9 : 0,
+                                                          .weight_decay = 0.01, .nesterov = opt },
+                                   SCALED_N, f64) == 0);
+            for (int step = 0; step < 3; step++) {
+                if (f64) {
+                    exa_sgd_step_sum2_scaled_f64(&s[0], x64[0], a64, b64, 0.5);
+                    exa_sgd_step_scaled_f64(&s[1], x64[1], s64, 0.5);
+                } else {
+                    exa_sgd_step_sum2_scaled_f32(&s[0], x32[0], a32, b32, 0.5);
+                    exa_sgd_step_scaled_f32(&s[1], x32[1], s32, 0.5);
+                }
+            }
+            int same = 1, moved = 0;
+            for (int i = 0; i < SCALED_N; i++) {
+                same &= f64 ? x64[0][i] == x64[1][i] : x32[0][i] == x32[1][i];
+                moved |= f64 ? x64[0][i] != sin(0.37 * i) : x32[0][i] != (float)sin(0.37 * i);
+            }
+            CHECK(same && moved);
+            for (int k = 0; k < 2; k++)
+                exa_sgd_free(&s[k]);
+        }
+}
+
 int main(void)
 {
     sgd_by_hand();
@@ -353,5 +395,6 @@ int main(void)
     trust_region();
     trust_rules();
     scaled_steps();
+    sum2_steps();
     CHECK_DONE();
 }

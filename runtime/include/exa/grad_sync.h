@@ -28,13 +28,23 @@
  * (at two ranks a + b, the bits of the allreduce).  With the weighting
  * deferred (every rank's share equal) no pass weights the gradient: the
  * caller multiplies its piece of the sum by the share (the optimiser's step
- * does it inside its update: exa_sgd_step_scaled_*). */
+ * does it inside its update: exa_sgd_step_scaled_*).
+ *
+ * Sharded on one node (ExaGradShard.shm): every rank's gradient lies in a
+ * window they share (exa/node_shm.h) and nothing is sent.  The callbacks
+ * only weight what is reported (unless deferred); finish sums the loss (the
+ * synchronisation after which every rank's gradient is complete) and adds
+ * this rank's piece of every rank's gradient straight from their memory, in
+ * rank order: the same sum, the same bits.  The caller must not let a rank
+ * write its gradient again before every rank's finish has read it (data()
+ * has a barrier after the step: exa_node_shm_barrier). */
 #ifndef EXA_GRAD_SYNC_H
 #define EXA_GRAD_SYNC_H
 
 #include <stdint.h>
 
 #include "exa/comm.h"
+#include "exa/node_shm.h"
 
 /* Elements a bucket gathers before it is sent: 64 KiB of f32.  Small enough
  * that a small model's last layers go out while the first ones are still
@@ -50,9 +60,13 @@ typedef struct ExaGradRange {
  * contiguous (off[0] = 0, off[k+1] = off[k] + cnt[k], the last ending at
  * the gradient's end), and where this rank's piece of the sum goes. */
 typedef struct ExaGradShard {
-    void *out;          /* cnt[rank] reals */
+    void *out;          /* cnt[rank] reals; on one node NULL: not added (the caller adds the parts, grads[k] + off[rank]) */
     const int *cnt, *off;
     int defer_weight;   /* every rank's share is the same: not applied (exa_grad_sync_sharded) */
+    /* on one node: the window holding every rank's gradient (the sum's grad
+     * must be this rank's, grads[rank]); NULL: the pieces go through MPI */
+    const ExaNodeShm *shm;
+    void *const *grads;
 } ExaGradShard;
 
 typedef struct ExaGradSync {

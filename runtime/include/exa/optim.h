@@ -44,6 +44,12 @@ void exa_sgd_step_f32(ExaSgd *s, float *x, const float *g);
  * weighting to the step, methods/data.c); scale 1 gives the plain step's bits. */
 void exa_sgd_step_scaled_f64(ExaSgd *s, double *x, const double *g, double scale);
 void exa_sgd_step_scaled_f32(ExaSgd *s, float *x, const float *g, double scale);
+/* The same on the gradient g0 + g1, the two parts added in their own type
+ * inside the update (data() at two ranks on one node: its piece of both
+ * ranks' gradients read where they lie, no pass that adds them first):
+ * exactly the scaled step on a vector holding g0[i] + g1[i]. */
+void exa_sgd_step_sum2_scaled_f64(ExaSgd *s, double *x, const double *g0, const double *g1, double scale);
+void exa_sgd_step_sum2_scaled_f32(ExaSgd *s, float *x, const float *g0, const float *g1, double scale);
 void exa_sgd_free(ExaSgd *s);
 
 /* ---- Adam (torch.optim.Adam, defaults lr 1e-3, betas 0.9/0.999, eps 1e-8) ----
