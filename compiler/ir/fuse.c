@@ -411,15 +411,23 @@ static void concat_of(FusePlan *p, IrId id, Piece *joined, const int *uses, int6
     joined[id].ok = 0;
 }
 
-static void join_slice_grads(FusePlan *p)
+/* How many times each value is read: by the plan's values and its outputs
+ * (one extra slot, as the callers' other tables). */
+static int *value_uses(const FusePlan *p)
 {
     int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
-    Piece *joined = xcalloc((size_t)p->n + 1, sizeof *joined);
     for (IrId id = 0; id < p->n; id++)
         for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
             uses[p->v[id].in[k]]++;
     for (int i = 0; i < p->nout; i++)
         uses[p->out[i].value]++;
+    return uses;
+}
+
+static void join_slice_grads(FusePlan *p)
+{
+    int *uses = value_uses(p);
+    Piece *joined = xcalloc((size_t)p->n + 1, sizeof *joined);
     for (IrId id = 0; id < p->n; id++) { /* which ADDs join adjacent parts */
         const IrValue *v = &p->v[id];
         if (v->op != IR_ADD || v->in[0] == v->in[1] || v->shape.rank != 1)
@@ -497,12 +505,7 @@ static void accumulate_slice_grads(FusePlan *p)
     IrId *next = xcalloc((size_t)p->n + 1, sizeof *next);
     for (IrId id = 0; id <= p->n; id++)
         next[id] = -1;
-    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
-    for (IrId id = 0; id < p->n; id++)
-        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
-            uses[p->v[id].in[k]]++;
-    for (int i = 0; i < p->nout; i++)
-        uses[p->out[i].value]++;
+    int *uses = value_uses(p);
     for (IrId id = 0; id < p->n; id++) {
         IrValue *v = &p->v[id];
         if (v->op != IR_ADD || v->in[0] == v->in[1])
@@ -538,12 +541,7 @@ static void accumulate_slice_grads(FusePlan *p)
  * instead of 127 buffers (8 MB) summed by one loop over 128 streams. */
 static void accumulate_outers(FusePlan *p)
 {
-    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
-    for (IrId id = 0; id < p->n; id++)
-        for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
-            uses[p->v[id].in[k]]++;
-    for (int i = 0; i < p->nout; i++)
-        uses[p->out[i].value]++;
+    int *uses = value_uses(p);
     for (IrId id = 0; id < p->n; id++) {
         IrValue *v = &p->v[id];
         if (v->op != IR_ADD || v->in[0] == v->in[1])

@@ -38,6 +38,18 @@ static double rnd(void)
     return ((seed >> 8) & 0xffff) / 32767.5 - 1;
 }
 
+/* n values of rnd() in order, as floats (elem 4) or doubles (elem 8). */
+static void *rnd_array(int64_t n, size_t elem)
+{
+    void *x = malloc((size_t)n * elem);
+    for (int64_t i = 0; x && i < n; i++)
+        if (elem == sizeof(float))
+            ((float *)x)[i] = (float)rnd();
+        else
+            ((double *)x)[i] = rnd();
+    return x;
+}
+
 static void report(const char *what, const char *type, double diff, double scale, double tol)
 {
     double rel = diff / (scale > 0 ? scale : 1);
@@ -540,12 +552,8 @@ static void maxpool_grad_exact(void)
                                             { 40, 2, 1000 } };                                     \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
             int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
-            T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                      \
+            T *a = rnd_array(k * m, sizeof(T)), *b = rnd_array(k * n, sizeof(T));                  \
             T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                    \
-            for (int64_t i = 0; i < k * m; i++)                                                    \
-                a[i] = (T)rnd();                                                                   \
-            for (int64_t i = 0; i < k * n; i++)                                                    \
-                b[i] = (T)rnd();                                                                   \
             for (int r = 0; r < 2; r++) {                                                          \
                 exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
                 exa_k_gemm_##S(1, 1, 0, m, n, k, a, m, 0, b, n, 0, 0, c[r], n, 0);                 \
@@ -682,12 +690,8 @@ REDUCE_GEN_TESTS(float, f32, "f32", 1e-5)
     {                                                                                              \
         int64_t m = sh[0], n = sh[1], k = sh[2];                                                   \
         int ta = (int)sh[3], tb = (int)sh[4];                                                      \
-        T *a = malloc(k * m * sizeof *a), *b = malloc(k * n * sizeof *b);                          \
+        T *a = rnd_array(k * m, sizeof(T)), *b = rnd_array(k * n, sizeof(T));                      \
         T *c[2] = { malloc(m * n * sizeof(T)), malloc(m * n * sizeof(T)) };                        \
-        for (int64_t i = 0; i < k * m; i++)                                                        \
-            a[i] = (T)rnd();                                                                       \
-        for (int64_t i = 0; i < k * n; i++)                                                        \
-            b[i] = (T)rnd();                                                                       \
         for (int r = 0; r < 2; r++) {                                                              \
             exa_parallel_set_threads(r == 0 ? 1 : 3);                                              \
             exa_k_gemm_tile_##S(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, 0, c[r], n);        \
