@@ -13,7 +13,7 @@
  * (measured on bench/models): the 784-128-10 MLP (a) has 101770 weights and
  * 415 workspace reals a row (a group would need 981 rows: at its batch of
  * 100, none), 784-2048-2048-10 (d) 5.8M and 10271 (2269 rows: at 256,
- * none); their wide GEMMs already use OpenBLAS's threads well and a group
+ * none); their wide GEMMs already split well over the threads and a group
  * would read the weights again.  The PINNs (b: 8361 weights, 2733 reals a
  * row; i: 3721), the ODE net (c: 2373, 544), LeNet (e: 44426, 14428) and
  * the GRUs (f: 5034, 40960; g: 56970, 163584) get groups from
@@ -40,10 +40,6 @@
 #include <string.h>
 
 #include "exa/run.h"
-
-/* OpenBLAS's thread count (main.c declares them the same way) */
-void openblas_set_num_threads(int n);
-int openblas_get_num_threads(void);
 
 int64_t exa_batch_groups_min_rows(int64_t nweights, double reals_per_sample)
 {
@@ -229,16 +225,10 @@ void exa_batch_groups_run(ExaBatchGroups *bg, const ExaGroupCall *c, int groups)
             bg->grads = p, bg->grads_cap = need;
         }
     }
-    /* one OpenBLAS thread per group for the whole call: its thread count is
-     * global, and groups running at once must not change it under each
-     * other (exa_k_gemm leaves it alone when it is 1) */
-    int blas = openblas_get_num_threads();
-    if (blas > 1)
-        openblas_set_num_threads(1);
+    /* exa_parallel_threads() is 1 inside a group's task, so its products
+     * run on that task's thread (OpenBLAS is held at one: kernels.c) */
     GroupJob job = { bg, c, groups };
     exa_parallel_for(groups, group_task, &job);
-    if (blas > 1)
-        openblas_set_num_threads(blas);
     if (!c->grad || groups < 2)
         return;
     SumJob s = { .bg = bg, .c = c, .groups = groups };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "exa/gpu_train.h"
+#include "exa/kernels.h"
 #include "exa/parallel.h"
 #include "exa/run.h"
 
@@ -16,7 +17,6 @@ extern const char exa_program[];
 extern const ExaFunction exa_functions[];
 
 /* OpenBLAS's own calls, declared here to keep cblas.h out of this file. */
-void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
 
 int main(int argc, char **argv)
@@ -55,11 +55,11 @@ int main(int argc, char **argv)
         free(r);
         return 0;
     }
-    /* --threads sets OpenBLAS's threads and exa's own kernels'; without it
-     * both use OpenBLAS's default (OPENBLAS_NUM_THREADS, else every core) */
-    if (r->opt.threads > 0)
-        openblas_set_num_threads(r->opt.threads);
-    exa_parallel_set_threads(openblas_get_num_threads());
+    /* --threads sets exa's threads; without it, OpenBLAS's default
+     * (OPENBLAS_NUM_THREADS, else a thread a core).  OpenBLAS itself runs on
+     * one: exa splits the products it gives it (kernels.c says why). */
+    exa_parallel_set_threads(r->opt.threads > 0 ? r->opt.threads : openblas_get_num_threads());
+    exa_k_blas_hold_one();
     if (exa_comm_init(&argc, &argv, 600, &r->world) != 0)
         return 1;
     r->world.seconds = &r->comm_seconds;

@@ -25,6 +25,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* OpenBLAS's pthread server (0.3.x, driver/others/blas_server.c): a worker
+ * that starts, or finishes a job, spins in sched_yield for
+ * OPENBLAS_THREAD_TIMEOUT (2^28 TSC cycles, about 0.1 s) before it sleeps.
+ * Next to exa's own pool that spin takes a core: bench (f), a GRU whose
+ * products all run in exa's kernels, ran at 0.97-1.43e4 samples/s on two
+ * threads with it and 2.1-2.9e4 with OPENBLAS_THREAD_TIMEOUT=4, because the
+ * worker OpenBLAS starts when it loads (OPENBLAS_NUM_THREADS, else a thread a
+ * core) spun through most of the run.  The environment variable is read
+ * when the library loads, before main, so libexa cannot set it; instead it
+ * holds OpenBLAS at one thread, splits large products over its own pool
+ * (exa_k_blas_gemm) and stops OpenBLAS's workers.  blas_thread_shutdown_ is
+ * OpenBLAS's own (its fork handler calls it; OpenBLAS starts the workers
+ * again when a call wants more than one thread, which libexa never makes).
+ * Weak, because OpenBLAS built with OpenMP has no such server. */
+int blas_thread_shutdown_(void) __attribute__((weak));
+
+void exa_k_blas_hold_one(void)
+{
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
 #ifdef EXA_K_VEC
 /* Whether to run the x86-64-v3 code: the CPU has AVX2 and FMA, and
  * EXA_KERNELS_BASELINE is unset, 0 or avx2 (tests set it to run the

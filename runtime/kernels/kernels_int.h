@@ -30,9 +30,10 @@
 #endif
 #define EXA_K_INLINE static inline __attribute__((always_inline))
 
-/* Products with fewer outputs than this run OpenBLAS on one thread
- * (exa_k_gemm in kernels_t.c says why). */
-enum { EXA_K_GEMM_THREADED_MIN = 256 };
+/* Products of fewer multiply-adds than this run on one thread when they go
+ * to OpenBLAS (exa_k_blas_gemm in kernels_t.c): OpenBLAS's own threshold for
+ * threading a GEMM (65536 x GEMM_MULTITHREAD_THRESHOLD 4, interface/gemm.c). */
+enum { EXA_K_GEMM_SPLIT_MIN = 1 << 18 };
 
 #ifdef EXA_K_VEC
 /* kernels.c: whether to run the x86-64-v3 code (AVX2, FMA), the x86-64-v4

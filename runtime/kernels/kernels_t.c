@@ -10,6 +10,60 @@
 static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
                                int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc);
 
+/* A product split over exa's threads (exa_k_blas_gemm): task t computes
+ * C's rows [t block, (t + 1) block), or those columns when by_rows is 0. */
+typedef struct {
+    int ta, tb, by_rows;
+    int64_t m, n, k, block;
+    real alpha, beta;
+    const real *a, *b;
+    real *c;
+    int64_t lda, ldb, ldc;
+} FN(BlasJob);
+
+static void FN(blas_part)(void *ctx, int64_t task, int worker)
+{
+    (void)worker;
+    const FN(BlasJob) *j = ctx;
+    int64_t lo = task * j->block, dim = j->by_rows ? j->m : j->n;
+    int64_t len = dim - lo < j->block ? dim - lo : j->block;
+    const real *a = j->a, *b = j->b;
+    real *c = j->c;
+    if (j->by_rows) /* rows lo.. of op(A) and of C */
+        a += j->ta ? lo : lo * j->lda, c += lo * j->ldc;
+    else /* columns lo.. of op(B) and of C */
+        b += j->tb ? lo * j->ldb : lo, c += lo;
+    int64_t m = j->by_rows ? len : j->m, n = j->by_rows ? j->n : len;
+    GEMM(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)m,
+         (int)n, (int)j->k, j->alpha, a, (int)(j->lda > 0 ? j->lda : 1), b, (int)(j->ldb > 0 ? j->ldb : 1),
+         j->beta, c, (int)(j->ldc > 0 ? j->ldc : 1));
+}
+
+/* C = alpha op(A) op(B) + beta C by OpenBLAS, which libexa holds at one
+ * thread (exa_k_blas_hold_one says why).  A product of at least
+ * EXA_K_GEMM_SPLIT_MIN multiply-adds is split over exa's threads instead:
+ * C's rows (or its columns, where it has more) in blocks of whole 16s, one
+ * single-threaded OpenBLAS call a block, as OpenBLAS would split it over its
+ * own threads.  Each element of C sums over k alike in every split, so the
+ * result does not depend on --threads (checked by cg_kernels). */
+void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
+                         int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
+{
+    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k, .alpha = alpha,
+                      .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc };
+    int threads = exa_parallel_threads();
+    int64_t dim = j.by_rows ? m : n;
+    /* dim < 32: blocks of 16 would leave a part too thin to pay for its
+     * hand-over (an 8x8 weight gradient over 5000 samples in bench (c)) */
+    if (threads < 2 || m * n * k < EXA_K_GEMM_SPLIT_MIN || dim < 32) {
+        j.block = dim;
+        FN(blas_part)(&j, 0, 0);
+        return;
+    }
+    j.block = ((dim + threads - 1) / threads + 15) / 16 * 16;
+    exa_parallel_for((dim + j.block - 1) / j.block, FN(blas_part), &j);
+}
+
 /* C_i [m, n] = op(A_i) [m, k] op(B_i) [k, n] + beta C_i; summed into one C
  * when sc == 0 (a weight gradient over the batch). */
 void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
@@ -18,28 +72,12 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
 {
     if (m == 0 || n == 0)
         return;
-    /* OpenBLAS splits C over its threads; a C of a few dozen elements (an
-     * 8x8 weight gradient over 5000 samples, 23% of bench (c)'s step) gains
-     * nothing and pays OpenBLAS's hand-over to its thread: c ran 10% faster
-     * with OpenBLAS held at one thread, while the PINNs' 40x40 products gain
-     * from two.  So products of fewer than EXA_K_GEMM_THREADED_MIN outputs
-     * run on this thread alone.  openblas_set_num_threads is global: batch
-     * groups (core/batch_groups.c), which call this from several threads at
-     * once, hold OpenBLAS at one thread for their whole call, so threads is
-     * 1 there and no worker toggles it. */
-    int threads = (int64_t)m * n < EXA_K_GEMM_THREADED_MIN ? openblas_get_num_threads() : 1;
-    if (threads > 1) /* a store, lowering or restoring: OpenBLAS keeps its threads */
-        openblas_set_num_threads(1);
     for (int64_t i = 0; i < count; i++) {
         real bi = sc == 0 && i > 0 ? 1 : beta;
         if (FN(gemm_narrow_try)(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc))
             continue; /* kernels_vec_t.c: measured faster than OpenBLAS for its shapes */
-        GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-             (int)m, (int)n, (int)k, 1, a + i * sa, (int)(lda > 0 ? lda : 1), b + i * sb,
-             (int)(ldb > 0 ? ldb : 1), bi, c + i * sc, (int)(ldc > 0 ? ldc : 1));
+        FN(exa_k_blas_gemm)(ta, tb, m, n, k, 1, a + i * sa, lda, b + i * sb, ldb, bi, c + i * sc, ldc);
     }
-    if (threads > 1)
-        openblas_set_num_threads(threads);
 }
 
 void FN(exa_k_gemm_ref)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,

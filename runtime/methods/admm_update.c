@@ -5,11 +5,11 @@
  * keeps the best iterate it saw (so the z_L-subproblem never gets worse; the
  * reference's step 4 exceeds 1/Lipschitz of the softmax and may oscillate).
  * The variables and the objective are described in admm.h. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "admm.h"
+#include "exa/kernels.h"
 
 enum { BACKTRACK_MAX = 64, FISTA_MAX = 500 };
 
@@ -33,8 +33,7 @@ static double sumsq(const double *x, int64_t n)
 static void affine(const AdmmCtx *c, const double *W, const double *b, const double *p, int64_t n, int64_t m,
                    double *out)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->N, (int)m, (int)n, 1.0, p, (int)n, W, (int)n,
-                0.0, out, (int)m);
+    exa_k_blas_gemm_f64(0, 1, c->N, m, n, 1.0, p, n, W, n, 0.0, out, m);
     for (int64_t i = 0; i < c->N; i++)
         for (int64_t j = 0; j < m; j++)
             out[i * m + j] += b[j];
@@ -116,8 +115,7 @@ void admm_update_p(AdmmCtx *c, AdmmLayer *l, const double *qprev, const double *
     double f0 = admm_obj_p(c, l, l->p, qprev, uprev);
     for (int64_t i = 0; i < c->N * m; i++) /* a - z */
         c->a[i] -= l->z[i];
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->N, (int)n, (int)m, c->nu, c->a, (int)m, l->W,
-                (int)n, 0.0, c->g, (int)n);
+    exa_k_blas_gemm_f64(0, 0, c->N, n, m, c->nu, c->a, m, l->W, n, 0.0, c->g, n);
     for (int64_t i = 0; i < np; i++)
         c->g[i] += uprev[i] + c->rho * (l->p[i] - qprev[i]);
     double gg = sumsq(c->g, np), t = 10;
@@ -140,8 +138,7 @@ void admm_update_W(AdmmCtx *c, AdmmLayer *l)
     double f0 = admm_obj_fit(c, l);
     for (int64_t i = 0; i < c->N * m; i++)
         c->a[i] -= l->z[i];
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)c->N, c->nu, c->a, (int)m, l->p,
-                (int)n, 0.0, c->gw, (int)n);
+    exa_k_blas_gemm_f64(1, 0, m, n, c->N, c->nu, c->a, m, l->p, n, 0.0, c->gw, n);
     double gg = sumsq(c->gw, nw), alpha = 10;
     for (int k = 0; k < BACKTRACK_MAX; k++, alpha *= 2) {
         for (int64_t i = 0; i < nw; i++)

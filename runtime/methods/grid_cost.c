@@ -26,7 +26,6 @@
  * The elementwise work (relu, softmax, packing, the optimiser) is not
  * counted: at the sizes of interest the products and messages dominate.
  * docs/results/grid.md compares these predictions with measured steps. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +228,7 @@ typedef struct Probe {
 static void gemm_probe(void *ctx)
 {
     Probe *q = ctx;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)q->m, (int)q->b, (int)q->n, 1.0, q->x, (int)q->n,
-                q->y, (int)q->b, 0.0, q->z, (int)q->b);
+    exa_k_blas_gemm_f64(0, 0, q->m, q->b, q->n, 1.0, q->x, q->n, q->y, q->b, 0.0, q->z, q->b);
 }
 
 static void conv_probe(void *ctx)

@@ -53,12 +53,12 @@
  * EXA_TEST_DROP=bn_allreduce batch norm's sums of its statistics over the
  * rows and the grid's columns: the negative controls of the exactness tests,
  * which must then fail. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exa/kernels.h"
 #include "neurons.h"
 
 static void lay_counts(const NLayer *y, int64_t scale, int P, int *cnt, int *dsp)
@@ -229,8 +229,7 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
                 Z[j * B + i] = bj;
         }
         if (c > 0)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)B, (int)y->n, 1.0, W, (int)y->n,
-                        N->act[l], (int)B, 1.0, Z, (int)B);
+            exa_k_blas_gemm_f64(0, 0, c, B, y->n, 1.0, W, y->n, N->act[l], B, 1.0, Z, B);
         if (y->bn)
             bn_dense_forward(N, &N->lay[l], theta, Z, B);
         for (int64_t i = 0; i < c * B; i++)
@@ -259,8 +258,8 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         if (y->bn)
             bn_dense_backward(N, &N->lay[l], theta, N->dz, B);
         if (c > 0) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)y->n, (int)B, 1.0, N->dz, (int)B,
-                        N->act[l], (int)B, 0.0, N->g + y->w + lo * y->n, (int)y->n);
+            exa_k_blas_gemm_f64(0, 1, c, y->n, B, 1.0, N->dz, B, N->act[l], B, 0.0, N->g + y->w + lo * y->n,
+                                y->n);
             for (int64_t j = 0; j < c; j++) {
                 double s = 0;
                 for (int64_t i = 0; i < B; i++)
@@ -275,8 +274,7 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         for (int64_t i = 0; i < c * y->n; i++)
             W[i] = exa_get(r, theta, y->w + lo * y->n + i);
         if (c > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)y->n, (int)B, (int)c, 1.0, W, (int)y->n,
-                        N->dz, (int)B, 0.0, N->part, (int)B);
+            exa_k_blas_gemm_f64(1, 0, y->n, B, c, 1.0, W, y->n, N->dz, B, 0.0, N->part, B);
         else
             memset(N->part, 0, (size_t)(y->n * B) * sizeof *N->part);
         if (l == 0) { /* into the convolutional front */

@@ -822,30 +822,63 @@ static void slices(void)
     }
 }
 
-void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
 
-/* exa_k_gemm holds OpenBLAS at one thread for a product of few outputs
- * (7x3, on OpenBLAS's path: too few rows for the narrow kernel) and gives
- * OpenBLAS its thread count back afterwards; a wide one leaves it alone. */
-static void gemm_blas_threads(void)
-{
-    int before = openblas_get_num_threads();
-    openblas_set_num_threads(2);
-    int64_t shape[2][3] = { { 7, 3, 5 }, { 40, 40, 300 } };
-    for (int e = 0; e < 2; e++) {
-        int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];
-        float *a = calloc((size_t)(m * k), sizeof *a), *b = calloc((size_t)(k * n), sizeof *b);
-        float *c = calloc((size_t)(m * n), sizeof *c);
-        exa_k_gemm_f32(1, 0, 0, m, n, k, a, k, 0, b, n, 0, 0, c, n, 0);
-        int threads = openblas_get_num_threads();
-        printf("%s gemm %dx%dx%d leaves OpenBLAS at %d threads (2 before)\n", threads == 2 ? "ok  " : "FAIL",
-               (int)m, (int)n, (int)k, threads);
-        failed += threads != 2;
-        openblas_set_num_threads(2);
-        free(a), free(b), free(c);
+/* exa_k_blas_gemm: OpenBLAS held at one thread (exa_k_blas_hold_one), a
+ * large product split over exa's threads by C's rows (130x70x40: blocks of
+ * 48, 48, 34 at 3 threads) or columns (50x300x20, both transposed: 112,
+ * 112, 76) gives the same bits as on one thread, and both match the
+ * reference; one at the threshold (64^3 = 2^18, A^T) and one below it. */
+#define BLAS_SPLIT_TESTS(T, S, TYPE, TOL)                                                          \
+    static void blas_split_##S(void)                                                               \
+    {                                                                                              \
+        static const int64_t shape[][5] = { { 130, 70, 40, 0, 0 }, { 50, 300, 20, 1, 1 },          \
+                                            { 64, 64, 64, 1, 0 }, { 30, 20, 10, 0, 1 } };          \
+        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
+            int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
+            int ta = (int)shape[e][3], tb = (int)shape[e][4];                                      \
+            T *a = rnd_array(m * k, sizeof(T)), *b = rnd_array(k * n, sizeof(T));                  \
+            T *c0 = rnd_array(m * n, sizeof(T)), *c[3];                                            \
+            for (int r = 0; r < 3; r++) {                                                          \
+                c[r] = malloc((size_t)(m * n) * sizeof(T));                                        \
+                memcpy(c[r], c0, (size_t)(m * n) * sizeof(T));                                     \
+            }                                                                                      \
+            for (int r = 0; r < 2; r++) {                                                          \
+                exa_parallel_set_threads(r == 0 ? 1 : 3);                                          \
+                exa_k_blas_gemm_##S(ta, tb, m, n, k, (T)0.75, a, ta ? m : k, b, tb ? k : n,        \
+                                    (T)0.5, c[r], n);                                              \
+            }                                                                                      \
+            exa_parallel_set_threads(1);                                                           \
+            exa_k_gemm_ref_##S(1, ta, tb, m, n, k, a, ta ? m : k, 0, b, tb ? k : n, 0, 0, c[2], n, 0); \
+            double d = 0, sz = 0;                                                                  \
+            for (int64_t i = 0; i < m * n; i++) {                                                  \
+                double want = 0.75 * (double)c[2][i] + 0.5 * (double)c0[i];                        \
+                d = fmax(d, fabs((double)c[1][i] - want)), sz = fmax(sz, fabs(want));              \
+            }                                                                                      \
+            int same = memcmp(c[0], c[1], (size_t)(m * n) * sizeof(T)) == 0;                       \
+            char what[64];                                                                         \
+            snprintf(what, sizeof what, "blas_gemm %dx%dx%d %c%c, 3 threads", (int)m, (int)n,      \
+                     (int)k, ta ? 't' : 'n', tb ? 't' : 'n');                                      \
+            report(what, TYPE, d, sz, TOL);                                                        \
+            printf("%s %s %s: bits %s 1 thread's\n", same ? "ok  " : "FAIL", what, TYPE,           \
+                   same ? "equal" : "differ from");                                                \
+            failed += !same;                                                                       \
+            free(a), free(b), free(c0), free(c[0]), free(c[1]), free(c[2]);                        \
+        }                                                                                          \
     }
-    openblas_set_num_threads(before);
+BLAS_SPLIT_TESTS(float, f32, "f32", 1e-5)
+BLAS_SPLIT_TESTS(double, f64, "f64", 1e-13)
+
+/* exa_k_blas_hold_one leaves OpenBLAS at one thread; the split products
+ * above then run on exa's threads only. */
+static void blas_hold_one(void)
+{
+    exa_k_blas_hold_one();
+    int threads = openblas_get_num_threads();
+    printf("%s exa_k_blas_hold_one: OpenBLAS at %d thread(s)\n", threads == 1 ? "ok  " : "FAIL", threads);
+    failed += threads != 1;
+    blas_split_f32();
+    blas_split_f64();
 }
 
 /* EXA_GEMM: openblas, exa, unset and empty accepted; anything else refused
@@ -876,7 +909,7 @@ int main(void)
 {
     gemm_env();
     slices();
-    gemm_blas_threads();
+    blas_hold_one();
     conv_batch();
     dconv_f64();
     dconv_f32();

@@ -14,9 +14,8 @@
  * Results do not depend on --threads: G comes from the row count and the
  * model alone (exa_batch_groups_plan), the groups' rows are fixed by G, and
  * their gradients are summed in one fixed order; at one thread the groups
- * run one after another.  OpenBLAS is held at one thread for the whole
- * grouped call (its thread count is a global setting; exa_k_gemm then never
- * changes it from a worker). */
+ * run one after another.  A group's products run on its task's thread
+ * (exa_parallel_threads() is 1 there, and OpenBLAS is held at one thread). */
 #ifndef EXA_BATCH_GROUPS_H
 #define EXA_BATCH_GROUPS_H
 

@@ -96,6 +96,12 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
                             int64_t k, const real *a, int64_t lda, int64_t sa,          \
                             const real *b, int64_t ldb, int64_t sb, real beta, real *c, \
                             int64_t ldc, int64_t sc);                                   \
+    /* C = alpha op(A) op(B) + beta C by OpenBLAS (held at one thread), split over     \
+     * exa's threads where it is large; exa_k_gemm's path for the shapes exa's own      \
+     * kernels leave, and the methods' products. */                                    \
+    void exa_k_blas_gemm_##S(int ta, int tb, int64_t m, int64_t n, int64_t k,           \
+                             real alpha, const real *a, int64_t lda, const real *b,     \
+                             int64_t ldb, real beta, real *c, int64_t ldc);             \
     /* One product by exa's register-tiled kernel whatever exa_k_gemm's rule            \
      * picks (tests, bench/gemm_peak.c): 1 when computed, 0 where the CPU has no        \
      * AVX2 and FMA (or EXA_KERNELS_BASELINE stops them) or out of memory. */          \
@@ -201,6 +207,13 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
     /* y [n] = value (FILL, stored scalars); basis: y [n] = 0 with 1 at k */             \
     void exa_k_fill_##S(int64_t n, real value, real *y);                                \
     void exa_k_basis_##S(int64_t n, int64_t k, real *y);
+
+/* Holds OpenBLAS at one thread for the rest of the process and stops the
+ * worker threads it started when it loaded: exa splits the products it gives
+ * OpenBLAS over its own threads (exa_k_blas_gemm; kernels.c says why).  Called
+ * once where a run starts, after --threads is read; openblas_set_num_threads
+ * must not be called after it (it would start the workers again). */
+void exa_k_blas_hold_one(void);
 
 /* 0, or -1 with err set when EXA_GEMM is set to something other than
  * openblas or exa (kernels.c says what it chooses); checked where a run

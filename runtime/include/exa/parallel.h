@@ -1,9 +1,9 @@
 /* parallel.h - the threads libexa's own kernels share a loop across.
  *
- * OpenBLAS threads its GEMMs itself; the work exa does itself (generated
- * fused loops, row-wise kernels, direct convolutions, the narrow GEMM, the
- * optimiser steps) splits its rows over this pool.  `./train --threads N`
- * sets both.  The pool is a fixed set of worker threads, started on first
+ * All of exa's work splits its rows over this pool: generated fused loops,
+ * row-wise kernels, direct convolutions, exa's GEMMs, the optimiser steps,
+ * and the products it gives OpenBLAS, which it holds at one thread
+ * (exa_k_blas_gemm, exa_k_blas_hold_one).  `./train --threads N` sets it.  The pool is a fixed set of worker threads, started on first
  * use and kept: between loops a worker watches for the next one for
  * EXA_PARALLEL_SPIN_NS (yielding its core to any thread that wants it), then
  * sleeps on a condition variable, so back-to-back loops cost no wake-up and
