@@ -656,8 +656,13 @@ static int GN(gemm_tile)(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
         GN(mt_pack_b)(&job, npan - 1, 1);
     /* By panels where that makes more than one task; else (one thread, or
      * a single panel) by rows after the pack.  Either way each element of C
-     * is one tile's sum in the same order. */
-    if (exa_parallel_chunk(npan, 2 * m * k * MT_NR) < npan)
+     * is one tile's sum in the same order.  A product of fewer than
+     * EXA_K_GEMM_SPLIT_MIN multiply-adds stays on this thread: its halves
+     * cost more in cross-core reads and hand-over than they save (a's
+     * 100x128x10 took 2.9 us on one thread, 6.0 us split over two). */
+    if (m * n * k < EXA_K_GEMM_SPLIT_MIN)
+        GN(mt_panels)(&job, 0, npan);
+    else if (exa_parallel_chunk(npan, 2 * m * k * MT_NR) < npan)
         exa_parallel_range(npan, 2 * m * k * MT_NR, GN(mt_panels), &job);
     else {
         if (!direct)
