@@ -115,7 +115,7 @@ static void usage(const ExaProgram *p, const char *argv0)
            "                      file argument of a source with several, e.g. train.labels)\n"
            "  --limit N           train on the first N samples only\n"
            "  --eval-limit N      evaluate on the first N validation samples only\n"
-           "  --threads N         threads per rank, 1 to 64 (OpenBLAS's and exa's kernels)\n"
+           "  --threads N         threads per rank, 1 to 64 (every kernel, GEMMs included)\n"
            "  --checkpoint DIR    write DIR/checkpoint.exa after every epoch\n"
            "  --resume            continue from DIR/checkpoint.exa\n"
            "  --log FILE          one JSON line per epoch\n"
