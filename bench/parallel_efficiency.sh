@@ -24,8 +24,8 @@
 # another process costs a 2-rank epoch (whose ranks wait on each other every
 # step) 10% or more while a 1-rank epoch loses nothing (its idle second core
 # takes the intruder).  Best of 3 such epochs gave the MLP's 2 ranks
-# 1.43x-1.70x of 1 rank on the same build (19:33 and 21:16); best of 9 is
-# what the ratio is on a quiet machine, both sides treated alike.  The load (uptime) is printed
+# 1.43x-1.70x of 1 rank on the same build (19:33 and 21:16); the best of 9
+# (both sides alike) is less at the mercy of one slice.  The load (uptime) is printed
 # before and after: numbers taken under a load above the core count measure
 # the other processes as much as exa.
 # One BLAS thread per rank (OMP/OPENBLAS_NUM_THREADS=1, --threads 1);
