@@ -77,6 +77,22 @@ typedef struct StepJob {
     const void *g, *g1; /* the gradient, or with g1 (SGD) the sum of the two, added in their type */
 } StepJob;
 
+/* Whether the weight decay's term may be left out of the momentum-free
+ * update: a decay of +0 adds wd * x = +-0 to the gradient's term t, which
+ * changes t only where t is -0 (to +0, for x >= +0), and x - lr * (+-0) is
+ * then x either way (+0 - +0 and +0 - -0 are both +0): the same bits for
+ * every finite x (an infinite x, which 0 * x makes NaN, stays infinite).
+ * A decay of -0 would turn -0 - lr * -0 into -0 instead of +0: kept.  In
+ * f32 the term was a conversion, a multiply and an add in double of the
+ * ~1 cycle per coordinate the step's double arithmetic costs: the
+ * 784-128-10 MLP's step, best of 3000 with its vectors in cache, 30.1 ->
+ * 25.0 us over all 101770 coordinates (1 rank), 15.6 -> 12.9 us adding the
+ * two parts of a half (2 ranks, sum2). */
+static int no_decay(const ExaSgdConfig *c)
+{
+    return c->weight_decay == 0 && !signbit(c->weight_decay);
+}
+
 STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
@@ -84,7 +100,13 @@ STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
     double *restrict x = (double *)j->x + lo, *restrict buf = j->buf ? (double *)j->buf + lo : NULL;
     const double *restrict g = (const double *)j->g + lo, *restrict g1 = j->g1 ? (const double *)j->g1 + lo : NULL;
     const double gs = j->gs;
-    if (!buf && g1)
+    if (!buf && no_decay(&cfg) && g1) /* the weight decay's term dropped: no_decay */
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]));
+    else if (!buf && no_decay(&cfg))
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] - cfg.lr * (gs * g[i]);
+    else if (!buf && g1)
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]) + cfg.weight_decay * x[i]);
     else if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
@@ -105,7 +127,16 @@ STEP_CLONES static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
     float *restrict x = (float *)j->x + lo, *restrict buf = j->buf ? (float *)j->buf + lo : NULL;
     const float *restrict g = (const float *)j->g + lo, *restrict g1 = j->g1 ? (const float *)j->g1 + lo : NULL;
     const double gs = j->gs;
-    if (!buf && g1) {
+    if (!buf && no_decay(&cfg)) { /* the weight decay's term dropped: no_decay */
+        if (g1)
+            for (int64_t i = 0; i < n; i++) {
+                float gi = g[i] + g1[i];
+                x[i] = (float)(x[i] - cfg.lr * (gs * gi));
+            }
+        else
+            for (int64_t i = 0; i < n; i++)
+                x[i] = (float)(x[i] - cfg.lr * (gs * g[i]));
+    } else if (!buf && g1) {
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] + g1[i];
             x[i] = (float)(x[i] - cfg.lr * (gs * gi + cfg.weight_decay * (double)x[i]));

@@ -5,9 +5,12 @@
  * within a stated number of iterations; SGD's L2 weight decay with Nesterov
  * momentum, AdamW's decoupled and Adam's L2 decay against hand-computed
  * steps; the scaled steps against the plain step on a scaled gradient, the
- * step on two parts against the step on their sum. */
+ * step on two parts against the step on their sum; the momentum-free step
+ * without weight decay against the update with its +0 term written out, bit
+ * for bit, signed zeros included. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "exa/optim.h"
@@ -385,6 +388,50 @@ static void sum2_steps(void)
         }
 }
 
+/* SGD without momentum and a weight decay of +0 leaves the decay's term
+ * out of its update (optim.c, no_decay): bit for bit the update with the
+ * term (x - lr (gs g + 0 x), computed here in double as the step does),
+ * signed zeros included, for the plain, scaled and two-part steps in both
+ * precisions; a decay of -0, which would change -0 to +0, keeps its term. */
+static void zero_decay_steps(void)
+{
+    enum { N = 64 };
+    static const double zx[] = { 0.0, -0.0, 0.75, -1.5 }, zg[] = { 0.0, -0.0, 0.25, -2.0 };
+    for (int neg = 0; neg < 2; neg++)
+        for (int two = 0; two < 2; two++)
+            for (int f64 = 0; f64 < 2; f64++) {
+                volatile double wd = neg ? -0.0 : 0.0; /* not folded: the term as the step had it */
+                double x64[N], g64[N], h64[N], want64[N], gs = two ? 0.5 : 1;
+                float x32[N], g32[N], h32[N], want32[N];
+                for (int i = 0; i < N; i++) {
+                    /* every pair of signed zeros and values, then mixed values */
+                    x64[i] = i < 16 ? zx[i % 4] : sin(0.37 * i);
+                    g64[i] = i < 16 ? zg[i / 4] : cos(1.3 * i);
+                    h64[i] = i < 16 ? (i / 4 == 1 ? -0.0 : 0.0) : sin(2.1 * i) / 3;
+                    x32[i] = (float)x64[i], g32[i] = (float)g64[i], h32[i] = (float)h64[i];
+                    double d = two ? g64[i] + h64[i] : g64[i];
+                    want64[i] = x64[i] - 0.1 * (gs * d + wd * x64[i]);
+                    float f = two ? g32[i] + h32[i] : g32[i];
+                    want32[i] = (float)(x32[i] - 0.1 * (gs * f + wd * (double)x32[i]));
+                }
+                ExaSgd s;
+                CHECK(exa_sgd_init(&s, (ExaSgdConfig){ .lr = 0.1, .weight_decay = wd }, N, f64) == 0);
+                if (f64 && two)
+                    exa_sgd_step_sum2_scaled_f64(&s, x64, g64, h64, gs);
+                else if (f64)
+                    exa_sgd_step_f64(&s, x64, g64);
+                else if (two)
+                    exa_sgd_step_sum2_scaled_f32(&s, x32, g32, h32, gs);
+                else
+                    exa_sgd_step_f32(&s, x32, g32);
+                CHECK(f64 ? !memcmp(x64, want64, sizeof x64) : !memcmp(x32, want32, sizeof x32));
+                /* the case that tells them apart is in: x = g = -0 gives +0
+                 * with the +0 term, -0 with the -0 one, +0 without a term */
+                CHECK(!!signbit(f64 ? x64[5] : x32[5]) == neg);
+                exa_sgd_free(&s);
+            }
+}
+
 int main(void)
 {
     sgd_by_hand();
@@ -396,5 +443,6 @@ int main(void)
     trust_rules();
     scaled_steps();
     sum2_steps();
+    zero_decay_steps();
     CHECK_DONE();
 }
