@@ -33,9 +33,14 @@
 # configuration (torch's set_num_threads does not reach OpenBLAS, so the two
 # are set apart).  OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are UNSET for
 # both sides (bench/common.sh: some machines here set them, halving sgemm).
-# exa's samples/s is its own per-epoch measurement (epoch 2, after warm-up), a
-# full step including gathering the batch; PyTorch's is timed over
-# EXA_BENCH_SECONDS (default 2) of steps on tensors already in memory.
+# exa's samples/s is the samples of every epoch after the first (the
+# warm-up) over their seconds, from its own per-epoch log: full steps
+# including gathering the batch; each model runs enough epochs for about a
+# second of them at one thread (b, c and i train one step an epoch: until
+# session 7 only epoch 2 was timed, a single step of a few milliseconds
+# right after start-up, which measured how the machine wakes its second
+# core more than the step).  PyTorch's is timed over EXA_BENCH_SECONDS
+# (default 2) of steps on tensors already in memory, after 3 warm-up steps.
 # EXA_BENCH_ROUNDS (default 3) sets how many alternating rounds each side's
 # best is taken from; EXA_BENCH_MODELS (default "a b c d e f g h i") which
 # models run.  The GRUs train on random sequences (bench/gru_data.py).
@@ -48,15 +53,15 @@ want=${EXA_BENCH_MODELS:-a b c d e f g h i}
 
 # model letter, file, PyTorch's model, extra flags limiting the run (whole
 # epochs are measured)
-all="a a_mlp a --limit=12000
-b b_pinn b
-c c_peaks c
+all="a a_mlp a --limit=12000 --epochs=25
+b b_pinn b --epochs=250
+c c_peaks c --epochs=350
 d d_wide d --limit=5120
-e e_lenet e --limit=6000
-f f_gru32 f --limit=500
-g g_gru128 g --limit=200
-h h_gru128_stacked g --limit=200
-i i_poisson i"
+e e_lenet e --limit=6000 --epochs=8
+f f_gru32 f --limit=500 --epochs=30
+g g_gru128 g --limit=200 --epochs=12
+h h_gru128_stacked g --limit=200 --epochs=12
+i i_poisson i --epochs=200"
 models=$(echo "$all" | while read -r m rest; do
     case " $want " in *" $m "*) echo "$m $rest" ;; esac
 done)
@@ -116,6 +121,13 @@ gemms_us() {
 # layers 2 and 3 2*MACs
 d_flops=$(awk 'BEGIN { m = 784*2048 + 2048*2048 + 2048*10; print 2*m + 2*m + 2*(2048*2048 + 2048*10) }')
 
+# samples/s of a run's epochs after the first, from its --log (one JSON
+# object an epoch): their samples (samples_per_s x seconds) over their seconds
+epochs_rate() {
+    sed -n 's/.*"epoch":\([0-9]*\).*"seconds":\([0-9.e+-]*\),"samples_per_s":\([0-9.e+-]*\).*/\1 \2 \3/p' "$1" |
+        awk '$1 > 1 { n += $2 * $3; s += $2 } END { if (s > 0) printf "%.0f\n", n / s }'
+}
+
 # Each side runs `rounds` times, alternating, and keeps its best: on a shared
 # machine the speed of both drifts by 30% within minutes, and a ratio of two
 # single measurements taken a minute apart measured that drift.
@@ -136,7 +148,7 @@ while [ "$r" -lt "$rounds" ]; do
         echo "$models" | while read -r m _ _ extra; do
             # shellcheck disable=SC2086
             "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
-            echo "exa$t $m $(tail -n 1 "$work/$m.log" | sed 's/.*"samples_per_s":\([0-9.e+-]*\).*/\1/')"
+            echo "exa$t $m $(epochs_rate "$work/$m.log")"
         done >>"$work/best"
         case " $want " in *" d "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
         for m in a e g h; do
