@@ -31,9 +31,10 @@
  * and made c slower (measured before exa_k_gemm kept c's small products
  * on one thread; docs/results/throughput.md).  Every ~2 us (32 pauses of ~55 ns) it calls
  * sched_yield, which returns at once when nothing else wants the core and
- * hands the core over when something does (OpenBLAS's threads, which poll
- * with sched_yield between GEMMs themselves, or another process): the pool
- * never holds a core against a runnable thread for longer than that.
+ * hands the core over when something does (another process; OpenBLAS's
+ * threads did too before libexa held OpenBLAS at one thread, kernels.c):
+ * the pool never holds a core against a runnable thread for longer than
+ * that.
  *
  * A background job (exa_parallel_async) waits in its own slot, `bg`, which
  * an idle worker checks with `seq`: whoever takes the job out of the slot

@@ -100,13 +100,14 @@ STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
     double *restrict x = (double *)j->x + lo, *restrict buf = j->buf ? (double *)j->buf + lo : NULL;
     const double *restrict g = (const double *)j->g + lo, *restrict g1 = j->g1 ? (const double *)j->g1 + lo : NULL;
     const double gs = j->gs;
-    if (!buf && no_decay(&cfg) && g1) /* the weight decay's term dropped: no_decay */
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]));
-    else if (!buf && no_decay(&cfg))
-        for (int64_t i = 0; i < n; i++)
-            x[i] = x[i] - cfg.lr * (gs * g[i]);
-    else if (!buf && g1)
+    if (!buf && no_decay(&cfg)) { /* the weight decay's term dropped: no_decay */
+        if (g1)
+            for (int64_t i = 0; i < n; i++)
+                x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]));
+        else
+            for (int64_t i = 0; i < n; i++)
+                x[i] = x[i] - cfg.lr * (gs * g[i]);
+    } else if (!buf && g1)
         for (int64_t i = 0; i < n; i++)
             x[i] = x[i] - cfg.lr * (gs * (g[i] + g1[i]) + cfg.weight_decay * x[i]);
     else if (!buf) /* no momentum: sgd_one's arithmetic, written out to vectorise */
