@@ -42,25 +42,33 @@ static void FN(blas_part)(void *ctx, int64_t task, int worker)
 /* C = alpha op(A) op(B) + beta C by OpenBLAS, which libexa holds at one
  * thread (exa_k_blas_hold_one says why).  A product of at least
  * EXA_K_GEMM_SPLIT_MIN multiply-adds is split over exa's threads instead:
- * C's rows (or its columns, where it has more) in blocks of whole 16s, one
- * single-threaded OpenBLAS call a block, as OpenBLAS would split it over its
- * own threads.  Each element of C sums over k alike in every split, so the
- * result does not depend on --threads (checked by cg_kernels). */
+ * C's rows (or its columns, where it has more) in parts of whole 16s, one
+ * single-threaded OpenBLAS call a part.
+ *
+ * The parts depend on the product's shape alone, never on --threads, and
+ * one thread runs them one after another: OpenBLAS picks its kernel by the
+ * shape of each call (SkylakeX's small-matrix kernels sum over k in another
+ * order than its blocked ones), so calls of other shapes would give other
+ * bits.  Two parts at least, so that two threads share any product split;
+ * more for wide ones, each at least 128 wide, at most 8: a part re-packs
+ * the operand all parts share, which costs one thread a few percent at two
+ * parts and up to a third at eight of 100x384x128 (measured, session 8).
+ * cg_kernels checks 1 against 3 threads bit for bit. */
 void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
                          int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
     FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k, .alpha = alpha,
                       .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc };
-    int threads = exa_parallel_threads();
     int64_t dim = j.by_rows ? m : n;
-    /* dim < 32: blocks of 16 would leave a part too thin to pay for its
+    /* dim < 32: parts of 16 would leave one too thin to pay for its
      * hand-over (an 8x8 weight gradient over 5000 samples in bench (c)) */
-    if (threads < 2 || m * n * k < EXA_K_GEMM_SPLIT_MIN || dim < 32) {
+    if (m * n * k < EXA_K_GEMM_SPLIT_MIN || dim < 32) {
         j.block = dim;
         FN(blas_part)(&j, 0, 0);
         return;
     }
-    j.block = ((dim + threads - 1) / threads + 15) / 16 * 16;
+    int64_t parts = dim / 128 < 2 ? 2 : dim / 128 > 8 ? 8 : dim / 128;
+    j.block = ((dim + parts - 1) / parts + 15) / 16 * 16;
     exa_parallel_for((dim + j.block - 1) / j.block, FN(blas_part), &j);
 }
 

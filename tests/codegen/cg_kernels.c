@@ -825,15 +825,18 @@ static void slices(void)
 int openblas_get_num_threads(void);
 
 /* exa_k_blas_gemm: OpenBLAS held at one thread (exa_k_blas_hold_one), a
- * large product split over exa's threads by C's rows (130x70x40: blocks of
- * 48, 48, 34 at 3 threads) or columns (50x300x20, both transposed: 112,
- * 112, 76) gives the same bits as on one thread, and both match the
- * reference; one at the threshold (64^3 = 2^18, A^T) and one below it. */
+ * large product split over exa's threads by C's rows (130x70x40: parts of
+ * 80 and 50) or columns (50x300x20, both transposed: 160 and 140) gives the
+ * same bits as on one thread, and both match the reference; so do one at
+ * the threshold (64^3 = 2^18, A^T), one below it, and 40x40x1000 A^T, whose
+ * parts (16x40x1000 at three threads, until session 8) OpenBLAS's SkylakeX
+ * kernel sums in another order than the whole product. */
 #define BLAS_SPLIT_TESTS(T, S, TYPE, TOL)                                                          \
     static void blas_split_##S(void)                                                               \
     {                                                                                              \
         static const int64_t shape[][5] = { { 130, 70, 40, 0, 0 }, { 50, 300, 20, 1, 1 },          \
-                                            { 64, 64, 64, 1, 0 }, { 30, 20, 10, 0, 1 } };          \
+                                            { 64, 64, 64, 1, 0 }, { 30, 20, 10, 0, 1 },            \
+                                            { 40, 40, 1000, 1, 0 } };                              \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
             int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
             int ta = (int)shape[e][3], tb = (int)shape[e][4];                                      \
