@@ -4,6 +4,7 @@
  *   exac --emit=ast FILE        print the syntax tree
  *   exac --emit=shapes FILE     print every value's, stage's and parameter's shape
  *   exac --emit=ir FILE         print the graph IR of the generated functions
+ *   exac --emit=plan FILE       print the execution plan of each function (fuse.h)
  *   exac --emit=llvm FILE       print the LLVM IR (before optimisation)
  *   exac FILE -o OUT            compile to a training executable
  *   --time-passes               with any of them: seconds per pass (front/timing.h)
@@ -17,13 +18,14 @@
 
 #include "codegen_llvm.h"
 #include "codegen_cuda.h"
+#include "fuse.h"
 #include "link.h"
 #include "loader.h"
 #include "lower.h"
 #include "sema.h"
 #include "timing.h"
 
-enum Emit { EMIT_NONE, EMIT_AST, EMIT_SHAPES, EMIT_IR, EMIT_LLVM, EMIT_DESCRIPTOR };
+enum Emit { EMIT_NONE, EMIT_AST, EMIT_SHAPES, EMIT_IR, EMIT_PLAN, EMIT_LLVM, EMIT_DESCRIPTOR };
 
 typedef struct Options {
     int check;
@@ -44,6 +46,7 @@ static void usage(FILE *out)
           "       exac --emit=ast FILE         print the syntax tree\n"
           "       exac --emit=shapes FILE      print the shape of every value and parameter\n"
           "       exac --emit=ir FILE          print the graph IR of the generated functions\n"
+          "       exac --emit=plan FILE        print the CPU execution plan: loops, kernels, buffers\n"
           "       exac --emit=llvm FILE        print the generated LLVM IR\n"
           "       exac --emit=descriptor FILE  print the descriptor the executable carries\n"
           "       exac FILE -o OUTPUT          compile a training executable\n"
@@ -122,6 +125,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->emit = EMIT_SHAPES;
         } else if (strcmp(a, "--emit=ir") == 0) {
             o->emit = EMIT_IR;
+        } else if (strcmp(a, "--emit=plan") == 0) {
+            o->emit = EMIT_PLAN;
         } else if (strcmp(a, "--emit=llvm") == 0) {
             o->emit = EMIT_LLVM;
         } else if (strcmp(a, "--emit=descriptor") == 0) {
@@ -137,7 +142,7 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (strncmp(a, "--precision", 11) == 0) {
             return fail_usage("unknown precision '%s'; expected --precision=f32 or --precision=f64", a);
         } else if (strncmp(a, "--emit=", 7) == 0) {
-            return fail_usage("unknown --emit kind '%s'; expected ast, shapes, ir, llvm or descriptor", a + 7);
+            return fail_usage("unknown --emit kind '%s'; expected ast, shapes, ir, plan, llvm or descriptor", a + 7);
         } else if (strcmp(a, "--gpu-arch") == 0 || strncmp(a, "--gpu-arch=", 11) == 0) {
             if (a[10] == '\0' && i + 1 == argc)
                 return fail_usage("'%s' needs an argument", a);
@@ -217,6 +222,16 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
     if (o->emit == EMIT_IR) {
         for (int i = 0; i < low.nfuncs; i++)
             ir_dump(stdout, &low.funcs[i], i == 0 ? low.params : NULL, i == 0 ? low.nparams : 0);
+    } else if (o->emit == EMIT_PLAN) { /* as the LLVM back end plans them */
+        for (int i = 0; i < low.nfuncs && !failed; i++) {
+            FusePlan plan;
+            failed = fuse_plan_flags(&low.funcs[i], o->precision, FUSE_FLAGS_CPU, &plan, &error) != 0;
+            if (!failed) {
+                printf("func %s\n", low.funcs[i].name);
+                fuse_dump(stdout, &plan);
+                fuse_free(&plan);
+            }
+        }
     } else if (o->emit == EMIT_DESCRIPTOR) {
         fputs(low.descriptor, stdout);
     } else if (o->emit == EMIT_LLVM) {
@@ -267,7 +282,7 @@ static int compile_one(const char *path, const Options *o, Diag *d)
         timing_pass(NULL);
         if (o->emit == EMIT_SHAPES && d->errors == before)
             sema_emit_shapes(stdout, s);
-        int generates = o->emit == EMIT_IR || o->emit == EMIT_LLVM || o->emit == EMIT_DESCRIPTOR
+        int generates = o->emit == EMIT_IR || o->emit == EMIT_PLAN || o->emit == EMIT_LLVM || o->emit == EMIT_DESCRIPTOR
                         || (o->output && !o->check);
         if (generates && d->errors == before)
             generate(&p, s, o, d);
