@@ -402,6 +402,13 @@ static LLVMValueRef buffer_ptr(Cg *cg, int i)
     return cg->bufptr[i];
 }
 
+/* Where a placed value's place'th copy is: in that FUSE_JOIN's memory. */
+LLVMValueRef cg_place_ptr(Cg *cg, IrId id, int place)
+{
+    LLVMValueRef off = cg_i64(cg, fuse_place_offset(cg->p, id, place));
+    return LLVMBuildInBoundsGEP2(cg->b, cg->real, cg_ptr(cg, cg->p->info[id].place_root[place]), &off, 1, "place");
+}
+
 /* A value's memory: a view into theta or the inputs, its alias's, or its buffer. */
 LLVMValueRef cg_ptr(Cg *cg, IrId id)
 {
@@ -423,6 +430,8 @@ LLVMValueRef cg_ptr(Cg *cg, IrId id)
     } else if (fi->kind == FUSE_SLICE) { /* its source's memory at its first element */
         LLVMValueRef off = cg_i64(cg, fuse_slice_offset(cg->p, id));
         r = LLVMBuildInBoundsGEP2(B, cg->real, cg_ptr(cg, fi->root), &off, 1, "slice");
+    } else if (fi->nplace > 0) { /* in a FUSE_JOIN's memory: its first place */
+        r = cg_place_ptr(cg, id, 0);
     } else if (fi->root != id) { /* SLICE_ADD: its accumulator's memory */
         r = cg_ptr(cg, fi->root);
     } else if (fi->output >= 0) {

@@ -45,6 +45,7 @@ LLVMValueRef cg_call(Cg *cg, const char *name, LLVMTypeRef ret, LLVMValueRef *ar
 /* codegen_llvm.c */
 void cg_host_attributes(Cg *cg, LLVMValueRef fn);
 LLVMValueRef cg_ptr(Cg *cg, IrId id);
+LLVMValueRef cg_place_ptr(Cg *cg, IrId id, int place);
 LLVMValueRef cg_scalar(Cg *cg, IrId id);
 
 #endif

@@ -649,7 +649,7 @@ void cg_emit_loop(Cg *cg, const FuseGroup *g)
     if (!n.base)
         abort();
     for (int s = 0; s < n.f.ns; s++)
-        n.base[s] = cg_ptr(cg, n.f.st[s].value);
+        n.base[s] = n.f.st[s].place ? cg_place_ptr(cg, n.f.st[s].value, n.f.st[s].place) : cg_ptr(cg, n.f.st[s].value);
 
     Key k = {0};
     IrId *rt = calloc(2 * (size_t)g->n + 1, sizeof *rt);

@@ -19,6 +19,7 @@
  *      to the last step that reads it; buffers whose lifetimes overlap are
  *      kept apart, the others share memory. */
 #include "fuse.h"
+#include "fuse_int.h"
 #include "diag.h"
 
 #include "exa/kernels.h"
@@ -158,6 +159,11 @@ static int make_groups(FusePlan *p, char *sealed, char **error)
         if (fi->kind == FUSE_DEAD)
             continue;
         int arity = ir_op_arity(v->op);
+        /* FUSE_JOIN read: its writers' loops must run before v, so they
+         * take no later members (v's group included: v reads the memory) */
+        for (int k = 0; k < arity && fi->kind != FUSE_JOIN; k++)
+            if (p->info[v->in[k]].kind == FUSE_JOIN)
+                fuse_seal_writers(p, v->in[k], sealed);
         if (fi->kind == FUSE_ELEM) {
             int g = -1;
             for (int k = 0; k < arity; k++) {
@@ -180,8 +186,9 @@ static int make_groups(FusePlan *p, char *sealed, char **error)
             }
             group_add(p, g, id);
         }
-        /* a group read by a value outside it can take no later members */
-        for (int k = 0; k < arity; k++) {
+        /* a group read by a value outside it can take no later members; a
+         * FUSE_JOIN does not read its operands, they are stored in it */
+        for (int k = 0; k < arity && fi->kind != FUSE_JOIN; k++) {
             IrId u = v->in[k];
             if (p->info[u].kind == FUSE_ELEM &&
                 (fi->kind != FUSE_ELEM || p->info[u].group != fi->group))
@@ -605,7 +612,8 @@ static void slice_views(FusePlan *p)
         FuseKind src = p->info[v->in[0]].kind;
         ok[id] = p->info[id].kind == FUSE_KERNEL && !out[id] &&
                  v->shape.rank == p->v[v->in[0]].shape.rank &&
-                 (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS);
+                 (src == FUSE_VIEW || src == FUSE_KERNEL || src == FUSE_ELEM || src == FUSE_ALIAS ||
+                  (src == FUSE_JOIN && p->info[v->in[0]].nplace == 0));
     }
     /* every reader a fused loop or a view itself: readers come later, so a
      * backward sweep sees each value's readers settled before it */
@@ -705,6 +713,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         }
     }
     memset(sealed, 0, (size_t)f->n);
+    if (flags & FUSE_CONCAT_IN_PLACE)
+        fuse_join_concats(p);
 
     p->groups = xcalloc((size_t)f->n, sizeof *p->groups);
     if (make_groups(p, sealed, error) != 0)
@@ -718,7 +728,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         FuseInfo *fi = &p->info[id];
         if (fi->kind == FUSE_DEAD)
             continue;
-        if (fi->kind == FUSE_KERNEL)
+        if (fi->kind == FUSE_KERNEL || (fi->kind == FUSE_JOIN && fi->nplace == 0))
             fi->stored = 1;
         for (int k = 0; k < ir_op_arity(v->op); k++) {
             FuseInfo *ui = &p->info[v->in[k]];
@@ -771,6 +781,12 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         for (int i = 0; i < (g ? g->n : 1); i++) {
             IrId m = g ? g->member[i] : id;
             const IrValue *mv = &p->v[m];
+            for (int i = 0; i < p->info[m].nplace; i++) { /* FUSE_JOINs, from their first writer */
+                IrId r = p->info[m].place_root[i];
+                int64_t bytes = fuse_size(&p->v[r]) * elem;
+                if (p->info[r].buffer < 0)
+                    p->info[r].buffer = new_buffer(p, p->v[r].batched ? bytes : 0, p->v[r].batched ? 0 : bytes, s, r);
+            }
             if (!p->info[m].stored || p->info[m].output >= 0 || p->info[m].root != m)
                 continue;
             int64_t bytes = fuse_size(mv) * elem;
@@ -842,6 +858,10 @@ void fuse_dump(FILE *out, const FusePlan *p)
                     st->value, ir_op_name(p->v[st->value].op), p->info[st->value].put ? " put" : "");
         }
     }
+    for (IrId id = 0; id < p->n; id++) /* FUSE_CONCAT_IN_PLACE */
+        for (int i = 0; i < p->info[id].nplace; i++)
+            fprintf(out, "place %%%d %s in %%%d at %lld\n", id, ir_op_name(p->v[id].op), p->info[id].place_root[i],
+                    (long long)p->info[id].place_at[i]);
     for (int i = 0; i < p->nbuf; i++) {
         const FuseBuffer *b = &p->buf[i];
         fprintf(out, "buffer %d %%%d size %lld*B+%lld at %lld*B+%lld live %d..%d\n", i, b->value,
@@ -852,23 +872,25 @@ void fuse_dump(FILE *out, const FusePlan *p)
 /* Value u in its root's memory: the stride of each of its dims, of its
  * samples (*per_sample), and its first element (*off), composed through a
  * chain of FUSE_SLICE views (SLICEs, and RESHAPEs that drop unit dims) down
- * to a value whose memory is contiguous. */
-static void view_layout(const FusePlan *p, IrId u, int64_t *stride, int64_t *per_sample, int64_t *off)
+ * to a value whose memory is contiguous: its own, or a part of its place'th
+ * FUSE_JOIN (FuseInfo.nplace), whose samples are longer. */
+static void view_layout(const FusePlan *p, IrId u, int place, int64_t *stride, int64_t *per_sample, int64_t *off)
 {
     const IrValue *v = &p->v[u];
-    if (p->info[u].kind != FUSE_SLICE) {
+    const FuseInfo *fi = &p->info[u];
+    if (fi->kind != FUSE_SLICE) {
         int64_t acc = 1;
         for (int j = v->shape.rank - 1; j >= 0; j--) {
             stride[j] = acc;
             acc *= v->shape.dim[j];
         }
-        *per_sample = acc;
-        *off = 0;
+        *per_sample = fi->nplace > 0 ? fuse_size(&p->v[fi->place_root[place]]) : acc;
+        *off = fi->nplace > 0 ? fi->place_at[place] : 0;
         return;
     }
     const IrValue *src = &p->v[v->in[0]];
     int64_t s[IR_MAX_RANK];
-    view_layout(p, v->in[0], s, per_sample, off);
+    view_layout(p, v->in[0], 0, s, per_sample, off);
     if (v->op == IR_SLICE) { /* the same rank as its source */
         for (int j = 0; j < v->shape.rank; j++) {
             stride[j] = s[j];
@@ -882,15 +904,11 @@ static void view_layout(const FusePlan *p, IrId u, int64_t *stride, int64_t *per
     }
 }
 
-void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out)
+void fuse_place_strides(const FusePlan *p, IrId u, int place, const IrValue *space, int64_t *out)
 {
     const IrValue *v = &p->v[u];
-    if (p->info[u].kind != FUSE_SLICE) {
-        fuse_strides(&v->shape, v->batched, space, out);
-        return;
-    }
     int64_t stride[IR_MAX_RANK], per_sample, off;
-    view_layout(p, u, stride, &per_sample, &off);
+    view_layout(p, u, place, stride, &per_sample, &off);
     const IrShape *s = &v->shape;
     int k = 0;
     if (space->batched)
@@ -901,11 +919,21 @@ void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *o
     }
 }
 
-int64_t fuse_slice_offset(const FusePlan *p, IrId u)
+void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out)
+{
+    fuse_place_strides(p, u, 0, space, out);
+}
+
+int64_t fuse_place_offset(const FusePlan *p, IrId u, int place)
 {
     int64_t stride[IR_MAX_RANK], per_sample, off;
-    view_layout(p, u, stride, &per_sample, &off);
+    view_layout(p, u, place, stride, &per_sample, &off);
     return off;
+}
+
+int64_t fuse_slice_offset(const FusePlan *p, IrId u)
+{
+    return fuse_place_offset(p, u, 0);
 }
 
 void fuse_strides(const IrShape *s, int batched, const IrValue *space, int64_t *out)

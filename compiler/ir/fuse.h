@@ -4,7 +4,8 @@
  * fuse_plan cleans the function (common subexpressions merged, TRANSPOSE
  * operands of MATMUL absorbed into a GEMM transpose flag, sums of SLICE_GRADs
  * that tile a vector turned into CONCATs, other sums of SLICE_GRADs into
- * in-place SLICE_ADDs, dead values dropped), groups chains of elementwise ops
+ * in-place SLICE_ADDs, dead values dropped), on the CPU has the loops that
+ * compute a CONCAT's operands store them in its memory, groups chains of elementwise ops
  * over the same iteration space into one fused loop, turns every other op
  * into one kernel call, and gives every value that needs memory a place in
  * the workspace.  The back ends (codegen_llvm.c) only walk the plan's steps.
@@ -30,7 +31,13 @@ typedef enum FuseKind {
     FUSE_KERNEL,   /* one kernel call */
     FUSE_SLICE,    /* FUSE_SLICE_VIEWS, a SLICE read only by fused loops: no copy,
                     * they read its source's memory (root) with its strides */
+    FUSE_JOIN,     /* FUSE_CONCAT_IN_PLACE, a CONCAT whose operands are stored in its
+                    * memory by the loops computing them: no step; a buffer of its
+                    * own (stored) unless it is placed in an outer CONCAT itself */
 } FuseKind;
+
+/* How many CONCATs (FUSE_JOIN) one value may be stored in. */
+enum { FUSE_MAX_PLACES = 4 };
 
 typedef struct FuseInfo {
     FuseKind kind;
@@ -48,6 +55,15 @@ typedef struct FuseInfo {
                         * tile the tensor: it writes its slice only, 0 + g (exa_k_slice_put),
                         * with no zero-fill and no read: no other term touches that slice */
     int nuses;
+    /* FUSE_CONCAT_IN_PLACE: a loop member or FUSE_JOIN stored in the memory of
+     * nplace outermost FUSE_JOINs: place_root[i]'s samples at element
+     * place_at[i] (per sample where batched), with its natural strides.  Its
+     * root is place_root[0], where loops of other groups read it; a loop
+     * member stores its value at every place (FuseStream.place).  0: its own
+     * memory, as root says. */
+    int nplace;
+    IrId place_root[FUSE_MAX_PLACES];
+    int64_t place_at[FUSE_MAX_PLACES];
 } FuseInfo;
 
 typedef struct FuseGroup {
@@ -125,8 +141,15 @@ enum {
      * steps is T GEMMs into one buffer, not T buffers and a loop reading T
      * streams.  The back end must run OUTER_ADD in place (fuse_gemm's beta) */
     FUSE_GEMM_ACCUMULATE = 32,
+    /* a CONCAT whose operands are loop members or such CONCATs, read by
+     * nothing but CONCATs and fused loops, is FUSE_JOIN: the loops store its
+     * operands straight into its memory (FuseInfo.nplace), and a member two
+     * CONCATs hold (a stacked GRU's reset-gate gradient, in the gradients of
+     * both stacked products) is stored twice.  The back end must address
+     * placed values and store every place of a member (FuseStream.place) */
+    FUSE_CONCAT_IN_PLACE = 64,
     FUSE_FLAGS_CPU = FUSE_DIRECT_OUTPUTS | FUSE_KEEP_IM2COL | FUSE_DIRECT_CONV | FUSE_SLICE_VIEWS |
-                     FUSE_SLICE_ACCUMULATE | FUSE_GEMM_ACCUMULATE, /* codegen_llvm.c's */
+                     FUSE_SLICE_ACCUMULATE | FUSE_GEMM_ACCUMULATE | FUSE_CONCAT_IN_PLACE, /* codegen_llvm.c's */
     FUSE_FLAGS_GPU = FUSE_SLICE_ACCUMULATE, /* codegen_cuda*.c's (its kernels address no views) */
 };
 int fuse_plan_flags(const IrFunc *f, int elem_bytes, int flags, FusePlan *p, char **error);
@@ -156,9 +179,15 @@ typedef struct FuseMatrix {
  * the strides of its source (the rows of the source between its elements). */
 void fuse_strides_of(const FusePlan *p, IrId u, const IrValue *space, int64_t *out);
 
-/* A FUSE_SLICE's first element in its source, in elements from the source's
- * start (per sample where batched). */
+/* A FUSE_SLICE's first element in its source, or a placed value's in its
+ * root (FuseInfo.nplace), in elements from the root's start (per sample
+ * where batched). */
 int64_t fuse_slice_offset(const FusePlan *p, IrId u);
+
+/* fuse_strides_of and fuse_slice_offset at the place'th of a placed value's
+ * places (FuseInfo.nplace; 0 is where its root is). */
+void fuse_place_strides(const FusePlan *p, IrId u, int place, const IrValue *space, int64_t *out);
+int64_t fuse_place_offset(const FusePlan *p, IrId u, int place);
 
 FuseMatrix fuse_matrix(const IrValue *v, int trans, int right);
 
@@ -174,6 +203,7 @@ enum { FUSE_MAX_DIMS = IR_MAX_RANK + 1 };
 typedef struct FuseStream {
     IrId value;
     int store;                      /* written (a stored member) or read */
+    int place;                      /* a store: which of the value's places (FuseInfo), 0 its root */
     int64_t stride[FUSE_MAX_DIMS];  /* elements per step of each dim */
 } FuseStream;
 typedef struct FuseNest {

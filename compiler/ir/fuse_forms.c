@@ -4,15 +4,16 @@
 
 #include "fuse.h"
 
-static void add_stream(FuseNest *n, const FusePlan *p, const IrValue *space, IrId u, int store)
+static void add_stream(FuseNest *n, const FusePlan *p, const IrValue *space, IrId u, int store, int place)
 {
     for (int i = 0; i < n->ns; i++)
-        if (n->st[i].value == u && n->st[i].store == store)
+        if (n->st[i].value == u && n->st[i].store == store && n->st[i].place == place)
             return;
     FuseStream *s = &n->st[n->ns++];
     s->value = u;
     s->store = store;
-    fuse_strides_of(p, u, space, s->stride);
+    s->place = place;
+    fuse_place_strides(p, u, place, space, s->stride);
 }
 
 /* Drops dims of extent 1 and merges each dim into the next inner one where
@@ -53,7 +54,8 @@ int fuse_nest(const FusePlan *p, const FuseGroup *g, FuseNest *n)
 {
     const IrValue *space = &p->v[g->last];
     *n = (FuseNest){ 0 };
-    n->st = calloc(4 * (size_t)g->n + 1, sizeof *n->st); /* at most 3 operands read + 1 store each */
+    /* at most 3 operands read + a store at each place each */
+    n->st = calloc((3 + FUSE_MAX_PLACES) * (size_t)g->n + 1, sizeof *n->st);
     if (!n->st)
         return -1;
     if (space->batched) {
@@ -69,12 +71,14 @@ int fuse_nest(const FusePlan *p, const FuseGroup *g, FuseNest *n)
             const FuseInfo *ui = &p->info[u];
             if ((ui->kind == FUSE_ELEM && ui->group == p->info[g->member[i]].group) || ui->kind == FUSE_SCALAR)
                 continue; /* computed in this iteration, or a constant */
-            add_stream(n, p, space, u, 0);
+            add_stream(n, p, space, u, 0, 0);
         }
     }
-    for (int i = 0; i < g->n; i++)
-        if (p->info[g->member[i]].stored)
-            add_stream(n, p, space, g->member[i], 1);
+    for (int i = 0; i < g->n; i++) {
+        const FuseInfo *fi = &p->info[g->member[i]];
+        for (int place = 0; fi->stored && (place == 0 || place < fi->nplace); place++)
+            add_stream(n, p, space, g->member[i], 1, place);
+    }
     collapse(n);
     return 0;
 }

@@ -371,6 +371,32 @@ static int build(int i, CgCase *c)
         finish(c, un(c, IR_TANH, bin(c, IR_ADD, bin(c, IR_MUL, a, x), b)), 1);
         return 0;
     }
+    case 23: { /* two steps of a stacked-gate GRU cell, its input and state products
+                * stacked: the reset and update gates' gradients are parts of both
+                * products' gradients (two places each, FUSE_CONCAT_IN_PLACE), and
+                * the reset gate's comes after the CONCAT joining the other two */
+        named(c, "stacked gru cell");
+        x = input(c, shp(1, 3, 0, 0));
+        IrId wx = param(c, shp(2, 12, 3, 0)), bx = param(c, shp(1, 12, 0, 0)), u = param(c, shp(2, 12, 4, 0));
+        IrId h = un(c, IR_TANH, bin(c, IR_MATMUL, param(c, shp(2, 4, 3, 0)), x));
+        for (int t = 0; t < 2; t++) {
+            IrId a = bin(c, IR_ADD, bin(c, IR_MATMUL, wx, x), bx), b = bin(c, IR_MATMUL, u, h);
+            IrId ga[3], gb[3];
+            for (int i = 0; i < 3; i++) {
+                IrValue sl = { .op = IR_SLICE, .in = { a, -1, -1 }, .shape = shp(1, 4, 0, 0), .stage = -1,
+                               .slice = { { 4 * i, 4 * i + 4 } } };
+                ga[i] = ir_add(&c->f, &sl);
+                sl.in[0] = b;
+                gb[i] = ir_add(&c->f, &sl);
+            }
+            IrId r = un(c, IR_SIGMOID, bin(c, IR_ADD, ga[0], gb[0]));
+            IrId z = un(c, IR_SIGMOID, bin(c, IR_ADD, ga[1], gb[1]));
+            IrId n = un(c, IR_TANH, bin(c, IR_ADD, ga[2], bin(c, IR_MUL, r, gb[2])));
+            h = bin(c, IR_ADD, bin(c, IR_MUL, z, h), bin(c, IR_MUL, bin(c, IR_SUB, k(c, 1), z), n));
+        }
+        finish(c, h, 1);
+        return 0;
+    }
     default:
         return -1;
     }

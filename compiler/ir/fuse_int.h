@@ -1,0 +1,17 @@
+/* fuse_int.h - the planner's passes that live outside fuse.c. */
+#ifndef EXA_FUSE_INT_H
+#define EXA_FUSE_INT_H
+
+#include "fuse.h"
+
+/* FUSE_CONCAT_IN_PLACE (fuse_join.c): makes CONCATs FUSE_JOIN and gives the
+ * values stored in them their places (FuseInfo.nplace, root).  Runs after
+ * the kinds are set and before the grouping. */
+void fuse_join_concats(FusePlan *p);
+
+/* Seals the group of every loop member stored in FUSE_JOIN value join
+ * (through inner joins): called where join is read, so those loops run
+ * before the reader. */
+void fuse_seal_writers(const FusePlan *p, IrId join, char *sealed);
+
+#endif
