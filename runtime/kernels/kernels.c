@@ -91,18 +91,24 @@ int exa_k_v4_ok(void)
 /* Which kernel runs the products of medium shape (kernels_gemm_t.c's tiles:
  * exa_k_gemm's rule in kernels_vec_t.c): EXA_GEMM=exa takes exa's tiles for
  * every product they handle, EXA_GEMM=openblas never, unset or empty by
- * OpenBLAS's kernel for this CPU (openblas_get_corename).  The tiles were
- * measured against OpenBLAS's generic SSE3 kernels (0.3.21 on a KVM
- * Sapphire/Emerald Rapids Xeon it does not know: corename "Prescott",
- * ~32 GFLOP/s a core against the tiles' 100+; docs/results/throughput.md),
- * and beat them because those kernels lack FMA and wide vectors.  Where
- * OpenBLAS runs FMA kernels tuned for the CPU (Haswell, SkylakeX,
- * Cooperlake, SapphireRapids, Zen, ...) nothing here was measured against
- * them, so the rule takes the tiles only where OpenBLAS's core is one of the
- * pre-FMA ones below; EXA_GEMM=exa is there to measure the tiles anywhere.
- * EXA_GEMM is checked when a run starts (exa_k_gemm_check_env); the answer
- * is cached atomically (batch groups call the kernels from several threads:
- * each computes the same value). */
+ * OpenBLAS's kernel for this CPU (openblas_get_corename) and the product's
+ * size.  The tiles were first measured against OpenBLAS's generic SSE3
+ * kernels (0.3.21 on a KVM Sapphire/Emerald Rapids Xeon it does not know:
+ * corename "Prescott", ~32 GFLOP/s a core against the tiles' 100+;
+ * docs/results/throughput.md) and beat them at every size, because those
+ * kernels lack FMA and wide vectors: there the tiles take every product they
+ * handle.  Against OpenBLAS's own SkylakeX kernels (session 8, a machine
+ * whose CPU 0.3.21 knows; docs/results/throughput.md, "The tiles against
+ * SkylakeX") they are faster up to about 2^26 multiply-adds (0.89-1.0x
+ * OpenBLAS's time at one thread, 0.44-0.56x at two, where OpenBLAS's
+ * products are split into parts) and slower above (1.08-1.30x at one
+ * thread from 2^28, the weight gradients Aᵀ B most): so on an FMA kernel
+ * (Haswell, SkylakeX, Cooperlake, SapphireRapids, Zen, ...) they take the
+ * products of at most EXA_K_TILES_FMA_MAX multiply-adds.  The rule depends
+ * on the shape alone, never on --threads, so the bits do not either.
+ * EXA_GEMM is checked when a run starts (exa_k_gemm_check_env); the core's
+ * answer is cached atomically (batch groups call the kernels from several
+ * threads: each computes the same value). */
 static int exa_k_gemm_env(const char *env)
 {
     if (!env || !*env)
@@ -120,32 +126,35 @@ int exa_k_gemm_check_env(char *err, size_t errlen)
     if (exa_k_gemm_env(env) >= 0)
         return 0;
     snprintf(err, errlen, "exa: EXA_GEMM: '%s' is not 'openblas' or 'exa' (unset: exa's kernels where "
-                          "OpenBLAS's own for this CPU lack FMA)", env);
+                          "OpenBLAS's own for this CPU lack FMA, else for products up to 2^26 multiply-adds)", env);
     return -1;
 }
 
 #ifdef EXA_K_VEC
-/* 1: the medium products may take exa's tiles (EXA_GEMM=exa; or unset,
- * with OpenBLAS on a pre-FMA kernel), 0: OpenBLAS keeps them.  A misspelled
- * EXA_GEMM (refused by exa_k_gemm_check_env where a run starts) counts as
- * openblas here. */
-int exa_k_gemm_tiles(void)
+/* 1: a medium product of macs multiply-adds may take exa's tiles
+ * (EXA_GEMM=exa; or unset, with OpenBLAS on a pre-FMA kernel, or on an FMA
+ * one and at most EXA_K_TILES_FMA_MAX of them), 0: OpenBLAS keeps it.  A
+ * misspelled EXA_GEMM (refused by exa_k_gemm_check_env where a run starts)
+ * counts as openblas here. */
+int exa_k_gemm_tiles(int64_t macs)
 {
-    static atomic_int ok = -1;
-    int v = atomic_load_explicit(&ok, memory_order_relaxed);
+    enum { NEVER, ALWAYS, UP_TO_MAX };
+    static atomic_int mode = -1;
+    int v = atomic_load_explicit(&mode, memory_order_relaxed);
     if (v < 0) {
         int env = exa_k_gemm_env(getenv("EXA_GEMM"));
-        v = env == 2;
+        v = env == 2 ? ALWAYS : env == 1 ? NEVER : UP_TO_MAX;
         if (env == 0) {
             static const char *const generic[] = { "Prescott", "Core2", "Penryn", "Dunnington",
                                                    "Nehalem", "Atom", "Sandybridge", "Katmai",
                                                    "Coppermine", "Northwood", "Banias" };
             const char *core = openblas_get_corename();
             for (size_t i = 0; core && i < sizeof generic / sizeof generic[0]; i++)
-                v |= strcmp(core, generic[i]) == 0;
+                if (strcmp(core, generic[i]) == 0)
+                    v = ALWAYS;
         }
-        atomic_store_explicit(&ok, v, memory_order_relaxed);
+        atomic_store_explicit(&mode, v, memory_order_relaxed);
     }
-    return v;
+    return v == ALWAYS || (v == UP_TO_MAX && macs <= EXA_K_TILES_FMA_MAX);
 }
 #endif

@@ -50,9 +50,10 @@ static void FN(blas_part)(void *ctx, int64_t task, int worker)
  * shape of each call (SkylakeX's small-matrix kernels sum over k in another
  * order than its blocked ones), so calls of other shapes would give other
  * bits.  Two parts at least, so that two threads share any product split;
- * more for wide ones, each at least 128 wide, at most 8: a part re-packs
- * the operand all parts share, which costs one thread a few percent at two
- * parts and up to a third at eight of 100x384x128 (measured, session 8).
+ * more for wide ones, each at least 512 wide, at most 8: a part re-packs
+ * the operand all parts share, which costs one thread 10-15% of 256x1024 by
+ * 1024x1024 at two parts of 512 and more at narrower parts (session 8; the
+ * products under 2^26 multiply-adds go to exa's tiles on such machines).
  * cg_kernels checks 1 against 3 threads bit for bit. */
 void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
                          int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
@@ -67,7 +68,7 @@ void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real a
         FN(blas_part)(&j, 0, 0);
         return;
     }
-    int64_t parts = dim / 128 < 2 ? 2 : dim / 128 > 8 ? 8 : dim / 128;
+    int64_t parts = dim / 512 < 2 ? 2 : dim / 512 > 8 ? 8 : dim / 512;
     j.block = ((dim + parts - 1) / parts + 15) / 16 * 16;
     exa_parallel_for((dim + j.block - 1) / j.block, FN(blas_part), &j);
 }

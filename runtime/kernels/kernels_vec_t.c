@@ -441,7 +441,7 @@ static int FN(sum_rows_try)(int64_t rows, int64_t n, const real *x, real *y)
 }
 
 /* The shapes exa_k_gemm gives kernels_gemm_t.c's tiles (where
- * exa_k_gemm_tiles() lets it, kernels.c): n at least TILE_MIN (narrower
+ * exa_k_gemm_tiles lets it, kernels.c): n at least TILE_MIN (narrower
  * products went to the narrow kernels above, or OpenBLAS), m and k at least
  * TILE_MIN_MK, and op(B) at most TILE_MAXB elements (packed whole per call
  * where it is transposed or larger than MT_DIRECT: kernels_gemm_t.c).
@@ -507,7 +507,7 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
         FN(gemm_narrow_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;
     }
-    if (FN(gemm_tile_fits)(m, n, k) && exa_k_gemm_tiles())
+    if (FN(gemm_tile_fits)(m, n, k) && exa_k_gemm_tiles(m * n * k))
         return v4 ? FN(gemm_tile_v4)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
                   : FN(gemm_tile_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
