@@ -99,13 +99,17 @@ int exa_k_v4_ok(void)
  * kernels lack FMA and wide vectors: there the tiles take every product they
  * handle.  Against OpenBLAS's own SkylakeX kernels (session 8, a machine
  * whose CPU 0.3.21 knows; docs/results/throughput.md, "The tiles against
- * SkylakeX") they are faster up to about 2^26 multiply-adds (0.89-1.0x
- * OpenBLAS's time at one thread, 0.44-0.56x at two, where OpenBLAS's
- * products are split into parts) and slower above (1.08-1.30x at one
- * thread from 2^28, the weight gradients Aᵀ B most): so on an FMA kernel
- * (Haswell, SkylakeX, Cooperlake, SapphireRapids, Zen, ...) they take the
- * products of at most EXA_K_TILES_FMA_MAX multiply-adds.  The rule depends
- * on the shape alone, never on --threads, so the bits do not either.
+ * SkylakeX") the tiles take 0.82-1.0x OpenBLAS's time at one thread and about
+ * half at two while op(B) is at most about 2^20 elements (bench (a), (e),
+ * (g), (h)'s products, 256x512x512, 100x1024x784), and 1.1-1.3x at one
+ * thread beyond (bench (d)'s 2048-wide layers), and for weight gradients
+ * Aᵀ B with C past about 2^17 elements (1024x784 over 256 samples: 1.3x).
+ * So on an FMA kernel (Haswell, SkylakeX, Cooperlake, SapphireRapids, Zen,
+ * ...) they take a product when op(B) has at most EXA_K_TILES_FMA_MAX_B
+ * elements and, where A is transposed, C at most EXA_K_TILES_FMA_MAX_TC.
+ * The rule depends on the shape alone, never on --threads, so the bits do
+ * not either; and where the tiles take a product, the bits are the same
+ * whichever OpenBLAS kernel the machine has.
  * EXA_GEMM is checked when a run starts (exa_k_gemm_check_env); the core's
  * answer is cached atomically (batch groups call the kernels from several
  * threads: each computes the same value). */
@@ -126,24 +130,24 @@ int exa_k_gemm_check_env(char *err, size_t errlen)
     if (exa_k_gemm_env(env) >= 0)
         return 0;
     snprintf(err, errlen, "exa: EXA_GEMM: '%s' is not 'openblas' or 'exa' (unset: exa's kernels where "
-                          "OpenBLAS's own for this CPU lack FMA, else for products up to 2^26 multiply-adds)", env);
+                          "OpenBLAS's own for this CPU lack FMA, else for products of medium size)", env);
     return -1;
 }
 
 #ifdef EXA_K_VEC
-/* 1: a medium product of macs multiply-adds may take exa's tiles
+/* 1: a medium product C [m, n] = op(A) op(B) over k may take exa's tiles
  * (EXA_GEMM=exa; or unset, with OpenBLAS on a pre-FMA kernel, or on an FMA
- * one and at most EXA_K_TILES_FMA_MAX of them), 0: OpenBLAS keeps it.  A
- * misspelled EXA_GEMM (refused by exa_k_gemm_check_env where a run starts)
- * counts as openblas here. */
-int exa_k_gemm_tiles(int64_t macs)
+ * one within the bounds above), 0: OpenBLAS keeps it.  A misspelled
+ * EXA_GEMM (refused by exa_k_gemm_check_env where a run starts) counts as
+ * openblas here. */
+int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k)
 {
-    enum { NEVER, ALWAYS, UP_TO_MAX };
+    enum { NEVER, ALWAYS, BOUNDED };
     static atomic_int mode = -1;
     int v = atomic_load_explicit(&mode, memory_order_relaxed);
     if (v < 0) {
         int env = exa_k_gemm_env(getenv("EXA_GEMM"));
-        v = env == 2 ? ALWAYS : env == 1 ? NEVER : UP_TO_MAX;
+        v = env == 2 ? ALWAYS : env == 1 ? NEVER : BOUNDED;
         if (env == 0) {
             static const char *const generic[] = { "Prescott", "Core2", "Penryn", "Dunnington",
                                                    "Nehalem", "Atom", "Sandybridge", "Katmai",
@@ -155,6 +159,7 @@ int exa_k_gemm_tiles(int64_t macs)
         }
         atomic_store_explicit(&mode, v, memory_order_relaxed);
     }
-    return v == ALWAYS || (v == UP_TO_MAX && macs <= EXA_K_TILES_FMA_MAX);
+    return v == ALWAYS ||
+           (v == BOUNDED && k * n <= EXA_K_TILES_FMA_MAX_B && (!ta || m * n <= EXA_K_TILES_FMA_MAX_TC));
 }
 #endif

@@ -34,16 +34,17 @@
  * to OpenBLAS (exa_k_blas_gemm in kernels_t.c): OpenBLAS's own threshold for
  * threading a GEMM (65536 x GEMM_MULTITHREAD_THRESHOLD 4, interface/gemm.c). */
 enum { EXA_K_GEMM_SPLIT_MIN = 1 << 18 };
-/* The largest product (multiply-adds) exa's tiles take where OpenBLAS has
- * FMA kernels (exa_k_gemm_tiles, kernels.c says why). */
-enum { EXA_K_TILES_FMA_MAX = 1 << 26 };
+/* Where OpenBLAS has FMA kernels, exa's tiles take products whose op(B) has
+ * at most EXA_K_TILES_FMA_MAX_B elements and, where A is transposed, whose C
+ * has at most EXA_K_TILES_FMA_MAX_TC (exa_k_gemm_tiles; kernels.c says why). */
+enum { EXA_K_TILES_FMA_MAX_B = 1 << 20, EXA_K_TILES_FMA_MAX_TC = 1 << 17 };
 
 #ifdef EXA_K_VEC
 /* kernels.c: whether to run the x86-64-v3 code (AVX2, FMA), the x86-64-v4
  * code (AVX-512), and exa's GEMM tiles for the medium products. */
 int exa_k_vec_ok(void);
 int exa_k_v4_ok(void);
-int exa_k_gemm_tiles(int64_t macs);
+int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k);
 #endif
 
 #endif

@@ -507,7 +507,7 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
         FN(gemm_narrow_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;
     }
-    if (FN(gemm_tile_fits)(m, n, k) && exa_k_gemm_tiles(m * n * k))
+    if (FN(gemm_tile_fits)(m, n, k) && exa_k_gemm_tiles(ta, m, n, k))
         return v4 ? FN(gemm_tile_v4)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)
                   : FN(gemm_tile_v3)(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
