@@ -35,6 +35,7 @@ typedef struct Options {
     const char *gpu_arch;   /* --gpu-arch: NULL the default, "none" no GPU code */
     int no_hoist;           /* --no-hoist */
     int no_pretranspose;    /* --no-pretranspose */
+    int no_sink_slices;     /* --no-sink-slices */
     const char **files;
     int nfiles;
     LoaderOptions loader;
@@ -59,6 +60,8 @@ static void usage(FILE *out)
           "                   (by default they are one GEMM over all steps, before the loop)\n"
           "  --no-pretranspose  keep the products W h of a weight used in many steps\n"
           "                   reading W transposed (by default W^T is stored once a call)\n"
+          "  --no-sink-slices  keep the slices of a sum cut into parts (by default each\n"
+          "                   part is the sum of the operands' parts, in its readers' loop)\n"
           "  -I DIR           add DIR to the import path (before EXA_PATH and the stdlib)\n"
           "  -o FILE          name of the executable to write\n"
           "  --time-passes    print the wall and CPU seconds of each pass to stderr\n"
@@ -135,6 +138,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->no_hoist = 1;
         } else if (strcmp(a, "--no-pretranspose") == 0) {
             o->no_pretranspose = 1;
+        } else if (strcmp(a, "--no-sink-slices") == 0) {
+            o->no_sink_slices = 1;
         } else if (strcmp(a, "--precision=f32") == 0) {
             o->precision = 4;
         } else if (strcmp(a, "--precision=f64") == 0) {
@@ -213,7 +218,7 @@ static int generate(const Program *p, const Sema *s, const Options *o, Diag *d)
     Lowered low;
     timing_pass("lower + autodiff");
     LowerOptions lo = { .precision = o->precision, .no_hoist = o->no_hoist,
-                       .no_pretranspose = o->no_pretranspose };
+                       .no_pretranspose = o->no_pretranspose, .no_sink_slices = o->no_sink_slices };
     if (lower_program_opts(p, s, &lo, &low, d) != 0)
         return 1;
     int failed = 0;

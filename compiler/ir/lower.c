@@ -21,6 +21,7 @@
 #include "hoist.h"
 #include "pool_first.h"
 #include "pretranspose.h"
+#include "slice_sink.h"
 #include "lower_check.h"
 
 typedef enum LKind { LV_NONE, LV_TENSOR, LV_INT, LV_NUM, LV_CLASS, LV_LIST } LKind;
@@ -1090,6 +1091,11 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
     for (int i = 0; i < 2 && rc == 0 && !opt->no_pretranspose; i++) {
         int stored;
         free(ir_pretranspose(&out->funcs[i], &stored));
+    }
+    /* slices of a sum taken of its operands (slice_sink.c): the same bits */
+    for (int i = 0; i < 2 && rc == 0 && !opt->no_sink_slices; i++) {
+        int taken;
+        free(ir_sink_slices(&out->funcs[i], &taken));
     }
     if (rc == 0 && L.repeat)
         rc = lower_stages(&f, &repeat, per_sample, L.accuracy_out, data->nfields, out, d, t->loss->span);

@@ -42,11 +42,13 @@ int lower_program(const Program *p, const Sema *s, int precision, Lowered *out, 
 /* The same with options: no_hoist keeps the input projections W x[t] of a
  * for loop in their steps (exac --no-hoist; hoist.c); no_pretranspose keeps
  * the products W h that read a weight transposed (exac --no-pretranspose;
- * pretranspose.c). */
+ * pretranspose.c); no_sink_slices keeps the slices of elementwise values
+ * (exac --no-sink-slices; slice_sink.c). */
 typedef struct LowerOptions {
     int precision;
     int no_hoist;
     int no_pretranspose;
+    int no_sink_slices;
 } LowerOptions;
 int lower_program_opts(const Program *p, const Sema *s, const LowerOptions *o, Lowered *out, Diag *d);
 void lowered_free(Lowered *l);
