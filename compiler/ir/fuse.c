@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *xcalloc(size_t n, size_t size)
+void *fuse_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
     if (!p) {
@@ -80,7 +80,7 @@ static void cse(FusePlan *p, IrId *canon)
     int cap = 1;
     while (cap < 2 * p->n)
         cap *= 2;
-    IrId *table = xcalloc((size_t)cap, sizeof *table);
+    IrId *table = fuse_xcalloc((size_t)cap, sizeof *table);
     for (int i = 0; i < cap; i++)
         table[i] = -1;
     for (IrId id = 0; id < p->n; id++) {
@@ -207,6 +207,15 @@ static int new_buffer(FusePlan *p, int64_t a, int64_t b, int step, IrId value)
     return p->nbuf++;
 }
 
+/* A buffer for value v's memory from step on: B rows where batched, else
+ * one tensor. */
+static int value_buffer(FusePlan *p, IrId v, int step)
+{
+    const IrValue *x = &p->v[v];
+    int64_t bytes = fuse_size(x) * p->elem;
+    return new_buffer(p, x->batched ? bytes : 0, x->batched ? 0 : bytes, step, v);
+}
+
 /* x lies wholly before y for every B >= 0, alignment slack included. */
 static int before(const FuseBuffer *x, const FuseBuffer *y)
 {
@@ -222,7 +231,7 @@ static int before(const FuseBuffer *x, const FuseBuffer *y)
  * and took a minute on a 2048-step net). */
 static void place(FusePlan *p)
 {
-    int *chain = xcalloc((size_t)p->nbuf + 1, sizeof *chain), n = 0; /* lowest first */
+    int *chain = fuse_xcalloc((size_t)p->nbuf + 1, sizeof *chain), n = 0; /* lowest first */
     for (int i = 0; i < p->nbuf; i++) {
         FuseBuffer *b = &p->buf[i];
         int live = 0;
@@ -334,7 +343,7 @@ int fuse_plan(const IrFunc *f, int elem, FusePlan *p, char **error)
  * 784-2048-2048-10 MLP is 23 MB per step: the copy was 4% of its training. */
 static void direct_outputs(FusePlan *p)
 {
-    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    int *uses = fuse_xcalloc((size_t)p->n + 1, sizeof *uses);
     for (int i = 0; i < p->nout; i++)
         uses[p->out[i].value]++;
     for (int i = 0; i < p->nout; i++) {
@@ -422,7 +431,7 @@ static void concat_of(FusePlan *p, IrId id, Piece *joined, const int *uses, int6
  * (one extra slot, as the callers' other tables). */
 static int *value_uses(const FusePlan *p)
 {
-    int *uses = xcalloc((size_t)p->n + 1, sizeof *uses);
+    int *uses = fuse_xcalloc((size_t)p->n + 1, sizeof *uses);
     for (IrId id = 0; id < p->n; id++)
         for (int k = 0; k < ir_op_arity(p->v[id].op); k++)
             uses[p->v[id].in[k]]++;
@@ -434,7 +443,7 @@ static int *value_uses(const FusePlan *p)
 static void join_slice_grads(FusePlan *p)
 {
     int *uses = value_uses(p);
-    Piece *joined = xcalloc((size_t)p->n + 1, sizeof *joined);
+    Piece *joined = fuse_xcalloc((size_t)p->n + 1, sizeof *joined);
     for (IrId id = 0; id < p->n; id++) { /* which ADDs join adjacent parts */
         const IrValue *v = &p->v[id];
         if (v->op != IR_ADD || v->in[0] == v->in[1] || v->shape.rank != 1)
@@ -491,7 +500,7 @@ static void put_tiled_chain(FusePlan *p, IrId c0, const IrId *next)
     const IrShape *big = &p->v[c0].shape;
     if (big->rank < 1 || next[c0] < 0)
         return;
-    char *row = xcalloc((size_t)big->dim[0] + 1, 1);
+    char *row = fuse_xcalloc((size_t)big->dim[0] + 1, 1);
     int64_t rows = 0;
     int ok = 1;
     for (IrId m = c0; m >= 0 && ok; m = next[m]) {
@@ -509,7 +518,7 @@ static void put_tiled_chain(FusePlan *p, IrId c0, const IrId *next)
 
 static void accumulate_slice_grads(FusePlan *p)
 {
-    IrId *next = xcalloc((size_t)p->n + 1, sizeof *next);
+    IrId *next = fuse_xcalloc((size_t)p->n + 1, sizeof *next);
     for (IrId id = 0; id <= p->n; id++)
         next[id] = -1;
     int *uses = value_uses(p);
@@ -596,10 +605,10 @@ static int drops_unit_dims(const IrValue *r, const IrValue *src)
  * writes, are gone; so is the copy of row t of a hoisted product. */
 static void slice_views(FusePlan *p)
 {
-    char *out = xcalloc((size_t)p->n + 1, 1);
+    char *out = fuse_xcalloc((size_t)p->n + 1, 1);
     for (int i = 0; i < p->nout; i++)
         out[p->out[i].value] = 1;
-    char *ok = xcalloc((size_t)p->n + 1, 1);
+    char *ok = fuse_xcalloc((size_t)p->n + 1, 1);
     for (IrId id = 0; id < p->n; id++) {
         const IrValue *v = &p->v[id];
         if (v->op == IR_RESHAPE) { /* of a candidate SLICE (lower ids first) */
@@ -640,12 +649,12 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     p->src = f;
     p->n = f->n;
     p->elem = elem;
-    p->v = xcalloc((size_t)f->n, sizeof *p->v);
+    p->v = fuse_xcalloc((size_t)f->n, sizeof *p->v);
     memcpy(p->v, f->v, (size_t)f->n * sizeof *p->v);
-    p->info = xcalloc((size_t)f->n, sizeof *p->info);
-    IrId *canon = xcalloc((size_t)f->n, sizeof *canon);
-    char *sealed = xcalloc((size_t)f->n, 1);
-    int *stepof = xcalloc((size_t)f->n, sizeof *stepof);
+    p->info = fuse_xcalloc((size_t)f->n, sizeof *p->info);
+    IrId *canon = fuse_xcalloc((size_t)f->n, sizeof *canon);
+    char *sealed = fuse_xcalloc((size_t)f->n, 1);
+    int *stepof = fuse_xcalloc((size_t)f->n, sizeof *stepof);
     int status = -1;
 
     cse(p, canon);
@@ -662,7 +671,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
             }
     }
     p->nout = f->nout;
-    p->out = xcalloc((size_t)f->nout, sizeof *p->out);
+    p->out = fuse_xcalloc((size_t)f->nout, sizeof *p->out);
     for (int i = 0; i < f->nout; i++) {
         p->out[i] = f->out[i];
         if (f->out[i].value < 0 || f->out[i].value >= f->n) {
@@ -716,7 +725,7 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
     if (flags & FUSE_CONCAT_IN_PLACE)
         fuse_join_concats(p);
 
-    p->groups = xcalloc((size_t)f->n, sizeof *p->groups);
+    p->groups = fuse_xcalloc((size_t)f->n, sizeof *p->groups);
     if (make_groups(p, sealed, error) != 0)
         goto done;
 
@@ -749,8 +758,8 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         pair_im2col(p);
 
     /* steps, in definition order */
-    p->steps = xcalloc((size_t)f->n, sizeof *p->steps);
-    p->buf = xcalloc(2 * (size_t)f->n, sizeof *p->buf);
+    p->steps = fuse_xcalloc((size_t)f->n, sizeof *p->steps);
+    p->buf = fuse_xcalloc(2 * (size_t)f->n, sizeof *p->buf);
     for (IrId id = 0; id < p->n; id++) {
         FuseInfo *fi = &p->info[id];
         stepof[id] = -1;
@@ -780,17 +789,14 @@ int fuse_plan_flags(const IrFunc *f, int elem, int flags, FusePlan *p, char **er
         const FuseGroup *g = st.kind == FUSE_STEP_LOOP ? &p->groups[st.group] : NULL;
         for (int i = 0; i < (g ? g->n : 1); i++) {
             IrId m = g ? g->member[i] : id;
-            const IrValue *mv = &p->v[m];
-            for (int i = 0; i < p->info[m].nplace; i++) { /* FUSE_JOINs, from their first writer */
-                IrId r = p->info[m].place_root[i];
-                int64_t bytes = fuse_size(&p->v[r]) * elem;
+            for (int q = 0; q < p->info[m].nplace; q++) { /* FUSE_JOINs, from their first writer */
+                IrId r = p->info[m].place_root[q];
                 if (p->info[r].buffer < 0)
-                    p->info[r].buffer = new_buffer(p, p->v[r].batched ? bytes : 0, p->v[r].batched ? 0 : bytes, s, r);
+                    p->info[r].buffer = value_buffer(p, r, s);
             }
             if (!p->info[m].stored || p->info[m].output >= 0 || p->info[m].root != m)
                 continue;
-            int64_t bytes = fuse_size(mv) * elem;
-            p->info[m].buffer = new_buffer(p, mv->batched ? bytes : 0, mv->batched ? 0 : bytes, s, m);
+            p->info[m].buffer = value_buffer(p, m, s);
         }
         const IrValue *v = &p->v[id];
         if (fi->keep_im2col) /* every sample's, until the weight gradient reads them */

@@ -4,6 +4,9 @@
 
 #include "fuse.h"
 
+/* calloc, at least one element, exiting with a message when out of memory. */
+void *fuse_xcalloc(size_t n, size_t size);
+
 /* FUSE_CONCAT_IN_PLACE (fuse_join.c): makes CONCATs FUSE_JOIN and gives the
  * values stored in them their places (FuseInfo.nplace, root).  Runs after
  * the kinds are set and before the grouping. */

@@ -32,19 +32,7 @@
  * may take later members (the rest of the gates' backward pass). */
 #include "fuse_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-static void *zalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fputs("exac: out of memory\n", stderr);
-        exit(2);
-    }
-    return p;
-}
 
 /* How the rounds see each value. */
 typedef struct JoinState {
@@ -114,8 +102,8 @@ static void add_place(FuseInfo *fi, IrId root, int64_t at)
 void fuse_join_concats(FusePlan *p)
 {
     IrId n = p->n;
-    JoinState s = { zalloc((size_t)n + 1, 1), zalloc((size_t)n + 1, 1), zalloc((size_t)n + 1, 1),
-                    zalloc((size_t)n + 1, sizeof *s.places) };
+    JoinState s = { fuse_xcalloc((size_t)n + 1, 1), fuse_xcalloc((size_t)n + 1, 1), fuse_xcalloc((size_t)n + 1, 1),
+                    fuse_xcalloc((size_t)n + 1, sizeof *s.places) };
     for (int i = 0; i < p->nout; i++)
         s.output[p->out[i].value] = 1;
     for (IrId v = 0; v < n; v++)

@@ -98,8 +98,8 @@ int exa_k_v4_ok(void)
  * docs/results/throughput.md) and beat them at every size, because those
  * kernels lack FMA and wide vectors: there the tiles take every product they
  * handle.  Against OpenBLAS's own SkylakeX kernels (session 8, a machine
- * whose CPU 0.3.21 knows; docs/results/throughput.md, "The tiles against
- * SkylakeX") the tiles take 0.82-1.0x OpenBLAS's time at one thread and about
+ * whose CPU 0.3.21 knows; docs/results/throughput.md, "Issue 17, session
+ * 8") the tiles take 0.82-1.0x OpenBLAS's time at one thread and about
  * half at two while op(B) is at most about 2^20 elements (bench (a), (e),
  * (g), (h)'s products, 256x512x512, 100x1024x784), and 1.1-1.3x at one
  * thread beyond (bench (d)'s 2048-wide layers), and for weight gradients
