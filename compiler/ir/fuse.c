@@ -222,6 +222,19 @@ static int before(const FuseBuffer *x, const FuseBuffer *y)
     return x->at_a + x->a <= y->at_a && x->at_c + x->b + 64 <= y->at_c;
 }
 
+/* Each buffer starts (its index mod 16) cache lines past its place: the
+ * loops read and write many buffers at once, row by row, and buffers whose
+ * rows sit at equal addresses modulo 4 KiB contend for the same L1 sets and
+ * stall loads behind stores to aliasing addresses.  Rows of 512 bytes (128
+ * floats) at batch 50 put half of a backward step's buffers at one of four
+ * such offsets: the stacked-gate GRU (bench (h)) ran at 0.89x of bench (g)'s
+ * speed with them aligned, 0.96x staggered (docs/results/throughput.md,
+ * "Issue 17, session 9").  It costs at most 960 bytes a buffer. */
+static int64_t stagger(int index)
+{
+    return (int64_t)(index % 16) * 64;
+}
+
 /* First fit in step order.  Buffers are made in step order, so every buffer
  * placed before b that overlaps b in time is live at b's first step; those
  * overlap one another too and were placed apart, so they form a chain, each
@@ -243,7 +256,7 @@ static void place(FusePlan *p)
         for (;; m++) {
             const FuseBuffer *below = m > 0 ? &p->buf[chain[m - 1]] : NULL;
             b->at_a = below ? below->at_a + below->a : 0;
-            b->at_c = below ? below->at_c + below->b + 64 : 0;
+            b->at_c = (below ? below->at_c + below->b + 64 : 0) + stagger(i);
             if (m == n || before(b, &p->buf[chain[m]]))
                 break;
         }
