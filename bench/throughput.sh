@@ -13,12 +13,13 @@
 # (forward 100x784 by 784x128; weight gradient 128x100 by 100x784), measured
 # in the same run with warm caches: where the second is close to the first,
 # 2x is beyond what any implementation of the step can reach on the machine.
-# For (a), (e), (g) and (h) it prints exa's step time next to the time of the
+# For (a), (d), (e), (g) and (h) it prints exa's step time next to the time of the
 # step's GEMMs alone (the list below, each call timed by bench/gemm_peak.c
 # in the same run, warm caches) by OpenBLAS and by exa's own tiles
 # (exa_k_gemm_tile_f32): issue 17 goal 2's measured bound for those rows.
 # OpenBLAS's kernel for the CPU (openblas_get_corename) is printed first:
-# exa_k_gemm takes its tiles only where that kernel lacks FMA (kernels.c).
+# exa_k_gemm takes its tiles for every product they handle where that kernel
+# lacks FMA, and for medium products only where it has it (kernels.c).
 #
 # usage: bench/throughput.sh [BUILD_DIR] [THREADS...]      (default: build, 1 2)
 #
@@ -80,7 +81,7 @@ mpicc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I"$root/runtime/include" $bl
     cc -O2 -DGEMM_PEAK_NO_EXA -o "$work/gemm_peak" "$here/gemm_peak.c" $blas_inc -lopenblas
 echo "== OpenBLAS's kernel here: $("$work/gemm_peak" -core)"
 
-# The GEMMs of one training step (batch 100) of a, e, g, h: "calls m n k ta
+# The GEMMs of one training step (batch 100; d: 256) of a, d, e, g, h: "calls m n k ta
 # tb" a line, C [m, n] = op(A) [m, k] op(B) [k, n], traced from exa_k_gemm's
 # calls at --threads 1 (e, g, h run as two batch groups of 50 rows; g and h:
 # 127 recurrent steps a group, each of its 3 gates' (h: the stacked 384)
@@ -102,6 +103,12 @@ gemms_g="762 50 128 128 0 0
 762 128 128 50 1 0
 6 6400 128 16 0 1
 300 16 128 128 1 0"
+# d runs as one group of 256 rows
+gemms_d="1 256 2048 784 0 1
+1 256 2048 2048 0 1
+1 2048 2048 256 1 0
+1 256 2048 2048 0 0
+1 2048 784 256 1 0"
 gemms_h="254 50 128 384 0 0
 254 50 384 128 0 1
 254 384 128 50 1 0
@@ -151,7 +158,7 @@ while [ "$r" -lt "$rounds" ]; do
             echo "exa$t $m $(epochs_rate "$work/$m.log")"
         done >>"$work/best"
         case " $want " in *" d "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
-        for m in a e g h; do
+        for m in a d e g h; do
             case " $want " in *" $m "*)
                 eval "list=\$gemms_$m"
                 for kern in openblas exa; do
@@ -195,9 +202,10 @@ awk -v f="$d_flops" -v ts="$threads" '
             for (i = 1; i <= nt; i++) {
                 if (m == "a")
                     printf "    (a) %dt: at 2x PyTorch best a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", t[i], 1e8 / (2 * bv), best["gemm_us" t[i] ".openblas", "a"]
-                if (m ~ /^[aegh]$/ && (("gemm_us" t[i] ".openblas", m) in best)) {
-                    ob = best["gemm_us" t[i] ".openblas", m]; st = 1e8 / best["exa" t[i], m]
-                    printf "    (%s) %dt: a step of 100 takes %.0f us; its GEMMs alone: OpenBLAS %.0f us (step %.2fx)", m, t[i], st, ob, st / ob
+                if (m ~ /^[adegh]$/ && (("gemm_us" t[i] ".openblas", m) in best)) {
+                    bs = m == "d" ? 256 : 100
+                    ob = best["gemm_us" t[i] ".openblas", m]; st = bs * 1e6 / best["exa" t[i], m]
+                    printf "    (%s) %dt: a step of %d takes %.0f us; its GEMMs alone: OpenBLAS %.0f us (step %.2fx)", m, t[i], bs, st, ob, st / ob
                     if (("gemm_us" t[i] ".exa", m) in best) {
                         ex = best["gemm_us" t[i] ".exa", m]
                         printf ", exa'"'"'s tiles %.0f us (step %.2fx)", ex, st / ex
