@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "exa/abi.h"
+#include "exa/vec_clones.h"
 
 static void *grow(const ExaGradSync *s, void *p, size_t bytes)
 {
@@ -90,46 +91,39 @@ static void send_pieces(ExaGradSync *s, int64_t lo, int64_t hi)
                                       (size_t)(b - a) * e, k, SHARD_TAG));
 }
 
-/* The passes over the gradient, compiled for x86-64-v4, x86-64-v3 and the
- * baseline (as optim.c's steps: the same arithmetic, wider vectors). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PASS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define PASS_CLONES
-#endif
 
-PASS_CLONES static void add2_f32(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
+EXA_VEC_CLONES static void add2_f32(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         o[i] = x[i] + y[i];
 }
 
-PASS_CLONES static void add2_f64(double *restrict o, const double *restrict x, const double *restrict y, int64_t n)
+EXA_VEC_CLONES static void add2_f64(double *restrict o, const double *restrict x, const double *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         o[i] = x[i] + y[i];
 }
 
-PASS_CLONES static void acc_f32(float *restrict o, const float *restrict y, int64_t n)
+EXA_VEC_CLONES static void acc_f32(float *restrict o, const float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         o[i] += y[i];
 }
 
-PASS_CLONES static void acc_f64(double *restrict o, const double *restrict y, int64_t n)
+EXA_VEC_CLONES static void acc_f64(double *restrict o, const double *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         o[i] += y[i];
 }
 
 /* as the blocking sum does: w * g in double */
-PASS_CLONES static void weigh_f32(float *g, double w, int64_t n)
+EXA_VEC_CLONES static void weigh_f32(float *g, double w, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         g[i] = (float)(w * (double)g[i]);
 }
 
-PASS_CLONES static void weigh_f64(double *g, double w, int64_t n)
+EXA_VEC_CLONES static void weigh_f64(double *g, double w, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         g[i] = w * g[i];

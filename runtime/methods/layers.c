@@ -48,6 +48,7 @@
 
 #include "exa/hierarchy.h"
 #include "exa/mgrit.h"
+#include "exa/vec_clones.h"
 #include "solver.h"
 
 enum { LAYERS_TAG = 7411 };
@@ -268,11 +269,13 @@ static void cb_free(void *app, void *u)
  * when b = 0 (so -0 becomes +0), else a*x + b*y.  The cases are split outside
  * the loops and x, y are distinct (restrict) so the loops vectorise
  * (runtime/CMakeLists.txt: -O3): as one scalar loop with a branch per real
- * these sums were 30-40% of an MGRIT evaluation at batch 5000.  The
+ * these sums were 30-40% of an MGRIT evaluation at batch 5000; in the
+ * widest vectors the CPU has (vec_clones.h), since at SSE2 they were still
+ * 12% of peaks_mgrit's serial-rank time on an AVX-512 machine.  The
  * solver's own sums (a = +-1, b = 0 or 1) run in float: a sum of two floats
  * rounded to double and then to float is the float sum (double rounding is
  * innocuous for + with 53 >= 2 * 24 + 2 bits), so the values are the same. */
-static void sum_f32(int64_t n, double a, const float *restrict x, double b, float *restrict y)
+EXA_VEC_CLONES static void sum_f32(int64_t n, double a, const float *restrict x, double b, float *restrict y)
 {
     if (a == 1 && b == 0)
         for (int64_t i = 0; i < n; i++)
@@ -291,7 +294,7 @@ static void sum_f32(int64_t n, double a, const float *restrict x, double b, floa
             y[i] = (float)(a * x[i] + b * y[i]);
 }
 
-static void sum_f64(int64_t n, double a, const double *restrict x, double b, double *restrict y)
+EXA_VEC_CLONES static void sum_f64(int64_t n, double a, const double *restrict x, double b, double *restrict y)
 {
     if (b == 0)
         for (int64_t i = 0; i < n; i++)

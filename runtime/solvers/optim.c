@@ -11,6 +11,7 @@
  * float-only version (and matches PyTorch's float results to rounding). */
 #include "exa/optim.h"
 #include "exa/parallel.h"
+#include "exa/vec_clones.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,18 +51,9 @@ static inline double sgd_one(const ExaSgdConfig *c, int first, double x, double 
     return x - c->lr * d;
 }
 
-/* The steps' loops are compiled three times, for x86-64-v4 (AVX-512),
- * x86-64-v3 (AVX2) and the baseline, the one the CPU runs picked when the
- * program loads (GCC's target_clones; libexa is built without -march).  The
- * arithmetic is the same in each (ISO C: no contraction into FMA), only the
- * vectors are wider, so the results do not depend on the CPU; at the
- * baseline's SSE2 the f32 step's conversions to double and back made the SGD
- * step of the 784-128-10 MLP ~5% of a rank's step at 2 ranks. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define STEP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define STEP_CLONES
-#endif
+/* The steps' loops run in the widest vectors the CPU has (vec_clones.h):
+ * at the baseline's SSE2 the f32 step's conversions to double and back made
+ * the SGD step of the 784-128-10 MLP ~5% of a rank's step at 2 ranks. */
 
 /* Without momentum the update is written out (sgd_one's arithmetic, in the
  * same order) so that the loop vectorises: through sgd_one's tests it did
@@ -93,7 +85,7 @@ static int no_decay(const ExaSgdConfig *c)
     return c->weight_decay == 0 && !signbit(c->weight_decay);
 }
 
-STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
+EXA_VEC_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
@@ -121,7 +113,7 @@ STEP_CLONES static void sgd_range_f64(const void *ctx, int64_t lo, int64_t n)
             x[i] = sgd_one(&cfg, j->first, x[i], gs * g[i], &buf[i]);
 }
 
-STEP_CLONES static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
+EXA_VEC_CLONES static void sgd_range_f32(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const ExaSgdConfig cfg = *j->sgd;
@@ -264,7 +256,7 @@ static inline double adam_one(const AdamStep *k, double x, double g, double *m, 
     return x - k->step_size * *m / denom;
 }
 
-STEP_CLONES static void adam_range_f64(const void *ctx, int64_t lo, int64_t n)
+EXA_VEC_CLONES static void adam_range_f64(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const AdamStep k = *(const AdamStep *)j->adam;
@@ -275,7 +267,7 @@ STEP_CLONES static void adam_range_f64(const void *ctx, int64_t lo, int64_t n)
         x[i] = adam_one(&k, x[i], gs * g[i], &m[i], &v[i]);
 }
 
-STEP_CLONES static void adam_range_f32(const void *ctx, int64_t lo, int64_t n)
+EXA_VEC_CLONES static void adam_range_f32(const void *ctx, int64_t lo, int64_t n)
 {
     const StepJob *j = ctx;
     const AdamStep k = *(const AdamStep *)j->adam;
