@@ -51,10 +51,10 @@ EXA_K_INLINE void GN(sg_store)(int nv, const GN(vec) *acc, real *restrict ci, in
 }
 
 /* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
- * inlined): a(i, l) is a[i*sai + l*sal]. */
+ * inlined): a(i, l) is a[i*sai + l*sal]; row l of op(B) at bp + l*ldp. */
 EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
-                               int64_t sal, const real *restrict bp, int64_t k, int64_t n,
-                               real beta, real *restrict c, int64_t ldc)
+                               int64_t sal, const real *restrict bp, int64_t ldp, int64_t k,
+                               int64_t n, real beta, real *restrict c, int64_t ldc)
 {
     GN(vec) acc[12]; /* [r * nv + v] */
 #pragma GCC unroll 12
@@ -67,7 +67,7 @@ EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
         GN(vec) bv[SG_MAXV];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
-            bv[v] = GLOADU(bp + (l * nv + v) * GVL);
+            bv[v] = GLOADU(bp + l * ldp + v * GVL);
 #pragma GCC unroll 12
         for (int r = 0; r < nr; r++) {
             real av = ai[r * sai + l * sal];
@@ -97,7 +97,7 @@ static int GN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
 typedef struct GN(SgJob) {
     int nv;
     const real *a, *bp;
-    int64_t sai, sal, k, n, ldc;
+    int64_t ldp, sai, sal, k, n, ldc;
     real beta;
     real *c;
 } GN(SgJob);
@@ -107,15 +107,15 @@ static void GN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
 {
     const GN(SgJob) *j = ctx;
     const real *a = j->a, *bp = j->bp;
-    int64_t sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
+    int64_t ldp = j->ldp, sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
     real beta = j->beta, *c = j->c;
     /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
 #define SG_CASE(NV)                                                                            \
     case NV:                                                                                   \
         for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
-            GN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);              \
+            GN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, ldp, k, n, beta, c, ldc);         \
         for (; i < m; i++)                                                                     \
-            GN(sg_block)(1, (NV), i, a, sai, sal, bp, k, n, beta, c, ldc);                      \
+            GN(sg_block)(1, (NV), i, a, sai, sal, bp, ldp, k, n, beta, c, ldc);                 \
         break
     switch (j->nv) {
         SG_CASE(1); SG_CASE(2); SG_CASE(3);
@@ -125,21 +125,28 @@ static void GN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
 }
 
 /* One product (exa_k_gemm's arguments for one i; GN(gemm_is_narrow)): op(B)
- * packed once, the rows of C split over --threads. */
+ * packed once, the rows of C split over --threads.  Where op(B) is B and its
+ * rows are whole vectors (n a multiple of the vector), the rows are read in
+ * place: packing would copy them unchanged, and a GRU of 32 (bench (f))
+ * makes six 50x32 by 32x32 products a step, each about as long as a copy of
+ * its B.  The same loads of the same values: the bits do not change. */
 GTARGET
 static void GN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
                             int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
     real bp[SG_PACK] __attribute__((aligned(32)));
     int nv = (int)((n + GVL - 1) / GVL);
-    for (int64_t l = 0; l < k; l++) {
-        real *row = bp + l * nv * GVL;
-        for (int64_t j = 0; j < n; j++)
-            row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
-        for (int64_t j = n; j < nv * GVL; j++)
-            row[j] = 0;
+    GN(SgJob) job = { nv, a, b, ldb, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
+    if (tb || n % GVL != 0) {
+        for (int64_t l = 0; l < k; l++) {
+            real *row = bp + l * nv * GVL;
+            for (int64_t j = 0; j < n; j++)
+                row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
+            for (int64_t j = n; j < nv * GVL; j++)
+                row[j] = 0;
+        }
+        job.bp = bp, job.ldp = nv * GVL;
     }
-    GN(SgJob) job = { nv, a, bp, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
     exa_parallel_range(m, 2 * k * n, GN(sg_rows), &job);
 }
 

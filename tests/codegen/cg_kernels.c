@@ -472,36 +472,40 @@ static void maxpool_grad_exact(void)
 
 /* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
  * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
- * widths off the vector length, one column) and OpenBLAS (too wide, op(B)
- * too large to pack, too few rows), every transpose, batched and summed. */
+ * widths off the vector length, one column, rows of whole vectors read in
+ * place: 50x32x32, 21x48x12) and OpenBLAS (too wide, op(B) too large to
+ * pack, too few rows), every transpose, batched and summed, B's rows as long
+ * as op(B) needs and 3 longer. */
 #define GEMM_SHAPES_TESTS(T, S, TYPE, TOL)                                                         \
     static void gemm_shapes_##S(void)                                                              \
     {                                                                                              \
         static const int64_t shape[][3] = { { 37, 40, 40 }, { 29, 8, 8 }, { 13, 17, 20 },         \
                                             { 50, 65, 10 }, { 30, 17, 300 }, { 25, 1, 40 },        \
-                                            { 7, 3, 5 }, { 33, 130, 20 } };                        \
+                                            { 7, 3, 5 }, { 33, 130, 20 }, { 50, 32, 32 },          \
+                                            { 21, 48, 12 } };                                      \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++)                                \
-            for (int t = 0; t < 8; t++) {                                                          \
-                int ta = t & 1, tb = t >> 1 & 1, sc = t >> 2;                                      \
+            for (int t = 0; t < 16; t++) {                                                         \
+                int ta = t & 1, tb = t >> 1 & 1, sc = t >> 2 & 1, pad = t >> 3 ? 3 : 0;            \
                 int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2], count = 3;              \
-                T *a = malloc(count * m * k * sizeof *a), *b = malloc(count * k * n * sizeof *b);  \
+                int64_t ldb = (tb ? k : n) + pad, sb = (tb ? n : k) * ldb;                         \
+                T *a = malloc(count * m * k * sizeof *a), *b = malloc(count * sb * sizeof *b);     \
                 T *c1 = malloc(count * m * n * sizeof *c1), *c2 = malloc(count * m * n * sizeof *c2); \
                 for (int64_t i = 0; i < count * m * k; i++)                                        \
                     a[i] = (T)rnd();                                                               \
-                for (int64_t i = 0; i < count * k * n; i++)                                        \
+                for (int64_t i = 0; i < count * sb; i++)                                           \
                     b[i] = (T)rnd();                                                               \
                 for (int64_t i = 0; i < count * m * n; i++)                                        \
                     c1[i] = c2[i] = (T)rnd();                                                      \
-                exa_k_gemm_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, tb ? k : n, k * n, \
-                               (T)0.5, c1, n, sc ? m * n : 0);                                     \
-                exa_k_gemm_ref_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, tb ? k : n,    \
-                                   k * n, (T)0.5, c2, n, sc ? m * n : 0);                          \
+                exa_k_gemm_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, ldb, sb, (T)0.5,   \
+                               c1, n, sc ? m * n : 0);                                             \
+                exa_k_gemm_ref_##S(count, ta, tb, m, n, k, a, ta ? m : k, m * k, b, ldb, sb,       \
+                                   (T)0.5, c2, n, sc ? m * n : 0);                                 \
                 double d = 0, sz = 0;                                                              \
                 for (int64_t i = 0; i < (sc ? count : 1) * m * n; i++)                             \
                     d = fmax(d, fabs((double)c1[i] - c2[i])), sz = fmax(sz, fabs((double)c2[i]));  \
                 char what[64];                                                                     \
-                snprintf(what, sizeof what, "gemm %dx%dx%d ta %d tb %d %s", (int)m, (int)n,        \
-                         (int)k, ta, tb, sc ? "batched" : "summed");                               \
+                snprintf(what, sizeof what, "gemm %dx%dx%d ta %d tb %d ldb %d %s", (int)m, (int)n, \
+                         (int)k, ta, tb, (int)ldb, sc ? "batched" : "summed");                     \
                 report(what, TYPE, d, sz, TOL);                                                    \
                 free(a), free(b), free(c1), free(c2);                                              \
             }                                                                                      \
