@@ -222,13 +222,13 @@ static int before(const FuseBuffer *x, const FuseBuffer *y)
     return x->at_a + x->a <= y->at_a && x->at_c + x->b + 64 <= y->at_c;
 }
 
-/* Each buffer starts (its index mod 16) cache lines past its place: the
- * loops read and write many buffers at once, row by row, and buffers whose
- * rows sit at equal addresses modulo 4 KiB contend for the same L1 sets and
- * stall loads behind stores to aliasing addresses.  Rows of 512 bytes (128
- * floats) at batch 50 put half of a backward step's buffers at one of four
- * such offsets: the stacked-gate GRU (bench (h)) ran at 0.87x of bench (g)'s
- * speed with them aligned, 0.99x staggered (docs/results/throughput.md,
+/* Each buffer starts (its index mod 16) cache lines past its place.  The
+ * loops read and write many buffers at once, row by row; placed flush,
+ * buffers of one size (25664 bytes apart for 512-byte rows at batch 50)
+ * repeat their offsets modulo 4 KiB every few buffers, and rows at equal
+ * offsets compete for the same L1 sets (the likely cause: the VM measured
+ * on has no cache counters).  The stacked-gate GRU (bench (h)) ran at 0.87x
+ * of bench (g)'s speed flush, 0.99x staggered (docs/results/throughput.md,
  * "Issue 17, session 9").  Each buffer grows by at most 960 bytes, but the
  * first fit below loses some exact fits: bench (a)'s gradient workspace
  * grows from 1.5 to 2.2 MB at batch 1000, with no measurable cost. */

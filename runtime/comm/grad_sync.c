@@ -91,7 +91,7 @@ static void send_pieces(ExaGradSync *s, int64_t lo, int64_t hi)
                                       (size_t)(b - a) * e, k, SHARD_TAG));
 }
 
-
+/* The passes over the gradient: the widest vectors the CPU has (vec_clones.h). */
 EXA_VEC_CLONES static void add2_f32(float *restrict o, const float *restrict x, const float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
