@@ -1,26 +1,30 @@
 /* gemm_peak.c - sgemm measurements for bench/throughput.sh, OpenBLAS's and
- * exa's own (libexa's register-tiled kernel, exa_k_gemm_tile_f32).
+ * exa's own (libexa's register-tiled kernel, exa_k_gemm_tile_f32, or
+ * whichever kernel exa_k_gemm_f32 picks for the shape).
  *
  *   gemm_peak N REPEATS         GFLOP/s of OpenBLAS on N x N matrices: the
  *                               peak model (d) is compared against
- *   gemm_peak -us M N K TA TB [exa]
+ *   gemm_peak -us M N K TA TB [exa|gemm]
  *                               microseconds of one row-major sgemm
  *                               C[M,N] = op(A) op(B) with inner dimension K,
  *                               op transposed where TA / TB is 1, by OpenBLAS
- *                               (or exa's tiles with `exa`, on
+ *                               (or exa's tiles with `exa`, or exa_k_gemm's
+ *                               choice with `gemm`: its narrow and long-k
+ *                               kernels, its tiles or OpenBLAS; on
  *                               OPENBLAS_NUM_THREADS threads of exa's pool,
  *                               the count OpenBLAS runs on); the best of 7
  *                               rounds of 200 calls (of about 50 ms for
  *                               calls over 250 us), caches warm.  A step's
- *                               GEMMs alone: goal 2's bound for (a), (d),
- *                               (e), (g), (h).
+ *                               GEMMs alone: goal 2's bound for (a), (b),
+ *                               (d), (e), (g), (h), (i).
  *   gemm_peak -core             OpenBLAS's kernel for this CPU
  *                               (openblas_get_corename)
  *
  * Built against a build's libexa (bench/throughput.sh does):
  *   mpicc -O2 -Iruntime/include bench/gemm_peak.c build/lib/libexa.a \
  *         -lopenblas -lz -lm -lpthread -ldl -o gemm_peak
- * or with -DGEMM_PEAK_NO_EXA and OpenBLAS alone (then `exa` fails). */
+ * or with -DGEMM_PEAK_NO_EXA and OpenBLAS alone (then `exa` and `gemm`
+ * fail). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +51,16 @@ static float *filled(long count, int mod)
     return p;
 }
 
-static int use_exa;
+static int use_exa, use_gemm;
 
 static void sgemm(int ta, int tb, int m, int n, int k, const float *a, const float *b, float *c)
 {
+#ifndef GEMM_PEAK_NO_EXA
+    if (use_gemm) {
+        exa_k_gemm_f32(1, ta, tb, m, n, k, a, ta ? m : k, 0, b, tb ? k : n, 0, 0, c, n, 0);
+        return;
+    }
+#endif
     if (use_exa) {
 #ifdef GEMM_PEAK_NO_EXA
         if (1) {
@@ -112,19 +122,23 @@ int main(int argc, char **argv)
         printf("%s\n", openblas_get_corename());
         return 0;
     }
-    if (argc == 8 && strcmp(argv[1], "-us") == 0 && strcmp(argv[7], "exa") == 0) {
-#ifndef GEMM_PEAK_NO_EXA
+    if (argc == 8 && strcmp(argv[1], "-us") == 0 &&
+        (strcmp(argv[7], "exa") == 0 || strcmp(argv[7], "gemm") == 0)) {
+#ifdef GEMM_PEAK_NO_EXA
+        fprintf(stderr, "gemm_peak: built without libexa: no `%s`\n", argv[7]);
+        return 1;
+#else
         const char *t = getenv("OPENBLAS_NUM_THREADS");
         exa_parallel_set_threads(t && atoi(t) > 0 ? atoi(t) : 1);
-#endif
-        use_exa = 1;
+        use_exa = strcmp(argv[7], "exa") == 0, use_gemm = !use_exa;
         argc = 7;
+#endif
     }
     if (argc == 7 && strcmp(argv[1], "-us") == 0)
         return call_us(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     int n = argc > 1 ? atoi(argv[1]) : 2048, reps = argc > 2 ? atoi(argv[2]) : 5;
     if (n <= 0 || reps <= 0) {
-        fprintf(stderr, "usage: gemm_peak N REPEATS | gemm_peak -us M N K TA TB [exa] | gemm_peak -core\n");
+        fprintf(stderr, "usage: gemm_peak N REPEATS | gemm_peak -us M N K TA TB [exa|gemm] | gemm_peak -core\n");
         return 2;
     }
     return square_gflops(n, reps);

@@ -14,6 +14,12 @@ typedef real GN(uvec) __attribute__((vector_size(GBYTES), aligned(sizeof(real)),
 #define GVL ((int64_t)(sizeof(GN(vec)) / sizeof(real)))
 #define GLOADU(p) (*(const GN(uvec) *)(p))
 #define GSTOREU(p, v) (*(GN(uvec) *)(p) = (v))
+/* integer lanes of a vector's width (shuffle indices, lane masks) */
+#ifdef EXA_K_F32
+typedef int32_t GN(ivec) __attribute__((vector_size(GBYTES)));
+#else
+typedef int64_t GN(ivec) __attribute__((vector_size(GBYTES)));
+#endif
 
 /* ---- GEMM with a narrow result ----------------------------------------- */
 
@@ -23,38 +29,43 @@ typedef real GN(uvec) __attribute__((vector_size(GBYTES), aligned(sizeof(real)),
  * GFLOP/s against 50-52, 5000x8 by 8x8 29-39 against 17, 1000x2 by 2x40 21
  * against 7.5.
  * OpenBLAS packs both operands and clears C on every call, which for these
- * shapes costs about as much as the products: here op(B) is packed once into
- * rows of whole vectors (zero-padded), and each block of rows of C is a set
- * of register accumulators, one broadcast of op(A) times each vector of the
- * row of op(B) per step of k. */
+ * shapes costs about as much as the products: here each block of rows of C
+ * is a set of register accumulators, one broadcast of op(A) times each
+ * vector of the row of op(B) per step of k.  op(B) is read in place where it
+ * is B (the last vector of each row through a masked load), else packed once
+ * into rows of whole vectors (zero-padded); C's last vector of a row is a
+ * masked store. */
 #define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
 #define SG_PACK 4096 /* elements of packed op(B): k * vectors * GVL */
 
-/* A row of C (nv vectors, n elements) = acc + beta C; the row's last
- * vector may be partial: through a whole one */
-EXA_K_INLINE void GN(sg_store)(int nv, const GN(vec) *acc, real *restrict ci, int64_t n, real beta)
-{
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        int64_t lanes = n - v * GVL < GVL ? n - v * GVL : GVL;
-        real part[GVL] = { 0 };
-        real *at = lanes == GVL ? ci + v * GVL : part;
-        if (lanes < GVL && beta != 0)
-            memcpy(part, ci + v * GVL, (size_t)lanes * sizeof *part);
-        GN(vec) out = acc[v];
-        if (beta != 0)
-            out += beta * GLOADU(at);
-        GSTOREU(at, out);
-        if (lanes < GVL)
-            memcpy(ci + v * GVL, part, (size_t)lanes * sizeof *part);
-    }
-}
+/* The first `lanes` (1 .. GVL) elements at p as a vector, zero past them,
+ * and the store of v's first `lanes` to p: masked, neither reads nor writes
+ * past them.  A partial vector went through a copy on the stack before, in
+ * two calls to memcpy of a variable size: 40% of the PINN's 40-wide product
+ * (session 10). */
+#if GBYTES == 64 && defined(EXA_K_F32)
+#define GLOAD_PART(p, lanes) ((GN(vec))_mm512_maskz_loadu_ps((__mmask16)((1u << (lanes)) - 1), (p)))
+#define GSTORE_PART(p, v, lanes) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (lanes)) - 1), (__m512)(v))
+#elif GBYTES == 64
+#define GLOAD_PART(p, lanes) ((GN(vec))_mm512_maskz_loadu_pd((__mmask8)((1u << (lanes)) - 1), (p)))
+#define GSTORE_PART(p, v, lanes) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (lanes)) - 1), (__m512d)(v))
+#elif defined(EXA_K_F32)
+#define GLANES(lanes) ((__m256i)((GN(ivec)){ 0, 1, 2, 3, 4, 5, 6, 7 } < (int32_t)(lanes)))
+#define GLOAD_PART(p, lanes) ((GN(vec))_mm256_maskload_ps((p), GLANES(lanes)))
+#define GSTORE_PART(p, v, lanes) _mm256_maskstore_ps((p), GLANES(lanes), (__m256)(v))
+#else
+#define GLANES(lanes) ((__m256i)((GN(ivec)){ 0, 1, 2, 3 } < (int64_t)(lanes)))
+#define GLOAD_PART(p, lanes) ((GN(vec))_mm256_maskload_pd((p), GLANES(lanes)))
+#define GSTORE_PART(p, v, lanes) _mm256_maskstore_pd((p), GLANES(lanes), (__m256d)(v))
+#endif
 
-/* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each, constants where
- * inlined): a(i, l) is a[i*sai + l*sal]; row l of op(B) at bp + l*ldp. */
-EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict a, int64_t sai,
-                               int64_t sal, const real *restrict bp, int64_t ldp, int64_t k,
-                               int64_t n, real beta, real *restrict c, int64_t ldc)
+/* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each; nr, nv and part
+ * constants where inlined): a(i, l) is a[i*sai + l*sal]; row l of op(B) at
+ * bp + l*ldp, its last vector `last` lanes (part: read masked, else whole,
+ * zero-padded). */
+GTARGET EXA_K_INLINE void GN(sg_block)(int nr, int nv, int part, int64_t i0, const real *restrict a,
+                               int64_t sai, int64_t sal, const real *restrict bp, int64_t ldp,
+                               int64_t k, int64_t last, real beta, real *restrict c, int64_t ldc)
 {
     GN(vec) acc[12]; /* [r * nv + v] */
 #pragma GCC unroll 12
@@ -67,7 +78,10 @@ EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
         GN(vec) bv[SG_MAXV];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
-            bv[v] = GLOADU(bp + l * ldp + v * GVL);
+            if (part && v == nv - 1)
+                bv[v] = GLOAD_PART(bp + l * ldp + v * GVL, last);
+            else
+                bv[v] = GLOADU(bp + l * ldp + v * GVL);
 #pragma GCC unroll 12
         for (int r = 0; r < nr; r++) {
             real av = ai[r * sai + l * sal];
@@ -77,75 +91,113 @@ EXA_K_INLINE void GN(sg_block)(int nr, int nv, int64_t i0, const real *restrict 
         }
     }
 #pragma GCC unroll 12
-    for (int r = 0; r < nr; r++)
-        GN(sg_store)(nv, acc + r * nv, c + (i0 + r) * ldc, n, beta);
+    for (int r = 0; r < nr; r++) {
+        real *ci = c + (i0 + r) * ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            GN(vec) out = acc[r * nv + v];
+            if (v < nv - 1 || last == GVL) {
+                if (beta != 0)
+                    out += beta * GLOADU(ci + v * GVL);
+                GSTOREU(ci + v * GVL, out);
+            } else {
+                if (beta != 0)
+                    out += beta * GLOAD_PART(ci + v * GVL, last);
+                GSTORE_PART(ci + v * GVL, out, last);
+            }
+        }
+    }
 }
 
 /* Whether exa_k_gemm takes GN(gemm_narrow) for these sizes: C at most
  * SG_MAXV vectors wide (at 8, one row a block, it only ties OpenBLAS), op(B)
  * small enough to pack, and one whole block of rows at least (a few rows
  * over a long k, as in an 8x8 weight gradient, are one accumulator each and
- * wait on the multiply-add latency: 7 GFLOP/s against OpenBLAS's 19). */
+ * wait on the multiply-add latency: 7 GFLOP/s against OpenBLAS's 19).  Not
+ * for C half a vector wide or less over k >= 32, mostly empty lanes, where
+ * OpenBLAS (SkylakeX kernels, session 10, one thread) vectorises along k:
+ * 125x1 by 1x40 (the PINN's output layer) 0.3 us against 1.0, 1000x4 by
+ * 4x40 5.7 against 7.8; at k = 16 this kernel still won (1000x4x16 3.7
+ * against 4.6 us). */
 static int GN(gemm_is_narrow)(int64_t m, int64_t n, int64_t k)
 {
     int64_t nv = (n + GVL - 1) / GVL;
-    return nv <= SG_MAXV && k * nv * GVL <= SG_PACK && m >= 12 / nv;
+    return nv <= SG_MAXV && k * nv * GVL <= SG_PACK && m >= 12 / nv && !(2 * n <= GVL && k >= 32);
 }
 
-/* Rows lo .. lo+count-1 of C, from the packed op(B) (an exa_parallel_range
- * task: each row is the same sum in the same order whatever the split). */
+/* A narrow product's operands for GN(sg_rows) */
 typedef struct GN(SgJob) {
-    int nv;
+    int nv, part; /* part: op(B) in place, its rows' last vectors partial */
     const real *a, *bp;
-    int64_t ldp, sai, sal, k, n, ldc;
+    int64_t ldp, sai, sal, k, last, ldc;
     real beta;
     real *c;
 } GN(SgJob);
 
-GTARGET
+/* Rows i .. m-1 of C for nv vectors a row: blocks of 12 / nv rows (12
+ * accumulators), then the rows left one at a time.  One function per nv
+ * (GN(sg_range1) ..): with all six inlined into GN(sg_rows), GCC 12 kept
+ * two of the 4 x 3 block's accumulators (the PINN's 40-wide C) in memory,
+ * and every step of k waited on their store and reload. */
+GTARGET EXA_K_INLINE void GN(sg_range)(int nv, int part, const GN(SgJob) *j, int64_t i, int64_t m)
+{
+    for (; i + 12 / nv <= m; i += 12 / nv)
+        GN(sg_block)(12 / nv, nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last,
+                     j->beta, j->c, j->ldc);
+    for (; i < m; i++)
+        GN(sg_block)(1, nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last, j->beta,
+                     j->c, j->ldc);
+}
+#define SG_RANGE(NV)                                                                           \
+    GTARGET __attribute__((noinline)) static void GN(sg_range##NV)(const GN(SgJob) *j, int64_t i, \
+                                                                   int64_t m)                  \
+    {                                                                                          \
+        if (j->part)                                                                           \
+            GN(sg_range)(NV, 1, j, i, m);                                                      \
+        else                                                                                   \
+            GN(sg_range)(NV, 0, j, i, m);                                                      \
+    }
+SG_RANGE(1)
+SG_RANGE(2)
+SG_RANGE(3)
+SG_RANGE(4)
+SG_RANGE(5)
+SG_RANGE(6)
+#undef SG_RANGE
+
+/* Rows lo .. lo+count-1 of C (an exa_parallel_range task: each row is the
+ * same sum in the same order whatever the split). */
 static void GN(sg_rows)(const void *ctx, int64_t lo, int64_t count)
 {
     const GN(SgJob) *j = ctx;
-    const real *a = j->a, *bp = j->bp;
-    int64_t ldp = j->ldp, sai = j->sai, sal = j->sal, k = j->k, n = j->n, ldc = j->ldc, i = lo, m = lo + count;
-    real beta = j->beta, *c = j->c;
-    /* blocks of 12 / nv rows (12 accumulators), then the rows left one at a time */
-#define SG_CASE(NV)                                                                            \
-    case NV:                                                                                   \
-        for (; i + 12 / (NV) <= m; i += 12 / (NV))                                             \
-            GN(sg_block)(12 / (NV), (NV), i, a, sai, sal, bp, ldp, k, n, beta, c, ldc);         \
-        for (; i < m; i++)                                                                     \
-            GN(sg_block)(1, (NV), i, a, sai, sal, bp, ldp, k, n, beta, c, ldc);                 \
-        break
-    switch (j->nv) {
-        SG_CASE(1); SG_CASE(2); SG_CASE(3);
-        SG_CASE(4); SG_CASE(5); SG_CASE(6);
-    }
-#undef SG_CASE
+    void (*const range[])(const GN(SgJob) *, int64_t, int64_t) = {
+        GN(sg_range1), GN(sg_range2), GN(sg_range3), GN(sg_range4), GN(sg_range5), GN(sg_range6),
+    };
+    range[j->nv - 1](j, lo, lo + count);
 }
 
-/* One product (exa_k_gemm's arguments for one i; GN(gemm_is_narrow)): op(B)
- * packed once, the rows of C split over --threads.  Where op(B) is B and its
- * rows are whole vectors (n a multiple of the vector), the rows are read in
- * place: packing would copy them unchanged, and a GRU of 32 (bench (f))
- * makes six 50x32 by 32x32 products a step, each about as long as a copy of
- * its B.  The same loads of the same values: the bits do not change. */
+/* One product (exa_k_gemm's arguments for one i; GN(gemm_is_narrow)), the
+ * rows of C split over --threads.  op(B) = B is read in place: packing
+ * copied it on every call, and a GRU of 32 (bench (f)) makes six 50x32 by
+ * 32x32 products a step, each about as long as a copy of its B.  op(B) =
+ * B^T is packed.  A row's lanes past n are zero either way (masked loads
+ * or padding), so the bits do not depend on which. */
 GTARGET
 static void GN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, const real *a,
                             int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
     real bp[SG_PACK] __attribute__((aligned(32)));
     int nv = (int)((n + GVL - 1) / GVL);
-    GN(SgJob) job = { nv, a, b, ldb, ta ? 1 : lda, ta ? lda : 1, k, n, ldc, beta, c };
-    if (tb || n % GVL != 0) {
+    GN(SgJob) job = { nv, n % GVL != 0, a, b, ldb, ta ? 1 : lda, ta ? lda : 1, k, n - (nv - 1) * GVL, ldc, beta, c };
+    if (tb) {
         for (int64_t l = 0; l < k; l++) {
             real *row = bp + l * nv * GVL;
             for (int64_t j = 0; j < n; j++)
-                row[j] = tb ? b[j * ldb + l] : b[l * ldb + j];
+                row[j] = b[j * ldb + l];
             for (int64_t j = n; j < nv * GVL; j++)
                 row[j] = 0;
         }
-        job.bp = bp, job.ldp = nv * GVL;
+        job.bp = bp, job.ldp = nv * GVL, job.part = 0;
     }
     exa_parallel_range(m, 2 * k * n, GN(sg_rows), &job);
 }
@@ -297,14 +349,37 @@ static int64_t GN(tg_pick)(int64_t rows, int64_t cols, int64_t *nr, int64_t *nv)
     return best;
 }
 
-/* gemm_tall's estimated time for m x n (its cheaper orientation), to
- * compare vector widths: a 512-bit vector half empty (an 8 wide f32 C)
- * costs what a full 256-bit one does, and ran slower (8x8 over 5000 rows:
- * 11.6 against 10.0 us) */
+/* gemm_tall's tiling of m x n (both at most TG_MAXD): vectors along n, or
+ * along m (C^T = B^T A) where that is cheaper; the tile shape and the
+ * estimated time.  Computed once a shape and kept (each call of the PINN's
+ * 40x40 weight gradient over 125 rows picked three times among 29 shapes,
+ * 0.2 of its 3 us): one int a shape, cost << 8 | swap << 7 | nr << 3 | nv,
+ * 0 until computed; threads that race compute the same value. */
+typedef struct GN(TallPlan) {
+    int swap;
+    int64_t nr, nv, cost;
+} GN(TallPlan);
+
+static GN(TallPlan) GN(tall_plan)(int64_t m, int64_t n)
+{
+    static _Atomic int32_t memo[TG_MAXD + 1][TG_MAXD + 1];
+    int32_t e = atomic_load_explicit(&memo[m][n], memory_order_relaxed);
+    if (e == 0) {
+        int64_t nr = 1, nv = 1, nr2 = 1, nv2 = 1, c1 = GN(tg_pick)(m, n, &nr, &nv);
+        int64_t c2 = GN(tg_pick)(n, m, &nr2, &nv2);
+        int swap = c2 < c1;
+        e = (int32_t)((swap ? c2 : c1) << 8 | swap << 7 | (swap ? nr2 : nr) << 3 | (swap ? nv2 : nv));
+        atomic_store_explicit(&memo[m][n], e, memory_order_relaxed);
+    }
+    return (GN(TallPlan)){ e >> 7 & 1, e >> 3 & 15, e & 7, e >> 8 };
+}
+
+/* gemm_tall's estimated time for m x n, to compare vector widths: a
+ * 512-bit vector half empty (an 8 wide f32 C) costs what a full 256-bit one
+ * does, and ran slower (8x8 over 5000 rows: 11.6 against 10.0 us) */
 static int64_t GN(tall_cost)(int64_t m, int64_t n)
 {
-    int64_t nr, nv, c1 = GN(tg_pick)(m, n, &nr, &nv), c2 = GN(tg_pick)(n, m, &nr, &nv);
-    return c1 < c2 ? c1 : c2;
+    return GN(tall_plan)(m, n).cost;
 }
 
 /* Vectors per row of a narrow C n wide (gemm_narrow's multiply-adds per
@@ -326,14 +401,14 @@ GTARGET
 static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_t lda,
                           const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
-    int64_t nr = 1, nv = 1, nr2 = 1, nv2 = 1;
-    /* vectors along n, or along m (C^T = B^T A): the cheaper */
-    int swap = GN(tg_pick)(n, m, &nr2, &nv2) < GN(tg_pick)(m, n, &nr, &nv);
+    GN(TallPlan) plan = GN(tall_plan)(m, n);
+    int swap = plan.swap;
+    int64_t nr = plan.nr, nv = plan.nv;
     if (swap) {
         const real *t = a;
         a = b, b = t;
         int64_t u = lda;
-        lda = ldb, ldb = u, u = m, m = n, n = u, nr = nr2, nv = nv2;
+        lda = ldb, ldb = u, u = m, m = n, n = u;
     }
     int64_t nvec = (n + GVL - 1) / GVL, ldt = nvec * GVL, over = ldt - n;
     /* rows kd.. of b: the last vector would run past the operand */
@@ -347,10 +422,27 @@ static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
     int64_t tcols = (nvec + nv - 1) / nv, tiles = (m + nr - 1) / nr * tcols;
     GN(TgJob) job = { a, b, tail, lda, ldb, k, kd, m, nvec, nr, nv, tcols, ct };
     exa_parallel_range(tiles, 2 * k * nr * nv * GVL, GN(tg_tiles), &job);
-    for (int64_t i = 0; i < m; i++) /* C (or C^T) = ct + beta C */
-        for (int64_t x = 0; x < n; x++) {
-            real *at = swap ? c + x * ldc + i : c + i * ldc + x;
-            *at = ct[i * ldt + x] + (beta != 0 ? beta * *at : 0);
+    if (swap) { /* C^T = ct + beta C^T */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t x = 0; x < n; x++) {
+                real *at = c + x * ldc + i;
+                *at = ct[i * ldt + x] + (beta != 0 ? beta * *at : 0);
+            }
+        return;
+    }
+    for (int64_t i = 0; i < m; i++) /* C = ct + beta C, the last vector of a row masked */
+        for (int64_t x = 0; x < n; x += GVL) {
+            real *at = c + i * ldc + x;
+            GN(vec) out = GLOADU(ct + i * ldt + x);
+            if (x + GVL <= n) {
+                if (beta != 0)
+                    out += beta * GLOADU(at);
+                GSTOREU(at, out);
+            } else {
+                if (beta != 0)
+                    out += beta * GLOAD_PART(at, n - x);
+                GSTORE_PART(at, out, n - x);
+            }
         }
 }
 
@@ -421,11 +513,6 @@ typedef struct GN(MtJob) {
 
 /* Shuffle indices (of the pair's 2 * GVL lanes) that interleave the first
  * (ZL) or second (ZH) halves of two vectors */
-#ifdef EXA_K_F32
-typedef int32_t GN(ivec) __attribute__((vector_size(GBYTES)));
-#else
-typedef int64_t GN(ivec) __attribute__((vector_size(GBYTES)));
-#endif
 #define MT_ZL(t) ((t) % 2 ? MT_LANES + (t) / 2 : (t) / 2)
 #define MT_ZH(t) (MT_ZL(t) + MT_LANES / 2)
 #if MT_LANES == 16
@@ -694,6 +781,9 @@ static int GN(gemm_tile)(int ta, int tb, int64_t m, int64_t n, int64_t k, const 
 #undef GVL
 #undef GLOADU
 #undef GSTOREU
+#undef GLOAD_PART
+#undef GSTORE_PART
+#undef GLANES
 #else
 /* Compiled on its own: nothing (kernels_f32.c and kernels_f64.c include the body). */
 typedef int exa_kernels_gemm_t_is_included_by_kernels_c;

@@ -25,6 +25,7 @@
 #define EXA_K_VEC __attribute__((target("arch=x86-64-v3")))
 #define EXA_K_V4 __attribute__((target("arch=x86-64-v4")))
 #define EXA_K_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#include <immintrin.h> /* the narrow GEMM's masked loads and stores (kernels_gemm_t.c) */
 #else
 #define EXA_K_CLONES
 #endif

@@ -471,18 +471,19 @@ static void maxpool_grad_exact(void)
 }
 
 /* exa_k_gemm against exa_k_gemm_ref over shapes on both of its paths: the
- * narrow kernel (kernels_vec_t.c: whole blocks of rows and the rows left,
- * widths off the vector length, one column, rows of whole vectors read in
- * place: 50x32x32, 21x48x12) and OpenBLAS (too wide, op(B) too large to
- * pack, too few rows), every transpose, batched and summed, B's rows as long
- * as op(B) needs and 3 longer. */
+ * narrow kernel (kernels_gemm_t.c: whole blocks of rows and the rows left,
+ * B read in place with rows of whole vectors, 50x32x32 and 21x48x12, and
+ * with a partial last vector, masked: 37x40x40, 13x17x20, 40x3x12) and
+ * OpenBLAS (too wide, op(B) too large to pack, too few rows, one column over
+ * k = 40), every transpose, batched and summed, B's rows as long as op(B)
+ * needs and 3 longer. */
 #define GEMM_SHAPES_TESTS(T, S, TYPE, TOL)                                                         \
     static void gemm_shapes_##S(void)                                                              \
     {                                                                                              \
         static const int64_t shape[][3] = { { 37, 40, 40 }, { 29, 8, 8 }, { 13, 17, 20 },         \
                                             { 50, 65, 10 }, { 30, 17, 300 }, { 25, 1, 40 },        \
                                             { 7, 3, 5 }, { 33, 130, 20 }, { 50, 32, 32 },          \
-                                            { 21, 48, 12 } };                                      \
+                                            { 21, 48, 12 }, { 40, 3, 12 } };                       \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++)                                \
             for (int t = 0; t < 16; t++) {                                                         \
                 int ta = t & 1, tb = t >> 1 & 1, sc = t >> 2 & 1, pad = t >> 3 ? 3 : 0;            \
