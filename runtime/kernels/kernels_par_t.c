@@ -67,7 +67,8 @@ void FN(exa_k_softmax)(int64_t rows, int64_t n, const real *x, real *y)
 static void FN(transpose_range)(const void *ctx, int64_t lo, int64_t n)
 {
     const FN(RowArgs) *r = ctx; /* a = r, b = c */
-    FN(transpose_rows)(n, r->a, r->b, r->x + lo * r->sx, r->sx, r->y + lo * r->a * r->b);
+    if (!FN(transpose_try)(n, r->a, r->b, r->x + lo * r->sx, r->sx, r->y + lo * r->a * r->b))
+        FN(transpose_rows)(n, r->a, r->b, r->x + lo * r->sx, r->sx, r->y + lo * r->a * r->b);
 }
 
 void FN(exa_k_transpose)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)

@@ -422,8 +422,45 @@ static void FN(sum_cols_vec)(int64_t rows, int64_t n, const real *x, real *y)
         FN(sum_rows)(rows, n - whole, n, x + whole, y + whole);
 }
 
+/* ---- transpose --------------------------------------------------------- */
+
+/* y [c, r] = x [r, c]^T: VL x VL blocks by kernels_gemm_t.c's interleaves
+ * (mt_tblock_v3), the edges element by element.  kernels_t.c's element loop
+ * took 2.1 us for the PINN's 40x40 weight, which exac's pretranspose stores
+ * transposed once a batch group: 3% of bench (b)'s step (session 10). */
+EXA_K_VEC
+static void FN(transpose_vec)(int64_t r, int64_t c, const real *restrict x, real *restrict y)
+{
+    int64_t r0 = r / VL * VL, c0 = c / VL * VL;
+    for (int64_t i = 0; i < r0; i += VL)
+        for (int64_t j = 0; j < c0; j += VL)
+            FN(mt_tblock_v3)((int)VL, x + i * c + j, c, y + j * r + i, r);
+    for (int64_t i = 0; i < r; i++) /* the columns past the blocks */
+        for (int64_t j = c0; j < c; j++)
+            y[j * r + i] = x[i * c + j];
+    for (int64_t i = r0; i < r; i++) /* the rows past them */
+        for (int64_t j = 0; j < c0; j++)
+            y[j * r + i] = x[i * c + j];
+}
+
 #undef VL
 #endif /* EXA_K_VEC */
+
+/* exa_k_transpose's blocks in vectors where the CPU has them (called by
+ * kernels_par_t.c): 1 when done, 0 when kernels_t.c's loop is to. */
+static int FN(transpose_try)(int64_t count, int64_t r, int64_t c, const real *x, int64_t sx, real *y)
+{
+#ifdef EXA_K_VEC
+    if (exa_k_vec_ok()) {
+        for (int64_t s = 0; s < count; s++)
+            FN(transpose_vec)(r, c, x + s * sx, y + s * r * c);
+        return 1;
+    }
+#else
+    (void)count, (void)r, (void)c, (void)x, (void)sx, (void)y;
+#endif
+    return 0;
+}
 
 /* exa_k_reduce_to's column sums in vectors where the CPU has them (declared
  * in kernels_t.c): 1 when done, 0 when kernels_t.c's loop is to. */

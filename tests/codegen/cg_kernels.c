@@ -827,6 +827,34 @@ static void slices(void)
     }
 }
 
+/* exa_k_transpose (vector blocks and element-wise edges, kernels_vec_t.c)
+ * against the definition, exact: whole blocks (16x24), blocks and edges in
+ * both dims (40x40, 19x13), smaller than a block (3x5), a batch of 2 with
+ * the inputs further apart than their size. */
+#define TRANSPOSE_TESTS(T, S, TYPE)                                                                \
+    static void transpose_##S(void)                                                                \
+    {                                                                                              \
+        static const int64_t shape[][2] = { { 16, 24 }, { 40, 40 }, { 19, 13 }, { 3, 5 } };        \
+        for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
+            int64_t r = shape[e][0], c = shape[e][1], sx = r * c + 7, count = 2;                   \
+            T *x = malloc(count * sx * sizeof *x), *y = malloc(count * r * c * sizeof *y);         \
+            for (int64_t i = 0; i < count * sx; i++)                                               \
+                x[i] = (T)rnd();                                                                   \
+            exa_k_transpose_##S(count, r, c, x, sx, y);                                            \
+            double d = 0;                                                                          \
+            for (int64_t s = 0; s < count; s++)                                                    \
+                for (int64_t i = 0; i < r; i++)                                                    \
+                    for (int64_t j = 0; j < c; j++)                                                \
+                        d = fmax(d, fabs((double)y[s * r * c + j * r + i] - x[s * sx + i * c + j])); \
+            char what[64];                                                                         \
+            snprintf(what, sizeof what, "transpose %dx%d, batch of 2", (int)r, (int)c);            \
+            report(what, TYPE, d, 1, 1e-300);                                                      \
+            free(x), free(y);                                                                      \
+        }                                                                                          \
+    }
+TRANSPOSE_TESTS(double, f64, "f64")
+TRANSPOSE_TESTS(float, f32, "f32")
+
 int openblas_get_num_threads(void);
 
 /* exa_k_blas_gemm: OpenBLAS held at one thread (exa_k_blas_hold_one), a
@@ -917,6 +945,8 @@ int main(void)
 {
     gemm_env();
     slices();
+    transpose_f64();
+    transpose_f32();
     blas_hold_one();
     conv_batch();
     dconv_f64();
