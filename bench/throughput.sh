@@ -13,10 +13,15 @@
 # (forward 100x784 by 784x128; weight gradient 128x100 by 100x784), measured
 # in the same run with warm caches: where the second is close to the first,
 # 2x is beyond what any implementation of the step can reach on the machine.
-# For (a), (d), (e), (g) and (h) it prints exa's step time next to the time of the
-# step's GEMMs alone (the list below, each call timed by bench/gemm_peak.c
-# in the same run, warm caches) by OpenBLAS and by exa's own tiles
-# (exa_k_gemm_tile_f32): issue 17 goal 2's measured bound for those rows.
+# For (a), (b), (d), (e), (g), (h) and (i) it prints exa's step time, the
+# time a step may take at 3x PyTorch's best (issue 17 goal 2), and the time
+# of the step's GEMMs alone (the list below, each call timed by
+# bench/gemm_peak.c in the same run, warm caches) by OpenBLAS and by the
+# kernel exa_k_gemm picks for each shape (its narrow, long-k or tiled
+# kernels, or OpenBLAS; until session 10, exa's tiles for every product):
+# goal 2's measured bound for those rows.  For (e), whose convolutions are
+# not GEMMs, it prints the time of the step's multiply-adds at OpenBLAS's
+# sgemm rate on 2048 x 2048 matrices, measured in the same run.
 # OpenBLAS's kernel for the CPU (openblas_get_corename) is printed first:
 # exa_k_gemm takes its tiles for every product they handle where that kernel
 # lacks FMA, and for medium products only where it has it (kernels.c).
@@ -73,7 +78,7 @@ python3 "$here/gru_data.py" "$work"
 echo "$models" | while read -r m file _; do
     "$exac" "$here/models/$file.exa" -o "$work/$m" || exit 1
 done
-# gemm_peak against the build's libexa (exa's tiles); OpenBLAS alone for a
+# gemm_peak against the build's libexa (exa_k_gemm); OpenBLAS alone for a
 # build without them (its exa figures are then left out)
 blas_inc=-I/usr/include/x86_64-linux-gnu/openblas-pthread
 mpicc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I"$root/runtime/include" $blas_inc \
@@ -81,9 +86,12 @@ mpicc -O2 -o "$work/gemm_peak" "$here/gemm_peak.c" -I"$root/runtime/include" $bl
     cc -O2 -DGEMM_PEAK_NO_EXA -o "$work/gemm_peak" "$here/gemm_peak.c" $blas_inc -lopenblas
 echo "== OpenBLAS's kernel here: $("$work/gemm_peak" -core)"
 
-# The GEMMs of one training step (batch 100; d: 256) of a, d, e, g, h: "calls m n k ta
-# tb" a line, C [m, n] = op(A) [m, k] op(B) [k, n], traced from exa_k_gemm's
-# calls at --threads 1 (e, g, h run as two batch groups of 50 rows; g and h:
+# The GEMMs of one training step (batch 100; b, i: 1000; d: 256) of a, b, d, e, g, h,
+# i: "calls m n k ta tb" a line, C [m, n] = op(A) [m, k] op(B) [k, n], traced
+# from exa_k_gemm's calls at --threads 1 (b and i run as 8 batch groups of
+# 125 rows: each layer's 40x40 products for the value and the derivative
+# streams, forward and backward, and their weight gradients over the
+# group's rows; e, g, h run as two batch groups of 50 rows; g and h:
 # 127 recurrent steps a group, each of its 3 gates' (h: the stacked 384)
 # products in three transpose forms, the hoisted input product over all
 # steps and its weight gradient, 50 products of 16 x 128 summed).  Products
@@ -92,6 +100,10 @@ echo "== OpenBLAS's kernel here: $("$work/gemm_peak" -core)"
 # kernels either way.
 gemms_a="1 100 128 784 0 1
 1 128 784 100 1 0"
+gemms_b="360 125 40 40 0 0
+200 40 40 125 1 0"
+gemms_i="440 125 40 40 0 0
+280 40 40 125 1 0"
 gemms_e="2 50 120 256 0 1
 2 50 84 120 0 1
 2 120 256 50 1 0
@@ -114,12 +126,12 @@ gemms_h="254 50 128 384 0 0
 254 384 128 50 1 0
 2 6400 384 16 0 1
 100 16 384 128 1 0"
-# microseconds of the list $2 by kernel $1 (openblas or exa); nothing when a
-# call fails (exa's tiles not in the build)
+# microseconds of the list $2 by kernel $1 (openblas, or exa: exa_k_gemm's
+# choice); nothing when a call fails (a build without libexa)
 gemms_us() {
     echo "$2" | while read -r calls m n k ta tb; do
         # shellcheck disable=SC2046
-        us=$("$work/gemm_peak" -us "$m" "$n" "$k" "$ta" "$tb" $([ "$1" = exa ] && echo exa) 2>/dev/null) || us=x
+        us=$("$work/gemm_peak" -us "$m" "$n" "$k" "$ta" "$tb" $([ "$1" = exa ] && echo gemm) 2>/dev/null) || us=x
         echo "$calls $us"
     done | awk '$2 == "x" { bad = 1 } { s += $1 * $2 } END { if (!bad) print s }'
 }
@@ -127,6 +139,10 @@ gemms_us() {
 # (d) per sample: forward 2*MACs, weight gradients 2*MACs, input gradients of
 # layers 2 and 3 2*MACs
 d_flops=$(awk 'BEGIN { m = 784*2048 + 2048*2048 + 2048*10; print 2*m + 2*m + 2*(2048*2048 + 2048*10) }')
+# (e) per sample: conv1 6x1x5x5 over 24x24 outputs, conv2 16x6x5x5 over 8x8,
+# dense 256-120-84-10; forward and weight gradients 2*MACs each, input
+# gradients of all but conv1 (its input is the data) 2*MACs
+e_flops=$(awk 'BEGIN { c1 = 6*25*576; c2 = 16*150*64; dn = 256*120 + 120*84 + 84*10; print 2*(c1 + c2 + dn) * 2 + 2*(c2 + dn) }')
 
 # samples/s of a run's epochs after the first, from its --log (one JSON
 # object an epoch): their samples (samples_per_s x seconds) over their seconds
@@ -157,8 +173,8 @@ while [ "$r" -lt "$rounds" ]; do
             "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
             echo "exa$t $m $(epochs_rate "$work/$m.log")"
         done >>"$work/best"
-        case " $want " in *" d "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
-        for m in a d e g h; do
+        case " $want " in *" d "* | *" e "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
+        for m in a b d e g h i; do
             case " $want " in *" $m "*)
                 eval "list=\$gemms_$m"
                 for kern in openblas exa; do
@@ -171,7 +187,7 @@ while [ "$r" -lt "$rounds" ]; do
 done
 echo "== load after: $(uptime | sed 's/.*load/load/')"
 echo "$models" | awk '{ print "ref", $1, $3 }' >>"$work/best"
-awk -v f="$d_flops" -v ts="$threads" '
+awk -v f="$d_flops" -v fe="$e_flops" -v ts="$threads" '
     # the most samples/s, GFLOP/s; the fewest microseconds
     $1 == "ref" { ref[$2] = $3; order[++n] = $2; next }
     { if (!(($1, $2) in best) || ($1 ~ /^gemm_us/ ? $3 < best[$1, $2] : $3 > best[$1, $2])) best[$1, $2] = $3 }
@@ -202,15 +218,19 @@ awk -v f="$d_flops" -v ts="$threads" '
             for (i = 1; i <= nt; i++) {
                 if (m == "a")
                     printf "    (a) %dt: at 2x PyTorch best a step of 100 takes %.0f us; OpenBLAS takes %.0f us for its two large GEMMs alone\n", t[i], 1e8 / (2 * bv), best["gemm_us" t[i] ".openblas", "a"]
-                if (m ~ /^[adegh]$/ && (("gemm_us" t[i] ".openblas", m) in best)) {
-                    bs = m == "d" ? 256 : 100
+                if (m ~ /^[abdeghi]$/ && (("gemm_us" t[i] ".openblas", m) in best)) {
+                    bs = m == "d" ? 256 : m ~ /^[bi]$/ ? 1000 : 100
                     ob = best["gemm_us" t[i] ".openblas", m]; st = bs * 1e6 / best["exa" t[i], m]
-                    printf "    (%s) %dt: a step of %d takes %.0f us; its GEMMs alone: OpenBLAS %.0f us (step %.2fx)", m, t[i], bs, st, ob, st / ob
+                    printf "    (%s) %dt: a step of %d takes %.0f us, at 3x PyTorch best %.0f us; its GEMMs alone: OpenBLAS %.0f us (step %.2fx)", m, t[i], bs, st, bs * 1e6 / (3 * bv), ob, st / ob
                     if (("gemm_us" t[i] ".exa", m) in best) {
                         ex = best["gemm_us" t[i] ".exa", m]
-                        printf ", exa'"'"'s tiles %.0f us (step %.2fx)", ex, st / ex
+                        printf ", exa_k_gemm %.0f us (step %.2fx)", ex, st / ex
                     }
                     printf "\n"
+                }
+                if (m == "e" && (("peak" t[i], "d") in best)) {
+                    p = best["peak" t[i], "d"]
+                    printf "    (e) %dt: the step'"'"'s %.2f MFLOP a sample (convolutions included) at OpenBLAS sgemm'"'"'s %.1f GFLOP/s: %.0f us a step of 100 (%.0f%% of the 3x time)\n", t[i], fe / 1e6, p, 100 * fe / p / 1e3, 100 * (100 * fe / p / 1e3) / (100 * 1e6 / (3 * bv))
                 }
                 if (m == "d") {
                     g = best["exa" t[i], m] * f / 1e9; p = best["peak" t[i], "d"]
