@@ -140,9 +140,9 @@ int exa_k_gemm_check_env(char *err, size_t errlen)
  * one within the bounds above), 0: OpenBLAS keeps it.  A misspelled
  * EXA_GEMM (refused by exa_k_gemm_check_env where a run starts) counts as
  * openblas here. */
-int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k)
+enum { NEVER, ALWAYS, BOUNDED };
+static int exa_k_gemm_mode(void)
 {
-    enum { NEVER, ALWAYS, BOUNDED };
     static atomic_int mode = -1;
     int v = atomic_load_explicit(&mode, memory_order_relaxed);
     if (v < 0) {
@@ -159,7 +159,38 @@ int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k)
         }
         atomic_store_explicit(&mode, v, memory_order_relaxed);
     }
+    return v;
+}
+
+int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k)
+{
+    int v = exa_k_gemm_mode();
     return v == ALWAYS ||
            (v == BOUNDED && k * n <= EXA_K_TILES_FMA_MAX_B && (!ta || m * n <= EXA_K_TILES_FMA_MAX_TC));
+}
+
+/* 1: OpenBLAS takes a weight gradient A^T B that kernels_gemm_t.c's long-k
+ * kernel could.  Where OpenBLAS runs its SkylakeX kernels (SkylakeX,
+ * Cooperlake, SapphireRapids), whose small-matrix code skips the packing
+ * for products of at most about 10^6 multiply-adds, it beat that kernel
+ * when both sides of C exceed 8 (session 10, one thread, us, OpenBLAS /
+ * long-k): 40x40 over 125 rows (the PINNs' per batch group) 2.6 / 3.0,
+ * 16x32 over 128 (bench (f)) 0.7 / 0.9, 40x40 over 600 14.3 / 15.2; past
+ * 10^6 it lost (40x40 over 1000 32 / 26, 64x64 over 400 41 / 25), and with
+ * a side of 8 or less too (8x8 over 625, the ODE net's: 1.7 / 0.9).
+ * Only under EXA_GEMM unset (its rule by OpenBLAS's core): EXA_GEMM=exa keeps
+ * the long-k kernel, and so does EXA_GEMM=openblas, which is about the tiles. */
+int exa_k_gemm_small_blas(int64_t m, int64_t n, int64_t k)
+{
+    static atomic_int small = -1;
+    int v = atomic_load_explicit(&small, memory_order_relaxed);
+    if (v < 0) {
+        const char *core = openblas_get_corename();
+        v = exa_k_gemm_mode() == BOUNDED && core &&
+            (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
+             strcmp(core, "SapphireRapids") == 0);
+        atomic_store_explicit(&small, v, memory_order_relaxed);
+    }
+    return v && m > 8 && n > 8 && m * n * k <= 1000000;
 }
 #endif

@@ -46,6 +46,7 @@ enum { EXA_K_TILES_FMA_MAX_B = 1 << 20, EXA_K_TILES_FMA_MAX_TC = 1 << 17 };
 int exa_k_vec_ok(void);
 int exa_k_v4_ok(void);
 int exa_k_gemm_tiles(int ta, int64_t m, int64_t n, int64_t k);
+int exa_k_gemm_small_blas(int64_t m, int64_t n, int64_t k);
 #endif
 
 #endif

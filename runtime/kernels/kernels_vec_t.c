@@ -528,6 +528,8 @@ static int FN(gemm_narrow_try)(int ta, int tb, int64_t m, int64_t n, int64_t k, 
     if (!exa_k_vec_ok())
         return 0;
     int v4 = exa_k_v4_ok();
+    if (FN(gemm_is_tall_v3)(ta, tb, m, n, k, lda, ldb) && exa_k_gemm_small_blas(m, n, k))
+        return 0;
     if (v4 && FN(gemm_is_tall_v4)(ta, tb, m, n, k, lda, ldb) && FN(tall_cost_v4)(m, n) < FN(tall_cost_v3)(m, n)) {
         FN(gemm_tall_v4)(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return 1;
