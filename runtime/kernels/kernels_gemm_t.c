@@ -37,6 +37,10 @@ typedef int64_t GN(ivec) __attribute__((vector_size(GBYTES)));
  * masked store. */
 #define SG_MAXV 6    /* vectors per row of C: n <= 48 in f32, 24 in f64 */
 #define SG_PACK 4096 /* elements of packed op(B): k * vectors * GVL */
+/* Rows of a block: 24 accumulators in 512-bit code (of its 32 registers;
+ * the 4x3 block of 12 ran the PINN's 125x40 by 40x40 in 3.4 us, 8x3 in
+ * 3.0-3.2, bench b and i 1.05x, session 10), 12 in 256-bit code (of 16) */
+#define SG_ROWS(nv) (GBYTES == 64 ? 24 / (nv) : 12 / (nv))
 
 /* The first `lanes` (1 .. GVL) elements at p as a vector, zero past them,
  * and the store of v's first `lanes` to p: masked, neither reads nor writes
@@ -67,8 +71,8 @@ GTARGET EXA_K_INLINE void GN(sg_block)(int nr, int nv, int part, int64_t i0, con
                                int64_t sai, int64_t sal, const real *restrict bp, int64_t ldp,
                                int64_t k, int64_t last, real beta, real *restrict c, int64_t ldc)
 {
-    GN(vec) acc[12]; /* [r * nv + v] */
-#pragma GCC unroll 12
+    GN(vec) acc[24]; /* [r * nv + v], nr * nv <= 24 */
+#pragma GCC unroll 24
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
@@ -82,7 +86,7 @@ GTARGET EXA_K_INLINE void GN(sg_block)(int nr, int nv, int part, int64_t i0, con
                 bv[v] = GLOAD_PART(bp + l * ldp + v * GVL, last);
             else
                 bv[v] = GLOADU(bp + l * ldp + v * GVL);
-#pragma GCC unroll 12
+#pragma GCC unroll 24
         for (int r = 0; r < nr; r++) {
             real av = ai[r * sai + l * sal];
 #pragma GCC unroll 8
@@ -90,7 +94,7 @@ GTARGET EXA_K_INLINE void GN(sg_block)(int nr, int nv, int part, int64_t i0, con
                 acc[r * nv + v] += av * bv[v];
         }
     }
-#pragma GCC unroll 12
+#pragma GCC unroll 24
     for (int r = 0; r < nr; r++) {
         real *ci = c + (i0 + r) * ldc;
 #pragma GCC unroll 8
@@ -134,16 +138,21 @@ typedef struct GN(SgJob) {
     real *c;
 } GN(SgJob);
 
-/* Rows i .. m-1 of C for nv vectors a row: blocks of 12 / nv rows (12
- * accumulators), then the rows left one at a time.  One function per nv
+/* Rows i .. m-1 of C for nv vectors a row: blocks of SG_ROWS(nv) rows, then
+ * of 12 / nv where that is fewer (512-bit), then the rows left one at a
+ * time.  One function per nv
  * (GN(sg_range1) ..): with all six inlined into GN(sg_rows), GCC 12 kept
  * two of the 4 x 3 block's accumulators (the PINN's 40-wide C) in memory,
  * and every step of k waited on their store and reload. */
 GTARGET EXA_K_INLINE void GN(sg_range)(int nv, int part, const GN(SgJob) *j, int64_t i, int64_t m)
 {
-    for (; i + 12 / nv <= m; i += 12 / nv)
-        GN(sg_block)(12 / nv, nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last,
+    for (; i + SG_ROWS(nv) <= m; i += SG_ROWS(nv))
+        GN(sg_block)(SG_ROWS(nv), nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last,
                      j->beta, j->c, j->ldc);
+    if (SG_ROWS(nv) > 12 / nv)
+        for (; i + 12 / nv <= m; i += 12 / nv)
+            GN(sg_block)(12 / nv, nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last,
+                         j->beta, j->c, j->ldc);
     for (; i < m; i++)
         GN(sg_block)(1, nv, part, i, j->a, j->sai, j->sal, j->bp, j->ldp, j->k, j->last, j->beta,
                      j->c, j->ldc);
@@ -204,6 +213,7 @@ static void GN(gemm_narrow)(int ta, int tb, int64_t m, int64_t n, int64_t k, con
 
 #undef SG_MAXV
 #undef SG_PACK
+#undef SG_ROWS
 
 /* ---- GEMM over a long k: a weight gradient summed over the batch -------- */
 
