@@ -63,6 +63,21 @@ typedef int64_t GN(ivec) __attribute__((vector_size(GBYTES)));
 #define GSTORE_PART(p, v, lanes) _mm256_maskstore_pd((p), GLANES(lanes), (__m256d)(v))
 #endif
 
+/* The vector of C at `at` (its first `lanes` elements, masked where fewer
+ * than GVL) = out + beta C: the narrow and the long-k kernels' stores. */
+GTARGET EXA_K_INLINE void GN(store_c)(real *restrict at, GN(vec) out, int64_t lanes, real beta)
+{
+    if (lanes >= GVL) {
+        if (beta != 0)
+            out += beta * GLOADU(at);
+        GSTOREU(at, out);
+    } else {
+        if (beta != 0)
+            out += beta * GLOAD_PART(at, lanes);
+        GSTORE_PART(at, out, lanes);
+    }
+}
+
 /* Rows i0 .. i0+nr-1 of C (nr rows, nv vectors each; nr, nv and part
  * constants where inlined): a(i, l) is a[i*sai + l*sal]; row l of op(B) at
  * bp + l*ldp, its last vector `last` lanes (part: read masked, else whole,
@@ -98,18 +113,8 @@ GTARGET EXA_K_INLINE void GN(sg_block)(int nr, int nv, int part, int64_t i0, con
     for (int r = 0; r < nr; r++) {
         real *ci = c + (i0 + r) * ldc;
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) {
-            GN(vec) out = acc[r * nv + v];
-            if (v < nv - 1 || last == GVL) {
-                if (beta != 0)
-                    out += beta * GLOADU(ci + v * GVL);
-                GSTOREU(ci + v * GVL, out);
-            } else {
-                if (beta != 0)
-                    out += beta * GLOAD_PART(ci + v * GVL, last);
-                GSTORE_PART(ci + v * GVL, out, last);
-            }
-        }
+        for (int v = 0; v < nv; v++)
+            GN(store_c)(ci + v * GVL, acc[r * nv + v], v < nv - 1 ? GVL : last, beta);
     }
 }
 
@@ -441,19 +446,8 @@ static void GN(gemm_tall)(int64_t m, int64_t n, int64_t k, const real *a, int64_
         return;
     }
     for (int64_t i = 0; i < m; i++) /* C = ct + beta C, the last vector of a row masked */
-        for (int64_t x = 0; x < n; x += GVL) {
-            real *at = c + i * ldc + x;
-            GN(vec) out = GLOADU(ct + i * ldt + x);
-            if (x + GVL <= n) {
-                if (beta != 0)
-                    out += beta * GLOADU(at);
-                GSTOREU(at, out);
-            } else {
-                if (beta != 0)
-                    out += beta * GLOAD_PART(at, n - x);
-                GSTORE_PART(at, out, n - x);
-            }
-        }
+        for (int64_t x = 0; x < n; x += GVL)
+            GN(store_c)(c + i * ldc + x, GLOADU(ct + i * ldt + x), n - x, beta);
 }
 
 #undef TG_MAXD
