@@ -134,6 +134,19 @@ int exa_k_gemm_check_env(char *err, size_t errlen)
     return -1;
 }
 
+int exa_k_blas_skylakex(void)
+{
+    static atomic_int skx = -1;
+    int v = atomic_load_explicit(&skx, memory_order_relaxed);
+    if (v < 0) {
+        const char *core = openblas_get_corename();
+        v = core && (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
+                     strcmp(core, "SapphireRapids") == 0);
+        atomic_store_explicit(&skx, v, memory_order_relaxed);
+    }
+    return v;
+}
+
 #ifdef EXA_K_VEC
 /* 1: a medium product C [m, n] = op(A) op(B) over k may take exa's tiles
  * (EXA_GEMM=exa; or unset, with OpenBLAS on a pre-FMA kernel, or on an FMA
@@ -185,12 +198,9 @@ int exa_k_gemm_small_blas(int64_t m, int64_t n, int64_t k)
     static atomic_int small = -1;
     int v = atomic_load_explicit(&small, memory_order_relaxed);
     if (v < 0) {
-        const char *core = openblas_get_corename();
-        v = exa_k_gemm_mode() == BOUNDED && core &&
-            (strcmp(core, "SkylakeX") == 0 || strcmp(core, "Cooperlake") == 0 ||
-             strcmp(core, "SapphireRapids") == 0);
+        v = exa_k_gemm_mode() == BOUNDED && exa_k_blas_skylakex();
         atomic_store_explicit(&small, v, memory_order_relaxed);
     }
-    return v && m > 8 && n > 8 && m * n * k <= 1000000;
+    return v && m > 8 && n > 8 && m * n * k <= EXA_K_BLAS_SMALL_MAX;
 }
 #endif

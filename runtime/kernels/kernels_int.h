@@ -35,6 +35,13 @@
  * to OpenBLAS (exa_k_blas_gemm in kernels_t.c): OpenBLAS's own threshold for
  * threading a GEMM (65536 x GEMM_MULTITHREAD_THRESHOLD 4, interface/gemm.c). */
 enum { EXA_K_GEMM_SPLIT_MIN = 1 << 18 };
+/* OpenBLAS's SkylakeX small-matrix kernels take products of at most 10^6
+ * multiply-adds (its sgemm/dgemm small_kernel_permit); past this its blocked
+ * kernels do (exa_k_blas_gemm, exa_k_gemm_small_blas). */
+enum { EXA_K_BLAS_SMALL_MAX = 1000000 };
+/* 1: OpenBLAS runs its SkylakeX kernels here (cores SkylakeX, Cooperlake,
+ * SapphireRapids). */
+int exa_k_blas_skylakex(void);
 /* Where OpenBLAS has FMA kernels, exa's tiles take products whose op(B) has
  * at most EXA_K_TILES_FMA_MAX_B elements and, where A is transposed, whose C
  * has at most EXA_K_TILES_FMA_MAX_TC (exa_k_gemm_tiles; kernels.c says why). */

@@ -45,22 +45,27 @@ static void FN(blas_part)(void *ctx, int64_t task, int worker)
  * C's rows (or its columns, where it has more) in parts of whole 16s, one
  * single-threaded OpenBLAS call a part.
  *
- * The parts depend on the product's shape alone, never on --threads, and
- * one thread runs them one after another: OpenBLAS picks its kernel by the
- * shape of each call (SkylakeX's small-matrix kernels sum over k in another
- * order than its blocked ones), so calls of other shapes would give other
- * bits.  Two parts at least, so that two threads share any product split;
- * more for wide ones, each at least 512 wide, at most 8: a part re-packs
- * the operand all parts share, which costs one thread 10-15% of 256x1024 by
- * 1024x1024 at two parts of 512 and more at narrower parts (session 8; the
- * products under 2^26 multiply-adds go to exa's tiles on such machines).
- * cg_kernels checks 1 against 3 threads bit for bit. */
+ * Results must not depend on --threads, and OpenBLAS picks its kernel by
+ * the shape of each call: its small-matrix kernels (SkylakeX's, up to about
+ * EXA_K_BLAS_SMALL_MAX multiply-adds) sum over k in another order than its
+ * blocked ones.  So where a part may go to them, the parts depend on the
+ * product's shape alone and one thread runs them one after another: two at
+ * least, so that two threads share any product split; more for wide ones,
+ * each at least 512 wide, at most 8.  A part re-packs the operand all parts
+ * share, which costs one thread 10-15% of 256x1024 by 1024x1024 at two parts
+ * of 512 (session 8).  So where every part is past the small kernels, in
+ * f32 on OpenBLAS's SkylakeX kernels, the split is one part a thread (one
+ * call at one thread): there the blocked kernels give each element of C the
+ * same bits whatever the split into whole 16s (17 shapes, every transpose,
+ * alpha 1 and 0.75, beta 0, 0.5 and 1, checked against one call, session
+ * 11; its dgemm did not: 600x300 by 300x80 in rows of 304).  cg_kernels checks
+ * 1 against 3 threads bit for bit, both ways. */
 void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
                          int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
     FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k, .alpha = alpha,
                       .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc };
-    int64_t dim = j.by_rows ? m : n;
+    int64_t dim = j.by_rows ? m : n, across = (j.by_rows ? n : m) * k;
     /* dim < 32: parts of 16 would leave one too thin to pay for its
      * hand-over (an 8x8 weight gradient over 5000 samples in bench (c)) */
     if (m * n * k < EXA_K_GEMM_SPLIT_MIN || dim < 32) {
@@ -70,6 +75,14 @@ void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real a
     }
     int64_t parts = dim / 512 < 2 ? 2 : dim / 512 > 8 ? 8 : dim / 512;
     j.block = ((dim + parts - 1) / parts + 15) / 16 * 16;
+    int64_t threads = exa_parallel_threads();
+    if (threads < parts && sizeof(real) == 4 && exa_k_blas_skylakex()) {
+        int64_t block = ((dim + threads - 1) / threads + 15) / 16 * 16;
+        /* the smallest part of either split: the last */
+        int64_t last = dim - (dim - 1) / j.block * j.block, last_t = dim - (dim - 1) / block * block;
+        if ((double)(last < last_t ? last : last_t) * (double)across > EXA_K_BLAS_SMALL_MAX)
+            j.block = block;
+    }
     exa_parallel_for((dim + j.block - 1) / j.block, FN(blas_part), &j);
 }
 

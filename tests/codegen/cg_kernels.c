@@ -863,16 +863,25 @@ int openblas_get_num_threads(void);
  * same bits as on one thread, and both match the reference; so do one at
  * the threshold (64^3 = 2^18, A^T), one below it, and 40x40x1000 A^T, whose
  * parts (16x40x1000 at three threads, until session 8) OpenBLAS's SkylakeX
- * kernel sums in another order than the whole product. */
+ * kernel sums in another order than the whole product.  Parts past OpenBLAS's
+ * small-matrix kernels (EXA_K_BLAS_SMALL_MAX) are one a thread, so one
+ * thread runs one call: 256x600x100 B^T and 600x300x80 A^T in one call
+ * against two parts, 2048x64x64 against three (688 rows, not four of 512). */
 #define BLAS_SPLIT_TESTS(T, S, TYPE, TOL)                                                          \
     static void blas_split_##S(void)                                                               \
     {                                                                                              \
         static const int64_t shape[][5] = { { 130, 70, 40, 0, 0 }, { 50, 300, 20, 1, 1 },          \
                                             { 64, 64, 64, 1, 0 }, { 30, 20, 10, 0, 1 },            \
-                                            { 40, 40, 1000, 1, 0 } };                              \
+                                            { 40, 40, 1000, 1, 0 }, { 256, 600, 100, 0, 1 },       \
+                                            { 600, 300, 80, 1, 0 }, { 2048, 64, 64, 0, 0 } };      \
+        unsigned outer = seed;                                                                     \
         for (size_t e = 0; e < sizeof shape / sizeof shape[0]; e++) {                              \
             int64_t m = shape[e][0], n = shape[e][1], k = shape[e][2];                             \
             int ta = (int)shape[e][3], tb = (int)shape[e][4];                                      \
+            /* the shapes from 256x600x100 on draw their values from a seed of                     \
+             * their own, so that the tests after these see the values they always had */          \
+            if (e == 5)                                                                            \
+                seed = 13;                                                                         \
             T *a = rnd_array(m * k, sizeof(T)), *b = rnd_array(k * n, sizeof(T));                  \
             T *c0 = rnd_array(m * n, sizeof(T)), *c[3];                                            \
             for (int r = 0; r < 3; r++) {                                                          \
@@ -901,6 +910,7 @@ int openblas_get_num_threads(void);
             failed += !same;                                                                       \
             free(a), free(b), free(c0), free(c[0]), free(c[1]), free(c[2]);                        \
         }                                                                                          \
+        seed = outer;                                                                              \
     }
 BLAS_SPLIT_TESTS(float, f32, "f32", 1e-5)
 BLAS_SPLIT_TESTS(double, f64, "f64", 1e-13)
