@@ -120,11 +120,13 @@ static int vjp_matmul(Vjp *s, IrId v, IrId g)
     IrId a = f->v[v].in[0], b = f->v[v].in[1];
     int ra = f->v[a].shape.rank, rb = f->v[b].shape.rank;
     IrShape as = f->v[a].shape, bs = f->v[b].shape;
-    if (ra == 2 && rb == 1) { /* v = A x: dA = g x^T, dx = A^T g */
-        if (s->live[a])
-            accum(s, a, shaped(f, IR_OUTER, g, b, as, f->v[a].batched));
+    if (ra == 2 && rb == 1) { /* v = A x: dx = A^T g, dA = g x^T */
+        /* dx first: A (a weight) is then read before its gradient's GEMM,
+         * which may take the SGD step in place (fuse_sgd.c) */
         if (s->live[b])
             accum(s, b, ir_binary(f, IR_MATMUL, ir_unary(f, IR_TRANSPOSE, a), g));
+        if (s->live[a])
+            accum(s, a, shaped(f, IR_OUTER, g, b, as, f->v[a].batched));
     } else if (ra == 1 && rb == 2) { /* v = x^T B: dx = B g, dB = x g^T */
         if (s->live[a])
             accum(s, a, ir_binary(f, IR_MATMUL, b, g));
