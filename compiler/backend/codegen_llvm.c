@@ -106,6 +106,31 @@ static LLVMValueRef sized(Cg *cg, const int64_t x[2])
     return x[1] ? LLVMBuildNSWAdd(cg->b, b, cg_i64(cg, x[1]), "") : b;
 }
 
+/* if (args->sgd) exa_k_gemm_sgd(args->sgd, ..., theta + w's offset) else
+ * the GEMM: a weight gradient the SGD step may take in its GEMM (fuse_sgd.c).
+ * Every operand's address is computed before the branch, so the addresses
+ * cached (cg_ptr) dominate their later uses. */
+static void gemm_or_sgd(Cg *cg, const FuseGemm *m, const IrParam *w)
+{
+    LLVMBuilderRef B = cg->b;
+    LLVMValueRef count = sized(cg, m->count), mm = sized(cg, m->m), n = sized(cg, m->n), k = sized(cg, m->k);
+    LLVMValueRef a = cg_ptr(cg, m->a), b = cg_ptr(cg, m->b), c = cg_ptr(cg, m->c), off = cg_i64(cg, w->offset);
+    LLVMValueRef at = LLVMBuildInBoundsGEP2(B, cg->real, cg->theta, &off, 1, "stepped");
+    LLVMBasicBlockRef step = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "sgd");
+    LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "");
+    LLVMBuildCondBr(B, LLVMBuildIsNotNull(B, cg->sgd, ""), step, plain);
+    LLVMPositionBuilderAtEnd(B, step);
+    LLVMValueRef args[] = { cg->sgd, count, i32c(cg, m->ta), i32c(cg, m->tb), mm, n, k, a, cg_i64(cg, m->lda),
+                            cg_i64(cg, m->sa), b, cg_i64(cg, m->ldb), cg_i64(cg, m->sb), at };
+    kernel(cg, "gemm_sgd", args, 14);
+    LLVMBuildBr(B, after);
+    LLVMPositionBuilderAtEnd(B, plain);
+    gemm(cg, count, m->ta, m->tb, mm, n, k, a, m->lda, m->sa, b, m->ldb, m->sb, m->beta, c, m->ldc, m->sc);
+    LLVMBuildBr(B, after);
+    LLVMPositionBuilderAtEnd(B, after);
+}
+
 /* MATMUL, OUTER and OUTER_ADD (in place: id's memory is its acc's, fuse.c):
  * the GEMM the plan gives (fuse_gemm) */
 static void emit_gemm(Cg *cg, IrId id)
@@ -113,6 +138,10 @@ static void emit_gemm(Cg *cg, IrId id)
     FuseGemm m = fuse_gemm(cg->p, id);
     if (m.beta && cg->p->info[id].root != cg->p->info[cg->p->v[id].in[0]].root)
         abort(); /* fuse.c makes an OUTER_ADD only where it can run in place */
+    if (cg->sgd_param[id]) {
+        gemm_or_sgd(cg, &m, cg->sgd_param[id]);
+        return;
+    }
     gemm(cg, sized(cg, m.count), m.ta, m.tb, sized(cg, m.m), sized(cg, m.n), sized(cg, m.k), cg_ptr(cg, m.a),
          m.lda, m.sa, cg_ptr(cg, m.b), m.ldb, m.sb, m.beta, cg_ptr(cg, m.c), m.ldc, m.sc);
 }
@@ -386,8 +415,9 @@ static LLVMValueRef emit_workspace(Cg *cg, const char *name)
  *
  * A generated function is a straight line of calls (loop nests are
  * outlined; the only branches are emit_ready's, around a call that computes
- * nothing), so an address computed where it is first needed dominates every
- * later use.  The caches are per function: begin_body empties them. */
+ * nothing, and gemm_or_sgd's, between two calls whose operands are computed
+ * before it), so an address computed where it is first needed dominates
+ * every later use.  The caches are per function: begin_body empties them. */
 
 static LLVMValueRef buffer_ptr(Cg *cg, int i)
 {
@@ -499,15 +529,16 @@ static void begin_body(Cg *cg, LLVMValueRef fn)
     cg->ws = field(cg, args, EXA_ARGS_workspace, cg->i8p, "workspace");
     cg->ready = field(cg, args, EXA_ARGS_ready, cg->i8p, "ready");
     cg->ready_ctx = field(cg, args, EXA_ARGS_ready_ctx, cg->i8p, "ready_ctx");
+    cg->sgd = field(cg, args, EXA_ARGS_sgd, cg->i8p, "sgd");
     memset(cg->ptr, 0, ((size_t)p->n + 1) * sizeof *cg->ptr);
     memset(cg->scalar, 0, ((size_t)p->n + 1) * sizeof *cg->scalar);
     memset(cg->bufptr, 0, ((size_t)p->nbuf + 1) * sizeof *cg->bufptr);
 }
 
-/* if (args->ready) args->ready(args->ready_ctx, slot, offset, count): the
- * only branch of a function's body.  Everything the call needs is computed
- * before it, so the addresses cached before and after still dominate their
- * uses. */
+/* if (args->ready) args->ready(args->ready_ctx, slot, offset, count): one
+ * of the two branches of a function's body (gemm_or_sgd's the other).
+ * Everything the call needs is computed before it, so the addresses cached
+ * before and after still dominate their uses. */
 static void emit_ready(Cg *cg, const IrOutput *o)
 {
     LLVMBuilderRef B = cg->b;
@@ -564,12 +595,14 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     cg->scalar = calloc((size_t)p->n + 1, sizeof *cg->scalar);
     cg->val = calloc((size_t)p->n + 1, sizeof *cg->val);
     cg->bufptr = calloc((size_t)p->nbuf + 1, sizeof *cg->bufptr);
+    cg->sgd_param = calloc((size_t)p->n + 1, sizeof *cg->sgd_param);
+    char *sgd_out = calloc((size_t)p->nout + 1, 1);
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
     int *ready_first = calloc((size_t)p->nsteps + 2, sizeof *ready_first);
     int *ready_next = calloc((size_t)p->nout + 1, sizeof *ready_next);
-    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !out_first || !out_next || !ready_first
-        || !ready_next) {
+    if (!cg->ptr || !cg->scalar || !cg->val || !cg->bufptr || !cg->sgd_param || !sgd_out || !out_first
+        || !out_next || !ready_first || !ready_next) {
         diag_message(error, "out of memory");
         goto done;
     }
@@ -580,6 +613,12 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
             goto done;
         }
     }
+    fuse_sgd_outputs(p, params, nparams, sgd_out);
+    for (int i = 0; i < p->nout; i++)
+        for (int q = 0; sgd_out[i] && q < nparams; q++)
+            if (params[q].offset == p->out[i].offset
+                && ir_shape_size(&params[q].shape) == fuse_size(&p->v[p->out[i].value]))
+                cg->sgd_param[p->out[i].value] = &params[q];
     fuse_output_steps(p, out_first, out_next);
     fuse_ready_steps(p, ready_first, ready_next);
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);
@@ -621,11 +660,14 @@ done:
     free(cg->scalar);
     free(cg->val);
     free(cg->bufptr);
+    free(cg->sgd_param);
+    free(sgd_out);
     free(out_first);
     free(out_next);
     free(ready_first);
     free(ready_next);
     cg->ptr = cg->scalar = cg->val = cg->bufptr = NULL;
+    cg->sgd_param = NULL;
     cg->p = NULL;
     fuse_free(&plan);
     return status;

@@ -24,6 +24,8 @@ typedef struct Cg {
     const IrParam *params;
     LLVMValueRef fn, batch, step_size, theta, inputs, outputs, ws; /* fn's arguments */
     LLVMValueRef ready, ready_ctx; /* ExaArgs.ready (abi.h), as i8*, and its context */
+    LLVMValueRef sgd;              /* ExaArgs.sgd, as i8* */
+    const IrParam **sgd_param;     /* per value: the parameter its GEMM may step (fuse_sgd.c), or NULL */
     /* made on first use in fn (cg_ptr, cg_scalar), NULL until then */
     LLVMValueRef *ptr;    /* per value: its memory (real* or i32* for labels) */
     LLVMValueRef *scalar; /* per FUSE_SCALAR value: its value */

@@ -104,6 +104,7 @@ IrId *ir_rewrite_begin(IrFunc *f, IrFunc *old)
     *old = *f;
     ir_init(f);
     f->name = old->name;
+    f->sgd_slot = old->sgd_slot;
     IrId *map = malloc(((size_t)old->n + 1) * sizeof *map);
     if (!map) {
         fputs("exac: out of memory\n", stderr);

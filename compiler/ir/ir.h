@@ -129,6 +129,11 @@ typedef struct IrFunc {
     int n, cap;
     IrOutput *out;
     int nout, out_cap;
+    /* > 0: outputs[sgd_slot] holds each parameter's gradient of the mean
+     * loss at the parameter's offset, and a plain SGD step may be taken in
+     * the GEMM that computes one (ExaArgs.sgd, fuse_sgd.c): loss_grad's
+     * GRAD slot.  0: no such step. */
+    int sgd_slot;
 } IrFunc;
 
 /* A parameter tensor of the program, in the order of the flat vector. */

@@ -1085,6 +1085,7 @@ int lower_program_opts(const Program *p, const Sema *sema, const LowerOptions *o
         }
     }
     free(adj);
+    g->sgd_slot = EXA_OUT_LOSS_GRAD_GRAD;
     out->nfuncs = 2;
     /* a weight the steps read transposed stored transposed once, in loss and
      * loss_grad (after autodiff: pretranspose.c); nothing keeps their ids */

@@ -139,6 +139,13 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
         }
         r->grad_bucket = b;
     }
+    const char *fuse = getenv("EXA_SGD_FUSE");
+    r->sgd_fuse = !fuse || !*fuse || !strcmp(fuse, "1");
+    if (fuse && *fuse && strcmp(fuse, "0") && strcmp(fuse, "1")) {
+        snprintf(err, errlen, "exa: EXA_SGD_FUSE: '%s' is not 0 (SGD steps after the gradient, over every "
+                              "weight) or 1 (in the weight gradients' GEMMs where it can)", fuse);
+        return -1;
+    }
     const ExaFunctionInfo *lf = exa_program_function_of(r->prog, EXA_FN_LOSS);
     r->out_size = 0;
     if (r->prog->accuracy_output >= 0 && lf->noutputs > EXA_OUT_LOSS_ACCURACY)
@@ -381,10 +388,15 @@ static double run_rows(ExaRun *r, const ExaDataset *d, const ExaDataInfo *set, c
         /* loss and loss_grad share their first slots (exa/functions.def) */
         void *outputs[3] = { [EXA_OUT_LOSS_GRAD_LOSS] = r->loss_rows,
                              [EXA_OUT_LOSS_GRAD_ACCURACY] = r->out_rows, [EXA_OUT_LOSS_GRAD_GRAD] = grad };
+        /* the optimiser's step in the GEMMs, where it armed one for these
+         * parameters (not grouped: a group's gradient is final only once
+         * summed) */
+        ExaSgdFused *sgd = grad && !sync && r->sgd_fused && r->sgd_fused->theta == theta ? r->sgd_fused : NULL;
         ExaArgs args = {
             .batch = count, .theta = theta, .inputs = (const void *const *)r->in,
             .outputs = outputs, .workspace = r->work,
             .ready = sync ? exa_grad_sync_ready : NULL, .ready_ctx = sync,
+            .sgd = sgd,
         };
         exa_run_call(r, fn, &args);
     }

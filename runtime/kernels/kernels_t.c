@@ -102,6 +102,22 @@ void FN(exa_k_gemm)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t
     }
 }
 
+/* OpenBLAS's alpha and beta 1 (exa's own kernels have no alpha): the
+ * products are the weight gradients of large layers, OpenBLAS's either way
+ * (exa_k_gemm_small_blas, the tiles' bounds) or near it. */
+void FN(exa_k_gemm_sgd)(ExaSgdFused *s, int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                        const real *a, int64_t lda, int64_t sa, const real *b, int64_t ldb, int64_t sb,
+                        real *c)
+{
+    for (int64_t i = 0; i < count; i++)
+        FN(exa_k_blas_gemm)(ta, tb, m, n, k, (real)s->alpha, a + i * sa, lda, b + i * sb, ldb, 1, c, n);
+    if (s->n < s->cap) {
+        s->done[s->n][0] = c - (const real *)s->theta;
+        s->done[s->n][1] = m * n;
+    }
+    s->n++; /* past cap: the caller sees more ranges than it has room for */
+}
+
 void FN(exa_k_gemm_ref)(int64_t count, int ta, int tb, int64_t m, int64_t n, int64_t k,
                         const real *a, int64_t lda, int64_t sa, const real *b, int64_t ldb,
                         int64_t sb, real beta, real *c, int64_t ldc, int64_t sc)

@@ -105,6 +105,8 @@ int solver_init_n(const ExaRun *r, const OptSpec *o, Optimizer *st, int f64, int
 
 void solver_free(Optimizer *st)
 {
+    free(st->fused_done);
+    st->fused_done = NULL;
     switch (st->spec.kind) {
     case OPT_SGD: exa_sgd_free(&st->sgd); break;
     case OPT_ADAM: exa_adam_free(&st->adam); break;
@@ -326,6 +328,32 @@ static double device_first_order(Optimizer *o, Objective *obj)
     return loss;
 }
 
+/* The SGD step may be taken in the weight gradients' GEMMs (ExaArgs.sgd,
+ * exa/abi.h): a step linear in one gradient of r->theta, the batch's whole
+ * loss on this rank (a method of one rank: no sum over ranks comes between
+ * the gradient and the step), on the CPU.  Not with momentum, weight decay
+ * (+0 is none, optim.c no_decay), clipping (which needs the whole
+ * gradient's norm first), batch statistics (their slots carry them), or a
+ * shifted or masked objective.  Then an Optimizer of the whole vector, its
+ * done[] for each parameter: the ranges are the parameters'. */
+static ExaSgdFused *sgd_in_gemms(Optimizer *o, const Objective *obj)
+{
+    ExaRun *r = obj->r;
+    if (!r->sgd_fuse || o->spec.kind != OPT_SGD || o->sgd.buf || o->sgd.cfg.weight_decay != 0
+        || signbit(o->sgd.cfg.weight_decay) || r->clip > 0 || r->gpu || r->stat_reals > 0
+        || obj->loss != solver_split_loss_fn || obj->mode != EXA_SHARD_SPLIT || obj->shift || obj->mask
+        || ((const ExaMethod *)obj->ctx)->comm.size != 1 || o->sgd.n != r->n)
+        return NULL;
+    if (!o->fused_done) {
+        o->fused_done = calloc((size_t)r->prog->nparams + 1, sizeof *o->fused_done);
+        if (!o->fused_done)
+            return NULL;
+    }
+    o->fused = (ExaSgdFused){ .alpha = -o->sgd.cfg.lr, .theta = r->theta, .cap = r->prog->nparams + 1,
+                              .done = o->fused_done };
+    return &o->fused;
+}
+
 double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
 {
     ExaRun *r = obj->r;
@@ -341,11 +369,19 @@ double solver_global_step(Optimizer *o, Objective *obj, double *x, double *g)
     if (o->spec.kind == OPT_SGD || o->spec.kind == OPT_ADAM) {
         double loss = 0;
         for (int k = 0; k < o->spec.steps; k++) {
+            first_order_lr(o, r); /* the step's rate, before loss_grad may take the step */
+            ExaSgdFused *fused = r->sgd_fused = sgd_in_gemms(o, obj);
             double f = obj->loss(obj->ctx, r->theta, r->grad, obj->begin, obj->count, obj->mode);
+            r->sgd_fused = NULL;
             if (k == 0)
                 loss = f;
             first_order_begin(o, r, r->grad, r->elem);
-            first_order_step(o, r->elem, r->theta, r->grad);
+            if (fused && fused->n > fused->cap)
+                exa_comm_abort(&r->world, "loss_grad stepped more weights in its GEMMs than the program has");
+            if (fused && fused->n > 0)
+                exa_sgd_step_except(&o->sgd, r->elem, r->theta, r->grad, fused->done, fused->n);
+            else
+                first_order_step(o, r->elem, r->theta, r->grad);
         }
         return loss;
     }

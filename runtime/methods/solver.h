@@ -26,6 +26,10 @@ typedef struct Optimizer {
     ExaTrust trust;
     int64_t counters[2]; /* lbfgs/trust stored and head, for checkpoints */
     double base_lr;      /* SGD and Adam: the learning rate the schedule scales */
+    /* SGD: its step in the weight gradients' GEMMs (sgd_in_gemms), and the
+     * ranges a step took there (allocated on first use) */
+    ExaSgdFused fused;
+    int64_t (*fused_done)[2];
 } Optimizer;
 
 /* The optimiser a call tree value names; `optimizer` (or no value) is the

@@ -193,6 +193,29 @@ void exa_sgd_step_f32(ExaSgd *s, float *restrict x, const float *restrict g)
     exa_sgd_step_scaled_f32(s, x, g, 1);
 }
 
+void exa_sgd_step_except(ExaSgd *s, int elem, void *x, const void *g, const int64_t (*skip)[2], int nskip)
+{
+    if (s->buf)
+        abort(); /* the caller's rule (solver.c): momentum is no linear step */
+    int64_t at = 0;
+    while (at < s->n) {
+        /* the first range skipped at or past at: the gap before it is stepped */
+        int64_t next = s->n, len = 0;
+        for (int i = 0; i < nskip; i++)
+            if (skip[i][1] > 0 && skip[i][0] >= at && skip[i][0] < next)
+                next = skip[i][0], len = skip[i][1];
+        if (next > at) {
+            StepJob j = { .sgd = &s->cfg, .first = s->steps == 0, .x = (char *)x + at * elem,
+                          .g = (const char *)g + at * elem, .gs = 1 };
+            exa_parallel_range(next - at, 3, elem == 4 ? sgd_range_f32 : sgd_range_f64, &j);
+        }
+        at = next + len; /* past the range; s->n after the last gap */
+        if (len == 0)
+            break;
+    }
+    s->steps++;
+}
+
 /* ---- Adam ---- */
 
 ExaAdamConfig exa_adam_defaults(void)

@@ -63,6 +63,7 @@ static void finish(CgCase *c, IrId y, int grad)
     c->grad = grad;
     if (!grad)
         return;
+    f->sgd_slot = 1; /* as loss_grad's GRAD slot: cg_eval takes an SGD step in the GEMMs */
     IrId loss = bin(c, IR_MUL, ir_reduce(f, IR_SUM, bin(c, IR_MUL, y, y), -1), k(c, 0.5));
     IrValue seed = { .op = IR_INV_BATCH, .in = { -1, -1, -1 }, .stage = -1 };
     IrId s = ir_add(f, &seed);

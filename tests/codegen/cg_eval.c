@@ -15,6 +15,8 @@
  * exactly once, and final when reported: the callback keeps a copy and fills
  * the range with NaN, so a later write shows as a range no longer NaN and a
  * later read as NaN in another output; the copy is put back to compare.
+ * Then with ExaArgs.sgd set (sgd_check): the weights stepped in their GEMMs
+ * against the reference gradient, as many as expected_sgd says.
  * Prints the worst difference per case and precision; exits 1 on a failure.
  *
  * usage: cg_eval WORKDIR [case-name]; CG_EVAL_VERBOSE=1 prints every output
@@ -159,6 +161,69 @@ static int ready_check(Ready *r)
     return ok;
 }
 
+/* The function again with ExaArgs.sgd: an SGD step of lr 0.25 taken in the
+ * GEMMs of the weight gradients fuse_sgd.c allows.  Each range it reports
+ * must be one gradient output's, that weight must be theta - 0.25 x the
+ * reference gradient (relative to max |theta| + 0.25 |g| over the weight:
+ * the step's rounding), the rest of theta untouched, and every other output
+ * as in the plain call.  Returns the ranges stepped, -1 on a failure;
+ * *worst takes the worst difference. */
+static int sgd_check(const CgCase *c, const Loaded *l, int f64, int64_t batch, void **gin, const void *gtheta,
+                     const IrEval *e, double *worst)
+{
+    int elem = f64 ? 8 : 4, bad = 0;
+    size_t tbytes = (size_t)(c->nweights + 1) * (size_t)elem;
+    void *theta = malloc(tbytes), *out[3], *work = aligned_alloc(64, ((size_t)l->fn[0].workspace(batch) + 127) / 64 * 64);
+    memcpy(theta, gtheta, tbytes);
+    for (int s = 0; s < 3; s++)
+        out[s] = calloc((size_t)slot_size(c, s, batch), 8);
+    int64_t done[CASE_MAX_LEAVES][2];
+    ExaSgdFused sgd = { .alpha = -0.25, .theta = theta, .cap = CASE_MAX_LEAVES, .done = done };
+    ExaArgs args = { .batch = batch, .step_size = 0.37, .theta = theta, .inputs = (const void *const *)gin,
+                     .outputs = out, .workspace = work, .sgd = &sgd };
+    l->fn[0].run(&args);
+    char *stepped = calloc((size_t)c->nweights + 1, 1);
+    for (int i = 0; i < c->f.nout; i++) {
+        const IrOutput *o = &c->f.out[i];
+        const IrValue *v = &c->f.v[o->value];
+        int64_t n = ir_shape_size(&v->shape) * (v->batched ? batch : 1);
+        int hit = 0;
+        for (int r = 0; r < sgd.n && r < sgd.cap; r++)
+            hit += o->slot == c->f.sgd_slot && !v->batched && done[r][0] == o->offset && done[r][1] == n;
+        double scale = 0, diff = 0;
+        for (int64_t j = 0; j < n; j++) {
+            double ref = e->val[o->value][j], got;
+            if (hit) {
+                int64_t at = o->offset + j;
+                double t0 = f64 ? ((const double *)gtheta)[at] : ((const float *)gtheta)[at];
+                got = f64 ? ((double *)theta)[at] : ((float *)theta)[at];
+                ref = t0 - 0.25 * ref;
+                scale = fmax(scale, fabs(t0) + fabs(ref - t0));
+                stepped[at] = 1;
+            } else {
+                got = f64 ? ((double *)out[o->slot])[o->offset + j] : ((float *)out[o->slot])[o->offset + j];
+                scale = fmax(scale, fabs(ref));
+            }
+            double d = fabs(got - ref);
+            diff = d == d ? fmax(diff, d) : INFINITY;
+        }
+        *worst = fmax(*worst, scale > 0 ? diff / scale : diff);
+        bad |= hit > 1;
+    }
+    for (int64_t j = 0; j < c->nweights; j++) /* the rest of theta: untouched */
+        bad |= !stepped[j] && memcmp((char *)theta + j * elem, (const char *)gtheta + j * elem, (size_t)elem);
+    int ranges = sgd.n;
+    for (int r = 0; r < sgd.n && r < sgd.cap; r++) /* every range reported is a gradient's */
+        bad |= done[r][0] < 0 || done[r][0] + done[r][1] > c->nweights || !stepped[done[r][0]];
+    bad |= sgd.n > sgd.cap;
+    free(stepped);
+    free(theta);
+    free(work);
+    for (int s = 0; s < 3; s++)
+        free(out[s]);
+    return bad ? -1 : ranges;
+}
+
 /* Runs the generated function once and returns the worst difference. */
 
 /* Buffers live at the same step must not share a byte at this batch size
@@ -180,7 +245,8 @@ static int placement_disjoint(const FusePlan *p, int64_t batch)
     return 1;
 }
 
-static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_t batch, int *bad_ws)
+static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_t batch, int *bad_ws,
+                      int *sgd_ranges)
 {
     int f64 = prec == CG_F64, elem = f64 ? 8 : 4;
     double *theta = malloc((size_t)(c->nweights + 1) * sizeof *theta);
@@ -254,6 +320,10 @@ static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_
                    o->value, ir_op_name(v->op), scale > 0 ? diff / scale : diff);
         worst = fmax(worst, scale > 0 ? diff / scale : diff);
     }
+    if (c->f.sgd_slot > 0) {
+        *sgd_ranges = sgd_check(c, l, f64, batch, gin, gtheta, &e, &worst);
+        *bad_ws |= *sgd_ranges < 0;
+    }
     ir_eval_free(&e);
     free(work);
     for (int s = 0; s < 3; s++)
@@ -265,6 +335,22 @@ static double run_one(const CgCase *c, CgPrecision prec, const Loaded *l, int64_
     free(theta);
     free(gtheta);
     return worst;
+}
+
+/* How many weights the SGD step must take in their GEMMs (fuse_sgd.c), for
+ * the cases whose count is known: the dense layers' weights; none where a
+ * weight is read after its gradient's GEMM or its gradient is summed over
+ * steps; -1 for the rest. */
+static int expected_sgd(const char *name)
+{
+    static const struct { const char *name; int n; } want[] = {
+        { "dense", 1 }, { "mlp relu softmax-ce", 2 }, { "mlp tanh softmax-ce", 2 },
+        { "overlapping parameter slices", 0 }, { "hoisted recurrence", 0 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strcmp(name, want[i].name) == 0)
+            return want[i].n;
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -290,15 +376,18 @@ int main(int argc, char **argv)
                 continue;
             }
             double worst = 0;
-            int bad_ws = 0;
+            int bad_ws = 0, sgd = 0;
             const int64_t batches[] = { 1, 3, 64, 3001 };
             for (int b = 0; b < (pr ? 3 : 4); b++) {
                 exa_parallel_set_threads(b == 3 ? 3 : 1);
-                worst = fmax(worst, run_one(&c, prec, &l, batches[b], &bad_ws));
+                worst = fmax(worst, run_one(&c, prec, &l, batches[b], &bad_ws, &sgd));
             }
-            int ok = worst < tol && !bad_ws;
-            printf("%s %-26s %s  max rel diff %.2e%s\n", ok ? "ok  " : "FAIL", c.name, pr ? "f32" : "f64", worst,
-                   bad_ws ? "  workspace(B) differs from the plan, or a gradient was reported wrongly" : "");
+            int want = expected_sgd(c.name), ok = worst < tol && !bad_ws && (want < 0 || sgd == want);
+            printf("%s %-26s %s  max rel diff %.2e, %d weights stepped in their GEMMs%s\n", ok ? "ok  " : "FAIL",
+                   c.name, pr ? "f32" : "f64", worst, sgd,
+                   bad_ws ? "  workspace(B) differs from the plan, a gradient was reported wrongly, or the SGD "
+                            "step in the GEMMs went wrong"
+                   : want >= 0 && sgd != want ? "  (expected a different number)" : "");
             failed += !ok;
             dlclose(l.so);
         }

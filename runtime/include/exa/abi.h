@@ -60,6 +60,22 @@
  * the call, as before. */
 typedef void (*ExaReadyFn)(void *ctx, int slot, int64_t offset, int64_t count);
 
+/* ExaArgs.sgd: when not NULL, loss_grad takes a plain SGD step itself for
+ * each weight whose gradient one GEMM computes after the last read of the
+ * weight (compiler/ir/fuse_sgd.c): that GEMM adds alpha times the gradient
+ * to the weight in theta (exa_k_gemm_sgd: beta 1, no gradient written, no
+ * pass over it afterwards), and records the range in done[]; the caller
+ * steps the rest of theta from outputs[GRAD] as usual.  theta is written
+ * then, though ExaArgs holds it const.  Appended to ExaArgs without a new
+ * ABI version: a function compiled before it never reads it, writes every
+ * gradient and records nothing, so the caller steps all of theta. */
+typedef struct ExaSgdFused {
+    double alpha;          /* -lr */
+    const void *theta;     /* the call's theta, where done[] counts from */
+    int n, cap;            /* done[0 .. n): the ranges stepped, at most cap */
+    int64_t (*done)[2];    /* [offset, count] in elements, in the order stepped */
+} ExaSgdFused;
+
 typedef struct ExaArgs {
 #define EXA_ARG(type, name, kind) type name;
 #include "exa/args.def"

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "exa/abi.h"
+
 /* y [n] (elem bytes a real) summed in place over the ranks sharing the
  * mini-batch (comm/batch_sync.c); weighted: in proportion to each rank's
  * `batch` rows, over this rank's.  Nothing on one rank. */
@@ -102,6 +104,13 @@ static inline int64_t exa_dconv_workspace_len(ExaDconvKind kind, int64_t c, int6
     void exa_k_blas_gemm_##S(int ta, int tb, int64_t m, int64_t n, int64_t k,           \
                              real alpha, const real *a, int64_t lda, const real *b,     \
                              int64_t ldb, real beta, real *c, int64_t ldc);             \
+    /* ExaArgs.sgd's step in a weight gradient's GEMM: C += alpha sum_i op(A_i)         \
+     * op(B_i) (one C, contiguous: ldc == n), and [C - theta, m n) recorded in         \
+     * s->done (exa/abi.h). */                                                          \
+    void exa_k_gemm_sgd_##S(ExaSgdFused *s, int64_t count, int ta, int tb, int64_t m,   \
+                            int64_t n, int64_t k, const real *a, int64_t lda,           \
+                            int64_t sa, const real *b, int64_t ldb, int64_t sb,         \
+                            real *c);                                                   \
     /* One product by exa's register-tiled kernel whatever exa_k_gemm's rule            \
      * picks (tests, bench/gemm_peak.c): 1 when computed, 0 where the CPU has no        \
      * AVX2 and FMA (or EXA_KERNELS_BASELINE stops them) or out of memory. */          \

@@ -50,6 +50,11 @@ void exa_sgd_step_scaled_f32(ExaSgd *s, float *x, const float *g, double scale);
  * exactly the scaled step on a vector holding g0[i] + g1[i]. */
 void exa_sgd_step_sum2_scaled_f64(ExaSgd *s, double *x, const double *g0, const double *g1, double scale);
 void exa_sgd_step_sum2_scaled_f32(ExaSgd *s, float *x, const float *g0, const float *g1, double scale);
+/* Without momentum: the step on every coordinate outside the `nskip` ranges
+ * skip[i] = [offset, count) (the weights loss_grad stepped in its GEMMs,
+ * exa/abi.h ExaArgs.sgd), counted as one step; the rest's bits are the
+ * plain step's.  elem: 4 (float) or 8 (double) x and g. */
+void exa_sgd_step_except(ExaSgd *s, int elem, void *x, const void *g, const int64_t (*skip)[2], int nskip);
 void exa_sgd_free(ExaSgd *s);
 
 /* ---- Adam (torch.optim.Adam, defaults lr 1e-3, betas 0.9/0.999, eps 1e-8) ----

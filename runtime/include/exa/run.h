@@ -108,6 +108,12 @@ typedef struct ExaRun {
      * blocking sum after it when 0 (EXA_GRAD_BUCKET, default EXA_GRAD_BUCKET) */
     int64_t grad_bucket;
     ExaGradSync sync;
+    /* plain SGD's step taken in the weight gradients' GEMMs (ExaArgs.sgd,
+     * exa/abi.h): whether it may be (EXA_SGD_FUSE, default 1), and while the
+     * optimiser has armed it for one step (methods/solver.c) what loss_grad's
+     * call gets, else NULL */
+    int sgd_fuse;
+    ExaSgdFused *sgd_fused;
     /* a call's rows in groups on the pool's threads (exa/batch_groups.h;
      * EXA_BATCH_GROUPS), with their workspaces and gradients */
     ExaBatchGroups groups;

@@ -1,0 +1,118 @@
+/* fuse_sgd.c - which weight gradients may take a plain SGD step in their
+ * GEMM (ExaArgs.sgd, exa/abi.h).
+ *
+ * SGD without momentum or decay is theta -= lr g, linear in g: a gradient
+ * that one GEMM computes, G = op(A) op(B), may instead be added to the
+ * weight by that GEMM, theta += -lr op(A) op(B) (beta 1), with no gradient
+ * written and no pass of the optimiser over it.  For bench (d), 784-2048-
+ * 2048-10, that pass and the zeroing of C that OpenBLAS does for beta 0 were
+ * 9% of a step at one thread (perf, session 11).  It is safe when nothing
+ * reads the weight after that GEMM in the function: the forward products,
+ * the input gradient G W, a stored transpose all run before it. */
+#include <stdlib.h>
+
+#include "fuse.h"
+
+/* The step at which each stepped value runs (-1 for views, aliases, slices,
+ * joins and the dead), as fuse_ready_steps counts them. */
+static int *step_of(const FusePlan *p)
+{
+    int *def = malloc(((size_t)p->n + 1) * sizeof *def);
+    if (!def)
+        abort();
+    for (int i = 0; i < p->n; i++)
+        def[i] = -1;
+    for (int s = 0; s < p->nsteps; s++) {
+        const FuseStep *st = &p->steps[s];
+        if (st->kind == FUSE_STEP_LOOP)
+            for (int i = 0; i < p->groups[st->group].n; i++)
+                def[p->groups[st->group].member[i]] = s;
+        else
+            def[st->value] = s;
+    }
+    return def;
+}
+
+/* 1: param q's memory (theta's [offset, offset + size)) is read by no step
+ * after step `at`, and by nothing that has no step of its own but reads
+ * memory (a CONCAT stored in place reads its operands in the loops that
+ * store them, which are counted; anything else without a step is refused
+ * rather than reasoned about), nor is it an output. */
+static int unread_after(const FusePlan *p, const int *def, int q, int at)
+{
+    for (IrId v = 0; v < p->n; v++) {
+        const FuseInfo *fi = &p->info[v];
+        if (fi->kind == FUSE_DEAD)
+            continue;
+        for (int k = 0; k < 3; k++) {
+            IrId a = p->v[v].in[k];
+            if (a < 0)
+                continue;
+            IrId r = p->info[a].root >= 0 ? p->info[a].root : a;
+            if (p->v[r].op != IR_PARAM || p->v[r].iarg[0] != q)
+                continue;
+            int view = fi->kind == FUSE_VIEW || fi->kind == FUSE_ALIAS || fi->kind == FUSE_SLICE;
+            if (def[v] > at || (def[v] < 0 && !view))
+                return 0;
+        }
+    }
+    for (int i = 0; i < p->nout; i++) {
+        IrId r = p->info[p->out[i].value].root;
+        if (r >= 0 && p->v[r].op == IR_PARAM && p->v[r].iarg[0] == q)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1: nothing reads out[i]'s memory, no value and no other output (in fused
+ * mode it is never written) */
+static int unread(const FusePlan *p, int i)
+{
+    IrId id = p->out[i].value;
+    for (IrId v = 0; v < p->n; v++)
+        for (int k = 0; k < 3 && p->info[v].kind != FUSE_DEAD; k++)
+            if (p->v[v].in[k] >= 0 && p->info[p->v[v].in[k]].root == id)
+                return 0;
+    for (int j = 0; j < p->nout; j++)
+        if (j != i && p->info[p->out[j].value].root == id)
+            return 0;
+    return 1;
+}
+
+int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char *fused)
+{
+    int slot = p->src->sgd_slot, count = 0;
+    for (int i = 0; i < p->nout; i++)
+        fused[i] = 0;
+    if (slot <= 0)
+        return 0;
+    int *def = step_of(p);
+    for (int i = 0; i < p->nout; i++) {
+        const IrOutput *o = &p->out[i];
+        const IrValue *v = &p->v[o->value];
+        const FuseInfo *fi = &p->info[o->value];
+        if (o->slot != slot || v->op != IR_OUTER || v->batched || fi->kind != FUSE_KERNEL || fi->output != i
+            || fi->root != o->value || def[o->value] < 0)
+            continue;
+        FuseGemm g = fuse_gemm(p, o->value);
+        /* one C, contiguous, not accumulated into (beta 1 is OUTER_ADD's) */
+        if (g.beta || g.m[0] || g.n[0] || g.ldc != g.n[1] || g.c != o->value
+            || !(g.sc == 0 || (g.count[0] == 0 && g.count[1] == 1)))
+            continue;
+        int q = -1;
+        int64_t size = fuse_size(v);
+        for (int k = 0; k < nparams; k++)
+            if (params[k].offset == o->offset && ir_shape_size(&params[k].shape) == size)
+                q = k;
+        /* a parameter no other overlaps (cg_cases' "overlapping parameter
+         * slices": a step on one would move what the other reads) */
+        for (int k = 0; q >= 0 && k < nparams; k++)
+            if (k != q && params[k].offset < o->offset + size
+                && o->offset < params[k].offset + ir_shape_size(&params[k].shape))
+                q = -1;
+        if (q >= 0 && unread(p, i) && unread_after(p, def, q, def[o->value]))
+            fused[i] = 1, count++;
+    }
+    free(def);
+    return count;
+}
