@@ -173,8 +173,10 @@ static int sgd_check(const CgCase *c, const Loaded *l, int f64, int64_t batch, v
 {
     int elem = f64 ? 8 : 4, bad = 0;
     size_t tbytes = (size_t)(c->nweights + 1) * (size_t)elem;
-    void *theta = malloc(tbytes), *out[3], *work = aligned_alloc(64, ((size_t)l->fn[0].workspace(batch) + 127) / 64 * 64);
+    size_t wsize = ((size_t)l->fn[0].workspace(batch) + 127) / 64 * 64;
+    void *theta = malloc(tbytes), *out[3], *work = aligned_alloc(64, wsize);
     memcpy(theta, gtheta, tbytes);
+    memset(work, 0xff, wsize); /* NaN, as in run_one */
     for (int s = 0; s < 3; s++)
         out[s] = calloc((size_t)slot_size(c, s, batch), 8);
     int64_t done[CASE_MAX_LEAVES][2];
