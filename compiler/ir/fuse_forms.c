@@ -2,7 +2,7 @@
  * plan (fuse.h): what the CPU and GPU back ends emit, decided once. */
 #include <stdlib.h>
 
-#include "fuse.h"
+#include "fuse_int.h"
 
 static void add_stream(FuseNest *n, const FusePlan *p, const IrValue *space, IrId u, int store, int place)
 {
@@ -133,8 +133,7 @@ FuseGemm fuse_gemm(const FusePlan *p, IrId id)
     return m;
 }
 
-/* def[v]: the step that computes value v, -1 for none (views, scalars) */
-static int *defining_steps(const FusePlan *p)
+int *fuse_defining_steps(const FusePlan *p)
 {
     int *def = calloc((size_t)p->n + 1, sizeof *def);
     if (!def)
@@ -162,11 +161,8 @@ static int written_at(const FusePlan *p, const int *def, IrId v)
     return def[v] >= 0 ? def[v] : def[p->info[v].root];
 }
 
-void fuse_ready_steps(const FusePlan *p, int *first, int *next)
+int *fuse_last_reads(const FusePlan *p, const int *def)
 {
-    int *def = defining_steps(p);
-    /* the caller may reduce a reported gradient in place at once, so it is
-     * reported after the last step that reads its memory too */
     int *last_read = calloc((size_t)p->n + 1, sizeof *last_read);
     if (!last_read)
         abort();
@@ -184,6 +180,15 @@ void fuse_ready_steps(const FusePlan *p, int *first, int *next)
                 last_read[r] = def[v];
         }
     }
+    return last_read;
+}
+
+void fuse_ready_steps(const FusePlan *p, int *first, int *next)
+{
+    int *def = fuse_defining_steps(p);
+    /* the caller may reduce a reported gradient in place at once, so it is
+     * reported after the last step that reads its memory too */
+    int *last_read = fuse_last_reads(p, def);
     for (int s = 0; s <= p->nsteps; s++)
         first[s] = -1;
     for (int i = p->nout - 1; i >= 0; i--) {
@@ -207,7 +212,7 @@ void fuse_ready_steps(const FusePlan *p, int *first, int *next)
 
 void fuse_output_steps(const FusePlan *p, int *first, int *next)
 {
-    int *def = defining_steps(p);
+    int *def = fuse_defining_steps(p);
     for (int s = 0; s <= p->nsteps; s++)
         first[s] = -1;
     for (int i = p->nout - 1; i >= 0; i--) { /* lists in output order */

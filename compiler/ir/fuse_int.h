@@ -17,4 +17,11 @@ void fuse_join_concats(FusePlan *p);
  * before the reader. */
 void fuse_seal_writers(const FusePlan *p, IrId join, char *sealed);
 
+/* def[v] (malloc'd, p->n + 1 entries): the step that computes value v, -1
+ * for none (views, aliases, slices, joins, scalars, the dead). */
+int *fuse_defining_steps(const FusePlan *p);
+/* last[r] (malloc'd, p->n + 1 entries): the last step (def) that reads
+ * memory rooted at value r through an operand, -1 for none. */
+int *fuse_last_reads(const FusePlan *p, const int *def);
+
 #endif

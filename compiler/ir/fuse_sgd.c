@@ -11,48 +11,24 @@
  * the input gradient G W, a stored transpose all run before it. */
 #include <stdlib.h>
 
-#include "fuse.h"
-
-/* The step at which each stepped value runs (-1 for views, aliases, slices,
- * joins and the dead), as fuse_ready_steps counts them. */
-static int *step_of(const FusePlan *p)
-{
-    int *def = malloc(((size_t)p->n + 1) * sizeof *def);
-    if (!def)
-        abort();
-    for (int i = 0; i < p->n; i++)
-        def[i] = -1;
-    for (int s = 0; s < p->nsteps; s++) {
-        const FuseStep *st = &p->steps[s];
-        if (st->kind == FUSE_STEP_LOOP)
-            for (int i = 0; i < p->groups[st->group].n; i++)
-                def[p->groups[st->group].member[i]] = s;
-        else
-            def[st->value] = s;
-    }
-    return def;
-}
+#include "fuse_int.h"
 
 /* 1: param q's memory (theta's [offset, offset + size)) is read by no step
- * after step `at`, and by nothing that has no step of its own but reads
- * memory (a CONCAT stored in place reads its operands in the loops that
- * store them, which are counted; anything else without a step is refused
- * rather than reasoned about), nor is it an output. */
-static int unread_after(const FusePlan *p, const int *def, int q, int at)
+ * after step `at` (last: fuse_last_reads), by nothing without a step of its
+ * own that is not a view of it (a CONCAT stored in place reads its operands
+ * in the loops that store them, which are counted; anything else is refused
+ * rather than reasoned about), and is no output. */
+static int unread_after(const FusePlan *p, const int *def, const int *last, int q, int at)
 {
     for (IrId v = 0; v < p->n; v++) {
+        const IrValue *x = &p->v[v];
         const FuseInfo *fi = &p->info[v];
-        if (fi->kind == FUSE_DEAD)
-            continue;
-        for (int k = 0; k < 3; k++) {
-            IrId a = p->v[v].in[k];
-            if (a < 0)
-                continue;
-            IrId r = p->info[a].root >= 0 ? p->info[a].root : a;
-            if (p->v[r].op != IR_PARAM || p->v[r].iarg[0] != q)
-                continue;
-            int view = fi->kind == FUSE_VIEW || fi->kind == FUSE_ALIAS || fi->kind == FUSE_SLICE;
-            if (def[v] > at || (def[v] < 0 && !view))
+        if (x->op == IR_PARAM && x->iarg[0] == q && fi->root == v && last[v] > at)
+            return 0;
+        int view = fi->kind == FUSE_VIEW || fi->kind == FUSE_ALIAS || fi->kind == FUSE_SLICE;
+        for (int k = 0; k < 3 && def[v] < 0 && !view && fi->kind != FUSE_DEAD; k++) {
+            IrId r = x->in[k] >= 0 ? p->info[x->in[k]].root : -1;
+            if (r >= 0 && p->v[r].op == IR_PARAM && p->v[r].iarg[0] == q)
                 return 0;
         }
     }
@@ -86,7 +62,7 @@ int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char
         fused[i] = 0;
     if (slot <= 0)
         return 0;
-    int *def = step_of(p);
+    int *def = fuse_defining_steps(p), *last = fuse_last_reads(p, def);
     for (int i = 0; i < p->nout; i++) {
         const IrOutput *o = &p->out[i];
         const IrValue *v = &p->v[o->value];
@@ -110,9 +86,10 @@ int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char
             if (k != q && params[k].offset < o->offset + size
                 && o->offset < params[k].offset + ir_shape_size(&params[k].shape))
                 q = -1;
-        if (q >= 0 && unread(p, i) && unread_after(p, def, q, def[o->value]))
+        if (q >= 0 && unread(p, i) && unread_after(p, def, last, q, def[o->value]))
             fused[i] = 1, count++;
     }
     free(def);
+    free(last);
     return count;
 }
