@@ -434,6 +434,17 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
     free(pt);
     LLVMSetLinkage(fn, LLVMPrivateLinkage);
     cg_host_attributes(cg, fn);
+    /* 512-bit vectors where the CPU has them and the innermost loop is long
+     * (LLVM picks 256 bits on AVX-512 CPUs unless told): one thread, 5
+     * alternating pairs, the PINNs b and i +7% (median; all 10 pairs
+     * faster), the GRU g +3-4%, LeNet e even, but the ODE net c -2 to -6%,
+     * and exac +20% (allen_cahn 0.33 -> 0.40 s; docs/results/throughput.md,
+     * session 11).  Not below 32 elements: an 8- or 5-wide row fills no
+     * 16-lane vector. */
+    int64_t inner = n->f.batch[n->f.nd - 1] ? INT64_MAX : n->f.ext[n->f.nd - 1];
+    if (inner >= 32 && strstr(cg->features, "+avx512f"))
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(cg->ctx, "prefer-vector-width", 19, "512", 3));
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     for (int s = 0; s < n->f.ns; s++)
         LLVMAddAttributeAtIndex(fn, (unsigned)(2 + s), LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
