@@ -440,8 +440,9 @@ static LLVMValueRef build_nest_function(Cg *cg, Nest *n, const IrId *rt, int nrt
      * faster), the GRU g +3-4%, LeNet e even, but the ODE net c -2 to -6%,
      * and exac +20% (allen_cahn 0.33 -> 0.40 s; docs/results/throughput.md,
      * session 11).  Not below 32 elements: an 8- or 5-wide row fills no
-     * 16-lane vector. */
-    int64_t inner = n->f.batch[n->f.nd - 1] ? INT64_MAX : n->f.ext[n->f.nd - 1];
+     * 16-lane vector (nor a nest of no dims, one element). */
+    int nd = n->f.nd;
+    int64_t inner = nd == 0 ? 1 : n->f.batch[nd - 1] ? INT64_MAX : n->f.ext[nd - 1];
     if (inner >= 32 && strstr(cg->features, "+avx512f"))
         LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                                 LLVMCreateStringAttribute(cg->ctx, "prefer-vector-width", 19, "512", 3));
