@@ -596,7 +596,7 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     cg->val = calloc((size_t)p->n + 1, sizeof *cg->val);
     cg->bufptr = calloc((size_t)p->nbuf + 1, sizeof *cg->bufptr);
     cg->sgd_param = calloc((size_t)p->n + 1, sizeof *cg->sgd_param);
-    char *sgd_out = calloc((size_t)p->nout + 1, 1);
+    int *sgd_out = calloc((size_t)p->nout + 1, sizeof *sgd_out);
     int *out_first = calloc((size_t)p->nsteps + 2, sizeof *out_first);
     int *out_next = calloc((size_t)p->nout + 1, sizeof *out_next);
     int *ready_first = calloc((size_t)p->nsteps + 2, sizeof *ready_first);
@@ -615,10 +615,8 @@ static int emit_function(Cg *cg, const IrFunc *f, const IrParam *params, int npa
     }
     fuse_sgd_outputs(p, params, nparams, sgd_out);
     for (int i = 0; i < p->nout; i++)
-        for (int q = 0; sgd_out[i] && q < nparams; q++)
-            if (params[q].offset == p->out[i].offset
-                && ir_shape_size(&params[q].shape) == fuse_size(&p->v[p->out[i].value]))
-                cg->sgd_param[p->out[i].value] = &params[q];
+        if (sgd_out[i] >= 0)
+            cg->sgd_param[p->out[i].value] = &params[sgd_out[i]];
     fuse_output_steps(p, out_first, out_next);
     fuse_ready_steps(p, ready_first, ready_next);
     LLVMTypeRef ft = LLVMFunctionType(cg->vd, &cg->argsp, 1, 0);

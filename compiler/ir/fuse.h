@@ -242,11 +242,11 @@ void fuse_output_steps(const FusePlan *p, int *first, int *next);
  * lists outputs computed in place too.  Same sizes as fuse_output_steps. */
 void fuse_ready_steps(const FusePlan *p, int *first, int *next);
 
-/* For each out[i] of a function with an SGD slot (IrFunc.sgd_slot): 1
- * where the GEMM computing it may add -lr times it to its parameter in theta
- * instead (ExaArgs.sgd; fuse_sgd.c says when), else 0.  fused has nout
- * entries; returns how many are 1. */
-int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char *fused);
+/* For each out[i] of a function with an SGD slot (IrFunc.sgd_slot): the
+ * index in params of the parameter the GEMM computing it may add -lr times
+ * it to in theta instead (ExaArgs.sgd; fuse_sgd.c says when), else -1.
+ * param has nout entries; returns how many are not -1. */
+int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, int *param);
 
 /* Prints the plan: groups, kernels, buffers (for debugging and tests). */
 void fuse_dump(FILE *out, const FusePlan *p);

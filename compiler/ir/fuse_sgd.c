@@ -55,11 +55,11 @@ static int unread(const FusePlan *p, int i)
     return 1;
 }
 
-int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char *fused)
+int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, int *param)
 {
     int slot = p->src->sgd_slot, count = 0;
     for (int i = 0; i < p->nout; i++)
-        fused[i] = 0;
+        param[i] = -1;
     if (slot <= 0)
         return 0;
     int *def = fuse_defining_steps(p), *last = fuse_last_reads(p, def);
@@ -87,7 +87,7 @@ int fuse_sgd_outputs(const FusePlan *p, const IrParam *params, int nparams, char
                 && o->offset < params[k].offset + ir_shape_size(&params[k].shape))
                 q = -1;
         if (q >= 0 && unread(p, i) && unread_after(p, def, last, q, def[o->value]))
-            fused[i] = 1, count++;
+            param[i] = q, count++;
     }
     free(def);
     free(last);

@@ -140,12 +140,12 @@ int exa_run_init(ExaRun *r, char *err, size_t errlen)
         r->grad_bucket = b;
     }
     const char *fuse = getenv("EXA_SGD_FUSE");
-    r->sgd_fuse = !fuse || !*fuse || !strcmp(fuse, "1");
     if (fuse && *fuse && strcmp(fuse, "0") && strcmp(fuse, "1")) {
         snprintf(err, errlen, "exa: EXA_SGD_FUSE: '%s' is not 0 (SGD steps after the gradient, over every "
                               "weight) or 1 (in the weight gradients' GEMMs where it can)", fuse);
         return -1;
     }
+    r->sgd_fuse = !fuse || strcmp(fuse, "0") != 0; /* unset, empty or 1 */
     const ExaFunctionInfo *lf = exa_program_function_of(r->prog, EXA_FN_LOSS);
     r->out_size = 0;
     if (r->prog->accuracy_output >= 0 && lf->noutputs > EXA_OUT_LOSS_ACCURACY)
