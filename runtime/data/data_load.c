@@ -246,17 +246,16 @@ int exa_data_load_idx(ExaDataset *d, const char *images, const char *labels,
         rc = set_shape(d, &idx.item, opt, images, err, errlen);
     if (!rc) {
         d->n = apply_limit(idx.count, opt);
-        d->x = malloc((size_t)(d->n * d->features) * sizeof *d->x);
-        if (!d->x)
+        d->bytes = malloc((size_t)(d->n * d->features));
+        if (!d->bytes)
             rc = exa_fail(err, errlen, "exa: %s: out of memory for %lld samples", images, (long long)d->n);
     }
     if (!rc && !(isfinite((float)(255 * scale_of(opt) + opt->shift)) && isfinite((float)opt->shift)))
         rc = exa_fail(err, errlen, "exa: %s: scale %g and shift %g give values beyond float32", images,
                   scale_of(opt), opt->shift);
-    if (!rc) {
-        float scale = (float)scale_of(opt), shift = (float)opt->shift;
-        for (int64_t i = 0; i < d->n * d->features; i++)
-            d->x[i] = (float)idx.data[i] * scale + shift;
+    if (!rc) { /* kept as bytes: a feature is converted where it is read (exa/data.h) */
+        memcpy(d->bytes, idx.data, (size_t)(d->n * d->features));
+        d->byte_scale = (float)scale_of(opt), d->byte_shift = (float)opt->shift;
     }
     int64_t count = idx.count;
     free(b.p);

@@ -420,7 +420,7 @@ static ExaMethod *admm_create(ExaRun *r, const ExaCall *d, const ExaComm *comm, 
     }
     if (A->l0 == 0) /* p_0 = x, rows in sample order */
         for (int64_t i = 0; i < N * A->lay[0].n; i++)
-            A->lay[0].p[i] = r->train.x[i];
+            A->lay[0].p[i] = exa_data_feature(&r->train, i);
     if (A->l0 > 0)
         A->qprev = A->qprev_home = admm_alloc(N * A->lay[0].n), A->uprev = A->uprev_home = admm_alloc(N * A->lay[0].n);
     int64_t B = r->batch;

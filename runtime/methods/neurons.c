@@ -203,7 +203,7 @@ static double neurons_eval(Neurons *N, const void *theta, int grad, int gather, 
         int64_t s = r->order[begin + i];
         label[i] = r->train.label[s];
         for (int64_t f = 0; f < F && N->S == 0; f++)
-            N->act[0][f * B + i] = r->train.x[s * F + f];
+            N->act[0][f * B + i] = exa_data_feature(&r->train, s * F + f);
     }
     /* batch_norm2d: the batch is the grid's columns' together; the first
      * gradient of an optimiser step gives the running statistics' batch

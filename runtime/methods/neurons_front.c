@@ -247,12 +247,12 @@ void neurons_front_forward(Neurons *N, const void *theta, int64_t begin, int64_t
         if (s == 0) { /* the images: every rank has them */
             int64_t F = r->train.features;
             for (int64_t i = 0; i < B; i++) {
-                const float *x = r->train.x + r->order[begin + i] * F;
+                int64_t x = r->order[begin + i] * F; /* the sample's first feature */
                 for (int64_t ch = 0; ch < q->c; ch++)
                     for (int64_t rr = imax(q->need0[me], 0); rr < imin(q->need1[me], q->h); rr++)
                         for (int64_t col = 0; col < q->w; col++)
                             q->slab[((i * q->c + ch) * q->hr + (rr - q->need0[me])) * q->wp + q->pad + col] =
-                                x[(ch * q->h + rr) * q->w + col];
+                                exa_data_feature(&r->train, x + (ch * q->h + rr) * q->w + col);
             }
         } else {
             local_rows(q, &N->sp[s - 1], me, N->sp[s - 1].out, q->slab, B, 1);

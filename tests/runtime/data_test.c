@@ -71,7 +71,9 @@ static void idx_loaders(void)
         if (rc)
             continue;
         CHECK(d.n == 5 && d.features == 12 && d.shape.rank == 2 && d.shape.dim[0] == 4);
-        CHECK(d.x[13] == 5.5f && d.label[4] == 1 && d.classes == 3); /* 13 * 0.5 - 1 */
+        /* kept as the file's bytes (13 here), converted where read */
+        CHECK(!d.x && d.bytes && d.bytes[13] == 13);
+        CHECK(exa_data_feature(&d, 13) == 5.5f && d.label[4] == 1 && d.classes == 3); /* 13 * 0.5 - 1 */
         exa_data_free(&d);
     }
     /* a declared flat shape of the same size is fine; limit keeps a prefix */
@@ -433,18 +435,34 @@ static void batches(void)
  * enough (exa_parallel_range): at 1, 2 and 3 threads every row of an odd
  * count, features, labels and real targets, must be the stored sample the
  * order names, in f32 and f64, and nothing past the last row written. */
-static void gather_threads(void)
+/* The gathers of a data set of floats and of one of bytes (an IDX file's:
+ * each byte converted as (float)b * scale + shift, here a scale and shift
+ * that round, every byte value, rows of 401 values: a vector loop's whole
+ * vectors and its remainder). */
+static void gather_threads(int bytes)
 {
     enum { N = 257, F = 401, T = 3, ROWS = 203 }; /* 203 rows of 405 values: split */
     ExaDataset d = { .n = N, .features = F, .target = EXA_TARGET_CLASS, .classes = 7, .targets = T };
-    d.x = malloc(sizeof(float) * N * F), d.label = malloc(sizeof(int32_t) * N), d.y = malloc(sizeof(float) * N * T);
+    if (bytes)
+        d.bytes = malloc((size_t)N * F), d.byte_scale = (float)(1.0 / 255), d.byte_shift = 0.1f;
+    else
+        d.x = malloc(sizeof(float) * N * F);
+    d.label = malloc(sizeof(int32_t) * N), d.y = malloc(sizeof(float) * N * T);
     float *xf = malloc(sizeof(float) * (ROWS * F + 1)), *yf = malloc(sizeof(float) * (ROWS * T + 1));
+    float *want = malloc(sizeof(float) * N * F);
     double *xd = malloc(sizeof(double) * (ROWS * F + 1)), *yd = malloc(sizeof(double) * (ROWS * T + 1));
     int32_t *lf = malloc(sizeof(int32_t) * (ROWS + 1)), *ld = malloc(sizeof(int32_t) * (ROWS + 1));
     int64_t order[N];
-    CHECK(d.x && d.label && d.y && xf && yf && xd && yd && lf && ld);
-    for (int64_t i = 0; i < (int64_t)N * F; i++)
-        d.x[i] = (float)i * 0.25f - 7;
+    CHECK((d.x || d.bytes) && d.label && d.y && xf && yf && xd && yd && lf && ld && want);
+    for (int64_t i = 0; i < (int64_t)N * F; i++) {
+        if (bytes) {
+            d.bytes[i] = (uint8_t)(i * 7 % 256);
+            want[i] = (float)d.bytes[i] * d.byte_scale + d.byte_shift;
+        } else {
+            want[i] = d.x[i] = (float)i * 0.25f - 7;
+        }
+        CHECK(exa_data_feature(&d, i) == want[i]);
+    }
     for (int64_t i = 0; i < N; i++)
         d.label[i] = (int32_t)(i % 7), d.y[i * T] = (float)i, d.y[i * T + 1] = -(float)i, d.y[i * T + 2] = 0.5f;
     exa_data_epoch_order(order, N, 11, 2);
@@ -461,7 +479,7 @@ static void gather_threads(void)
             for (int64_t i = 0; i < count; i++) {
                 int64_t s = order[begin + i];
                 for (int64_t k = 0; k < F; k++)
-                    bad += xf[i * F + k] != d.x[s * F + k] || xd[i * F + k] != (double)d.x[s * F + k];
+                    bad += xf[i * F + k] != want[s * F + k] || xd[i * F + k] != (double)want[s * F + k];
                 for (int64_t k = 0; k < T; k++)
                     bad += yf[i * T + k] != d.y[s * T + k] || yd[i * T + k] != (double)d.y[s * T + k];
                 bad += lf[i] != d.label[s] || ld[i] != d.label[s];
@@ -472,7 +490,7 @@ static void gather_threads(void)
         }
     }
     exa_parallel_set_threads(1);
-    free(xf), free(yf), free(xd), free(yd), free(lf), free(ld);
+    free(xf), free(yf), free(xd), free(yd), free(lf), free(ld), free(want);
     exa_data_free(&d);
 }
 
@@ -489,7 +507,8 @@ int main(void)
     bad_values();
     generators();
     batches();
-    gather_threads();
+    gather_threads(0);
+    gather_threads(1);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

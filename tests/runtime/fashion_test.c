@@ -26,8 +26,9 @@ static void load(const char *dir, const char *prefix, int64_t want)
     CHECK(d.shape.rank == 1 && d.shape.dim[0] == 784);
     float lo = 1, hi = 0;
     for (int64_t i = 0; i < d.n * d.features; i++) {
-        lo = d.x[i] < lo ? d.x[i] : lo;
-        hi = d.x[i] > hi ? d.x[i] : hi;
+        float v = exa_data_feature(&d, i);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
     }
     CHECK(lo == 0.0f && hi == 1.0f);
     int64_t per_class[10] = {0};
