@@ -42,7 +42,7 @@ static void FN(blas_part)(void *ctx, int64_t task, int worker)
 /* C = alpha op(A) op(B) + beta C by OpenBLAS, which libexa holds at one
  * thread (exa_k_blas_hold_one says why).  A product of at least
  * EXA_K_GEMM_SPLIT_MIN multiply-adds is split over exa's threads instead:
- * C's rows (or its columns, where it has more) in parts of whole 16s, one
+ * C's rows or its columns (below) in parts of whole 16s, one
  * single-threaded OpenBLAS call a part.
  *
  * Results must not depend on --threads, and OpenBLAS picks its kernel by
@@ -63,7 +63,16 @@ static void FN(blas_part)(void *ctx, int64_t task, int worker)
 void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
                          int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
 {
-    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = m >= n, .m = m, .n = n, .k = k, .alpha = alpha,
+    /* By C's rows or its columns.  Each part of a split by rows reads all
+     * of op(B) (k x n); by columns, all of op(A) (m x k) and a strip of
+     * every row of C.  The loops around a product take C in contiguous
+     * rows (a weight: the forward's panels of it, the optimiser's ranges,
+     * grad_sync's), so C split by columns moves between the cores each
+     * step: (a)'s 128x784 weight gradient over 100 rows at two threads took
+     * 89-93 us a half by columns, 66 by rows (session 12).  So by rows
+     * unless op(B) outweighs op(A) and C together (the wide MLP's forward,
+     * 256x2048 by 2048x2048, stays by columns). */
+    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = n * k <= m * (k + n), .m = m, .n = n, .k = k, .alpha = alpha,
                       .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc };
     int64_t dim = j.by_rows ? m : n, across = (j.by_rows ? n : m) * k;
     /* dim < 32: parts of 16 would leave one too thin to pay for its
