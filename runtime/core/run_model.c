@@ -47,7 +47,9 @@ static void *grow(void *p, size_t bytes)
  * else (another batch, the epoch's end, an evaluation) gathers as before:
  * the rows are the same bytes either way, so nothing depends on --threads.
  * The job reads the data set (never written while training) and its own
- * copy of the sample numbers, and writes only its own buffers. */
+ * copy of the sample numbers, and writes only its own buffers.  Not when
+ * loss_grad takes the update in its GEMMs (ExaRun.sgd_fused): nothing is
+ * left to overlap. */
 typedef struct ExaPrefetch {
     ExaAsync job;
     const ExaRun *r;
@@ -525,7 +527,12 @@ double exa_run_loss_reduced(ExaRun *r, const ExaComm *comm, ExaReducer *red, con
         if (stats)
             take_stats(r, g, split ? comm->size == r->world.size : r->world.size == 1);
     }
-    if (grad) /* a training step: its update comes next */
+    /* a training step: its update comes next, unless loss_grad took it in
+     * its GEMMs (r->sgd_fused, armed for this call), where the biases' step
+     * is all that is left and this thread would wait for the job: (a) at two
+     * threads spent 4% of its main thread's time there; the next step's
+     * gather splits over the threads instead */
+    if (grad && !r->sgd_fused)
         prefetch_next(r, comm, begin, count, mode);
     if (sync)
         return exa_grad_sync_finish(sync, sum) / (double)count;
