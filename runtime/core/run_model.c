@@ -37,8 +37,8 @@ static void *grow(void *p, size_t bytes)
 
 /* The next mini-batch's rows, gathered while the optimiser steps.  A
  * training step is: gather the batch's rows (~33 us of bench a's 440 us step
- * at one thread: 100 random rows of 784 floats from a data set far larger
- * than L2), loss_grad, the optimiser's update.  At --threads >= 2, once
+ * at one thread when they were floats: 100 random rows of 784 from a data
+ * set far larger than L2), loss_grad, the optimiser's update.  At --threads >= 2, once
  * loss_grad is done, the rows the next step will most likely ask for (the
  * next positions of the epoch's order, the same count and shard) are
  * gathered by a pool worker as a background job (exa_parallel_async) while
