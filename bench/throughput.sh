@@ -19,7 +19,10 @@
 # bench/gemm_peak.c in the same run, warm caches) by OpenBLAS and by the
 # kernel exa_k_gemm picks for each shape (its narrow, long-k or tiled
 # kernels, or OpenBLAS; until session 10, exa's tiles for every product):
-# goal 2's measured bound for those rows.  For (e), whose convolutions are
+# goal 2's measured bound for those rows (for (a) and (d), the GEMM-bound
+# rows, also each round's step against OpenBLAS's GEMMs timed just after it:
+# a pair seconds apart sees one state of a machine whose speed drifts, where
+# the best of each side may come from different minutes).  For (e), whose convolutions are
 # not GEMMs, it prints the time of the step's multiply-adds at OpenBLAS's
 # sgemm rate on 2048 x 2048 matrices, measured in the same run.
 # OpenBLAS's kernel for the CPU (openblas_get_corename) is printed first:
@@ -171,18 +174,22 @@ while [ "$r" -lt "$rounds" ]; do
         echo "$models" | while read -r m _ _ extra; do
             # shellcheck disable=SC2086
             "$work/$m" --threads "$t" --quiet --log "$work/$m.log" $(echo $extra | tr = ' ') >/dev/null
-            echo "exa$t $m $(epochs_rate "$work/$m.log")"
-        done >>"$work/best"
-        case " $want " in *" d "* | *" e "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
-        for m in a b d e g h i; do
-            case " $want " in *" $m "*)
+            rate=$(epochs_rate "$work/$m.log")
+            echo "exa$t $m $rate"
+            # the model's GEMMs alone, right after its run: the pair's ratio
+            # (below) sees one state of the machine, seconds apart
+            case $m in a | b | d | e | g | h | i)
                 eval "list=\$gemms_$m"
                 for kern in openblas exa; do
                     us=$(gemms_us $kern "$list")
-                    [ -n "$us" ] && echo "gemm_us$t.$kern $m $us" >>"$work/best"
+                    if [ -n "$us" ]; then
+                        echo "gemm_us$t.$kern $m $us"
+                        if [ "$kern" = openblas ]; then echo "pair$t $m $r $rate $us"; fi
+                    fi
                 done ;;
             esac
-        done
+        done >>"$work/best"
+        case " $want " in *" d "* | *" e "*) echo "peak$t d $("$work/gemm_peak" 2048 5)" >>"$work/best" ;; esac
     done
 done
 echo "== load after: $(uptime | sed 's/.*load/load/')"
@@ -190,6 +197,8 @@ echo "$models" | awk '{ print "ref", $1, $3 }' >>"$work/best"
 awk -v f="$d_flops" -v fe="$e_flops" -v ts="$threads" '
     # the most samples/s, GFLOP/s; the fewest microseconds
     $1 == "ref" { ref[$2] = $3; order[++n] = $2; next }
+    # a round'"'"'s step against its GEMMs alone, measured one after the other
+    $1 ~ /^pair/ { pair[$1, $2] = pair[$1, $2] sprintf(" %.2fx", ($2 == "d" ? 256 : $2 ~ /^[bi]$/ ? 1000 : 100) * 1e6 / $4 / $5); next }
     { if (!(($1, $2) in best) || ($1 ~ /^gemm_us/ ? $3 < best[$1, $2] : $3 > best[$1, $2])) best[$1, $2] = $3 }
     END {
         nt = split(ts, t, " ")
@@ -227,6 +236,8 @@ awk -v f="$d_flops" -v fe="$e_flops" -v ts="$threads" '
                         printf ", exa_k_gemm %.0f us (step %.2fx)", ex, st / ex
                     }
                     printf "\n"
+                    if (m ~ /^[ad]$/ && (("pair" t[i], m) in pair))
+                        printf "    (%s) %dt: each round'"'"'s step against OpenBLAS'"'"'s GEMMs measured just after it:%s\n", m, t[i], pair["pair" t[i], m]
                 }
                 if (m == "e" && (("peak" t[i], "d") in best)) {
                     p = best["peak" t[i], "d"]
