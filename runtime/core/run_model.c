@@ -38,18 +38,18 @@ static void *grow(void *p, size_t bytes)
 /* The next mini-batch's rows, gathered while the optimiser steps.  A
  * training step is: gather the batch's rows (~33 us of bench a's 440 us step
  * at one thread when they were floats: 100 random rows of 784 from a data
- * set far larger than L2), loss_grad, the optimiser's update.  At --threads >= 2, once
- * loss_grad is done, the rows the next step will most likely ask for (the
- * next positions of the epoch's order, the same count and shard) are
- * gathered by a pool worker as a background job (exa_parallel_async) while
- * this thread steps the optimiser and, when the next step asks for exactly
- * those samples, its inputs are swapped in instead of gathered.  Anything
- * else (another batch, the epoch's end, an evaluation) gathers as before:
- * the rows are the same bytes either way, so nothing depends on --threads.
- * The job reads the data set (never written while training) and its own
- * copy of the sample numbers, and writes only its own buffers.  Not when
- * loss_grad takes the update in its GEMMs (ExaRun.sgd_fused): nothing is
- * left to overlap. */
+ * set far larger than L2), loss_grad, the optimiser's update.  At --threads
+ * >= 2, once loss_grad is done, the rows the next step will most likely ask
+ * for (the next positions of the epoch's order, the same count and shard)
+ * are gathered by a pool worker as a background job (exa_parallel_async)
+ * while this thread steps the optimiser and, when the next step asks for
+ * exactly those samples, its inputs are swapped in instead of gathered.
+ * Anything else (another batch, the epoch's end, an evaluation) gathers as
+ * before: the rows are the same bytes either way, so nothing depends on
+ * --threads.  The job reads the data set (never written while training) and
+ * its own copy of the sample numbers, and writes only its own buffers.  Not
+ * when loss_grad takes the update in its GEMMs (ExaRun.sgd_fused): nothing
+ * is left to overlap. */
 typedef struct ExaPrefetch {
     ExaAsync job;
     const ExaRun *r;

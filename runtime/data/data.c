@@ -148,7 +148,6 @@ int exa_data_peaks(ExaDataset *d, int64_t samples, int64_t skip, uint64_t seed, 
     }
     free(members);
     free(d->x);
-    free(d->bytes);
     free(d->label);
     d->x = x;
     d->label = lab;

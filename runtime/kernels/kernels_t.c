@@ -72,8 +72,9 @@ void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real a
      * 89-93 us a half by columns, 66 by rows (session 12).  So by rows
      * unless op(B) outweighs op(A) and C together (the wide MLP's forward,
      * 256x2048 by 2048x2048, stays by columns). */
-    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = n * k <= m * (k + n), .m = m, .n = n, .k = k, .alpha = alpha,
-                      .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc };
+    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = n * k <= m * (k + n), .m = m, .n = n, .k = k,
+                      .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb,
+                      .ldc = ldc };
     int64_t dim = j.by_rows ? m : n, across = (j.by_rows ? n : m) * k;
     /* dim < 32: parts of 16 would leave one too thin to pay for its
      * hand-over (an 8x8 weight gradient over 5000 samples in bench (c)) */
