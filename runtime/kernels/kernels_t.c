@@ -71,8 +71,11 @@ void FN(exa_k_blas_gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, real a
      * step: (a)'s 128x784 weight gradient over 100 rows at two threads took
      * 89-93 us a half by columns, 66 by rows (session 12).  So by rows
      * unless op(B) outweighs op(A) and C together (the wide MLP's forward,
-     * 256x2048 by 2048x2048, stays by columns). */
-    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = n * k <= m * (k + n), .m = m, .n = n, .k = k,
+     * 256x2048 by 2048x2048, stays by columns), and always along a side
+     * of 32 or more where only one has it (below: a thinner one is not
+     * split at all). */
+    int by_rows = n < 32 || (m >= 32 && n * k <= m * (k + n));
+    FN(BlasJob) j = { .ta = ta, .tb = tb, .by_rows = by_rows, .m = m, .n = n, .k = k,
                       .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb,
                       .ldc = ldc };
     int64_t dim = j.by_rows ? m : n, across = (j.by_rows ? n : m) * k;
